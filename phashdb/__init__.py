@@ -1,0 +1,36 @@
+"""phashdb: near-duplicate image detection with perceptual hashes in an exact Hamming index.
+
+    import phashdb
+    with phashdb.open() as index:            # the embedded index, or "hbase://host:9090/images"
+        verdict = index.add("upload.jpg")
+        if verdict.duplicate:
+            print("duplicate of", verdict.matches[0].path, "at distance", verdict.matches[0].distance)
+"""
+
+from __future__ import annotations
+
+from .errors import Error, ImageError, IndexMismatchError, StoreError
+from .hashing import HASH_VERSION, from_hex, hash_image, to_hex
+from .index import DEFAULT_THRESHOLD, Group, Index, default_location, open
+from .records import Image, Match, Verdict
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "HASH_VERSION",
+    "Error",
+    "Group",
+    "Image",
+    "ImageError",
+    "Index",
+    "IndexMismatchError",
+    "Match",
+    "StoreError",
+    "Verdict",
+    "default_location",
+    "from_hex",
+    "hash_image",
+    "open",
+    "to_hex",
+]

@@ -1,0 +1,3 @@
+from phashdb.cli import main
+
+main()

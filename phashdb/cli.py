@@ -1,0 +1,297 @@
+"""The `phashdb` command: parse, call the library, format. Nothing else lives here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+EXIT_OK, EXIT_DUPLICATE, EXIT_ERROR = 0, 1, 2
+EXIT_CODES = """Exit codes: 0 done, every image unique; 1 a duplicate was found (check, add);
+2 a usage or input error (a bad image, an unreachable index)."""
+
+
+@dataclass
+class Options:
+    db: str | None
+    debug: bool
+    quiet: bool
+
+    def open(self, **options):
+        import phashdb
+
+        return phashdb.open(self.db, **options)
+
+
+class Cli(click.Group):
+    """Turns phashdb's errors into one line on stderr and exit code 2 (tracebacks: --debug)."""
+
+    def invoke(self, ctx: click.Context):
+        from phashdb.errors import Error
+
+        try:
+            return super().invoke(ctx)
+        except (Error, ValueError) as e:
+            if ctx.obj is not None and ctx.obj.debug:
+                raise
+            click.echo(f"phashdb: error: {e}", err=True)
+            ctx.exit(EXIT_ERROR)
+
+
+@click.group(cls=Cli, epilog=EXIT_CODES)
+@click.option(
+    "--db", envvar="PHASHDB_URL", metavar="URL",
+    help="The index: a folder for the embedded index (default ~/.local/share/phashdb) or "
+    "hbase://HOST:PORT/TABLE. Also read from $PHASHDB_URL.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log what is being done to stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(package_name="phashdb")
+@click.pass_context
+def cli(ctx: click.Context, db, verbose, quiet, debug) -> None:
+    """Find near-duplicate images by perceptual hash (pHash)."""
+    if verbose or debug:
+        logging.basicConfig(
+            level=logging.DEBUG if debug else logging.INFO, format="phashdb: %(message)s"
+        )
+    ctx.obj = Options(db, debug, quiet)
+
+
+threshold_option = click.option(
+    "--threshold", "-t", type=click.IntRange(0, 64),
+    help="Largest Hamming distance (bits) that counts as a duplicate; default: the index's.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (see README).")
+
+
+@cli.command()
+@threshold_option
+@click.pass_obj
+def init(opts: Options, threshold) -> None:
+    """Create the index (if missing) and show its settings."""
+    with opts.open(threshold=threshold) as index:
+        if threshold is not None:
+            index.configure(threshold=threshold)
+        _print_stats(index.stats())
+
+
+@cli.command()
+@click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--workers", "-j", type=click.IntRange(1), help="Processes (default: all cores).")
+@json_option
+@click.pass_obj
+def ingest(opts: Options, folders, workers, as_json) -> None:
+    """Hash and store every image under FOLDERS (resumable: unchanged files are skipped)."""
+    from phashdb.ingest import find_images, ingest as run
+
+    with opts.open() as index:
+        total = len(find_images(folders))
+        with _progress(opts, total, "hashing") as bar:
+            report = run(index, folders, workers=workers, progress=bar.update)
+    if as_json:
+        click.echo(json.dumps(report.to_json()))
+    else:
+        for path, error in report.failed:
+            click.echo(f"failed: {error}", err=True)
+        click.echo(
+            f"{report.added} added, {report.skipped} skipped, "
+            f"{report.duplicates} duplicates, {len(report.failed)} failed"
+        )
+    if report.failed:
+        sys.exit(EXIT_ERROR)
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True)
+@threshold_option
+@json_option
+@click.pass_obj
+def check(opts: Options, images, threshold, as_json) -> None:
+    """Say whether each image duplicates a stored one; nothing is stored."""
+    with opts.open() as index:
+        _report(opts, images, lambda img: index.check(img, threshold=threshold), as_json)
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option(
+    "--on-duplicate", type=click.Choice(["ask", "keep", "trash", "skip"]), default="ask",
+    show_default=True,
+    help="What to do with a duplicate: ask; keep it (stored as a known duplicate); move it to "
+    "the trash; or skip it (left where it is, not stored).",
+)
+@threshold_option
+@json_option
+@click.pass_obj
+def add(opts: Options, images, on_duplicate, threshold, as_json) -> None:
+    """Store each image if it is unique; for a duplicate, keep it or move it to the trash."""
+    from phashdb.trash import move_to_trash
+
+    with opts.open() as index:
+
+        def add_one(img):
+            verdict = index.add(img, threshold=threshold)
+            if not verdict.duplicate:
+                return verdict
+            action = on_duplicate
+            if action == "ask":
+                _say(as_json, _line(img, verdict))
+                action = click.prompt(
+                    f"{img}: keep it or move it to the trash?",
+                    type=click.Choice(["keep", "trash", "skip"]), default="skip", err=True,
+                )
+            if action == "keep":
+                return index.add(img, keep_duplicate=True, threshold=threshold)
+            if action == "trash":
+                moved = move_to_trash(img, index.trash)
+                _say(as_json, f"{img}: moved to {moved.path} (restore: mv '{moved.path}' '{moved.original}')")
+            return verdict
+
+        _report(opts, images, add_one, as_json)
+
+
+@cli.command()
+@click.argument("image")
+@click.option("--top", "-k", type=click.IntRange(1), default=5, show_default=True)
+@json_option
+@click.pass_obj
+def similar(opts: Options, image, top, as_json) -> None:
+    """The stored images nearest to IMAGE, nearest first."""
+    with opts.open() as index:
+        found = index.similar(image, top=top)
+    if as_json:
+        click.echo(json.dumps([{"id": m.id, "path": m.path, "distance": m.distance} for m in found]))
+    for m in [] if as_json else found:
+        click.echo(f"{m.distance:2d}  {m.path or m.id}")
+
+
+@cli.command()
+@threshold_option
+@json_option
+@click.pass_obj
+def dedupe(opts: Options, threshold, as_json) -> None:
+    """Every group of near-duplicates already in the index."""
+    with opts.open() as index:
+        groups = index.dedupe(threshold)
+    if as_json:
+        click.echo(json.dumps([_group_json(g) for g in groups]))
+        return
+    for n, group in enumerate(groups, 1):
+        click.echo(f"group {n}: {len(group.images)} images")
+        for image in group.images:
+            click.echo(f"  {image.path or image.id}")
+    click.echo(f"{len(groups)} groups, {sum(len(g.images) for g in groups)} images")
+
+
+@cli.command()
+@json_option
+@click.pass_obj
+def stats(opts: Options, as_json) -> None:
+    """What the index holds and how it is set up."""
+    with opts.open() as index:
+        info = index.stats()
+    if as_json:
+        click.echo(json.dumps(info))
+    else:
+        _print_stats(info)
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True)
+@click.pass_obj
+def remove(opts: Options, ids) -> None:
+    """Forget images by id (the files themselves are not touched)."""
+    missing = []
+    with opts.open() as index:
+        for id in ids:
+            if index.remove(id):
+                click.echo(f"removed {id}")
+            else:
+                missing.append(id)
+    for id in missing:
+        click.echo(f"phashdb: error: no image with id {id!r} in the index", err=True)
+    if missing:
+        sys.exit(EXIT_ERROR)
+
+
+def _report(opts: Options, images, verdict_of, as_json: bool) -> None:
+    """Give each image's verdict; exit 1 if any is a duplicate, 2 if any failed."""
+    from phashdb.errors import Error
+
+    verdicts, failed = [], False
+    for img in images:
+        try:
+            verdict = verdict_of(img)
+        except Error as e:
+            if opts.debug:
+                raise
+            click.echo(f"phashdb: error: {e}", err=True)
+            failed = True
+            continue
+        verdicts.append(verdict)
+        _say(as_json, _line(img, verdict))
+    if as_json:
+        click.echo(json.dumps([v.to_json() for v in verdicts]))
+    if failed:
+        sys.exit(EXIT_ERROR)
+    if any(v.duplicate for v in verdicts):
+        sys.exit(EXIT_DUPLICATE)
+
+
+def _line(img, verdict) -> str:
+    if not verdict.duplicate:
+        return f"{img}: unique" + (" (added)" if verdict.added else "")
+    best = verdict.matches[0]
+    more = f" and {len(verdict.matches) - 1} more" if len(verdict.matches) > 1 else ""
+    kept = " (kept)" if verdict.added else ""
+    return f"{img}: duplicate of {best.path or best.id} (distance {best.distance}){more}{kept}"
+
+
+def _say(as_json: bool, text: str) -> None:
+    """Human lines go to stdout, or to stderr when stdout carries JSON."""
+    click.echo(text, err=as_json)
+
+
+def _group_json(group) -> dict:
+    return {
+        "images": [
+            {"id": i.id, "path": i.path, "size": i.size, "width": i.width, "height": i.height}
+            for i in group.images
+        ],
+        "pairs": [{"a": a, "b": b, "distance": d} for a, b, d in group.pairs],
+    }
+
+
+def _print_stats(info: dict) -> None:
+    for key, value in info.items():
+        click.echo(f"{key}: {value}")
+
+
+class _NoBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def update(self, n: int) -> None:
+        pass
+
+
+def _progress(opts: Options, total: int, label: str):
+    if opts.quiet or not sys.stderr.isatty():
+        return _NoBar()
+    return click.progressbar(length=total, label=label, file=sys.stderr)
+
+
+def main() -> None:
+    cli(prog_name="phashdb")
+
+
+if __name__ == "__main__":
+    main()

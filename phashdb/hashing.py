@@ -1,0 +1,240 @@
+"""Perceptual hashing: decode an image safely, orient it, and compute its 64-bit DCT pHash.
+
+The hash has the same bits as `imagehash.phash(img)` for the same decoded pixels (greyscale,
+LANCZOS to 32x32, 2-D DCT-II, top-left 8x8 against their median, first bit most significant),
+so `to_hex(h)` equals `str(imagehash.phash(img))`. Decoding adds what a photo collection needs:
+a pixel limit checked before decoding, EXIF orientation, the first frame of animations,
+transparency flattened onto white, and JPEGs decoded at reduced scale.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import struct
+import warnings
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+from PIL import ExifTags, Image, UnidentifiedImageError
+
+from .errors import ImageError
+
+# The name of the hash definition below; indexes record it, so change it with any change of bits.
+HASH_VERSION = "phash-dct64-v1"
+
+# Pillow's own hard limit (2 x its default MAX_IMAGE_PIXELS): above every real camera's output
+# (100-megapixel sensors, most panoramas), while a bomb's pixels still fit in about 0.5 GB.
+DEFAULT_MAX_PIXELS = 178_956_970
+
+# Transparent pixels are shown on white by browsers and viewers, so that is what we hash.
+BACKGROUND = (255, 255, 255)
+
+# Measured on real photos by benchmarks/draft_check.py: libjpeg's 1/2..1/8-scale decode of the
+# luma channel alone, kept at least 256 pixels a side, hashes within distance 2 of a full decode
+# and is several times faster on camera-sized JPEGs.
+DRAFT_MODE = "L"
+DRAFT_SIZE = (256, 256)
+
+# Pillow reads dozens of formats; we let it try only these: the long tail of rarely used decoders
+# is where decoder bugs live, and EPS would run Ghostscript. JPEG includes cameras' MPO; HEIF
+# joins when pillow-heif is installed.
+FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1"}
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")
+
+# The same table as PIL.ImageOps.exif_transpose, applied to the greyscale image instead (it
+# commutes with the point-wise greyscale conversion and is a quarter of the size to move).
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+# What Pillow's decoders raise on bad data (the exceptions its own fuzzing accepts).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
+
+# The first 8 rows of scipy.fftpack's unnormalised 32-point DCT-II matrix: only the 8x8 lowest
+# frequencies are kept, and a matrix product spares the CLI the slow import of scipy.
+_k, _n = np.arange(8)[:, None], np.arange(32)[None, :]
+_DCT = 2 * np.cos(np.pi * _k * (2 * _n + 1) / 64)
+
+Source = str | os.PathLike | bytes | BinaryIO | Image.Image
+
+
+@dataclass(frozen=True)
+class Picture:
+    """What reading an image yields: its 64-bit hash and its upright size in pixels."""
+
+    hash: int
+    width: int
+    height: int
+
+
+def hash_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
+    """The 64-bit pHash of `source`; see read_image for what it may be."""
+    return read_image(source, max_pixels=max_pixels).hash
+
+
+def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+    """Decode `source` and return its hash and its original size, EXIF orientation applied.
+
+    `source` is a path, the bytes of an image file, a binary file object, or a PIL image (hashed
+    as it is: no reduced-scale decoding, its current frame). Images over `max_pixels` are refused
+    before decoding. Raises ImageError naming the input for anything that is not a readable image.
+    """
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+        raise ValueError(f"'max_pixels' must be a positive int, got {max_pixels!r}")
+    name = _name(source)
+    # Our limit is the one that counts: Pillow's warning (at half its hard limit) would only be
+    # noise, or with warnings as errors a refusal below max_pixels. Not thread-safe before 3.14.
+    with warnings.catch_warnings(), ExitStack() as stack:
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        img = source if isinstance(source, Image.Image) else _open(source, name, stack)
+        width, height = img.size
+        if width * height > max_pixels:
+            raise ImageError(
+                f"{name}: {width}x{height} = {width * height:,} pixels is more than the limit "
+                f"of {max_pixels:,} (a guard against decompression bombs); raise max_pixels "
+                "to hash it"
+            )
+        try:
+            if img is not source and img.format in ("JPEG", "MPO"):
+                img.draft(DRAFT_MODE, DRAFT_SIZE)
+            img.load()
+            grey = _greyscale(img, name)
+            orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+            if orientation in _TRANSPOSE:
+                grey = grey.transpose(_TRANSPOSE[orientation])
+            if orientation in (5, 6, 7, 8):
+                width, height = height, width
+            return Picture(_phash(grey), width, height)
+        except Image.DecompressionBombError as e:
+            raise ImageError(f"{name}: a frame is larger than Pillow's pixel limit ({e})") from e
+        except _DECODE_ERRORS as e:
+            raise ImageError(f"{name}: truncated or corrupt image data ({e})") from e
+
+
+def to_hex(h: int) -> str:
+    """`h` as imagehash writes a pHash: 16 lowercase hex digits."""
+    if isinstance(h, bool) or not isinstance(h, int) or not 0 <= h < 1 << 64:
+        raise ValueError(f"'h' must be a 64-bit unsigned int, got {h!r}")
+    return f"{h:016x}"
+
+
+def from_hex(s: str) -> int:
+    """The hash written as 16 hex digits in `s` (as imagehash and to_hex write it)."""
+    if not isinstance(s, str) or not re.fullmatch(r"[0-9a-fA-F]{16}", s):
+        raise ValueError(f"{s!r} is not a 16-hex-digit pHash")
+    return int(s, 16)
+
+
+def _name(source: Source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fsdecode(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    if isinstance(source, Image.Image):
+        return "<PIL image>"
+    if hasattr(source, "read") and not isinstance(source, io.TextIOBase):
+        return source.name if isinstance(getattr(source, "name", None), str) else "<file object>"
+    raise TypeError(
+        "'source' must be a path, bytes, a binary file object or a PIL image, "
+        f"got {type(source).__name__}"
+    )
+
+
+def _open(source: Source, name: str, stack: ExitStack) -> Image.Image:
+    """Pillow's lazy image of `source`: header read, pixels not decoded yet."""
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            fp = stack.enter_context(open(source, "rb"))  # noqa: SIM115
+        elif isinstance(source, (bytes, bytearray, memoryview)):
+            fp = io.BytesIO(source)
+        elif getattr(source, "seekable", lambda: False)():
+            fp = source
+        else:  # the head may be read twice (Pillow, then our sniffing): keep what a pipe gives
+            fp = io.BytesIO(source.read())
+    except (OSError, ValueError) as e:  # missing, a directory, no permission, a closed file
+        raise ImageError(f"{name}: cannot read ({getattr(e, 'strerror', None) or e})") from e
+    try:
+        try:
+            return stack.enter_context(Image.open(fp, formats=_formats()))
+        except UnidentifiedImageError:
+            fp.seek(0)
+            head = fp.read(12)
+            heif = head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
+            if heif and _register_heif():
+                fp.seek(0)
+                return stack.enter_context(Image.open(fp, formats=_formats()))
+    except Image.DecompressionBombError as e:
+        raise ImageError(
+            f"{name}: larger than Pillow's own pixel limit ({e}); a max_pixels above it "
+            "also needs PIL.Image.MAX_IMAGE_PIXELS raised"
+        ) from e
+    except UnidentifiedImageError as e:  # pillow-heif did not recognise it either
+        raise ImageError(f"{name}: truncated or corrupt image data (unreadable header)") from e
+    except _DECODE_ERRORS as e:
+        raise ImageError(f"{name}: truncated or corrupt image data ({e})") from e
+    if not head:
+        raise ImageError(f"{name}: empty file (0 bytes)")
+    if heif:
+        raise ImageError(f"{name}: HEIC/HEIF needs pillow-heif: pip install 'phashdb[heic]'")
+    if head.startswith(_MAGIC):
+        raise ImageError(f"{name}: truncated or corrupt image data (unreadable header)")
+    raise ImageError(f"{name}: not an image (unrecognised format; reads {', '.join(FORMATS)})")
+
+
+def _formats() -> tuple[str, ...]:
+    # HEIF joins once pillow-heif has registered its opener (by us on first need, or the caller).
+    return FORMATS + ("HEIF",) if "HEIF" in Image.OPEN else FORMATS
+
+
+def _register_heif() -> bool:
+    """Teach Pillow HEIC/HEIF if pillow-heif is installed; done on first need, since importing
+    it costs every CLI start."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def _greyscale(img: Image.Image, name: str) -> Image.Image:
+    """`img` as 8-bit greyscale ("L"), transparency flattened onto BACKGROUND first."""
+    if img.mode.startswith("I;16"):
+        # Pillow would clip 16-bit samples to 255, turning a photo white: keep the high byte.
+        return Image.fromarray((np.asarray(img) >> 8).astype(np.uint8))
+    if img.mode in ("I", "F"):
+        # 32-bit samples have no agreed range; a pHash barely notices a positive linear
+        # change of intensity, so stretch min..max to 0..255.
+        a = np.asarray(img, dtype=np.float64)
+        span = a.max() - a.min()
+        a = (a - a.min()) * (255 / span) if span else np.zeros_like(a)
+        return Image.fromarray(np.rint(a).astype(np.uint8))
+    try:  # the pixels are loaded: a ValueError here can only be a conversion Pillow lacks
+        if img.has_transparency_data:
+            rgba = img.convert("RGBA")
+            img = Image.new("RGB", img.size, BACKGROUND)
+            img.paste(rgba, mask=rgba.getchannel("A"))
+        return img.convert("L")
+    except ValueError as e:
+        raise ImageError(f"{name}: unsupported pixel mode {img.mode!r} ({e})") from e
+
+
+def _phash(grey: Image.Image) -> int:
+    pixels = np.asarray(grey.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
+    # Rounding drops the ~1e-10 noise of the matrix product, which scipy's FFT does not make:
+    # without it, coefficients that are exactly equal (all of them in a flat image) compare
+    # at random; with it, the bits match imagehash on flat and symmetric images too.
+    low = np.round(_DCT @ pixels @ _DCT.T, 6)
+    bits = low > np.median(low)
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")

@@ -1,0 +1,294 @@
+"""The index: verdicts, thresholds and every operation, written once over a storage backend.
+
+A backend (the embedded store, HBase) answers exact radius searches over stored hashes and keeps
+image records; everything users see (add, check, query, dedupe, ...) is built here from that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .bands import HASH_BITS
+from .errors import Error, IndexMismatchError
+from .hashing import DEFAULT_MAX_PIXELS, HASH_VERSION, from_hex, read_image
+from .records import Image, Match, Verdict
+
+# Chosen by benchmarks/accuracy.py on real photos (README, "Accuracy"): the largest distance at
+# which no two distinct photos matched, which still catches re-encodes, resizes and small edits.
+DEFAULT_THRESHOLD = 10
+FORMAT = 1  # the layout of what a backend stores; bumped when that changes
+
+
+@dataclass(frozen=True)
+class Group:
+    """Stored images that are near-duplicates of one another (connected by distance <= the
+    threshold), with every close pair as (id, id, distance)."""
+
+    images: tuple[Image, ...]
+    pairs: tuple[tuple[str, str, int], ...]
+
+
+class Index:
+    """A near-duplicate index over a storage backend. Use `phashdb.open()` to get one."""
+
+    def __init__(self, store, *, threshold: int | None = None, max_pixels: int | None = None):
+        self.store = store
+        self.max_pixels = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+        settings = store.read_settings()
+        if not settings:
+            settings = {
+                "format": FORMAT,
+                "hash_version": HASH_VERSION,
+                "threshold": DEFAULT_THRESHOLD if threshold is None else _radius(threshold),
+            }
+            store.write_settings(settings)
+        if settings.get("hash_version") != HASH_VERSION or settings.get("format") != FORMAT:
+            raise IndexMismatchError(
+                f"the index at {store.url} holds hashes of version "
+                f"{settings.get('hash_version')!r} (format {settings.get('format')}), but this "
+                f"phashdb makes {HASH_VERSION!r} (format {FORMAT}): ingest the images into a "
+                "new index instead of mixing the two"
+            )
+        self.settings = settings
+        self.threshold = settings["threshold"] if threshold is None else _radius(threshold)
+
+    # --- images in, verdicts out ---------------------------------------------------------
+
+    def check(self, source, *, threshold: int | None = None) -> Verdict:
+        """The verdict on an image (a path, bytes, binary file or PIL image); nothing stored."""
+        image = self._read(source, None)
+        return self._verdict(image, self._radius_or_threshold(threshold), added=False)
+
+    def add(
+        self, source, id: str | None = None, *, keep_duplicate: bool = False,
+        threshold: int | None = None,
+    ) -> Verdict:
+        """Check an image and store it if it is unique, as one atomic step: of several
+        processes adding near-identical images at once, exactly one is stored as unique and the
+        others are told they duplicate it. A duplicate is stored too when `keep_duplicate`
+        (the user chose to keep it). Raises Error when `id` is already stored."""
+        image = self._read(source, id)
+        radius = self._radius_or_threshold(threshold)
+        with self.store.exclusive():
+            if self.store.find([image.id]):
+                raise Error(f"id {image.id!r} is already in the index at {self.store.url}")
+            verdict = self._verdict(image, radius, added=False)
+            store_it = keep_duplicate or not verdict.duplicate
+            if store_it:
+                self.store.put([image])
+        return Verdict(
+            verdict.hash, verdict.matches, verdict.path, image.id, store_it, radius
+        )
+
+    def insert(self, images: Iterable[Image]) -> None:
+        """Store image records as they are (no check): for hashes made elsewhere, bulk loads.
+        An id already stored with the same hash is kept; with another hash it is replaced."""
+        self.store.put(images)
+
+    def add_hashes(self, pairs: Iterable[tuple[str, int | str]]) -> None:
+        """Store (id, hash) pairs made elsewhere; a hash may be an int or imagehash's hex."""
+        self.insert(Image(str(i), from_hex(h) if isinstance(h, str) else h) for i, h in pairs)
+
+    def remove(self, id: str) -> bool:
+        """Forget an image; False when no image had that id."""
+        return self.store.delete([id]) > 0
+
+    # --- searching ------------------------------------------------------------------------
+
+    def query(self, hash: int | str, radius: int | None = None) -> list[tuple[str, int]]:
+        """Stored images within `radius` (default: the threshold) as (id, distance), nearest
+        first, then by id."""
+        return [(m.id, m.distance) for m in self.matches([hash], radius)[0]]
+
+    def query_many(self, hashes: Iterable[int | str], radius: int | None = None):
+        """`query` for many hashes at once: much faster per hash than one by one."""
+        return [[(m.id, m.distance) for m in ms] for ms in self.matches(hashes, radius)]
+
+    def matches(self, hashes: Iterable[int | str], radius: int | None = None) -> list[list[Match]]:
+        """For each hash, the stored images within `radius` as Matches, nearest first."""
+        queries = np.array(
+            [from_hex(h) if isinstance(h, str) else h for h in hashes], dtype=np.uint64
+        )
+        radius = self._radius_or_threshold(radius)
+        qidx, keys, dists = self.store.search(queries, radius)
+        records = self.store.records(set(keys.tolist()))
+        out: list[list[Match]] = [[] for _ in queries]
+        for q, k, d in zip(qidx.tolist(), keys.tolist(), dists.tolist()):
+            if k in records:
+                out[q].append(Match(records[k].id, d, records[k].path))
+        for ms in out:
+            ms.sort(key=lambda m: (m.distance, m.id))
+        return out
+
+    def similar(self, source, top: int = 5) -> list[Match]:
+        """The `top` stored images nearest to an image (or a hash), nearest first."""
+        h = source if isinstance(source, int) else self._read(source, None).hash
+        for radius in (4, 8, 12, 16, 24, 32, HASH_BITS):
+            found = self.matches([h], radius)[0]
+            # Exact search: once `top` lie within the radius, none further out can beat them.
+            if len(found) >= top or radius == HASH_BITS:
+                return found[:top]
+        raise AssertionError("unreachable")
+
+    def dedupe(self, threshold: int | None = None) -> list[Group]:
+        """Every group of stored near-duplicates, largest group first."""
+        radius = self._radius_or_threshold(threshold)
+        keys, hashes = self.store.hashes()
+        qidx, found, dists = self.store.search(hashes, radius)
+        keys_list, found_list = keys.tolist(), found.tolist()
+        pairs = {}
+        for q, k, d in zip(qidx.tolist(), found_list, dists.tolist()):
+            a = keys_list[q]
+            if a != k:
+                pairs[min(a, k), max(a, k)] = d
+        parent = {}
+
+        def root(x):
+            while parent.get(x, x) != x:
+                parent[x] = parent.get(parent[x], parent[x])
+                x = parent[x]
+            return x
+
+        for a, b in pairs:
+            parent[root(a)] = root(b)
+        members: dict = {}
+        for k in {k for pair in pairs for k in pair}:
+            members.setdefault(root(k), []).append(k)
+        records = self.store.records(parent.keys() | {k for p in pairs for k in p})
+        groups = []
+        for ks in members.values():
+            ids = {k: records[k].id for k in ks}
+            group_pairs = tuple(
+                sorted((ids[a], ids[b], d) for (a, b), d in pairs.items() if a in ids)
+            )
+            images = tuple(sorted((records[k] for k in ks), key=lambda i: i.id))
+            groups.append(Group(images, group_pairs))
+        groups.sort(key=lambda g: (-len(g.images), g.images[0].id))
+        return groups
+
+    # --- the rest -------------------------------------------------------------------------
+
+    def configure(self, *, threshold: int) -> None:
+        """Change the index's stored default threshold."""
+        self.store.write_settings({"threshold": _radius(threshold)})
+        self.settings["threshold"] = self.threshold = threshold
+
+    @property
+    def trash(self) -> Path:
+        """The folder where `phashdb add` moves duplicates the user throws away."""
+        return self.store.home / "trash"
+
+    def get(self, id: str) -> Image | None:
+        return self.store.find([id]).get(id)
+
+    def files(self) -> dict[str, tuple[int | None, float | None]]:
+        """(size, mtime) of every stored path, for resumable ingest."""
+        return self.store.files()
+
+    def images(self) -> Iterable[Image]:
+        return self.store.images()
+
+    def stats(self) -> dict:
+        return {
+            "url": self.store.url,
+            "images": len(self),
+            "threshold": self.threshold,
+            "hash_version": self.settings["hash_version"],
+            "format": self.settings["format"],
+            **self.store.describe(),
+        }
+
+    def __len__(self) -> int:
+        return self.store.count()
+
+    def __contains__(self, id: str) -> bool:
+        return bool(self.store.find([id]))
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- inside -----------------------------------------------------------------------------
+
+    def _read(self, source, id: str | None) -> Image:
+        picture = read_image(source, max_pixels=self.max_pixels)
+        path = size = mtime = None
+        if isinstance(source, (str, os.PathLike)):
+            path = os.path.abspath(source)
+            st = os.stat(path)
+            size, mtime = st.st_size, st.st_mtime
+        if id is None:
+            id = path or _content_id(source)
+        return Image(id, picture.hash, path, size, mtime, picture.width, picture.height)
+
+    def _verdict(self, image: Image, radius: int, *, added: bool) -> Verdict:
+        matches = tuple(self.matches([image.hash], radius)[0])
+        return Verdict(image.hash, matches, image.path, image.id, added, radius)
+
+    def _radius_or_threshold(self, radius: int | None) -> int:
+        return self.threshold if radius is None else _radius(radius)
+
+
+def _radius(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"'radius' must be a whole number of bits, got {value!r}")
+    if not 0 <= value <= HASH_BITS:
+        raise ValueError(f"'radius' must be in 0..{HASH_BITS}, got {value}")
+    return int(value)
+
+
+def _content_id(source) -> str:
+    """An id for an image that came without a path: a digest of its bytes (or pixels)."""
+    if isinstance(source, bytes):
+        data = source
+    elif isinstance(source, io.IOBase) or hasattr(source, "read"):
+        source.seek(0)
+        data = source.read()
+    else:
+        data = source.tobytes()
+    return "sha256:" + hashlib.sha256(data).hexdigest()[:32]
+
+
+def default_location() -> Path:
+    """Where the embedded index lives unless told otherwise: $XDG_DATA_HOME/phashdb."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "phashdb"
+
+
+def open(url: str | os.PathLike | None = None, **options) -> Index:
+    """Open (creating if needed) an index: a folder path for the embedded index (default:
+    $PHASHDB_URL, else `default_location()`), or `hbase://HOST:PORT/TABLE?options`.
+    `threshold` and `max_pixels` may be given as keyword options."""
+    url = str(url or os.environ.get("PHASHDB_URL") or default_location())
+    index_options = {k: options.pop(k) for k in ("threshold", "max_pixels") if k in options}
+    scheme = urlparse(url).scheme
+    if scheme == "hbase":
+        try:
+            from .hbase import HBaseStore
+        except ImportError as e:
+            raise Error(f"{url}: the HBase backend needs happybase: pip install 'phashdb[hbase]' ({e})") from e
+        store = HBaseStore.from_url(url, **options)
+    elif scheme in ("", "file"):
+        from .embedded import EmbeddedStore
+
+        store = EmbeddedStore(urlparse(url).path if scheme == "file" else url, **options)
+    else:
+        raise ValueError(f"unknown index URL scheme {scheme!r} in {url!r}: use a path or hbase://")
+    try:
+        return Index(store, **index_options)
+    except BaseException:
+        store.close()
+        raise

@@ -1,0 +1,134 @@
+"""Bulk ingest on one machine: hash every image under some folders on all cores and store them.
+
+Resumable: a file whose path, size and modification time are already stored is skipped without
+being read. Every image is stored, duplicates included (they are the collection as it is; the
+report and `dedupe` deal with them); an image counts as a duplicate when it is within the
+threshold of one stored before it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from .bands import distances
+from .errors import ImageError
+from .hashing import DEFAULT_MAX_PIXELS, read_image
+from .records import Image
+
+IMAGE_SUFFIXES = frozenset(
+    ".jpg .jpeg .jpe .jfif .png .gif .webp .bmp .dib .tif .tiff .heic .heif".split()
+)
+BATCH = 1000
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did: counts, and each file that failed with the reason."""
+
+    added: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "added": self.added,
+            "skipped": self.skipped,
+            "duplicates": self.duplicates,
+            "failed": [{"path": p, "error": e} for p, e in self.failed],
+        }
+
+
+def find_images(folders: Iterable[str | os.PathLike]) -> list[str]:
+    """Absolute paths of the image files (by suffix) under the folders (or files), sorted."""
+    found = set()
+    for folder in folders:
+        folder = Path(folder)
+        if folder.is_file():
+            found.add(os.path.abspath(folder))
+            continue
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                    found.add(os.path.abspath(os.path.join(dirpath, name)))
+    return sorted(found)
+
+
+def hash_file(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, Image | str]:
+    """(path, the record of the image file) or (path, the reason it could not be hashed)."""
+    try:
+        st = os.stat(path)
+        picture = read_image(path, max_pixels=max_pixels)
+    except (ImageError, OSError) as e:
+        return path, str(e)
+    image = Image(path, picture.hash, path, st.st_size, st.st_mtime, picture.width, picture.height)
+    return path, image
+
+
+def ingest(
+    index,
+    folders: Iterable[str | os.PathLike],
+    *,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Hash and store every image under `folders` into `index`, on `workers` processes
+    (default: all cores). `progress(n)` is called as files are done; returns an IngestReport."""
+    report = IngestReport()
+    paths = find_images(folders)
+    known = index.files()
+    todo = []
+    for p in paths:
+        st = os.stat(p)
+        if known.get(p) == (st.st_size, st.st_mtime):
+            report.skipped += 1
+        else:
+            todo.append(p)
+    if progress and report.skipped:
+        progress(report.skipped)
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(todo) < 2:
+        results = map(hash_file, todo)
+        _store(index, results, report, progress)
+    else:
+        # spawn, not fork: the parent may hold open database handles and threads.
+        with get_context("spawn").Pool(workers) as pool:
+            results = pool.imap(hash_file, todo, chunksize=8)
+            _store(index, results, report, progress)
+    return report
+
+
+def _store(index, results: Iterable[tuple[str, Image | str]], report, progress) -> None:
+    batch: list[Image] = []
+    for path, result in results:
+        if isinstance(result, str):
+            report.failed.append((path, result))
+        else:
+            batch.append(result)
+        if len(batch) >= BATCH:
+            _store_batch(index, batch, report)
+            batch = []
+        if progress:
+            progress(1)
+    if batch:
+        _store_batch(index, batch, report)
+
+
+def _store_batch(index, batch: list[Image], report: IngestReport) -> None:
+    hashes = np.array([i.hash for i in batch], dtype=np.uint64)
+    found = index.matches(hashes)
+    # A changed file is stored again under its own id: its old record is no duplicate.
+    earlier = [any(m.id != i.id for m in ms) for i, ms in zip(batch, found)]
+    # Within the batch, an image duplicates an earlier one of the batch too.
+    close = distances(hashes[:, None], hashes[None, :]) <= index.threshold
+    within = np.tril(close, k=-1).any(axis=1)
+    report.duplicates += int(np.sum(np.array(earlier) | within))
+    index.insert(batch)
+    report.added += len(batch)

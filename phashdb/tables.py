@@ -1,0 +1,169 @@
+"""In-memory band tables: the embedded index's search structure, and its file on disk.
+
+For every band, `orders[b]` lists the rows sorted by that band's value and `starts[b][v]` is
+where value v begins in that list (a counting sort), so a probe is two array reads, and a whole
+batch of probes is a handful of numpy operations. The file is one flat binary that is memory-
+mapped on open: opening a 10M-hash index reads a header, not 10M rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .bands import BandLayout, distances, flip_masks
+
+MAGIC = b"PHDBTAB1"
+# Beyond this many bits a band's start table (4 bytes per value) costs more memory than it saves.
+MAX_TABLE_BITS = 24
+# Probing costs about this many times a scan's per-hash work for each probe and each candidate:
+# measured on the search benchmark; only the ratio matters for the probe-or-scan choice.
+PROBE_COST, CANDIDATE_COST = 12.0, 6.0
+
+
+@dataclass
+class BandTables:
+    """Rows (`keys`, `hashes`) indexed by every band of `layout`."""
+
+    layout: BandLayout
+    keys: np.ndarray  # int64, one per row
+    hashes: np.ndarray  # uint64, one per row
+    orders: list[np.ndarray]  # per band: row numbers sorted by band value
+    starts: list[np.ndarray]  # per band: 2**width + 1 offsets into orders[b]
+
+    @classmethod
+    def build(cls, keys: np.ndarray, hashes: np.ndarray, layout: BandLayout) -> BandTables:
+        if max(layout.widths) > MAX_TABLE_BITS:
+            raise ValueError(
+                f"'bands' of the embedded index must be at most {MAX_TABLE_BITS} bits wide, "
+                f"got {list(layout.widths)}"
+            )
+        keys = np.ascontiguousarray(keys, dtype=np.int64)
+        hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+        orders, starts = [], []
+        for width, values in zip(layout.widths, layout.split(hashes)):
+            orders.append(np.argsort(values, kind="stable").astype(np.int32))
+            counts = np.bincount(values, minlength=1 << width)
+            starts.append(np.concatenate(([0], np.cumsum(counts))).astype(np.int32))
+        return cls(layout, keys, hashes, orders, starts)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every row within `radius` of each query, exactly: (query numbers, row numbers,
+        distances). Probes the bands or scans all rows, whichever the cost model says is less."""
+        queries = np.asarray(queries, dtype=np.uint64)
+        layout, n = self.layout, len(self)
+        if n == 0 or len(queries) == 0:
+            return _empty()
+        probe_cost = PROBE_COST * layout.probe_count(radius) + CANDIDATE_COST * (
+            layout.expected_candidates(radius, n)
+        )
+        if probe_cost >= n:
+            return scan(self.hashes, queries, radius)
+        qidx, rows = self._probe(queries, radius)
+        d = distances(self.hashes[rows], queries[qidx])
+        keep = d <= radius
+        qidx, rows, d = qidx[keep], rows[keep], d[keep]
+        # A row close in several bands is found once per band: keep one of each pair.
+        pair = qidx.astype(np.int64) * n + rows
+        _, first = np.unique(pair, return_index=True)
+        return qidx[first], rows[first], d[first]
+
+    def _probe(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+        qparts, rparts = [], []
+        radii = self.layout.probe_radii(radius)
+        for band, (width, r, values) in enumerate(
+            zip(self.layout.widths, radii, self.layout.split(queries))
+        ):
+            if r < 0:
+                continue
+            probes = (values[:, None] ^ flip_masks(width, r)[None, :]).ravel()
+            lo = self.starts[band][probes]
+            counts = self.starts[band][probes + 1] - lo
+            hit = counts > 0
+            lo, counts = lo[hit], counts[hit]
+            owner = np.repeat(np.arange(len(queries)), len(flip_masks(width, r)))[hit]
+            # Expand each [lo, lo+count) run into its positions without a Python loop.
+            ends = np.cumsum(counts)
+            flat = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - counts - lo, counts)
+            rparts.append(self.orders[band][flat])
+            qparts.append(np.repeat(owner, counts))
+        if not rparts:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.concatenate(qparts), np.concatenate(rparts).astype(np.int64)
+
+    def save(self, path: Path, extra: dict) -> None:
+        """Write the tables to `path` atomically (a reader sees the old file or the new one)."""
+        arrays = {"keys": self.keys, "hashes": self.hashes}
+        for b, (order, start) in enumerate(zip(self.orders, self.starts)):
+            arrays[f"order{b}"], arrays[f"start{b}"] = order, start
+        header = {"widths": list(self.layout.widths), "extra": extra, "arrays": {}}
+        offset = 0
+        for name, a in arrays.items():
+            header["arrays"][name] = [str(a.dtype), len(a), offset]
+            offset += a.nbytes
+        head = json.dumps(header).encode()
+        base = len(MAGIC) + 8 + len(head)
+        base += -base % 64
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(MAGIC + len(head).to_bytes(8, "little") + head)
+            f.write(b"\0" * (base - f.tell()))
+            for a in arrays.values():
+                f.write(np.ascontiguousarray(a).tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[BandTables, dict]:
+        """Memory-map tables written by `save`; returns them and the `extra` saved with them."""
+        with open(path, "rb") as f:
+            if f.read(len(MAGIC)) != MAGIC:
+                raise ValueError(f"{path} is not a phashdb band table file")
+            head_len = int.from_bytes(f.read(8), "little")
+            head = json.loads(f.read(head_len))
+        base = len(MAGIC) + 8 + head_len
+        base += -base % 64
+        arrays = {}
+        for name, (dtype, length, offset) in head["arrays"].items():
+            arrays[name] = (
+                np.memmap(path, dtype=dtype, mode="r", offset=base + offset, shape=(length,))
+                if length
+                else np.empty(0, dtype)
+            )
+        layout = BandLayout(tuple(head["widths"]))
+        count = len(layout.widths)
+        tables = cls(
+            layout,
+            arrays["keys"],
+            arrays["hashes"],
+            [arrays[f"order{b}"] for b in range(count)],
+            [arrays[f"start{b}"] for b in range(count)],
+        )
+        return tables, head["extra"]
+
+
+def scan(hashes: np.ndarray, queries: np.ndarray, radius: int, chunk: int = 1 << 20):
+    """Brute force: (query numbers, row numbers, distances) of every row within `radius`."""
+    qparts, rparts, dparts = [], [], []
+    for qi, q in enumerate(np.asarray(queries, dtype=np.uint64)):
+        for lo in range(0, len(hashes), chunk):
+            d = distances(hashes[lo : lo + chunk], q)
+            rows = np.flatnonzero(d <= radius)
+            qparts.append(np.full(len(rows), qi, np.int64))
+            rparts.append(rows + lo)
+            dparts.append(d[rows])
+    if not rparts:
+        return _empty()
+    return np.concatenate(qparts), np.concatenate(rparts), np.concatenate(dparts)
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int8)

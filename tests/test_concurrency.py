@@ -1,0 +1,73 @@
+"""Several processes on one embedded index: writes serialised, uniqueness kept."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import phashdb
+
+
+def add_when_all_ready(location, image, barrier, results):
+    with phashdb.open(location) as index:
+        barrier.wait()
+        verdict = index.add(image)
+        results.put((str(image), verdict.added, [m.id for m in verdict.matches]))
+
+
+def test_of_near_identical_images_added_at_once_exactly_one_is_unique(tmp_path, photos, near_copies):
+    location = str(tmp_path / "index")
+    phashdb.open(location).close()
+    images = [photos["astronaut"], near_copies["astronaut"]]
+    # More copies of the same photo, each encoded differently.
+    from PIL import Image
+
+    for q in (60, 75, 85):
+        images.append(tmp_path / f"astronaut-{q}.jpg")
+        Image.open(photos["astronaut"]).save(images[-1], quality=q)
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(len(images)), ctx.Queue()
+    workers = [
+        ctx.Process(target=add_when_all_ready, args=(location, img, barrier, results))
+        for img in images
+    ]
+    for w in workers:
+        w.start()
+    outcomes = [results.get(timeout=120) for _ in workers]
+    for w in workers:
+        w.join(timeout=60)
+        assert w.exitcode == 0
+    admitted = [path for path, added, _ in outcomes if added]
+    assert len(admitted) == 1
+    for path, added, matches in outcomes:
+        if not added:
+            assert matches == admitted
+    with phashdb.open(location) as index:
+        assert len(index) == 1
+
+
+def ingest_folder(location, folder):
+    from phashdb.ingest import ingest
+
+    with phashdb.open(location) as index:
+        ingest(index, [folder], workers=1)
+
+
+def test_two_writers_ingesting_at_once_lose_nothing(tmp_path, photos):
+    location = str(tmp_path / "index")
+    folders = []
+    for k in range(2):
+        folder = tmp_path / f"f{k}"
+        folder.mkdir()
+        for name, path in photos.items():
+            (folder / path.name).write_bytes(path.read_bytes())
+        folders.append(folder)
+    ctx = mp.get_context("spawn")
+    workers = [ctx.Process(target=ingest_folder, args=(location, f)) for f in folders]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=300)
+        assert w.exitcode == 0
+    with phashdb.open(location) as index:
+        assert len(index) == 2 * len(photos)
+        assert len(index.dedupe()) == len(photos)

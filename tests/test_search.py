@@ -1,0 +1,115 @@
+"""Exactness: every search answers exactly what a brute-force scan answers, at radii 0 to 16,
+on uniform random hashes and on clustered, biased ones (as real photo collections are)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import phashdb
+from phashdb import embedded
+from phashdb.bands import BandLayout
+from phashdb.tables import BandTables, scan
+
+MASK64 = (1 << 64) - 1
+
+
+@st.composite
+def hash_sets(draw):
+    """Uniform random hashes, or clusters: a few centres, copies with a few bits flipped,
+    and bits biased towards 0 (pHash bits of real photos are far from uniform)."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    n = draw(st.integers(0, 3000))
+    if draw(st.booleans()):
+        return rng.integers(0, 2**64, n, dtype=np.uint64, endpoint=False)
+    centres = rng.integers(0, 2**64, draw(st.integers(1, 40)), dtype=np.uint64, endpoint=False)
+    bias = rng.integers(0, 2**64, dtype=np.uint64, endpoint=False) | rng.integers(
+        0, 2**64, dtype=np.uint64, endpoint=False
+    )
+    hashes = centres[rng.integers(0, len(centres), n)] & bias
+    return flip_bits(rng, hashes, draw(st.integers(0, 12)))
+
+
+def flip_bits(rng, hashes, most):
+    out = hashes.copy()
+    for i in range(len(out)):
+        for bit in rng.choice(64, rng.integers(0, most + 1), replace=False):
+            out[i] ^= np.uint64(1) << np.uint64(bit)
+    return out
+
+
+def queries_near(rng, hashes, count=20):
+    """Queries that have answers: stored hashes moved by up to 18 bits, and random ones."""
+    near = hashes[rng.integers(0, len(hashes), count)] if len(hashes) else np.empty(0, np.uint64)
+    return np.concatenate(
+        [flip_bits(rng, near, 18), rng.integers(0, 2**64, 5, dtype=np.uint64, endpoint=False)]
+    )
+
+
+def as_set(qidx, rows, dists):
+    return set(zip(qidx.tolist(), rows.tolist(), dists.tolist()))
+
+
+layouts = st.one_of(
+    st.just(None),  # the index's own choice for its size
+    st.integers(3, 8).map(BandLayout.even),
+    st.sampled_from([BandLayout((24, 20, 20)), BandLayout((8, 16, 16, 24))]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(hash_sets(), layouts, st.integers(0, 16), st.integers(0, 2**32 - 1))
+def test_band_tables_find_exactly_what_a_scan_finds(hashes, layout, radius, seed):
+    rng = np.random.default_rng(seed)
+    layout = layout or BandLayout.for_size(len(hashes))
+    tables = BandTables.build(np.arange(len(hashes)), hashes, layout)
+    queries = queries_near(rng, hashes)
+    assert as_set(*tables.search(queries, radius)) == as_set(*scan(hashes, queries, radius))
+
+
+@pytest.mark.parametrize("radius", [0, 4, 8, 10, 12, 16])
+def test_probing_path_is_exact_on_a_large_clustered_set(radius):
+    # Large enough that the cost model probes rather than scans at every radius here.
+    rng = np.random.default_rng(radius)
+    centres = rng.integers(0, 2**64, 3000, dtype=np.uint64, endpoint=False)
+    hashes = flip_bits(rng, centres[rng.integers(0, 3000, 200_000)], 6)
+    tables = BandTables.build(np.arange(len(hashes)), hashes, BandLayout.for_size(len(hashes)))
+    queries = queries_near(rng, hashes, 50)
+    assert as_set(*tables.search(queries, radius)) == as_set(*scan(hashes, queries, radius))
+
+
+@settings(max_examples=25, deadline=None)
+@given(hash_sets(), st.integers(0, 16), st.integers(0, 2**32 - 1), st.integers(1, 4))
+def test_index_queries_match_brute_force_through_adds_and_removes(
+    tmp_path_factory, hashes, radius, seed, rounds
+):
+    # Several rounds of adds and removes, with tables rebuilt often, so that answers come
+    # from the tables, the rows added since, and the removals since, all at once.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(embedded, "REBUILD_AT", 500)
+        check_index_against_brute_force(tmp_path_factory, hashes, radius, seed, rounds)
+
+
+def check_index_against_brute_force(tmp_path_factory, hashes, radius, seed, rounds):
+    rng = np.random.default_rng(seed)
+    stored: dict[str, int] = {}
+    with phashdb.open(tmp_path_factory.mktemp("index")) as index:
+        for part in np.array_split(hashes, rounds):
+            pairs = [(f"img{len(stored) + i}", int(h)) for i, h in enumerate(part)]
+            index.add_hashes(pairs)
+            stored.update(pairs)
+            for id in rng.choice(sorted(stored), min(len(stored), 50), replace=False):
+                assert index.remove(str(id))
+                del stored[str(id)]
+        ids = sorted(stored)
+        kept = np.array([stored[i] for i in ids], dtype=np.uint64)
+        queries = queries_near(rng, kept)
+        answers = index.query_many(queries.tolist(), radius)
+        for q, got in zip(queries.tolist(), answers):
+            d = np.bitwise_count(kept ^ np.uint64(q))
+            want = sorted((ids[i], int(d[i])) for i in np.flatnonzero(d <= radius))
+            assert got == sorted(want, key=lambda m: (m[1], m[0]))
+        assert len(index) == len(stored)
