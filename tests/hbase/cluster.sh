@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# A real HBase for tests: ZooKeeper + HMaster + 3 region servers + Thrift1/Thrift2, one JVM,
+# local filesystem, loopback only. See README.md.
+#
+#   cluster.sh build          fetch jars (Maven Central), compile, write target/classpath.txt
+#   cluster.sh start DIR [ARGS...]
+#                             start in background; logs in DIR/cluster.log; waits for DIR/cluster.json.
+#                             ARGS go to MiniCluster (--regionservers N, --no-thrift2,
+#                             --thrift-read-timeout-ms MS)
+#   cluster.sh stop DIR       SIGTERM (clean shutdown), SIGKILL after a timeout
+#   cluster.sh status DIR     exit 0 if running
+#
+# Environment: HBASE_TEST_HEAP (default 1g), HBASE_TEST_START_TIMEOUT (seconds, default 300),
+# HBASE_TEST_REGIONSERVERS (default 3), JAVA (default: java on PATH / $JAVA_HOME/bin/java).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CP_FILE="$HERE/target/classpath.txt"
+CLASSES="$HERE/target/classes"
+MAIN_CLASS=phashdb.testcluster.MiniCluster
+
+if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
+  JAVA="${JAVA:-$JAVA_HOME/bin/java}"
+else
+  JAVA="${JAVA:-java}"
+fi
+
+# The JDK 11+/17 module flags HBase's own bin/hbase passes (add_jdk11_jvm_flags), plus
+# java.util/java.util.concurrent opens (HBASE-27356, HBASE-27643).
+JDK_FLAGS=(
+  -Dorg.apache.hbase.thirdparty.io.netty.tryReflectionSetAccessible=true
+  --add-modules jdk.unsupported
+  --add-opens java.base/java.io=ALL-UNNAMED
+  --add-opens java.base/java.nio=ALL-UNNAMED
+  --add-opens java.base/sun.nio.ch=ALL-UNNAMED
+  --add-opens java.base/java.lang=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.ref=ALL-UNNAMED
+  --add-opens java.base/java.lang.reflect=ALL-UNNAMED
+  --add-opens java.base/java.util=ALL-UNNAMED
+  --add-opens java.base/java.util.concurrent=ALL-UNNAMED
+  --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
+  --add-exports java.security.jgss/sun.security.krb5=ALL-UNNAMED
+  --add-exports java.base/sun.net.dns=ALL-UNNAMED
+  --add-exports java.base/sun.net.util=ALL-UNNAMED
+)
+
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+
+build() {
+  local src newest
+  # Quick when nothing changed: classes and classpath newer than pom and sources.
+  if [[ -f "$CP_FILE" && -f "$CLASSES/phashdb/testcluster/MiniCluster.class" ]]; then
+    newest=$(find "$HERE/pom.xml" "$HERE/src" -type f -newer "$CP_FILE" | head -1)
+    if [[ -z "$newest" ]]; then
+      return 0
+    fi
+  fi
+  command -v mvn >/dev/null || die "mvn not found (apt-get install maven)"
+  mkdir -p "$HERE/target"
+  if ! (cd "$HERE" && mvn -B -Dstyle.color=never compile) >"$HERE/target/build.log" 2>&1; then
+    tail -n 40 "$HERE/target/build.log" >&2
+    die "maven build failed (full log: $HERE/target/build.log)"
+  fi
+  [[ -f "$CP_FILE" ]] || die "maven did not write $CP_FILE"
+  touch "$CP_FILE"
+}
+
+pid_of() {
+  local dir="$1"
+  [[ -f "$dir/cluster.pid" ]] || return 1
+  local pid
+  pid=$(cat "$dir/cluster.pid")
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+start() {
+  local dir="${1:?usage: cluster.sh start DIR [ARGS...]}"
+  shift
+  mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd)"
+  if pid_of "$dir" >/dev/null; then
+    die "already running in $dir (pid $(cat "$dir/cluster.pid"))"
+  fi
+  build
+  rm -f "$dir/cluster.json" "$dir/cluster.json.tmp"
+  rm -rf "$dir/data" "$dir/tmp"
+  mkdir -p "$dir/tmp"
+  local heap="${HBASE_TEST_HEAP:-1g}"
+  local timeout="${HBASE_TEST_START_TIMEOUT:-300}"
+  local t0=$SECONDS
+  # setsid: own process group, so a Ctrl-C in the caller's terminal does not reach it.
+  setsid "$JAVA" -Xms256m -Xmx"$heap" -XX:+UseG1GC -XX:MaxDirectMemorySize=256m \
+    -XX:TieredStopAtLevel=1 -Xss512k \
+    -Djava.net.preferIPv4Stack=true -Djava.io.tmpdir="$dir/tmp" \
+    "${JDK_FLAGS[@]}" \
+    -cp "$CLASSES:$(cat "$CP_FILE")" "$MAIN_CLASS" "$dir/cluster.json" \
+    --data "$dir/data" --regionservers "${HBASE_TEST_REGIONSERVERS:-3}" "$@" \
+    </dev/null >"$dir/cluster.log" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$dir/cluster.pid"
+  while [[ ! -f "$dir/cluster.json" ]]; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "cluster.sh: JVM exited during startup; last log lines:" >&2
+      tail -n 60 "$dir/cluster.log" >&2
+      rm -f "$dir/cluster.pid"
+      exit 1
+    fi
+    if (( SECONDS - t0 > timeout )); then
+      echo "cluster.sh: not ready after ${timeout}s; last log lines:" >&2
+      tail -n 60 "$dir/cluster.log" >&2
+      stop "$dir" || true
+      exit 1
+    fi
+    sleep 0.5
+  done
+  echo "cluster.sh: ready in $((SECONDS - t0))s (pid $pid): $dir/cluster.json"
+  cat "$dir/cluster.json"
+}
+
+stop() {
+  local dir="${1:?usage: cluster.sh stop DIR}"
+  local pid
+  if ! pid=$(pid_of "$dir"); then
+    rm -f "$dir/cluster.pid" "$dir/cluster.json"
+    echo "cluster.sh: not running"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  local i
+  for ((i = 0; i < 120; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "cluster.sh: pid $pid still alive after 60s, killing" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/cluster.pid" "$dir/cluster.json"
+  echo "cluster.sh: stopped (pid $pid)"
+}
+
+case "${1:-}" in
+  build) build ;;
+  start) shift; start "$@" ;;
+  stop) stop "${2:-}" ;;
+  status) pid_of "${2:?usage: cluster.sh status DIR}" >/dev/null ;;
+  *) echo "usage: cluster.sh build | start DIR | stop DIR | status DIR" >&2; exit 2 ;;
+esac

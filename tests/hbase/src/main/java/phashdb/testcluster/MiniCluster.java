@@ -1,0 +1,287 @@
+package phashdb.testcluster;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.hbase.HBaseConfiguration;
+import org.apache.hadoop.hbase.HBaseTestingUtility;
+import org.apache.hadoop.hbase.MiniHBaseCluster;
+import org.apache.hadoop.hbase.ServerName;
+import org.apache.hadoop.hbase.StartMiniClusterOption;
+import org.apache.hadoop.hbase.thrift.ThriftServer;
+import org.apache.thrift.server.TServer;
+
+/**
+ * A real HBase for tests, in one JVM: a mini ZooKeeper, one HMaster and N region servers
+ * (default 3) on the local filesystem, plus the Thrift1 gateway (what happybase speaks) and the
+ * Thrift2 gateway, all bound to 127.0.0.1 on free ports.
+ *
+ * <p>Usage: {@code MiniCluster <ports.json> [--data DIR] [--regionservers N] [--no-thrift2]
+ * [--thrift-read-timeout-ms MS] [--exit-on-stdin-eof]}. When everything serves, the ports file is written atomically
+ * (tmp + rename). The JVM then runs until SIGTERM/SIGINT (clean shutdown via a shutdown hook) or,
+ * with --exit-on-stdin-eof, until standard input closes.
+ */
+public final class MiniCluster {
+  private static final String LOOPBACK = "127.0.0.1";
+
+  private MiniCluster() {
+  }
+
+  public static void main(String[] args) {
+    try {
+      run(args);
+    } catch (Throwable e) {
+      log("startup failed: " + e);
+      e.printStackTrace();
+      // Non-daemon HBase threads would keep the JVM alive: exit (runs the shutdown hook).
+      System.exit(1);
+    }
+  }
+
+  private static void run(String[] args) throws Exception {
+    long t0 = System.nanoTime();
+    if (args.length < 1) {
+      System.err.println("usage: MiniCluster <ports.json> [--data DIR] [--regionservers N]"
+          + " [--no-thrift2] [--exit-on-stdin-eof]");
+      System.exit(2);
+    }
+    Path portsFile = Path.of(args[0]).toAbsolutePath();
+    Path dataDir = portsFile.getParent().resolve("data");
+    int numRs = 3;
+    boolean thrift2 = true;
+    boolean exitOnStdinEof = false;
+    int readTimeoutMs = (int) TimeUnit.DAYS.toMillis(1);
+    for (int i = 1; i < args.length; i++) {
+      switch (args[i]) {
+        case "--data":
+          dataDir = Path.of(args[++i]).toAbsolutePath();
+          break;
+        case "--regionservers":
+          numRs = Integer.parseInt(args[++i]);
+          break;
+        case "--no-thrift2":
+          thrift2 = false;
+          break;
+        case "--thrift-read-timeout-ms":
+          readTimeoutMs = Integer.parseInt(args[++i]);
+          break;
+        case "--exit-on-stdin-eof":
+          exitOnStdinEof = true;
+          break;
+        default:
+          throw new IllegalArgumentException("unknown argument " + args[i]);
+      }
+    }
+    Files.createDirectories(dataDir);
+    // HBaseTestingUtility puts its data (ZooKeeper snapshots, hbase.rootdir, WALs) under this.
+    System.setProperty("test.build.data.basedirectory", dataDir.toString());
+
+    Configuration conf = HBaseConfiguration.create();
+    // Loopback only.
+    conf.set("hbase.master.ipc.address", LOOPBACK);
+    conf.set("hbase.regionserver.ipc.address", LOOPBACK);
+    conf.set("hbase.zookeeper.quorum", "localhost");
+    conf.setInt("hbase.master.info.port", -1);
+    conf.setInt("hbase.regionserver.info.port", -1);
+    // Local filesystem, no HDFS: it has no hflush/hsync capability, so do not insist on it.
+    conf.set("fs.defaultFS", "file:///");
+    conf.setBoolean("hbase.unsafe.stream.capability.enforce", false);
+    conf.set("hbase.wal.provider", "filesystem");
+    // All region servers share one heap: keep each one's caches small.
+    conf.setFloat("hfile.block.cache.size", 0.1f);
+    conf.setFloat("hbase.regionserver.global.memstore.size", 0.1f);
+    conf.setInt("hbase.regionserver.handler.count", 10);
+    conf.setInt("hbase.master.handler.count", 10);
+    // Balance often so regions (e.g. after splits) stay spread over all region servers.
+    conf.setBoolean("hbase.balancer.tablesOnMaster", false);
+    conf.setInt("hbase.balancer.period", 10_000);
+
+    HBaseTestingUtility util = new HBaseTestingUtility(conf);
+    List<ThriftServer> thriftServers = new ArrayList<>();
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      log("shutting down");
+      for (ThriftServer ts : thriftServers) {
+        try {
+          ts.stop();
+        } catch (Throwable e) {
+          log("thrift stop failed: " + e);
+        }
+      }
+      try {
+        util.shutdownMiniHBaseCluster();
+      } catch (Throwable e) {
+        log("hbase shutdown failed: " + e);
+      }
+      try {
+        util.shutdownMiniZKCluster();
+      } catch (Throwable e) {
+        log("zk shutdown failed: " + e);
+      }
+      try {
+        Files.deleteIfExists(portsFile);
+      } catch (IOException e) {
+        // ignore
+      }
+      stopped.countDown();
+      log("shut down");
+    }, "phashdb-minicluster-shutdown"));
+
+    util.startMiniZKCluster();
+    int zkPort = util.getZkCluster().getClientPort();
+    log("zookeeper on port " + zkPort);
+
+    MiniHBaseCluster cluster = util.startMiniHBaseCluster(StartMiniClusterOption.builder()
+        .numMasters(1).numRegionServers(numRs).build());
+    cluster.waitForActiveAndReadyMaster(120_000);
+    // Wait until all region servers have checked in with the master.
+    long deadline = System.currentTimeMillis() + 120_000;
+    while (util.getAdmin().getRegionServers().size() < numRs) {
+      if (System.currentTimeMillis() > deadline) {
+        throw new IllegalStateException("region servers did not all check in");
+      }
+      Thread.sleep(200);
+    }
+    util.getAdmin().balancerSwitch(true, true);
+    ServerName master = cluster.getMaster().getServerName();
+    log("hbase up: master " + master + ", region servers "
+        + util.getAdmin().getRegionServers());
+
+    int thriftPort = freePort();
+    thriftServers.add(startThrift(new ThriftServer(copy(conf)), "thrift1", thriftPort,
+        readTimeoutMs));
+    int thrift2Port = -1;
+    if (thrift2) {
+      thrift2Port = freePort();
+      thriftServers.add(startThrift(new org.apache.hadoop.hbase.thrift2.ThriftServer(copy(conf)),
+          "thrift2", thrift2Port, readTimeoutMs));
+    }
+    // TBoundedThreadPoolServer never reports isServing(): wait for the tserver object, then for
+    // the port to accept connections.
+    for (ThriftServer ts : thriftServers) {
+      waitCreated(ts);
+    }
+    waitPort(thriftPort);
+    if (thrift2) {
+      waitPort(thrift2Port);
+    }
+
+    double startup = (System.nanoTime() - t0) / 1e9;
+    StringBuilder rs = new StringBuilder();
+    for (ServerName sn : util.getAdmin().getRegionServers()) {
+      rs.append(rs.length() == 0 ? "" : ", ").append('"').append(sn).append('"');
+    }
+    String json = "{\n"
+        + "  \"host\": \"" + LOOPBACK + "\",\n"
+        + "  \"thrift_port\": " + thriftPort + ",\n"
+        + "  \"thrift2_port\": " + (thrift2 ? Integer.toString(thrift2Port) : "null") + ",\n"
+        + "  \"zk_port\": " + zkPort + ",\n"
+        + "  \"master_info\": \"" + master + "\",\n"
+        + "  \"region_servers\": [" + rs + "],\n"
+        + "  \"hbase_version\": \"" + org.apache.hadoop.hbase.util.VersionInfo.getVersion()
+        + "\",\n"
+        + "  \"startup_seconds\": " + String.format("%.1f", startup) + ",\n"
+        + "  \"pid\": " + ProcessHandle.current().pid() + "\n"
+        + "}\n";
+    Path tmp = portsFile.resolveSibling(portsFile.getFileName() + ".tmp");
+    Files.writeString(tmp, json, StandardCharsets.UTF_8);
+    Files.move(tmp, portsFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    log("READY in " + String.format("%.1f", startup) + "s: " + json.replace('\n', ' '));
+
+    if (exitOnStdinEof) {
+      InputStream in = System.in;
+      byte[] buf = new byte[256];
+      while (in.read(buf) >= 0) {
+        // discard
+      }
+      log("stdin closed");
+      System.exit(0);
+    }
+    stopped.await();
+  }
+
+  private static Configuration copy(Configuration conf) {
+    Configuration c = new Configuration(conf);
+    c.set("hbase.regionserver.thrift.ipaddress", LOOPBACK);
+    c.setInt("hbase.thrift.info.port", -1);
+    c.setInt("hbase.thrift.minWorkerThreads", 4);
+    return c;
+  }
+
+  private static ThriftServer startThrift(ThriftServer ts, String name, int port,
+      int readTimeoutMs) {
+    // run() blocks in serve(): give each gateway its own thread. -t is the socket read timeout
+    // (hbase.thrift.server.socket.read.timeout, default 60000 ms): a client connection idle for
+    // longer is closed by the server, which breaks pooled idle happybase connections.
+    String[] args = {"-b", LOOPBACK, "-p", Integer.toString(port), "-threadpool",
+        "-t", Integer.toString(readTimeoutMs)};
+    Thread t = new Thread(() -> {
+      try {
+        ts.run(args);
+        log(name + " stopped serving");
+      } catch (Throwable e) {
+        log(name + " failed: " + e);
+        e.printStackTrace();
+        Runtime.getRuntime().halt(3);
+      }
+    }, "phashdb-" + name);
+    t.setDaemon(true);
+    t.start();
+    log("starting " + name + " on " + LOOPBACK + ":" + port);
+    return ts;
+  }
+
+  private static void waitCreated(ThriftServer ts) throws InterruptedException {
+    long deadline = System.currentTimeMillis() + 60_000;
+    while (true) {
+      TServer s = ts.getTserver();
+      if (s != null) {
+        return;
+      }
+      if (System.currentTimeMillis() > deadline) {
+        throw new IllegalStateException("thrift server did not start serving");
+      }
+      Thread.sleep(100);
+    }
+  }
+
+  private static void waitPort(int port) throws InterruptedException {
+    long deadline = System.currentTimeMillis() + 60_000;
+    while (true) {
+      try (Socket s = new Socket()) {
+        s.connect(new InetSocketAddress(LOOPBACK, port), 1000);
+        return;
+      } catch (IOException e) {
+        if (System.currentTimeMillis() > deadline) {
+          throw new IllegalStateException("port " + port + " not accepting", e);
+        }
+        Thread.sleep(100);
+      }
+    }
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(LOOPBACK))) {
+      s.setReuseAddress(true);
+      return s.getLocalPort();
+    }
+  }
+
+  private static void log(String msg) {
+    System.err.println("[phashdb-minicluster] " + msg);
+    System.err.flush();
+  }
+}
