@@ -202,6 +202,13 @@ class EmbeddedStore:
             return cur.rowcount
 
     @contextmanager
+    def claim(self, image: Image, radius: int):
+        """Check-and-store as one step: the whole of it runs in one write transaction, so no
+        other process can store a rival in between; there are never pending rivals."""
+        with self.exclusive():
+            yield []
+
+    @contextmanager
     def exclusive(self):
         """One write transaction: no other process writes until it ends, and what is read
         inside it is the latest committed state. Nested uses join the outer transaction."""

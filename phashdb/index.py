@@ -43,8 +43,9 @@ class Index:
         self.store = store
         self.max_pixels = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
         settings = store.read_settings()
-        if not settings:
+        if "hash_version" not in settings:  # a new index (HBase's tables come with their bands)
             settings = {
+                **settings,
                 "format": FORMAT,
                 "hash_version": HASH_VERSION,
                 "threshold": DEFAULT_THRESHOLD if threshold is None else _radius(threshold),
@@ -77,16 +78,19 @@ class Index:
         (the user chose to keep it). Raises Error when `id` is already stored."""
         image = self._read(source, id)
         radius = self._radius_or_threshold(threshold)
-        with self.store.exclusive():
+        if self.store.find([image.id]):
+            raise Error(f"id {image.id!r} is already in the index at {self.store.url}")
+        # The backend makes check-and-store atomic: a lock, or claims that see each other.
+        with self.store.claim(image, radius) as rivals:
             if self.store.find([image.id]):
                 raise Error(f"id {image.id!r} is already in the index at {self.store.url}")
-            verdict = self._verdict(image, radius, added=False)
-            store_it = keep_duplicate or not verdict.duplicate
+            matches = tuple(sorted(
+                (*self.matches([image.hash], radius)[0], *rivals), key=lambda m: (m.distance, m.id)
+            ))
+            store_it = keep_duplicate or not matches
             if store_it:
                 self.store.put([image])
-        return Verdict(
-            verdict.hash, verdict.matches, verdict.path, image.id, store_it, radius
-        )
+        return Verdict(image.hash, matches, image.path, image.id, store_it, radius)
 
     def insert(self, images: Iterable[Image]) -> None:
         """Store image records as they are (no check): for hashes made elsewhere, bulk loads.

@@ -1,4 +1,13 @@
+"""Fixtures shared by the test modules."""
+
 from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from PIL import Image as PILImage
@@ -40,13 +49,55 @@ def near_copies(tmp_path_factory, photos) -> dict:
     return out
 
 
-BACKENDS = ["embedded"]
+REPO = Path(__file__).resolve().parent.parent
+# Under CI the real HBase must run: a cluster that cannot start fails the tests, never skips them.
+REQUIRE_HBASE = os.environ.get("CI") == "true" or os.environ.get("PHASHDB_REQUIRE_HBASE") == "1"
+
+
+@pytest.fixture(scope="session")
+def hbase_cluster(tmp_path_factory) -> dict:
+    """A real HBase (ZooKeeper, master, 3 region servers, Thrift1 and Thrift2) started once
+    for the session from tests/hbase; its ports (cluster.json). Skipped without Java and
+    Maven, except under CI."""
+    script = REPO / "tests" / "hbase" / "cluster.sh"
+    if not (shutil.which("java") and shutil.which("mvn")):
+        if REQUIRE_HBASE:
+            pytest.fail("the HBase tests need java and mvn")
+        pytest.skip("no java/mvn: HBase tests skipped (PHASHDB_REQUIRE_HBASE=1 makes this fail)")
+    folder = tmp_path_factory.mktemp("hbase")
+    for step in (["build"], ["start", str(folder)]):
+        result = subprocess.run([str(script), *step], capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.fail(f"cluster.sh {step[0]} failed:\n{result.stdout}\n{result.stderr}")
+    yield json.loads((folder / "cluster.json").read_text())
+    subprocess.run([str(script), "stop", str(folder)], capture_output=True)
+
+
+_tables = itertools.count()
+
+
+@pytest.fixture
+def hbase_url(request, hbase_cluster) -> str:
+    """The URL of a fresh pair of pre-split phashdb tables on the test cluster."""
+    from phashdb.hbase import create_tables
+
+    c = hbase_cluster
+    base = f"hbase://{c['host']}:{c['thrift_port']}/t{next(_tables)}_{os.getpid()}"
+    create_tables(f"{base}?thrift2_port={c['thrift2_port']}", regions_per_band=2)
+    return base
+
+
+BACKENDS = ["embedded", pytest.param("hbase", marks=pytest.mark.hbase)]
 
 
 @pytest.fixture(params=BACKENDS)
 def reopen(request, tmp_path):
-    """A function opening the test's index (fresh for each test) again and again."""
-    location = str(tmp_path / "index")
+    """A function opening the test's index (fresh for each test, on each backend) again and
+    again."""
+    if request.param == "hbase":
+        location = request.getfixturevalue("hbase_url")
+    else:
+        location = str(tmp_path / "index")
     return lambda **options: phashdb.open(location, **options)
 
 
@@ -54,3 +105,32 @@ def reopen(request, tmp_path):
 def index(reopen):
     with reopen() as index:
         yield index
+
+
+# --- Real photos for anything that hashes: scikit-image's bundled files (inside its wheel,
+# --- nothing is downloaded), read by Pillow exactly as they are stored (PNG and JPEG).
+PHOTO_FILES = [
+    "astronaut.png", "camera.png", "chelsea.png", "coffee.png", "coins.png", "moon.png",
+    "rocket.jpg", "motorcycle_left.png", "hubble_deep_field.jpg", "retina.jpg", "brick.png",
+    "grass.png", "gravel.png", "page.png", "text.png",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def photo_files() -> dict[str, str]:
+    """The path of each bundled photo file, by name ("astronaut", "rocket", ...)."""
+    import skimage.data
+
+    folder = os.path.dirname(skimage.data.__file__)
+    return {f.rsplit(".", 1)[0]: os.path.join(folder, f) for f in PHOTO_FILES}
+
+
+@pytest.fixture(scope="session")
+def photo_images(photo_files) -> dict[str, PILImage.Image]:
+    """Each bundled photo fully decoded by Pillow (mode RGB or L), by name. Shared: don't edit."""
+    out = {}
+    for name, path in photo_files.items():
+        with PILImage.open(path) as img:
+            img.load()
+            out[name] = img
+    return out
