@@ -71,9 +71,38 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (
 
 @cli.command()
 @threshold_option
+@click.option(
+    "--bands", metavar="W,W,...",
+    help="HBase: band widths in bits, adding up to 64 (default 5 bands: 13,13,13,13,12).",
+)
+@click.option(
+    "--regions-per-band", type=click.IntRange(1, 256), default=6, show_default=True,
+    help="HBase: regions each band is pre-split into.",
+)
+@click.option(
+    "--print-schema", is_flag=True,
+    help="HBase: print the HBase shell script that creates the tables, and do nothing else.",
+)
 @click.pass_obj
-def init(opts: Options, threshold) -> None:
-    """Create the index (if missing) and show its settings."""
+def init(opts: Options, threshold, bands, regions_per_band, print_schema) -> None:
+    """Create the index (if missing) and show its settings.
+
+    For HBase, the tables are created pre-split through HBase's Thrift2 server: give its port
+    in the URL (hbase://HOST:9090/TABLE?thrift2_port=9091), or run the script that
+    --print-schema prints with `hbase shell`."""
+    if opts.db and opts.db.startswith("hbase://"):
+        from phashdb.bands import BandLayout
+        from phashdb.hbase import DEFAULT_BANDS, HBaseOptions, create_tables, schema_script
+
+        layout = BandLayout(tuple(int(w) for w in bands.split(","))) if bands else BandLayout.even(DEFAULT_BANDS)
+        if print_schema:
+            table = HBaseOptions.from_url(opts.db).table
+            click.echo(schema_script(table, layout, regions_per_band), nl=False)
+            return
+        if HBaseOptions.from_url(opts.db).thrift2_port is not None:
+            create_tables(opts.db, bands=layout, regions_per_band=regions_per_band)
+    elif bands or print_schema:
+        raise click.UsageError("--bands and --print-schema are for HBase indexes")
     with opts.open(threshold=threshold) as index:
         if threshold is not None:
             index.configure(threshold=threshold)
@@ -217,6 +246,20 @@ def remove(opts: Options, ids) -> None:
         click.echo(f"phashdb: error: no image with id {id!r} in the index", err=True)
     if missing:
         sys.exit(EXIT_ERROR)
+
+
+@cli.command()
+@click.option("--repair", is_flag=True, help="Remove what a crashed writer left half-written.")
+@click.pass_obj
+def fsck(opts: Options, repair) -> None:
+    """Check the index for half-written entries (and remove them with --repair)."""
+    with opts.open() as index:
+        orphans = index.fsck(repair=repair)
+    for id, h in orphans:
+        click.echo(f"{'removed' if repair else 'orphan'}: {id} {h:016x}")
+    click.echo(f"{len(orphans)} orphaned entries" + (" removed" if repair and orphans else ""))
+    if orphans and not repair:
+        sys.exit(EXIT_DUPLICATE)
 
 
 def _report(opts: Options, images, verdict_of, as_json: bool) -> None:

@@ -230,6 +230,17 @@ class EmbeddedStore:
             self._in_transaction = False
             self._data_version = None  # our own commits do not change data_version
 
+    def fsck(self, *, repair: bool = False) -> list[tuple[str, int]]:
+        """SQLite's own integrity check (a write is all or nothing here, so there are no
+        orphans to find); `repair` also rebuilds the band tables from the records."""
+        problems = [row[0] for row in self._sql("PRAGMA integrity_check")]
+        if problems != ["ok"]:
+            raise StoreError(f"the index at {self.path} is damaged: {'; '.join(problems[:5])}")
+        if repair:
+            self._refresh()
+            self._rebuild()
+        return []
+
     def close(self) -> None:
         if self._tables_dirty and not self._in_transaction:
             self._save_tables()

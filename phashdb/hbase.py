@@ -141,9 +141,10 @@ put '{table}_images', "\\x00settings", 'i:s', '{json.dumps({"bands": list(layout
 def create_tables(
     url: str, *, bands: BandLayout | None = None, regions_per_band: int = DEFAULT_REGIONS_PER_BAND,
     compression: str = "NONE",
-) -> None:
+) -> bool:
     """Create both tables, the band table pre-split, through HBase's Thrift2 server (Thrift1,
-    which happybase speaks, cannot pre-split). Needs `thrift2_port` in the URL."""
+    which happybase speaks, cannot pre-split). Needs `thrift2_port` in the URL. Returns False
+    when both already exist."""
     import importlib.resources
 
     import thriftpy2
@@ -179,19 +180,25 @@ def create_tables(
     except (TTransportException, OSError) as e:
         raise StoreError(f"HBase Thrift2 at {options.host}:{options.thrift2_port} is not reachable: {e}") from e
     try:
-        for name, family, splits in (
+        tables = [
             (options.table, band_family, split_keys(layout, regions_per_band)),
             (options.images_table, record_family, None),
-        ):
-            table = t2.TTableName(ns=b"default", qualifier=name.encode())
-            if client.tableExists(table):
-                raise StoreError(f"{url}: table {name!r} already exists")
-            client.createTable(t2.TTableDescriptor(tableName=table, columns=[family]), splits)
+        ]
+        names = [t2.TTableName(ns=b"default", qualifier=name.encode()) for name, _, _ in tables]
+        exists = [client.tableExists(n) for n in names]
+        if all(exists):
+            return False
+        if any(exists):
+            have = tables[exists.index(True)][0]
+            raise StoreError(f"{url}: table {have!r} exists but not its partner: drop it first")
+        for name, (_, family, splits) in zip(names, tables):
+            client.createTable(t2.TTableDescriptor(tableName=name, columns=[family]), splits)
         put = t2.TPut(
             row=SETTINGS_ROW,
             columnValues=[t2.TColumnValue(b"i", b"s", json.dumps({"bands": list(layout.widths)}).encode())],
         )
         client.put(options.images_table.encode(), put)
+        return True
     except t2.TIOError as e:
         raise StoreError(f"{url}: HBase refused to create the tables: {e.message}") from e
     finally:

@@ -190,6 +190,11 @@ class Index:
         """The folder where `phashdb add` moves duplicates the user throws away."""
         return self.store.home / "trash"
 
+    def fsck(self, *, repair: bool = False) -> list[tuple[str, int]]:
+        """Check the storage: rows a crashed writer left half-written, as (id, hash);
+        `repair` removes them."""
+        return self.store.fsck(repair=repair)
+
     def get(self, id: str) -> Image | None:
         return self.store.find([id]).get(id)
 
