@@ -67,6 +67,10 @@ threshold_option = click.option(
     help="Largest Hamming distance (bits) that counts as a duplicate; default: the index's.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (see README).")
+runner_option = click.option(
+    "--runner", "-r", type=click.Choice(["inline", "local", "hadoop", "spark", "emr", "dataproc"]),
+    help="Run as a MapReduce job on this mrjob runner (needs phashdb[mr]).",
+)
 
 
 @cli.command()
@@ -112,16 +116,24 @@ def init(opts: Options, threshold, bands, regions_per_band, print_schema) -> Non
 @cli.command()
 @click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--workers", "-j", type=click.IntRange(1), help="Processes (default: all cores).")
+@runner_option
 @json_option
 @click.pass_obj
-def ingest(opts: Options, folders, workers, as_json) -> None:
-    """Hash and store every image under FOLDERS (resumable: unchanged files are skipped)."""
+def ingest(opts: Options, folders, workers, runner, as_json) -> None:
+    """Hash and store every image under FOLDERS (resumable: unchanged files are skipped).
+
+    Without --runner, on all cores of this machine; with it, as the MapReduce ingest job
+    (mrjob: its runner options come from mrjob.conf / $MRJOB_CONF)."""
     from phashdb.ingest import find_images, ingest as run
 
     with opts.open() as index:
-        total = len(find_images(folders))
-        with _progress(opts, total, "hashing") as bar:
-            report = run(index, folders, workers=workers, progress=bar.update)
+        if runner:
+            from phashdb.mr import run as mr
+
+            report = mr.ingest(index, folders, runner)
+        else:
+            with _progress(opts, len(find_images(folders)), "hashing") as bar:
+                report = run(index, folders, workers=workers, progress=bar.update)
     if as_json:
         click.echo(json.dumps(report.to_json()))
     else:
@@ -201,12 +213,19 @@ def similar(opts: Options, image, top, as_json) -> None:
 
 @cli.command()
 @threshold_option
+@runner_option
 @json_option
 @click.pass_obj
-def dedupe(opts: Options, threshold, as_json) -> None:
-    """Every group of near-duplicates already in the index."""
+def dedupe(opts: Options, threshold, runner, as_json) -> None:
+    """Every group of near-duplicates already in the index (with --runner: as the MapReduce
+    dedupe job)."""
     with opts.open() as index:
-        groups = index.dedupe(threshold)
+        if runner:
+            from phashdb.mr import run as mr
+
+            groups = mr.dedupe(index, runner, threshold)
+        else:
+            groups = index.dedupe(threshold)
     if as_json:
         click.echo(json.dumps([_group_json(g) for g in groups]))
         return

@@ -27,7 +27,7 @@ from .errors import ImageError
 HASH_VERSION = "phash-dct64-v1"
 
 # Pillow's own hard limit (2 x its default MAX_IMAGE_PIXELS): above every real camera's output
-# (100-megapixel sensors, most panoramas), while a bomb's pixels still fit in about 0.5 GB.
+# (100-megapixel sensors, most panoramas), while a bomb can make us allocate at most ~0.7 GB.
 DEFAULT_MAX_PIXELS = 178_956_970
 
 # Transparent pixels are shown on white by browsers and viewers, so that is what we hash.
@@ -36,7 +36,7 @@ BACKGROUND = (255, 255, 255)
 # JPEGs are decoded by libjpeg at the smallest 1/2, 1/4 or 1/8 scale that keeps both sides at
 # least 512 pixels (16 times the 32 pixels hashed), luma channel only. Measured on 231 real photos
 # by benchmarks/draft_check.py: within Hamming distance 2 of a full decode (mean 0.03 at their own
-# size, 0.16 upscaled to 12 megapixels) and 6.8x faster on 12 megapixels; asking for 256 was a
+# size, 0.16 upscaled to 12 megapixels) and 6.7x faster on 12 megapixels; asking for 256 was a
 # little faster but moved one photo by 4.
 DRAFT_MODE = "L"
 DRAFT_SIZE = (512, 512)
@@ -95,8 +95,9 @@ def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pictu
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
         raise ValueError(f"'max_pixels' must be a positive int, got {max_pixels!r}")
     name = _name(source)
-    # Our limit is the one that counts: Pillow's warning (at half its hard limit) would only be
-    # noise, or with warnings as errors a refusal below max_pixels. Not thread-safe before 3.14.
+    # max_pixels is the limit that counts: Pillow's warning at half its hard limit would be
+    # noise, or (warnings as errors) a refusal below max_pixels. catch_warnings is process-wide
+    # before Python 3.14, so threads hashing at once may briefly see each other's filter.
     with warnings.catch_warnings(), ExitStack() as stack:
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         img = source if isinstance(source, Image.Image) else _open(source, name, stack)
@@ -235,6 +236,7 @@ def _greyscale(img: Image.Image, name: str) -> Image.Image:
 
 
 def _phash(grey: Image.Image) -> int:
+    """imagehash.phash's bits, as an int with the first bit most significant."""
     pixels = np.asarray(grey.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
     # Rounding drops the ~1e-10 noise of the matrix product, which scipy's FFT does not make:
     # without it, coefficients that are exactly equal (all of them in a flat image) compare

@@ -153,28 +153,17 @@ class Index:
             a = keys_list[q]
             if a != k:
                 pairs[min(a, k), max(a, k)] = d
-        parent = {}
-
-        def root(x):
-            while parent.get(x, x) != x:
-                parent[x] = parent.get(parent[x], parent[x])
-                x = parent[x]
-            return x
-
-        for a, b in pairs:
-            parent[root(a)] = root(b)
-        members: dict = {}
-        for k in {k for pair in pairs for k in pair}:
-            members.setdefault(root(k), []).append(k)
-        records = self.store.records(parent.keys() | {k for p in pairs for k in p})
-        groups = []
-        for ks in members.values():
-            ids = {k: records[k].id for k in ks}
-            group_pairs = tuple(
-                sorted((ids[a], ids[b], d) for (a, b), d in pairs.items() if a in ids)
-            )
-            images = tuple(sorted((records[k] for k in ks), key=lambda i: i.id))
-            groups.append(Group(images, group_pairs))
+        members = connected_groups(pairs)
+        records = self.store.records({k for p in pairs for k in p})
+        group_of = {k: n for n, ks in enumerate(members) for k in ks}
+        group_pairs: list[list] = [[] for _ in members]
+        for (a, b), d in pairs.items():
+            x, y = sorted((records[a].id, records[b].id))
+            group_pairs[group_of[a]].append((x, y, d))
+        groups = [
+            Group(tuple(sorted((records[k] for k in ks), key=lambda i: i.id)), tuple(sorted(ps)))
+            for ks, ps in zip(members, group_pairs)
+        ]
         groups.sort(key=lambda g: (-len(g.images), g.images[0].id))
         return groups
 
@@ -249,6 +238,27 @@ class Index:
 
     def _radius_or_threshold(self, radius: int | None) -> int:
         return self.threshold if radius is None else _radius(radius)
+
+
+def connected_groups(pairs: Iterable[tuple]) -> list[list]:
+    """The connected components of the graph whose edges are `pairs`, each sorted, largest
+    first (union-find with path halving)."""
+    parent: dict = {}
+
+    def root(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        parent.setdefault(a, a)
+        parent.setdefault(b, b)
+        parent[root(a)] = root(b)
+    members: dict = {}
+    for x in parent:
+        members.setdefault(root(x), []).append(x)
+    return sorted((sorted(m) for m in members.values()), key=lambda g: (-len(g), g))
 
 
 def _radius(value: int) -> int:

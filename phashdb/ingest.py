@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
-import numpy as np
-
-from .bands import distances
 from .errors import ImageError
 from .hashing import DEFAULT_MAX_PIXELS, read_image
 from .records import Image
@@ -61,6 +59,20 @@ def find_images(folders: Iterable[str | os.PathLike]) -> list[str]:
     return sorted(found)
 
 
+def pending_files(index, folders: Iterable[str | os.PathLike]) -> tuple[list[str], int]:
+    """The image files under `folders` not stored yet with the same size and modification
+    time, and how many are skipped as stored."""
+    known = index.files()
+    todo, skipped = [], 0
+    for path in find_images(folders):
+        st = os.stat(path)
+        if known.get(path) == (st.st_size, st.st_mtime):
+            skipped += 1
+        else:
+            todo.append(path)
+    return todo, skipped
+
+
 def hash_file(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, Image | str]:
     """(path, the record of the image file) or (path, the reason it could not be hashed)."""
     try:
@@ -82,25 +94,18 @@ def ingest(
     """Hash and store every image under `folders` into `index`, on `workers` processes
     (default: all cores). `progress(n)` is called as files are done; returns an IngestReport."""
     report = IngestReport()
-    paths = find_images(folders)
-    known = index.files()
-    todo = []
-    for p in paths:
-        st = os.stat(p)
-        if known.get(p) == (st.st_size, st.st_mtime):
-            report.skipped += 1
-        else:
-            todo.append(p)
+    todo, report.skipped = pending_files(index, folders)
     if progress and report.skipped:
         progress(report.skipped)
     workers = workers or os.cpu_count() or 1
+    hash_one = partial(hash_file, max_pixels=index.max_pixels)
     if workers == 1 or len(todo) < 2:
-        results = map(hash_file, todo)
+        results = map(hash_one, todo)
         _store(index, results, report, progress)
     else:
         # spawn, not fork: the parent may hold open database handles and threads.
         with get_context("spawn").Pool(workers) as pool:
-            results = pool.imap(hash_file, todo, chunksize=8)
+            results = pool.imap(hash_one, todo, chunksize=8)
             _store(index, results, report, progress)
     return report
 
@@ -122,13 +127,17 @@ def _store(index, results: Iterable[tuple[str, Image | str]], report, progress) 
 
 
 def _store_batch(index, batch: list[Image], report: IngestReport) -> None:
-    hashes = np.array([i.hash for i in batch], dtype=np.uint64)
-    found = index.matches(hashes)
-    # A changed file is stored again under its own id: its old record is no duplicate.
-    earlier = [any(m.id != i.id for m in ms) for i, ms in zip(batch, found)]
-    # Within the batch, an image duplicates an earlier one of the batch too.
-    close = distances(hashes[:, None], hashes[None, :]) <= index.threshold
-    within = np.tril(close, k=-1).any(axis=1)
-    report.duplicates += int(np.sum(np.array(earlier) | within))
     index.insert(batch)
     report.added += len(batch)
+    report.duplicates += count_duplicates(index, batch)
+
+
+def count_duplicates(index, images: list[Image]) -> int:
+    """How many of `images` (just stored, in this order) are within the threshold of an image
+    stored before them: earlier in the list, or before the list."""
+    position = {image.id: n for n, image in enumerate(images)}
+    found = index.matches([image.hash for image in images])
+    return sum(
+        any(m.id != image.id and position.get(m.id, -1) < n for m in matches)
+        for n, (image, matches) in enumerate(zip(images, found))
+    )

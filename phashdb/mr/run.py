@@ -1,0 +1,107 @@
+"""Running the MapReduce jobs for the CLI and the library: the input file, shipping phashdb to
+the tasks, reading the output, loading it into the index. The jobs themselves stay small."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from mrjob.step import StepFailedException
+
+from ..errors import Error
+from ..hashing import to_hex
+from ..index import Group, connected_groups
+from ..ingest import BATCH, IngestReport, count_duplicates, pending_files
+from ..records import Image
+
+RUNNERS = ("inline", "local", "hadoop", "spark", "emr", "dataproc")
+
+
+def ingest(index, folders: Iterable[str | os.PathLike], runner: str) -> IngestReport:
+    """Hash the images under `folders` not stored yet with the ingest job on `runner`, and
+    store them: HBase is loaded by the tasks, the embedded index by this driver."""
+    from .ingest import MRIngest
+
+    report = IngestReport()
+    todo, report.skipped = pending_files(index, folders)
+    loaded_by_tasks = index.store.url.startswith("hbase://")
+    args = ["--db", index.store.url] if loaded_by_tasks else []
+    if index.max_pixels:
+        args += ["--max-pixels", str(index.max_pixels)]
+    batch: list[Image] = []
+
+    def store(batch):
+        if not loaded_by_tasks:
+            index.insert(batch)
+        report.added += len(batch)
+        report.duplicates += count_duplicates(index, batch)
+
+    for record in run(MRIngest, runner, args, todo):
+        if "failed" in record:
+            report.failed.append((record["failed"], record["error"]))
+            continue
+        batch.append(Image(**record["image"]))
+        if len(batch) >= BATCH:
+            store(batch)
+            batch = []
+    if batch:
+        store(batch)
+    report.failed.sort()
+    return report
+
+
+def dedupe(index, runner: str, threshold: int | None = None, bands: str = "5") -> list[Group]:
+    """`Index.dedupe` as the dedupe job on `runner`: the same groups."""
+    from .dedupe import MRDedupe
+
+    threshold = index.threshold if threshold is None else threshold
+    lines = (f"{image.id}\t{to_hex(image.hash)}" for image in index.images())
+    pairs = {}
+    for record in run(MRDedupe, runner, ["--threshold", str(threshold), "--bands", bands], lines):
+        if "pair" in record:
+            pairs[tuple(record["pair"])] = record["distance"]
+    records = index.store.find({i for p in pairs for i in p})
+    groups = connected_groups(pairs)
+    group_of = {i: n for n, group in enumerate(groups) for i in group}
+    group_pairs: list[list] = [[] for _ in groups]
+    for (a, b), d in sorted(pairs.items()):
+        group_pairs[group_of[a]].append((a, b, d))
+    return [
+        Group(tuple(records[i] for i in group), tuple(ps)) for group, ps in zip(groups, group_pairs)
+    ]
+
+
+def run(job_class, runner: str, args: list[str], lines: Iterable[str]) -> Iterator[dict]:
+    """Run `job_class` on `runner` over input `lines`; yield its output values. phashdb goes
+    to the tasks as a zip on their PYTHONPATH (mrjob's py_files), so the cluster needs only
+    phashdb's dependencies, not phashdb."""
+    if runner not in RUNNERS:
+        raise ValueError(f"'runner' must be one of {', '.join(RUNNERS)}, got {runner!r}")
+    with tempfile.TemporaryDirectory(prefix="phashdb-mr-") as tmp:
+        source = Path(tmp) / "input.txt"
+        source.write_text("".join(f"{line}\n" for line in lines))
+        argv = ["-r", runner]
+        if runner != "inline":
+            argv += ["--py-files", package_zip(Path(tmp))]
+        job = job_class(argv + args + [str(source)])
+        try:
+            with job.make_runner() as job_runner:
+                job_runner.run()
+                for _, value in job.parse_output(job_runner.cat_output()):
+                    yield value
+        except (StepFailedException, OSError) as e:
+            raise Error(f"the {job_class.__name__} job failed on the {runner} runner: {e}") from e
+
+
+def package_zip(folder: Path) -> str:
+    """phashdb's own files, zipped for the tasks' PYTHONPATH."""
+    package = Path(__file__).resolve().parent.parent
+    target = folder / "phashdb.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(package.rglob("*")):
+            if path.suffix in (".py", ".thrift"):
+                z.write(path, Path("phashdb") / path.relative_to(package))
+    return str(target)

@@ -1,0 +1,74 @@
+"""The MapReduce jobs: ingest and dedupe on mrjob's inline and local runners (and, in
+tests/test_hadoop.py, on real Hadoop), giving what the one-machine code gives."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+import phashdb
+from phashdb.ingest import ingest
+from phashdb.mr import run as mr
+
+
+def groups_of(groups):
+    return [([i.id for i in g.images], g.pairs) for g in groups]
+
+
+@pytest.fixture
+def collection(tmp_path, photos, near_copies):
+    folder = tmp_path / "collection"
+    (folder / "sub").mkdir(parents=True)
+    for path in photos.values():
+        shutil.copy(path, folder / path.name)
+    shutil.copy(near_copies["chelsea"], folder / "sub" / "chelsea-copy.jpg")
+    shutil.copy(near_copies["rocket"], folder / "sub" / "rocket-copy.jpg")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    return folder
+
+
+@pytest.mark.parametrize("runner", ["inline", "local"])
+def test_ingest_job_stores_what_local_ingest_stores(tmp_path, collection, runner):
+    with phashdb.open(tmp_path / "mr") as by_job, phashdb.open(tmp_path / "local") as by_pool:
+        report = mr.ingest(by_job, [collection], runner)
+        expected = ingest(by_pool, [collection], workers=2)
+        assert report.to_json() == expected.to_json()
+        assert (report.added, report.duplicates, len(report.failed)) == (8, 2, 1)
+        assert "broken.png" in report.failed[0][0]
+        stored = lambda ix: sorted((i.id, i.hash, i.size, i.width) for i in ix.images())
+        assert stored(by_job) == stored(by_pool)
+        again = mr.ingest(by_job, [collection], runner)
+        assert (again.added, again.skipped) == (0, 8) and len(by_job) == 8
+
+
+@pytest.mark.parametrize("runner", ["inline", "local"])
+def test_dedupe_job_equals_the_index_dedupe(tmp_path, runner):
+    rng = np.random.default_rng(5)
+    centres = rng.integers(0, 2**64, 30, dtype=np.uint64, endpoint=False)
+    hashes = centres[rng.integers(0, 30, 300)]
+    for bit in range(64):
+        hashes[rng.random(300) < 0.05] ^= np.uint64(1 << bit)
+    with phashdb.open(tmp_path / "index") as index:
+        index.add_hashes((f"i{n}", int(h)) for n, h in enumerate(hashes))
+        for threshold in (4, 10):
+            expected = groups_of(index.dedupe(threshold))
+            assert expected  # the data has groups at both thresholds
+            assert groups_of(mr.dedupe(index, runner, threshold)) == expected
+
+
+def test_dedupe_job_finds_pairs_that_only_neighbour_probing_finds(tmp_path):
+    # 5 bands of 13/13/13/13/12 bits and threshold 10: probe radii (2, 1, 1, 1, 1). These two
+    # hashes differ by 2 bits in band 0 and 2 in every other band: no band value is shared,
+    # so only the probe keys bring them to one reducer.
+    a = 0
+    b = (0b11 << 51) | (0b11 << 38) | (0b11 << 25) | (0b11 << 12) | 0b11
+    with phashdb.open(tmp_path / "index") as index:
+        index.add_hashes([("a", a), ("b", b)])
+        assert groups_of(mr.dedupe(index, "inline", 10)) == [(["a", "b"], (("a", "b", 10),))]
+
+
+def test_an_unknown_runner_is_refused(tmp_path):
+    with phashdb.open(tmp_path / "index") as index, pytest.raises(ValueError, match="'runner'"):
+        mr.dedupe(index, "carrier-pigeon")
