@@ -22,7 +22,7 @@ class MRDedupe(MRJob):
 
     def configure_args(self):
         super().configure_args()
-        self.add_passthru_arg("--threshold", type=int, default=10, help="largest distance")
+        self.add_passthru_arg("--threshold", type=int, default=8, help="largest distance")
         self.add_passthru_arg("--bands", default="5", help="band count, or widths W,W,...")
 
     def steps(self):
