@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,31 @@ def hbase_cluster(tmp_path_factory) -> dict:
             pytest.fail(f"cluster.sh {step[0]} failed:\n{result.stdout}\n{result.stderr}")
     yield json.loads((folder / "cluster.json").read_text())
     subprocess.run([str(script), "stop", str(folder)], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def hadoop_conf(tmp_path_factory) -> Path:
+    """An mrjob.conf whose hadoop runner drives the real Hadoop of tests/hadoop (local mode:
+    LocalJobRunner, local filesystem, Hadoop Streaming). Skipped without Java and Maven,
+    except under CI."""
+    if not (shutil.which("java") and shutil.which("mvn")):
+        if REQUIRE_HBASE:
+            pytest.fail("the Hadoop tests need java and mvn")
+        pytest.skip("no java/mvn: Hadoop tests skipped")
+    setup = subprocess.run(
+        [str(REPO / "tests" / "hadoop" / "setup.sh")], capture_output=True, text=True
+    )
+    if setup.returncode != 0:
+        pytest.fail(f"tests/hadoop/setup.sh failed:\n{setup.stderr}")
+    home = Path(setup.stdout.strip().splitlines()[-1])
+    conf = tmp_path_factory.mktemp("mrjob") / "mrjob.conf"
+    conf.write_text(json.dumps({"runners": {"hadoop": {
+        "hadoop_bin": str(home / "bin" / "hadoop"),
+        "hadoop_streaming_jar": str(home / "target" / "lib" / "hadoop-streaming-3.3.4.jar"),
+        "hadoop_tmp_dir": (conf.parent / "hadoop-tmp").as_uri(),
+        "python_bin": sys.executable,
+    }}}))
+    return conf
 
 
 _tables = itertools.count()

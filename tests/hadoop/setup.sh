@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Fetches the Hadoop jars (Maven Central) into target/lib, once; prints the HADOOP_HOME to use.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [ ! -f "$HERE/target/lib/hadoop-streaming-3.3.4.jar" ] || [ "$HERE/pom.xml" -nt "$HERE/target/lib" ]; then
+  mvn -q -B -f "$HERE/pom.xml" package
+  touch "$HERE/target/lib"
+fi
+echo "$HERE"
