@@ -20,6 +20,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +195,37 @@ class EmbeddedStore:
                 "AND path IS ?3 AND size IS ?4 AND mtime IS ?5)",
                 rows,
             )
+
+    def put_hashes(self, ids: Sequence[str], hashes: np.ndarray) -> None:
+        """Store (id, hash) pairs as `put` would, at bulk-load speed: a batch of ids not stored
+        yet goes in with one plain INSERT, and the band tables take the new rows as they are
+        instead of reading them back; a batch meeting a stored id falls back to `put`."""
+        hashes = np.asarray(hashes, dtype=np.uint64)
+        with self.exclusive():
+            self._refresh()
+            before = self._sequence()
+            try:
+                self._db.execute("SAVEPOINT bulk")
+                self._db.executemany(
+                    "INSERT INTO images (id, hash, added) VALUES (?, ?, ?)",
+                    zip(ids, hashes.view(np.int64).tolist(), repeat(time.time())),
+                )
+                self._db.execute("RELEASE bulk")
+            except sqlite3.IntegrityError:
+                self._db.execute("ROLLBACK TO bulk")
+                self._db.execute("RELEASE bulk")
+                self.put(Image(i, h) for i, h in zip(ids, hashes.tolist()))
+                return
+            after = self._sequence()
+            if after - before == len(hashes) and self._max_seq == before:
+                # One writer (we hold the lock) and AUTOINCREMENT: the new seqs are consecutive.
+                self._delta_keys = np.concatenate((self._delta_keys, np.arange(before + 1, after + 1)))
+                self._delta_hashes = np.concatenate((self._delta_hashes, hashes))
+                self._max_seq = after
+
+    def _sequence(self) -> int:
+        row = self._sql("SELECT seq FROM sqlite_sequence WHERE name = 'images'").fetchone()
+        return row[0] if row else 0
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove images by id; returns how many were stored."""

@@ -371,6 +371,9 @@ class HBaseStore:
             stale = [old[i.id] for i in part if i.id in old and old[i.id].hash != i.hash]
             self._delete_band_rows(stale)
 
+    def put_hashes(self, ids: list[str], hashes: np.ndarray) -> None:
+        self.put(Image(i, h) for i, h in zip(ids, np.asarray(hashes, np.uint64).tolist()))
+
     def _write_band_rows(self, images: list[Image], when: float) -> None:
         def write(conn):
             with conn.table(self.options.table).batch(batch_size=self.options.batch_size) as b:

@@ -11,6 +11,7 @@ import io
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -98,9 +99,16 @@ class Index:
         An id already stored with the same hash is kept; with another hash it is replaced."""
         self.store.put(images)
 
-    def add_hashes(self, pairs: Iterable[tuple[str, int | str]]) -> None:
-        """Store (id, hash) pairs made elsewhere; a hash may be an int or imagehash's hex."""
-        self.insert(Image(str(i), from_hex(h) if isinstance(h, str) else h) for i, h in pairs)
+    def add_hashes(self, pairs: Iterable[tuple[str, int | str]], *, batch: int = 200_000) -> None:
+        """Store (id, hash) pairs made elsewhere; a hash may be an int or imagehash's hex.
+        As `insert`: a stored id keeps its record if the hash is the same, else is replaced."""
+        pairs = iter(pairs)
+        while chunk := list(islice(pairs, batch)):
+            ids = [str(i) for i, _ in chunk]
+            hashes = np.array(
+                [from_hex(h) if isinstance(h, str) else h for _, h in chunk], dtype=np.uint64
+            )
+            self.store.put_hashes(ids, hashes)
 
     def remove(self, id: str) -> bool:
         """Forget an image; False when no image had that id."""

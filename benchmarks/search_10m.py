@@ -1,0 +1,109 @@
+"""Exact range search at 10M hashes: the embedded index against faiss IndexBinaryFlat.
+
+    python benchmarks/search_10m.py [--size 10000000] [--queries 100] [--sets uniform,clustered]
+
+For each hash set (uniform random; clustered: a few thousand centres with a few bits flipped
+each, and biased bits) it loads N hashes into a fresh embedded index, reopens it cold (open
+time, resident memory), then times single queries at radii 0..16 (median over --queries
+queries near stored hashes) for the index (`Index.query`, ids out) and for faiss's brute-force
+`range_search` (positions out), on the same data in the same run, and a batched `query_many`.
+Prints times and ratios; the ratio is the figure (absolute times on a shared machine are noise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import tempfile
+import time
+
+import faiss
+import numpy as np
+
+import phashdb
+
+
+def hash_set(kind: str, n: int, rng) -> np.ndarray:
+    if kind == "uniform":
+        return rng.integers(0, 2**64, n, dtype=np.uint64, endpoint=False)
+    centres = rng.integers(0, 2**64, 4000, dtype=np.uint64, endpoint=False)
+    # Biased bits: each bit is 1 with a probability drawn per bit, as in real pHash sets.
+    hashes = centres[rng.integers(0, len(centres), n)]
+    for bit in range(64):
+        hashes[rng.random(n) < 0.06] ^= np.uint64(1 << bit)
+    bias = rng.random(64) < 0.15
+    for bit in np.flatnonzero(bias):
+        hashes[rng.random(n) < 0.5] &= ~np.uint64(1 << int(bit))
+    return hashes
+
+
+def median_ms(fn, items) -> float:
+    times = []
+    for item in items:
+        t = time.perf_counter()
+        fn(item)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=10_000_000)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--sets", default="uniform,clustered")
+    parser.add_argument("--radii", default="0,2,4,6,8,10,12,14,16")
+    args = parser.parse_args()
+    radii = [int(r) for r in args.radii.split(",")]
+    rng = np.random.default_rng(11)
+    for kind in args.sets.split(","):
+        hashes = hash_set(kind, args.size, rng)
+        near = hashes[rng.integers(0, args.size, args.queries)]
+        flips = rng.integers(0, 2**64, args.queries, dtype=np.uint64, endpoint=False)
+        queries = near ^ (flips & np.uint64(0x0101_0001_0100_0001))
+        with tempfile.TemporaryDirectory() as folder:
+            with phashdb.open(folder) as index:
+                t = time.perf_counter()
+                index.add_hashes(zip((f"i{i}" for i in range(args.size)), hashes.tolist()))
+                load = time.perf_counter() - t
+                t = time.perf_counter()
+                index.query(0, 0)  # folds the new rows into band tables (saved on close)
+                build = time.perf_counter() - t
+            gc.collect()
+            before = rss_mb()
+            t = time.perf_counter()
+            index = phashdb.open(folder)
+            index.query(int(queries[0]), 4)
+            cold = time.perf_counter() - t
+            flat = faiss.IndexBinaryFlat(64)
+            flat.add(hashes.view(np.uint8).reshape(-1, 8))
+            q8 = queries.view(np.uint8).reshape(-1, 8)
+            print(f"\n{kind}: {args.size:,} hashes; add_hashes {args.size / load:,.0f}/s, "
+                  f"band tables built in {build:.1f} s; cold open + first query {cold:.2f} s, "
+                  f"+{rss_mb() - before:,.0f} MB resident (faiss's copy included: "
+                  f"{args.size * 8 / 2**20:,.0f} MB); bands {index.stats()['bands']}")
+            print(f"{'radius':>6} {'index ms':>9} {'faiss ms':>9} {'ratio':>7} {'matches':>8} "
+                  f"{'batch ms/q':>10} {'batch gain':>10}")
+            for r in radii:
+                ours = median_ms(lambda q: index.query(int(q), r), queries)
+                theirs = median_ms(lambda i: flat.range_search(q8[i : i + 1], r + 1), range(len(q8)))
+                t = time.perf_counter()
+                found = index.query_many(queries.tolist(), r)
+                batch = (time.perf_counter() - t) * 1e3 / len(queries)
+                matches = statistics.mean(len(f) for f in found)
+                print(f"{r:>6} {ours:>9.3f} {theirs:>9.3f} {ours / theirs:>7.3f} {matches:>8.1f} "
+                      f"{batch:>10.3f} {ours / batch:>9.1f}x")
+            index.close()
+            del flat
+
+
+if __name__ == "__main__":
+    main()
