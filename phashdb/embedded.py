@@ -7,7 +7,7 @@ hundreds of thousands of rows a second. Band tables kept as SQLite rows answered
 query at 1M hashes slower than a numpy scan; as memory-mapped numpy counting-sort tables they
 answer it in well under a millisecond and open in no time (see README, "Storage").
 
-Rows get an ever-growing `seq` (AUTOINCREMENT never reuses one) and every deletion is logged in
+Rows get an ever-growing `seq` (never reused) and every deletion is logged in
 `removals` by a trigger, so a process holding older tables catches up by reading the rows and
 removals past the marks its tables were built at, instead of reloading everything.
 """
@@ -20,7 +20,6 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +34,17 @@ log = logging.getLogger(__name__)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS images (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     hash INTEGER NOT NULL,
     path TEXT, size INTEGER, mtime REAL, width INTEGER, height INTEGER,
     added REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS images_path ON images (path);
 CREATE TABLE IF NOT EXISTS removals (n INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL);
+-- The next seq to give a row: seqs are never reused (band tables name rows by seq), and giving
+-- them out here rather than by AUTOINCREMENT lets a bulk load know its rows' seqs up front.
+CREATE TABLE IF NOT EXISTS sequence (next INTEGER NOT NULL);
+INSERT INTO sequence SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM sequence);
 CREATE TRIGGER IF NOT EXISTS images_removed AFTER DELETE ON images
     BEGIN INSERT INTO removals (seq) VALUES (old.seq); END;
 """
@@ -183,16 +185,19 @@ class EmbeddedStore:
         """Store images; an id already stored exactly so is left as it is, one stored with
         another hash or file is replaced."""
         now = time.time()
-        rows = (
-            (i.id, _signed(i.hash), i.path, i.size, i.mtime, i.width, i.height, i.added or now)
-            for i in images
-        )
+        images = list(images)
         with self.exclusive():
+            first = self._take_seqs(len(images))
+            rows = (
+                (first + n, i.id, _signed(i.hash), i.path, i.size, i.mtime, i.width, i.height,
+                 i.added or now)
+                for n, i in enumerate(images)
+            )
             self._db.executemany(
-                f"INSERT OR REPLACE INTO images ({COLUMNS}) "
-                "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 "
-                "WHERE NOT EXISTS (SELECT 1 FROM images WHERE id = ?1 AND hash = ?2 "
-                "AND path IS ?3 AND size IS ?4 AND mtime IS ?5)",
+                f"INSERT OR REPLACE INTO images (seq, {COLUMNS}) "
+                "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
+                "WHERE NOT EXISTS (SELECT 1 FROM images WHERE id = ?2 AND hash = ?3 "
+                "AND path IS ?4 AND size IS ?5 AND mtime IS ?6)",
                 rows,
             )
 
@@ -202,13 +207,13 @@ class EmbeddedStore:
         instead of reading them back; a batch meeting a stored id falls back to `put`."""
         hashes = np.asarray(hashes, dtype=np.uint64)
         with self.exclusive():
-            self._refresh()
-            before = self._sequence()
+            self._catch_up()
+            first = self._take_seqs(len(hashes))
             try:
                 self._db.execute("SAVEPOINT bulk")
                 self._db.executemany(
-                    "INSERT INTO images (id, hash, added) VALUES (?, ?, ?)",
-                    zip(ids, hashes.view(np.int64).tolist(), repeat(time.time())),
+                    f"INSERT INTO images (seq, id, hash, added) VALUES (?, ?, ?, {time.time()!r})",
+                    zip(range(first, first + len(hashes)), ids, hashes.view(np.int64).tolist()),
                 )
                 self._db.execute("RELEASE bulk")
             except sqlite3.IntegrityError:
@@ -216,16 +221,18 @@ class EmbeddedStore:
                 self._db.execute("RELEASE bulk")
                 self.put(Image(i, h) for i, h in zip(ids, hashes.tolist()))
                 return
-            after = self._sequence()
-            if after - before == len(hashes) and self._max_seq == before:
-                # One writer (we hold the lock) and AUTOINCREMENT: the new seqs are consecutive.
-                self._delta_keys = np.concatenate((self._delta_keys, np.arange(before + 1, after + 1)))
-                self._delta_hashes = np.concatenate((self._delta_hashes, hashes))
-                self._max_seq = after
+            # We hold the write lock and were caught up: these are all the rows since.
+            self._delta_keys = np.concatenate(
+                (self._delta_keys, np.arange(first, first + len(hashes)))
+            )
+            self._delta_hashes = np.concatenate((self._delta_hashes, hashes))
+            self._max_seq = first + len(hashes) - 1
 
-    def _sequence(self) -> int:
-        row = self._sql("SELECT seq FROM sqlite_sequence WHERE name = 'images'").fetchone()
-        return row[0] if row else 0
+    def _take_seqs(self, count: int) -> int:
+        """Reserve `count` consecutive seqs (inside a write transaction); returns the first."""
+        first = self._sql("SELECT next FROM sequence").fetchone()[0]
+        self._sql("UPDATE sequence SET next = ?", (first + count,))
+        return first
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove images by id; returns how many were stored."""
@@ -281,6 +288,16 @@ class EmbeddedStore:
     # --- keeping the band tables current -------------------------------------------------
 
     def _refresh(self) -> None:
+        """Bring the band tables up to the database, rebuilding them if the delta grew large."""
+        self._catch_up()
+        # Scanning the delta costs a pass over it per query: fold it into the tables once it
+        # is large against what a probe reads.
+        stale = len(self._delta_keys) + len(self._removed)
+        if stale > max(REBUILD_AT, len(self._tables) // 8):
+            self._rebuild()
+
+    def _catch_up(self) -> None:
+        """Read the rows added and removed since the tables (and the delta) were made."""
         version = self._sql("PRAGMA data_version").fetchone()[0]
         if self._tables is not None and version == self._data_version:
             return
@@ -302,11 +319,6 @@ class EmbeddedStore:
             self._removed.update(seq for _, seq in removals)
             self._removed_sorted = np.array(sorted(self._removed), dtype=np.int64)
             self._removal_mark = removals[-1][0]
-        # Scanning the delta costs a pass over it per query: fold it into the tables once it
-        # is large against what a probe reads.
-        stale = len(self._delta_keys) + len(self._removed)
-        if stale > max(REBUILD_AT, len(self._tables) // 8):
-            self._rebuild()
 
     def _load_tables(self) -> None:
         file = self.path / TABLES_FILE

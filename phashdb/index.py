@@ -99,15 +99,19 @@ class Index:
         An id already stored with the same hash is kept; with another hash it is replaced."""
         self.store.put(images)
 
-    def add_hashes(self, pairs: Iterable[tuple[str, int | str]], *, batch: int = 200_000) -> None:
+    def add_hashes(self, pairs: Iterable[tuple[str, int | str]], *, batch: int = 250_000) -> None:
         """Store (id, hash) pairs made elsewhere; a hash may be an int or imagehash's hex.
         As `insert`: a stored id keeps its record if the hash is the same, else is replaced."""
         pairs = iter(pairs)
         while chunk := list(islice(pairs, batch)):
-            ids = [str(i) for i, _ in chunk]
-            hashes = np.array(
-                [from_hex(h) if isinstance(h, str) else h for _, h in chunk], dtype=np.uint64
-            )
+            ids, values = zip(*chunk)
+            ids = [i if type(i) is str else str(i) for i in ids]
+            if all(type(h) is int for h in values):
+                hashes = np.array(values, dtype=np.uint64)
+            else:
+                hashes = np.array(
+                    [from_hex(h) if isinstance(h, str) else h for h in values], dtype=np.uint64
+                )
             self.store.put_hashes(ids, hashes)
 
     def remove(self, id: str) -> bool:
