@@ -91,6 +91,7 @@ class BandLayout:
         )
 
 
+@lru_cache(maxsize=1024)
 def flip_count(width: int, radius: int) -> int:
     """How many values lie within `radius` bits of a `width`-bit value (0 when radius < 0)."""
     return sum(math.comb(width, k) for k in range(min(radius, width) + 1))

@@ -27,7 +27,7 @@ import numpy as np
 from .bands import BandLayout
 from .errors import StoreError
 from .records import Image
-from .tables import BandTables, scan
+from .tables import BandTables, encode_ids, id_slices, scan
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class EmbeddedStore:
         self._tables_marks: dict = {}  # the seq and removal marks the tables were built at
         self._delta_keys = np.empty(0, np.int64)
         self._delta_hashes = np.empty(0, np.uint64)
+        self._delta_ids: list[str] = []
         self._removed: set[int] = set()
         self._removed_sorted = np.empty(0, np.int64)
         self._max_seq = self._removal_mark = 0
@@ -110,44 +111,46 @@ class EmbeddedStore:
 
     # --- reads ----------------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, list, np.ndarray]:
-        """Every stored image within `radius` of each query, exactly: (query numbers, keys,
+    def search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every stored image within `radius` of each query, exactly: (query numbers, ids,
         distances), one entry per (query, image) pair."""
         self._refresh()
         queries = np.asarray(queries, dtype=np.uint64)
         q1, rows, d1 = self._tables.search(queries, radius)
         q2, drows, d2 = scan(self._delta_hashes, queries, radius)
-        qidx = np.concatenate((q1, q2))
-        keys = np.concatenate((self._tables.keys[rows], self._delta_keys[drows]))
-        dists = np.concatenate((d1, d2))
         if len(self._removed_sorted):
-            live = ~np.isin(keys, self._removed_sorted)
-            qidx, keys, dists = qidx[live], keys[live], dists[live]
-        return qidx, keys, dists
+            live = ~np.isin(self._tables.keys[rows], self._removed_sorted)
+            q1, rows, d1 = q1[live], rows[live], d1[live]
+            live = ~np.isin(self._delta_keys[drows], self._removed_sorted)
+            q2, drows, d2 = q2[live], drows[live], d2[live]
+        ids = np.array(self._tables.ids(rows) + [self._delta_ids[r] for r in drows.tolist()], dtype=object)
+        return np.concatenate((q1, q2)), ids, np.concatenate((d1, d2))
 
     def hashes(self) -> tuple[np.ndarray, np.ndarray]:
-        """(keys, hashes) of every stored image."""
+        """(ids, hashes) of every stored image."""
         self._refresh()
-        return self._live()
+        keys, hashes, blob, ends = self._live()
+        rows = np.arange(len(keys))
+        ids = BandTables(self._tables.layout, keys, hashes, [], [], blob, ends).ids(rows)
+        return np.array(ids, dtype=object), hashes
 
-    def _live(self) -> tuple[np.ndarray, np.ndarray]:
-        keys = np.concatenate((self._tables.keys, self._delta_keys))
-        hashes = np.concatenate((self._tables.hashes, self._delta_hashes))
+    def _live(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(keys, hashes, id blob, id ends) of the rows in the tables and the delta not removed."""
+        t, dkeys = self._tables, self._delta_keys
+        rows = np.arange(len(t))
+        drows = np.arange(len(dkeys))
         if len(self._removed_sorted):
-            live = ~np.isin(keys, self._removed_sorted)
-            keys, hashes = keys[live], hashes[live]
-        return keys, hashes
-
-    def records(self, keys: Iterable) -> dict:
-        """The stored Image of each key (keys no longer stored are left out)."""
-        out = {}
-        keys = [int(k) for k in keys]
-        for lo in range(0, len(keys), 900):
-            part = keys[lo : lo + 900]
-            marks = ",".join("?" * len(part))
-            for row in self._sql(f"SELECT seq, {COLUMNS} FROM images WHERE seq IN ({marks})", part):
-                out[row[0]] = _image(row[1:])
-        return out
+            rows = rows[~np.isin(t.keys, self._removed_sorted)]
+            drows = drows[~np.isin(dkeys, self._removed_sorted)]
+        blob, lengths = id_slices(t.id_blob, t.id_ends, rows)
+        dblob, dends = encode_ids([self._delta_ids[r] for r in drows.tolist()])
+        ends = np.concatenate((np.cumsum(lengths), dends + int(lengths.sum())))
+        return (
+            np.concatenate((t.keys[rows], dkeys[drows])),
+            np.concatenate((t.hashes[rows], self._delta_hashes[drows])),
+            np.concatenate((blob, dblob)),
+            ends.astype(np.int64),
+        )
 
     def find(self, ids: Iterable[str]) -> dict[str, Image]:
         """The stored Image of each id that is stored."""
@@ -226,6 +229,7 @@ class EmbeddedStore:
                 (self._delta_keys, np.arange(first, first + len(hashes)))
             )
             self._delta_hashes = np.concatenate((self._delta_hashes, hashes))
+            self._delta_ids.extend(ids)
             self._max_seq = first + len(hashes) - 1
 
     def _take_seqs(self, count: int) -> int:
@@ -305,12 +309,13 @@ class EmbeddedStore:
         if self._tables is None:
             self._load_tables()
         rows = self._sql(
-            "SELECT seq, hash FROM images WHERE seq > ? ORDER BY seq", (self._max_seq,)
+            "SELECT seq, hash, id FROM images WHERE seq > ? ORDER BY seq", (self._max_seq,)
         ).fetchall()
         if rows:
-            new = np.array(rows, dtype=np.int64)
+            new = np.array([r[:2] for r in rows], dtype=np.int64)
             self._delta_keys = np.concatenate((self._delta_keys, new[:, 0]))
             self._delta_hashes = np.concatenate((self._delta_hashes, new[:, 1].view(np.uint64)))
+            self._delta_ids.extend(r[2] for r in rows)
             self._max_seq = int(new[-1, 0])
         removals = self._sql(
             "SELECT n, seq FROM removals WHERE n > ? ORDER BY n", (self._removal_mark,)
@@ -331,15 +336,17 @@ class EmbeddedStore:
             except (OSError, ValueError, KeyError) as e:
                 log.warning("rebuilding the band tables: %s is unreadable (%s)", file, e)
         self._tables = BandTables.build(
-            np.empty(0, np.int64), np.empty(0, np.uint64), BandLayout.for_size(0)
+            np.empty(0, np.int64), np.empty(0, np.uint64), BandLayout.for_size(0),
+            np.empty(0, np.uint8), np.empty(0, np.int64),
         )
 
     def _rebuild(self) -> None:
-        keys, hashes = self._live()
-        self._tables = BandTables.build(keys, hashes, BandLayout.for_size(len(keys)))
+        keys, hashes, blob, ends = self._live()
+        self._tables = BandTables.build(keys, hashes, BandLayout.for_size(len(keys)), blob, ends)
         self._tables_marks = {"max_seq": self._max_seq, "removal_mark": self._removal_mark}
         self._delta_keys = np.empty(0, np.int64)
         self._delta_hashes = np.empty(0, np.uint64)
+        self._delta_ids = []
         self._removed.clear()
         self._removed_sorted = np.empty(0, np.int64)
         self._tables_dirty = True

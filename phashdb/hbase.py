@@ -263,7 +263,7 @@ class HBaseStore:
         """Every stored image within `radius` of each query, exactly: (query numbers, ids,
         distances). Pending claims and orphans (band rows without a record) are left out."""
         qidx, ids, dists, _ = self._candidates(np.asarray(queries, dtype=np.uint64), radius)
-        stored = self.records(set(ids.tolist()))
+        stored = self.find(set(ids.tolist()))
         keep = np.array([i in stored for i in ids.tolist()], dtype=bool)
         return qidx[keep], ids[keep], dists[keep]
 
@@ -303,9 +303,6 @@ class HBaseStore:
             return [(key, json.loads(data.get(CLAIM, b"{}"))) for key, data in rows]
 
         return self._call(scan)
-
-    def records(self, keys: Iterable) -> dict:
-        return self.find(keys)
 
     def find(self, ids: Iterable[str]) -> dict[str, Image]:
         ids = [i for i in ids]

@@ -123,27 +123,29 @@ class Index:
     def query(self, hash: int | str, radius: int | None = None) -> list[tuple[str, int]]:
         """Stored images within `radius` (default: the threshold) as (id, distance), nearest
         first, then by id."""
-        return [(m.id, m.distance) for m in self.matches([hash], radius)[0]]
+        return self.query_many([hash], radius)[0]
 
-    def query_many(self, hashes: Iterable[int | str], radius: int | None = None):
+    def query_many(
+        self, hashes: Iterable[int | str], radius: int | None = None
+    ) -> list[list[tuple[str, int]]]:
         """`query` for many hashes at once: much faster per hash than one by one."""
-        return [[(m.id, m.distance) for m in ms] for ms in self.matches(hashes, radius)]
-
-    def matches(self, hashes: Iterable[int | str], radius: int | None = None) -> list[list[Match]]:
-        """For each hash, the stored images within `radius` as Matches, nearest first."""
         queries = np.array(
             [from_hex(h) if isinstance(h, str) else h for h in hashes], dtype=np.uint64
         )
-        radius = self._radius_or_threshold(radius)
-        qidx, keys, dists = self.store.search(queries, radius)
-        records = self.store.records(set(keys.tolist()))
-        out: list[list[Match]] = [[] for _ in queries]
-        for q, k, d in zip(qidx.tolist(), keys.tolist(), dists.tolist()):
-            if k in records:
-                out[q].append(Match(records[k].id, d, records[k].path))
-        for ms in out:
-            ms.sort(key=lambda m: (m.distance, m.id))
+        qidx, ids, dists = self.store.search(queries, self._radius_or_threshold(radius))
+        out: list[list[tuple[str, int]]] = [[] for _ in queries]
+        for q, id, d in zip(qidx.tolist(), ids.tolist(), dists.tolist()):
+            out[q].append((id, d))
+        for found in out:
+            found.sort(key=_by_distance_then_id)
         return out
+
+    def matches(self, hashes: Iterable[int | str], radius: int | None = None) -> list[list[Match]]:
+        """For each hash, the stored images within `radius` as Matches (with their stored
+        paths), nearest first."""
+        found = self.query_many(hashes, radius)
+        records = self.store.find({id for f in found for id, _ in f})
+        return [[Match(id, d, records[id].path) for id, d in f if id in records] for f in found]
 
     def similar(self, source, top: int = 5) -> list[Match]:
         """The `top` stored images nearest to an image (or a hash), nearest first."""
@@ -158,21 +160,20 @@ class Index:
     def dedupe(self, threshold: int | None = None) -> list[Group]:
         """Every group of stored near-duplicates, largest group first."""
         radius = self._radius_or_threshold(threshold)
-        keys, hashes = self.store.hashes()
+        ids, hashes = self.store.hashes()
         qidx, found, dists = self.store.search(hashes, radius)
-        keys_list, found_list = keys.tolist(), found.tolist()
+        keys_list, found_list = ids.tolist(), found.tolist()
         pairs = {}
         for q, k, d in zip(qidx.tolist(), found_list, dists.tolist()):
             a = keys_list[q]
             if a != k:
                 pairs[min(a, k), max(a, k)] = d
         members = connected_groups(pairs)
-        records = self.store.records({k for p in pairs for k in p})
+        records = self.store.find({k for p in pairs for k in p})
         group_of = {k: n for n, ks in enumerate(members) for k in ks}
         group_pairs: list[list] = [[] for _ in members]
         for (a, b), d in pairs.items():
-            x, y = sorted((records[a].id, records[b].id))
-            group_pairs[group_of[a]].append((x, y, d))
+            group_pairs[group_of[a]].append((a, b, d))
         groups = [
             Group(tuple(sorted((records[k] for k in ks), key=lambda i: i.id)), tuple(sorted(ps)))
             for ks, ps in zip(members, group_pairs)
@@ -251,6 +252,10 @@ class Index:
 
     def _radius_or_threshold(self, radius: int | None) -> int:
         return self.threshold if radius is None else _radius(radius)
+
+
+def _by_distance_then_id(match: tuple[str, int]) -> tuple[int, str]:
+    return match[1], match[0]
 
 
 def connected_groups(pairs: Iterable[tuple]) -> list[list]:

@@ -27,16 +27,23 @@ PROBE_COST, CANDIDATE_COST = 12.0, 6.0
 
 @dataclass
 class BandTables:
-    """Rows (`keys`, `hashes`) indexed by every band of `layout`."""
+    """Rows (`keys`, `hashes`, ids) indexed by every band of `layout`."""
 
     layout: BandLayout
     keys: np.ndarray  # int64, one per row
     hashes: np.ndarray  # uint64, one per row
     orders: list[np.ndarray]  # per band: row numbers sorted by band value
     starts: list[np.ndarray]  # per band: 2**width + 1 offsets into orders[b]
+    # The rows' ids, UTF-8, end to end; row i's id ends at id_ends[i]. Kept here so that a
+    # query answers with ids without a database read per match.
+    id_blob: np.ndarray  # uint8
+    id_ends: np.ndarray  # int64, one per row
 
     @classmethod
-    def build(cls, keys: np.ndarray, hashes: np.ndarray, layout: BandLayout) -> BandTables:
+    def build(
+        cls, keys: np.ndarray, hashes: np.ndarray, layout: BandLayout,
+        id_blob: np.ndarray, id_ends: np.ndarray,
+    ) -> BandTables:
         if max(layout.widths) > MAX_TABLE_BITS:
             raise ValueError(
                 f"'bands' of the embedded index must be at most {MAX_TABLE_BITS} bits wide, "
@@ -49,7 +56,7 @@ class BandTables:
             orders.append(np.argsort(values, kind="stable").astype(np.int32))
             counts = np.bincount(values, minlength=1 << width)
             starts.append(np.concatenate(([0], np.cumsum(counts))).astype(np.int32))
-        return cls(layout, keys, hashes, orders, starts)
+        return cls(layout, keys, hashes, orders, starts, id_blob, id_ends)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -98,9 +105,16 @@ class BandTables:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         return np.concatenate(qparts), np.concatenate(rparts).astype(np.int64)
 
+    def ids(self, rows: np.ndarray) -> list[str]:
+        """The ids of some rows."""
+        blob, lengths = id_slices(self.id_blob, self.id_ends, rows)
+        data, ends = blob.tobytes(), np.cumsum(lengths).tolist()
+        return [data[a:b].decode() for a, b in zip([0, *ends[:-1]], ends)]
+
     def save(self, path: Path, extra: dict) -> None:
         """Write the tables to `path` atomically (a reader sees the old file or the new one)."""
         arrays = {"keys": self.keys, "hashes": self.hashes}
+        arrays["id_blob"], arrays["id_ends"] = self.id_blob, self.id_ends
         for b, (order, start) in enumerate(zip(self.orders, self.starts)):
             arrays[f"order{b}"], arrays[f"start{b}"] = order, start
         header = {"widths": list(self.layout.widths), "extra": extra, "arrays": {}}
@@ -146,8 +160,28 @@ class BandTables:
             arrays["hashes"],
             [arrays[f"order{b}"] for b in range(count)],
             [arrays[f"start{b}"] for b in range(count)],
+            arrays["id_blob"],
+            arrays["id_ends"],
         )
         return tables, head["extra"]
+
+
+def encode_ids(ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Ids as (blob, ends), the layout BandTables keeps them in."""
+    encoded = [i.encode() for i in ids]
+    blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    return blob, np.cumsum([len(e) for e in encoded], dtype=np.int64)
+
+
+def id_slices(blob: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The bytes of some rows' ids, end to end, and each one's length (no Python loop)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    stop = ends[rows]
+    start = np.where(rows > 0, ends[np.maximum(rows - 1, 0)], 0)
+    lengths = stop - start
+    total = np.cumsum(lengths)
+    flat = np.arange(total[-1] if len(total) else 0) - np.repeat(total - lengths - start, lengths)
+    return blob[flat], lengths
 
 
 def scan(hashes: np.ndarray, queries: np.ndarray, radius: int, chunk: int = 1 << 20):

@@ -195,3 +195,10 @@ def test_an_index_of_another_hash_version_is_refused(reopen):
         index.store.write_settings({"hash_version": "phash-other-v0"})
     with pytest.raises(IndexMismatchError, match="phash-other-v0"):
         reopen()
+
+
+def test_ids_of_any_text_come_back_exactly(index):
+    ids = ["фото/лето.jpg", "emoji 📷.png", "tab\there", "a" * 300]
+    index.add_hashes([(id, 0xABCD_0000_0000_0000 + n) for n, id in enumerate(ids)])
+    found = index.query(0xABCD_0000_0000_0000, 2)
+    assert sorted(found) == sorted((id, n.bit_count()) for n, id in enumerate(ids))

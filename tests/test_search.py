@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import phashdb
 from phashdb import embedded
 from phashdb.bands import BandLayout
-from phashdb.tables import BandTables, scan
+from phashdb.tables import BandTables, encode_ids, scan
 
 MASK64 = (1 << 64) - 1
 
@@ -65,7 +65,9 @@ layouts = st.one_of(
 def test_band_tables_find_exactly_what_a_scan_finds(hashes, layout, radius, seed):
     rng = np.random.default_rng(seed)
     layout = layout or BandLayout.for_size(len(hashes))
-    tables = BandTables.build(np.arange(len(hashes)), hashes, layout)
+    tables = BandTables.build(
+        np.arange(len(hashes)), hashes, layout, *encode_ids([str(i) for i in range(len(hashes))])
+    )
     queries = queries_near(rng, hashes)
     assert as_set(*tables.search(queries, radius)) == as_set(*scan(hashes, queries, radius))
 
@@ -76,7 +78,11 @@ def test_probing_path_is_exact_on_a_large_clustered_set(radius):
     rng = np.random.default_rng(radius)
     centres = rng.integers(0, 2**64, 3000, dtype=np.uint64, endpoint=False)
     hashes = flip_bits(rng, centres[rng.integers(0, 3000, 200_000)], 6)
-    tables = BandTables.build(np.arange(len(hashes)), hashes, BandLayout.for_size(len(hashes)))
+    tables = BandTables.build(
+        np.arange(len(hashes)), hashes, BandLayout.for_size(len(hashes)),
+        *encode_ids([f"id-{i}" for i in range(len(hashes))]),
+    )
+    assert tables.ids(np.array([0, 5, 199_999])) == ["id-0", "id-5", "id-199999"]
     queries = queries_near(rng, hashes, 50)
     assert as_set(*tables.search(queries, radius)) == as_set(*scan(hashes, queries, radius))
 
