@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ MAX_TABLE_BITS = 24
 # Probing costs about this many times a scan's per-hash work for each probe and each candidate:
 # measured on the search benchmark; only the ratio matters for the probe-or-scan choice.
 PROBE_COST, CANDIDATE_COST = 12.0, 6.0
+CACHE_CANDIDATES = 1 << 16
 
 
 @dataclass
@@ -63,17 +65,32 @@ class BandTables:
 
     def search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every row within `radius` of each query, exactly: (query numbers, row numbers,
-        distances). Probes the bands or scans all rows, whichever the cost model says is less."""
+        distances). Probes the bands or scans all rows, whichever costs less: first by the
+        estimate for uniform hashes, then by the candidates the probes would really read
+        (clustered hashes make some band values far fuller than others)."""
         queries = np.asarray(queries, dtype=np.uint64)
         layout, n = self.layout, len(self)
         if n == 0 or len(queries) == 0:
             return _empty()
-        probe_cost = PROBE_COST * layout.probe_count(radius) + CANDIDATE_COST * (
-            layout.expected_candidates(radius, n)
-        )
-        if probe_cost >= n:
+        probes = layout.probe_count(radius)
+        expected = layout.expected_candidates(radius, n)
+        if PROBE_COST * probes + CANDIDATE_COST * expected >= n:
             return scan(self.hashes, queries, radius)
-        qidx, rows = self._probe(queries, radius)
+        # Many queries at once are taken a few at a time: the candidates of a few fit in the
+        # CPU's cache, those of thousands do not, and each element would cost more.
+        step = max(1, int(CACHE_CANDIDATES / max(expected + probes, 1)))
+        if len(queries) > step:
+            parts = [self.search(queries[lo : lo + step], radius) for lo in range(0, len(queries), step)]
+            return (
+                np.concatenate([q + lo for (q, _, _), lo in zip(parts, range(0, len(queries), step))]),
+                np.concatenate([r for _, r, _ in parts]),
+                np.concatenate([d for _, _, d in parts]),
+            )
+        runs = self._runs(queries, radius)
+        candidates = sum(int(counts.sum()) for _, counts, _ in runs)
+        if (PROBE_COST * probes + CANDIDATE_COST * candidates / len(queries)) >= n:
+            return scan(self.hashes, queries, radius)
+        qidx, rows = self._expand(runs)
         d = distances(self.hashes[rows], queries[qidx])
         keep = d <= radius
         qidx, rows, d = qidx[keep], rows[keep], d[keep]
@@ -82,21 +99,29 @@ class BandTables:
         _, first = np.unique(pair, return_index=True)
         return qidx[first], rows[first], d[first]
 
-    def _probe(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
-        qparts, rparts = [], []
+    def _runs(self, queries: np.ndarray, radius: int) -> list:
+        """Per probed band: where each non-empty probe's rows start in the band's order, how
+        many there are, and which query probed."""
+        runs = []
         radii = self.layout.probe_radii(radius)
         for band, (width, r, values) in enumerate(
             zip(self.layout.widths, radii, self.layout.split(queries))
         ):
             if r < 0:
                 continue
-            probes = (values[:, None] ^ flip_masks(width, r)[None, :]).ravel()
+            masks = flip_masks(width, r)
+            probes = (values[:, None] ^ masks[None, :]).ravel()
             lo = self.starts[band][probes]
             counts = self.starts[band][probes + 1] - lo
-            hit = counts > 0
-            lo, counts = lo[hit], counts[hit]
-            owner = np.repeat(np.arange(len(queries)), len(flip_masks(width, r)))[hit]
-            # Expand each [lo, lo+count) run into its positions without a Python loop.
+            hit = np.flatnonzero(counts)
+            runs.append((band, counts[hit], (lo[hit], hit // len(masks))))
+        return runs
+
+    def _expand(self, runs: list) -> tuple[np.ndarray, np.ndarray]:
+        """(query numbers, row numbers) of every candidate the runs cover."""
+        qparts, rparts = [], []
+        for band, counts, (lo, owner) in runs:
+            # Each [lo, lo + count) run into its positions, without a Python loop.
             ends = np.cumsum(counts)
             flat = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - counts - lo, counts)
             rparts.append(self.orders[band][flat])
@@ -184,19 +209,33 @@ def id_slices(blob: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> tuple[np.
     return blob[flat], lengths
 
 
-def scan(hashes: np.ndarray, queries: np.ndarray, radius: int, chunk: int = 1 << 20):
-    """Brute force: (query numbers, row numbers, distances) of every row within `radius`."""
-    qparts, rparts, dparts = [], [], []
-    for qi, q in enumerate(np.asarray(queries, dtype=np.uint64)):
-        for lo in range(0, len(hashes), chunk):
-            d = distances(hashes[lo : lo + chunk], q)
-            rows = np.flatnonzero(d <= radius)
-            qparts.append(np.full(len(rows), qi, np.int64))
-            rparts.append(rows + lo)
-            dparts.append(d[rows])
-    if not rparts:
+def scan(hashes: np.ndarray, queries: np.ndarray, radius: int, chunk: int = 1 << 19):
+    """Brute force: (query numbers, row numbers, distances) of every row within `radius`.
+    Chunks stay in cache; on several cores they are shared out to threads (numpy's array
+    operations run without the GIL)."""
+    queries = np.asarray(queries, dtype=np.uint64)
+    if len(hashes) == 0 or len(queries) == 0:
         return _empty()
-    return np.concatenate(qparts), np.concatenate(rparts), np.concatenate(dparts)
+
+    def part(lo: int) -> list:
+        block, out = hashes[lo : lo + chunk], []
+        for qi, q in enumerate(queries):
+            d = np.bitwise_count(block ^ q)
+            rows = np.flatnonzero(d <= radius)
+            if len(rows):
+                out.append((np.full(len(rows), qi, np.int64), rows + lo, d[rows].astype(np.int8)))
+        return out
+
+    starts = range(0, len(hashes), chunk)
+    workers = min(os.cpu_count() or 1, len(starts))
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            parts = [p for ps in pool.map(part, starts) for p in ps]
+    else:
+        parts = [p for lo in starts for p in part(lo)]
+    if not parts:
+        return _empty()
+    return tuple(np.concatenate(column) for column in zip(*parts))
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
