@@ -3,7 +3,8 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [ ! -f "$HERE/target/lib/hadoop-streaming-3.3.4.jar" ] || [ "$HERE/pom.xml" -nt "$HERE/target/lib" ]; then
-  mvn -q -B -f "$HERE/pom.xml" package
+  # Maven's output to stderr: stdout is only the HADOOP_HOME line, for $(setup.sh).
+  mvn -q -B -Dstyle.color=never -f "$HERE/pom.xml" package >&2
   touch "$HERE/target/lib"
 fi
 echo "$HERE"
