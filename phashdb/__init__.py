@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from .errors import Error, ImageError, IndexMismatchError, StoreError
+from .errors import Error, ImageError, IndexMismatchError, StoreError, TrashError
 from .hashing import HASH_VERSION, from_hex, hash_image, to_hex
 from .index import DEFAULT_THRESHOLD, Group, Index, default_location, open
 from .records import Image, Match, Verdict
@@ -27,6 +27,7 @@ __all__ = [
     "IndexMismatchError",
     "Match",
     "StoreError",
+    "TrashError",
     "Verdict",
     "default_location",
     "from_hex",

@@ -189,8 +189,8 @@ def add(opts: Options, images, on_duplicate, threshold, as_json) -> None:
             if action == "keep":
                 return index.add(img, keep_duplicate=True, threshold=threshold)
             if action == "trash":
-                moved = move_to_trash(img, index.trash)
-                _say(as_json, f"{img}: moved to {moved.path} (restore: mv '{moved.path}' '{moved.original}')")
+                moved = move_to_trash(img, index.trash, index=index)
+                _say(as_json, f"{img}: moved to {moved.path} (restore: phashdb trash restore {moved.id})")
             return verdict
 
         _report(opts, images, add_one, as_json)
@@ -211,14 +211,31 @@ def similar(opts: Options, image, top, as_json) -> None:
         click.echo(f"{m.distance:2d}  {m.path or m.id}")
 
 
+keep_option = click.option(
+    "--keep", "rule", type=click.Choice(["best", "oldest", "newest", "largest"]), default="best",
+    show_default=True,
+    help="Which image of a group to keep: best (most pixels, then largest file, then stored "
+    "first), oldest or newest (file modification time), largest (file size).",
+)
+
+
 @cli.command()
 @threshold_option
 @runner_option
+@click.option(
+    "--apply", "action", type=click.Choice(["trash", "hardlink", "symlink"]),
+    help="Keep one image of each group; move the others to the trash, or replace them by a "
+    "hard or symbolic link to it.",
+)
+@keep_option
+@click.option("--dry-run", is_flag=True, help="With --apply: say what would be done, do nothing.")
 @json_option
 @click.pass_obj
-def dedupe(opts: Options, threshold, runner, as_json) -> None:
+def dedupe(opts: Options, threshold, runner, action, rule, dry_run, as_json) -> None:
     """Every group of near-duplicates already in the index (with --runner: as the MapReduce
-    dedupe job)."""
+    dedupe job); with --apply, keep one image of each and deal with the rest."""
+    if not action and (dry_run or rule != "best"):
+        raise click.UsageError("--keep and --dry-run go with --apply")
     with opts.open() as index:
         if runner:
             from phashdb.mr import run as mr
@@ -226,6 +243,8 @@ def dedupe(opts: Options, threshold, runner, as_json) -> None:
             groups = mr.dedupe(index, runner, threshold)
         else:
             groups = index.dedupe(threshold)
+        if action:
+            return _apply(opts, index, groups, action, rule, dry_run, as_json)
     if as_json:
         click.echo(json.dumps([_group_json(g) for g in groups]))
         return
@@ -349,6 +368,15 @@ def _progress(opts: Options, total: int, label: str):
     if opts.quiet or not sys.stderr.isatty():
         return _NoBar()
     return click.progressbar(length=total, label=label, file=sys.stderr)
+
+
+# The commands that deal with duplicates once found live beside this module; importing it here,
+# once everything it uses is defined, registers them.
+from phashdb.cli_cleanup import _apply, report, trash_group, watch
+
+cli.add_command(report)
+cli.add_command(watch)
+cli.add_command(trash_group)
 
 
 def main() -> None:

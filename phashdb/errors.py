@@ -17,3 +17,7 @@ class StoreError(Error):
 
 class IndexMismatchError(Error):
     """An index was written with settings (hash version, band layout) this code cannot use."""
+
+
+class TrashError(Error):
+    """A trash operation cannot be done: no such entry, or a file in the way of a restore."""

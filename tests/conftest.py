@@ -99,6 +99,23 @@ def hadoop_conf(tmp_path_factory) -> Path:
     return conf
 
 
+PHASHDB = shutil.which("phashdb", path=str(Path(sys.executable).parent)) or "phashdb"
+
+
+@pytest.fixture
+def run(tmp_path):
+    """Run `phashdb ARGS` on a fresh embedded index (via $PHASHDB_URL); returns the result."""
+    env = {**os.environ, "PHASHDB_URL": str(tmp_path / "index")}
+
+    def run(*args, input=None):
+        return subprocess.run(
+            [PHASHDB, *map(str, args)], capture_output=True, text=True, env=env, input=input,
+            timeout=300,
+        )
+
+    return run
+
+
 _tables = itertools.count()
 
 

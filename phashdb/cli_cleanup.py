@@ -1,0 +1,236 @@
+"""The commands that deal with duplicates once found: `report`, `watch`, `trash` and the work
+of `dedupe --apply`. Registered by `phashdb.cli`, whose helpers they share (import `phashdb.cli`,
+not this module)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from phashdb.cli import (
+    EXIT_ERROR,
+    Options,
+    _line,
+    _progress,
+    _say,
+    json_option,
+    keep_option,
+    threshold_option,
+)
+
+
+@click.command()
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False),
+    default="report.html",
+    show_default=True,
+    help="Where to write the page.",
+)
+@threshold_option
+@keep_option
+@click.pass_obj
+def report(opts: Options, out, threshold, rule) -> None:
+    """Write an HTML page of every duplicate group: thumbnails side by side, the suggested
+    keeper, the bytes removing the rest frees. Self-contained: open it anywhere."""
+    from phashdb import report as page
+
+    with opts.open() as index:
+        groups = index.dedupe(threshold)
+        with _progress(opts, sum(len(g.images) for g in groups), "thumbnails") as bar:
+            html = page.build(
+                groups,
+                source=index.store.url,
+                threshold=index.threshold if threshold is None else threshold,
+                rule=rule,
+                progress=bar.update,
+            )
+    page.write(out, html)
+    freed = sum(p.freed for p in _plans(groups, rule))
+    click.echo(f"{out}: {len(groups)} groups, {page.human_bytes(freed)} reclaimable")
+
+
+@click.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--on-duplicate",
+    type=click.Choice(["keep", "trash", "skip"]),
+    default="keep",
+    show_default=True,
+    help="What to do with a duplicate: keep it (stored as a known duplicate), move it to the "
+    "trash, or skip it (left where it is, not stored).",
+)
+@click.pass_obj
+def watch(opts: Options, folder, on_duplicate) -> None:
+    """Give every image file that arrives in FOLDER its verdict, as `add` does, until stopped
+    (Ctrl-C or SIGTERM). One line per image on stdout, a summary at the end."""
+    import signal
+    import threading
+
+    from phashdb.watch import watch as run
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with opts.open() as index:
+        summary = run(
+            index,
+            folder,
+            stop=stop,
+            on_duplicate=on_duplicate,
+            report=lambda seen: click.echo(_seen_line(seen)),
+            ready=lambda: click.echo(f"watching {folder} (Ctrl-C to stop)", err=True),
+        )
+    click.echo(
+        f"stopped: {summary.stored} unique, {summary.duplicates} duplicates ({summary.kept} "
+        f"kept, {summary.trashed} trashed, {summary.skipped} skipped), {summary.failed} failed"
+        + (f", {summary.pending} still arriving" if summary.pending else "")
+    )
+
+
+@click.group(name="trash")
+def trash_group() -> None:
+    """The trash: list, restore or delete for good what was moved there."""
+
+
+@trash_group.command(name="list")
+@json_option
+@click.pass_obj
+def trash_list(opts: Options, as_json) -> None:
+    """What is in the trash, oldest first."""
+    from phashdb.report import human_bytes
+    from phashdb.trash import list_trash
+
+    with opts.open() as index:
+        items, where = list_trash(index.trash), index.trash
+    if as_json:
+        click.echo(json.dumps([t.to_json() for t in items]))
+        return
+    for t in items:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.when))
+        size = human_bytes(t.size) if t.size is not None else "?"
+        click.echo(f"{t.id}  {when}  {size:>9}  {t.original}")
+    total = human_bytes(sum(t.size or 0 for t in items))
+    click.echo(f"{len(items)} files, {total}, in {where}")
+
+
+@trash_group.command(name="restore")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Restore everything in the trash.")
+@click.pass_obj
+def trash_restore(opts: Options, ids, everything) -> None:
+    """Move trashed files back where they were (and into the index, if they were stored)."""
+    from phashdb.errors import Error
+    from phashdb.trash import list_trash, restore
+
+    if bool(ids) == everything:
+        raise click.UsageError("give the IDs to restore (see `phashdb trash list`), or --all")
+    failed = False
+    with opts.open() as index:
+        for id in ids or [t.id for t in list_trash(index.trash)]:
+            try:
+                item = restore(index.trash, id, index=index)
+            except Error as e:
+                if opts.debug:
+                    raise
+                click.echo(f"phashdb: error: {e}", err=True)
+                failed = True
+                continue
+            click.echo(f"restored {item.original}" + (" (stored)" if item.image_id else ""))
+    if failed:
+        sys.exit(EXIT_ERROR)
+
+
+@trash_group.command(name="empty")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def trash_empty(opts: Options, yes) -> None:
+    """Delete everything in the trash for good."""
+    from phashdb.report import human_bytes
+    from phashdb.trash import empty, list_trash
+
+    with opts.open() as index:
+        items = list_trash(index.trash)
+        if not items:
+            click.echo("the trash is empty")
+            return
+        size = human_bytes(sum(t.size or 0 for t in items))
+        if not yes:
+            click.confirm(
+                f"Delete {len(items)} files ({size}) in {index.trash} for good?",
+                abort=True,
+                err=True,
+            )
+        gone = empty(index.trash)
+    click.echo(f"deleted {len(gone)} files, {size}")
+
+
+def _plans(groups, rule: str):
+    from phashdb.keep import plans
+
+    return plans(groups, rule)
+
+
+def _apply(opts: Options, index, groups, action: str, rule: str, dry_run: bool, as_json: bool):
+    """dedupe --apply: keep each group's keeper, act on the rest; exit 2 if any failed."""
+    from phashdb.apply import apply
+    from phashdb.keep import bytes_freed
+    from phashdb.report import human_bytes
+
+    plans = _plans(groups, rule)
+    with _progress(opts, len(plans), "applying") as bar:
+        done = apply(index, plans, action, dry_run=dry_run, progress=bar.update)
+    for d in done:
+        if d.error:
+            click.echo(f"phashdb: error: {d.error}", err=True)
+        else:
+            what = f"would {action}" if dry_run else f"{action}ed"
+            _say(as_json, f"{what} {d.image.path} (keeping {d.keeper.path})")
+    freed = bytes_freed(d.image for d in done if not d.error)
+    failed = sum(1 for d in done if d.error)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "dry_run": dry_run,
+                    "action": action,
+                    "freed": freed,
+                    "done": [
+                        {
+                            "path": d.image.path,
+                            "id": d.image.id,
+                            "keeper": d.keeper.path,
+                            "trash_id": d.detail or None,
+                            "error": d.error,
+                        }
+                        for d in done
+                    ],
+                }
+            )
+        )
+    else:
+        click.echo(
+            f"{len(plans)} groups, {len(done) - failed} files: "
+            f"{'would free' if dry_run else 'freed'} {human_bytes(freed)}"
+            + (f", {failed} failed" if failed else "")
+        )
+    if failed:
+        sys.exit(EXIT_ERROR)
+
+
+def _seen_line(seen) -> str:
+    """One line per file `watch` saw, coloured by verdict on a terminal."""
+    if seen.action == "failed":
+        return click.style(f"{seen.path}: failed: {seen.detail}", fg="red")
+    line = _line(seen.path, seen.verdict)
+    if seen.action == "stored":
+        return click.style(line, fg="green")
+    if seen.action == "trashed":
+        line += f", moved to the trash (restore: phashdb trash restore {seen.detail})"
+    elif seen.action == "skipped":
+        line += ", skipped"
+    return click.style(line, fg="yellow")

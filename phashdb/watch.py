@@ -1,0 +1,184 @@
+"""Watching a folder: every image file that arrives in it gets its verdict, as `phashdb add`.
+
+A file is taken once its write has finished: its size and modification time have not changed
+for `settle` seconds and it decodes. A file still being written (or a copy that paused) fails
+to decode and is tried again, until it has been left unchanged for `give_up` seconds.
+
+Watchdog's observer thread only puts paths on a queue; the hashing and storing happen in the
+caller's thread, the one worker, which is also the thread that opened the index (SQLite
+connections belong to their thread) and the one that gets signals, so a stop is prompt and
+never interrupts a write to the index halfway.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import Error, ImageError
+from .ingest import IMAGE_SUFFIXES
+from .records import Verdict
+from .trash import move_to_trash
+
+ON_DUPLICATE = ("keep", "trash", "skip")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What happened to one arrived file. `action`: "stored" (unique), "kept" (a duplicate
+    stored as such), "trashed", "skipped" (a duplicate left alone) or "failed"."""
+
+    path: str
+    action: str
+    verdict: Verdict | None = None
+    detail: str = ""  # the trash entry's id, or why it failed
+
+
+@dataclass
+class WatchSummary:
+    """Counts of what a watch did, by action; `pending` files were still arriving at the stop."""
+
+    stored: int = 0
+    kept: int = 0
+    trashed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    pending: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        return self.kept + self.trashed + self.skipped
+
+
+@dataclass
+class _Arriving:
+    signature: tuple[int, int]  # (size, mtime in ns): changes while the file is written
+    since: float  # when the signature was last seen to change
+    tried: float | None = None  # when it was last tried and did not decode
+
+
+def watch(
+    index,
+    folder: str | os.PathLike,
+    *,
+    stop: threading.Event,
+    on_duplicate: str = "keep",
+    report: Callable[[Seen], None] | None = None,
+    ready: Callable[[], None] | None = None,
+    settle: float = 0.5,
+    give_up: float = 30.0,
+) -> WatchSummary:
+    """Give every image file created in or moved into `folder` (and its subfolders) its verdict
+    by `index.add`, until `stop` is set; a duplicate is kept, moved to the trash or skipped by
+    `on_duplicate`. `report(seen)` is called once per file; `ready()` once the watch is on:
+    files that arrive from then on are all seen. Files there before are left alone."""
+    if on_duplicate not in ON_DUPLICATE:
+        raise ValueError(
+            f"'on_duplicate' must be one of {', '.join(ON_DUPLICATE)}, got {on_duplicate!r}"
+        )
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        raise Error(f"{folder}: not a folder, nothing to watch")
+    try:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+    except ImportError as e:
+        raise Error(f"watching needs watchdog: pip install 'phashdb[watch]' ({e})") from e
+
+    arrived: queue.Queue[str] = queue.Queue()
+    trash = Path(index.trash).resolve()
+
+    class Enqueue(FileSystemEventHandler):
+        # Runs in the observer's thread: nothing slow here, or events pile up in the kernel.
+        def on_created(self, event):
+            self._arrived(event.src_path, event.is_directory)
+
+        def on_moved(self, event):
+            self._arrived(event.dest_path, event.is_directory)
+
+        def _arrived(self, path, is_directory):
+            path = os.fsdecode(path)
+            image = not is_directory and Path(path).suffix.lower() in IMAGE_SUFFIXES
+            if image and not Path(path).is_relative_to(trash):
+                arrived.put(path)
+
+    summary = WatchSummary()
+    observer = Observer()
+    observer.schedule(Enqueue(), str(folder), recursive=True)
+    observer.start()
+    log.info("watching %s", folder)
+    if ready:
+        ready()
+    arriving: dict[str, _Arriving] = {}
+    try:
+        while not stop.is_set():
+            try:
+                path = arrived.get(timeout=min(settle / 5, 0.1))
+                while True:  # take in what has arrived, then try what has settled
+                    arriving.setdefault(path, _Arriving((-1, -1), time.monotonic()))
+                    path = arrived.get_nowait()
+            except queue.Empty:
+                pass
+            for path in list(arriving):
+                if stop.is_set():
+                    break
+                seen = _try(index, path, arriving[path], on_duplicate, settle, give_up)
+                if seen is None:
+                    continue
+                del arriving[path]
+                if seen.action != "gone":
+                    setattr(summary, seen.action, getattr(summary, seen.action) + 1)
+                    if report:
+                        report(seen)
+    finally:
+        observer.stop()
+        observer.join()
+    summary.pending = len(arriving) + arrived.qsize()
+    return summary
+
+
+def _try(index, path: str, state: _Arriving, on_duplicate: str, settle: float, give_up: float):
+    """The file's outcome, or None while it is still arriving (or waiting for a retry)."""
+    now = time.monotonic()
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        log.info("%s: gone before it was read (a temporary file?)", path)
+        return Seen(path, "gone")
+    except OSError as e:
+        return Seen(path, "failed", detail=f"{path}: {e.strerror or e}")
+    signature = (st.st_size, st.st_mtime_ns)
+    if signature != state.signature:
+        state.signature, state.since, state.tried = signature, now, None
+        return None
+    if now - state.since < settle or (state.tried is not None and now - state.tried < settle):
+        return None
+    try:
+        verdict = index.add(path, keep_duplicate=on_duplicate == "keep")
+    except ImageError as e:
+        if now - state.since < give_up:
+            log.info("%s: not readable yet, will retry (%s)", path, e)
+            state.tried = now
+            return None
+        return Seen(path, "failed", detail=str(e))
+    except Error as e:
+        return Seen(path, "failed", detail=str(e))
+    if not verdict.duplicate:
+        return Seen(path, "stored", verdict)
+    if on_duplicate == "keep":
+        return Seen(path, "kept", verdict)
+    if on_duplicate == "skip":
+        return Seen(path, "skipped", verdict)
+    try:
+        moved = move_to_trash(path, index.trash, index=index)
+    except Error as e:
+        return Seen(path, "failed", verdict, str(e))
+    return Seen(path, "trashed", verdict, moved.id)

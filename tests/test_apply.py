@@ -1,0 +1,94 @@
+"""`dedupe --apply`: each group's keeper stays, the rest go to the trash or become links to it;
+--dry-run touches nothing. The keeper and the bytes freed are the report's."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+
+@pytest.fixture
+def collection(tmp_path, photos, near_copies):
+    """Two photos, each with a near copy (smaller) and an exact copy (newer)."""
+    folder = tmp_path / "c"
+    folder.mkdir()
+    for name in ("camera", "rocket"):
+        shutil.copy(photos[name], folder / f"{name}.jpg")
+        shutil.copy(near_copies[name], folder / f"{name}-small.jpg")
+        shutil.copy(photos[name], folder / f"{name}-newer.jpg")
+        os.utime(folder / f"{name}.jpg", (1_000_000, 1_000_000))
+        os.utime(folder / f"{name}-small.jpg", (2_000_000, 2_000_000))
+        os.utime(folder / f"{name}-newer.jpg", (3_000_000, 3_000_000))
+    return folder
+
+
+def files(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_dry_run_says_what_and_how_much_and_touches_nothing(run, collection, tmp_path):
+    run("ingest", collection)
+    before = files(collection)
+    result = run("dedupe", "--apply", "trash", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert files(collection) == before
+    assert result.stdout.count("would trash ") == 4
+    assert json.loads(run("stats", "--json").stdout)["images"] == 6
+    report = run("report", "--out", tmp_path / "r.html")
+    reclaimable = report.stdout.split(", ")[-1].removesuffix(" reclaimable\n")
+    assert f"would free {reclaimable}" in result.stdout
+    doc = json.loads(run("dedupe", "--apply", "trash", "--dry-run", "--json").stdout)
+    assert doc["dry_run"] and len(doc["done"]) == 4 and files(collection) == before
+
+
+def test_trash_keeps_the_best_and_the_rest_leave_the_index(run, collection):
+    run("ingest", collection)
+    result = run("dedupe", "--apply", "trash")
+    assert result.returncode == 0, result.stderr
+    # Same pixels, same size: the best rule falls to the image stored first (ingest goes in
+    # path order), then the id.
+    assert sorted(p.name for p in collection.iterdir()) == ["camera-newer.jpg", "rocket-newer.jpg"]
+    assert json.loads(run("stats", "--json").stdout)["images"] == 2
+    assert json.loads(run("dedupe", "--json").stdout) == []
+    assert len(json.loads(run("trash", "list", "--json").stdout)) == 4
+
+
+def test_keep_newest_and_oldest(run, collection):
+    run("ingest", collection)
+    run("dedupe", "--apply", "trash", "--keep", "newest")
+    assert sorted(p.name for p in collection.iterdir()) == ["camera-newer.jpg", "rocket-newer.jpg"]
+    run("trash", "restore", "--all")
+    run("dedupe", "--apply", "trash", "--keep", "oldest")
+    assert sorted(p.name for p in collection.iterdir()) == ["camera.jpg", "rocket.jpg"]
+
+
+def test_hardlink_replaces_the_rest_by_the_keeper_and_frees_nothing_twice(run, collection):
+    run("ingest", collection)
+    result = run("dedupe", "--apply", "hardlink", "--keep", "oldest")
+    assert result.returncode == 0, result.stderr
+    for name in ("camera", "rocket"):
+        keeper = (collection / f"{name}.jpg").stat()
+        for other in (f"{name}-small.jpg", f"{name}-newer.jpg"):
+            st = (collection / other).stat()
+            assert (st.st_ino, st.st_dev) == (keeper.st_ino, keeper.st_dev)
+    assert json.loads(run("stats", "--json").stdout)["images"] == 6
+    again = run("dedupe", "--apply", "hardlink", "--keep", "oldest")
+    assert "freed 0 B" in again.stdout and "hardlinked" not in again.stdout
+    assert "0 added, 6 skipped" in run("ingest", collection).stdout  # nothing to hash again
+
+
+def test_symlink_points_the_rest_at_the_keeper(run, collection):
+    run("ingest", collection)
+    assert run("dedupe", "--apply", "symlink", "--keep", "oldest").returncode == 0
+    for name in ("camera", "rocket"):
+        for other in (f"{name}-small.jpg", f"{name}-newer.jpg"):
+            assert (collection / other).is_symlink()
+            assert os.readlink(collection / other) == str(collection / f"{name}.jpg")
+
+
+def test_keep_and_dry_run_need_apply(run):
+    assert run("dedupe", "--keep", "oldest").returncode == 2
+    assert run("dedupe", "--dry-run").returncode == 2
