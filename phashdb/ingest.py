@@ -105,7 +105,7 @@ def ingest(
     else:
         # spawn, not fork: the parent may hold open database handles and threads.
         with get_context("spawn").Pool(workers) as pool:
-            results = pool.imap(hash_one, todo, chunksize=2)
+            results = pool.imap_unordered(hash_one, todo, chunksize=2)
             _store(index, results, report, progress)
     return report
 
