@@ -13,8 +13,9 @@ Prints times and ratios; the ratio is the figure (absolute times on a shared mac
 from __future__ import annotations
 
 import argparse
-import gc
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -38,6 +39,16 @@ def hash_set(kind: str, n: int, rng) -> np.ndarray:
     return hashes
 
 
+COLD_OPEN = """
+import sys, time, resource
+t = time.perf_counter()
+import phashdb
+index = phashdb.open(sys.argv[1])
+index.query(int(sys.argv[2]), 8)
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
 def median_ms(fn, items) -> float:
     times = []
     for item in items:
@@ -45,14 +56,6 @@ def median_ms(fn, items) -> float:
         fn(item)
         times.append(time.perf_counter() - t)
     return statistics.median(times) * 1e3
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> None:
@@ -77,19 +80,18 @@ def main() -> None:
                 t = time.perf_counter()
                 index.query(0, 0)  # folds the new rows into band tables (saved on close)
                 build = time.perf_counter() - t
-            gc.collect()
-            before = rss_mb()
-            t = time.perf_counter()
+            # A cold open in a process of its own: its time and its whole resident memory.
+            cold, rss = subprocess.run(
+                [sys.executable, "-c", COLD_OPEN, folder, str(int(queries[0]))],
+                capture_output=True, text=True, check=True,
+            ).stdout.split()
             index = phashdb.open(folder)
-            index.query(int(queries[0]), 4)
-            cold = time.perf_counter() - t
             flat = faiss.IndexBinaryFlat(64)
             flat.add(hashes.view(np.uint8).reshape(-1, 8))
             q8 = queries.view(np.uint8).reshape(-1, 8)
             print(f"\n{kind}: {args.size:,} hashes; add_hashes {args.size / load:,.0f}/s, "
-                  f"band tables built in {build:.1f} s; cold open + first query {cold:.2f} s, "
-                  f"+{rss_mb() - before:,.0f} MB resident (faiss's copy included: "
-                  f"{args.size * 8 / 2**20:,.0f} MB); bands {index.stats()['bands']}")
+                  f"band tables built in {build:.1f} s; cold open + first query {float(cold):.2f} s"
+                  f" in a new process of {float(rss):,.0f} MB resident; bands {index.stats()['bands']}")
             print(f"{'radius':>6} {'index ms':>9} {'faiss ms':>9} {'ratio':>7} {'matches':>8} "
                   f"{'batch ms/q':>10} {'batch gain':>10}")
             for r in radii:
