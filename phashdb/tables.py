@@ -64,24 +64,33 @@ class BandTables:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, radius: int, *, strategy: str = "auto"
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every row within `radius` of each query, exactly: (query numbers, row numbers,
         distances). Probes the bands or scans all rows, whichever costs less: first by the
         estimate for uniform hashes, then by the candidates the probes would really read
-        (clustered hashes make some band values far fuller than others)."""
+        (clustered hashes make some band values far fuller than others). `strategy` "probe"
+        or "scan" forces one (the tests check both against each other)."""
         queries = np.asarray(queries, dtype=np.uint64)
         layout, n = self.layout, len(self)
         if n == 0 or len(queries) == 0:
             return _empty()
+        if strategy == "scan":
+            return scan(self.hashes, queries, radius)
         probes = layout.probe_count(radius)
         expected = layout.expected_candidates(radius, n)
-        if PROBE_COST * probes + CANDIDATE_COST * expected >= n:
+        auto = strategy == "auto"
+        if auto and PROBE_COST * probes + CANDIDATE_COST * expected >= n:
             return scan(self.hashes, queries, radius)
         # Many queries at once are taken a few at a time: the candidates of a few fit in the
         # CPU's cache, those of thousands do not, and each element would cost more.
         step = max(1, int(CACHE_CANDIDATES / max(expected + probes, 1)))
         if len(queries) > step:
-            parts = [self.search(queries[lo : lo + step], radius) for lo in range(0, len(queries), step)]
+            parts = [
+                self.search(queries[lo : lo + step], radius, strategy=strategy)
+                for lo in range(0, len(queries), step)
+            ]
             return (
                 np.concatenate([q + lo for (q, _, _), lo in zip(parts, range(0, len(queries), step))]),
                 np.concatenate([r for _, r, _ in parts]),
@@ -89,7 +98,7 @@ class BandTables:
             )
         runs = self._runs(queries, radius)
         candidates = sum(int(counts.sum()) for _, counts, _ in runs)
-        if (PROBE_COST * probes + CANDIDATE_COST * candidates / len(queries)) >= n:
+        if auto and PROBE_COST * probes + CANDIDATE_COST * candidates / len(queries) >= n:
             return scan(self.hashes, queries, radius)
         qidx, rows = self._expand(runs)
         d = distances(self.hashes[rows], queries[qidx])
