@@ -40,12 +40,14 @@ def hash_set(kind: str, n: int, rng) -> np.ndarray:
 
 
 COLD_OPEN = """
-import sys, time, resource
+import sys, time
 t = time.perf_counter()
 import phashdb
 index = phashdb.open(sys.argv[1])
 index.query(int(sys.argv[2]), 8)
-print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+took = time.perf_counter() - t
+peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(took, int(peak) / 1024)
 """
 
 
