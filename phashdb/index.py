@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -27,6 +28,7 @@ from .records import Image, Match, Verdict
 # that would flag most unique uploads), still catching re-encodes, resizes and most small edits.
 DEFAULT_THRESHOLD = 8
 FORMAT = 1  # the layout of what a backend stores; bumped when that changes
+_BY_DISTANCE_THEN_ID = itemgetter(1, 0)  # on (id, distance) pairs
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ class Index:
         for q, id, d in zip(qidx.tolist(), ids.tolist(), dists.tolist()):
             out[q].append((id, d))
         for found in out:
-            found.sort(key=_by_distance_then_id)
+            found.sort(key=_BY_DISTANCE_THEN_ID)
         return out
 
     def matches(self, hashes: Iterable[int | str], radius: int | None = None) -> list[list[Match]]:
@@ -252,10 +254,6 @@ class Index:
 
     def _radius_or_threshold(self, radius: int | None) -> int:
         return self.threshold if radius is None else _radius(radius)
-
-
-def _by_distance_then_id(match: tuple[str, int]) -> tuple[int, str]:
-    return match[1], match[0]
 
 
 def connected_groups(pairs: Iterable[tuple]) -> list[list]:
