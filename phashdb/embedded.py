@@ -131,7 +131,7 @@ class EmbeddedStore:
         self._refresh()
         keys, hashes, blob, ends = self._live()
         rows = np.arange(len(keys))
-        ids = BandTables(self._tables.layout, keys, hashes, [], [], blob, ends).ids(rows)
+        ids = BandTables(self._tables.layout, keys, hashes, [], [], [], blob, ends).ids(rows)
         return np.array(ids, dtype=object), hashes
 
     def _live(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -37,6 +37,9 @@ class BandTables:
     hashes: np.ndarray  # uint64, one per row
     orders: list[np.ndarray]  # per band: row numbers sorted by band value
     starts: list[np.ndarray]  # per band: 2**width + 1 offsets into orders[b]
+    # Per band: the hashes in orders[b]'s order, so that the candidates of a probe are read
+    # from one contiguous run instead of gathered from all over `hashes`.
+    sorted_hashes: list[np.ndarray]
     # The rows' ids, UTF-8, end to end; row i's id ends at id_ends[i]. Kept here so that a
     # query answers with ids without a database read per match.
     id_blob: np.ndarray  # uint8
@@ -59,7 +62,8 @@ class BandTables:
             orders.append(np.argsort(values, kind="stable").astype(np.int32))
             counts = np.bincount(values, minlength=1 << width)
             starts.append(np.concatenate(([0], np.cumsum(counts))).astype(np.int32))
-        return cls(layout, keys, hashes, orders, starts, id_blob, id_ends)
+        sorted_hashes = [hashes[order] for order in orders]
+        return cls(layout, keys, hashes, orders, starts, sorted_hashes, id_blob, id_ends)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -100,10 +104,7 @@ class BandTables:
         candidates = sum(int(counts.sum()) for _, counts, _ in runs)
         if auto and PROBE_COST * probes + CANDIDATE_COST * candidates / len(queries) >= n:
             return scan(self.hashes, queries, radius)
-        qidx, rows = self._expand(runs)
-        d = distances(self.hashes[rows], queries[qidx])
-        keep = d <= radius
-        qidx, rows, d = qidx[keep], rows[keep], d[keep]
+        qidx, rows, d = self._verify(runs, queries, radius)
         # A row close in several bands is found once per band: keep one of each pair.
         pair = qidx.astype(np.int64) * n + rows
         _, first = np.unique(pair, return_index=True)
@@ -127,18 +128,23 @@ class BandTables:
             runs.append((band, counts[hit], (lo[hit], hit // len(masks))))
         return runs
 
-    def _expand(self, runs: list) -> tuple[np.ndarray, np.ndarray]:
-        """(query numbers, row numbers) of every candidate the runs cover."""
-        qparts, rparts = [], []
+    def _verify(self, runs: list, queries: np.ndarray, radius: int):
+        """(query numbers, row numbers, distances) of the candidates the runs cover that lie
+        within `radius`."""
+        qparts, rparts, dparts = [], [], []
         for band, counts, (lo, owner) in runs:
             # Each [lo, lo + count) run into its positions, without a Python loop.
             ends = np.cumsum(counts)
             flat = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - counts - lo, counts)
-            rparts.append(self.orders[band][flat])
-            qparts.append(np.repeat(owner, counts))
+            q = np.repeat(owner, counts)
+            d = np.bitwise_count(self.sorted_hashes[band][flat] ^ queries[q])
+            keep = np.flatnonzero(d <= radius)
+            qparts.append(q[keep])
+            rparts.append(self.orders[band][flat[keep]].astype(np.int64))
+            dparts.append(d[keep].astype(np.int8))
         if not rparts:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
-        return np.concatenate(qparts), np.concatenate(rparts).astype(np.int64)
+            return _empty()
+        return np.concatenate(qparts), np.concatenate(rparts), np.concatenate(dparts)
 
     def ids(self, rows: np.ndarray) -> list[str]:
         """The ids of some rows."""
@@ -150,8 +156,8 @@ class BandTables:
         """Write the tables to `path` atomically (a reader sees the old file or the new one)."""
         arrays = {"keys": self.keys, "hashes": self.hashes}
         arrays["id_blob"], arrays["id_ends"] = self.id_blob, self.id_ends
-        for b, (order, start) in enumerate(zip(self.orders, self.starts)):
-            arrays[f"order{b}"], arrays[f"start{b}"] = order, start
+        for b, (order, start, sh) in enumerate(zip(self.orders, self.starts, self.sorted_hashes)):
+            arrays[f"order{b}"], arrays[f"start{b}"], arrays[f"sorted{b}"] = order, start, sh
         header = {"widths": list(self.layout.widths), "extra": extra, "arrays": {}}
         offset = 0
         for name, a in arrays.items():
@@ -195,6 +201,7 @@ class BandTables:
             arrays["hashes"],
             [arrays[f"order{b}"] for b in range(count)],
             [arrays[f"start{b}"] for b in range(count)],
+            [arrays[f"sorted{b}"] for b in range(count)],
             arrays["id_blob"],
             arrays["id_ends"],
         )
