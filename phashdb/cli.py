@@ -6,7 +6,6 @@ import json
 import logging
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import click
 
@@ -124,7 +123,8 @@ def ingest(opts: Options, folders, workers, runner, as_json) -> None:
 
     Without --runner, on all cores of this machine; with it, as the MapReduce ingest job
     (mrjob: its runner options come from mrjob.conf / $MRJOB_CONF)."""
-    from phashdb.ingest import find_images, ingest as run
+    from phashdb.ingest import find_images
+    from phashdb.ingest import ingest as run
 
     with opts.open() as index:
         if runner:
@@ -302,26 +302,38 @@ def fsck(opts: Options, repair) -> None:
 
 def _report(opts: Options, images, verdict_of, as_json: bool) -> None:
     """Give each image's verdict; exit 1 if any is a duplicate, 2 if any failed."""
-    from phashdb.errors import Error
+    verdicts = []
 
-    verdicts, failed = [], False
-    for img in images:
-        try:
-            verdict = verdict_of(img)
-        except Error as e:
-            if opts.debug:
-                raise
-            click.echo(f"phashdb: error: {e}", err=True)
-            failed = True
-            continue
+    def done(img, verdict):
         verdicts.append(verdict)
         _say(as_json, _line(img, verdict))
+
+    failed = _each(opts, images, verdict_of, done)
     if as_json:
         click.echo(json.dumps([v.to_json() for v in verdicts]))
     if failed:
         sys.exit(EXIT_ERROR)
     if any(v.duplicate for v in verdicts):
         sys.exit(EXIT_DUPLICATE)
+
+
+def _each(opts: Options, items, action, done) -> bool:
+    """Run `action` on each item and `done(item, result)` after it; a phashdb error is one
+    line on stderr and the rest go on. Returns whether any failed."""
+    from phashdb.errors import Error
+
+    failed = False
+    for item in items:
+        try:
+            result = action(item)
+        except Error as e:
+            if opts.debug:
+                raise
+            click.echo(f"phashdb: error: {e}", err=True)
+            failed = True
+            continue
+        done(item, result)
+    return failed
 
 
 def _line(img, verdict) -> str:

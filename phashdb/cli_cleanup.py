@@ -13,6 +13,7 @@ import click
 from phashdb.cli import (
     EXIT_ERROR,
     Options,
+    _each,
     _line,
     _progress,
     _say,
@@ -124,23 +125,18 @@ def trash_list(opts: Options, as_json) -> None:
 @click.pass_obj
 def trash_restore(opts: Options, ids, everything) -> None:
     """Move trashed files back where they were (and into the index, if they were stored)."""
-    from phashdb.errors import Error
     from phashdb.trash import list_trash, restore
 
     if bool(ids) == everything:
         raise click.UsageError("give the IDs to restore (see `phashdb trash list`), or --all")
-    failed = False
     with opts.open() as index:
-        for id in ids or [t.id for t in list_trash(index.trash)]:
-            try:
-                item = restore(index.trash, id, index=index)
-            except Error as e:
-                if opts.debug:
-                    raise
-                click.echo(f"phashdb: error: {e}", err=True)
-                failed = True
-                continue
-            click.echo(f"restored {item.original}" + (" (stored)" if item.image_id else ""))
+        failed = _each(
+            opts, ids or [t.id for t in list_trash(index.trash)],
+            lambda id: restore(index.trash, id, index=index),
+            lambda _, item: click.echo(
+                f"restored {item.original}" + (" (stored)" if item.image_id else "")
+            ),
+        )
     if failed:
         sys.exit(EXIT_ERROR)
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import struct
+import queue
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +30,7 @@ import numpy as np
 from thriftpy2.thrift import TException
 from thriftpy2.transport import TTransportException
 
-from .bands import BandLayout, band_prefix, distances, flip_masks
+from .bands import BandLayout, band_prefix, flip_masks
 from .errors import StoreError
 from .records import Image, Match
 
@@ -432,7 +431,7 @@ class HBaseStore:
         deadline = time.monotonic() + CLAIM_TIMEOUT
         me = (when, image.id)
         while True:
-            qidx, ids, dists, claims = self._candidates(np.array([image.hash], np.uint64), radius)
+            _, ids, dists, claims = self._candidates(np.array([image.hash], np.uint64), radius)
             stored = self.find(ids.tolist())
             earlier, waiting = [], False
             for id, d, claim in zip(ids.tolist(), dists.tolist(), claims):
@@ -475,7 +474,7 @@ class HBaseStore:
         while True:
             try:
                 conn = self._pool._queue.get_nowait()
-            except Exception:
+            except queue.Empty:
                 break
             conn.close()
 
@@ -494,7 +493,7 @@ class HBaseStore:
                 message = e.message.decode(errors="replace") if isinstance(e.message, bytes) else str(e.message)
                 first = message.strip().splitlines()[0] if message.strip() else type(e).__name__
                 raise StoreError(f"{self.url}: HBase error: {first[:300]}") from e
-            except (TTransportException, socket.error, TException, happybase.NoConnectionsAvailable) as e:
+            except (OSError, TTransportException, TException, happybase.NoConnectionsAvailable) as e:
                 if attempt == self.options.retries:
                     raise StoreError(
                         f"HBase Thrift server at {self.options.host}:{self.options.port} is "

@@ -20,7 +20,7 @@ from .hashing import DEFAULT_MAX_PIXELS, read_image
 from .records import Image
 
 IMAGE_SUFFIXES = frozenset(
-    ".jpg .jpeg .jpe .jfif .png .gif .webp .bmp .dib .tif .tiff .heic .heif".split()
+    [".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".heic", ".heif"]
 )
 BATCH = 1000
 

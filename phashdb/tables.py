@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bands import BandLayout, distances, flip_masks
+from .bands import BandLayout, flip_masks
 
 MAGIC = b"PHDBTAB1"
 # Beyond this many bits a band's start table (4 bytes per value) costs more memory than it saves.
