@@ -42,9 +42,15 @@ def server_of(regions, key):
 
 def test_regions_spread_over_three_region_servers_and_probes_reach_several(hbase_url):
     with phashdb.open(hbase_url) as index:
-        regions = index.store.regions()
+        # New regions are spread at creation; a balancer run may be moving one: wait for it.
+        deadline = time.monotonic() + 60
+        while True:
+            regions = index.store.regions()
+            servers = {(r["server_name"], r["port"]) for r in regions}
+            if len(servers) == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
         assert len(regions) == 2 * 5  # 2 regions per band in the tests, 5 bands
-        servers = {(r["server_name"], r["port"]) for r in regions}
         assert len(servers) == 3
         probes = index.store.probes(np.array([0x0123_4567_89AB_CDEF], np.uint64), 10)
         assert len({server_of(regions, prefix) for _, prefix in probes}) > 1
