@@ -13,14 +13,19 @@ Prints times and ratios; the ratio is the figure (absolute times on a shared mac
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-import faiss
 import numpy as np
+
+# faiss's OpenMP threads otherwise spin for a while after each call, on the core our next
+# query's second thread needs (faiss's own times are the same either way).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import faiss
 
 import phashdb
 
@@ -51,13 +56,11 @@ print(took, int(peak) / 1024)
 """
 
 
-def median_ms(fn, items) -> float:
-    times = []
-    for item in items:
-        t = time.perf_counter()
-        fn(item)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
+def timed(fn, *args) -> float:
+    """Milliseconds that fn(*args) took."""
+    t = time.perf_counter()
+    fn(*args)
+    return (time.perf_counter() - t) * 1e3
 
 
 def main() -> None:
@@ -97,8 +100,13 @@ def main() -> None:
             print(f"{'radius':>6} {'index ms':>9} {'faiss ms':>9} {'ratio':>7} {'matches':>8} "
                   f"{'batch ms/q':>10} {'batch gain':>10}")
             for r in radii:
-                ours = median_ms(lambda q: index.query(int(q), r), queries)
-                theirs = median_ms(lambda i: flat.range_search(q8[i : i + 1], r + 1), range(len(q8)))
+                # Ours and faiss's take turns, all the queries at a time, three times over: the
+                # shared machine's slow and fast moments fall on both alike.
+                ours, theirs = [], []
+                for _ in range(3):
+                    ours += [timed(index.query, q, r) for q in queries.tolist()]
+                    theirs += [timed(flat.range_search, q8[i : i + 1], r + 1) for i in range(len(q8))]
+                ours, theirs = statistics.median(ours), statistics.median(theirs)
                 t = time.perf_counter()
                 found = index.query_many(queries.tolist(), r)
                 batch = (time.perf_counter() - t) * 1e3 / len(queries)

@@ -99,13 +99,15 @@ def flip_count(width: int, radius: int) -> int:
 
 @lru_cache(maxsize=256)
 def flip_masks(width: int, radius: int) -> np.ndarray:
-    """Every XOR mask of `width` bits with at most `radius` bits set, fewest bits first."""
+    """Every XOR mask of `width` bits with at most `radius` bits set, in increasing order (0
+    first): a value XOR masks that share their high bits lie close together, so probes made in
+    this order read neighbouring memory (and neighbouring HBase rows)."""
     masks = [
         sum(1 << b for b in bits)
         for k in range(min(radius, width) + 1)
         for bits in combinations(range(width), k)
     ]
-    out = np.array(masks, dtype=np.uint32)
+    out = np.sort(np.array(masks, dtype=np.uint32))
     out.flags.writeable = False
     return out
 

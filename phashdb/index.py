@@ -11,8 +11,7 @@ import io
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import islice
-from operator import itemgetter
+from itertools import islice, repeat
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -28,7 +27,6 @@ from .records import Image, Match, Verdict
 # that would flag most unique uploads), still catching re-encodes, resizes and most small edits.
 DEFAULT_THRESHOLD = 8
 FORMAT = 1  # the layout of what a backend stores; bumped when that changes
-_BY_DISTANCE_THEN_ID = itemgetter(1, 0)  # on (id, distance) pairs
 
 
 @dataclass(frozen=True)
@@ -136,10 +134,14 @@ class Index:
         )
         qidx, ids, dists = self.store.search(queries, self._radius_or_threshold(radius))
         out: list[list[tuple[str, int]]] = [[] for _ in queries]
-        for q, id, d in zip(qidx.tolist(), ids.tolist(), dists.tolist()):
-            out[q].append((id, d))
-        for found in out:
-            found.sort(key=_BY_DISTANCE_THEN_ID)
+        # numpy orders the matches by query and distance; each run of one query's matches at one
+        # distance is then sorted as plain strings, so thousands of matches cost little.
+        order = np.lexsort((dists, qidx))
+        qidx, ids, dists = qidx[order], ids[order].tolist(), dists[order]
+        runs = np.flatnonzero(np.diff(qidx, prepend=-1) | np.diff(dists, prepend=-1))
+        for a, b, q, d in zip(runs.tolist(), [*runs[1:].tolist(), len(ids)],
+                              qidx[runs].tolist(), dists[runs].tolist()):
+            out[q].extend(zip(sorted(ids[a:b]), repeat(d)))
         return out
 
     def matches(self, hashes: Iterable[int | str], radius: int | None = None) -> list[list[Match]]:

@@ -9,6 +9,7 @@ mapped on open: opening a 10M-hash index reads a header, not 10M rows.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,16 +17,20 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _hamming
 from .bands import BandLayout, flip_masks
 
-MAGIC = b"PHDBTAB1"
+MAGIC = b"PHDBTAB2"
+# Every array starts on a cache line, so the C loops read aligned words.
+ALIGN = 64
 # Beyond this many bits a band's start table (4 bytes per value) costs more memory than it saves.
 MAX_TABLE_BITS = 24
 # What a probe and a candidate cost, in units of a scan's per-hash work (the threaded scan reads
 # 10M hashes in 6.5 ms on 2 cores; a probe costs ~70 ns, a candidate ~15 ns): fitted to the
 # 10M-hash benchmark at radii 10 to 16. Only the ratios matter, for the probe-or-scan choice.
 PROBE_COST, CANDIDATE_COST = 108.0, 23.0
-CACHE_CANDIDATES = 1 << 16
+# Fewer hashes than this are scanned in one thread: starting another would cost more.
+SCAN_SHARE = 1 << 16
 
 
 @dataclass
@@ -72,85 +77,69 @@ class BandTables:
         self, queries: np.ndarray, radius: int, *, strategy: str = "auto"
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every row within `radius` of each query, exactly: (query numbers, row numbers,
-        distances). Probes the bands or scans all rows, whichever costs less: first by the
-        estimate for uniform hashes, then by the candidates the probes would really read
+        distances). Each query probes the bands or scans all rows, whichever costs less: first
+        by the estimate for uniform hashes, then by the candidates its probes would really read
         (clustered hashes make some band values far fuller than others). `strategy` "probe"
         or "scan" forces one (the tests check both against each other)."""
-        queries = np.asarray(queries, dtype=np.uint64)
-        layout, n = self.layout, len(self)
+        queries = np.ascontiguousarray(queries, dtype=np.uint64)
+        n = len(self)
         if n == 0 or len(queries) == 0:
             return _empty()
         if strategy == "scan":
             return scan(self.hashes, queries, radius)
-        probes = layout.probe_count(radius)
-        expected = layout.expected_candidates(radius, n)
-        auto = strategy == "auto"
-        if auto and PROBE_COST * probes + CANDIDATE_COST * expected >= n:
-            return scan(self.hashes, queries, radius)
-        # Many queries at once are taken a few at a time: the candidates of a few fit in the
-        # CPU's cache, those of thousands do not, and each element would cost more.
-        step = max(1, int(CACHE_CANDIDATES / max(expected + probes, 1)))
-        if len(queries) > step:
-            parts = [
-                self.search(queries[lo : lo + step], radius, strategy=strategy)
-                for lo in range(0, len(queries), step)
-            ]
-            return (
-                np.concatenate([q + lo for (q, _, _), lo in zip(parts, range(0, len(queries), step))]),
-                np.concatenate([r for _, r, _ in parts]),
-                np.concatenate([d for _, _, d in parts]),
-            )
-        runs = self._runs(queries, radius)
-        candidates = sum(int(counts.sum()) for _, counts, _ in runs)
-        if auto and PROBE_COST * probes + CANDIDATE_COST * candidates / len(queries) >= n:
-            return scan(self.hashes, queries, radius)
-        qidx, rows, d = self._verify(runs, queries, radius)
-        # A row close in several bands is found once per band: keep one of each pair.
-        pair = qidx.astype(np.int64) * n + rows
-        _, first = np.unique(pair, return_index=True)
-        return qidx[first], rows[first], d[first]
+        dense = np.zeros(len(queries), dtype=bool)
+        if strategy == "auto":
+            probes = PROBE_COST * self.layout.probe_count(radius)
+            if probes + CANDIDATE_COST * self.layout.expected_candidates(radius, n) >= n:
+                return scan(self.hashes, queries, radius)
+            dense = probes + CANDIDATE_COST * self._candidates(queries, radius) >= n
+        if not dense.any():
+            return self._probe(queries, radius)
+        parts = [self._probe(queries[~dense], radius), scan(self.hashes, queries[dense], radius)]
+        numbers = [np.flatnonzero(~dense), np.flatnonzero(dense)]
+        return (
+            np.concatenate([number[q] for number, (q, _, _) in zip(numbers, parts)]),
+            np.concatenate([rows for _, rows, _ in parts]),
+            np.concatenate([d for _, _, d in parts]),
+        )
 
-    def _runs(self, queries: np.ndarray, radius: int) -> list:
-        """Per probed band: where each non-empty probe's rows start in the band's order, how
-        many there are, and which query probed."""
-        runs = []
-        radii = self.layout.probe_radii(radius)
+    def _candidates(self, queries: np.ndarray, radius: int) -> np.ndarray:
+        """How many rows each query's probes would read."""
+        total = np.zeros(len(queries), dtype=np.int64)
         for band, (width, r, values) in enumerate(
-            zip(self.layout.widths, radii, self.layout.split(queries))
+            zip(self.layout.widths, self.layout.probe_radii(radius), self.layout.split(queries))
         ):
-            if r < 0:
-                continue
-            masks = flip_masks(width, r)
-            probes = (values[:, None] ^ masks[None, :]).ravel()
-            lo = self.starts[band][probes]
-            counts = self.starts[band][probes + 1] - lo
-            hit = np.flatnonzero(counts)
-            runs.append((band, counts[hit], (lo[hit], hit // len(masks))))
-        return runs
+            if r >= 0:
+                _hamming.count(values, flip_masks(width, r), self.starts[band], total)
+        return total
 
-    def _verify(self, runs: list, queries: np.ndarray, radius: int):
-        """(query numbers, row numbers, distances) of the candidates the runs cover that lie
-        within `radius`."""
-        qparts, rparts, dparts = [], [], []
-        for band, counts, (lo, owner) in runs:
-            # Each [lo, lo + count) run into its positions, without a Python loop.
-            ends = np.cumsum(counts)
-            flat = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - counts - lo, counts)
-            q = np.repeat(owner, counts)
-            d = np.bitwise_count(self.sorted_hashes[band][flat] ^ queries[q])
-            keep = np.flatnonzero(d <= radius)
-            qparts.append(q[keep])
-            rparts.append(self.orders[band][flat[keep]].astype(np.int64))
-            dparts.append(d[keep].astype(np.int8))
-        if not rparts:
-            return _empty()
-        return np.concatenate(qparts), np.concatenate(rparts), np.concatenate(dparts)
+    def _probe(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`search` by probing the bands: each probed band's rows with a band value within the
+        band's probe radius of the query's, those within `radius` of the query kept once."""
+        layout = self.layout
+        plan = [(b, r) for b, r in enumerate(layout.probe_radii(radius)) if r >= 0]
+        band_masks = [((1 << w) - 1) << s for w, s in zip(layout.widths, layout.shifts)]
+
+        def share(lo: int, hi: int) -> np.ndarray:
+            part = queries[lo:hi]
+            values = layout.split(part)
+            found = []
+            for i, (band, r) in enumerate(plan):
+                earlier = np.array([band_masks[b] for b, _ in plan[:i]], dtype=np.uint64)
+                earlier_radii = np.array([r for _, r in plan[:i]], dtype=np.int32)
+                found.append(_hamming.probe(
+                    part, values[band], flip_masks(layout.widths[band], r), self.starts[band],
+                    self.orders[band], self.sorted_hashes[band], radius, earlier, earlier_radii,
+                ))
+            triples = _triples(found)
+            triples[:, 0] += lo
+            return triples
+
+        return _in_threads(share, len(queries), 1)
 
     def ids(self, rows: np.ndarray) -> list[str]:
         """The ids of some rows."""
-        blob, lengths = id_slices(self.id_blob, self.id_ends, rows)
-        data, ends = blob.tobytes(), np.cumsum(lengths).tolist()
-        return [data[a:b].decode() for a, b in zip([0, *ends[:-1]], ends)]
+        return decode_ids(*id_slices(self.id_blob, self.id_ends, rows))
 
     def save(self, path: Path, extra: dict) -> None:
         """Write the tables to `path` atomically (a reader sees the old file or the new one)."""
@@ -162,16 +151,16 @@ class BandTables:
         offset = 0
         for name, a in arrays.items():
             header["arrays"][name] = [str(a.dtype), len(a), offset]
-            offset += a.nbytes
+            offset += a.nbytes + -a.nbytes % ALIGN
         head = json.dumps(header).encode()
         base = len(MAGIC) + 8 + len(head)
-        base += -base % 64
+        base += -base % ALIGN
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as f:
             f.write(MAGIC + len(head).to_bytes(8, "little") + head)
             f.write(b"\0" * (base - f.tell()))
             for a in arrays.values():
-                f.write(np.ascontiguousarray(a).tobytes())
+                f.write(np.ascontiguousarray(a).tobytes() + b"\0" * (-a.nbytes % ALIGN))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -181,18 +170,16 @@ class BandTables:
         """Memory-map tables written by `save`; returns them and the `extra` saved with them."""
         with open(path, "rb") as f:
             if f.read(len(MAGIC)) != MAGIC:
-                raise ValueError(f"{path} is not a phashdb band table file")
+                raise ValueError(f"{path} is not a phashdb band table file of this version")
             head_len = int.from_bytes(f.read(8), "little")
             head = json.loads(f.read(head_len))
-        base = len(MAGIC) + 8 + head_len
-        base += -base % 64
-        arrays = {}
-        for name, (dtype, length, offset) in head["arrays"].items():
-            arrays[name] = (
-                np.memmap(path, dtype=dtype, mode="r", offset=base + offset, shape=(length,))
-                if length
-                else np.empty(0, dtype)
-            )
+            base = len(MAGIC) + 8 + head_len
+            base += -base % ALIGN
+            whole = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        arrays = {
+            name: np.frombuffer(whole, dtype=dtype, count=length, offset=base + offset)
+            for name, (dtype, length, offset) in head["arrays"].items()
+        }
         layout = BandLayout(tuple(head["widths"]))
         count = len(layout.widths)
         tables = cls(
@@ -215,6 +202,18 @@ def encode_ids(ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return blob, np.cumsum([len(e) for e in encoded], dtype=np.int64)
 
 
+def decode_ids(blob: np.ndarray, lengths: np.ndarray) -> list[str]:
+    """Ids laid end to end (`blob`, each one's length) back into strings. A large answer is
+    thousands of ids, so they are decoded as one string and split at NULs put between them;
+    only when an id holds a NUL itself (no path can) is each decoded on its own."""
+    if not (blob == 0).any():
+        joined = np.zeros(len(blob) + len(lengths), np.uint8)
+        joined[np.arange(len(blob)) + np.repeat(np.arange(len(lengths)), lengths)] = blob
+        return joined.tobytes().decode().split("\0")[:-1]
+    data, ends = blob.tobytes(), np.cumsum(lengths).tolist()
+    return [data[a:b].decode() for a, b in zip([0, *ends[:-1]], ends)]
+
+
 def id_slices(blob: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The bytes of some rows' ids, end to end, and each one's length (no Python loop)."""
     rows = np.asarray(rows, dtype=np.int64)
@@ -226,33 +225,49 @@ def id_slices(blob: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> tuple[np.
     return blob[flat], lengths
 
 
-def scan(hashes: np.ndarray, queries: np.ndarray, radius: int, chunk: int = 1 << 19):
-    """Brute force: (query numbers, row numbers, distances) of every row within `radius`.
-    Chunks stay in cache; on several cores they are shared out to threads (numpy's array
-    operations run without the GIL)."""
-    queries = np.asarray(queries, dtype=np.uint64)
+def scan(hashes: np.ndarray, queries: np.ndarray, radius: int):
+    """Brute force: (query numbers, row numbers, distances) of every row within `radius`."""
+    queries = np.ascontiguousarray(queries, dtype=np.uint64)
     if len(hashes) == 0 or len(queries) == 0:
         return _empty()
 
-    def part(lo: int) -> list:
-        block, out = hashes[lo : lo + chunk], []
-        for qi, q in enumerate(queries):
-            d = np.bitwise_count(block ^ q)
-            rows = np.flatnonzero(d <= radius)
-            if len(rows):
-                out.append((np.full(len(rows), qi, np.int64), rows + lo, d[rows].astype(np.int8)))
-        return out
+    def share(lo: int, hi: int) -> np.ndarray:
+        triples = _triples([_hamming.scan(hashes[lo:hi], queries, radius)])
+        triples[:, 1] += lo
+        return triples
 
-    starts = range(0, len(hashes), chunk)
-    workers = min(os.cpu_count() or 1, len(starts))
+    return _in_threads(share, len(hashes), SCAN_SHARE)
+
+
+def _in_threads(share, n: int, least: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`share(lo, hi)` over 0..n cut into one piece per core (pieces of at least `least`),
+    run at once in threads (the C loops release the GIL), as (query numbers, row numbers,
+    distances)."""
+    workers = max(1, min(os.cpu_count() or 1, n // least))
+    cuts = [n * w // workers for w in range(workers + 1)]
     if workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            parts = [p for ps in pool.map(part, starts) for p in ps]
+        parts = list(_threads().map(share, cuts[:-1], cuts[1:]))
     else:
-        parts = [p for lo in starts for p in part(lo)]
-    if not parts:
-        return _empty()
-    return tuple(np.concatenate(column) for column in zip(*parts))
+        parts = [share(0, n)]
+    triples = np.concatenate(parts)
+    return triples[:, 0], triples[:, 1], triples[:, 2].astype(np.int8)
+
+
+def _triples(found: list[bytes]) -> np.ndarray:
+    """The (query, row, distance) triples that _hamming returned, as one writable array."""
+    return np.frombuffer(b"".join(found), dtype=np.int64).reshape(-1, 3).copy()
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _threads() -> ThreadPoolExecutor:
+    """One thread per core, kept for the life of the process (threads made afresh for every
+    query scanned slower by a third); a forked child makes its own."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(os.cpu_count() or 1))
+    return _pool[1]
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

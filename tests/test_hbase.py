@@ -16,7 +16,7 @@ import pytest
 
 import phashdb
 from phashdb import StoreError
-from phashdb.hbase import HBaseOptions, band_rows, create_tables, schema_script, split_keys
+from phashdb.hbase import HBaseOptions, band_rows, schema_script, split_keys
 from phashdb.records import Image
 
 pytestmark = pytest.mark.hbase

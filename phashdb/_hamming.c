@@ -1,0 +1,168 @@
+/* The two inner loops of the embedded index's search, in C: a numpy version makes four passes
+ * over its data (XOR, popcount, compare, gather) where one will do, and a search at 10M hashes
+ * is bound by how fast those hashes are read. Both release the GIL, so the caller can share the
+ * work out to threads. Results come back as bytes of int64 (query number, row number, distance)
+ * triples, for numpy to view.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* One hardware popcount instruction where the CPU has it (every x86-64 since 2008), chosen at
+ * load time, so that a build for generic x86-64 is still fast. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define HOT __attribute__((target_clones("popcnt", "default")))
+#else
+#define HOT
+#endif
+
+/* Hashes in a block stay in the L1 cache while every query of a batch passes over them. */
+#define BLOCK 4096
+/* A probe's place in a band's start table is a cache miss: ask for it this many probes early. */
+#define AHEAD 16
+
+typedef struct {
+    int64_t *data;
+    Py_ssize_t len, cap;
+    int failed;
+} Found;
+
+static inline void found_add(Found *f, int64_t query, int64_t row, int64_t distance) {
+    if (f->len + 3 > f->cap) {
+        Py_ssize_t cap = f->cap ? f->cap * 2 : 3072;
+        int64_t *data = f->failed ? NULL : realloc(f->data, cap * sizeof(int64_t));
+        if (data == NULL) {
+            f->failed = 1;
+            return;
+        }
+        f->data = data;
+        f->cap = cap;
+    }
+    f->data[f->len++] = query;
+    f->data[f->len++] = row;
+    f->data[f->len++] = distance;
+}
+
+static PyObject *found_bytes(Found *f) {
+    PyObject *out = f->failed ? PyErr_NoMemory()
+                              : PyBytes_FromStringAndSize((const char *)f->data,
+                                                          f->len * (Py_ssize_t)sizeof(int64_t));
+    free(f->data);
+    return out;
+}
+
+HOT static void scan_loop(const uint64_t *hashes, Py_ssize_t n, const uint64_t *queries,
+                          Py_ssize_t m, int radius, Found *out) {
+    for (Py_ssize_t lo = 0; lo < n; lo += BLOCK) {
+        Py_ssize_t hi = lo + BLOCK < n ? lo + BLOCK : n;
+        for (Py_ssize_t j = 0; j < m; j++) {
+            uint64_t query = queries[j];
+            for (Py_ssize_t i = lo; i < hi; i++) {
+                int d = __builtin_popcountll(hashes[i] ^ query);
+                if (d <= radius) found_add(out, j, i, d);
+            }
+        }
+    }
+}
+
+static PyObject *scan(PyObject *self, PyObject *args) {
+    Py_buffer hashes, queries;
+    int radius;
+    if (!PyArg_ParseTuple(args, "y*y*i", &hashes, &queries, &radius)) return NULL;
+    Found out = {0};
+    Py_BEGIN_ALLOW_THREADS
+    scan_loop(hashes.buf, hashes.len / 8, queries.buf, queries.len / 8, radius, &out);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&hashes);
+    PyBuffer_Release(&queries);
+    return found_bytes(&out);
+}
+
+HOT static void probe_loop(const uint64_t *queries, const uint32_t *values, Py_ssize_t m,
+                           const uint32_t *masks, Py_ssize_t k, const int32_t *starts,
+                           const int32_t *order, const uint64_t *sorted, int radius,
+                           const uint64_t *earlier, const int32_t *earlier_radii,
+                           Py_ssize_t e, Found *out) {
+    for (Py_ssize_t j = 0; j < m; j++) {
+        uint64_t query = queries[j];
+        for (Py_ssize_t p = 0; p < k; p++) {
+            if (p + AHEAD < k) __builtin_prefetch(&starts[values[j] ^ masks[p + AHEAD]]);
+            uint32_t v = values[j] ^ masks[p];
+            for (int32_t i = starts[v]; i < starts[v + 1]; i++) {
+                uint64_t x = sorted[i] ^ query;
+                int d = __builtin_popcountll(x);
+                if (d > radius) continue;
+                /* A row this close in an earlier band was found there already. */
+                Py_ssize_t b = 0;
+                while (b < e && __builtin_popcountll(x & earlier[b]) > earlier_radii[b]) b++;
+                if (b == e) found_add(out, j, order[i], d);
+            }
+        }
+    }
+}
+
+static PyObject *probe(PyObject *self, PyObject *args) {
+    Py_buffer queries, values, masks, starts, order, sorted, earlier, earlier_radii;
+    int radius;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*iy*y*", &queries, &values, &masks, &starts, &order,
+                          &sorted, &radius, &earlier, &earlier_radii))
+        return NULL;
+    Found out = {0};
+    Py_BEGIN_ALLOW_THREADS
+    probe_loop(queries.buf, values.buf, queries.len / 8, masks.buf, masks.len / 4, starts.buf,
+               order.buf, sorted.buf, radius, earlier.buf, earlier_radii.buf, earlier.len / 8,
+               &out);
+    Py_END_ALLOW_THREADS
+    Py_buffer *all[] = {&queries, &values, &masks, &starts, &order, &sorted, &earlier,
+                        &earlier_radii};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) PyBuffer_Release(all[i]);
+    return found_bytes(&out);
+}
+
+HOT static void count_loop(const uint32_t *values, Py_ssize_t m, const uint32_t *masks,
+                           Py_ssize_t k, const int32_t *starts, int64_t *counts) {
+    for (Py_ssize_t j = 0; j < m; j++) {
+        int64_t total = 0;
+        for (Py_ssize_t p = 0; p < k; p++) {
+            if (p + AHEAD < k) __builtin_prefetch(&starts[values[j] ^ masks[p + AHEAD]]);
+            uint32_t v = values[j] ^ masks[p];
+            total += starts[v + 1] - starts[v];
+        }
+        counts[j] += total;
+    }
+}
+
+static PyObject *count(PyObject *self, PyObject *args) {
+    Py_buffer values, masks, starts, counts;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*", &values, &masks, &starts, &counts)) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    count_loop(values.buf, values.len / 4, masks.buf, masks.len / 4, starts.buf, counts.buf);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&values);
+    PyBuffer_Release(&masks);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&counts);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"count", count, METH_VARARGS,
+     "count(values, masks, starts, counts): adds to counts[j] (int64) how many rows the probes "
+     "of query j would read in one band (as `probe`)."},
+    {"scan", scan, METH_VARARGS,
+     "scan(hashes, queries, radius) -> bytes of int64 (query, row, distance) triples: every "
+     "row of `hashes` (uint64) within `radius` bits of a query (uint64)."},
+    {"probe", probe, METH_VARARGS,
+     "probe(queries, values, masks, starts, order, sorted, radius, earlier, earlier_radii) -> "
+     "bytes of int64 (query, row, distance) triples: the rows of one band whose band value is a "
+     "query's value (uint32) XOR a mask (uint32) and that lie within `radius` of the query; "
+     "rows are where `starts` (int32, per band value) says in `order` (int32 row numbers) and "
+     "`sorted` (their uint64 hashes); rows within earlier_radii[b] (int32) bits of the query "
+     "on the bits of earlier[b] (uint64 band masks) are left out, an earlier band found them."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_hamming", NULL, 0, methods};
+
+PyMODINIT_FUNC PyInit__hamming(void) { return PyModule_Create(&module); }
