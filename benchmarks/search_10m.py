@@ -5,8 +5,9 @@
 For each hash set (uniform random; clustered: a few thousand centres with a few bits flipped
 each, and biased bits) it loads N hashes into a fresh embedded index, reopens it cold (open
 time, resident memory), then times single queries at radii 0..16 (median over --queries
-queries near stored hashes) for the index (`Index.query`, ids out) and for faiss's brute-force
-`range_search` (positions out), on the same data in the same run, and a batched `query_many`.
+queries near stored hashes, three rounds, the two taking turns) for the index (`Index.query`,
+sorted ids out) and for faiss's brute-force `range_search` (positions out), on the same data in
+the same run, and a batched `query_many` of the same queries.
 Prints times and ratios; the ratio is the figure (absolute times on a shared machine are noise).
 """
 

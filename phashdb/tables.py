@@ -25,10 +25,11 @@ MAGIC = b"PHDBTAB2"
 ALIGN = 64
 # Beyond this many bits a band's start table (4 bytes per value) costs more memory than it saves.
 MAX_TABLE_BITS = 24
-# What a probe and a candidate cost, in units of a scan's per-hash work (the threaded scan reads
-# 10M hashes in 6.5 ms on 2 cores; a probe costs ~70 ns, a candidate ~15 ns): fitted to the
-# 10M-hash benchmark at radii 10 to 16. Only the ratios matter, for the probe-or-scan choice.
-PROBE_COST, CANDIDATE_COST = 108.0, 23.0
+# What a probe and a candidate cost, in units of a scan's per-hash work (the scan reads 10M
+# hashes in 3 ms on 2 cores; a probe, a cache miss, costs ~50 ns; a candidate ~1 ns): fitted by
+# least squares to forced probing at radii 8 to 16 on 10M uniform and clustered hashes. Only the
+# ratios matter, for the probe-or-scan choice.
+PROBE_COST, CANDIDATE_COST = 157.0, 4.0
 # Fewer hashes than this are scanned in one thread: starting another would cost more.
 SCAN_SHARE = 1 << 16
 

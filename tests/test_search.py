@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import phashdb
 from phashdb import embedded
 from phashdb.bands import BandLayout
-from phashdb.tables import BandTables, encode_ids, scan
+from phashdb.tables import BandTables, encode_ids, id_slices, decode_ids
 
 MASK64 = (1 << 64) - 1
 
@@ -53,6 +53,13 @@ def as_set(qidx, rows, dists):
     return set(zip(qidx.tolist(), rows.tolist(), dists.tolist()))
 
 
+def brute_force(hashes, queries, radius):
+    """The answer by definition, in numpy: every (query, row, distance) within radius."""
+    d = np.bitwise_count(hashes[None, :] ^ queries[:, None])
+    qidx, rows = np.nonzero(d <= radius)
+    return set(zip(qidx.tolist(), rows.tolist(), d[qidx, rows].tolist()))
+
+
 layouts = st.one_of(
     st.just(None),  # the index's own choice for its size
     st.integers(3, 8).map(BandLayout.even),
@@ -69,8 +76,9 @@ def test_band_tables_find_exactly_what_a_scan_finds(hashes, layout, radius, seed
         np.arange(len(hashes)), hashes, layout, *encode_ids([str(i) for i in range(len(hashes))])
     )
     queries = queries_near(rng, hashes)
-    expected = as_set(*scan(hashes, queries, radius))
+    expected = brute_force(hashes, queries, radius)
     assert as_set(*tables.search(queries, radius, strategy="probe")) == expected
+    assert as_set(*tables.search(queries, radius, strategy="scan")) == expected
     assert as_set(*tables.search(queries, radius)) == expected
 
 
@@ -86,9 +94,20 @@ def test_probing_path_is_exact_on_a_large_clustered_set(radius):
     )
     assert tables.ids(np.array([0, 5, 199_999])) == ["id-0", "id-5", "id-199999"]
     queries = queries_near(rng, hashes, 50)
-    expected = as_set(*scan(hashes, queries, radius))
+    expected = brute_force(hashes, queries, radius)
     assert as_set(*tables.search(queries, radius, strategy="probe")) == expected
+    assert as_set(*tables.search(queries, radius, strategy="scan")) == expected
     assert as_set(*tables.search(queries, radius)) == expected
+
+
+@given(st.lists(st.text(), max_size=50), st.data())
+def test_ids_come_back_as_stored_whatever_their_characters(ids, data):
+    # Including NULs (which the fast path splits on) and characters of several UTF-8 bytes.
+    rows = data.draw(st.lists(st.integers(0, len(ids) - 1), max_size=60) if ids else st.just([]))
+    blob, ends = encode_ids(ids)
+    assert decode_ids(*id_slices(blob, ends, np.array(rows, dtype=np.int64))) == [
+        ids[r] for r in rows
+    ]
 
 
 @settings(max_examples=25, deadline=None)
