@@ -49,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*")
     parser.add_argument("--count", type=int, default=24)
+    parser.add_argument("--names", type=int, default=10, help="names per JPEG for ingest")
     args = parser.parse_args()
     photos = find_photos(args.folders)[: args.count]
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,15 +69,15 @@ def main() -> None:
         print(f"  phashdb.hash_image        {ours:7.1f} images/s")
         print(f"  imagehash.phash (full)    {theirs:7.1f} images/s")
         print(f"  ratio                     {ours / theirs:7.2f}x")
-        # Ingest gets more files (each JPEG under 4 names) so that starting the worker
+        # Ingest gets more files (each JPEG under --names names) so that starting the worker
         # processes, once per command, weighs as little as it does on a real collection.
         many = tmp / "many"
         many.mkdir()
-        for k in range(4):
+        for k in range(args.names):
             for p in paths:
                 os.symlink(p, many / f"{k}-{p.name}")
         one, two = ingest_rate(many, 1, tmp), ingest_rate(many, 2, tmp)
-        print(f"phashdb ingest of {4 * len(paths)} files, whole command: -j 1 {one:.1f} images/s,"
+        print(f"phashdb ingest of {args.names * len(paths)} files, whole command: -j 1 {one:.1f} images/s,"
               f" -j 2 {two:.1f} images/s, ratio {two / one:.2f}x")
 
 
