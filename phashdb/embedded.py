@@ -27,7 +27,7 @@ import numpy as np
 from .bands import BandLayout
 from .errors import StoreError
 from .records import Image
-from .tables import BandTables, encode_ids, id_slices, scan
+from .tables import BandTables, decode_ids, encode_ids, id_slices, scan
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +129,8 @@ class EmbeddedStore:
     def hashes(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, hashes) of every stored image."""
         self._refresh()
-        keys, hashes, blob, ends = self._live()
-        rows = np.arange(len(keys))
-        ids = BandTables(self._tables.layout, keys, hashes, [], [], [], blob, ends).ids(rows)
+        _, hashes, blob, ends = self._live()
+        ids = decode_ids(blob, np.diff(ends, prepend=0))
         return np.array(ids, dtype=object), hashes
 
     def _live(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
