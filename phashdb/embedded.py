@@ -65,6 +65,21 @@ def _image(row: Sequence) -> Image:
     return Image(row[0], row[1] & 0xFFFFFFFFFFFFFFFF, *row[2:])
 
 
+def _use_wal(db: sqlite3.Connection, timeout: float) -> None:
+    """Put the database in WAL mode (a lasting property of the file). When several processes
+    open a new index at once, SQLite can refuse the switch as locked at once, without waiting
+    out its busy timeout (it would deadlock): so wait and try again here."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class EmbeddedStore:
     """Storage of the embedded index in folder `path` (created when missing)."""
 
@@ -77,7 +92,7 @@ class EmbeddedStore:
             self._db = sqlite3.connect(
                 self.path / DATABASE_FILE, timeout=busy_timeout, isolation_level=None
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(self._db, busy_timeout)
             self._db.execute("PRAGMA synchronous=NORMAL")
             # REPLACE deletes the old row; only with this does that deletion fire the trigger.
             self._db.execute("PRAGMA recursive_triggers=ON")

@@ -71,3 +71,29 @@ def test_two_writers_ingesting_at_once_lose_nothing(tmp_path, photos):
     with phashdb.open(location) as index:
         assert len(index) == 2 * len(photos)
         assert len(index.dedupe()) == len(photos)
+
+
+def open_when_all_ready(location, barrier, results):
+    barrier.wait()
+    try:
+        with phashdb.open(location) as index:
+            results.put(len(index))
+    except phashdb.Error as e:
+        results.put(str(e))
+
+
+def test_processes_opening_a_new_index_at_once_all_get_it(tmp_path):
+    # The first opener turns the new database to WAL mode; SQLite may refuse that switch as
+    # "locked" at once to a rival opener instead of waiting. Rare, hence many rounds.
+    ctx = mp.get_context("fork")
+    for round in range(60):
+        location = str(tmp_path / f"index{round}")
+        barrier, results = ctx.Barrier(8), ctx.Queue()
+        openers = [ctx.Process(target=open_when_all_ready, args=(location, barrier, results))
+                   for _ in range(8)]
+        for p in openers:
+            p.start()
+        outcomes = [results.get(timeout=60) for _ in openers]
+        for p in openers:
+            p.join(timeout=60)
+        assert outcomes == [0] * 8
