@@ -104,14 +104,17 @@ class Index:
         As `insert`: a stored id keeps its record if the hash is the same, else is replaced."""
         pairs = iter(pairs)
         while chunk := list(islice(pairs, batch)):
-            ids, values = zip(*chunk)
-            ids = [i if type(i) is str else str(i) for i in ids]
-            if all(type(h) is int for h in values):
+            # Two comprehensions, not zip(*chunk): splatting a quarter-million pairs into zip
+            # cost more than SQLite's insert of them.
+            ids = [i if type(i) is str else str(i) for i, _ in chunk]
+            values = [h for _, h in chunk]
+            if not all(type(h) is int for h in values):
+                values = [_hash_value(h) for h in values]
+            try:
                 hashes = np.array(values, dtype=np.uint64)
-            else:
-                hashes = np.array(
-                    [from_hex(h) if isinstance(h, str) else h for h in values], dtype=np.uint64
-                )
+            except OverflowError:
+                bad = next(h for h in values if not 0 <= h < 1 << HASH_BITS)
+                raise ValueError(f"a hash must be in 0..2**64-1, got {bad}") from None
             self.store.put_hashes(ids, hashes)
 
     def remove(self, id: str) -> bool:
@@ -285,6 +288,15 @@ def _radius(value: int) -> int:
     if not 0 <= value <= HASH_BITS:
         raise ValueError(f"'radius' must be in 0..{HASH_BITS}, got {value}")
     return int(value)
+
+
+def _hash_value(h) -> int:
+    """A hash given as an int (Python's or numpy's) or as imagehash's 16 hex digits."""
+    if isinstance(h, str):
+        return from_hex(h)
+    if isinstance(h, (int, np.integer)) and not isinstance(h, bool):
+        return int(h)
+    raise ValueError(f"a hash must be an int or 16 hex digits, got {h!r}")
 
 
 def _content_id(source) -> str:

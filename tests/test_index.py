@@ -92,6 +92,13 @@ def test_add_hashes_takes_ints_and_hex_and_is_idempotent(index):
     assert index.query(1, 0) == [("b", 0)]
 
 
+@pytest.mark.parametrize("bad", [-1, 2**64, "xyz", 1.5, None, True])
+def test_add_hashes_refuses_a_hash_that_is_not_64_bits_and_stores_nothing_of_it(index, bad):
+    with pytest.raises(ValueError, match="(?i)hash"):
+        index.add_hashes([("ok", 1), ("bad", bad)])
+    assert len(index) == 0
+
+
 def test_remove_forgets_an_image(index, photos, near_copies):
     verdict = index.add(photos["astronaut"])
     assert index.remove(verdict.id)
