@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import phashdb
 from phashdb import embedded
 from phashdb.bands import BandLayout
-from phashdb.tables import BandTables, encode_ids, id_slices, decode_ids
+from phashdb.tables import BandTables, encode_ids
 
 MASK64 = (1 << 64) - 1
 
@@ -104,10 +104,20 @@ def test_probing_path_is_exact_on_a_large_clustered_set(radius):
 def test_ids_come_back_as_stored_whatever_their_characters(ids, data):
     # Including NULs (which the fast path splits on) and characters of several UTF-8 bytes.
     rows = data.draw(st.lists(st.integers(0, len(ids) - 1), max_size=60) if ids else st.just([]))
-    blob, ends = encode_ids(ids)
-    assert decode_ids(*id_slices(blob, ends, np.array(rows, dtype=np.int64))) == [
-        ids[r] for r in rows
-    ]
+    tables = BandTables.build(
+        np.arange(len(ids)), np.zeros(len(ids), np.uint64), BandLayout.for_size(len(ids)),
+        *encode_ids(ids),
+    )
+    assert tables.ids(np.array(rows, dtype=np.int64)) == [ids[r] for r in rows]
+
+
+def test_ids_of_rows_outside_the_tables_are_refused_not_read():
+    tables = BandTables.build(
+        np.arange(3), np.zeros(3, np.uint64), BandLayout.for_size(3), *encode_ids(["a", "b", "c"])
+    )
+    for row in (-1, 3):
+        with pytest.raises(IndexError, match=f"row {row} is not in 0..2"):
+            tables.ids(np.array([0, row]))
 
 
 @settings(max_examples=25, deadline=None)
