@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import combinations
 
 import numpy as np
@@ -59,13 +59,20 @@ class BandLayout:
             out.append(low)
         return tuple(out)
 
-    def split(self, hashes: np.ndarray) -> list[np.ndarray]:
-        """Each band's values (uint32) of an array of uint64 hashes, band 0 first."""
+    @cached_property
+    def masks(self) -> tuple[int, ...]:
+        """Each band's bits, as a mask of the 64."""
+        return tuple(((1 << w) - 1) << s for w, s in zip(self.widths, self.shifts))
+
+    def split(self, hashes: np.ndarray) -> np.ndarray:
+        """Each band's values (uint32) of an array of uint64 hashes: row i is band i's, band 0
+        first. Whole-array operations, so a single query pays for three numpy calls, not a
+        dozen."""
         hashes = np.asarray(hashes, dtype=np.uint64)
-        return [
-            ((hashes >> np.uint64(s)) & np.uint64((1 << w) - 1)).astype(np.uint32)
-            for w, s in zip(self.widths, self.shifts)
-        ]
+        shifts = np.array(self.shifts, dtype=np.uint64)[:, None]
+        return ((hashes[None, :] & np.array(self.masks, dtype=np.uint64)[:, None]) >> shifts).astype(
+            np.uint32
+        )
 
     def probe_radii(self, radius: int) -> tuple[int, ...]:
         """How many bits each band's probes may differ from the query's band value, by the

@@ -139,12 +139,13 @@ class Index:
         out: list[list[tuple[str, int]]] = [[] for _ in queries]
         # numpy orders the matches by query and distance; each run of one query's matches at one
         # distance is then sorted as plain strings, so thousands of matches cost little.
-        order = np.lexsort((dists, qidx))
-        qidx, ids, dists = qidx[order], ids[order].tolist(), dists[order]
-        runs = np.flatnonzero(np.diff(qidx, prepend=-1) | np.diff(dists, prepend=-1))
-        for a, b, q, d in zip(runs.tolist(), [*runs[1:].tolist(), len(ids)],
-                              qidx[runs].tolist(), dists[runs].tolist()):
-            out[q].extend(zip(sorted(ids[a:b]), repeat(d)))
+        key = np.asarray(qidx, dtype=np.int64) << 8 | np.asarray(dists, dtype=np.int64)
+        order = np.argsort(key, kind="stable")
+        key, ids = key[order], ids[order].tolist()
+        cuts = np.flatnonzero(key[1:] != key[:-1]) + 1
+        firsts = np.concatenate(([0], cuts)) if len(key) else cuts
+        for a, b, k in zip(firsts.tolist(), [*cuts.tolist(), len(ids)], key[firsts].tolist()):
+            out[k >> 8].extend(zip(sorted(ids[a:b]), repeat(k & 0xFF)))
         return out
 
     def matches(self, hashes: Iterable[int | str], radius: int | None = None) -> list[list[Match]]:

@@ -13,6 +13,7 @@ import mmap
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,8 @@ MAX_TABLE_BITS = 24
 PROBE_COST, CANDIDATE_COST = 157.0, 4.0
 # Fewer hashes than this are scanned in one thread: starting another would cost more.
 SCAN_SHARE = 1 << 16
+# Read once: os.cpu_count() reads a file in /sys, a twentieth of a small query's time.
+CORES = os.cpu_count() or 1
 
 
 @dataclass
@@ -88,15 +91,19 @@ class BandTables:
             return _empty()
         if strategy == "scan":
             return scan(self.hashes, queries, radius)
+        values = self.layout.split(queries)
         dense = np.zeros(len(queries), dtype=bool)
         if strategy == "auto":
             probes = PROBE_COST * self.layout.probe_count(radius)
             if probes + CANDIDATE_COST * self.layout.expected_candidates(radius, n) >= n:
                 return scan(self.hashes, queries, radius)
-            dense = probes + CANDIDATE_COST * self._candidates(queries, radius) >= n
+            dense = probes + CANDIDATE_COST * self._candidates(values, radius) >= n
         if not dense.any():
-            return self._probe(queries, radius)
-        parts = [self._probe(queries[~dense], radius), scan(self.hashes, queries[dense], radius)]
+            return self._probe(queries, values, radius)
+        parts = [
+            self._probe(queries[~dense], values[:, ~dense], radius),
+            scan(self.hashes, queries[dense], radius),
+        ]
         numbers = [np.flatnonzero(~dense), np.flatnonzero(dense)]
         return (
             np.concatenate([number[q] for number, (q, _, _) in zip(numbers, parts)]),
@@ -104,34 +111,29 @@ class BandTables:
             np.concatenate([d for _, _, d in parts]),
         )
 
-    def _candidates(self, queries: np.ndarray, radius: int) -> np.ndarray:
-        """How many rows each query's probes would read."""
-        total = np.zeros(len(queries), dtype=np.int64)
-        for band, (width, r, values) in enumerate(
-            zip(self.layout.widths, self.layout.probe_radii(radius), self.layout.split(queries))
-        ):
-            if r >= 0:
-                _hamming.count(values, flip_masks(width, r), self.starts[band], total)
+    def _candidates(self, values: np.ndarray, radius: int) -> np.ndarray:
+        """How many rows the probes of each query (its band `values`) would read."""
+        total = np.zeros(values.shape[1], dtype=np.int64)
+        for band, masks, _, _ in probe_plan(self.layout, radius):
+            _hamming.count(values[band], masks, self.starts[band], total)
         return total
 
-    def _probe(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _probe(
+        self, queries: np.ndarray, values: np.ndarray, radius: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`search` by probing the bands: each probed band's rows with a band value within the
         band's probe radius of the query's, those within `radius` of the query kept once."""
-        layout = self.layout
-        plan = [(b, r) for b, r in enumerate(layout.probe_radii(radius)) if r >= 0]
-        band_masks = [((1 << w) - 1) << s for w, s in zip(layout.widths, layout.shifts)]
+        plan = probe_plan(self.layout, radius)
 
         def share(lo: int, hi: int) -> np.ndarray:
-            part = queries[lo:hi]
-            values = layout.split(part)
-            found = []
-            for i, (band, r) in enumerate(plan):
-                earlier = np.array([band_masks[b] for b, _ in plan[:i]], dtype=np.uint64)
-                earlier_radii = np.array([r for _, r in plan[:i]], dtype=np.int32)
-                found.append(_hamming.probe(
-                    part, values[band], flip_masks(layout.widths[band], r), self.starts[band],
-                    self.orders[band], self.sorted_hashes[band], radius, earlier, earlier_radii,
-                ))
+            found = [
+                _hamming.probe(
+                    queries[lo:hi], np.ascontiguousarray(values[band, lo:hi]), masks,
+                    self.starts[band], self.orders[band], self.sorted_hashes[band], radius,
+                    earlier, earlier_radii,
+                )
+                for band, masks, earlier, earlier_radii in plan
+            ]
             triples = _triples(found)
             triples[:, 0] += lo
             return triples
@@ -202,6 +204,22 @@ class BandTables:
         return tables, head["extra"]
 
 
+@lru_cache(maxsize=256)
+def probe_plan(layout: BandLayout, radius: int) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """What a query at `radius` probes, band by band: (band, its XOR masks, the bit masks and
+    probe radii of the bands probed before it). Made once per radius, not once per query."""
+    probed = [(b, r) for b, r in enumerate(layout.probe_radii(radius)) if r >= 0]
+    return [
+        (
+            band,
+            flip_masks(layout.widths[band], r),
+            np.array([layout.masks[b] for b, _ in probed[:i]], dtype=np.uint64),
+            np.array([r for _, r in probed[:i]], dtype=np.int32),
+        )
+        for i, (band, r) in enumerate(probed)
+    ]
+
+
 def encode_ids(ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Ids as (blob, ends), the layout BandTables keeps them in."""
     encoded = [i.encode() for i in ids]
@@ -250,7 +268,7 @@ def _in_threads(share, n: int, least: int) -> tuple[np.ndarray, np.ndarray, np.n
     """`share(lo, hi)` over 0..n cut into one piece per core (pieces of at least `least`),
     run at once in threads (the C loops release the GIL), as (query numbers, row numbers,
     distances)."""
-    workers = max(1, min(os.cpu_count() or 1, n // least))
+    workers = max(1, min(CORES, n // least))
     cuts = [n * w // workers for w in range(workers + 1)]
     if workers > 1:
         parts = list(_threads().map(share, cuts[:-1], cuts[1:]))
@@ -273,7 +291,7 @@ def _threads() -> ThreadPoolExecutor:
     query scanned slower by a third); a forked child makes its own."""
     global _pool
     if _pool is None or _pool[0] != os.getpid():
-        _pool = (os.getpid(), ThreadPoolExecutor(os.cpu_count() or 1))
+        _pool = (os.getpid(), ThreadPoolExecutor(CORES))
     return _pool[1]
 
 
