@@ -88,7 +88,10 @@ HOT static void probe_loop(const uint64_t *queries, const uint32_t *values, Py_s
     for (Py_ssize_t j = 0; j < m; j++) {
         uint64_t query = queries[j];
         for (Py_ssize_t p = 0; p < k; p++) {
-            if (p + AHEAD < k) __builtin_prefetch(&starts[values[j] ^ masks[p + AHEAD]]);
+            /* Two steps ahead: the start of a later probe, then (its start now read) the
+             * first of its hashes, so neither waits on memory when its turn comes. */
+            if (p + 2 * AHEAD < k) __builtin_prefetch(&starts[values[j] ^ masks[p + 2 * AHEAD]]);
+            if (p + AHEAD < k) __builtin_prefetch(&sorted[starts[values[j] ^ masks[p + AHEAD]]]);
             uint32_t v = values[j] ^ masks[p];
             for (int32_t i = starts[v]; i < starts[v + 1]; i++) {
                 uint64_t x = sorted[i] ^ query;
