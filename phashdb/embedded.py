@@ -138,7 +138,12 @@ class EmbeddedStore:
             q1, rows, d1 = q1[live], rows[live], d1[live]
             live = ~np.isin(self._delta_keys[drows], self._removed_sorted)
             q2, drows, d2 = q2[live], drows[live], d2[live]
-        ids = np.array(self._tables.ids(rows) + [self._delta_ids[r] for r in drows.tolist()], dtype=object)
+        # Ids are made in the order the caller sorts answers in (query, then distance), so a
+        # batch's many thousand strings are laid out in memory as they will be read.
+        order = np.argsort(q1 << 8 | d1, kind="stable")
+        q1, rows, d1 = q1[order], rows[order], d1[order]
+        ids = np.empty(len(rows) + len(drows), dtype=object)
+        ids[:] = self._tables.ids(rows) + [self._delta_ids[r] for r in drows.tolist()]
         return np.concatenate((q1, q2)), ids, np.concatenate((d1, d2))
 
     def hashes(self) -> tuple[np.ndarray, np.ndarray]:

@@ -141,7 +141,9 @@ class Index:
         # distance is then sorted as plain strings, so thousands of matches cost little.
         key = np.asarray(qidx, dtype=np.int64) << 8 | np.asarray(dists, dtype=np.int64)
         order = np.argsort(key, kind="stable")
-        key, ids = key[order], ids[order].tolist()
+        if (order[1:] < order[:-1]).any():  # the embedded store answers in this order already
+            key, ids = key[order], ids[order]
+        ids = ids.tolist()
         cuts = np.flatnonzero(key[1:] != key[:-1]) + 1
         firsts = np.concatenate(([0], cuts)) if len(key) else cuts
         for a, b, k in zip(firsts.tolist(), [*cuts.tolist(), len(ids)], key[firsts].tolist()):
