@@ -393,7 +393,3 @@ cli.add_command(trash_group)
 
 def main() -> None:
     cli(prog_name="phashdb")
-
-
-if __name__ == "__main__":
-    main()
