@@ -209,15 +209,13 @@ def probe_plan(layout: BandLayout, radius: int) -> list[tuple[int, np.ndarray, n
     """What a query at `radius` probes, band by band: (band, its XOR masks, the bit masks and
     probe radii of the bands probed before it). Made once per radius, not once per query."""
     probed = [(b, r) for b, r in enumerate(layout.probe_radii(radius)) if r >= 0]
-    return [
-        (
-            band,
-            flip_masks(layout.widths[band], r),
-            np.array([layout.masks[b] for b, _ in probed[:i]], dtype=np.uint64),
-            np.array([r for _, r in probed[:i]], dtype=np.int32),
-        )
-        for i, (band, r) in enumerate(probed)
-    ]
+    plan = []
+    for i, (band, r) in enumerate(probed):
+        earlier = np.array([layout.masks[b] for b, _ in probed[:i]], dtype=np.uint64)
+        earlier_radii = np.array([r for _, r in probed[:i]], dtype=np.int32)
+        earlier.flags.writeable = earlier_radii.flags.writeable = False  # shared by all callers
+        plan.append((band, flip_masks(layout.widths[band], r), earlier, earlier_radii))
+    return plan
 
 
 def encode_ids(ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
