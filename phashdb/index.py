@@ -178,8 +178,10 @@ class Index:
             a = keys_list[q]
             if a != k:
                 pairs[min(a, k), max(a, k)] = d
-        members = connected_groups(pairs)
         records = self.store.find({k for p in pairs for k in p})
+        # Another process may have removed some of them since: the groups are of those left.
+        pairs = {p: d for p, d in pairs.items() if p[0] in records and p[1] in records}
+        members = connected_groups(pairs)
         group_of = {k: n for n, ks in enumerate(members) for k in ks}
         group_pairs: list[list] = [[] for _ in members]
         for (a, b), d in pairs.items():
