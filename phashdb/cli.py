@@ -11,7 +11,7 @@ import click
 
 EXIT_OK, EXIT_DUPLICATE, EXIT_ERROR = 0, 1, 2
 EXIT_CODES = """Exit codes: 0 done, every image unique; 1 a duplicate was found (check, add);
-2 a usage or input error (a bad image, an unreachable index)."""
+2 a usage or input error (a bad image, an unreachable, damaged or read-only index, a full disk)."""
 
 
 @dataclass
@@ -38,6 +38,17 @@ class Cli(click.Group):
             if ctx.obj is not None and ctx.obj.debug:
                 raise
             click.echo(f"phashdb: error: {e}", err=True)
+            ctx.exit(EXIT_ERROR)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as e:
+            # Python's own exit code for a crash is 1, which here means "a duplicate".
+            if ctx.obj is not None and ctx.obj.debug:
+                raise
+            click.echo(
+                f"phashdb: error: unexpected {type(e).__name__}: {e} (run with --debug for "
+                "the traceback, and please report it)", err=True,
+            )
             ctx.exit(EXIT_ERROR)
 
 
@@ -287,10 +298,15 @@ def remove(opts: Options, ids) -> None:
 
 
 @cli.command()
-@click.option("--repair", is_flag=True, help="Remove what a crashed writer left half-written.")
+@click.option(
+    "--repair", is_flag=True,
+    help="Remove what a crashed writer left half-written; rebuild the band tables from the "
+    "database.",
+)
 @click.pass_obj
 def fsck(opts: Options, repair) -> None:
-    """Check the index for half-written entries (and remove them with --repair)."""
+    """Check the index: half-written entries, and (embedded index) the database's integrity and
+    that the band tables hold exactly its rows; --repair mends what can be mended."""
     with opts.open() as index:
         orphans = index.fsck(repair=repair)
     for id, h in orphans:
