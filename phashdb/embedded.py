@@ -375,16 +375,29 @@ class EmbeddedStore:
             )
         with self._reading():
             self._catch_up()
-            truth = self._sql("SELECT seq, hash, id FROM images ORDER BY seq").fetchall()
             keys, hashes, blob, ends = self._live()
-        order = np.argsort(keys, kind="stable")
-        ids = decode_ids(blob, np.diff(ends, prepend=0))
-        held = [(int(keys[i]), _signed(int(hashes[i])), ids[i]) for i in order.tolist()]
-        if held != [tuple(row) for row in truth]:
-            differ = len(set(held) ^ set(map(tuple, truth)))
+            order = np.argsort(keys, kind="stable")
+            keys, hashes = keys[order], hashes[order].view(np.int64)
+            ids = decode_ids(*id_slices(blob, ends, order))
+            rows = self._sql("SELECT seq, hash, id FROM images ORDER BY seq")
+            # Compared a piece at a time: at 10M rows, all of them as Python tuples at once
+            # would take gigabytes.
+            seen = differ = 0
+            for piece in iter(lambda: rows.fetchmany(100_000), []):
+                self._rows_array(piece)
+                lo, hi = seen, min(seen + len(piece), len(keys))
+                new = np.array([r[:2] for r in piece], dtype=np.int64).reshape(-1, 2)
+                differ += len(piece) - (hi - lo)
+                if hi > lo:
+                    same = (keys[lo:hi] == new[: hi - lo, 0]) & (hashes[lo:hi] == new[: hi - lo, 1])
+                    same &= np.array([a == r[2] for a, r in zip(ids[lo:hi], piece)], dtype=bool)
+                    differ += int((~same).sum())
+                seen += len(piece)
+        differ += max(len(keys) - seen, 0)
+        if differ:
             raise StoreError(
                 f"the band tables of the index at {self.path} disagree with its database "
-                f"({len(held)} rows against {len(truth)}, {differ} differing): "
+                f"({len(keys)} rows against {seen}, {differ} not the same): "
                 "run phashdb fsck --repair to rebuild them from the database"
             )
         return []
@@ -554,6 +567,7 @@ class EmbeddedStore:
             cause = "the disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else "failed"
             message = f"saving the band tables in {self.path}: {cause} ({e})"
             if strict:
+                self._tables_dirty = False  # said once, here: close() need not try again
                 raise StoreError(message) from e
             # The tables are derived data: the next open rebuilds them from the records.
             log.warning("%s; they are rebuilt from the database when needed", message)
@@ -586,6 +600,10 @@ class _Rows:
     def fetchall(self) -> list:
         with self._wrapped():
             return self._cursor.fetchall()
+
+    def fetchmany(self, size: int) -> list:
+        with self._wrapped():
+            return self._cursor.fetchmany(size)
 
     def __iter__(self):
         with self._wrapped():
