@@ -290,13 +290,21 @@ def remove(opts: Options, ids) -> None:
 @click.option("--repair", is_flag=True, help="Remove what a crashed writer left half-written.")
 @click.pass_obj
 def fsck(opts: Options, repair) -> None:
-    """Check the index for half-written entries (and remove them with --repair)."""
+    """Check the index for half-written entries, and the trash against the index (what a crash
+    left half-done); --repair sets them right."""
+    from phashdb.trash import check as check_trash
+
     with opts.open() as index:
         orphans = index.fsck(repair=repair)
+        trash_problems = check_trash(index.trash, index=index, repair=repair)
     for id, h in orphans:
         click.echo(f"{'removed' if repair else 'orphan'}: {id} {h:016x}")
     click.echo(f"{len(orphans)} orphaned entries" + (" removed" if repair and orphans else ""))
-    if orphans and not repair:
+    for problem in trash_problems:
+        click.echo(f"trash: {problem}")
+    if trash_problems:
+        click.echo(f"{len(trash_problems)} trash problems" + (" repaired" if repair else ""))
+    if (orphans or trash_problems) and not repair:
         sys.exit(EXIT_DUPLICATE)
 
 

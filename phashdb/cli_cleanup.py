@@ -122,16 +122,26 @@ def trash_list(opts: Options, as_json) -> None:
 @trash_group.command(name="restore")
 @click.argument("ids", nargs=-1)
 @click.option("--all", "everything", is_flag=True, help="Restore everything in the trash.")
+@click.option("--yes", "-y", is_flag=True, help="With --all: do not ask for confirmation.")
 @click.pass_obj
-def trash_restore(opts: Options, ids, everything) -> None:
+def trash_restore(opts: Options, ids, everything, yes) -> None:
     """Move trashed files back where they were (and into the index, if they were stored)."""
     from phashdb.trash import list_trash, restore
 
     if bool(ids) == everything:
         raise click.UsageError("give the IDs to restore (see `phashdb trash list`), or --all")
     with opts.open() as index:
+        if everything:
+            ids = [t.id for t in list_trash(index.trash)]
+            if ids and not yes and sys.stdin.isatty():
+                click.confirm(
+                    f"Restore all {len(ids)} files in {index.trash} where they came from?",
+                    abort=True,
+                    err=True,
+                )
         failed = _each(
-            opts, ids or [t.id for t in list_trash(index.trash)],
+            opts,
+            ids,
             lambda id: restore(index.trash, id, index=index),
             lambda _, item: click.echo(
                 f"restored {item.original}" + (" (stored)" if item.image_id else "")
@@ -146,6 +156,7 @@ def trash_restore(opts: Options, ids, everything) -> None:
 @click.pass_obj
 def trash_empty(opts: Options, yes) -> None:
     """Delete everything in the trash for good."""
+    from phashdb.errors import TrashError
     from phashdb.report import human_bytes
     from phashdb.trash import empty, list_trash
 
@@ -161,8 +172,14 @@ def trash_empty(opts: Options, yes) -> None:
                 abort=True,
                 err=True,
             )
-        gone = empty(index.trash)
-    click.echo(f"deleted {len(gone)} files, {size}")
+        try:
+            gone, error = empty(index.trash), None
+        except TrashError as e:  # the rest were deleted: say so, then what was not
+            gone, error = e.deleted, e
+    click.echo(f"deleted {len(gone)} files, {human_bytes(sum(t.size or 0 for t in gone))}")
+    if error:
+        click.echo(f"phashdb: error: {error}", err=True)
+        sys.exit(EXIT_ERROR)
 
 
 def _plans(groups, rule: str):
