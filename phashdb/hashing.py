@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import struct
 import warnings
 from contextlib import ExitStack
@@ -158,7 +159,7 @@ def _open(source: Source, name: str, stack: ExitStack) -> Image.Image:
     """Pillow's lazy image of `source`: header read, pixels not decoded yet."""
     try:
         if isinstance(source, (str, os.PathLike)):
-            fp = stack.enter_context(open(source, "rb"))  # noqa: SIM115
+            fp = stack.enter_context(_open_regular_file(source, name))
         elif isinstance(source, (bytes, bytearray, memoryview)):
             fp = io.BytesIO(source)
         elif getattr(source, "seekable", lambda: False)():
@@ -193,6 +194,26 @@ def _open(source: Source, name: str, stack: ExitStack) -> Image.Image:
     if head.startswith(_MAGIC):
         raise ImageError(f"{name}: truncated or corrupt image data (unreadable header)")
     raise ImageError(f"{name}: not an image (unrecognised format; reads {', '.join(FORMATS)})")
+
+
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device",
+          stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}  # fmt: skip
+
+
+def _open_regular_file(path: str | os.PathLike, name: str) -> BinaryIO:
+    """`path` opened for reading if it is a regular file; anything else is refused without
+    waiting: opening a FIFO blocks until a writer comes, and a device may never end. Opened
+    non-blocking, then checked by its descriptor, so a file swapped in between is seen."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = _KINDS.get(stat.S_IFMT(mode), "not a file")
+            raise ImageError(f"{name}: cannot read (not a regular file: {kind})")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _formats() -> tuple[str, ...]:
