@@ -203,9 +203,9 @@ class EmbeddedStore:
 
     # --- writes ---------------------------------------------------------------------------
 
-    def put(self, images: Iterable[Image]) -> None:
+    def put(self, images: Iterable[Image]) -> int:
         """Store images; an id already stored exactly so is left as it is, one stored with
-        another hash or file is replaced."""
+        another hash or file is replaced. Returns how many rows were written."""
         now = time.time()
         images = list(images)
         with self.exclusive():
@@ -215,13 +215,13 @@ class EmbeddedStore:
                  i.added or now)
                 for n, i in enumerate(images)
             )
-            self._db.executemany(
+            return self._db.executemany(
                 f"INSERT OR REPLACE INTO images (seq, {COLUMNS}) "
                 "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
                 "WHERE NOT EXISTS (SELECT 1 FROM images WHERE id = ?2 AND hash = ?3 "
                 "AND path IS ?4 AND size IS ?5 AND mtime IS ?6)",
                 rows,
-            )
+            ).rowcount
 
     def put_hashes(self, ids: Sequence[str], hashes: np.ndarray) -> None:
         """Store (id, hash) pairs as `put` would, at bulk-load speed: a batch of ids not stored
