@@ -17,6 +17,7 @@ from phashdb.cli import (
     _line,
     _progress,
     _say,
+    _shown,
     json_option,
     keep_option,
     threshold_option,
@@ -114,7 +115,7 @@ def trash_list(opts: Options, as_json) -> None:
     for t in items:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.when))
         size = human_bytes(t.size) if t.size is not None else "?"
-        click.echo(f"{t.id}  {when}  {size:>9}  {t.original}")
+        click.echo(f"{t.id}  {when}  {size:>9}  {_shown(t.original)}")
     total = human_bytes(sum(t.size or 0 for t in items))
     click.echo(f"{len(items)} files, {total}, in {where}")
 
@@ -144,7 +145,7 @@ def trash_restore(opts: Options, ids, everything, yes) -> None:
             ids,
             lambda id: restore(index.trash, id, index=index),
             lambda _, item: click.echo(
-                f"restored {item.original}" + (" (stored)" if item.image_id else "")
+                f"restored {_shown(item.original)}" + (" (stored)" if item.image_id else "")
             ),
         )
     if failed:
@@ -178,7 +179,7 @@ def trash_empty(opts: Options, yes) -> None:
             gone, error = e.deleted, e
     click.echo(f"deleted {len(gone)} files, {human_bytes(sum(t.size or 0 for t in gone))}")
     if error:
-        click.echo(f"phashdb: error: {error}", err=True)
+        click.echo(f"phashdb: error: {_shown(error)}", err=True)
         sys.exit(EXIT_ERROR)
 
 
@@ -199,10 +200,10 @@ def _apply(opts: Options, index, groups, action: str, rule: str, dry_run: bool, 
         done = apply(index, plans, action, dry_run=dry_run, progress=bar.update)
     for d in done:
         if d.error:
-            click.echo(f"phashdb: error: {d.error}", err=True)
+            click.echo(f"phashdb: error: {_shown(d.error)}", err=True)
         else:
             what = f"would {action}" if dry_run else f"{action}ed"
-            _say(as_json, f"{what} {d.image.path} (keeping {d.keeper.path})")
+            _say(as_json, _shown(f"{what} {d.image.path} (keeping {d.keeper.path})"))
     freed = bytes_freed(d.image for d in done if not d.error)
     failed = sum(1 for d in done if d.error)
     if as_json:
@@ -238,7 +239,7 @@ def _apply(opts: Options, index, groups, action: str, rule: str, dry_run: bool, 
 def _seen_line(seen) -> str:
     """One line per file `watch` saw, coloured by verdict on a terminal."""
     if seen.action == "failed":
-        return click.style(f"{seen.path}: failed: {seen.detail}", fg="red")
+        return click.style(_shown(f"{seen.path}: failed: {seen.detail}"), fg="red")
     line = _line(seen.path, seen.verdict)
     if seen.action == "stored":
         return click.style(line, fg="green")

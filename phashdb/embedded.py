@@ -62,7 +62,25 @@ def _signed(h: int) -> int:
 
 
 def _image(row: Sequence) -> Image:
-    return Image(row[0], row[1] & 0xFFFFFFFFFFFFFFFF, *row[2:])
+    return Image(_text(row[0]), row[1] & 0xFFFFFFFFFFFFFFFF, _text(row[2]), *row[3:])
+
+
+# File names on Linux are bytes; Python gives a name that is not UTF-8 as a str with lone
+# surrogates (os.fsdecode's surrogateescape), which SQLite's UTF-8 text cannot hold. Such an id
+# or path is stored as a BLOB of the name's bytes, and read back into the same str: every other
+# one stays TEXT, so a name is always stored one way and lookups by id match.
+def _sql_text(s: str | None) -> str | bytes | None:
+    if s is None or s.isascii():
+        return s
+    try:
+        s.encode()
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape")
+
+
+def _text(value: str | bytes | None) -> str | None:
+    return value.decode("utf-8", "surrogateescape") if type(value) is bytes else value
 
 
 def _use_wal(db: sqlite3.Connection, timeout: float) -> None:
@@ -176,10 +194,11 @@ class EmbeddedStore:
         out = {}
         ids = list(ids)
         for lo in range(0, len(ids), 900):
-            part = ids[lo : lo + 900]
+            part = [_sql_text(i) for i in ids[lo : lo + 900]]
             marks = ",".join("?" * len(part))
             for row in self._sql(f"SELECT {COLUMNS} FROM images WHERE id IN ({marks})", part):
-                out[row[0]] = _image(row)
+                image = _image(row)
+                out[image.id] = image
         return out
 
     def images(self) -> Iterator[Image]:
@@ -190,7 +209,7 @@ class EmbeddedStore:
     def files(self) -> dict[str, tuple[int | None, float | None]]:
         """(size, mtime) of every stored path: what resumable ingest compares against."""
         rows = self._sql("SELECT path, size, mtime FROM images WHERE path IS NOT NULL")
-        return {p: (s, m) for p, s, m in rows}
+        return {_text(p): (s, m) for p, s, m in rows}
 
     def describe(self) -> dict:
         """What `phashdb stats` shows of the storage."""
@@ -211,8 +230,8 @@ class EmbeddedStore:
         with self.exclusive():
             first = self._take_seqs(len(images))
             rows = (
-                (first + n, i.id, _signed(i.hash), i.path, i.size, i.mtime, i.width, i.height,
-                 i.added or now)
+                (first + n, _sql_text(i.id), _signed(i.hash), _sql_text(i.path), i.size, i.mtime,
+                 i.width, i.height, i.added or now)
                 for n, i in enumerate(images)
             )
             return self._db.executemany(
@@ -235,7 +254,11 @@ class EmbeddedStore:
                 self._db.execute("SAVEPOINT bulk")
                 self._db.executemany(
                     f"INSERT INTO images (seq, id, hash, added) VALUES (?, ?, ?, {time.time()!r})",
-                    zip(range(first, first + len(hashes)), ids, hashes.view(np.int64).tolist()),
+                    zip(
+                        range(first, first + len(hashes)),
+                        map(_sql_text, ids),
+                        hashes.view(np.int64).tolist(),
+                    ),
                 )
                 self._db.execute("RELEASE bulk")
             except sqlite3.IntegrityError:
@@ -260,7 +283,9 @@ class EmbeddedStore:
     def delete(self, ids: Iterable[str]) -> int:
         """Remove images by id; returns how many were stored."""
         with self.exclusive():
-            cur = self._db.executemany("DELETE FROM images WHERE id = ?", ((i,) for i in ids))
+            cur = self._db.executemany(
+                "DELETE FROM images WHERE id = ?", ((_sql_text(i),) for i in ids)
+            )
             return cur.rowcount
 
     @contextmanager
@@ -334,7 +359,7 @@ class EmbeddedStore:
             new = np.array([r[:2] for r in rows], dtype=np.int64)
             self._delta_keys = np.concatenate((self._delta_keys, new[:, 0]))
             self._delta_hashes = np.concatenate((self._delta_hashes, new[:, 1].view(np.uint64)))
-            self._delta_ids.extend(r[2] for r in rows)
+            self._delta_ids.extend(_text(r[2]) for r in rows)
             self._max_seq = int(new[-1, 0])
         removals = self._sql(
             "SELECT n, seq FROM removals WHERE n > ? ORDER BY n", (self._removal_mark,)

@@ -12,6 +12,8 @@ import subprocess
 import pytest
 from conftest import PHASHDB
 
+import phashdb
+
 
 def phashdb_cmd(tmp_path, *args, timeout=120):
     """`phashdb ARGS` with a timeout: a command that hangs fails the test instead."""
@@ -48,3 +50,77 @@ def test_ingest_reports_a_fifo_and_goes_on(tmp_path, photos):
             "error": f"{folder / 'a.jpg'}: cannot read (not a regular file: a FIFO)",
         }
     ]
+
+
+# --- file names as Linux allows them: any bytes but / and NUL ------------------------------
+
+
+@pytest.fixture
+def odd_names(tmp_path, photos, near_copies):
+    """A folder with a photo under a name that is not UTF-8, its near copy under a name
+    holding a newline, and a plain one."""
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    latin1 = os.path.join(os.fsencode(folder), b"caf\xe9.jpg")  # Latin-1, not UTF-8
+    shutil.copy(photos["coffee"], latin1)
+    shutil.copy(near_copies["coffee"], folder / "new\nline.jpg")
+    shutil.copy(photos["camera"], folder / "camera.jpg")
+    return folder, os.fsdecode(latin1), str(folder / "new\nline.jpg")
+
+
+def test_a_name_that_is_not_utf8_is_stored_and_named_in_sqlite_and_json(tmp_path, odd_names):
+    folder, latin1, newline = odd_names
+    added = phashdb_cmd(
+        tmp_path, "add", "--json", "--on-duplicate", "keep", latin1, folder / "camera.jpg"
+    )
+    assert added.returncode == 0, added.stderr
+    doc = json.loads(added.stdout)
+    assert [v["path"] for v in doc] == [latin1, str(folder / "camera.jpg")]
+    assert os.fsencode(doc[0]["path"]).endswith(b"/caf\xe9.jpg")  # the bytes come back
+    checked = phashdb_cmd(tmp_path, "check", "--json", newline)
+    assert json.loads(checked.stdout)[0]["matches"][0]["path"] == latin1
+    with phashdb.open(tmp_path / "index") as index:
+        assert index.get(latin1).path == latin1 and latin1 in index.files()
+        assert [m.id for m in index.check(newline).matches] == [latin1]
+
+
+def test_ingest_stores_a_name_that_is_not_utf8_with_the_rest(tmp_path, odd_names):
+    folder, latin1, _ = odd_names
+    result = phashdb_cmd(tmp_path, "ingest", "--json", folder)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["added"] == 3
+    again = phashdb_cmd(tmp_path, "ingest", "--json", folder)
+    assert json.loads(again.stdout)["skipped"] == 3  # found again by its stored path
+    groups = json.loads(phashdb_cmd(tmp_path, "dedupe", "--json").stdout)
+    assert latin1 in [i["path"] for i in groups[0]["images"]]
+
+
+def test_odd_names_stay_on_one_line_of_human_output(tmp_path, odd_names):
+    folder, latin1, newline = odd_names
+    phashdb_cmd(tmp_path, "add", latin1)
+    result = phashdb_cmd(tmp_path, "check", newline, folder / "camera.jpg")
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0] == f"{folder}/new\\nline.jpg: duplicate of {folder}/caf\\xe9.jpg (distance 2)"
+    bad = folder / "bad\nname.jpg"
+    bad.write_text("not an image")
+    failed = phashdb_cmd(tmp_path, "ingest", folder)
+    assert len(failed.stderr.splitlines()) == 1 and "bad\\nname.jpg" in failed.stderr
+
+
+def test_dedupe_apply_trash_and_restore_a_name_that_is_not_utf8(tmp_path, odd_names):
+    folder, latin1, newline = odd_names
+    os.unlink(newline)
+    shutil.copy(latin1, folder / "coffee.jpg")
+    os.utime(latin1, (2_000_000, 2_000_000))
+    os.utime(folder / "coffee.jpg", (1_000_000, 1_000_000))
+    phashdb_cmd(tmp_path, "ingest", folder)
+    applied = phashdb_cmd(tmp_path, "dedupe", "--apply", "trash", "--keep", "oldest")
+    assert applied.returncode == 0, applied.stderr
+    assert not os.path.exists(latin1) and "caf\\xe9.jpg" in applied.stdout
+    [entry] = json.loads(phashdb_cmd(tmp_path, "trash", "list", "--json").stdout)
+    assert entry["original"] == latin1
+    assert phashdb_cmd(tmp_path, "trash", "restore", entry["id"]).returncode == 0
+    assert os.path.exists(latin1)
+    assert json.loads(phashdb_cmd(tmp_path, "stats", "--json").stdout)["images"] == 3
