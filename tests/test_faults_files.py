@@ -8,7 +8,9 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
+import numpy as np
 import pytest
 from conftest import PHASHDB
 
@@ -124,3 +126,70 @@ def test_dedupe_apply_trash_and_restore_a_name_that_is_not_utf8(tmp_path, odd_na
     assert phashdb_cmd(tmp_path, "trash", "restore", entry["id"]).returncode == 0
     assert os.path.exists(latin1)
     assert json.loads(phashdb_cmd(tmp_path, "stats", "--json").stdout)["images"] == 3
+
+
+# --- memory: a large image costs its decoded size and little more --------------------------
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads VmHWM")
+def test_hashing_a_large_rgba_png_takes_little_more_than_its_decoded_pixels(tmp_path):
+    from PIL import Image, ImageDraw
+
+    side = 6000
+    img = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    ImageDraw.Draw(img).ellipse((500, 800, 3500, 3000), fill=(200, 30, 30, 180))
+    img.save(tmp_path / "big.png")
+    del img
+
+    def peak_growth(statement):
+        """How much a fresh process's peak resident memory grows running `statement`."""
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec.
+        measure = (
+            "import re, sys, phashdb\n"
+            "from PIL import Image\n"
+            "peak = lambda: int(re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read())[1])\n"
+            "before = peak()\n"
+            f"{statement}\n"
+            "print(peak() - before)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", measure, tmp_path / "big.png"], capture_output=True,
+            text=True, check=True,
+        )  # fmt: skip
+        return int(result.stdout) * 1024  # kB
+
+    decoding = peak_growth("Image.open(sys.argv[1]).load()")  # what Pillow alone needs
+    hashing = peak_growth("phashdb.hash_image(sys.argv[1])")
+    # The documented bound: the decoded pixels, a greyscale copy, a strip (before: 2.4x more).
+    assert hashing <= decoding + 1.5 * side * side + 16 * 2**20, (hashing, decoding)
+
+
+@pytest.mark.parametrize(
+    "mode", ["RGBA", "LA", "PA", "P", "RGB", "CMYK", "L", "1", "I;16", "I", "F"]
+)
+def test_converting_in_strips_gives_the_same_pixels(photo_images, mode, monkeypatch):
+    from PIL import Image
+
+    from phashdb import hashing
+
+    photo = photo_images["astronaut"].convert("RGBA")
+    photo.putalpha(photo.getchannel("R"))  # transparency that varies
+    if mode in ("I;16", "I", "F"):
+        img = Image.fromarray(
+            (np.asarray(photo.convert("L"), dtype=np.float64) * 57 - 3000).astype(
+                {"I;16": np.uint16, "I": np.int32, "F": np.float32}[mode]
+            )
+        )
+        if mode == "I;16":
+            img = Image.fromarray(np.asarray(photo.convert("L"), dtype=np.uint16) * 250)
+    elif mode in ("P", "PA"):
+        img = photo.convert("RGB").quantize(64)
+        img.info["transparency"] = 3
+        if mode == "PA":
+            img = photo.convert("PA")
+    else:
+        img = photo.convert(mode)
+    whole = hashing._greyscale(img, "x")
+    monkeypatch.setattr(hashing, "STRIP_PIXELS", 7 * img.width + 5)  # ragged last strip
+    strips = hashing._greyscale_in_strips(img, "x")
+    assert strips.mode == "L" and np.array_equal(np.asarray(strips), np.asarray(whole))
