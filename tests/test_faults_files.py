@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,3 +194,174 @@ def test_converting_in_strips_gives_the_same_pixels(photo_images, mode, monkeypa
     monkeypatch.setattr(hashing, "STRIP_PIXELS", 7 * img.width + 5)  # ragged last strip
     strips = hashing._greyscale_in_strips(img, "x")
     assert strips.mode == "L" and np.array_equal(np.asarray(strips), np.asarray(whole))
+
+
+# --- kill -9 while photos move to the trash: fsck --repair, and nothing is lost ------------
+
+TRIALS = 4  # per command; each kills one run at a seeded random moment
+
+
+def build_collection(folder, photos, near_copies):
+    """Four photos, each with a near copy and three exact copies (older first): 20 files,
+    16 of them duplicates."""
+    folder.mkdir()
+    when = 1_000_000
+    for name in ("camera", "rocket", "coffee", "chelsea"):
+        for n, source in enumerate([photos[name], near_copies[name], *[photos[name]] * 3]):
+            path = folder / f"{name}-{n}.jpg"
+            shutil.copy(source, path)
+            os.utime(path, (when, when))
+            when += 1
+    return {str(p): p.read_bytes() for p in folder.iterdir()}
+
+
+def check_nothing_lost_and_consistent(index_dir, originals):
+    """Every original's bytes are in place or in the trash entry that names it; the index
+    holds no trashed image and no image whose file is gone; every trash entry is whole."""
+    from phashdb.trash import check, list_trash
+
+    with phashdb.open(index_dir) as index:
+        assert check(index.trash, index=index) == []
+        trashed = {t.original: t for t in list_trash(index.trash)}
+        for path, data in originals.items():
+            if os.path.exists(path):
+                assert Path(path).read_bytes() == data, path
+            else:
+                assert path in trashed, f"{path} is neither in place nor in the trash"
+                assert Path(trashed[path].path).read_bytes() == data, path
+        for t in trashed.values():
+            assert t.image_id is None or t.image_id not in index, t
+        for image in index.images():
+            assert os.path.exists(image.path), image
+        return len(index), len(trashed)
+
+
+def kill_at_random_moments(tmp_path, seed, prepare, args, finish):
+    """Run `phashdb ARGS` TRIALS times, each killed (SIGKILL) at a seeded random moment while
+    it moves files to the trash; after each kill, `fsck --repair`, the checks, then `finish`
+    (the command run again to its end) and the checks again. Fails naming every trial that did
+    not survive; prints (pytest -s) what each kill left and what fsck repaired."""
+    import random
+    import time
+
+    rng = random.Random(seed)
+    failures = []
+    for trial in range(1, TRIALS + 1):
+        home = tmp_path / f"trial{trial}"
+        home.mkdir()
+        originals = prepare(home)
+        env = {**os.environ, "PHASHDB_URL": str(home / "index")}
+        process = subprocess.Popen(
+            [PHASHDB, *args(home)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        # A random point of the work that matters: once the k-th trash entry is begun, a few
+        # random milliseconds on (its folder, trashed.json, the move and the index each take
+        # a fraction of a millisecond).
+        k, trash = rng.randint(1, 16), home / "index" / "trash"
+        while process.poll() is None:
+            if trash.exists() and sum(1 for _ in trash.iterdir()) >= k:
+                time.sleep(rng.uniform(0, 0.004))
+                process.kill()
+                break
+            time.sleep(0.0005)
+        process.wait(timeout=300)
+        left = sum(1 for _ in trash.iterdir()) if trash.exists() else 0
+        try:
+            repaired = phashdb_cmd(home, "fsck", "--repair")
+            assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+            fixed = [line for line in repaired.stdout.splitlines() if line.startswith("trash: ")]
+            print(f"{args(home)[0]} kill {trial}: {left} trash entries, repaired {fixed}")
+            check_nothing_lost_and_consistent(home / "index", originals)
+            finish(home)
+            assert check_nothing_lost_and_consistent(home / "index", originals) == (4, 16)
+        except AssertionError as e:
+            failures.append(f"kill {trial}: {e}")
+    print(f"{args(home)[0]}: {TRIALS} kills, {TRIALS - len(failures)} survived")
+    assert not failures
+
+
+def test_kill_9_during_dedupe_apply_trash_loses_nothing(tmp_path, photos, near_copies):
+    from phashdb.ingest import ingest
+
+    def prepare(home):
+        originals = build_collection(home / "photos", photos, near_copies)
+        with phashdb.open(home / "index") as index:
+            ingest(index, [home / "photos"], workers=1)
+        return originals
+
+    def finish(home):
+        done = phashdb_cmd(home, "dedupe", "--apply", "trash", "--keep", "oldest")
+        assert done.returncode == 0, done.stderr
+
+    kill_at_random_moments(
+        tmp_path, 14, prepare, lambda home: ["dedupe", "--apply", "trash", "--keep", "oldest"],
+        finish,
+    )  # fmt: skip
+
+
+def test_kill_9_during_add_on_duplicate_trash_loses_nothing(tmp_path, photos, near_copies):
+    def prepare(home):
+        return build_collection(home / "photos", photos, near_copies)
+
+    def add_all(home):
+        return ["add", "--on-duplicate", "trash", *sorted(map(str, (home / "photos").iterdir()))]
+
+    def finish(home):
+        with phashdb.open(home / "index") as index:
+            stored = {i.path for i in index.images()}
+        left = [p for p in add_all(home)[3:] if p not in stored]
+        if left:
+            phashdb_cmd(home, "add", "--on-duplicate", "trash", *left)
+
+    kill_at_random_moments(tmp_path, 15, prepare, add_all, finish)
+
+
+# --- the decoder over damaged real images: a hash or an ImageError, nothing else -----------
+
+
+@pytest.fixture(scope="module")
+def small_encodings(tmp_path_factory):
+    """A real photo, small, in every format the decoder reads."""
+    import io
+
+    from conftest import skimage_photo
+    from PIL import Image
+
+    photo = skimage_photo("astronaut").resize((48, 40))
+    out = []
+    for fmt, mode in [("JPEG", "RGB"), ("PNG", "RGBA"), ("GIF", "P"), ("WEBP", "RGB"),
+                      ("BMP", "RGB"), ("TIFF", "RGB"), ("PNG", "P")]:  # fmt: skip
+        buffer = io.BytesIO()
+        image = photo.convert("RGBA" if mode == "RGBA" else "RGB")
+        (image.convert("P") if mode == "P" else image).save(buffer, fmt)
+        out.append(buffer.getvalue())
+    assert all(Image.open(io.BytesIO(b)).size == (48, 40) for b in out)
+    return out
+
+
+def test_damaged_image_bytes_give_a_hash_or_an_image_error(small_encodings):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from phashdb import ImageError
+    from phashdb.hashing import read_image
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        which=st.integers(0, len(small_encodings) - 1),
+        edits=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), max_size=8),
+        cut=st.one_of(st.none(), st.floats(0, 1)),
+    )
+    def property(which, edits, cut):
+        data = bytearray(small_encodings[which])
+        for where, value in edits:
+            data[min(int(where * len(data)), len(data) - 1)] = value
+        if cut is not None:
+            data = data[: int(cut * len(data))]
+        try:
+            picture = read_image(bytes(data), max_pixels=1_000_000)
+        except ImageError:
+            return
+        assert 0 <= picture.hash < 1 << 64 and picture.width * picture.height <= 1_000_000
+
+    property()
