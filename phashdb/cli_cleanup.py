@@ -159,17 +159,17 @@ def trash_empty(opts: Options, yes) -> None:
     """Delete everything in the trash for good."""
     from phashdb.errors import TrashError
     from phashdb.report import human_bytes
-    from phashdb.trash import empty, list_trash
+    from phashdb.trash import empty, entries, list_trash
 
     with opts.open() as index:
-        items = list_trash(index.trash)
-        if not items:
+        count = len(entries(index.trash))  # unreadable entries too: they are trash all the same
+        if not count:
             click.echo("the trash is empty")
             return
-        size = human_bytes(sum(t.size or 0 for t in items))
+        size = human_bytes(sum(t.size or 0 for t in list_trash(index.trash)))
         if not yes:
             click.confirm(
-                f"Delete {len(items)} files ({size}) in {index.trash} for good?",
+                f"Delete {count} files ({size}) in {index.trash} for good?",
                 abort=True,
                 err=True,
             )

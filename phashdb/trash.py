@@ -95,7 +95,7 @@ def move_to_trash(
 def list_trash(trash: Path) -> list[Trashed]:
     """Every file in the trash, oldest first."""
     items = []
-    for folder in _entries(trash):
+    for folder in entries(trash):
         try:
             items.append(_read(folder))
         except TrashError as e:
@@ -162,7 +162,7 @@ def empty(trash: Path) -> list[Trashed]:
     what was deleted. An entry that cannot be deleted does not stop the others: TrashError
     names every one at the end (its `deleted` holds what was)."""
     gone, failed = [], []
-    for folder in _entries(trash):
+    for folder in entries(trash):
         try:
             item = _read(folder)
         except TrashError:
@@ -198,7 +198,7 @@ def check(trash: Path, *, index=None, repair: bool = False) -> list[str]:
         if repair:
             fix()
 
-    for folder in _entries(trash):
+    for folder in entries(trash):
         try:
             item = _read(folder)
         except TrashError as e:
@@ -236,7 +236,9 @@ def check(trash: Path, *, index=None, repair: bool = False) -> list[str]:
     return problems
 
 
-def _entries(trash: Path) -> list[Path]:
+def entries(trash: Path) -> list[Path]:
+    """Every entry folder in the trash, readable or not (a crash may have left one without a
+    whole `trashed.json`)."""
     trash = Path(os.path.abspath(trash))
     if not trash.is_dir():
         return []

@@ -308,3 +308,15 @@ def test_fsck_repairs_entries_a_crash_left_half_made(run, tmp_path, photos):
     assert run("fsck", "--repair").returncode == 0
     assert list((tmp_path / "index" / "trash").iterdir()) == []
     assert photo.exists() and json.loads(run("stats", "--json").stdout)["images"] == 1
+
+
+def test_trash_empty_deletes_entries_a_crash_left_unreadable(run, tmp_path, photos, near_copies):
+    upload = tmp_path / "upload.jpg"
+    shutil.copy(near_copies["camera"], upload)
+    run("add", photos["camera"])
+    run("add", "--on-duplicate", "trash", upload)
+    [entry] = (tmp_path / "index" / "trash").iterdir()
+    (entry / "trashed.json").write_text("")  # as a kill mid-write of the old code left it
+    emptied = run("trash", "empty", "--yes")
+    assert emptied.returncode == 0 and "deleted 1 files" in emptied.stdout
+    assert not entry.exists()
