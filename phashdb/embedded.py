@@ -208,8 +208,12 @@ class EmbeddedStore:
 
     def files(self) -> dict[str, tuple[int | None, float | None]]:
         """(size, mtime) of every stored path: what resumable ingest compares against."""
-        rows = self._sql("SELECT path, size, mtime FROM images WHERE path IS NOT NULL")
-        return {_text(p): (s, m) for p, s, m in rows}
+        rows = self._sql("SELECT path, size, mtime FROM images WHERE typeof(path) = 'text'")
+        found = {p: (s, m) for p, s, m in rows}
+        # Names that are not UTF-8 (see _sql_text) are few: read apart, the rest stays plain.
+        for p, s, m in self._sql("SELECT path, size, mtime FROM images WHERE typeof(path) = 'blob'"):
+            found[_text(p)] = (s, m)
+        return found
 
     def describe(self) -> dict:
         """What `phashdb stats` shows of the storage."""
