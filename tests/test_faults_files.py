@@ -339,6 +339,7 @@ def small_encodings(tmp_path_factory):
     return out
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow on odd TIFF tags
 def test_damaged_image_bytes_give_a_hash_or_an_image_error(small_encodings):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
