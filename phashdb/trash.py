@@ -108,13 +108,12 @@ def restore(trash: Path, entry_id: str, *, index=None) -> Trashed:
     stored again under its old id. Refuses if something now exists at the original path, and
     any entry that does not name an absolute, plain path (`trashed.json` is only trusted to say
     where, never which file: that is always the one inside the entry's own folder)."""
-    folder = Path(os.path.abspath(trash)) / entry_id
     if (
         not isinstance(entry_id, str)
         or entry_id in ("", ".", "..")
         or os.sep in entry_id
         or (os.altsep and os.altsep in entry_id)
-        or not _is_dir(folder)
+        or not _is_dir(folder := Path(os.path.abspath(trash)) / entry_id)
         or not (folder / INFO).is_file()
     ):
         raise TrashError(f"no entry {entry_id!r} in the trash at {trash}: see `phashdb trash list`")
@@ -249,7 +248,7 @@ def _is_dir(path: Path) -> bool:
     """A real folder, not a symbolic link to one (an entry must lie inside the trash)."""
     try:
         return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the name
         return False
 
 
