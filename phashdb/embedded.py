@@ -71,7 +71,25 @@ def _signed(h: int) -> int:
 
 
 def _image(row: Sequence) -> Image:
-    return Image(row[0], row[1] & 0xFFFFFFFFFFFFFFFF, *row[2:])
+    return Image(_text(row[0]), row[1] & 0xFFFFFFFFFFFFFFFF, _text(row[2]), *row[3:])
+
+
+# File names on Linux are bytes; Python gives a name that is not UTF-8 as a str with lone
+# surrogates (os.fsdecode's surrogateescape), which SQLite's UTF-8 text cannot hold. Such an id
+# or path is stored as a BLOB of the name's bytes, and read back into the same str: every other
+# one stays TEXT, so a name is always stored one way and lookups by id match.
+def _sql_text(s: str | None) -> str | bytes | None:
+    if s is None or s.isascii():
+        return s
+    try:
+        s.encode()
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape")
+
+
+def _text(value: str | bytes | None) -> str | None:
+    return value.decode("utf-8", "surrogateescape") if type(value) is bytes else value
 
 
 def _use_wal(db: sqlite3.Connection, timeout: float) -> None:
@@ -208,10 +226,11 @@ class EmbeddedStore:
         out = {}
         ids = list(ids)
         for lo in range(0, len(ids), 900):
-            part = ids[lo : lo + 900]
+            part = [_sql_text(i) for i in ids[lo : lo + 900]]
             marks = ",".join("?" * len(part))
             for row in self._sql(f"SELECT {COLUMNS} FROM images WHERE id IN ({marks})", part):
-                out[row[0]] = _image(row)
+                image = _image(row)
+                out[image.id] = image
         return out
 
     def images(self) -> Iterator[Image]:
@@ -221,8 +240,12 @@ class EmbeddedStore:
 
     def files(self) -> dict[str, tuple[int | None, float | None]]:
         """(size, mtime) of every stored path: what resumable ingest compares against."""
-        rows = self._sql("SELECT path, size, mtime FROM images WHERE path IS NOT NULL")
-        return {p: (s, m) for p, s, m in rows}
+        rows = self._sql("SELECT path, size, mtime FROM images WHERE typeof(path) = 'text'")
+        found = {p: (s, m) for p, s, m in rows}
+        # Names that are not UTF-8 (see _sql_text) are few: read apart, the rest stays plain.
+        for p, s, m in self._sql("SELECT path, size, mtime FROM images WHERE typeof(path) = 'blob'"):
+            found[_text(p)] = (s, m)
+        return found
 
     def describe(self) -> dict:
         """What `phashdb stats` shows of the storage."""
@@ -235,25 +258,25 @@ class EmbeddedStore:
 
     # --- writes ---------------------------------------------------------------------------
 
-    def put(self, images: Iterable[Image]) -> None:
+    def put(self, images: Iterable[Image]) -> int:
         """Store images; an id already stored exactly so is left as it is, one stored with
-        another hash or file is replaced."""
+        another hash or file is replaced. Returns how many rows were written."""
         now = time.time()
         images = list(images)
         with self.exclusive():
             first = self._take_seqs(len(images))
             rows = (
-                (first + n, i.id, _signed(i.hash), i.path, i.size, i.mtime, i.width, i.height,
-                 i.added or now)
+                (first + n, _sql_text(i.id), _signed(i.hash), _sql_text(i.path), i.size, i.mtime,
+                 i.width, i.height, i.added or now)
                 for n, i in enumerate(images)
             )
-            self._db.executemany(
+            return self._db.executemany(
                 f"INSERT OR REPLACE INTO images (seq, {COLUMNS}) "
                 "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
                 "WHERE NOT EXISTS (SELECT 1 FROM images WHERE id = ?2 AND hash = ?3 "
                 "AND path IS ?4 AND size IS ?5 AND mtime IS ?6)",
                 rows,
-            )
+            ).rowcount
 
     def put_hashes(self, ids: Sequence[str], hashes: np.ndarray) -> None:
         """Store (id, hash) pairs as `put` would, at bulk-load speed: a batch of ids not stored
@@ -267,7 +290,11 @@ class EmbeddedStore:
                 self._db.execute("SAVEPOINT bulk")
                 self._db.executemany(
                     f"INSERT INTO images (seq, id, hash, added) VALUES (?, ?, ?, {time.time()!r})",
-                    zip(range(first, first + len(hashes)), ids, hashes.view(np.int64).tolist()),
+                    zip(
+                        range(first, first + len(hashes)),
+                        map(_sql_text, ids),
+                        hashes.view(np.int64).tolist(),
+                    ),
                 )
                 self._db.execute("RELEASE bulk")
             except sqlite3.IntegrityError:
@@ -292,7 +319,9 @@ class EmbeddedStore:
     def delete(self, ids: Iterable[str]) -> int:
         """Remove images by id; returns how many were stored."""
         with self.exclusive():
-            cur = self._db.executemany("DELETE FROM images WHERE id = ?", ((i,) for i in ids))
+            cur = self._db.executemany(
+                "DELETE FROM images WHERE id = ?", ((_sql_text(i),) for i in ids)
+            )
             return cur.rowcount
 
     @contextmanager
@@ -390,13 +419,13 @@ class EmbeddedStore:
                     m = hi - lo
                     same = (keys[lo:hi] == new[:m, 0]) & (hashes[lo:hi] == new[:m, 1])
                     held, lengths = id_slices(blob, ends, order[lo:hi])
-                    truth, truth_ends = encode_ids([r[2] for r in piece[:m]])
+                    truth, truth_ends = encode_ids([_text(r[2]) for r in piece[:m]])
                     if not (
                         np.array_equal(lengths, np.diff(truth_ends, prepend=0))
                         and np.array_equal(held, truth)
                     ):
                         ids = decode_ids(held, lengths)
-                        same &= np.array([a == r[2] for a, r in zip(ids, piece)], dtype=bool)
+                        same &= np.array([a == _text(r[2]) for a, r in zip(ids, piece)], dtype=bool)
                     differ += int((~same).sum())
                 seen += len(piece)
         differ += max(len(keys) - seen, 0)
@@ -444,7 +473,7 @@ class EmbeddedStore:
             new = self._rows_array(rows)
             self._delta_keys = np.concatenate((self._delta_keys, new[:, 0]))
             self._delta_hashes = np.concatenate((self._delta_hashes, new[:, 1].view(np.uint64)))
-            self._delta_ids.extend(r[2] for r in rows)
+            self._delta_ids.extend(_text(r[2]) for r in rows)
             self._max_seq = int(new[-1, 0])
         if removals:
             self._removed.update(seq for _, seq in removals)
@@ -488,7 +517,7 @@ class EmbeddedStore:
         removal = self._sql("SELECT seq FROM removals WHERE n = ?", (removal_mark,)).fetchone()
         if (
             next_seq <= max_seq
-            or (row[0] if row else None) != marks["last_id"]
+            or (_text(row[0]) if row else None) != marks["last_id"]
             or (removal[0] if removal else None) != marks["removal_seq"]
         ):
             return (
@@ -526,13 +555,13 @@ class EmbeddedStore:
         new = self._rows_array(rows)
         self._delta_keys = new[:, 0].copy()
         self._delta_hashes = new[:, 1].view(np.uint64)
-        self._delta_ids = [r[2] for r in rows]
+        self._delta_ids = [_text(r[2]) for r in rows]
         self._rebuild()
 
     def _rows_array(self, rows: list) -> np.ndarray:
         """(seq, hash) rows as an n x 2 int64 array; rows that break the schema (as a damaged
         database page can give) are an error, not a wrong hash."""
-        if all(type(r[1]) is int and type(r[2]) is str for r in rows):
+        if all(type(r[1]) is int and type(r[2]) in (str, bytes) for r in rows):
             return np.array([r[:2] for r in rows], dtype=np.int64).reshape(-1, 2)
         raise StoreError(
             f"the database of the index at {self.path} is damaged: a row's hash or id is not "

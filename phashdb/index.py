@@ -94,10 +94,14 @@ class Index:
                 self.store.put([image])
         return Verdict(image.hash, matches, image.path, image.id, store_it, radius)
 
-    def insert(self, images: Iterable[Image]) -> None:
+    def insert(self, images: Iterable[Image]) -> int:
         """Store image records as they are (no check): for hashes made elsewhere, bulk loads.
-        An id already stored with the same hash is kept; with another hash it is replaced."""
-        self.store.put(images)
+        An id already stored with the same hash is kept; with another hash it is replaced.
+        Returns how many were written (not already stored exactly so), when the backend
+        tells; else how many were given."""
+        images = list(images)
+        written = self.store.put(images)
+        return len(images) if written is None else written
 
     def add_hashes(self, pairs: Iterable[tuple[str, int | str]], *, batch: int = 250_000) -> None:
         """Store (id, hash) pairs made elsewhere; a hash may be an int or imagehash's hex.

@@ -165,11 +165,11 @@ class BandTables:
         decoded on its own."""
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         try:
-            ids = _hamming.ids(self.id_blob, self.id_ends, rows).decode().split("\0")
+            ids = _hamming.ids(self.id_blob, self.id_ends, rows).decode(*UTF8).split("\0")
             if len(ids) == len(rows) + 1:
                 return ids[:-1]
             return decode_ids(*id_slices(self.id_blob, self.id_ends, rows))
-        except UnicodeDecodeError as e:
+        except UnicodeDecodeError as e:  # surrogateescape takes any bytes; kept for safety
             raise Damaged(f"an id is not UTF-8: {e}") from None
 
     def save(self, path: Path, extra: dict) -> None:
@@ -374,9 +374,13 @@ def probe_plan(layout: BandLayout, radius: int) -> list[tuple[int, np.ndarray, n
     return plan
 
 
+# Ids are file paths, which need not be UTF-8: such bytes travel as os.fsdecode gives them.
+UTF8 = ("utf-8", "surrogateescape")
+
+
 def encode_ids(ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Ids as (blob, ends), the layout BandTables keeps them in."""
-    encoded = [i.encode() for i in ids]
+    encoded = [i.encode(*UTF8) for i in ids]
     blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
     return blob, np.cumsum([len(e) for e in encoded], dtype=np.int64)
 
@@ -388,9 +392,9 @@ def decode_ids(blob: np.ndarray, lengths: np.ndarray) -> list[str]:
     if not (blob == 0).any():
         joined = np.zeros(len(blob) + len(lengths), np.uint8)
         joined[np.arange(len(blob)) + np.repeat(np.arange(len(lengths)), lengths)] = blob
-        return joined.tobytes().decode().split("\0")[:-1]
+        return joined.tobytes().decode(*UTF8).split("\0")[:-1]
     data, ends = blob.tobytes(), np.cumsum(lengths).tolist()
-    return [data[a:b].decode() for a, b in zip([0, *ends[:-1]], ends)]
+    return [data[a:b].decode(*UTF8) for a, b in zip([0, *ends[:-1]], ends)]
 
 
 def id_slices(blob: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

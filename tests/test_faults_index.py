@@ -511,3 +511,16 @@ def test_fault_suite_kill_9_of_ingest_then_fsck_and_resume_reach_the_exact_count
         assert len(index) == 120 and index.fsck() == []
     assert verdicts(db)["outcome"] == "right"
     print(f"kill -9 of ingest: {trials} trials, {survived} survived")
+
+
+def test_fsck_and_rebuilds_keep_ids_that_are_not_utf8(tmp_path):
+    # Such names are stored as BLOBs: the tables' ties, rebuild and fsck read them back alike.
+    path = tmp_path / "index"
+    name = b"/photos/caf\xe9.jpg".decode("utf-8", "surrogateescape")
+    with phashdb.open(path) as index:
+        index.add_hashes([("plain", 1), (name, 2**63)])
+        index.fsck(repair=True)
+    with phashdb.open(path) as index:
+        assert index.fsck() == []
+        assert index.query(2**63, 0) == [(name, 0)]
+    assert "rebuilding" not in verdicts(path)["stderr"]
