@@ -1,8 +1,11 @@
-"""Several processes on one embedded index: writes serialised, uniqueness kept."""
+"""Several processes on one index: writes serialised (embedded) or settled by claims (HBase),
+uniqueness kept."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
+
+import pytest
 
 import phashdb
 
@@ -17,6 +20,17 @@ def add_when_all_ready(location, image, barrier, results):
 def test_of_near_identical_images_added_at_once_exactly_one_is_unique(tmp_path, photos, near_copies):
     location = str(tmp_path / "index")
     phashdb.open(location).close()
+    adds_at_once_admit_exactly_one(location, tmp_path, photos, near_copies)
+
+
+@pytest.mark.hbase
+def test_on_hbase_of_near_identical_images_added_at_once_exactly_one_is_unique(
+    hbase_url, tmp_path, photos, near_copies
+):
+    adds_at_once_admit_exactly_one(hbase_url, tmp_path, photos, near_copies)
+
+
+def adds_at_once_admit_exactly_one(location, tmp_path, photos, near_copies):
     images = [photos["astronaut"], near_copies["astronaut"]]
     # More copies of the same photo, each encoded differently.
     from PIL import Image

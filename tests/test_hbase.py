@@ -379,3 +379,81 @@ def test_cli_errors_on_hbase_are_one_line(hbase_cluster, photos):
     missing = run_cli("check", photos["coffee"], env_url=url)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert "does not exist" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+
+
+def control(cluster, command):
+    """A command to the test cluster (MiniCluster's control port); its answer."""
+    with socket.create_connection(("127.0.0.1", cluster["control_port"])) as s:
+        f = s.makefile("rw")
+        f.write(command + "\n")
+        f.flush()
+        answer = f.readline().strip()
+    assert answer.startswith("ok"), f"{command}: {answer}"
+    return answer[3:]
+
+
+@hbase
+def test_a_region_server_killed_under_load_loses_no_add_and_gives_no_wrong_verdict(
+    hbase_cluster, hbase_url
+):
+    rng = np.random.default_rng(11)
+    stored = {f"pre{i}": int(h) for i, h in enumerate(rng.integers(0, 2**64, 200, dtype=np.uint64))}
+    with phashdb.open(hbase_url) as index:
+        index.add_hashes(list(stored.items()))
+    added, wrong, errors, others = {}, [], [], []
+    started = threading.Event()
+
+    def adder(k):
+        with phashdb.open(hbase_url) as index:
+            for i, h in enumerate(np.random.default_rng(k).integers(0, 2**64, 40, dtype=np.uint64)):
+                image = Image(f"add{k}-{i}", int(h))
+                try:
+                    if add_by_hash(index, image, 4) == []:
+                        added[image.id] = image.hash
+                except StoreError as e:
+                    errors.append(str(e))
+                except Exception as e:  # noqa: BLE001 (anything else is a defect)
+                    others.append(repr(e))
+                if i == 5:
+                    started.set()
+
+    def checker():
+        with phashdb.open(hbase_url) as index:
+            for id, h in list(stored.items())[:60]:
+                try:
+                    if index.query(h, 0) != [(id, 0)]:
+                        wrong.append(id)
+                except StoreError as e:
+                    errors.append(str(e))
+                except Exception as e:  # noqa: BLE001
+                    others.append(repr(e))
+
+    threads = [threading.Thread(target=adder, args=(k,)) for k in range(3)]
+    threads.append(threading.Thread(target=checker))
+    for t in threads:
+        t.start()
+    started.wait(timeout=120)
+    control(hbase_cluster, "abort-rs 0")
+    for t in threads:
+        t.join(timeout=600)
+    try:
+        assert not any(t.is_alive() for t in threads)
+        assert others == [] and wrong == []
+        assert all("\n" not in e for e in errors)  # failures are the one-line StoreError
+        assert len(added) > 0
+        with phashdb.open(hbase_url) as index:
+            for id, h in added.items():  # every add that returned success is there
+                assert index.query(h, 0) == [(id, 0)]
+    finally:
+        control(hbase_cluster, "start-rs")
+
+
+@hbase
+def test_after_a_thrift_server_restart_the_pool_reconnects(hbase_cluster, hbase_url):
+    with phashdb.open(hbase_url) as index:
+        index.add_hashes([("a", 0xABCD)])
+        assert index.query(0xABCD, 0) == [("a", 0)]
+        control(hbase_cluster, "restart-thrift")
+        assert index.query(0xABCD, 0) == [("a", 0)]  # stale pooled connections are replaced
+        index.add_hashes([("b", 0xABCC)])
+        assert index.query(0xABCD, 1) == [("a", 0), ("b", 1)]
