@@ -138,7 +138,7 @@ def claim(store, image: Image, radius: int):
             time.sleep(POLL)
 
 
-def orphans(store, *, repair: bool = False, min_age: float = 60.0) -> list[tuple[str, int]]:
+def orphans(store, *, repair: bool = False, min_age: float = 120.0) -> list[tuple[str, int]]:
     """What crashed writers left: band cells older than `min_age` seconds whose image number
     has neither a record nor a live claim, as (id or '#number', hash); `repair` deletes them,
     with their dead claim cells and id cells that name no stored image."""
@@ -146,7 +146,7 @@ def orphans(store, *, repair: bool = False, min_age: float = 60.0) -> list[tuple
     cells: dict[int, tuple[int, list]] = {}
     for result in store.scan(store._bands, b"", b""):
         for cell in result.columnValues:
-            if cell.timestamp <= old:
+            if cell.timestamp <= old:  # whole minutes: a cell may look a minute older
                 h, n = keys.parse_band_cell(store.layout, result.row, cell.qualifier)
                 cells.setdefault(n, (h, []))[1].append((result.row, cell.qualifier))
     states = store.read_numbers(cells)

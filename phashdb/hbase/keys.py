@@ -46,6 +46,7 @@ COUNTER = b"n"
 DEFAULT_ROW_BITS = 12
 ID_BUCKET_BITS = 12
 MAX_NUMBER = 2**48 - 1
+BAND_TIME_STEP = 60_000  # band cells' timestamps are whole minutes (ms), see store.py
 
 
 def encode_id(id: str) -> bytes:

@@ -339,7 +339,10 @@ class HBaseStore:
         for number, image in numbered:
             for row, qualifier in keys.band_cells(self.layout, self.row_bits, image.hash, number):
                 rows[row].append(hb.TColumnValue(B, qualifier, b""))
-        self._put_rows(self._bands, rows)
+        # Neighbouring cells with one timestamp are stored without it (FAST_DIFF): band cells
+        # carry the minute they were written, not the millisecond.
+        now = int(time.time() * 1000)
+        self._put_rows(self._bands, rows, timestamp=now - now % keys.BAND_TIME_STEP)
 
     def write_ids(self, numbered: list[tuple[int, Image]]) -> None:
         rows: dict[bytes, list] = defaultdict(list)
@@ -355,8 +358,12 @@ class HBaseStore:
             rows[row].append(hb.TColumnValue(I, qualifier, keys.encode_record(image)))
         self._put_rows(self._records, rows)
 
-    def _put_rows(self, table: bytes, rows: dict[bytes, list]) -> None:
-        puts = [hb.TPut(row=row, columnValues=cells) for row, cells in rows.items()]
+    def _put_rows(
+        self, table: bytes, rows: dict[bytes, list], timestamp: int | None = None
+    ) -> None:
+        puts = [
+            hb.TPut(row=row, columnValues=cells, timestamp=timestamp) for row, cells in rows.items()
+        ]
         # Big writes go as several putMultiples at once, so every region server has work.
         parts = min(self.options.pool_size, -(-len(puts) // PUTS_PER_CALL))
         if parts <= 1:
@@ -417,7 +424,7 @@ class HBaseStore:
         with claim(self, image, radius) as rivals:
             yield rivals
 
-    def fsck(self, *, repair: bool = False, min_age: float = 60.0) -> list[tuple[str, int]]:
+    def fsck(self, *, repair: bool = False, min_age: float = 120.0) -> list[tuple[str, int]]:
         from .claims import orphans
 
         return orphans(self, repair=repair, min_age=min_age)

@@ -116,6 +116,9 @@ public final class MiniCluster {
     // Balance often so regions (e.g. after splits) stay spread over all region servers.
     conf.setBoolean("hbase.balancer.tablesOnMaster", false);
     conf.setInt("hbase.balancer.period", 10_000);
+    // Remove store files a compaction replaced within seconds (default: 2 min), so the data
+    // folder's size after a major compaction is the table's size.
+    conf.setInt("hbase.hfile.compaction.discharger.interval", 3_000);
 
     HBaseTestingUtility util = new HBaseTestingUtility(conf);
     List<ThriftServer> thriftServers = new ArrayList<>();
@@ -283,6 +286,7 @@ public final class MiniCluster {
           }
           Thread.sleep(500);
         }
+        Thread.sleep(8_000);  // the discharger removes the replaced files
         return "";
       }
       case "balance":
