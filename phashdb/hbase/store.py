@@ -335,10 +335,12 @@ class HBaseStore:
         self.write_records(numbered + rewrite)
 
     def write_band_cells(self, numbered: list[tuple[int, Image]]) -> None:
-        rows: dict[bytes, list] = defaultdict(list)
-        for number, image in numbered:
-            for row, qualifier in keys.band_cells(self.layout, self.row_bits, image.hash, number):
-                rows[row].append(hb.TColumnValue(B, qualifier, b""))
+        cells = keys.band_cells_many(
+            self.layout, self.row_bits,
+            np.array([i.hash for _, i in numbered], dtype=np.uint64),
+            np.array([n for n, _ in numbered], dtype=np.uint64),
+        )
+        rows = {row: [hb.TColumnValue(B, q, b"") for q in qs] for row, qs in cells.items()}
         # Neighbouring cells with one timestamp are stored without it (FAST_DIFF): band cells
         # carry the minute they were written, not the millisecond.
         now = int(time.time() * 1000)
