@@ -43,6 +43,14 @@ class Claim:
     started_ms: int
     committed: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
+    renewer: threading.Thread | None = None
+
+    def stop_renewing(self) -> None:
+        """Stop renewing the lease, and wait for a renewal under way (it must not write the
+        claim cell again after a commit or withdrawal)."""
+        self.stop.set()
+        if self.renewer is not None and self.renewer is not threading.current_thread():
+            self.renewer.join()
 
 
 def _now_ms() -> int:
@@ -108,8 +116,8 @@ def claim(store, image: Image, radius: int):
         current = Claim(store.next_number(), image, _now_ms())
         store.write_band_cells([(current.number, image)])
         write_claim(store, current)
-        renewer = threading.Thread(target=_renew, args=(store, current), daemon=True)
-        renewer.start()
+        current.renewer = threading.Thread(target=_renew, args=(store, current), daemon=True)
+        current.renewer.start()
         try:
             while True:
                 earlier, later = live_rivals(store, current, radius)
@@ -125,7 +133,7 @@ def claim(store, image: Image, radius: int):
                 yield []
                 return
         finally:
-            current.stop.set()
+            current.stop_renewing()
             store.claims.pop(image.id, None)
             if not current.committed:
                 withdraw(store, current)

@@ -113,7 +113,9 @@ def band_cells_many(
     out: dict[bytes, list[bytes]] = {}
     for band, width in enumerate(layout.widths):
         top = band_top(layout, band)
-        rotated = hashes if top == 0 else (hashes << np.uint64(top)) | (hashes >> np.uint64(64 - top))
+        rotated = (
+            hashes if top == 0 else (hashes << np.uint64(top)) | (hashes >> np.uint64(64 - top))
+        )
         values = (hashes >> np.uint64(layout.shifts[band])) & np.uint64((1 << width) - 1)
         rows = (values >> np.uint64(max(width - row_bits, 0))).astype(np.int64)
         keys_of_rows = _row_keys(band, width, row_bits)

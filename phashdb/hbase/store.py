@@ -306,6 +306,7 @@ class HBaseStore:
         self.write_ids(numbered)
         self.write_records(numbered)
         claim.committed = True
+        claim.stop_renewing()  # the lease held until the record was written
         row, _ = keys.number_cell(claim.number)
         self.delete_cells(self._records, [(row, keys.claim_qualifier(claim.number))], I)
         return True
@@ -336,7 +337,8 @@ class HBaseStore:
 
     def write_band_cells(self, numbered: list[tuple[int, Image]]) -> None:
         cells = keys.band_cells_many(
-            self.layout, self.row_bits,
+            self.layout,
+            self.row_bits,
             np.array([i.hash for _, i in numbered], dtype=np.uint64),
             np.array([n for n, _ in numbered], dtype=np.uint64),
         )
