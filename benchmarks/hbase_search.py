@@ -72,15 +72,39 @@ def timed(fn, repeat):
     return np.median(times) * 1e3, np.percentile(times, 95) * 1e3
 
 
-def measure(index, pairs, queries):
-    t = time.perf_counter()
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(index, pairs, queries, floor=None, server_pid=None):
+    """Load rate (and the CPU seconds the client and the server spent on it), then query
+    latencies; with `floor`, one floor Get is timed before each query, so both meet the same
+    load on this shared machine."""
+    t, c = time.perf_counter(), time.process_time()
+    s = cpu_seconds(server_pid) if server_pid else 0.0
     index.add_hashes(pairs)
-    load = len(pairs) / (time.perf_counter() - t)
+    out = {
+        "load": len(pairs) / (time.perf_counter() - t),
+        "client_cpu": time.process_time() - c,
+        "server_cpu": cpu_seconds(server_pid) - s if server_pid else 0.0,
+    }
     index.query(queries[0], 8)  # warm: connections opened, band tables built
-    out = {"load": load}
+    floors = []
+
+    def one(q, r):
+        if floor:
+            t = time.perf_counter()
+            floor()
+            floors.append(time.perf_counter() - t)
+        index.query(q, r)
+
     for r in RADII:
-        out[r] = timed(lambda q, r=r: index.query(q, r), queries)
+        out[r] = timed(lambda q, r=r: one(q, r), queries)
     out["batch"] = timed(lambda _: index.query_many(queries[:100], 8), range(5))
+    if floors:
+        out["floor"] = np.median(floors) * 1e3, np.percentile(floors, 95) * 1e3
     return out
 
 
@@ -108,17 +132,15 @@ def main() -> None:
             )
             control(info, "balance")
             with phashdb.open(url) as hbase:
-                results = {"hbase": measure(hbase, pairs, queries)}
-                row = keys.probe_range(
-                    0,
-                    12345 % 2 ** hbase.store.layout.widths[0],
-                    hbase.store.layout.widths[0],
-                    hbase.store.row_bits,
-                )[0]
+                layout = hbase.store.layout
+                row = keys.probe_range(0, 12345, layout.widths[0], hbase.store.row_bits)[0]
                 get = hb.TGet(row=row, columns=[hb.TColumn(keys.BAND_FAMILY, b"\0")])
-                floor = timed(
-                    lambda _: hbase.store.pool.call(lambda c: c.get(b"bench", get)), range(200)
-                )
+
+                def floor():
+                    hbase.store.pool.call(lambda c: c.get(b"bench", get))
+
+                results = {"hbase": measure(hbase, pairs, queries, floor, info["pid"])}
+                floor = results["hbase"]["floor"]
                 info_stats = hbase.stats()
                 requests = json.loads(control(info, "metrics bench")[0])
             control(
@@ -145,6 +167,11 @@ def main() -> None:
             + f" {res['batch'][0]:>8.1f}/{res['batch'][1]:<8.1f}"
         )
     h = results["hbase"]
+    print(
+        f"HBase load CPU: client {h['client_cpu']:.0f} s, cluster JVM {h['server_cpu']:.0f} s for "
+        f"{args.size:,} hashes: {args.size / max(h['client_cpu'], h['server_cpu']):,.0f} hashes/s "
+        "if each had one core to itself"
+    )
     print("HBase/floor at p50: " + ", ".join(f"r={r} {h[r][0] / floor[0]:.1f}x" for r in RADII))
     print(
         f"bytes per image on disk (flushed, major-compacted): band table "
