@@ -457,3 +457,43 @@ def test_after_a_thrift_server_restart_the_pool_reconnects(hbase_cluster, hbase_
         assert index.query(0xABCD, 0) == [("a", 0)]  # stale pooled connections are replaced
         index.add_hashes([("b", 0xABCC)])
         assert index.query(0xABCD, 1) == [("a", 0), ("b", 1)]
+
+
+@hbase
+def test_hbase_search_equals_brute_force(hbase_url):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    stored: dict[str, int] = {}
+    hashes64 = st.integers(0, 2**64 - 1)
+
+    with phashdb.open(hbase_url) as index:
+
+        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(
+            new=st.lists(hashes64, max_size=40),
+            near=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 2**64 - 1)), max_size=10),
+            radius=st.integers(0, 16),
+        )
+        def check(new, near, radius):
+            pairs = [(f"h{len(stored) + k}", h) for k, h in enumerate(new)]
+            index.add_hashes(pairs)
+            stored.update(pairs)
+            values = list(stored.values())
+            # queries near stored hashes (a few bits flipped) and anywhere
+            queries = (
+                [values[i % len(values)] ^ (m & (m >> 7) & (m >> 13)) for i, m in near]
+                if values
+                else []
+            )
+            queries += [m for _, m in near]
+            got = index.query_many(queries, radius)
+            for q, answer in zip(queries, got):
+                want = sorted(
+                    ((h ^ q).bit_count(), id)
+                    for id, h in stored.items()
+                    if (h ^ q).bit_count() <= radius
+                )
+                assert answer == [(id, d) for d, id in want]
+
+        check()
