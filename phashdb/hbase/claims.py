@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -129,12 +129,12 @@ def claim(store, image: Image, radius: int):
                     )
                 time.sleep(POLL)
             if not earlier:
-                store.claims[image.id] = current
+                store.pending[image.id] = current
                 yield []
                 return
         finally:
             current.stop_renewing()
-            store.claims.pop(image.id, None)
+            store.pending.pop(image.id, None)
             if not current.committed:
                 withdraw(store, current)
         # An earlier writer is at work on a near copy: let it finish, then look again.
@@ -146,13 +146,29 @@ def claim(store, image: Image, radius: int):
             time.sleep(POLL)
 
 
+def commit(store, image: Image) -> bool:
+    """Commit the store's pending claim of `image` (its band cells are written): the id
+    cell, then the record, then the claim cell goes."""
+    claim = store.pending.get(image.id)
+    if claim is None or claim.image.hash != image.hash or claim.committed:
+        return False
+    numbered = [(claim.number, image if image.added else replace(image, added=time.time()))]
+    store.write_ids(numbered)
+    store.write_records(numbered)
+    claim.committed = True
+    claim.stop_renewing()  # the lease held until the record was written
+    row, _ = keys.number_cell(claim.number)
+    store.delete_cells(store._records, [(row, keys.claim_qualifier(claim.number))], I)
+    return True
+
+
 def orphans(store, *, repair: bool = False, min_age: float = 120.0) -> list[tuple[str, int]]:
     """What crashed writers left: band cells older than `min_age` seconds whose image number
     has neither a record nor a live claim, as (id or '#number', hash); `repair` deletes them,
     with their dead claim cells and id cells that name no stored image."""
     old = _now_ms() - int(min_age * 1000)
     cells: dict[int, tuple[int, list]] = {}
-    for result in store.scan(store._bands, b"", b""):
+    for result in store.pool.scan(store._bands, b"", b""):
         for cell in result.columnValues:
             if cell.timestamp <= old:  # whole minutes: a cell may look a minute older
                 h, n = keys.parse_band_cell(store.layout, result.row, cell.qualifier)
@@ -179,7 +195,7 @@ def orphans(store, *, repair: bool = False, min_age: float = 120.0) -> list[tupl
 def _stale_ids(store, old: int, *, repair: bool) -> int:
     """Id cells whose image number holds no record of that id (left by removals)."""
     pointers = []
-    for result in store.scan(store._records, b"i", b"j"):
+    for result in store.pool.scan(store._records, b"i", b"j"):
         for cell in result.columnValues:
             if cell.timestamp <= old:
                 pointers.append((result.row, cell.qualifier, int.from_bytes(cell.value, "big")))

@@ -25,7 +25,7 @@ import numpy as np
 from ..bands import BandLayout, flip_masks
 from ..errors import StoreError
 from ..records import Image
-from . import keys
+from . import claims, keys
 from .keys import BAND_FAMILY as B
 from .keys import RECORD_FAMILY as I
 from .thrift import HBaseOptions, Pool, column_range_filter, hb
@@ -58,7 +58,7 @@ class HBaseStore:
         self._records = options.images_table.encode()
         self._numbers: list[int] = []
         self._numbers_lock = threading.Lock()
-        self.claims: dict = {}  # id -> claims.Claim of this store's writers at work
+        self.pending: dict = {}  # id -> claims.Claim of this store's writers at work
         try:
             for table in (options.table, options.images_table):
                 name = hb.TTableName(ns=b"default", qualifier=table.encode())
@@ -214,23 +214,8 @@ class HBaseStore:
     def find(self, ids: Iterable[str]) -> dict[str, Image]:
         return {id: image for id, (_, image) in self.lookup(ids).items()}
 
-    def scan(self, table: bytes, start: bytes, stop: bytes, *, keys_only: bool = False) -> Iterator:
-        """Every row between `start` and `stop`, a batch of rows per call."""
-        scan = hb.TScan(
-            startRow=start,
-            stopRow=stop,
-            caching=1000,
-            filterString=b"KeyOnlyFilter()" if keys_only else None,
-        )
-        scanner = self.pool.call(lambda c: c.openScanner(table, scan))
-        try:
-            while rows := self.pool.call(lambda c: c.getScannerRows(scanner, 1000)):
-                yield from rows
-        finally:
-            self.pool.call(lambda c: c.closeScanner(scanner))
-
     def _records_scan(self) -> Iterator[tuple[int, Image]]:
-        for result in self.scan(self._records, b"n", b"o"):
+        for result in self.pool.scan(self._records, b"n", b"o"):
             for cell in result.columnValues:
                 if len(cell.qualifier) == 1:
                     yield keys.number_of(result.row, cell.qualifier), keys.decode_record(cell.value)
@@ -252,7 +237,7 @@ class HBaseStore:
     def count(self) -> int:
         return sum(
             sum(1 for cell in result.columnValues if len(cell.qualifier) == 1)
-            for result in self.scan(self._records, b"n", b"o", keys_only=True)
+            for result in self.pool.scan(self._records, b"n", b"o", keys_only=True)
         )
 
     def regions(self) -> list:
@@ -291,25 +276,10 @@ class HBaseStore:
         """Store images: band cells first, records last (an image is visible only once its
         record is). An id stored exactly so is left alone; with another hash it is replaced."""
         images = list({i.id: i for i in images}.values())
-        images = [i for i in images if not self._commit_claim(i)]
+        images = [i for i in images if not claims.commit(self, i)]
         size = self.options.batch_size
         for lo in range(0, len(images), size):
             self._put_batch(images[lo : lo + size])
-
-    def _commit_claim(self, image: Image) -> bool:
-        """Commit this store's pending claim of `image` (its band cells are written): the id
-        cell, then the record, then the claim cell goes."""
-        claim = self.claims.get(image.id)
-        if claim is None or claim.image.hash != image.hash or claim.committed:
-            return False
-        numbered = [(claim.number, image if image.added else replace(image, added=time.time()))]
-        self.write_ids(numbered)
-        self.write_records(numbered)
-        claim.committed = True
-        claim.stop_renewing()  # the lease held until the record was written
-        row, _ = keys.number_cell(claim.number)
-        self.delete_cells(self._records, [(row, keys.claim_qualifier(claim.number))], I)
-        return True
 
     def put_hashes(self, ids: Sequence[str], hashes: np.ndarray) -> None:
         self.put(Image(i, h) for i, h in zip(ids, np.asarray(hashes, np.uint64).tolist()))
@@ -423,15 +393,11 @@ class HBaseStore:
 
     @contextmanager
     def claim(self, image: Image, radius: int):
-        from .claims import claim
-
-        with claim(self, image, radius) as rivals:
+        with claims.claim(self, image, radius) as rivals:
             yield rivals
 
     def fsck(self, *, repair: bool = False, min_age: float = 120.0) -> list[tuple[str, int]]:
-        from .claims import orphans
-
-        return orphans(self, repair=repair, min_age=min_age)
+        return claims.orphans(self, repair=repair, min_age=min_age)
 
     def close(self) -> None:
         self._threads.shutdown(wait=True)
