@@ -1,17 +1,23 @@
-"""Load rate and query latency on the real HBase test cluster next to the embedded index.
+"""Load rate, check latency and storage on the real HBase test cluster, next to the embedded index.
 
-    python benchmarks/hbase_search.py [--size 1000000] [--queries 100] [--url hbase://...]
+    python benchmarks/hbase_search.py [--size 1000000] [--queries 100] [--bands 4]
 
-Without --url it starts the test cluster (tests/hbase/cluster.sh: ZooKeeper, master, three
-region servers, Thrift) and creates fresh pre-split tables. It loads the same N uniform random
-hashes into HBase and into an embedded index, and prints hashes/s and the median and 95th
-percentile of single queries at radii 4 and 10, for both, from the same run.
+Starts the test cluster (tests/hbase/cluster.sh: ZooKeeper, master, three region servers,
+Thrift; full JIT and a 3 GB heap unless HBASE_TEST_JVM_OPTS / HBASE_TEST_HEAP say otherwise),
+creates fresh pre-split tables, asks the balancer to run, and loads the same N uniform random
+hashes into HBase and into an embedded index. Prints, from one run: hashes/s loaded; p50/p95 of
+single queries (Index.query: every probe, then the candidates' records) at radii 4, 8 and 10
+and of a batch of 100 queries at radius 8; the p50 of one single-row Get on the same cluster
+(the floor: one round trip); bytes per image on disk after a flush and major compaction, band
+table and records apart; each region server's regions, share of band cells and requests.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
 import subprocess
 import tempfile
 import time
@@ -20,64 +26,164 @@ from pathlib import Path
 import numpy as np
 
 import phashdb
-from phashdb.hbase import create_tables
+from phashdb.bands import BandLayout
+from phashdb.hbase import create_tables, keys
+from phashdb.hbase.thrift import hb
 
 CLUSTER = Path(__file__).resolve().parent.parent / "tests" / "hbase" / "cluster.sh"
+RADII = (4, 8, 10)
 
 
-def measure(index, pairs, queries, radii):
-    t = time.perf_counter()
-    for lo in range(0, len(pairs), 50_000):
-        index.add_hashes(pairs[lo : lo + 50_000])
-    load = len(pairs) / (time.perf_counter() - t)
-    index.query(0, 4)  # warm: connections opened, band tables built
-    latencies = {}
-    for r in radii:
-        times = []
-        for q in queries:
+def control(info: dict, *commands: str) -> list[str]:
+    """Commands to the test cluster's control port (MiniCluster.java), one answer each."""
+    with socket.create_connection(("127.0.0.1", info["control_port"])) as s:
+        f = s.makefile("rw")
+        out = []
+        for command in commands:
+            f.write(command + "\n")
+            f.flush()
+            answer = f.readline().strip()
+            if not answer.startswith("ok"):
+                raise RuntimeError(f"{command}: {answer}")
+            out.append(answer[3:])
+        return out
+
+
+def table_bytes(data_dir: str, table: str) -> int:
+    """Bytes of a table's store files under the cluster's data folder."""
+    total = 0
+    for root, _, files in os.walk(data_dir):
+        parts = Path(root).parts
+        if "default" in parts and table in parts and "archive" not in parts and ".tmp" not in parts:
+            i = parts.index("default")
+            if (
+                i + 1 < len(parts) and parts[i + 1] == table and len(parts) == i + 4
+            ):  # region/family
+                total += sum(os.path.getsize(Path(root) / f) for f in files)
+    return total
+
+
+def timed(fn, repeat):
+    times = []
+    for arg in repeat:
+        t = time.perf_counter()
+        fn(arg)
+        times.append(time.perf_counter() - t)
+    return np.median(times) * 1e3, np.percentile(times, 95) * 1e3
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(index, pairs, queries, floor=None, server_pid=None):
+    """Load rate (and the CPU seconds the client and the server spent on it), then query
+    latencies; with `floor`, one floor Get is timed before each query, so both meet the same
+    load on this shared machine."""
+    t, c = time.perf_counter(), time.process_time()
+    s = cpu_seconds(server_pid) if server_pid else 0.0
+    index.add_hashes(pairs)
+    out = {
+        "load": len(pairs) / (time.perf_counter() - t),
+        "client_cpu": time.process_time() - c,
+        "server_cpu": cpu_seconds(server_pid) - s if server_pid else 0.0,
+    }
+    index.query(queries[0], 8)  # warm: connections opened, band tables built
+    floors = []
+
+    def one(q, r):
+        if floor:
             t = time.perf_counter()
-            index.query(q, r)
-            times.append(time.perf_counter() - t)
-        latencies[r] = (np.median(times) * 1e3, np.percentile(times, 95) * 1e3)
-    return load, latencies
+            floor()
+            floors.append(time.perf_counter() - t)
+        index.query(q, r)
+
+    for r in RADII:
+        out[r] = timed(lambda q, r=r: one(q, r), queries)
+    out["batch"] = timed(lambda _: index.query_many(queries[:100], 8), range(5))
+    if floors:
+        out["floor"] = np.median(floors) * 1e3, np.percentile(floors, 95) * 1e3
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--url", help="an existing hbase://HOST:PORT/TABLE?thrift2_port=N")
+    parser.add_argument("--bands", type=int, default=4)
+    parser.add_argument("--regions-per-band", type=int, default=6)
     args = parser.parse_args()
     rng = np.random.default_rng(3)
     hashes = rng.integers(0, 2**64, args.size, dtype=np.uint64, endpoint=False)
-    pairs = [(f"img{i:08d}", int(h)) for i, h in enumerate(hashes.tolist())]
+    pairs = [(f"img{i:08d}", h) for i, h in enumerate(hashes.tolist())]
     near = hashes[rng.integers(0, args.size, args.queries)] ^ np.uint64(0b1000_0100_0010_0001)
     queries = [int(q) for q in near]
-    radii = (4, 10)
+    env = {"HBASE_TEST_JVM_OPTS": "-XX:+TieredCompilation", "HBASE_TEST_HEAP": "3g", **os.environ}
     with tempfile.TemporaryDirectory() as tmp:
-        url, started = args.url, None
-        if url is None:
-            subprocess.run([str(CLUSTER), "build"], check=True)
-            subprocess.run([str(CLUSTER), "start", tmp], check=True, stdout=subprocess.DEVNULL)
-            started = json.loads((Path(tmp) / "cluster.json").read_text())
-            url = f"hbase://127.0.0.1:{started['thrift_port']}/bench?thrift2_port={started['thrift2_port']}"
+        subprocess.run([str(CLUSTER), "build"], check=True)
+        subprocess.run([str(CLUSTER), "start", tmp], check=True, stdout=subprocess.DEVNULL, env=env)
+        info = json.loads((Path(tmp) / "cluster.json").read_text())
+        url = f"hbase://127.0.0.1:{info['thrift2_port']}/bench"
         try:
-            create_tables(url)
-            with phashdb.open(url.split("?")[0]) as hbase:
-                info = hbase.stats()
-                results = {"hbase": measure(hbase, pairs, queries, radii)}
+            create_tables(
+                url, bands=BandLayout.even(args.bands), regions_per_band=args.regions_per_band
+            )
+            control(info, "balance")
+            with phashdb.open(url) as hbase:
+                layout = hbase.store.layout
+                row = keys.probe_range(0, 12345, layout.widths[0], hbase.store.row_bits)[0]
+                get = hb.TGet(row=row, columns=[hb.TColumn(keys.BAND_FAMILY, b"\0")])
+
+                def floor():
+                    hbase.store.pool.call(lambda c: c.get(b"bench", get))
+
+                results = {"hbase": measure(hbase, pairs, queries, floor, info["pid"])}
+                floor = results["hbase"]["floor"]
+                info_stats = hbase.stats()
+                requests = json.loads(control(info, "metrics bench")[0])
+            control(
+                info, "flush bench", "flush bench_images", "compact bench", "compact bench_images"
+            )
+            sizes = {t: table_bytes(info["data_dir"], t) for t in ("bench", "bench_images")}
             with phashdb.open(Path(tmp) / "embedded") as embedded:
-                results["embedded"] = measure(embedded, pairs, queries, radii)
+                results["embedded"] = measure(embedded, pairs, queries)
         finally:
-            if started:
-                subprocess.run([str(CLUSTER), "stop", tmp], check=False)
-    print(f"{args.size} random hashes; HBase: {info['regions']} regions on "
-          f"{info['region_servers']} region servers, bands {info['bands']}")
-    print(f"{'backend':>9} {'load/s':>9} " + " ".join(
-        f"{'r=%d p50 ms' % r:>12} {'r=%d p95 ms' % r:>12}" for r in radii))
-    for name, (load, lat) in results.items():
-        print(f"{name:>9} {load:>9,.0f} " + " ".join(
-            f"{lat[r][0]:>12.2f} {lat[r][1]:>12.2f}" for r in radii))
+            subprocess.run([str(CLUSTER), "stop", tmp], check=False, stdout=subprocess.DEVNULL)
+    print(
+        f"{args.size:,} random hashes; HBase: bands {info_stats['bands']}, {info_stats['regions']} "
+        f"band regions on {info_stats['region_servers']} region servers; single-row Get p50 "
+        f"{floor[0]:.2f} ms (the floor)"
+    )
+    header = f"{'backend':>9} {'load/s':>9} " + " ".join(
+        f"{f'r={r} p50/p95 ms':>17}" for r in RADII
+    )
+    print(header + f" {'batch 100 r=8 ms':>17}")
+    for name, res in results.items():
+        print(
+            f"{name:>9} {res['load']:>9,.0f} "
+            + " ".join(f"{res[r][0]:>8.2f}/{res[r][1]:<8.2f}" for r in RADII)
+            + f" {res['batch'][0]:>8.1f}/{res['batch'][1]:<8.1f}"
+        )
+    h = results["hbase"]
+    print(
+        f"HBase load CPU: client {h['client_cpu']:.0f} s, cluster JVM {h['server_cpu']:.0f} s for "
+        f"{args.size:,} hashes: {args.size / max(h['client_cpu'], h['server_cpu']):,.0f} hashes/s "
+        "if each had one core to itself"
+    )
+    print("HBase/floor at p50: " + ", ".join(f"r={r} {h[r][0] / floor[0]:.1f}x" for r in RADII))
+    print(
+        f"bytes per image on disk (flushed, major-compacted): band table "
+        f"{sizes['bench'] / args.size:.1f}, records {sizes['bench_images'] / args.size:.1f}"
+    )
+    for server, s in info_stats["per_region_server"].items():
+        r = requests.get(server, {})
+        print(
+            f"  {server}: {s['regions']} regions, share of band cells {s['share']:.3f}, "
+            f"requests read {r.get('reads', '?'):,} write {r.get('writes', '?'):,}"
+        )
+    print(f"  max/min share: {info_stats['max_min_share']}")
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ runner_option = click.option(
 @threshold_option
 @click.option(
     "--bands", metavar="W,W,...",
-    help="HBase: band widths in bits, adding up to 64 (default 5 bands: 13,13,13,13,12).",
+    help="HBase: band widths in bits, adding up to 64 (default 4 bands: 16,16,16,16).",
 )
 @click.option(
     "--regions-per-band", type=click.IntRange(1, 256), default=6, show_default=True,
@@ -101,8 +101,8 @@ runner_option = click.option(
 def init(opts: Options, threshold, bands, regions_per_band, print_schema) -> None:
     """Create the index (if missing) and show its settings.
 
-    For HBase, the tables are created pre-split through HBase's Thrift2 server: give its port
-    in the URL (hbase://HOST:9090/TABLE?thrift2_port=9091), or run the script that
+    For HBase, the tables are created pre-split through HBase's Thrift2 server (the URL's
+    port, hbase://HOST:9090/TABLE), or run the script that
     --print-schema prints with `hbase shell`."""
     if opts.db and opts.db.startswith("hbase://"):
         from phashdb.bands import BandLayout
@@ -113,8 +113,7 @@ def init(opts: Options, threshold, bands, regions_per_band, print_schema) -> Non
             table = HBaseOptions.from_url(opts.db).table
             click.echo(schema_script(table, layout, regions_per_band), nl=False)
             return
-        if HBaseOptions.from_url(opts.db).thrift2_port is not None:
-            create_tables(opts.db, bands=layout, regions_per_band=regions_per_band)
+        create_tables(opts.db, bands=layout, regions_per_band=regions_per_band)
     elif bands or print_schema:
         raise click.UsageError("--bands and --print-schema are for HBase indexes")
     with opts.open(threshold=threshold) as index:
@@ -347,7 +346,7 @@ def _report(opts: Options, images, verdict_of, as_json: bool) -> None:
 def _each(opts: Options, items, action, done) -> bool:
     """Run `action` on each item and `done(item, result)` after it; a phashdb error is one
     line on stderr and the rest go on. Returns whether any failed."""
-    from phashdb.errors import Error
+    from phashdb.errors import Error, StoreError
 
     failed = False
     for item in items:
@@ -356,7 +355,9 @@ def _each(opts: Options, items, action, done) -> bool:
         except Error as e:
             if opts.debug:
                 raise
-            click.echo(f"phashdb: error: {_shown(e)}", err=True)
+            # A storage failure's message names the store, not the input: name both.
+            shown = f"{_shown(item)}: {_shown(e)}" if isinstance(e, StoreError) else _shown(e)
+            click.echo(f"phashdb: error: {shown}", err=True)
             failed = True
             continue
         done(item, result)

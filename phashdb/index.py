@@ -337,7 +337,7 @@ def open(url: str | os.PathLike | None = None, **options) -> Index:
         try:
             from .hbase import HBaseStore
         except ImportError as e:
-            raise Error(f"{url}: the HBase backend needs happybase: pip install 'phashdb[hbase]' ({e})") from e
+            raise Error(f"{url}: the HBase backend needs thriftpy2: pip install 'phashdb[hbase]' ({e})") from e
         store = HBaseStore.from_url(url, **options)
     elif scheme in ("", "file"):
         from .embedded import EmbeddedStore

@@ -125,8 +125,8 @@ def hbase_url(request, hbase_cluster) -> str:
     from phashdb.hbase import create_tables
 
     c = hbase_cluster
-    base = f"hbase://{c['host']}:{c['thrift_port']}/t{next(_tables)}_{os.getpid()}"
-    create_tables(f"{base}?thrift2_port={c['thrift2_port']}", regions_per_band=2)
+    base = f"hbase://{c['host']}:{c['thrift2_port']}/t{next(_tables)}_{os.getpid()}"
+    create_tables(base, regions_per_band=2)
     return base
 
 

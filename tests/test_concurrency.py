@@ -1,8 +1,11 @@
-"""Several processes on one embedded index: writes serialised, uniqueness kept."""
+"""Several processes on one index: writes serialised (embedded) or settled by claims (HBase),
+uniqueness kept."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
+
+import pytest
 
 import phashdb
 
@@ -14,9 +17,22 @@ def add_when_all_ready(location, image, barrier, results):
         results.put((str(image), verdict.added, [m.id for m in verdict.matches]))
 
 
-def test_of_near_identical_images_added_at_once_exactly_one_is_unique(tmp_path, photos, near_copies):
+def test_of_near_identical_images_added_at_once_exactly_one_is_unique(
+    tmp_path, photos, near_copies
+):
     location = str(tmp_path / "index")
     phashdb.open(location).close()
+    adds_at_once_admit_exactly_one(location, tmp_path, photos, near_copies)
+
+
+@pytest.mark.hbase
+def test_on_hbase_of_near_identical_images_added_at_once_exactly_one_is_unique(
+    hbase_url, tmp_path, photos, near_copies
+):
+    adds_at_once_admit_exactly_one(hbase_url, tmp_path, photos, near_copies)
+
+
+def adds_at_once_admit_exactly_one(location, tmp_path, photos, near_copies):
     images = [photos["astronaut"], near_copies["astronaut"]]
     # More copies of the same photo, each encoded differently.
     from PIL import Image
@@ -89,8 +105,10 @@ def test_processes_opening_a_new_index_at_once_all_get_it(tmp_path):
     for round in range(60):
         location = str(tmp_path / f"index{round}")
         barrier, results = ctx.Barrier(8), ctx.Queue()
-        openers = [ctx.Process(target=open_when_all_ready, args=(location, barrier, results))
-                   for _ in range(8)]
+        openers = [
+            ctx.Process(target=open_when_all_ready, args=(location, barrier, results))
+            for _ in range(8)
+        ]
         for p in openers:
             p.start()
         outcomes = [results.get(timeout=60) for _ in openers]

@@ -368,15 +368,7 @@ def test_damaged_image_bytes_give_a_hash_or_an_image_error(small_encodings):
     property()
 
 
-def test_a_name_that_is_not_utf8_round_trips_through_the_index(index, tmp_path, photos, request):
-    if "hbase" in request.node.callspec.id:
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="phashdb/hbase.py encodes ids strictly (id.encode()); its rewrite into a "
-                "package is to use ('utf-8', 'surrogateescape') for row keys, both ways",
-                strict=False,
-            )
-        )
+def test_a_name_that_is_not_utf8_round_trips_through_the_index(index, tmp_path, photos):
     name = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.jpg")
     shutil.copy(photos["coffee"], name)
     verdict = index.add(name)

@@ -90,7 +90,7 @@ start() {
   local t0=$SECONDS
   # setsid: own process group, so a Ctrl-C in the caller's terminal does not reach it.
   setsid "$JAVA" -Xms256m -Xmx"$heap" -XX:+UseG1GC -XX:MaxDirectMemorySize=256m \
-    -XX:TieredStopAtLevel=1 -Xss512k \
+    ${HBASE_TEST_JVM_OPTS:--XX:TieredStopAtLevel=1} -Xss512k \
     -Djava.net.preferIPv4Stack=true -Djava.io.tmpdir="$dir/tmp" \
     "${JDK_FLAGS[@]}" \
     -cp "$CLASSES:$(cat "$CP_FILE")" "$MAIN_CLASS" "$dir/cluster.json" \

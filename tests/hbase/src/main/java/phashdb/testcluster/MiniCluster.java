@@ -1,7 +1,10 @@
 package phashdb.testcluster;
 
+import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -20,7 +23,12 @@ import org.apache.hadoop.hbase.HBaseConfiguration;
 import org.apache.hadoop.hbase.HBaseTestingUtility;
 import org.apache.hadoop.hbase.MiniHBaseCluster;
 import org.apache.hadoop.hbase.ServerName;
+import org.apache.hadoop.hbase.RegionMetrics;
 import org.apache.hadoop.hbase.StartMiniClusterOption;
+import org.apache.hadoop.hbase.TableName;
+import org.apache.hadoop.hbase.client.Admin;
+import org.apache.hadoop.hbase.client.CompactionState;
+import org.apache.hadoop.hbase.regionserver.HRegionServer;
 import org.apache.hadoop.hbase.thrift.ThriftServer;
 import org.apache.thrift.server.TServer;
 
@@ -108,6 +116,9 @@ public final class MiniCluster {
     // Balance often so regions (e.g. after splits) stay spread over all region servers.
     conf.setBoolean("hbase.balancer.tablesOnMaster", false);
     conf.setInt("hbase.balancer.period", 10_000);
+    // Remove store files a compaction replaced within seconds (default: 2 min), so the data
+    // folder's size after a major compaction is the table's size.
+    conf.setInt("hbase.hfile.compaction.discharger.interval", 3_000);
 
     HBaseTestingUtility util = new HBaseTestingUtility(conf);
     List<ThriftServer> thriftServers = new ArrayList<>();
@@ -169,6 +180,8 @@ public final class MiniCluster {
       thriftServers.add(startThrift(new org.apache.hadoop.hbase.thrift2.ThriftServer(copy(conf)),
           "thrift2", thrift2Port, readTimeoutMs));
     }
+    int controlPort = startControl(util, cluster, conf, thriftServers, thriftPort, thrift2Port,
+        readTimeoutMs);
     // TBoundedThreadPoolServer never reports isServing(): wait for the tserver object, then for
     // the port to accept connections.
     for (ThriftServer ts : thriftServers) {
@@ -189,6 +202,8 @@ public final class MiniCluster {
         + "  \"thrift_port\": " + thriftPort + ",\n"
         + "  \"thrift2_port\": " + (thrift2 ? Integer.toString(thrift2Port) : "null") + ",\n"
         + "  \"zk_port\": " + zkPort + ",\n"
+        + "  \"control_port\": " + controlPort + ",\n"
+        + "  \"data_dir\": \"" + dataDir + "\",\n"
         + "  \"master_info\": \"" + master + "\",\n"
         + "  \"region_servers\": [" + rs + "],\n"
         + "  \"hbase_version\": \"" + org.apache.hadoop.hbase.util.VersionInfo.getVersion()
@@ -211,6 +226,125 @@ public final class MiniCluster {
       System.exit(0);
     }
     stopped.await();
+  }
+
+  /**
+   * A line protocol on a loopback port (control_port in the ports file), for tests and
+   * benchmarks: {@code flush T}, {@code compact T} (major, waits until done), {@code balance},
+   * {@code metrics T} (per region server: regions of T, their read and write requests),
+   * {@code abort-rs N}, {@code start-rs}, {@code restart-thrift}. Each answers one line,
+   * "ok ..." or "error ...".
+   */
+  private static int startControl(HBaseTestingUtility util, MiniHBaseCluster cluster,
+      Configuration conf, List<ThriftServer> thriftServers, int thriftPort, int thrift2Port,
+      int readTimeoutMs) throws IOException {
+    ServerSocket server = new ServerSocket(0, 16, InetAddress.getByName(LOOPBACK));
+    Thread t = new Thread(() -> {
+      while (true) {
+        try (Socket s = server.accept();
+            BufferedReader in = new BufferedReader(
+                new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8));
+            PrintWriter out = new PrintWriter(s.getOutputStream(), true, StandardCharsets.UTF_8)) {
+          String line;
+          while ((line = in.readLine()) != null) {
+            String reply;
+            try {
+              reply = "ok " + control(util, cluster, conf, thriftServers, thriftPort, thrift2Port,
+                  readTimeoutMs, line.trim().split("\\s+"));
+            } catch (Throwable e) {
+              reply = "error " + e.toString().replace('\n', ' ');
+            }
+            log("control: " + line + " -> " + reply);
+            out.println(reply);
+          }
+        } catch (IOException e) {
+          log("control connection: " + e);
+        }
+      }
+    }, "phashdb-control");
+    t.setDaemon(true);
+    t.start();
+    return server.getLocalPort();
+  }
+
+  private static String control(HBaseTestingUtility util, MiniHBaseCluster cluster,
+      Configuration conf, List<ThriftServer> thriftServers, int thriftPort, int thrift2Port,
+      int readTimeoutMs, String[] cmd) throws Exception {
+    Admin admin = util.getAdmin();
+    switch (cmd[0]) {
+      case "flush":
+        admin.flush(TableName.valueOf(cmd[1]));
+        return "";
+      case "compact": {
+        TableName table = TableName.valueOf(cmd[1]);
+        admin.majorCompact(table);
+        Thread.sleep(1000);
+        long deadline = System.currentTimeMillis() + 1_800_000;
+        while (admin.getCompactionState(table) != CompactionState.NONE) {
+          if (System.currentTimeMillis() > deadline) {
+            throw new IllegalStateException("compaction not done in 30 min");
+          }
+          Thread.sleep(500);
+        }
+        Thread.sleep(8_000);  // the discharger removes the replaced files
+        return "";
+      }
+      case "balance":
+        return Boolean.toString(admin.balance());
+      case "metrics": {
+        TableName table = TableName.valueOf(cmd[1]);
+        StringBuilder sb = new StringBuilder("{");
+        for (ServerName sn : admin.getRegionServers()) {
+          long regions = 0;
+          long reads = 0;
+          long writes = 0;
+          for (RegionMetrics m : admin.getRegionMetrics(sn, table)) {
+            regions++;
+            reads += m.getReadRequestCount();
+            writes += m.getWriteRequestCount();
+          }
+          sb.append(sb.length() == 1 ? "" : ", ").append('"').append(sn.getHostname()).append(':')
+              .append(sn.getPort()).append("\": {\"regions\": ").append(regions)
+              .append(", \"reads\": ").append(reads).append(", \"writes\": ").append(writes)
+              .append('}');
+        }
+        return sb.append('}').toString();
+      }
+      case "abort-rs": {
+        int i = Integer.parseInt(cmd[1]);
+        HRegionServer rs = cluster.getRegionServer(i);
+        String name = rs.getServerName().toString();
+        cluster.abortRegionServer(i);
+        cluster.waitOnRegionServer(i);
+        return name;
+      }
+      case "start-rs":
+        return cluster.startRegionServer().getRegionServer().getServerName().toString();
+      case "restart-thrift": {
+        for (ThriftServer ts : thriftServers) {
+          ts.stop();
+        }
+        Thread.sleep(500);
+        thriftServers.clear();
+        thriftServers.add(startThrift(new ThriftServer(copy(conf)), "thrift1", thriftPort,
+            readTimeoutMs));
+        if (thrift2Port > 0) {
+          thriftServers.add(startThrift(
+              new org.apache.hadoop.hbase.thrift2.ThriftServer(copy(conf)), "thrift2",
+              thrift2Port, readTimeoutMs));
+        }
+        for (ThriftServer ts : thriftServers) {
+          waitCreated(ts);
+        }
+        waitPort(thriftPort);
+        if (thrift2Port > 0) {
+          waitPort(thrift2Port);
+        }
+        return "";
+      }
+      default:
+        throw new IllegalArgumentException("unknown command " + cmd[0]);
+    }
   }
 
   private static Configuration copy(Configuration conf) {

@@ -1,0 +1,404 @@
+"""The HBase store: the index's storage seam over two HBase tables (layout in `keys`).
+
+A search sends every probe of every query in one Thrift2 `getMultiple` (split over the pool
+only when it is large), then reads the candidates' records in a second one: two round trips
+whatever the radius. Writes go band cells first, then the id cells, then the records: an image
+is stored exactly when its record cell exists, so a crash between writes leaves nothing
+visible (`fsck` removes the rest). Image numbers are never reused, so a deleted cell's marker
+can never hide a later write.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..bands import BandLayout, flip_masks
+from ..errors import StoreError
+from ..records import Image
+from . import claims, keys
+from .keys import BAND_FAMILY as B
+from .keys import RECORD_FAMILY as I
+from .thrift import HBaseOptions, Pool, column_range_filter, hb
+
+GETS_PER_CALL = 4000  # larger getMultiples are split and sent in parallel
+PUTS_PER_CALL = 500  # rows per putMultiple when a write is split over the pool
+NUMBER_BLOCK = 32  # image numbers a store takes from the counter at once for single adds
+
+
+class HBaseStore:
+    """Storage of an index in HBase, reached through its Thrift2 server."""
+
+    @classmethod
+    def from_url(cls, url: str, **options) -> HBaseStore:
+        return cls(HBaseOptions.from_url(url, **options))
+
+    def __init__(self, options: HBaseOptions) -> None:
+        self.options = options
+        self.url = f"hbase://{options.host}:{options.server}/{options.table}"
+        self.home = (
+            Path.home()
+            / ".local"
+            / "share"
+            / "phashdb"
+            / f"hbase-{options.host}-{options.server}-{options.table}"
+        )
+        self.pool = Pool(options)
+        self._threads = ThreadPoolExecutor(options.pool_size, thread_name_prefix="phashdb-hbase")
+        self._bands = options.table.encode()
+        self._records = options.images_table.encode()
+        self._numbers: list[int] = []
+        self._numbers_lock = threading.Lock()
+        self.pending: dict = {}  # id -> claims.Claim of this store's writers at work
+        try:
+            for table in (options.table, options.images_table):
+                name = hb.TTableName(ns=b"default", qualifier=table.encode())
+                if not self.pool.call(lambda c, n=name: c.tableExists(n)):
+                    raise StoreError(
+                        f"{self.url}: table {table!r} does not exist: create the tables with "
+                        f"`phashdb --db '{self.url}' init` or with the HBase shell script "
+                        "`phashdb init --print-schema` prints"
+                    )
+            settings = self.read_settings()
+            if settings.get("hbase_layout") != 2:
+                raise StoreError(
+                    f"{self.url}: the tables were not made by this phashdb (no band layout of "
+                    "layout version 2): create new tables with `phashdb init`"
+                )
+        except BaseException:
+            self.close()
+            raise
+        self.layout = BandLayout(tuple(settings["bands"]))
+        self.row_bits = settings["row_bits"]
+
+    # --- settings -------------------------------------------------------------------------
+
+    def read_settings(self) -> dict:
+        get = hb.TGet(row=keys.SETTINGS_ROW, columns=[hb.TColumn(I, keys.SETTINGS)])
+        result = self.pool.call(lambda c: c.get(self._records, get))
+        return json.loads(result.columnValues[0].value) if result.columnValues else {}
+
+    def write_settings(self, settings: dict) -> None:
+        merged = json.dumps({**self.read_settings(), **settings}).encode()
+        put = hb.TPut(
+            row=keys.SETTINGS_ROW, columnValues=[hb.TColumnValue(I, keys.SETTINGS, merged)]
+        )
+        self.pool.call(lambda c: c.put(self._records, put))
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every stored image within `radius` of each query, exactly: (query numbers, ids,
+        distances). Claims and orphans (band cells without a record) are left out."""
+        qidx, numbers, dists = self.candidates(np.asarray(queries, dtype=np.uint64), radius)
+        records = self.read_numbers(set(numbers.tolist()))
+        keep = [i for i, n in enumerate(numbers.tolist()) if records.get(n, (None,))[0] is not None]
+        ids = np.array([records[n][0].id for n in numbers[keep].tolist()], dtype=object)
+        return qidx[keep], ids, dists[keep]
+
+    def probes(
+        self, queries: np.ndarray, radius: int
+    ) -> list[tuple[int, bytes, bytes, bytes | None]]:
+        """(query number, row, first qualifier, end qualifier) of every probe at `radius`."""
+        out = []
+        values = self.layout.split(np.asarray(queries, dtype=np.uint64))
+        for band, (width, r) in enumerate(zip(self.layout.widths, self.layout.probe_radii(radius))):
+            if r < 0:
+                continue
+            masks = flip_masks(width, r).tolist()
+            for q, v in enumerate(values[band].tolist()):
+                out.extend((q, *keys.probe_range(band, v ^ m, width, self.row_bits)) for m in masks)
+        return out
+
+    def candidates(
+        self, queries: np.ndarray, radius: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Band cells within `radius` of each query, whatever their records say: (query
+        numbers, image numbers, distances), one per (query, number)."""
+        probes = self.probes(queries, radius)
+        gets = [
+            hb.TGet(row=row, filterBytes=column_range_filter(first, end))
+            for _, row, first, end in probes
+        ]
+        found: dict[tuple[int, int], int] = {}
+        hashes = queries.tolist()
+        layout = self.layout
+        for (q, row, _, _), result in zip(probes, self.get_many(self._bands, gets)):
+            if not result.columnValues:
+                continue
+            h = hashes[q]
+            for cell in result.columnValues:
+                stored, number = keys.parse_band_cell(layout, row, cell.qualifier)
+                d = (stored ^ h).bit_count()
+                if d <= radius:
+                    found[q, number] = d
+        pairs = np.array(list(found), dtype=np.int64).reshape(-1, 2)
+        return (
+            pairs[:, 0],
+            pairs[:, 1],
+            np.fromiter(found.values(), dtype=np.int8, count=len(found)),
+        )
+
+    def get_many(self, table: bytes, gets: list) -> list:
+        """The results of many Gets, in order: one getMultiple, or several in parallel."""
+        if len(gets) <= GETS_PER_CALL:
+            return self.pool.call(lambda c: c.getMultiple(table, gets)) if gets else []
+        parts = max(self.options.pool_size, -(-len(gets) // GETS_PER_CALL))
+        size = -(-len(gets) // parts)
+        chunks = [gets[lo : lo + size] for lo in range(0, len(gets), size)]
+        done = self._threads.map(
+            lambda part: self.pool.call(lambda c: c.getMultiple(table, part)), chunks
+        )
+        return [r for part in done for r in part]
+
+    def read_numbers(
+        self, numbers: Iterable[int]
+    ) -> dict[int, tuple[Image | None, tuple[int, str] | None]]:
+        """For each image number: (its record or None, its pending claim (expiry ms, id) or None)."""
+        rows: dict[bytes, list[int]] = defaultdict(list)
+        for n in numbers:
+            rows[keys.number_cell(n)[0]].append(n)
+        gets = [
+            hb.TGet(
+                row=row,
+                columns=[
+                    hb.TColumn(I, q)
+                    for n in ns
+                    for q in (keys.number_cell(n)[1], keys.claim_qualifier(n))
+                ],
+            )
+            for row, ns in rows.items()
+        ]
+        out: dict[int, list] = {}
+        for get, result in zip(gets, self.get_many(self._records, gets)):
+            for cell in result.columnValues:
+                n = keys.number_of(get.row, cell.qualifier)
+                entry = out.setdefault(n, [None, None])
+                if len(cell.qualifier) == 1:
+                    entry[0] = keys.decode_record(cell.value)
+                else:
+                    entry[1] = keys.decode_claim(cell.value)
+        return {n: (r, c) for n, (r, c) in out.items()}
+
+    def lookup(self, ids: Iterable[str]) -> dict[str, tuple[int, Image]]:
+        """(image number, record) of each stored id."""
+        rows: dict[bytes, list[bytes]] = defaultdict(list)
+        for id in set(ids):
+            row, qualifier = keys.id_cell(id)
+            rows[row].append(qualifier)
+        gets = [
+            hb.TGet(row=row, columns=[hb.TColumn(I, q) for q in qs]) for row, qs in rows.items()
+        ]
+        numbers = {
+            keys.decode_id(cell.qualifier): int.from_bytes(cell.value, "big")
+            for result in self.get_many(self._records, gets)
+            for cell in result.columnValues
+        }
+        records = self.read_numbers(numbers.values())
+        out = {}
+        for id, n in numbers.items():
+            record = records.get(n, (None,))[0]
+            if record is not None and record.id == id:
+                out[id] = (n, record)
+        return out
+
+    def find(self, ids: Iterable[str]) -> dict[str, Image]:
+        return {id: image for id, (_, image) in self.lookup(ids).items()}
+
+    def _records_scan(self) -> Iterator[tuple[int, Image]]:
+        for result in self.pool.scan(self._records, b"n", b"o"):
+            for cell in result.columnValues:
+                if len(cell.qualifier) == 1:
+                    yield keys.number_of(result.row, cell.qualifier), keys.decode_record(cell.value)
+
+    def images(self) -> Iterator[Image]:
+        for _, image in self._records_scan():
+            yield image
+
+    def hashes(self) -> tuple[np.ndarray, np.ndarray]:
+        images = list(self.images())
+        return (
+            np.array([i.id for i in images], dtype=object),
+            np.array([i.hash for i in images], dtype=np.uint64),
+        )
+
+    def files(self) -> dict[str, tuple[int | None, float | None]]:
+        return {i.path: (i.size, i.mtime) for i in self.images() if i.path}
+
+    def count(self) -> int:
+        return sum(
+            sum(1 for cell in result.columnValues if len(cell.qualifier) == 1)
+            for result in self.pool.scan(self._records, b"n", b"o", keys_only=True)
+        )
+
+    def regions(self) -> list:
+        """The band table's regions (Thrift2 THRegionLocation: regionInfo, serverName)."""
+        return self.pool.call(lambda c: c.getAllRegionLocations(self._bands))
+
+    def describe(self) -> dict:
+        from .balance import region_servers
+
+        return {
+            "backend": "hbase",
+            "bands": list(self.layout.widths),
+            **region_servers(self.layout, self.row_bits, self.regions()),
+        }
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def allocate(self, count: int) -> list[int]:
+        """`count` fresh image numbers from the table's counter (one increment)."""
+        inc = hb.TIncrement(
+            row=keys.COUNTER_ROW, columns=[hb.TColumnIncrement(I, keys.COUNTER, count)]
+        )
+        result = self.pool.call(lambda c: c.increment(self._records, inc))
+        last = int.from_bytes(result.columnValues[0].value, "big")
+        if last > keys.MAX_NUMBER:
+            raise StoreError(f"{self.url}: image numbers are used up")
+        return list(range(last - count + 1, last + 1))
+
+    def next_number(self) -> int:
+        with self._numbers_lock:
+            if not self._numbers:
+                self._numbers = self.allocate(NUMBER_BLOCK)[::-1]
+            return self._numbers.pop()
+
+    def put(self, images: Iterable[Image]) -> None:
+        """Store images: band cells first, records last (an image is visible only once its
+        record is). An id stored exactly so is left alone; with another hash it is replaced."""
+        images = list({i.id: i for i in images}.values())
+        images = [i for i in images if not claims.commit(self, i)]
+        size = self.options.batch_size
+        for lo in range(0, len(images), size):
+            self._put_batch(images[lo : lo + size])
+
+    def put_hashes(self, ids: Sequence[str], hashes: np.ndarray) -> None:
+        self.put(Image(i, h) for i, h in zip(ids, np.asarray(hashes, np.uint64).tolist()))
+
+    def _put_batch(self, images: list[Image]) -> None:
+        old = self.lookup(i.id for i in images)
+        now = time.time()
+        fresh, rewrite, stale = [], [], []
+        for image in images:
+            if image.id in old:
+                number, was = old[image.id]
+                if was == replace(image, added=was.added):
+                    continue
+                if was.hash == image.hash:
+                    rewrite.append((number, replace(image, added=image.added or was.added)))
+                    continue
+                stale.append((number, was))
+            fresh.append(image if image.added else replace(image, added=now))
+        if stale:
+            self.remove_numbered(stale)
+        numbered = list(zip(self.allocate(len(fresh)), fresh)) if fresh else []
+        self.write_band_cells(numbered)
+        self.write_ids(numbered)
+        self.write_records(numbered + rewrite)
+
+    def write_band_cells(self, numbered: list[tuple[int, Image]]) -> None:
+        cells = keys.band_cells_many(
+            self.layout,
+            self.row_bits,
+            np.array([i.hash for _, i in numbered], dtype=np.uint64),
+            np.array([n for n, _ in numbered], dtype=np.uint64),
+        )
+        rows = {row: [hb.TColumnValue(B, q, b"") for q in qs] for row, qs in cells.items()}
+        # Neighbouring cells with one timestamp are stored without it (FAST_DIFF): band cells
+        # carry the minute they were written, not the millisecond.
+        now = int(time.time() * 1000)
+        self._put_rows(self._bands, rows, timestamp=now - now % keys.BAND_TIME_STEP)
+
+    def write_ids(self, numbered: list[tuple[int, Image]]) -> None:
+        rows: dict[bytes, list] = defaultdict(list)
+        for number, image in numbered:
+            row, qualifier = keys.id_cell(image.id)
+            rows[row].append(hb.TColumnValue(I, qualifier, number.to_bytes(8, "big")))
+        self._put_rows(self._records, rows)
+
+    def write_records(self, numbered: list[tuple[int, Image]]) -> None:
+        rows: dict[bytes, list] = defaultdict(list)
+        for number, image in numbered:
+            row, qualifier = keys.number_cell(number)
+            rows[row].append(hb.TColumnValue(I, qualifier, keys.encode_record(image)))
+        self._put_rows(self._records, rows)
+
+    def _put_rows(
+        self, table: bytes, rows: dict[bytes, list], timestamp: int | None = None
+    ) -> None:
+        puts = [
+            hb.TPut(row=row, columnValues=cells, timestamp=timestamp) for row, cells in rows.items()
+        ]
+        # Big writes go as several putMultiples at once, so every region server has work.
+        parts = min(self.options.pool_size, -(-len(puts) // PUTS_PER_CALL))
+        if parts <= 1:
+            if puts:
+                self.pool.call(lambda c: c.putMultiple(table, puts))
+            return
+        chunks = [puts[k::parts] for k in range(parts)]
+        list(
+            self._threads.map(
+                lambda part: self.pool.call(lambda c: c.putMultiple(table, part)), chunks
+            )
+        )
+
+    def delete_cells(
+        self, table: bytes, cells: Iterable[tuple[bytes, bytes]], family: bytes
+    ) -> None:
+        rows: dict[bytes, list] = defaultdict(list)
+        for row, qualifier in cells:
+            rows[row].append(hb.TColumn(family, qualifier))
+        if rows:
+            deletes = [hb.TDelete(row=row, columns=columns) for row, columns in rows.items()]
+            self.pool.call(lambda c: c.deleteMultiple(table, deletes))
+
+    def remove_numbered(self, numbered: Iterable[tuple[int, Image]]) -> None:
+        """Unstore images: records first (invisible at once), then their band cells. Their id
+        cells are left to be overwritten or removed by `fsck`: a delete marker on them could
+        hide a re-add of the same id within the same millisecond."""
+        numbered = list(numbered)
+        self.delete_cells(
+            self._records,
+            [
+                c
+                for n, _ in numbered
+                for c in (keys.number_cell(n), (keys.number_cell(n)[0], keys.claim_qualifier(n)))
+            ],
+            I,
+        )
+        self.delete_cells(
+            self._bands,
+            [
+                c
+                for n, i in numbered
+                for c in keys.band_cells(self.layout, self.row_bits, i.hash, n)
+            ],
+            B,
+        )
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Remove images: record first (invisible at once), then band cells."""
+        stored = self.lookup(ids)
+        self.remove_numbered(stored.values())
+        return len(stored)
+
+    @contextmanager
+    def claim(self, image: Image, radius: int):
+        with claims.claim(self, image, radius) as rivals:
+            yield rivals
+
+    def fsck(self, *, repair: bool = False, min_age: float = 120.0) -> list[tuple[str, int]]:
+        return claims.orphans(self, repair=repair, min_age=min_age)
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True)
+        self.pool.close()
