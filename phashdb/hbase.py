@@ -14,6 +14,7 @@ an image: it is a writer's pending claim (see `claim`) or, after a crash, an orp
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import queue
@@ -504,12 +505,16 @@ class HBaseStore:
 
 
 def _record_json(image: Image) -> bytes:
+    d = image.descriptor
     return json.dumps(
         {"hash": f"{image.hash:016x}", "path": image.path, "size": image.size,
-         "mtime": image.mtime, "width": image.width, "height": image.height, "added": image.added}
+         "mtime": image.mtime, "width": image.width, "height": image.height, "added": image.added,
+         "descriptor": None if d is None else base64.b64encode(d).decode()}
     ).encode()
 
 
 def _image(id: str, raw: bytes) -> Image:
     r = json.loads(raw)
-    return Image(id, int(r["hash"], 16), r["path"], r["size"], r["mtime"], r["width"], r["height"], r["added"])
+    d = r.get("descriptor")  # records written before the second stage have none
+    return Image(id, int(r["hash"], 16), r["path"], r["size"], r["mtime"], r["width"], r["height"],
+                 r["added"], None if d is None else base64.b64decode(d))

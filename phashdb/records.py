@@ -19,15 +19,24 @@ class Image:
     width: int | None = None
     height: int | None = None
     added: float | None = None  # seconds since the epoch
+    # The second stage's 49 bytes (phashdb.descriptor); None for hashes loaded without it,
+    # which are then matched by the plain pHash threshold alone.
+    descriptor: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
 class Match:
-    """A stored image close to a query: its id, Hamming distance and stored path."""
+    """A stored image close to a query: its id, Hamming distance and stored path; `score` is
+    the second stage's (phashdb.descriptor.score: lower is closer; None when the plain pHash
+    threshold decided), `variant` how the query was flipped or rotated from the stored image
+    ("as-is", "mirrored", "rotated 90", ...: phashdb.descriptor.VARIANTS), `distance` the
+    pHash distance in that variant."""
 
     id: str
     distance: int
     path: str | None = None
+    score: float | None = None
+    variant: str = "as-is"
 
 
 @dataclass(frozen=True)
@@ -58,5 +67,9 @@ class Verdict:
             "verdict": "duplicate" if self.duplicate else "unique",
             "added": self.added,
             "threshold": self.threshold,
-            "matches": [{"id": m.id, "path": m.path, "distance": m.distance} for m in self.matches],
+            "matches": [
+                {"id": m.id, "path": m.path, "distance": m.distance,
+                 "score": None if m.score is None else round(m.score, 2), "variant": m.variant}
+                for m in self.matches
+            ],
         }

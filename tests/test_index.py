@@ -50,6 +50,7 @@ def test_check_gives_the_verdict_and_stores_nothing(index, photos, near_copies):
 
 
 def test_the_threshold_is_an_index_setting_overridable_per_call(index, photos, near_copies):
+    index.configure(reach=0, variants=False)  # the plain pHash threshold alone
     index.add(photos["astronaut"])
     distance = index.check(near_copies["astronaut"]).matches[0].distance
     assert not index.check(near_copies["astronaut"], threshold=distance - 1).duplicate
@@ -162,7 +163,8 @@ def test_verdict_json_has_the_documented_shape(index, photos, near_copies):
     doc = index.check(near_copies["astronaut"]).to_json()
     assert doc["verdict"] == "duplicate" and len(doc["hash"]) == 16
     assert doc["path"] == str(near_copies["astronaut"])
-    assert set(doc["matches"][0]) == {"id", "path", "distance"}
+    assert set(doc["matches"][0]) == {"id", "path", "distance", "score", "variant"}
+    assert doc["matches"][0]["variant"] == "as-is"
     assert index.check(photos["camera"]).to_json()["verdict"] == "unique"
 
 

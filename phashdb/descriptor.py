@@ -1,0 +1,146 @@
+"""The second stage: a stored descriptor that confirms (or refutes) a pHash candidate, and the
+eight flips and rotations of a query, all derived from one DCT of the 32x32 image pHash reads.
+
+The 64-bit pHash is the search key; candidates are gathered at a wider radius than a plain
+pHash could afford and kept only when the descriptors agree. Chosen by measurement on 231 real
+photos and 27 edits (benchmarks/accuracy.py; README, "Accuracy"): a 256-bit DCT hash (the 16x16
+lowest frequencies against their median: PDQ's idea on the pixels pHash already has) separated
+edited copies from other photos better than a 256-bit hash of a 64x64 image, grey thumbnails
+compared by correlation, or cosines of DCT coefficients; adding the correlation of a 4x4 grey
+thumbnail to it widened the gap further. 49 bytes an image:
+
+    bytes 0..31   the 256-bit DCT hash, first bit most significant
+    byte  32      quality: the mean absolute step between neighbouring pixels of the 32x32
+                  image, in eighths of a grey level (capped at 255)
+    bytes 33..48  the 4x4 grey thumbnail (means of 8x8 blocks), row by row
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+# The name of the layout above; indexes record it, so change it with any change of bytes.
+DESCRIPTOR_VERSION = "dct256-q-thumb4-v1"
+SIZE = 49
+
+# A confirmed match: the 256-bit distance minus 80 times the thumbnails' correlation at most
+# this (identical images score -80). Chosen on benchmarks/accuracy.py's 231 photos: the closest
+# edited copy of ANOTHER photo within pHash distance 16, in any of the 8 variants, scored 44.7;
+# the limit keeps a margin below that.
+SCORE_LIMIT = 40
+CORRELATION_WEIGHT = 80
+
+# Below this quality (a mean step of one grey level between neighbours; the flattest of 231 real
+# photos and their edits scored 2.0) an image is near-constant: its pHash and DCT bits are
+# rounding noise that every blank image shares, so neither can say two such images are copies.
+LOW_QUALITY = 8
+# What two near-constant images need instead: every cell of their 4x4 thumbnails within this
+# many grey levels (a white page matches a white page, not a grey or black one).
+FLAT_TOLERANCE = 4
+
+# Each variant: its name (what was done to the stored image to give the query; rotations
+# counterclockwise, as PIL's ROTATE_90), then how to undo it on the query's DCT coefficients:
+# transpose first or not, then negate the odd rows (a vertical flip) and/or odd columns (a
+# mirror), since a DCT-II basis function of odd frequency is odd about the centre.
+VARIANTS = (
+    ("as-is", False, False, False),
+    ("mirrored", False, False, True),
+    ("flipped", False, True, False),
+    ("rotated 180", False, True, True),
+    ("transposed", True, False, False),
+    ("rotated 90", True, False, True),
+    ("rotated 270", True, True, False),
+    ("transverse", True, True, True),
+)
+
+_k, _n = np.arange(16)[:, None], np.arange(32)[None, :]
+_DCT16 = 2 * np.cos(np.pi * _k * (2 * _n + 1) / 64)
+_ODD = np.arange(16) % 2 == 1
+
+
+class Variant(NamedTuple):
+    """One of the eight ways a query may have been flipped or rotated from a stored image."""
+
+    name: str
+    hash: int  # the pHash of the query with that undone
+    descriptor: bytes
+
+
+def variants(pixels: np.ndarray) -> tuple[Variant, ...]:
+    """The eight variants of the 32x32 image `pixels` (as pHash reads it), as-is first."""
+    coeffs = np.round(_DCT16 @ pixels @ _DCT16.T, 6)
+    thumb = pixels.reshape(4, 8, 4, 8).mean(axis=(1, 3))
+    q = bytes([quality(pixels)])
+    out = []
+    for name, transpose, flip_rows, flip_cols in VARIANTS:
+        c, t = (coeffs.T, thumb.T) if transpose else (coeffs, thumb)
+        sign = np.ones((16, 16))
+        if flip_rows:
+            sign[_ODD, :] *= -1
+            t = t[::-1, :]
+        if flip_cols:
+            sign[:, _ODD] *= -1
+            t = t[:, ::-1]
+        c = c * sign
+        out.append(Variant(name, _bits(c[:8, :8]), _bits(c).to_bytes(32, "big") + q + _grey(t)))
+    return tuple(out)
+
+
+def quality(pixels: np.ndarray) -> int:
+    """The quality byte of a 32x32 image: its mean absolute step between neighbours, in
+    eighths of a grey level (PDQ's quality is likewise a sum of gradients)."""
+    steps = np.abs(np.diff(pixels, axis=0)).mean() + np.abs(np.diff(pixels, axis=1)).mean()
+    return min(255, round(steps / 2 * 8))
+
+
+def score(a: bytes, b: bytes) -> float:
+    """How far apart two descriptors are: lower is closer, SCORE_LIMIT or less confirms."""
+    d = (int.from_bytes(a[:32], "big") ^ int.from_bytes(b[:32], "big")).bit_count()
+    return d - CORRELATION_WEIGHT * _correlation(thumbnail(a), thumbnail(b))
+
+
+def confirms(a: bytes, b: bytes) -> tuple[bool, float]:
+    """Whether descriptors `a` and `b` show the same picture, and their score. Two images of
+    which one is near-constant are the same picture only if both are and their thumbnails
+    agree cell by cell."""
+    s = score(a, b)
+    if flat(a) or flat(b):
+        same = flat(a) and flat(b) and bool(
+            np.abs(thumbnail(a) - thumbnail(b)).max() <= FLAT_TOLERANCE
+        )
+        return same, s
+    return s <= SCORE_LIMIT, s
+
+
+def flat(descriptor: bytes) -> bool:
+    """Whether the image is near-constant (too little detail for its hash to identify it)."""
+    return descriptor[32] < LOW_QUALITY
+
+
+def thumbnail(descriptor: bytes) -> np.ndarray:
+    return np.frombuffer(descriptor, dtype=np.uint8, count=16, offset=33).astype(np.float64)
+
+
+def check(descriptor) -> bytes | None:
+    """`descriptor` as stored bytes (None stays None); a ValueError names a malformed one."""
+    if descriptor is None:
+        return None
+    if not isinstance(descriptor, (bytes, bytearray, memoryview)) or len(descriptor) != SIZE:
+        raise ValueError(f"a descriptor must be {SIZE} bytes, got {descriptor!r}")
+    return bytes(descriptor)
+
+
+def _bits(c: np.ndarray) -> int:
+    return int.from_bytes(np.packbits(c > np.median(c)).tobytes(), "big")
+
+
+def _grey(t: np.ndarray) -> bytes:
+    return np.clip(np.rint(t), 0, 255).astype(np.uint8).tobytes()
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    norm = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / norm) if norm else 0.0
