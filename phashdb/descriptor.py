@@ -114,6 +114,20 @@ def confirms(a: bytes, b: bytes) -> tuple[bool, float]:
     return s <= SCORE_LIMIT, s
 
 
+def judge(
+    variant: str, distance: int, threshold: int, mine: bytes | None, theirs: bytes | None
+) -> tuple[bool, float | None]:
+    """Whether a candidate found by a query's `variant` at pHash `distance` is a duplicate, and
+    the second stage's score (None when either side has no descriptor). The as-is query within
+    the plain `threshold` matches as a plain pHash index says, unless an image is near-constant;
+    beyond it, and for every other variant, the descriptors must confirm."""
+    plain = variant == VARIANTS[0][0] and distance <= threshold
+    if mine is None or theirs is None:  # hashes loaded bare: the plain threshold alone
+        return plain and not any(d is not None and flat(d) for d in (mine, theirs)), None
+    ok, s = confirms(mine, theirs)
+    return ok or (plain and not flat(mine) and not flat(theirs)), s
+
+
 def flat(descriptor: bytes) -> bool:
     """Whether the image is near-constant (too little detail for its hash to identify it)."""
     return descriptor[32] < LOW_QUALITY
@@ -121,15 +135,6 @@ def flat(descriptor: bytes) -> bool:
 
 def thumbnail(descriptor: bytes) -> np.ndarray:
     return np.frombuffer(descriptor, dtype=np.uint8, count=16, offset=33).astype(np.float64)
-
-
-def check(descriptor) -> bytes | None:
-    """`descriptor` as stored bytes (None stays None); a ValueError names a malformed one."""
-    if descriptor is None:
-        return None
-    if not isinstance(descriptor, (bytes, bytearray, memoryview)) or len(descriptor) != SIZE:
-        raise ValueError(f"a descriptor must be {SIZE} bytes, got {descriptor!r}")
-    return bytes(descriptor)
 
 
 def _bits(c: np.ndarray) -> int:

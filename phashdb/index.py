@@ -19,7 +19,7 @@ import numpy as np
 
 from .bands import HASH_BITS
 from .errors import Error, IndexMismatchError
-from .descriptor import DESCRIPTOR_VERSION, VARIANTS, confirms, flat
+from .descriptor import DESCRIPTOR_VERSION, VARIANTS, judge
 from .hashing import DEFAULT_MAX_PIXELS, HASH_VERSION, READS_HASH_VERSIONS, from_hex, read_image
 from .records import Image, Match, Verdict
 
@@ -311,13 +311,10 @@ class Index:
         records = self.store.find({id for _, id, _ in found})
         best: dict[str, Match] = {}
         for q, id, d in found:
+            if id not in records:
+                continue
             name, _, mine, _ = queries[q]
-            theirs = records[id].descriptor if id in records else None
-            if mine is None or theirs is None:  # hashes loaded bare: the plain threshold
-                ok, score = name == "as-is" and d <= radius and not (mine and flat(mine)), None
-            else:
-                ok, score = confirms(mine, theirs)
-                ok = ok or (name == "as-is" and d <= radius and not flat(mine) and not flat(theirs))
+            ok, score = judge(name, d, radius, mine, records[id].descriptor)
             if ok and (id not in best or (d, score or 0) < (best[id].distance, best[id].score or 0)):
                 best[id] = Match(id, d, records[id].path, score, name)
         return sorted(best.values(), key=lambda m: (m.distance, m.id))
