@@ -342,7 +342,8 @@ def _line(img, verdict) -> str:
     best = verdict.matches[0]
     more = f" and {len(verdict.matches) - 1} more" if len(verdict.matches) > 1 else ""
     kept = " (kept)" if verdict.added else ""
-    return f"{img}: duplicate of {best.path or best.id} (distance {best.distance}){more}{kept}"
+    how = "" if best.variant == "as-is" else f", {best.variant}"
+    return f"{img}: duplicate of {best.path or best.id} (distance {best.distance}{how}){more}{kept}"
 
 
 def _say(as_json: bool, text: str) -> None:

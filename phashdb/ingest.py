@@ -80,7 +80,10 @@ def hash_file(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, Ima
         picture = read_image(path, max_pixels=max_pixels)
     except (ImageError, OSError) as e:
         return path, str(e)
-    image = Image(path, picture.hash, path, st.st_size, st.st_mtime, picture.width, picture.height)
+    image = Image(
+        path, picture.hash, path, st.st_size, st.st_mtime, picture.width, picture.height,
+        descriptor=picture.descriptor,
+    )
     return path, image
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import base64
+from dataclasses import asdict, dataclass, field
 
 from .hashing import to_hex
 
@@ -22,6 +23,20 @@ class Image:
     # The second stage's 49 bytes (phashdb.descriptor); None for hashes loaded without it,
     # which are then matched by the plain pHash threshold alone.
     descriptor: bytes | None = field(default=None, repr=False)
+
+
+def image_to_json(image: Image) -> dict:
+    """`image` as a JSON object (the MapReduce jobs' records): its fields, the descriptor in
+    base64."""
+    out = asdict(image)
+    if image.descriptor is not None:
+        out["descriptor"] = base64.b64encode(image.descriptor).decode()
+    return out
+
+
+def image_from_json(record: dict) -> Image:
+    d = record.get("descriptor")
+    return Image(**{**record, "descriptor": None if d is None else base64.b64decode(d)})
 
 
 @dataclass(frozen=True)

@@ -248,3 +248,26 @@ def test_real_photos_are_not_near_constant(photo_images):
 def test_quality_is_the_mean_step_between_neighbours_in_eighths():
     ramp = np.tile(np.arange(32, dtype=np.float64) * 2, (32, 1))  # 2 grey levels a column
     assert descriptor.quality(ramp) == 8  # (2 across + 0 down) / 2 = 1 level = 8 eighths
+
+
+def test_an_embedded_index_made_before_the_second_stage_is_read_and_extended(tmp_path, photos):
+    """An index of v1 hashes without the descriptor column: its hashes are matched by the plain
+    threshold, new images are stored with their descriptors."""
+    import sqlite3
+
+    location = tmp_path / "index"
+    with phashdb.open(location) as index:
+        index.add(photos["astronaut"], id="old")
+    db = sqlite3.connect(location / "index.sqlite3")
+    db.execute("ALTER TABLE images DROP COLUMN descriptor")
+    db.execute("DELETE FROM meta WHERE key = 'descriptor_version'")
+    db.execute("UPDATE meta SET value = '\"phash-dct64-v1\"' WHERE key = 'hash_version'")
+    db.commit()
+    db.close()
+    with phashdb.open(location) as index:
+        assert index.get("old").descriptor is None
+        assert index.settings["descriptor_version"] == DESCRIPTOR_VERSION
+        [match] = index.check(photos["astronaut"]).matches
+        assert (match.id, match.distance, match.score) == ("old", 0, None)
+        index.add(photos["coffee"], id="new")
+        assert index.get("new").descriptor == read_image(photos["coffee"]).descriptor
