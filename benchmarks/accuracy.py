@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+from collections import Counter
 from multiprocessing import Pool
 
 import numpy as np
@@ -288,6 +289,12 @@ def main() -> None:
                              lambda q, s: photo_of[q] == photo_of[s])
         total = len(flat_v) * (len(flat_v) - (1 + len(names)))
         print(f"false matches among {total:,} (copy, another photo's copy) pairs: {len(fm)}")
+        edit_pairs = Counter(
+            tuple((["original"] + names)[x % (1 + len(names))] for x in (q, s)) for q, s, _, _ in fm
+        )
+        plain = sum(d <= t0 for _, _, d, _ in fm)
+        print(f"  of which within the plain threshold {t0} (as plain pHash says): {plain}; "
+              f"by edits: {dict(edit_pairs.most_common(6))}")
         for q, s, d, score in fm[:5]:
             print(f"  {short(photos[photo_of[q]])} [{(['original'] + names)[q % (1 + len(names))]}] ~ "
                   f"{short(photos[photo_of[s]])} [{(['original'] + names)[s % (1 + len(names))]}]: "

@@ -392,9 +392,11 @@ def default_location() -> Path:
 def open(url: str | os.PathLike | None = None, **options) -> Index:
     """Open (creating if needed) an index: a folder path for the embedded index (default:
     $PHASHDB_URL, else `default_location()`), or `hbase://HOST:PORT/TABLE?options`.
-    `threshold` and `max_pixels` may be given as keyword options."""
+    `threshold`, `max_pixels`, `reach` and `variants` may be given as keyword options."""
     url = str(url or os.environ.get("PHASHDB_URL") or default_location())
-    index_options = {k: options.pop(k) for k in ("threshold", "max_pixels") if k in options}
+    index_options = {
+        k: options.pop(k) for k in ("threshold", "max_pixels", "reach", "variants") if k in options
+    }
     scheme = urlparse(url).scheme
     if scheme == "hbase":
         try:
