@@ -196,15 +196,22 @@ class Index:
         """Every group of stored near-duplicates, largest group first."""
         radius = self._radius_or_threshold(threshold)
         ids, hashes = self.store.hashes()
-        qidx, found, dists = self.store.search(hashes, radius)
+        # As a check: beyond the threshold, up to the reach, a pair is kept when the stored
+        # descriptors confirm it (as-is only: flips need the pixels, not stored).
+        qidx, found, dists = self.store.search(hashes, max(radius, self.reach))
         keys_list, found_list = ids.tolist(), found.tolist()
         pairs = {}
         for q, k, d in zip(qidx.tolist(), found_list, dists.tolist()):
             a = keys_list[q]
             if a != k:
                 pairs[min(a, k), max(a, k)] = d
-        members = connected_groups(pairs)
         records = self.store.find({k for p in pairs for k in p})
+        pairs = {
+            (a, b): d
+            for (a, b), d in pairs.items()
+            if judge("as-is", d, radius, records[a].descriptor, records[b].descriptor)[0]
+        }
+        members = connected_groups(pairs)
         group_of = {k: n for n, ks in enumerate(members) for k in ks}
         group_pairs: list[list] = [[] for _ in members]
         for (a, b), d in pairs.items():

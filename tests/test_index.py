@@ -277,3 +277,17 @@ def test_hashes_loaded_without_a_descriptor_match_by_the_plain_threshold(index, 
     assert (match.id, match.score, match.variant) == ("bare", None, "as-is")
     mirrored = transposed_jpeg(photos["astronaut"], PILImage.Transpose.FLIP_LEFT_RIGHT)
     assert not index.check(mirrored).duplicate
+
+
+def test_dedupe_groups_copies_the_second_stage_confirms(index, photos):
+    index.add(photos["astronaut"], id="astronaut")
+    index.add(photos["coffee"], id="coffee")
+    with PILImage.open(photos["astronaut"]) as img:
+        buf = io.BytesIO()
+        img.rotate(3, PILImage.BICUBIC).save(buf, "JPEG", quality=80)
+    index.add(buf.getvalue(), id="rotated", keep_duplicate=True)
+    [group] = index.dedupe()
+    assert [i.id for i in group.images] == ["astronaut", "rotated"]
+    assert index.threshold < group.pairs[0][2] <= index.reach
+    index.configure(reach=0)
+    assert index.dedupe() == []
