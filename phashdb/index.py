@@ -267,7 +267,10 @@ class Index:
             "url": self.store.url,
             "images": len(self),
             "threshold": self.threshold,
+            "reach": self.reach,
+            "variants": self.variants,
             "hash_version": self.settings["hash_version"],
+            "descriptor_version": self.settings["descriptor_version"],
             "format": self.settings["format"],
             **self.store.describe(),
         }
