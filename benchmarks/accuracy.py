@@ -143,7 +143,9 @@ def upright_rgb(path: str) -> Image.Image:
 def hash_photo(path: str) -> list[tuple[list[int], list[bytes]]]:
     """The photo's and then each of its TRANSFORMS' variants, in order: 8 hashes, 8 descriptors."""
     img = upright_rgb(path)
-    pictures = [hashing.read_image(path)] + [hashing.read_image(t(img)) for t in TRANSFORMS.values()]
+    pictures = [hashing.read_image(path)] + [
+        hashing.read_image(t(img)) for t in TRANSFORMS.values()
+    ]
     return [([v.hash for v in p.variants], [v.descriptor for v in p.variants]) for p in pictures]
 
 
@@ -171,8 +173,9 @@ def default_matches(hashes, descs, stored, stored_descs, skip) -> list[tuple[int
             q = q + lo
             if skip(q, s):
                 continue
-            ok, score = descriptor.judge(names[v], int(d[q - lo, v, s]), threshold,
-                                         descs[q][v], stored_descs[s])
+            ok, score = descriptor.judge(
+                names[v], int(d[q - lo, v, s]), threshold, descs[q][v], stored_descs[s]
+            )
             if ok:
                 out.append((q, s, int(d[q - lo, v, s]), score))
     return out
@@ -183,8 +186,11 @@ def main() -> None:
     parser.add_argument("folders", nargs="*", help="folders of photos (default: scikit-image's)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-threshold", type=int, default=16)
-    parser.add_argument("--no-copies", action="store_true",
-                        help="skip the copies-against-copies negatives (the slow part)")
+    parser.add_argument(
+        "--no-copies",
+        action="store_true",
+        help="skip the copies-against-copies negatives (the slow part)",
+    )
     args = parser.parse_args()
     photos = find_photos(args.folders)
     with Pool(args.workers) as pool:
@@ -222,7 +228,9 @@ def main() -> None:
         cells = " ".join(f"{(d <= t).mean():5.3f}" for t in shown)
         print(f"{name:24} {d.mean():5.2f} {d.max():4d}  {cells}")
 
-    print("\nplain pHash false positives: pairs within t; per query in a 1M-image index = rate x 1e6")
+    print(
+        "\nplain pHash false positives: pairs within t; per query in a 1M-image index = rate x 1e6"
+    )
     print("t   recall  distinct pairs (rate)   copy vs other original (rate)   per query in 1M")
     recall = {t: (own[:, positive] <= t).mean() for t in thresholds}
     fp = {t: (int((pairs <= t).sum()), int((cross <= t).sum())) for t in thresholds}
@@ -263,8 +271,10 @@ def main() -> None:
             false_matches.append((q, s, d, score))
     # what each stage adds: variants only within the threshold, as-is up to the reach
     stage_variants = default_matches_limited(flat_v, flat_d, originals, stored_d, photo_of, t0)
-    print(f"\nthe default: as-is up to pHash distance {index.DEFAULT_REACH} and flips/rotations "
-          f"up to {t0}, confirmed by the descriptor ({descriptor.DESCRIPTOR_VERSION})")
+    print(
+        f"\nthe default: as-is up to pHash distance {index.DEFAULT_REACH} and flips/rotations "
+        f"up to {t0}, confirmed by the descriptor ({descriptor.DESCRIPTOR_VERSION})"
+    )
     print(f"{'transformation':24} {'plain t=' + str(t0):>10} {'+variants':>10} {'default':>10}")
     rows = []
     for i, name in enumerate(names):
@@ -277,28 +287,41 @@ def main() -> None:
     allv = np.mean([r[2] for r in rows])
     alln = np.mean([r[3] for r in rows])
     print(f"{'all edits':24} {allp:10.3f} {allv:10.3f} {alln:10.3f}")
-    print(f"false matches among the {len(pairs) * 2 + cross_pairs:,} (query, other photo) pairs: "
-          f"{len(false_matches)}")
+    print(
+        f"false matches among the {len(pairs) * 2 + cross_pairs:,} (query, other photo) pairs: "
+        f"{len(false_matches)}"
+    )
     for q, s, d, score in false_matches[:5]:
-        print(f"  {short(photos[photo_of[q]])} [{(['original'] + names)[q % (1 + len(names))]}] "
-              f"~ {short(photos[s])}: distance {d}, score {score}")
+        print(
+            f"  {short(photos[photo_of[q]])} [{(['original'] + names)[q % (1 + len(names))]}] "
+            f"~ {short(photos[s])}: distance {d}, score {score}"
+        )
     if not args.no_copies:
         # every copy stored, every copy queried: pairs of different photos only
         stored_all = flat_v[:, 0]
-        fm = default_matches(flat_v, flat_d, stored_all, [d[0] for d in flat_d],
-                             lambda q, s: photo_of[q] == photo_of[s])
+        fm = default_matches(
+            flat_v,
+            flat_d,
+            stored_all,
+            [d[0] for d in flat_d],
+            lambda q, s: photo_of[q] == photo_of[s],
+        )
         total = len(flat_v) * (len(flat_v) - (1 + len(names)))
         print(f"false matches among {total:,} (copy, another photo's copy) pairs: {len(fm)}")
         edit_pairs = Counter(
             tuple((["original"] + names)[x % (1 + len(names))] for x in (q, s)) for q, s, _, _ in fm
         )
         plain = sum(d <= t0 for _, _, d, _ in fm)
-        print(f"  of which within the plain threshold {t0} (as plain pHash says): {plain}; "
-              f"by edits: {dict(edit_pairs.most_common(6))}")
+        print(
+            f"  of which within the plain threshold {t0} (as plain pHash says): {plain}; "
+            f"by edits: {dict(edit_pairs.most_common(6))}"
+        )
         for q, s, d, score in fm[:5]:
-            print(f"  {short(photos[photo_of[q]])} [{(['original'] + names)[q % (1 + len(names))]}] ~ "
-                  f"{short(photos[photo_of[s]])} [{(['original'] + names)[s % (1 + len(names))]}]: "
-                  f"distance {d}, score {score}")
+            print(
+                f"  {short(photos[photo_of[q]])} [{(['original'] + names)[q % (1 + len(names))]}] ~ "
+                f"{short(photos[photo_of[s]])} [{(['original'] + names)[s % (1 + len(names))]}]: "
+                f"distance {d}, score {score}"
+            )
     print()
     print(f"| edit | plain pHash t={t0} | + flips and rotations | default (+ second stage) |")
     print("|---|---|---|---|")

@@ -53,7 +53,9 @@ def main() -> None:
         for n, photo in enumerate(photos):
             with PILImage.open(photo) as img:
                 jpegs.append(Path(tmp) / f"{n:03d}.jpg")
-                img.convert("RGB").resize((4000, 3000), PILImage.LANCZOS).save(jpegs[-1], quality=90)
+                img.convert("RGB").resize((4000, 3000), PILImage.LANCZOS).save(
+                    jpegs[-1], quality=90
+                )
         pictures = [phashdb.read_image(p) for p in jpegs]
         for kind in args.sets.split(","):
             hashes = hash_set(kind, args.size, rng)
@@ -78,12 +80,20 @@ def main() -> None:
             near = hashes[rng.integers(0, args.size, args.queries)]
             flips = rng.integers(0, 2**64, args.queries, dtype=np.uint64, endpoint=False)
             near = (near ^ (flips & np.uint64(0x0101_0001_0100_0001))).tolist()
-            queries = [(Image("q", pic.hash, descriptor=pic.descriptor), pic.variants) for pic in pictures]
+            queries = [
+                (Image("q", pic.hash, descriptor=pic.descriptor), pic.variants) for pic in pictures
+            ]
             queries += [
-                (Image("q", h, descriptor=pic.descriptor), (pic.variants[0]._replace(hash=h), *pic.variants[1:]))
+                (
+                    Image("q", h, descriptor=pic.descriptor),
+                    (pic.variants[0]._replace(hash=h), *pic.variants[1:]),
+                )
                 for h, pic in zip(near, pictures)
             ]
-            with phashdb.open(folder) as index, phashdb.open(folder, reach=0, variants=False) as old:
+            with (
+                phashdb.open(folder) as index,
+                phashdb.open(folder, reach=0, variants=False) as old,
+            ):
                 r = index.threshold
                 before, after, found = [], [], []
                 for _ in range(3):
@@ -92,18 +102,24 @@ def main() -> None:
                         after.append(timed(index._confirmed, q, v, r))
                 found = [len(index._confirmed(q, v, r)) for q, v in queries]
                 b, a = statistics.median(before), statistics.median(after)
-                print(f"\n{kind}: {args.size:,} stored images with descriptors (stored in {load:.0f} s)")
-                print(f"search part of a check, median of {len(queries)} queries x 3: plain "
-                      f"pHash r={r} {b:.3f} ms, default (reach {index.reach}, 8 variants, "
-                      f"confirmed) {a:.3f} ms: {a / b:.2f}x; matches a query {np.mean(found):.1f}")
+                print(
+                    f"\n{kind}: {args.size:,} stored images with descriptors (stored in {load:.0f} s)"
+                )
+                print(
+                    f"search part of a check, median of {len(queries)} queries x 3: plain "
+                    f"pHash r={r} {b:.3f} ms, default (reach {index.reach}, 8 variants, "
+                    f"confirmed) {a:.3f} ms: {a / b:.2f}x; matches a query {np.mean(found):.1f}"
+                )
                 before, after = [], []
                 for _ in range(3):
                     for p in jpegs:  # the two take turns, photo by photo
                         before.append(timed(old.check, p))
                         after.append(timed(index.check, p))
                 b, a = statistics.median(before), statistics.median(after)
-                print(f"whole Index.check of a 12 MP JPEG: second stage off {b:.1f} ms, "
-                      f"default {a:.1f} ms: {a / b:.2f}x")
+                print(
+                    f"whole Index.check of a 12 MP JPEG: second stage off {b:.1f} ms, "
+                    f"default {a:.1f} ms: {a / b:.2f}x"
+                )
 
 
 if __name__ == "__main__":

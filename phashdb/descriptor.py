@@ -60,10 +60,12 @@ _k, _n = np.arange(16)[:, None], np.arange(32)[None, :]
 _DCT16 = 2 * np.cos(np.pi * _k * (2 * _n + 1) / 64)
 _ODD = np.arange(16) % 2 == 1
 # Each variant's signs: -1 on the odd rows it flips and the odd columns it mirrors.
-_SIGNS = np.stack([
-    np.where(_ODD[:, None] & rows, -1.0, 1.0) * np.where(_ODD[None, :] & cols, -1.0, 1.0)
-    for _, _, rows, cols in VARIANTS
-])
+_SIGNS = np.stack(
+    [
+        np.where(_ODD[:, None] & rows, -1.0, 1.0) * np.where(_ODD[None, :] & cols, -1.0, 1.0)
+        for _, _, rows, cols in VARIANTS
+    ]
+)
 
 
 class Variant(NamedTuple):
@@ -87,14 +89,18 @@ def variants(pixels: np.ndarray) -> tuple[Variant, ...]:
     greys = np.clip(np.rint(thumbs), 0, 255).astype(np.uint8).reshape(8, 16)
     q = bytes([quality(pixels)])
     return tuple(
-        Variant(name, int.from_bytes(hashes[k].tobytes(), "big"), bits[k].tobytes() + q + greys[k].tobytes())
+        Variant(
+            name,
+            int.from_bytes(hashes[k].tobytes(), "big"),
+            bits[k].tobytes() + q + greys[k].tobytes(),
+        )
         for k, (name, *_) in enumerate(VARIANTS)
     )
 
 
 def _undo(a: np.ndarray, transpose: bool, flip_rows: bool, flip_cols: bool) -> np.ndarray:
     a = a.T if transpose else a
-    return a[::-1 if flip_rows else 1, ::-1 if flip_cols else 1]
+    return a[:: -1 if flip_rows else 1, :: -1 if flip_cols else 1]
 
 
 def quality(pixels: np.ndarray) -> int:
@@ -116,8 +122,10 @@ def confirms(a: bytes, b: bytes) -> tuple[bool, float]:
     agree cell by cell."""
     s = score(a, b)
     if flat(a) or flat(b):
-        same = flat(a) and flat(b) and bool(
-            np.abs(thumbnail(a) - thumbnail(b)).max() <= FLAT_TOLERANCE
+        same = (
+            flat(a)
+            and flat(b)
+            and bool(np.abs(thumbnail(a) - thumbnail(b)).max() <= FLAT_TOLERANCE)
         )
         return same, s
     return s <= SCORE_LIMIT, s

@@ -18,8 +18,8 @@ from urllib.parse import urlparse
 import numpy as np
 
 from .bands import HASH_BITS
-from .errors import Error, IndexMismatchError
 from .descriptor import DESCRIPTOR_VERSION, VARIANTS, judge
+from .errors import Error, IndexMismatchError
 from .hashing import DEFAULT_MAX_PIXELS, HASH_VERSION, READS_HASH_VERSIONS, from_hex, read_image
 from .records import Image, Match, Verdict
 

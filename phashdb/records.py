@@ -83,8 +83,13 @@ class Verdict:
             "added": self.added,
             "threshold": self.threshold,
             "matches": [
-                {"id": m.id, "path": m.path, "distance": m.distance,
-                 "score": None if m.score is None else round(m.score, 2), "variant": m.variant}
+                {
+                    "id": m.id,
+                    "path": m.path,
+                    "distance": m.distance,
+                    "score": None if m.score is None else round(m.score, 2),
+                    "variant": m.variant,
+                }
                 for m in self.matches
             ],
         }

@@ -136,11 +136,11 @@ def test_each_variant_undoes_its_flip_or_rotation(name, photo_images):
 
 
 def test_distinct_photos_are_not_confirmed(photo_images):
-    descs = {name: read_image(img).descriptor for name, img in photo_images.items()}
-    for a in descs:
-        for b in descs:
+    descs = [(name, read_image(img).descriptor) for name, img in photo_images.items()]
+    for a, da in descs:
+        for b, db in descs:
             if a < b:
-                ok, score = confirms(descs[a], descs[b])
+                ok, score = confirms(da, db)
                 assert not ok and score > descriptor.SCORE_LIMIT, (a, b, score)
 
 
@@ -185,7 +185,10 @@ def flattened(img: Image.Image, background) -> Image.Image:
 
 def test_two_alpha_only_artworks_do_not_collide():
     """On white both are a blank page (one hash for both, under v1); their content is hashed."""
-    a, b = read_image(png(shapes_on_transparency(circles))), read_image(png(shapes_on_transparency(bars)))
+    a, b = (
+        read_image(png(shapes_on_transparency(circles))),
+        read_image(png(shapes_on_transparency(bars))),
+    )
     assert (a.hash ^ b.hash).bit_count() > 16
     assert not flat(a.descriptor) and not flat(b.descriptor)
     assert not confirms(a.descriptor, b.descriptor)[0]
