@@ -1,11 +1,11 @@
 """Load rate and query latency on the real HBase test cluster next to the embedded index.
 
-    python benchmarks/hbase_search.py [--size 1000000] [--queries 100] [--url hbase://...]
+    python benchmarks/hbase_search.py [--size 1000000] [--queries 100] [--radii 4,10] [--url ...]
 
 Without --url it starts the test cluster (tests/hbase/cluster.sh: ZooKeeper, master, three
 region servers, Thrift) and creates fresh pre-split tables. It loads the same N uniform random
 hashes into HBase and into an embedded index, and prints hashes/s and the median and 95th
-percentile of single queries at radii 4 and 10, for both, from the same run.
+percentile of single queries at --radii (4 and 10), for both, from the same run.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--radii", default="4,10")
     parser.add_argument("--url", help="an existing hbase://HOST:PORT/TABLE?thrift2_port=N")
     args = parser.parse_args()
     rng = np.random.default_rng(3)
@@ -53,7 +54,7 @@ def main() -> None:
     pairs = [(f"img{i:08d}", int(h)) for i, h in enumerate(hashes.tolist())]
     near = hashes[rng.integers(0, args.size, args.queries)] ^ np.uint64(0b1000_0100_0010_0001)
     queries = [int(q) for q in near]
-    radii = (4, 10)
+    radii = tuple(int(r) for r in args.radii.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         url, started = args.url, None
         if url is None:

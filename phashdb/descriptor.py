@@ -112,23 +112,15 @@ def quality(pixels: np.ndarray) -> int:
 
 def score(a: bytes, b: bytes) -> float:
     """How far apart two descriptors are: lower is closer, SCORE_LIMIT or less confirms."""
-    d = (int.from_bytes(a[:32], "big") ^ int.from_bytes(b[:32], "big")).bit_count()
-    return d - CORRELATION_WEIGHT * _correlation(thumbnail(a), thumbnail(b))
+    return float(_compare(a, [b])[1][0])
 
 
 def confirms(a: bytes, b: bytes) -> tuple[bool, float]:
     """Whether descriptors `a` and `b` show the same picture, and their score. Two images of
     which one is near-constant are the same picture only if both are and their thumbnails
     agree cell by cell."""
-    s = score(a, b)
-    if flat(a) or flat(b):
-        same = (
-            flat(a)
-            and flat(b)
-            and bool(np.abs(thumbnail(a) - thumbnail(b)).max() <= FLAT_TOLERANCE)
-        )
-        return same, s
-    return s <= SCORE_LIMIT, s
+    ok, scores = _compare(a, [b])
+    return bool(ok[0]), float(scores[0])
 
 
 def judge(
@@ -138,11 +130,34 @@ def judge(
     the second stage's score (None when either side has no descriptor). The as-is query within
     the plain `threshold` matches as a plain pHash index says, unless an image is near-constant;
     beyond it, and for every other variant, the descriptors must confirm."""
-    plain = variant == VARIANTS[0][0] and distance <= threshold
-    if mine is None or theirs is None:  # hashes loaded bare: the plain threshold alone
-        return plain and not any(d is not None and flat(d) for d in (mine, theirs)), None
-    ok, s = confirms(mine, theirs)
-    return ok or (plain and not flat(mine) and not flat(theirs)), s
+    return judge_many(variant, [distance], threshold, mine, [theirs])[0]
+
+
+def judge_many(
+    variant: str, distances, threshold: int, mine: bytes | None, theirs: list
+) -> list[tuple[bool, float | None]]:
+    """`judge` of one query against many candidates at once (a check meets hundreds at a
+    wide reach): `distances` and `theirs` (descriptors or None) one per candidate."""
+    plain = (
+        np.asarray(distances) <= threshold
+        if variant == VARIANTS[0][0]
+        else np.zeros(len(theirs), bool)
+    )
+    known = [k for k, t in enumerate(theirs) if t is not None]
+    out = [(bool(p), None) for p in plain]
+    bare = [k for k, t in enumerate(theirs) if t is None]
+    for k in bare:  # hashes loaded bare: the plain threshold alone, never a near-constant query
+        out[k] = (bool(plain[k]) and not (mine is not None and flat(mine)), None)
+    if mine is None:
+        for k in known:
+            out[k] = (bool(plain[k]) and not flat(theirs[k]), None)
+    elif known:
+        table = _table([theirs[k] for k in known])
+        ok, scores = _compare(mine, table)
+        plain_ok = plain[known] & (table[:, 32] >= LOW_QUALITY) & (not flat(mine))
+        for k, o, p, sc in zip(known, ok.tolist(), plain_ok.tolist(), scores.tolist()):
+            out[k] = (o or p, sc)
+    return out
 
 
 def flat(descriptor: bytes) -> bool:
@@ -154,7 +169,23 @@ def thumbnail(descriptor: bytes) -> np.ndarray:
     return np.frombuffer(descriptor, dtype=np.uint8, count=16, offset=33).astype(np.float64)
 
 
-def _correlation(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    norm = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / norm) if norm else 0.0
+def _table(descriptors) -> np.ndarray:
+    return np.frombuffer(b"".join(descriptors), dtype=np.uint8).reshape(-1, SIZE)
+
+
+def _compare(mine: bytes, theirs) -> tuple[np.ndarray, np.ndarray]:
+    """(confirmed, score) of descriptor `mine` against each of `theirs` (a list of descriptors
+    or their _table)."""
+    table = theirs if isinstance(theirs, np.ndarray) else _table(theirs)
+    me = np.frombuffer(mine, dtype=np.uint8)
+    bits = np.bitwise_count(table[:, :32] ^ me[:32]).sum(axis=1, dtype=np.int64)
+    a = table[:, 33:].astype(np.float64)
+    b = me[33:].astype(np.float64)
+    ac, bc = a - a.mean(axis=1, keepdims=True), b - b.mean()
+    norm = np.sqrt((ac * ac).sum(axis=1) * (bc * bc).sum())
+    corr = np.divide(ac @ bc, norm, out=np.zeros(len(table)), where=norm > 0)
+    scores = bits - CORRELATION_WEIGHT * corr
+    flat_theirs = table[:, 32] < LOW_QUALITY
+    if flat(mine):  # near-constant: only another near-constant one agreeing cell by cell
+        return flat_theirs & (np.abs(a - b).max(axis=1) <= FLAT_TOLERANCE), scores
+    return ~flat_theirs & (scores <= SCORE_LIMIT), scores

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from .bands import HASH_BITS
-from .descriptor import DESCRIPTOR_VERSION, VARIANTS, judge
+from .descriptor import DESCRIPTOR_VERSION, VARIANTS, judge, judge_many
 from .errors import Error, IndexMismatchError
 from .hashing import DEFAULT_MAX_PIXELS, HASH_VERSION, READS_HASH_VERSIONS, from_hex, read_image
 from .records import Image, Match, Verdict
@@ -320,13 +320,14 @@ class Index:
         found = self._search(queries)
         records = self.store.find({id for _, id, _ in found})
         best: dict[str, Match] = {}
-        for q, id, d in found:
-            if id not in records:
-                continue
-            name, _, mine, _ = queries[q]
-            ok, score = judge(name, d, radius, mine, records[id].descriptor)
-            if ok and (id not in best or (d, score or 0) < (best[id].distance, best[id].score or 0)):
-                best[id] = Match(id, d, records[id].path, score, name)
+        for q, (name, _, mine, _) in enumerate(queries):
+            hits = [(id, d) for n, id, d in found if n == q and id in records]
+            verdicts = judge_many(
+                name, [d for _, d in hits], radius, mine, [records[id].descriptor for id, _ in hits]
+            )
+            for (id, d), (ok, score) in zip(hits, verdicts):
+                if ok and (id not in best or (d, score or 0) < (best[id].distance, best[id].score or 0)):
+                    best[id] = Match(id, d, records[id].path, score, name)
         return sorted(best.values(), key=lambda m: (m.distance, m.id))
 
     def _search(self, queries: list) -> list[tuple[int, str, int]]:
