@@ -6,12 +6,13 @@ Stores --size images (hashes as in search_10m.py, uniform or clustered, each wit
 49-byte descriptor, written straight into the embedded index's SQLite file), plus --queries real photos (12-megapixel JPEGs, as benchmarks/hashing.py
 makes them) stored as themselves. Then, taking turns in one run, three times over, medians:
 
-- the search part of a check: today's plain pHash query at the threshold against the default
-  (the as-is hash up to the reach, the 7 other variants at the threshold, candidates' records
-  read and confirmed), for hashes near stored ones (read_image of the photos, and search_10m's
-  near queries with their photo's variants);
-- a whole `Index.check` of a 12 MP JPEG file: the index opened with the second stage off
-  (reach 0, no variants: what a check did before it) against the default.
+- the search part of a check (the as-is hash up to the reach, the 7 other variants at the
+  threshold, candidates' records read and confirmed) for hashes near stored ones (read_image of
+  the photos, and search_10m's near queries with their photo's variants);
+- a whole `Index.check` of a 12 MP JPEG file;
+
+each for the index opened with the second stage off (reach 0, no variants: what a check did
+before it), with the default, and with reach 14.
 Prints times and ratios; the ratio is the figure.
 """
 
@@ -91,35 +92,37 @@ def main() -> None:
                 for h, pic in zip(near, pictures)
             ]
             with (
-                phashdb.open(folder) as index,
                 phashdb.open(folder, reach=0, variants=False) as old,
+                phashdb.open(folder) as default,
+                phashdb.open(folder, reach=14) as near14,
             ):
-                r = index.threshold
-                before, after, found = [], [], []
-                for _ in range(3):
+                r = old.threshold
+                indexes = {"second stage off": old, "default": default, "reach 14": near14}
+                search = {name: [] for name in indexes}
+                whole = {name: [] for name in indexes}
+                for _ in range(3):  # all take turns, query by query
                     for q, v in queries:
-                        before.append(timed(old.matches, [q.hash], r))
-                        after.append(timed(index._confirmed, q, v, r))
-                found = [len(index._confirmed(q, v, r)) for q, v in queries]
-                b, a = statistics.median(before), statistics.median(after)
+                        for name, index in indexes.items():
+                            search[name].append(timed(index._confirmed, q, v, r))
+                    for p in jpegs:
+                        for name, index in indexes.items():
+                            whole[name].append(timed(index.check, p))
+                found = [len(default._confirmed(q, v, r)) for q, v in queries]
                 print(
-                    f"\n{kind}: {args.size:,} stored images with descriptors (stored in {load:.0f} s)"
+                    f"\n{kind}: {args.size:,} stored images with descriptors (stored in "
+                    f"{load:.0f} s); medians of {len(queries)} queries and {len(jpegs)} "
+                    f"checks x 3; matches a query {np.mean(found):.1f}"
                 )
-                print(
-                    f"search part of a check, median of {len(queries)} queries x 3: plain "
-                    f"pHash r={r} {b:.3f} ms, default (reach {index.reach}, 8 variants, "
-                    f"confirmed) {a:.3f} ms: {a / b:.2f}x; matches a query {np.mean(found):.1f}"
+                base_s, base_w = (
+                    statistics.median(search["second stage off"]),
+                    statistics.median(whole["second stage off"]),
                 )
-                before, after = [], []
-                for _ in range(3):
-                    for p in jpegs:  # the two take turns, photo by photo
-                        before.append(timed(old.check, p))
-                        after.append(timed(index.check, p))
-                b, a = statistics.median(before), statistics.median(after)
-                print(
-                    f"whole Index.check of a 12 MP JPEG: second stage off {b:.1f} ms, "
-                    f"default {a:.1f} ms: {a / b:.2f}x"
-                )
+                for name in indexes:
+                    s_ms, w_ms = statistics.median(search[name]), statistics.median(whole[name])
+                    print(
+                        f"  {name:17} search part {s_ms:8.3f} ms ({s_ms / base_s:6.2f}x)   "
+                        f"whole Index.check of a 12 MP JPEG {w_ms:7.1f} ms ({w_ms / base_w:5.2f}x)"
+                    )
 
 
 if __name__ == "__main__":
