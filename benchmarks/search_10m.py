@@ -26,7 +26,6 @@ import numpy as np
 # faiss's OpenMP threads otherwise spin for a while after each call, on the core our next
 # query's second thread needs (faiss's own times are the same either way).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-import faiss
 
 import phashdb
 
@@ -65,6 +64,8 @@ def timed(fn, *args) -> float:
 
 
 def main() -> None:
+    import faiss  # here, so that check_10m.py can borrow hash_set without it
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=10_000_000)
     parser.add_argument("--queries", type=int, default=100)

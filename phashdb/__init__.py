@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+from . import descriptor
+from .descriptor import DESCRIPTOR_VERSION
 from .errors import Error, ImageError, IndexMismatchError, StoreError, TrashError
-from .hashing import HASH_VERSION, from_hex, hash_image, to_hex
+from .hashing import HASH_VERSION, from_hex, hash_image, read_image, to_hex
 from .index import DEFAULT_THRESHOLD, Group, Index, default_location, open
 from .records import Image, Match, Verdict
 
@@ -18,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "DESCRIPTOR_VERSION",
     "HASH_VERSION",
     "Error",
     "Group",
@@ -30,8 +33,10 @@ __all__ = [
     "TrashError",
     "Verdict",
     "default_location",
+    "descriptor",
     "from_hex",
     "hash_image",
     "open",
+    "read_image",
     "to_hex",
 ]

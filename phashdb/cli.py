@@ -97,8 +97,17 @@ runner_option = click.option(
     "--print-schema", is_flag=True,
     help="HBase: print the HBase shell script that creates the tables, and do nothing else.",
 )
+@click.option(
+    "--reach", type=click.IntRange(0, 64),
+    help="Largest pHash distance at which the second stage may confirm a duplicate (default 16; "
+    "0: off).",
+)
+@click.option(
+    "--variants/--no-variants", default=None,
+    help="Whether flipped and rotated copies are looked for (default: yes).",
+)
 @click.pass_obj
-def init(opts: Options, threshold, bands, regions_per_band, print_schema) -> None:
+def init(opts: Options, threshold, bands, regions_per_band, print_schema, reach, variants) -> None:
     """Create the index (if missing) and show its settings.
 
     For HBase, the tables are created pre-split through HBase's Thrift2 server (the URL's
@@ -117,8 +126,8 @@ def init(opts: Options, threshold, bands, regions_per_band, print_schema) -> Non
     elif bands or print_schema:
         raise click.UsageError("--bands and --print-schema are for HBase indexes")
     with opts.open(threshold=threshold) as index:
-        if threshold is not None:
-            index.configure(threshold=threshold)
+        if (threshold, reach, variants) != (None, None, None):
+            index.configure(threshold=threshold, reach=reach, variants=variants)
         _print_stats(index.stats())
 
 
@@ -371,7 +380,11 @@ def _line(img, verdict) -> str:
     best = verdict.matches[0]
     more = f" and {len(verdict.matches) - 1} more" if len(verdict.matches) > 1 else ""
     kept = " (kept)" if verdict.added else ""
-    return f"{img}: duplicate of {_shown(best.path or best.id)} (distance {best.distance}){more}{kept}"
+    how = "" if best.variant == "as-is" else f", {best.variant}"
+    return (
+        f"{img}: duplicate of {_shown(best.path or best.id)} (distance {best.distance}{how})"
+        f"{more}{kept}"
+    )
 
 
 def _shown(text) -> str:

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS images (
     id TEXT NOT NULL UNIQUE,
     hash INTEGER NOT NULL,
     path TEXT, size INTEGER, mtime REAL, width INTEGER, height INTEGER,
-    added REAL NOT NULL
+    added REAL NOT NULL,
+    descriptor BLOB
 );
 CREATE TABLE IF NOT EXISTS removals (n INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL);
 -- The next seq to give a row: seqs are never reused (band tables name rows by seq), and giving
@@ -57,7 +58,7 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('database_id', '"' || lower(hex(
 CREATE TRIGGER IF NOT EXISTS images_removed AFTER DELETE ON images
     BEGIN INSERT INTO removals (seq) VALUES (old.seq); END;
 """
-COLUMNS = "id, hash, path, size, mtime, width, height, added"
+COLUMNS = "id, hash, path, size, mtime, width, height, added, descriptor"
 TABLES_FILE = "bands.bin"
 # Rows added or removed since the tables were built are scanned on every query: past this many
 # (or an eighth of the tables), the tables are rebuilt to include them.
@@ -90,6 +91,18 @@ def _sql_text(s: str | None) -> str | bytes | None:
 
 def _text(value: str | bytes | None) -> str | None:
     return value.decode("utf-8", "surrogateescape") if type(value) is bytes else value
+
+
+def _add_descriptor_column(db: sqlite3.Connection) -> None:
+    """Indexes made before the second stage lack the descriptor column: add it (their rows
+    keep NULL, matched by the plain threshold). Of processes opening one at once, all but the
+    first find it added."""
+    if "descriptor" not in {row[1] for row in db.execute("PRAGMA table_info(images)")}:
+        try:
+            db.execute("ALTER TABLE images ADD COLUMN descriptor BLOB")
+        except sqlite3.OperationalError as e:
+            if "duplicate column" not in str(e):
+                raise
 
 
 def _use_wal(db: sqlite3.Connection, timeout: float) -> None:
@@ -129,6 +142,7 @@ class EmbeddedStore:
                 # REPLACE deletes the old row; only with this does that deletion fire the trigger.
                 self._db.execute("PRAGMA recursive_triggers=ON")
                 self._db.executescript(SCHEMA)
+                _add_descriptor_column(self._db)
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open the index at {self.path}: {_cause(e, self.path)}") from e
         if not self.read_only:
@@ -267,14 +281,14 @@ class EmbeddedStore:
             first = self._take_seqs(len(images))
             rows = (
                 (first + n, _sql_text(i.id), _signed(i.hash), _sql_text(i.path), i.size, i.mtime,
-                 i.width, i.height, i.added or now)
+                 i.width, i.height, i.added or now, i.descriptor)
                 for n, i in enumerate(images)
             )
             return self._db.executemany(
                 f"INSERT OR REPLACE INTO images (seq, {COLUMNS}) "
-                "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
+                "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 "
                 "WHERE NOT EXISTS (SELECT 1 FROM images WHERE id = ?2 AND hash = ?3 "
-                "AND path IS ?4 AND size IS ?5 AND mtime IS ?6)",
+                "AND path IS ?4 AND size IS ?5 AND mtime IS ?6 AND descriptor IS ?10)",
                 rows,
             ).rowcount
 

@@ -16,16 +16,20 @@ import stat
 import struct
 import warnings
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
+from .descriptor import LOW_QUALITY, Variant, quality, variants
 from .errors import ImageError
 
 # The name of the hash definition below; indexes record it, so change it with any change of bits.
-HASH_VERSION = "phash-dct64-v1"
+# v2: a transparent image that is blank on white (white shapes on transparency) is hashed on
+# black instead; every other image keeps its v1 bits, so indexes of v1 are read as they are.
+HASH_VERSION = "phash-dct64-v2"
+READS_HASH_VERSIONS = (HASH_VERSION, "phash-dct64-v1")
 
 # Pillow's own hard limit (2 x its default MAX_IMAGE_PIXELS): above every real camera's output
 # (100-megapixel sensors, most panoramas), while a bomb can make us allocate at most ~0.7 GB.
@@ -74,11 +78,18 @@ Source = str | os.PathLike | bytes | BinaryIO | Image.Image
 
 @dataclass(frozen=True)
 class Picture:
-    """What reading an image yields: its 64-bit hash and its upright size in pixels."""
+    """What reading an image yields: its 64-bit hash and its upright size in pixels; and for the
+    second stage, its eight flipped and rotated variants (phashdb.descriptor), as-is first."""
 
     hash: int
     width: int
     height: int
+    variants: tuple[Variant, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def descriptor(self) -> bytes | None:
+        """The stored second-stage descriptor (phashdb.descriptor), None if not computed."""
+        return self.variants[0].descriptor if self.variants else None
 
 
 def hash_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
@@ -119,7 +130,8 @@ def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pictu
                 grey = grey.transpose(_TRANSPOSE[orientation])
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
-            return Picture(_phash(grey), width, height)
+            pixels = _pixels(grey)
+            return Picture(_phash_of(pixels), width, height, variants(pixels))
         except Image.DecompressionBombError as e:
             raise ImageError(f"{name}: a frame is larger than Pillow's pixel limit ({e})") from e
         except _DECODE_ERRORS as e:
@@ -272,17 +284,40 @@ def _greyscale(img: Image.Image, name: str, extrema: tuple | None = None) -> Ima
         if img.has_transparency_data:
             # Pillow's P -> RGBA writes the transparency into the source's palette (a caller's
             # image would then save as a broken GIF): convert a copy.
-            rgba = (img.copy() if img.mode == "P" else img).convert("RGBA")
-            img = Image.new("RGB", img.size, BACKGROUND)
-            img.paste(rgba, mask=rgba.getchannel("A"))
+            return _flatten((img.copy() if img.mode == "P" else img).convert("RGBA"))
         return img.convert("L")
     except ValueError as e:
         raise ImageError(f"{name}: unsupported pixel mode {img.mode!r} ({e})") from e
 
 
+def _flatten(rgba: Image.Image) -> Image.Image:
+    """A transparent image in greyscale as it is seen: on white; but when that is a blank page
+    and black shows a picture (white shapes on transparency, whose content lies in the alpha
+    channel), on black, as a JPEG export onto black, or Pillow's convert("RGB") of the usual
+    black under transparent pixels, shows it."""
+    alpha = rgba.getchannel("A")
+    seen = []
+    for background in (BACKGROUND, (0, 0, 0)):
+        flat = Image.new("RGB", rgba.size, background)
+        flat.paste(rgba, mask=alpha)
+        grey = flat.convert("L")
+        seen.append((quality(_pixels(grey)), grey))
+        if seen[0][0] >= LOW_QUALITY:
+            break
+    return max(seen, key=lambda s: s[0])[1]
+
+
+def _pixels(grey: Image.Image) -> np.ndarray:
+    """The 32x32 image pHash reads."""
+    return np.asarray(grey.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
+
+
 def _phash(grey: Image.Image) -> int:
     """imagehash.phash's bits, as an int with the first bit most significant."""
-    pixels = np.asarray(grey.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
+    return _phash_of(_pixels(grey))
+
+
+def _phash_of(pixels: np.ndarray) -> int:
     # Rounding drops the ~1e-10 noise of the matrix product, which scipy's FFT does not make:
     # without it, coefficients that are exactly equal (all of them in a flat image) compare
     # at random; with it, the bits match imagehash on flat and symmetric images too.

@@ -18,14 +18,20 @@ from urllib.parse import urlparse
 import numpy as np
 
 from .bands import HASH_BITS
+from .descriptor import DESCRIPTOR_VERSION, VARIANTS, judge, judge_many
 from .errors import Error, IndexMismatchError
-from .hashing import DEFAULT_MAX_PIXELS, HASH_VERSION, from_hex, read_image
+from .hashing import DEFAULT_MAX_PIXELS, HASH_VERSION, READS_HASH_VERSIONS, from_hex, read_image
 from .records import Image, Match, Verdict
 
 # Chosen by benchmarks/accuracy.py on 231 real photos (README, "Accuracy"): the largest distance
 # with no false match (at 10, one edited copy matched another photo: in a million-image index
 # that would flag most unique uploads), still catching re-encodes, resizes and most small edits.
 DEFAULT_THRESHOLD = 8
+# The second stage (phashdb.descriptor): stored images up to this pHash distance are candidates,
+# kept when the descriptors confirm them; the flipped and rotated variants of a query are
+# searched at the threshold and confirmed the same way. Chosen by benchmarks/accuracy.py
+# (README, "Accuracy") against the cost of a wider search (benchmarks/second_stage.py).
+DEFAULT_REACH = 16
 FORMAT = 1  # the layout of what a backend stores; bumped when that changes
 
 
@@ -41,7 +47,10 @@ class Group:
 class Index:
     """A near-duplicate index over a storage backend. Use `phashdb.open()` to get one."""
 
-    def __init__(self, store, *, threshold: int | None = None, max_pixels: int | None = None):
+    def __init__(
+        self, store, *, threshold: int | None = None, max_pixels: int | None = None,
+        reach: int | None = None, variants: bool | None = None,
+    ):
         self.store = store
         self.max_pixels = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
         settings = store.read_settings()
@@ -50,10 +59,20 @@ class Index:
                 **settings,
                 "format": FORMAT,
                 "hash_version": HASH_VERSION,
+                "descriptor_version": DESCRIPTOR_VERSION,
                 "threshold": DEFAULT_THRESHOLD if threshold is None else _radius(threshold),
             }
             store.write_settings(settings)
-        if settings.get("hash_version") != HASH_VERSION or settings.get("format") != FORMAT:
+        elif "descriptor_version" not in settings:  # made before the second stage: rows lack it
+            store.write_settings({"descriptor_version": DESCRIPTOR_VERSION})
+            settings = {**settings, "descriptor_version": DESCRIPTOR_VERSION}
+        if settings["descriptor_version"] != DESCRIPTOR_VERSION:
+            raise IndexMismatchError(
+                f"the index at {store.url} holds descriptors of version "
+                f"{settings['descriptor_version']!r}, but this phashdb makes "
+                f"{DESCRIPTOR_VERSION!r}: ingest the images into a new index"
+            )
+        if settings.get("hash_version") not in READS_HASH_VERSIONS or settings.get("format") != FORMAT:
             raise IndexMismatchError(
                 f"the index at {store.url} holds hashes of version "
                 f"{settings.get('hash_version')!r} (format {settings.get('format')}), but this "
@@ -62,13 +81,18 @@ class Index:
             )
         self.settings = settings
         self.threshold = settings["threshold"] if threshold is None else _radius(threshold)
+        # How far the second stage reaches, and whether flips and rotations are searched.
+        self.reach = settings.get("reach", DEFAULT_REACH) if reach is None else _radius(reach)
+        self.variants = settings.get("variants", True) if variants is None else bool(variants)
 
     # --- images in, verdicts out ---------------------------------------------------------
 
     def check(self, source, *, threshold: int | None = None) -> Verdict:
         """The verdict on an image (a path, bytes, binary file or PIL image); nothing stored."""
-        image = self._read(source, None)
-        return self._verdict(image, self._radius_or_threshold(threshold), added=False)
+        image, variants = self._read(source, None)
+        radius = self._radius_or_threshold(threshold)
+        matches = tuple(self._confirmed(image, variants, radius))
+        return Verdict(image.hash, matches, image.path, image.id, False, radius)
 
     def add(
         self, source, id: str | None = None, *, keep_duplicate: bool = False,
@@ -78,7 +102,7 @@ class Index:
         processes adding near-identical images at once, exactly one is stored as unique and the
         others are told they duplicate it. A duplicate is stored too when `keep_duplicate`
         (the user chose to keep it). Raises Error when `id` is already stored."""
-        image = self._read(source, id)
+        image, variants = self._read(source, id)
         radius = self._radius_or_threshold(threshold)
         if self.store.find([image.id]):
             raise Error(f"id {image.id!r} is already in the index at {self.store.url}")
@@ -87,7 +111,8 @@ class Index:
             if self.store.find([image.id]):
                 raise Error(f"id {image.id!r} is already in the index at {self.store.url}")
             matches = tuple(sorted(
-                (*self.matches([image.hash], radius)[0], *rivals), key=lambda m: (m.distance, m.id)
+                (*self._confirmed(image, variants, radius), *rivals),
+                key=lambda m: (m.distance, m.id),
             ))
             store_it = keep_duplicate or not matches
             if store_it:
@@ -163,7 +188,7 @@ class Index:
 
     def similar(self, source, top: int = 5) -> list[Match]:
         """The `top` stored images nearest to an image (or a hash), nearest first."""
-        h = source if isinstance(source, int) else self._read(source, None).hash
+        h = source if isinstance(source, int) else self._read(source, None)[0].hash
         for radius in (4, 8, 12, 16, 24, 32, HASH_BITS):
             found = self.matches([h], radius)[0]
             # Exact search: once `top` lie within the radius, none further out can beat them.
@@ -175,7 +200,9 @@ class Index:
         """Every group of stored near-duplicates, largest group first."""
         radius = self._radius_or_threshold(threshold)
         ids, hashes = self.store.hashes()
-        qidx, found, dists = self.store.search(hashes, radius)
+        # As a check: beyond the threshold, up to the reach, a pair is kept when the stored
+        # descriptors confirm it (as-is only: flips need the pixels, not stored).
+        qidx, found, dists = self.store.search(hashes, max(radius, self.reach))
         keys_list, found_list = ids.tolist(), found.tolist()
         pairs = {}
         for q, k, d in zip(qidx.tolist(), found_list, dists.tolist()):
@@ -184,7 +211,13 @@ class Index:
                 pairs[min(a, k), max(a, k)] = d
         records = self.store.find({k for p in pairs for k in p})
         # Another process may have removed some of them since: the groups are of those left.
-        pairs = {p: d for p, d in pairs.items() if p[0] in records and p[1] in records}
+        pairs = {
+            (a, b): d
+            for (a, b), d in pairs.items()
+            if a in records
+            and b in records
+            and judge("as-is", d, radius, records[a].descriptor, records[b].descriptor)[0]
+        }
         members = connected_groups(pairs)
         group_of = {k: n for n, ks in enumerate(members) for k in ks}
         group_pairs: list[list] = [[] for _ in members]
@@ -199,10 +232,22 @@ class Index:
 
     # --- the rest -------------------------------------------------------------------------
 
-    def configure(self, *, threshold: int) -> None:
-        """Change the index's stored default threshold."""
-        self.store.write_settings({"threshold": _radius(threshold)})
-        self.settings["threshold"] = self.threshold = threshold
+    def configure(
+        self, *, threshold: int | None = None, reach: int | None = None,
+        variants: bool | None = None,
+    ) -> None:
+        """Change the index's stored settings: the plain pHash `threshold`; the second stage's
+        `reach` (pHash distance up to which descriptors may confirm a match; 0 or at most the
+        threshold: off); whether flipped and rotated `variants` of a query are searched."""
+        changes = {}
+        if threshold is not None:
+            changes["threshold"] = self.threshold = _radius(threshold)
+        if reach is not None:
+            changes["reach"] = self.reach = _radius(reach)
+        if variants is not None:
+            changes["variants"] = self.variants = bool(variants)
+        self.store.write_settings(changes)
+        self.settings.update(changes)
 
     @property
     def trash(self) -> Path:
@@ -229,7 +274,10 @@ class Index:
             "url": self.store.url,
             "images": len(self),
             "threshold": self.threshold,
+            "reach": self.reach,
+            "variants": self.variants,
             "hash_version": self.settings["hash_version"],
+            "descriptor_version": self.settings["descriptor_version"],
             "format": self.settings["format"],
             **self.store.describe(),
         }
@@ -251,7 +299,7 @@ class Index:
 
     # --- inside -----------------------------------------------------------------------------
 
-    def _read(self, source, id: str | None) -> Image:
+    def _read(self, source, id: str | None) -> tuple[Image, tuple]:
         picture = read_image(source, max_pixels=self.max_pixels)
         path = size = mtime = None
         if isinstance(source, (str, os.PathLike)):
@@ -260,11 +308,44 @@ class Index:
             size, mtime = st.st_size, st.st_mtime
         if id is None:
             id = path or _content_id(source)
-        return Image(id, picture.hash, path, size, mtime, picture.width, picture.height)
+        image = Image(
+            id, picture.hash, path, size, mtime, picture.width, picture.height,
+            descriptor=picture.descriptor,
+        )
+        return image, picture.variants
 
-    def _verdict(self, image: Image, radius: int, *, added: bool) -> Verdict:
-        matches = tuple(self.matches([image.hash], radius)[0])
-        return Verdict(image.hash, matches, image.path, image.id, added, radius)
+    def _confirmed(self, image: Image, variants: tuple, radius: int) -> list[Match]:
+        """The stored images that `image` (with its flipped and rotated `variants`, as-is
+        first) duplicates. As-is within `radius` of the pHash, as a plain pHash index says;
+        as-is within the reach, or flipped or rotated within `radius`, when the descriptors
+        confirm it; a near-constant image only by its descriptor (phashdb.descriptor.confirms).
+        Each stored image once, by its closest way of matching."""
+        reach = max(radius, self.reach)
+        queries = [(VARIANTS[0][0], image.hash, image.descriptor, reach)]
+        if variants and self.variants:
+            queries += [(v.name, v.hash, v.descriptor, radius) for v in variants[1:]]
+        found = self._search(queries)
+        records = self.store.find({id for _, id, _ in found})
+        best: dict[str, Match] = {}
+        for q, (name, _, mine, _) in enumerate(queries):
+            hits = [(id, d) for n, id, d in found if n == q and id in records]
+            verdicts = judge_many(
+                name, [d for _, d in hits], radius, mine, [records[id].descriptor for id, _ in hits]
+            )
+            for (id, d), (ok, score) in zip(hits, verdicts):
+                if ok and (id not in best or (d, score or 0) < (best[id].distance, best[id].score or 0)):
+                    best[id] = Match(id, d, records[id].path, score, name)
+        return sorted(best.values(), key=lambda m: (m.distance, m.id))
+
+    def _search(self, queries: list) -> list[tuple[int, str, int]]:
+        """(query number, id, distance) of every stored image within each query's radius:
+        one batched search per radius."""
+        out = []
+        for r in sorted({q[3] for q in queries}):
+            numbers = [n for n, q in enumerate(queries) if q[3] == r]
+            for n, found in zip(numbers, self.query_many([queries[n][1] for n in numbers], r)):
+                out.extend((n, id, d) for id, d in found)
+        return out
 
     def _radius_or_threshold(self, radius: int | None) -> int:
         return self.threshold if radius is None else _radius(radius)
@@ -329,9 +410,11 @@ def default_location() -> Path:
 def open(url: str | os.PathLike | None = None, **options) -> Index:
     """Open (creating if needed) an index: a folder path for the embedded index (default:
     $PHASHDB_URL, else `default_location()`), or `hbase://HOST:PORT/TABLE?options`.
-    `threshold` and `max_pixels` may be given as keyword options."""
+    `threshold`, `max_pixels`, `reach` and `variants` may be given as keyword options."""
     url = str(url or os.environ.get("PHASHDB_URL") or default_location())
-    index_options = {k: options.pop(k) for k in ("threshold", "max_pixels") if k in options}
+    index_options = {
+        k: options.pop(k) for k in ("threshold", "max_pixels", "reach", "variants") if k in options
+    }
     scheme = urlparse(url).scheme
     if scheme == "hbase":
         try:

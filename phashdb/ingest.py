@@ -117,7 +117,10 @@ def hash_file(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, Ima
         return path, str(e)
     except OSError as e:  # gone since it was listed, a dangling link, a loop of links
         return path, f"{path}: cannot read ({e.strerror or e})"
-    image = Image(path, picture.hash, path, st.st_size, st.st_mtime, picture.width, picture.height)
+    image = Image(
+        path, picture.hash, path, st.st_size, st.st_mtime, picture.width, picture.height,
+        descriptor=picture.descriptor,
+    )
     return path, image
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import base64
+from dataclasses import asdict, dataclass, field
 
 from .hashing import to_hex
 
@@ -19,15 +20,38 @@ class Image:
     width: int | None = None
     height: int | None = None
     added: float | None = None  # seconds since the epoch
+    # The second stage's 49 bytes (phashdb.descriptor); None for hashes loaded without it,
+    # which are then matched by the plain pHash threshold alone.
+    descriptor: bytes | None = field(default=None, repr=False)
+
+
+def image_to_json(image: Image) -> dict:
+    """`image` as a JSON object (the MapReduce jobs' records): its fields, the descriptor in
+    base64."""
+    out = asdict(image)
+    if image.descriptor is not None:
+        out["descriptor"] = base64.b64encode(image.descriptor).decode()
+    return out
+
+
+def image_from_json(record: dict) -> Image:
+    d = record.get("descriptor")
+    return Image(**{**record, "descriptor": None if d is None else base64.b64decode(d)})
 
 
 @dataclass(frozen=True)
 class Match:
-    """A stored image close to a query: its id, Hamming distance and stored path."""
+    """A stored image close to a query: its id, Hamming distance and stored path; `score` is
+    the second stage's (phashdb.descriptor.score: lower is closer; None when the plain pHash
+    threshold decided), `variant` how the query was flipped or rotated from the stored image
+    ("as-is", "mirrored", "rotated 90", ...: phashdb.descriptor.VARIANTS), `distance` the
+    pHash distance in that variant."""
 
     id: str
     distance: int
     path: str | None = None
+    score: float | None = None
+    variant: str = "as-is"
 
 
 @dataclass(frozen=True)
@@ -58,5 +82,14 @@ class Verdict:
             "verdict": "duplicate" if self.duplicate else "unique",
             "added": self.added,
             "threshold": self.threshold,
-            "matches": [{"id": m.id, "path": m.path, "distance": m.distance} for m in self.matches],
+            "matches": [
+                {
+                    "id": m.id,
+                    "path": m.path,
+                    "distance": m.distance,
+                    "score": None if m.score is None else round(m.score, 2),
+                    "variant": m.variant,
+                }
+                for m in self.matches
+            ],
         }

@@ -56,6 +56,20 @@ def test_check_json_has_the_documented_shape(run, photos, near_copies):
     assert all(len(v["hash"]) == 16 for v in doc)
 
 
+def test_check_says_how_a_mirrored_copy_matched(run, tmp_path, photos):
+    from PIL import Image, ImageOps
+
+    run("add", photos["rocket"])
+    mirrored = tmp_path / "mirrored.jpg"
+    with Image.open(photos["rocket"]) as img:
+        ImageOps.mirror(img).save(mirrored, quality=85)
+    [doc] = json.loads(run("check", "--json", mirrored).stdout)
+    [match] = doc["matches"]
+    assert (match["path"], match["variant"]) == (str(photos["rocket"]), "mirrored")
+    assert match["score"] <= 20 and isinstance(match["distance"], int)
+    assert "mirrored" in run("check", mirrored).stdout
+
+
 @pytest.mark.parametrize(
     "make,problem",
     [

@@ -50,6 +50,7 @@ def test_check_gives_the_verdict_and_stores_nothing(index, photos, near_copies):
 
 
 def test_the_threshold_is_an_index_setting_overridable_per_call(index, photos, near_copies):
+    index.configure(reach=0, variants=False)  # the plain pHash threshold alone
     index.add(photos["astronaut"])
     distance = index.check(near_copies["astronaut"]).matches[0].distance
     assert not index.check(near_copies["astronaut"], threshold=distance - 1).duplicate
@@ -162,7 +163,8 @@ def test_verdict_json_has_the_documented_shape(index, photos, near_copies):
     doc = index.check(near_copies["astronaut"]).to_json()
     assert doc["verdict"] == "duplicate" and len(doc["hash"]) == 16
     assert doc["path"] == str(near_copies["astronaut"])
-    assert set(doc["matches"][0]) == {"id", "path", "distance"}
+    assert set(doc["matches"][0]) == {"id", "path", "distance", "score", "variant"}
+    assert doc["matches"][0]["variant"] == "as-is"
     assert index.check(photos["camera"]).to_json()["verdict"] == "unique"
 
 
@@ -209,3 +211,83 @@ def test_ids_of_any_text_come_back_exactly(index):
     index.add_hashes([(id, 0xABCD_0000_0000_0000 + n) for n, id in enumerate(ids)])
     found = index.query(0xABCD_0000_0000_0000, 2)
     assert sorted(found) == sorted((id, n.bit_count()) for n, id in enumerate(ids))
+
+
+# --- the second stage: flips, rotations, and copies beyond the plain threshold ---------------
+
+
+def transposed_jpeg(path, transpose) -> bytes:
+    with PILImage.open(path) as img:
+        buf = io.BytesIO()
+        img.transpose(transpose).save(buf, "JPEG", quality=80)
+        return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "transpose, variant",
+    [
+        (PILImage.Transpose.FLIP_LEFT_RIGHT, "mirrored"),
+        (PILImage.Transpose.ROTATE_90, "rotated 90"),
+        (PILImage.Transpose.ROTATE_180, "rotated 180"),
+        (PILImage.Transpose.ROTATE_270, "rotated 270"),
+    ],
+)
+def test_a_mirrored_or_rotated_copy_is_found_and_says_how(index, photos, transpose, variant):
+    index.add(photos["astronaut"])
+    index.add(photos["coffee"])
+    copy = transposed_jpeg(photos["astronaut"], transpose)
+    verdict = index.check(copy)
+    assert [(m.path, m.variant) for m in verdict.matches] == [(str(photos["astronaut"]), variant)]
+    assert verdict.matches[0].distance <= index.threshold
+    assert verdict.matches[0].score <= phashdb.descriptor.SCORE_LIMIT
+    assert verdict.to_json()["matches"][0]["variant"] == variant
+    index.configure(variants=False)
+    assert not index.check(copy).duplicate
+
+
+def test_the_second_stage_confirms_a_copy_beyond_the_threshold(index, photos):
+    index.add(photos["astronaut"])
+    index.add(photos["coffee"])
+    with PILImage.open(photos["astronaut"]) as img:
+        buf = io.BytesIO()
+        img.rotate(3, PILImage.BICUBIC).save(buf, "JPEG", quality=80)
+    verdict = index.check(buf.getvalue())
+    assert [m.path for m in verdict.matches] == [str(photos["astronaut"])]
+    match = verdict.matches[0]
+    assert index.threshold < match.distance <= index.reach and match.variant == "as-is"
+    assert match.score <= phashdb.descriptor.SCORE_LIMIT
+    index.configure(reach=0)
+    assert not index.check(buf.getvalue()).duplicate
+
+
+def test_the_descriptor_is_stored_with_the_image(index, reopen, photos):
+    verdict = index.add(photos["chelsea"])
+    expected = phashdb.read_image(photos["chelsea"]).descriptor
+    assert len(expected) == phashdb.descriptor.SIZE
+    assert index.get(verdict.id).descriptor == expected
+    with reopen() as again:
+        assert again.get(verdict.id).descriptor == expected
+        assert [i.descriptor for i in again.images()] == [expected]
+
+
+def test_hashes_loaded_without_a_descriptor_match_by_the_plain_threshold(index, photos, near_copies):
+    index.add_hashes([("bare", phashdb.to_hex(phashdb.hash_image(photos["astronaut"])))])
+    assert index.get("bare").descriptor is None
+    [match] = index.check(near_copies["astronaut"]).matches
+    assert (match.id, match.score, match.variant) == ("bare", None, "as-is")
+    mirrored = transposed_jpeg(photos["astronaut"], PILImage.Transpose.FLIP_LEFT_RIGHT)
+    assert not index.check(mirrored).duplicate
+
+
+def test_dedupe_groups_copies_the_second_stage_confirms(index, photos):
+    index.add(photos["astronaut"], id="astronaut")
+    index.add(photos["coffee"], id="coffee")
+    with PILImage.open(photos["astronaut"]) as img:
+        buf = io.BytesIO()
+        img.rotate(3, PILImage.BICUBIC).save(buf, "JPEG", quality=80)
+    index.add(buf.getvalue(), id="rotated", keep_duplicate=True)
+    [group] = index.dedupe()
+    assert [i.id for i in group.images] == ["astronaut", "rotated"]
+    assert index.threshold < group.pairs[0][2] <= index.reach
+    index.configure(reach=0)
+    assert index.dedupe() == []

@@ -31,6 +31,7 @@ they are encoded with 'surrogateescape' everywhere, so they come back exactly.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from functools import lru_cache
@@ -211,25 +212,27 @@ def id_cell(id: str) -> tuple[bytes, bytes]:
 
 def encode_record(image: Image) -> bytes:
     """The record cell: the image as a compact JSON list (ids and paths with surrogate escapes
-    survive JSON's \\u escapes)."""
-    return json.dumps(
-        [
-            image.id,
-            f"{image.hash:016x}",
-            image.path,
-            image.size,
-            image.mtime,
-            image.width,
-            image.height,
-            image.added,
-        ],
-        separators=(",", ":"),
-    ).encode()
+    survive JSON's \\u escapes); the second stage's descriptor last, in base64, when it has one
+    (records written before the second stage end at `added`)."""
+    fields = [
+        image.id,
+        f"{image.hash:016x}",
+        image.path,
+        image.size,
+        image.mtime,
+        image.width,
+        image.height,
+        image.added,
+    ]
+    if image.descriptor is not None:
+        fields.append(base64.b64encode(image.descriptor).decode())
+    return json.dumps(fields, separators=(",", ":")).encode()
 
 
 def decode_record(raw: bytes) -> Image:
-    id, h, path, size, mtime, width, height, added = json.loads(raw)
-    return Image(id, int(h, 16), path, size, mtime, width, height, added)
+    id, h, path, size, mtime, width, height, added, *rest = json.loads(raw)
+    descriptor = base64.b64decode(rest[0]) if rest else None
+    return Image(id, int(h, 16), path, size, mtime, width, height, added, descriptor)
 
 
 def encode_claim(started_ms: int, expires_ms: int, id: str) -> bytes:

@@ -30,6 +30,7 @@ class MRIngest(MRJob):
     def mapper(self, _, line):
         from phashdb.hashing import DEFAULT_MAX_PIXELS
         from phashdb.ingest import find_images, hash_file
+        from phashdb.records import image_to_json
 
         for path in find_images([line.strip()]) if line.strip() else []:
             path, image = hash_file(path, self.options.max_pixels or DEFAULT_MAX_PIXELS)
@@ -41,7 +42,7 @@ class MRIngest(MRJob):
             self.batch.append(image)
             if len(self.batch) >= BATCH:
                 self.flush()
-            yield None, {"image": image.__dict__, "loaded": self.index is not None}
+            yield None, {"image": image_to_json(image), "loaded": self.index is not None}
 
     def mapper_final(self):
         self.flush()

@@ -15,7 +15,7 @@ from ..errors import Error
 from ..hashing import to_hex
 from ..index import Group, connected_groups
 from ..ingest import BATCH, IngestReport, count_duplicates, pending_files
-from ..records import Image
+from ..records import Image, image_from_json
 
 RUNNERS = ("inline", "local", "hadoop", "spark", "emr", "dataproc")
 
@@ -43,7 +43,7 @@ def ingest(index, folders: Iterable[str | os.PathLike], runner: str) -> IngestRe
         if "failed" in record:
             report.failed.append((record["failed"], record["error"]))
             continue
-        batch.append(Image(**record["image"]))
+        batch.append(image_from_json(record["image"]))
         if len(batch) >= BATCH:
             store(batch)
             batch = []

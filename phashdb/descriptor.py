@@ -1,0 +1,191 @@
+"""The second stage: a stored descriptor that confirms (or refutes) a pHash candidate, and the
+eight flips and rotations of a query, all derived from one DCT of the 32x32 image pHash reads.
+
+The 64-bit pHash is the search key; candidates are gathered at a wider radius than a plain
+pHash could afford and kept only when the descriptors agree. Chosen by measurement on 231 real
+photos and 27 edits (benchmarks/accuracy.py; README, "Accuracy"): a 256-bit DCT hash (the 16x16
+lowest frequencies against their median: PDQ's idea on the pixels pHash already has) separated
+edited copies from other photos better than a 256-bit hash of a 64x64 image, grey thumbnails
+compared by correlation, or cosines of DCT coefficients; adding the correlation of a 4x4 grey
+thumbnail to it widened the gap further. 49 bytes an image:
+
+    bytes 0..31   the 256-bit DCT hash, first bit most significant
+    byte  32      quality: the mean absolute step between neighbouring pixels of the 32x32
+                  image, in eighths of a grey level (capped at 255)
+    bytes 33..48  the 4x4 grey thumbnail (means of 8x8 blocks), row by row
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+# The name of the layout above; indexes record it, so change it with any change of bytes.
+DESCRIPTOR_VERSION = "dct256-q-thumb4-v1"
+SIZE = 49
+
+# A confirmed match: the 256-bit distance minus 80 times the thumbnails' correlation at most
+# this (identical images score -80). Chosen on benchmarks/accuracy.py's 231 photos: of the
+# 1.49M pairs of an edited copy (or a photo) and another photo, the closest candidate within
+# pHash distance 16, in any of the 8 variants, scored 30.9; at 10 instead of 20, crop 10% would
+# fall from 87% to 76% found.
+SCORE_LIMIT = 20
+CORRELATION_WEIGHT = 80
+
+# Below this quality (a mean step of one grey level between neighbours; the flattest of 231 real
+# photos and their edits scored 2.0) an image is near-constant: its pHash and DCT bits are
+# rounding noise that every blank image shares, so neither can say two such images are copies.
+LOW_QUALITY = 8
+# What two near-constant images need instead: every cell of their 4x4 thumbnails within this
+# many grey levels (a white page matches a white page, not a grey or black one).
+FLAT_TOLERANCE = 4
+
+# Each variant: its name (what was done to the stored image to give the query; rotations
+# counterclockwise, as PIL's ROTATE_90), then how to undo it on the query's DCT coefficients:
+# transpose first or not, then negate the odd rows (a vertical flip) and/or odd columns (a
+# mirror), since a DCT-II basis function of odd frequency is odd about the centre.
+VARIANTS = (
+    ("as-is", False, False, False),
+    ("mirrored", False, False, True),
+    ("flipped", False, True, False),
+    ("rotated 180", False, True, True),
+    ("transposed", True, False, False),
+    ("rotated 90", True, False, True),
+    ("rotated 270", True, True, False),
+    ("transverse", True, True, True),
+)
+
+_k, _n = np.arange(16)[:, None], np.arange(32)[None, :]
+_DCT16 = 2 * np.cos(np.pi * _k * (2 * _n + 1) / 64)
+_ODD = np.arange(16) % 2 == 1
+# Each variant's signs: -1 on the odd rows it flips and the odd columns it mirrors.
+_SIGNS = np.stack(
+    [
+        np.where(_ODD[:, None] & rows, -1.0, 1.0) * np.where(_ODD[None, :] & cols, -1.0, 1.0)
+        for _, _, rows, cols in VARIANTS
+    ]
+)
+
+
+class Variant(NamedTuple):
+    """One of the eight ways a query may have been flipped or rotated from a stored image."""
+
+    name: str
+    hash: int  # the pHash of the query with that undone
+    descriptor: bytes
+
+
+def variants(pixels: np.ndarray) -> tuple[Variant, ...]:
+    """The eight variants of the 32x32 image `pixels` (as pHash reads it), as-is first."""
+    coeffs = np.round(_DCT16 @ pixels @ _DCT16.T, 6)
+    thumb = pixels.reshape(4, 8, 4, 8).mean(axis=(1, 3))
+    c = np.stack([coeffs.T if t else coeffs for _, t, _, _ in VARIANTS]) * _SIGNS
+    thumbs = np.stack([_undo(thumb, *how) for _, *how in VARIANTS])
+    low = c[:, :8, :8].reshape(8, 64)
+    full = c.reshape(8, 256)
+    hashes = np.packbits(low > np.median(low, axis=1, keepdims=True), axis=1)
+    bits = np.packbits(full > np.median(full, axis=1, keepdims=True), axis=1)
+    greys = np.clip(np.rint(thumbs), 0, 255).astype(np.uint8).reshape(8, 16)
+    q = bytes([quality(pixels)])
+    return tuple(
+        Variant(
+            name,
+            int.from_bytes(hashes[k].tobytes(), "big"),
+            bits[k].tobytes() + q + greys[k].tobytes(),
+        )
+        for k, (name, *_) in enumerate(VARIANTS)
+    )
+
+
+def _undo(a: np.ndarray, transpose: bool, flip_rows: bool, flip_cols: bool) -> np.ndarray:
+    a = a.T if transpose else a
+    return a[:: -1 if flip_rows else 1, :: -1 if flip_cols else 1]
+
+
+def quality(pixels: np.ndarray) -> int:
+    """The quality byte of a 32x32 image: its mean absolute step between neighbours, in
+    eighths of a grey level (PDQ's quality is likewise a sum of gradients)."""
+    steps = np.abs(np.diff(pixels, axis=0)).mean() + np.abs(np.diff(pixels, axis=1)).mean()
+    return min(255, round(steps / 2 * 8))
+
+
+def score(a: bytes, b: bytes) -> float:
+    """How far apart two descriptors are: lower is closer, SCORE_LIMIT or less confirms."""
+    return float(_compare(a, [b])[1][0])
+
+
+def confirms(a: bytes, b: bytes) -> tuple[bool, float]:
+    """Whether descriptors `a` and `b` show the same picture, and their score. Two images of
+    which one is near-constant are the same picture only if both are and their thumbnails
+    agree cell by cell."""
+    ok, scores = _compare(a, [b])
+    return bool(ok[0]), float(scores[0])
+
+
+def judge(
+    variant: str, distance: int, threshold: int, mine: bytes | None, theirs: bytes | None
+) -> tuple[bool, float | None]:
+    """Whether a candidate found by a query's `variant` at pHash `distance` is a duplicate, and
+    the second stage's score (None when either side has no descriptor). The as-is query within
+    the plain `threshold` matches as a plain pHash index says, unless an image is near-constant;
+    beyond it, and for every other variant, the descriptors must confirm."""
+    return judge_many(variant, [distance], threshold, mine, [theirs])[0]
+
+
+def judge_many(
+    variant: str, distances, threshold: int, mine: bytes | None, theirs: list
+) -> list[tuple[bool, float | None]]:
+    """`judge` of one query against many candidates at once (a check meets hundreds at a
+    wide reach): `distances` and `theirs` (descriptors or None) one per candidate."""
+    plain = (
+        np.asarray(distances) <= threshold
+        if variant == VARIANTS[0][0]
+        else np.zeros(len(theirs), bool)
+    )
+    known = [k for k, t in enumerate(theirs) if t is not None]
+    out = [(bool(p), None) for p in plain]
+    bare = [k for k, t in enumerate(theirs) if t is None]
+    for k in bare:  # hashes loaded bare: the plain threshold alone, never a near-constant query
+        out[k] = (bool(plain[k]) and not (mine is not None and flat(mine)), None)
+    if mine is None:
+        for k in known:
+            out[k] = (bool(plain[k]) and not flat(theirs[k]), None)
+    elif known:
+        table = _table([theirs[k] for k in known])
+        ok, scores = _compare(mine, table)
+        plain_ok = plain[known] & (table[:, 32] >= LOW_QUALITY) & (not flat(mine))
+        for k, o, p, sc in zip(known, ok.tolist(), plain_ok.tolist(), scores.tolist()):
+            out[k] = (o or p, sc)
+    return out
+
+
+def flat(descriptor: bytes) -> bool:
+    """Whether the image is near-constant (too little detail for its hash to identify it)."""
+    return descriptor[32] < LOW_QUALITY
+
+
+def thumbnail(descriptor: bytes) -> np.ndarray:
+    return np.frombuffer(descriptor, dtype=np.uint8, count=16, offset=33).astype(np.float64)
+
+
+def _table(descriptors) -> np.ndarray:
+    return np.frombuffer(b"".join(descriptors), dtype=np.uint8).reshape(-1, SIZE)
+
+
+def _compare(mine: bytes, theirs) -> tuple[np.ndarray, np.ndarray]:
+    """(confirmed, score) of descriptor `mine` against each of `theirs` (a list of descriptors
+    or their _table)."""
+    table = theirs if isinstance(theirs, np.ndarray) else _table(theirs)
+    me = np.frombuffer(mine, dtype=np.uint8)
+    bits = np.bitwise_count(table[:, :32] ^ me[:32]).sum(axis=1, dtype=np.int64)
+    a = table[:, 33:].astype(np.float64)
+    b = me[33:].astype(np.float64)
+    ac, bc = a - a.mean(axis=1, keepdims=True), b - b.mean()
+    norm = np.sqrt((ac * ac).sum(axis=1) * (bc * bc).sum())
+    corr = np.divide(ac @ bc, norm, out=np.zeros(len(table)), where=norm > 0)
+    scores = bits - CORRELATION_WEIGHT * corr
+    flat_theirs = table[:, 32] < LOW_QUALITY
+    if flat(mine):  # near-constant: only another near-constant one agreeing cell by cell
+        return flat_theirs & (np.abs(a - b).max(axis=1) <= FLAT_TOLERANCE), scores
+    return ~flat_theirs & (scores <= SCORE_LIMIT), scores
