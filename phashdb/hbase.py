@@ -40,6 +40,11 @@ SETTINGS_ROW = b"\x00settings"
 CLAIM = b"b:c"  # on band rows: {"t": claim time, "p": path}
 RECORD = b"i:r"  # on record rows: the Image as JSON
 SETTINGS = b"i:s"
+# Decisions (pairs marked not duplicates) are rows of the record table under this prefix, one
+# per pair: key prefix + JSON [a, b], column DECISION = {"made": time}. Keys starting with a
+# zero byte are never images (see `count`).
+DECISION_PREFIX = b"\x00decision:"
+DECISION = b"i:d"
 # A claim not resolved within this many seconds belongs to a writer that died: ignore it.
 CLAIM_TIMEOUT = 30.0
 DEFAULT_BANDS = 5  # few probes per query: round trips, not rows read, dominate on HBase
@@ -256,6 +261,44 @@ class HBaseStore:
             lambda c: c.table(self.options.images_table).put(SETTINGS_ROW, {SETTINGS: json.dumps(merged)})
         )
 
+    # --- decisions (pairs marked not duplicates) ------------------------------------------
+
+    def decisions(self, ids: Iterable[str] | None) -> list[tuple[str, str, float]]:
+        """(a, b, made) of every decision about any of `ids` (None: every decision). Decisions
+        are few: one prefix scan reads them all."""
+        def scan(conn):
+            table = conn.table(self.options.images_table)
+            return list(table.scan(row_prefix=DECISION_PREFIX, columns=[DECISION]))
+
+        out = []
+        wanted = None if ids is None else set(ids)
+        for key, data in self._call(scan):
+            a, b = json.loads(key[len(DECISION_PREFIX) :])
+            if wanted is None or a in wanted or b in wanted:
+                out.append((a, b, json.loads(data[DECISION])["made"]))
+        return out
+
+    def put_decisions(self, pairs: list[tuple[str, str]], made: float) -> None:
+        def put(conn):
+            with conn.table(self.options.images_table).batch() as b:
+                for pair in pairs:
+                    b.put(_decision_key(pair), {DECISION: json.dumps({"made": made})})
+
+        self._call(put)
+
+    def delete_decisions(self, pairs: list[tuple[str, str]]) -> int:
+        keys = [_decision_key(p) for p in pairs]
+
+        def delete(conn):
+            table = conn.table(self.options.images_table)
+            found = [k for k, _ in table.rows(keys, [DECISION])] if keys else []
+            with table.batch() as b:
+                for k in found:
+                    b.delete(k)
+            return len(found)
+
+        return self._call(delete)
+
     # --- reads ----------------------------------------------------------------------------
 
     def search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -333,7 +376,7 @@ class HBaseStore:
     def count(self) -> int:
         def scan(conn):
             rows = conn.table(self.options.images_table).scan(filter=b"FirstKeyOnlyFilter() AND KeyOnlyFilter()")
-            return sum(1 for key, _ in rows if key != SETTINGS_ROW)
+            return sum(1 for key, _ in rows if not key.startswith(b"\x00"))
 
         return self._call(scan)
 
@@ -501,6 +544,10 @@ class HBaseStore:
                     ) from e
                 log.info("retrying after a Thrift transport failure: %s", e)
                 time.sleep(0.2 * 2**attempt)
+
+
+def _decision_key(pair: tuple[str, str]) -> bytes:
+    return DECISION_PREFIX + json.dumps(list(pair)).encode()
 
 
 def _record_json(image: Image) -> bytes:
