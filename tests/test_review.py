@@ -158,3 +158,27 @@ def test_the_review_page_trashes_decides_and_undoes_in_a_real_browser(
         assert os.path.exists(first_group[1])
         assert shown() == before
     assert problems == []
+
+
+def test_phashdb_review_serves_the_page_on_a_free_loopback_port(pair, tmp_path):
+    import signal
+    import subprocess
+    import urllib.request
+
+    from conftest import PHASHDB
+
+    env = {**os.environ, "PHASHDB_URL": str(tmp_path / "index")}
+    process = subprocess.Popen(
+        [PHASHDB, "review", "--no-browser"], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("review page: http://127.0.0.1:"), line
+        url = line.split()[2]
+        with urllib.request.urlopen(url, timeout=30) as page:
+            assert "phashdb review" in page.read().decode()
+        with urllib.request.urlopen(url + "v1/duplicates", timeout=30) as answer:
+            assert json.loads(answer.read())["total"] == 1
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0

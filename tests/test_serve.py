@@ -342,3 +342,8 @@ def test_the_service_over_hbase(hbase_url, tmp_path, photos, near_copies):
         assert client.post("/v1/decisions", json={"pairs": [pair]}).status_code == 201
         assert client.get("/v1/duplicates").json()["total"] == 0
         assert client.get("/healthz").json()["images"] == 2
+
+
+def test_phashdb_serve_refuses_to_listen_beyond_loopback_without_a_token(run):
+    refused = run("serve", "--host", "0.0.0.0", "--port", "0")
+    assert refused.returncode == 2 and "needs a bearer token" in refused.stderr

@@ -330,9 +330,11 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     # --- the page, health, and the rest ---------------------------------------------------
 
+    page = _review_html(config)  # the page is the same for everyone: the data come from /v1
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def review_page():
-        return HTMLResponse(_review_html(config))
+        return HTMLResponse(page)
 
     @app.get("/healthz", tags=["health"])
     async def healthz():
