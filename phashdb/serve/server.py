@@ -75,4 +75,8 @@ def _uvicorn_config(config: ServeConfig, host: str, port: int, log_level: str) -
     return uvicorn.Config(
         create_app(config), host=host, port=port, log_level=log_level,
         access_log=log_level == "debug", lifespan="on", server_header=False,
+        # Longer than clients' and proxies' usual idle expiry (httpx's 5 s, uvicorn's default
+        # here too): a server closing an idle connection just as the client reuses it fails
+        # that request (a read error), which an upload service would see under load.
+        timeout_keep_alive=30,
     )  # fmt: skip
