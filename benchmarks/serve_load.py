@@ -204,14 +204,14 @@ def main() -> None:
                 server = Server(db, tmp / f"uploads-{n}", args.workers)
                 try:
                     took, lat, statuses = asyncio.run(load(server.url, path, sent, connections))
-                except httpx.TransportError as e:
-                    raise SystemExit(f"{path}: {e!r}; the server's log:\n" + server.tail()) from e
                     rivals = []
                     if work == "add":
                         for data in spare:
                             copies = near_identical(data, connections)
                             _, _, got = asyncio.run(load(server.url, path, copies, connections))
                             rivals.append(got.count(201))
+                except httpx.TransportError as e:
+                    raise SystemExit(f"{path}: {e!r}; the server's log:\n" + server.tail()) from e
                 finally:
                     server.stop()
                 rate, best = len(sent) / took, max(threaded, single)
