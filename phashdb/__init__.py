@@ -12,13 +12,14 @@ from __future__ import annotations
 from .errors import Error, ImageError, IndexMismatchError, StoreError, TrashError
 from .hashing import HASH_VERSION, from_hex, hash_image, to_hex
 from .index import DEFAULT_THRESHOLD, Group, Index, default_location, open
-from .records import Image, Match, Verdict
+from .records import Decision, Image, Match, Verdict
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_THRESHOLD",
     "HASH_VERSION",
+    "Decision",
     "Error",
     "Group",
     "Image",

@@ -31,16 +31,13 @@ from starlette.exceptions import HTTPException
 from ..errors import Error, ImageError, StoreError
 from ..hashing import DEFAULT_MAX_PIXELS
 from ..index import open as open_index
-from ..ingest import IMAGE_SUFFIXES
 from ..keep import KEEP_RULES, Plan, plans
 from ..records import Image
-from .body import BodyError, Received, receive
+from .body import BodyError, receive
+from .uploads import admit, content_id
 from .workers import IndexWorkers
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # above any camera's JPEG or HEIC; a guard, not a quota
-# PIL format name -> the suffix an upload is stored under (so `ingest` of the folder sees it).
-SUFFIXES = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp",
-            "BMP": ".bmp", "TIFF": ".tif", "HEIF": ".heic"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -159,7 +156,7 @@ def create_app(config: ServeConfig) -> FastAPI:
 
         def check(index):
             with open(got.path, "rb") as file:
-                return index.check(file, _content_id(got), threshold=threshold)
+                return index.check(file, content_id(got), threshold=threshold)
 
         try:
             return (await workers.run(check)).to_json()
@@ -183,7 +180,9 @@ def create_app(config: ServeConfig) -> FastAPI:
         first 32 hex digits."""
         got = await receive(request, incoming, max_bytes=config.max_bytes)
         keep = on_duplicate is OnDuplicate.keep
-        verdict = await workers.run(lambda index: _admit(index, got, id, keep, threshold, config))
+        verdict = await workers.run(
+            lambda index: admit(index, got, id, keep, threshold, config.uploads)
+        )
         body = verdict.to_json()
         if verdict.added:
             return JSONResponse(body, status_code=201)
@@ -346,53 +345,6 @@ def create_app(config: ServeConfig) -> FastAPI:
 
 
 # --- inside ------------------------------------------------------------------------------------
-
-
-def _admit(index, got: Received, id: str | None, keep: bool, threshold, config: ServeConfig):
-    """The upload flow of `phashdb add` for one received file: stored as a file in the uploads
-    folder (named by its digest) and in the index, or deleted."""
-    id = id or _content_id(got)
-    if config.uploads is None:  # only the hash is kept: a record without a file
-        try:
-            with open(got.path, "rb") as file:
-                return index.add(file, id, keep_duplicate=keep, threshold=threshold)
-        finally:
-            os.unlink(got.path)
-    final = config.uploads / (got.sha256[:32] + _suffix(got))
-    try:
-        # A link, not a rename: it fails rather than replace a file an earlier upload owns.
-        os.link(got.path, final)
-    except FileExistsError:
-        raise Error(f"the same bytes were already uploaded, as {final.name}") from None
-    finally:
-        os.unlink(got.path)
-    try:
-        verdict = index.add(final, id, keep_duplicate=keep, threshold=threshold)
-    except BaseException:
-        os.unlink(final)
-        raise
-    if not verdict.added:
-        os.unlink(final)
-    return verdict
-
-
-def _suffix(got: Received) -> str:
-    """The suffix to store an upload under: the client's, if an image's, else its format's."""
-    given = Path(got.filename or "").suffix.lower()
-    if given in IMAGE_SUFFIXES:
-        return given
-    from PIL import Image as PILImage
-
-    try:
-        with PILImage.open(got.path) as img:
-            return SUFFIXES.get(img.format, ".img")
-    except Exception:  # noqa: BLE001 (not an image: index.add says so, naming the upload)
-        return ".img"
-
-
-def _content_id(got: Received) -> str:
-    # The id `Index.add` gives bytes: checking and uploading the same bytes name one image.
-    return "sha256:" + got.sha256[:32]
 
 
 def _known(index, id: str) -> Image:
