@@ -3,6 +3,10 @@
  * is bound by how fast those hashes are read. Both release the GIL, so the caller can share the
  * work out to threads. Results come back as bytes of int64 (query number, row number, distance)
  * triples, for numpy to view.
+ *
+ * The tables come from a file that may be damaged: every start and row number read from them is
+ * checked against the arrays' real lengths (a few compares a probe, none a candidate), and a
+ * bad one raises Damaged instead of reading outside an array.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -23,10 +27,12 @@
 /* A probe's place in a band's start table is a cache miss: ask for it this many probes early. */
 #define AHEAD 16
 
+static PyObject *Damaged;
+
 typedef struct {
     int64_t *data;
     Py_ssize_t len, cap;
-    int failed;
+    int failed, damaged;
 } Found;
 
 static inline void found_add(Found *f, int64_t query, int64_t row, int64_t distance) {
@@ -46,9 +52,10 @@ static inline void found_add(Found *f, int64_t query, int64_t row, int64_t dista
 }
 
 static PyObject *found_bytes(Found *f) {
-    PyObject *out = f->failed ? PyErr_NoMemory()
-                              : PyBytes_FromStringAndSize((const char *)f->data,
-                                                          f->len * (Py_ssize_t)sizeof(int64_t));
+    PyObject *out = f->damaged  ? PyErr_Format(Damaged, "a band start or row number is out of bounds")
+                    : f->failed ? PyErr_NoMemory()
+                                : PyBytes_FromStringAndSize((const char *)f->data,
+                                                            f->len * (Py_ssize_t)sizeof(int64_t));
     free(f->data);
     return out;
 }
@@ -82,28 +89,40 @@ static PyObject *scan(PyObject *self, PyObject *args) {
 
 HOT static void probe_loop(const uint64_t *queries, const uint32_t *values, Py_ssize_t m,
                            const uint32_t *masks, Py_ssize_t k, const int32_t *starts,
-                           const int32_t *order, const uint64_t *sorted, int radius,
-                           const uint64_t *earlier, const int32_t *earlier_radii,
-                           Py_ssize_t e, Found *out) {
+                           Py_ssize_t n_starts, const int32_t *order, const uint64_t *sorted,
+                           Py_ssize_t n, int radius, const uint64_t *earlier,
+                           const int32_t *earlier_radii, Py_ssize_t e, Found *out) {
     for (Py_ssize_t j = 0; j < m; j++) {
         uint64_t query = queries[j];
         for (Py_ssize_t p = 0; p < k; p++) {
             /* Two steps ahead: the start of a later probe, then (its start now read) the
-             * first of its hashes, so neither waits on memory when its turn comes. */
+             * first of its hashes, so neither waits on memory when its turn comes. (A
+             * prefetch never faults, but the start read for the second must lie in the table.) */
             if (p + 2 * AHEAD < k) __builtin_prefetch(&starts[values[j] ^ masks[p + 2 * AHEAD]]);
-            if (p + AHEAD < k) __builtin_prefetch(&sorted[starts[values[j] ^ masks[p + AHEAD]]]);
+            if (p + AHEAD < k) {
+                uint32_t ahead = values[j] ^ masks[p + AHEAD];
+                __builtin_prefetch(&sorted[starts[ahead < n_starts ? ahead : 0]]);
+            }
             uint32_t v = values[j] ^ masks[p];
-            for (int32_t i = starts[v]; i < starts[v + 1]; i++) {
+            if ((Py_ssize_t)v + 1 >= n_starts) goto damaged;
+            int32_t lo = starts[v], hi = starts[v + 1];
+            if (lo < 0 || lo > hi || hi > n) goto damaged;
+            for (int32_t i = lo; i < hi; i++) {
                 uint64_t x = sorted[i] ^ query;
                 int d = __builtin_popcountll(x);
                 if (d > radius) continue;
                 /* A row this close in an earlier band was found there already. */
                 Py_ssize_t b = 0;
                 while (b < e && __builtin_popcountll(x & earlier[b]) > earlier_radii[b]) b++;
-                if (b == e) found_add(out, j, order[i], d);
+                if (b < e) continue;
+                if (order[i] < 0 || order[i] >= n) goto damaged;
+                found_add(out, j, order[i], d);
             }
         }
     }
+    return;
+damaged:
+    out->damaged = 1;
 }
 
 static PyObject *probe(PyObject *self, PyObject *args) {
@@ -114,9 +133,13 @@ static PyObject *probe(PyObject *self, PyObject *args) {
         return NULL;
     Found out = {0};
     Py_BEGIN_ALLOW_THREADS
-    probe_loop(queries.buf, values.buf, queries.len / 8, masks.buf, masks.len / 4, starts.buf,
-               order.buf, sorted.buf, radius, earlier.buf, earlier_radii.buf, earlier.len / 8,
-               &out);
+    Py_ssize_t m = queries.len / 8 < values.len / 4 ? queries.len / 8 : values.len / 4;
+    Py_ssize_t n = order.len / 4 < sorted.len / 8 ? order.len / 4 : sorted.len / 8;
+    if (starts.len / 4 < 2) out.damaged = 1;
+    else probe_loop(queries.buf, values.buf, m, masks.buf, masks.len / 4, starts.buf,
+                    starts.len / 4, order.buf, sorted.buf, n, radius, earlier.buf,
+                    earlier_radii.buf, earlier.len / 8 < earlier_radii.len / 4 ? earlier.len / 8 : earlier_radii.len / 4,
+                    &out);
     Py_END_ALLOW_THREADS
     Py_buffer *all[] = {&queries, &values, &masks, &starts, &order, &sorted, &earlier,
                         &earlier_radii};
@@ -124,29 +147,38 @@ static PyObject *probe(PyObject *self, PyObject *args) {
     return found_bytes(&out);
 }
 
-HOT static void count_loop(const uint32_t *values, Py_ssize_t m, const uint32_t *masks,
-                           Py_ssize_t k, const int32_t *starts, int64_t *counts) {
+HOT static int count_loop(const uint32_t *values, Py_ssize_t m, const uint32_t *masks,
+                          Py_ssize_t k, const int32_t *starts, Py_ssize_t n_starts,
+                          int64_t *counts) {
     for (Py_ssize_t j = 0; j < m; j++) {
         int64_t total = 0;
         for (Py_ssize_t p = 0; p < k; p++) {
             if (p + AHEAD < k) __builtin_prefetch(&starts[values[j] ^ masks[p + AHEAD]]);
             uint32_t v = values[j] ^ masks[p];
+            if ((Py_ssize_t)v + 1 >= n_starts) return -1;
             total += starts[v + 1] - starts[v];
         }
         counts[j] += total;
     }
+    return 0;
 }
 
 static PyObject *count(PyObject *self, PyObject *args) {
     Py_buffer values, masks, starts, counts;
     if (!PyArg_ParseTuple(args, "y*y*y*w*", &values, &masks, &starts, &counts)) return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    count_loop(values.buf, values.len / 4, masks.buf, masks.len / 4, starts.buf, counts.buf);
-    Py_END_ALLOW_THREADS
+    Py_ssize_t m = values.len / 4 < counts.len / 8 ? values.len / 4 : counts.len / 8;
+    int bad = starts.len / 4 < 2;
+    if (!bad) {
+        Py_BEGIN_ALLOW_THREADS
+        bad = count_loop(values.buf, m, masks.buf, masks.len / 4, starts.buf, starts.len / 4,
+                         counts.buf);
+        Py_END_ALLOW_THREADS
+    }
     PyBuffer_Release(&values);
     PyBuffer_Release(&masks);
     PyBuffer_Release(&starts);
     PyBuffer_Release(&counts);
+    if (bad) return PyErr_Format(Damaged, "a band value lies outside its start table");
     Py_RETURN_NONE;
 }
 
@@ -166,7 +198,12 @@ static PyObject *ids(PyObject *self, PyObject *args) {
             PyErr_Format(PyExc_IndexError, "row %lld is not in 0..%zd", (long long)row[i], count - 1);
             goto done;
         }
-        total += end[row[i]] - (row[i] ? end[row[i] - 1] : 0) + 1;
+        int64_t start = row[i] ? end[row[i] - 1] : 0, stop = end[row[i]];
+        if (start < 0 || stop < start || stop > blob.len) {
+            PyErr_Format(Damaged, "the id of row %lld lies outside the id blob", (long long)row[i]);
+            goto done;
+        }
+        total += stop - start + 1;
     }
     out = PyBytes_FromStringAndSize(NULL, total);
     if (out == NULL) goto done;
@@ -207,4 +244,16 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_hamming", NULL, 0, methods};
 
-PyMODINIT_FUNC PyInit__hamming(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__hamming(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Damaged = PyErr_NewExceptionWithDoc(
+        "phashdb._hamming.Damaged",
+        "The band tables are not what was saved: a start, row number or id end out of bounds.",
+        PyExc_ValueError, NULL);
+    if (Damaged == NULL || PyModule_AddObjectRef(m, "Damaged", Damaged) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from .errors import Error
+from .errors import Error, ImageError
+from .hashing import hash_image
 from .keep import Plan
 from .records import Image
 from .trash import move_to_trash
@@ -49,8 +52,16 @@ def apply(
         raise ValueError(f"'action' must be one of {', '.join(ACTIONS)}, got {action!r}")
     out = []
     for plan in plans:
+        # A keeper that is no longer what was stored may be another picture now: linking or
+        # trashing its copies could destroy the last copy of the original. Re-hashing it costs
+        # one decode a group, and only when files are about to be replaced by links to it.
+        changed = _changed(plan.keeper, index, rehash=action != "trash" and not dry_run)
         for image in plan.rest:
-            out.append(_one(index, image, plan.keeper, action, dry_run))
+            if changed:
+                problem = f"{image.path}: left alone: its keeper {changed}"
+                out.append(Done(image, plan.keeper, action, error=problem))
+            else:
+                out.append(_one(index, image, plan.keeper, action, dry_run))
         if progress:
             progress(1)
     return out
@@ -62,6 +73,9 @@ def _one(index, image: Image, keeper: Image, action: str, dry_run: bool) -> Done
             raise Error(f"{image.id}: stored without a file path, nothing to {action}")
         if not os.path.lexists(image.path):
             raise Error(f"{image.path}: no such file (already moved?)")
+        changed = _changed(image, index, rehash=False)
+        if changed:
+            raise Error(f"{changed}: left alone")
         if dry_run:
             return Done(image, keeper, action)
         if action == "trash":
@@ -82,10 +96,36 @@ def _one(index, image: Image, keeper: Image, action: str, dry_run: bool) -> Done
         )
 
 
+def _changed(image: Image, index, *, rehash: bool) -> str | None:
+    """None if the file at `image.path` is still what the index recorded (same size and
+    modification time; with `rehash`, or when those were not recorded, the same hash too);
+    else what differs, as "PATH changed since it was stored (...)"."""
+    what = f"{image.path} changed since it was stored"
+    try:
+        st = os.stat(image.path)
+    except OSError as e:
+        return f"{what} (it cannot be read: {e.strerror or e})"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{what} (it is not a regular file now)"
+    if image.size is None or image.mtime is None:
+        rehash = True
+    elif (st.st_size, st.st_mtime) != (image.size, image.mtime):
+        return f"{what} (size or modification time differ; ingest it again)"
+    if rehash:
+        try:
+            h = hash_image(image.path, max_pixels=index.max_pixels)
+        except ImageError as e:
+            return f"{what} (it no longer decodes: {e})"
+        if h != image.hash:
+            return f"{what} (its hash differs: another picture now; ingest it again)"
+    return None
+
+
 def _link(target: str, path: str, *, hard: bool) -> None:
     """Replace the file at `path` by a link to `target`, atomically: the link is made beside it
-    under a temporary name and renamed over it, so `path` never stops existing."""
-    temporary = f"{path}.phashdb-link-{os.getpid()}"
+    under a temporary name and renamed over it, so `path` never stops existing (a crash leaves
+    at worst a stray `.phashdb-link-` file beside it, never a lost copy)."""
+    temporary = f"{path}.phashdb-link-{uuid.uuid4().hex[:8]}"
     if hard:
         os.link(target, temporary)
     else:

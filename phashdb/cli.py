@@ -11,7 +11,7 @@ import click
 
 EXIT_OK, EXIT_DUPLICATE, EXIT_ERROR = 0, 1, 2
 EXIT_CODES = """Exit codes: 0 done, every image unique; 1 a duplicate was found (check, add);
-2 a usage or input error (a bad image, an unreachable index)."""
+2 a usage or input error (a bad image, an unreachable, damaged or read-only index, a full disk)."""
 
 
 @dataclass
@@ -37,7 +37,18 @@ class Cli(click.Group):
         except (Error, ValueError) as e:
             if ctx.obj is not None and ctx.obj.debug:
                 raise
-            click.echo(f"phashdb: error: {e}", err=True)
+            click.echo(f"phashdb: error: {_shown(e)}", err=True)
+            ctx.exit(EXIT_ERROR)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as e:
+            # Python's own exit code for a crash is 1, which here means "a duplicate".
+            if ctx.obj is not None and ctx.obj.debug:
+                raise
+            click.echo(
+                f"phashdb: error: unexpected {type(e).__name__}: {_shown(e)} (run with --debug for "
+                "the traceback, and please report it)", err=True,
+            )
             ctx.exit(EXIT_ERROR)
 
 
@@ -138,7 +149,7 @@ def ingest(opts: Options, folders, workers, runner, as_json) -> None:
         click.echo(json.dumps(report.to_json()))
     else:
         for path, error in report.failed:
-            click.echo(f"failed: {error}", err=True)
+            click.echo(f"failed: {_shown(error)}", err=True)
         click.echo(
             f"{report.added} added, {report.skipped} skipped, "
             f"{report.duplicates} duplicates, {len(report.failed)} failed"
@@ -190,7 +201,10 @@ def add(opts: Options, images, on_duplicate, threshold, as_json) -> None:
                 return index.add(img, keep_duplicate=True, threshold=threshold)
             if action == "trash":
                 moved = move_to_trash(img, index.trash, index=index)
-                _say(as_json, f"{img}: moved to {moved.path} (restore: phashdb trash restore {moved.id})")
+                _say(
+                    as_json,
+                    _shown(f"{img}: moved to {moved.path} (restore: phashdb trash restore {moved.id})"),
+                )
             return verdict
 
         _report(opts, images, add_one, as_json)
@@ -208,7 +222,7 @@ def similar(opts: Options, image, top, as_json) -> None:
     if as_json:
         click.echo(json.dumps([{"id": m.id, "path": m.path, "distance": m.distance} for m in found]))
     for m in [] if as_json else found:
-        click.echo(f"{m.distance:2d}  {m.path or m.id}")
+        click.echo(f"{m.distance:2d}  {_shown(m.path or m.id)}")
 
 
 keep_option = click.option(
@@ -251,7 +265,7 @@ def dedupe(opts: Options, threshold, runner, action, rule, dry_run, as_json) -> 
     for n, group in enumerate(groups, 1):
         click.echo(f"group {n}: {len(group.images)} images")
         for image in group.images:
-            click.echo(f"  {image.path or image.id}")
+            click.echo(f"  {_shown(image.path or image.id)}")
     click.echo(f"{len(groups)} groups, {sum(len(g.images) for g in groups)} images")
 
 
@@ -277,7 +291,7 @@ def remove(opts: Options, ids) -> None:
     with opts.open() as index:
         for id in ids:
             if index.remove(id):
-                click.echo(f"removed {id}")
+                click.echo(f"removed {_shown(id)}")
             else:
                 missing.append(id)
     for id in missing:
@@ -287,16 +301,29 @@ def remove(opts: Options, ids) -> None:
 
 
 @cli.command()
-@click.option("--repair", is_flag=True, help="Remove what a crashed writer left half-written.")
+@click.option(
+    "--repair", is_flag=True,
+    help="Remove what a crashed writer left half-written; rebuild the band tables from the "
+    "database.",
+)
 @click.pass_obj
 def fsck(opts: Options, repair) -> None:
-    """Check the index for half-written entries (and remove them with --repair)."""
+    """Check the index: half-written entries, the trash against the index (what a crash left
+    half-done), and (embedded index) the database's integrity and that the band tables hold
+    exactly its rows; --repair sets right what can be set right."""
+    from phashdb.trash import check as check_trash
+
     with opts.open() as index:
         orphans = index.fsck(repair=repair)
+        trash_problems = check_trash(index.trash, index=index, repair=repair)
     for id, h in orphans:
         click.echo(f"{'removed' if repair else 'orphan'}: {id} {h:016x}")
     click.echo(f"{len(orphans)} orphaned entries" + (" removed" if repair and orphans else ""))
-    if orphans and not repair:
+    for problem in trash_problems:
+        click.echo(f"trash: {_shown(problem)}")
+    if trash_problems:
+        click.echo(f"{len(trash_problems)} trash problems" + (" repaired" if repair else ""))
+    if (orphans or trash_problems) and not repair:
         sys.exit(EXIT_DUPLICATE)
 
 
@@ -329,7 +356,7 @@ def _each(opts: Options, items, action, done) -> bool:
         except Error as e:
             if opts.debug:
                 raise
-            click.echo(f"phashdb: error: {e}", err=True)
+            click.echo(f"phashdb: error: {_shown(e)}", err=True)
             failed = True
             continue
         done(item, result)
@@ -337,12 +364,28 @@ def _each(opts: Options, items, action, done) -> bool:
 
 
 def _line(img, verdict) -> str:
+    img = _shown(img)
     if not verdict.duplicate:
         return f"{img}: unique" + (" (added)" if verdict.added else "")
     best = verdict.matches[0]
     more = f" and {len(verdict.matches) - 1} more" if len(verdict.matches) > 1 else ""
     kept = " (kept)" if verdict.added else ""
-    return f"{img}: duplicate of {best.path or best.id} (distance {best.distance}){more}{kept}"
+    return f"{img}: duplicate of {_shown(best.path or best.id)} (distance {best.distance}){more}{kept}"
+
+
+def _shown(text) -> str:
+    """`text` (a file name, or a message naming one) fit for one line of a terminal: control
+    characters (a newline would split the line) escaped as Python writes them, and bytes of a
+    name that is not UTF-8 as \\xNN. JSON output carries names as they are."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable()
+        else f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF
+        else repr(c)[1:-1]
+        for c in text
+    )  # fmt: skip
 
 
 def _say(as_json: bool, text: str) -> None:

@@ -17,6 +17,7 @@ from phashdb.cli import (
     _line,
     _progress,
     _say,
+    _shown,
     json_option,
     keep_option,
     threshold_option,
@@ -114,7 +115,7 @@ def trash_list(opts: Options, as_json) -> None:
     for t in items:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.when))
         size = human_bytes(t.size) if t.size is not None else "?"
-        click.echo(f"{t.id}  {when}  {size:>9}  {t.original}")
+        click.echo(f"{t.id}  {when}  {size:>9}  {_shown(t.original)}")
     total = human_bytes(sum(t.size or 0 for t in items))
     click.echo(f"{len(items)} files, {total}, in {where}")
 
@@ -122,19 +123,29 @@ def trash_list(opts: Options, as_json) -> None:
 @trash_group.command(name="restore")
 @click.argument("ids", nargs=-1)
 @click.option("--all", "everything", is_flag=True, help="Restore everything in the trash.")
+@click.option("--yes", "-y", is_flag=True, help="With --all: do not ask for confirmation.")
 @click.pass_obj
-def trash_restore(opts: Options, ids, everything) -> None:
+def trash_restore(opts: Options, ids, everything, yes) -> None:
     """Move trashed files back where they were (and into the index, if they were stored)."""
     from phashdb.trash import list_trash, restore
 
     if bool(ids) == everything:
         raise click.UsageError("give the IDs to restore (see `phashdb trash list`), or --all")
     with opts.open() as index:
+        if everything:
+            ids = [t.id for t in list_trash(index.trash)]
+            if ids and not yes and sys.stdin.isatty():
+                click.confirm(
+                    f"Restore all {len(ids)} files in {index.trash} where they came from?",
+                    abort=True,
+                    err=True,
+                )
         failed = _each(
-            opts, ids or [t.id for t in list_trash(index.trash)],
+            opts,
+            ids,
             lambda id: restore(index.trash, id, index=index),
             lambda _, item: click.echo(
-                f"restored {item.original}" + (" (stored)" if item.image_id else "")
+                f"restored {_shown(item.original)}" + (" (stored)" if item.image_id else "")
             ),
         )
     if failed:
@@ -146,23 +157,30 @@ def trash_restore(opts: Options, ids, everything) -> None:
 @click.pass_obj
 def trash_empty(opts: Options, yes) -> None:
     """Delete everything in the trash for good."""
+    from phashdb.errors import TrashError
     from phashdb.report import human_bytes
-    from phashdb.trash import empty, list_trash
+    from phashdb.trash import empty, entries, list_trash
 
     with opts.open() as index:
-        items = list_trash(index.trash)
-        if not items:
+        count = len(entries(index.trash))  # unreadable entries too: they are trash all the same
+        if not count:
             click.echo("the trash is empty")
             return
-        size = human_bytes(sum(t.size or 0 for t in items))
+        size = human_bytes(sum(t.size or 0 for t in list_trash(index.trash)))
         if not yes:
             click.confirm(
-                f"Delete {len(items)} files ({size}) in {index.trash} for good?",
+                f"Delete {count} files ({size}) in {index.trash} for good?",
                 abort=True,
                 err=True,
             )
-        gone = empty(index.trash)
-    click.echo(f"deleted {len(gone)} files, {size}")
+        try:
+            gone, error = empty(index.trash), None
+        except TrashError as e:  # the rest were deleted: say so, then what was not
+            gone, error = e.deleted, e
+    click.echo(f"deleted {len(gone)} files, {human_bytes(sum(t.size or 0 for t in gone))}")
+    if error:
+        click.echo(f"phashdb: error: {_shown(error)}", err=True)
+        sys.exit(EXIT_ERROR)
 
 
 def _plans(groups, rule: str):
@@ -182,10 +200,10 @@ def _apply(opts: Options, index, groups, action: str, rule: str, dry_run: bool, 
         done = apply(index, plans, action, dry_run=dry_run, progress=bar.update)
     for d in done:
         if d.error:
-            click.echo(f"phashdb: error: {d.error}", err=True)
+            click.echo(f"phashdb: error: {_shown(d.error)}", err=True)
         else:
             what = f"would {action}" if dry_run else f"{action}ed"
-            _say(as_json, f"{what} {d.image.path} (keeping {d.keeper.path})")
+            _say(as_json, _shown(f"{what} {d.image.path} (keeping {d.keeper.path})"))
     freed = bytes_freed(d.image for d in done if not d.error)
     failed = sum(1 for d in done if d.error)
     if as_json:
@@ -221,7 +239,7 @@ def _apply(opts: Options, index, groups, action: str, rule: str, dry_run: bool, 
 def _seen_line(seen) -> str:
     """One line per file `watch` saw, coloured by verdict on a terminal."""
     if seen.action == "failed":
-        return click.style(f"{seen.path}: failed: {seen.detail}", fg="red")
+        return click.style(_shown(f"{seen.path}: failed: {seen.detail}"), fg="red")
     line = _line(seen.path, seen.verdict)
     if seen.action == "stored":
         return click.style(line, fg="green")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import struct
 import warnings
 from contextlib import ExitStack
@@ -112,7 +113,7 @@ def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pictu
             if img is not source and img.format in ("JPEG", "MPO"):
                 img.draft(DRAFT_MODE, DRAFT_SIZE)
             img.load()
-            grey = _greyscale(img, name)
+            grey = _greyscale_in_strips(img, name)
             orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
             if orientation in _TRANSPOSE:
                 grey = grey.transpose(_TRANSPOSE[orientation])
@@ -158,7 +159,7 @@ def _open(source: Source, name: str, stack: ExitStack) -> Image.Image:
     """Pillow's lazy image of `source`: header read, pixels not decoded yet."""
     try:
         if isinstance(source, (str, os.PathLike)):
-            fp = stack.enter_context(open(source, "rb"))  # noqa: SIM115
+            fp = stack.enter_context(_open_regular_file(source, name))
         elif isinstance(source, (bytes, bytearray, memoryview)):
             fp = io.BytesIO(source)
         elif getattr(source, "seekable", lambda: False)():
@@ -195,6 +196,26 @@ def _open(source: Source, name: str, stack: ExitStack) -> Image.Image:
     raise ImageError(f"{name}: not an image (unrecognised format; reads {', '.join(FORMATS)})")
 
 
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device",
+          stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}  # fmt: skip
+
+
+def _open_regular_file(path: str | os.PathLike, name: str) -> BinaryIO:
+    """`path` opened for reading if it is a regular file; anything else is refused without
+    waiting: opening a FIFO blocks until a writer comes, and a device may never end. Opened
+    non-blocking, then checked by its descriptor, so a file swapped in between is seen."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = _KINDS.get(stat.S_IFMT(mode), "not a file")
+            raise ImageError(f"{name}: cannot read (not a regular file: {kind})")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _formats() -> tuple[str, ...]:
     # HEIF joins once pillow-heif has registered its opener (by us on first need, or the caller).
     return FORMATS + ("HEIF",) if "HEIF" in Image.OPEN else FORMATS
@@ -211,8 +232,31 @@ def _register_heif() -> bool:
     return True
 
 
-def _greyscale(img: Image.Image, name: str) -> Image.Image:
-    """`img` as 8-bit greyscale ("L"), transparency flattened onto BACKGROUND first."""
+# Converting a whole decoded image at once takes several full-size copies: an RGBA one needs a
+# copy, an RGB canvas, its alpha channel and the greyscale result, 13 bytes a pixel on top of
+# the 4 decoded (2.2 GB for a 13000x13000 PNG). Every step is point-wise, so converting a band
+# of rows at a time gives the same pixels with only the greyscale image (1 byte a pixel) beside
+# the decoded one, and about 16 MB for the band in hand.
+STRIP_PIXELS = 1 << 20
+
+
+def _greyscale_in_strips(img: Image.Image, name: str) -> Image.Image:
+    """`_greyscale(img)`, converted STRIP_PIXELS at a time when the image is larger."""
+    width, height = img.size
+    rows = max(1, STRIP_PIXELS // max(width, 1))
+    if height <= rows:
+        return _greyscale(img, name)
+    extrema = img.getextrema() if img.mode in ("I", "F") else None  # stretched as a whole
+    grey = Image.new("L", img.size)
+    for top in range(0, height, rows):
+        strip = img.crop((0, top, width, min(top + rows, height)))
+        grey.paste(_greyscale(strip, name, extrema), (0, top))
+    return grey
+
+
+def _greyscale(img: Image.Image, name: str, extrema: tuple | None = None) -> Image.Image:
+    """`img` as 8-bit greyscale ("L"), transparency flattened onto BACKGROUND first; a 32-bit
+    image is stretched from `extrema` (default: its own) to 0..255."""
     if img.mode.startswith("I;16"):
         # Pillow would clip 16-bit samples to 255, turning a photo white: keep the high byte.
         return Image.fromarray((np.asarray(img) >> 8).astype(np.uint8))
@@ -220,8 +264,9 @@ def _greyscale(img: Image.Image, name: str) -> Image.Image:
         # 32-bit samples have no agreed range; a pHash barely notices a positive linear
         # change of intensity, so stretch min..max to 0..255.
         a = np.asarray(img, dtype=np.float64)
-        span = a.max() - a.min()
-        a = (a - a.min()) * (255 / span) if span else np.zeros_like(a)
+        low, high = extrema or (a.min(), a.max())
+        span = high - low
+        a = (a - low) * (255 / span) if span else np.zeros_like(a)
         return Image.fromarray(np.rint(a).astype(np.uint8))
     try:  # the pixels are loaded: a ValueError here can only be a conversion Pillow lacks
         if img.has_transparency_data:

@@ -97,10 +97,14 @@ class Index:
                 self.store.put([image])
         return Verdict(image.hash, matches, image.path, image.id, store_it, radius)
 
-    def insert(self, images: Iterable[Image]) -> None:
+    def insert(self, images: Iterable[Image]) -> int:
         """Store image records as they are (no check): for hashes made elsewhere, bulk loads.
-        An id already stored with the same hash is kept; with another hash it is replaced."""
-        self.store.put(images)
+        An id already stored with the same hash is kept; with another hash it is replaced.
+        Returns how many were written (not already stored exactly so), when the backend
+        tells; else how many were given."""
+        images = list(images)
+        written = self.store.put(images)
+        return len(images) if written is None else written
 
     def add_hashes(self, pairs: Iterable[tuple[str, int | str]], *, batch: int = 250_000) -> None:
         """Store (id, hash) pairs made elsewhere; a hash may be an int or imagehash's hex.
@@ -182,8 +186,10 @@ class Index:
             if a != k:
                 pairs[min(a, k), max(a, k)] = d
         pairs = {(a, b): d for a, b, d in self.undecided((a, b, d) for (a, b), d in pairs.items())}
-        members = connected_groups(pairs)
         records = self.store.find({k for p in pairs for k in p})
+        # Another process may have removed some of them since: the groups are of those left.
+        pairs = {p: d for p, d in pairs.items() if p[0] in records and p[1] in records}
+        members = connected_groups(pairs)
         group_of = {k: n for n, ks in enumerate(members) for k in ks}
         group_pairs: list[list] = [[] for _ in members]
         for (a, b), d in pairs.items():

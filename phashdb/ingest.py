@@ -9,6 +9,7 @@ threshold of one stored before it.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -20,9 +21,26 @@ from .hashing import DEFAULT_MAX_PIXELS, read_image
 from .records import Image
 
 IMAGE_SUFFIXES = frozenset(
-    [".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".heic", ".heif"]
+    [
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".gif",
+        ".webp",
+        ".bmp",
+        ".dib",
+        ".tif",
+        ".tiff",
+        ".heic",
+        ".heif",
+    ]
 )
 BATCH = 1000
+# A batch is also stored once this many seconds have passed since the last: a run killed early
+# keeps what it hashed, whatever the count (a commit costs milliseconds).
+COMMIT_SECONDS = 2.0
 
 
 @dataclass
@@ -43,15 +61,25 @@ class IngestReport:
         }
 
 
-def find_images(folders: Iterable[str | os.PathLike]) -> list[str]:
-    """Absolute paths of the image files (by suffix) under the folders (or files), sorted."""
+def find_images(
+    folders: Iterable[str | os.PathLike], failed: list[tuple[str, str]] | None = None
+) -> list[str]:
+    """Absolute paths of the image files (by suffix) under the folders (or files), sorted.
+    Symbolic links are listed as they are (a dangling one fails when it is read); a folder that
+    cannot be listed is appended to `failed` as (path, reason)."""
+
+    def unlisted(e: OSError) -> None:
+        if failed is not None:
+            where = os.path.abspath(e.filename or "?")
+            failed.append((where, f"{where}: cannot list the folder ({e.strerror or e})"))
+
     found = set()
     for folder in folders:
         folder = Path(folder)
-        if folder.is_file():
+        if not folder.is_dir():
             found.add(os.path.abspath(folder))
             continue
-        for dirpath, dirnames, filenames in os.walk(folder):
+        for dirpath, dirnames, filenames in os.walk(folder, onerror=unlisted):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for name in filenames:
                 if Path(name).suffix.lower() in IMAGE_SUFFIXES:
@@ -59,13 +87,20 @@ def find_images(folders: Iterable[str | os.PathLike]) -> list[str]:
     return sorted(found)
 
 
-def pending_files(index, folders: Iterable[str | os.PathLike]) -> tuple[list[str], int]:
+def pending_files(
+    index, folders: Iterable[str | os.PathLike], failed: list[tuple[str, str]] | None = None
+) -> tuple[list[str], int]:
     """The image files under `folders` not stored yet with the same size and modification
-    time, and how many are skipped as stored."""
+    time, and how many are skipped as stored. A file that cannot be looked at (gone since it was
+    listed, a dangling link) is pending: reading it says why it fails."""
     known = index.files()
     todo, skipped = [], 0
-    for path in find_images(folders):
-        st = os.stat(path)
+    for path in find_images(folders, failed):
+        try:
+            st = os.stat(path)
+        except OSError:
+            todo.append(path)
+            continue
         if known.get(path) == (st.st_size, st.st_mtime):
             skipped += 1
         else:
@@ -78,8 +113,10 @@ def hash_file(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, Ima
     try:
         st = os.stat(path)
         picture = read_image(path, max_pixels=max_pixels)
-    except (ImageError, OSError) as e:
+    except ImageError as e:
         return path, str(e)
+    except OSError as e:  # gone since it was listed, a dangling link, a loop of links
+        return path, f"{path}: cannot read ({e.strerror or e})"
     image = Image(path, picture.hash, path, st.st_size, st.st_mtime, picture.width, picture.height)
     return path, image
 
@@ -94,7 +131,7 @@ def ingest(
     """Hash and store every image under `folders` into `index`, on `workers` processes
     (default: all cores). `progress(n)` is called as files are done; returns an IngestReport."""
     report = IngestReport()
-    todo, report.skipped = pending_files(index, folders)
+    todo, report.skipped = pending_files(index, folders, report.failed)
     if progress and report.skipped:
         progress(report.skipped)
     workers = workers or os.cpu_count() or 1
@@ -112,14 +149,15 @@ def ingest(
 
 def _store(index, results: Iterable[tuple[str, Image | str]], report, progress) -> None:
     batch: list[Image] = []
+    last = time.monotonic()
     for path, result in results:
         if isinstance(result, str):
             report.failed.append((path, result))
         else:
             batch.append(result)
-        if len(batch) >= BATCH:
+        if len(batch) >= BATCH or (batch and time.monotonic() - last >= COMMIT_SECONDS):
             _store_batch(index, batch, report)
-            batch = []
+            batch, last = [], time.monotonic()
         if progress:
             progress(1)
     if batch:
@@ -127,8 +165,8 @@ def _store(index, results: Iterable[tuple[str, Image | str]], report, progress) 
 
 
 def _store_batch(index, batch: list[Image], report: IngestReport) -> None:
-    index.insert(batch)
-    report.added += len(batch)
+    # What this run stored: another ingest of the same folder may have stored some meanwhile.
+    report.added += index.insert(batch)
     report.duplicates += count_duplicates(index, batch)
 
 

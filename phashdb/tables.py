@@ -4,6 +4,15 @@ For every band, `orders[b]` lists the rows sorted by that band's value and `star
 where value v begins in that list (a counting sort), so a probe is two array reads, and a whole
 batch of probes is a handful of numpy operations. The file is one flat binary that is memory-
 mapped on open: opening a 10M-hash index reads a header, not 10M rows.
+
+The file is derived data (SQLite holds the truth) and is never trusted blindly: its header
+carries a CRC32 of itself and of every array, and `load` checks the header, the sizes and the
+few values that bound every read (band starts, id ends) each time. The CRC32 of the arrays
+(0.5 GB at 10M hashes) is checked once per version of the file: the first `load` that sees the
+file as the file system describes it (inode, size, modification and change times) reads it all,
+and records that in a small `.checked` file beside it; a file written or copied since does not
+match and is read again. The C loops check every start and row number they read whatever the
+file says, and raise `Damaged` instead of reading outside an array.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,7 +31,16 @@ import numpy as np
 from . import _hamming
 from .bands import BandLayout, flip_masks
 
-MAGIC = b"PHDBTAB2"
+MAGIC = b"PHDBTAB3"
+# What `save` writes after the magic: the header's length and CRC32, then the header (JSON).
+PREFIX = len(MAGIC) + 8 + 4
+# The rows' numbers are int32 in the band orders.
+MAX_ROWS = 2**31 - 1
+# Reads of the CRC32 check go in pieces this large (kept out of the process's resident memory,
+# unlike pages of the memory map).
+CHUNK = 8 << 20
+# The damage that `load`, `search` and `ids` refuse (raised by the C loops too).
+Damaged = _hamming.Damaged
 # Every array starts on a cache line, so the C loops read aligned words.
 ALIGN = 64
 # Beyond this many bits a band's start table (4 bytes per value) costs more memory than it saves.
@@ -145,51 +164,77 @@ class BandTables:
         at the NULs put after each; only when an id holds a NUL itself (no path can) is each
         decoded on its own."""
         rows = np.ascontiguousarray(rows, dtype=np.int64)
-        ids = _hamming.ids(self.id_blob, self.id_ends, rows).decode().split("\0")
-        if len(ids) == len(rows) + 1:
-            return ids[:-1]
-        return decode_ids(*id_slices(self.id_blob, self.id_ends, rows))
+        try:
+            ids = _hamming.ids(self.id_blob, self.id_ends, rows).decode(*UTF8).split("\0")
+            if len(ids) == len(rows) + 1:
+                return ids[:-1]
+            return decode_ids(*id_slices(self.id_blob, self.id_ends, rows))
+        except UnicodeDecodeError as e:  # surrogateescape takes any bytes; kept for safety
+            raise Damaged(f"an id is not UTF-8: {e}") from None
 
     def save(self, path: Path, extra: dict) -> None:
-        """Write the tables to `path` atomically (a reader sees the old file or the new one)."""
+        """Write the tables to `path` atomically (a reader sees the old file or the new one);
+        a failed write leaves no temporary file behind."""
+        arrays = self._arrays()
+        header = {"widths": list(self.layout.widths), "extra": extra, "arrays": {}}
+        offset = 0
+        for name, a in arrays.items():
+            a = np.ascontiguousarray(a)
+            header["arrays"][name] = [str(a.dtype), len(a), offset, zlib.crc32(a)]
+            offset += a.nbytes + -a.nbytes % ALIGN
+        header["data_bytes"] = offset
+        head = json.dumps(header).encode()
+        base = PREFIX + len(head)
+        base += -base % ALIGN
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(MAGIC + len(head).to_bytes(8, "little"))
+                f.write(zlib.crc32(head).to_bytes(4, "little") + head)
+                f.write(b"\0" * (base - f.tell()))
+                for a in arrays.values():
+                    f.write(np.ascontiguousarray(a).tobytes() + b"\0" * (-a.nbytes % ALIGN))
+                f.flush()
+                os.fsync(f.fileno())
+                inode = os.fstat(f.fileno()).st_ino
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        # Written from memory just now: checked. (If another process replaced it meanwhile,
+        # its inode differs and its file is checked on its first load.)
+        st = path.stat()
+        if st.st_ino == inode:
+            _mark_checked(path, st)
+
+    def _arrays(self) -> dict[str, np.ndarray]:
         arrays = {"keys": self.keys, "hashes": self.hashes}
         arrays["id_blob"], arrays["id_ends"] = self.id_blob, self.id_ends
         for b, (order, start, sh) in enumerate(zip(self.orders, self.starts, self.sorted_hashes)):
             arrays[f"order{b}"], arrays[f"start{b}"], arrays[f"sorted{b}"] = order, start, sh
-        header = {"widths": list(self.layout.widths), "extra": extra, "arrays": {}}
-        offset = 0
-        for name, a in arrays.items():
-            header["arrays"][name] = [str(a.dtype), len(a), offset]
-            offset += a.nbytes + -a.nbytes % ALIGN
-        head = json.dumps(header).encode()
-        base = len(MAGIC) + 8 + len(head)
-        base += -base % ALIGN
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(MAGIC + len(head).to_bytes(8, "little") + head)
-            f.write(b"\0" * (base - f.tell()))
-            for a in arrays.values():
-                f.write(np.ascontiguousarray(a).tobytes() + b"\0" * (-a.nbytes % ALIGN))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        return arrays
 
     @classmethod
-    def load(cls, path: Path) -> tuple[BandTables, dict]:
-        """Memory-map tables written by `save`; returns them and the `extra` saved with them."""
+    def load(cls, path: Path, *, check_all: bool = False) -> tuple[BandTables, dict]:
+        """Memory-map tables written by `save`; returns them and the `extra` saved with them.
+        Raises Damaged when the file is not what `save` wrote. The arrays' CRC32 is read when
+        this version of the file was not checked before, or when `check_all`."""
         with open(path, "rb") as f:
-            if f.read(len(MAGIC)) != MAGIC:
-                raise ValueError(f"{path} is not a phashdb band table file of this version")
-            head_len = int.from_bytes(f.read(8), "little")
-            head = json.loads(f.read(head_len))
-            base = len(MAGIC) + 8 + head_len
-            base += -base % ALIGN
-            whole = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        arrays = {
-            name: np.frombuffer(whole, dtype=dtype, count=length, offset=base + offset)
-            for name, (dtype, length, offset) in head["arrays"].items()
-        }
-        layout = BandLayout(tuple(head["widths"]))
+            st = os.fstat(f.fileno())
+            head, base = _read_header(f, path, st.st_size)
+            whole = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if st.st_size else b""
+            try:
+                widths = tuple(head["widths"])
+                layout = BandLayout(widths)
+                if max(widths) > MAX_TABLE_BITS:
+                    raise Damaged(f"band widths {list(widths)} are too wide")
+                arrays = _arrays(head, base, whole, len(widths))
+            except (ValueError, KeyError, TypeError) as e:
+                raise Damaged(f"{path} has a damaged header: {e}") from None
+            _check_bounds(arrays, widths, path)
+            if check_all or not _was_checked(path, st):
+                _check_crc(f, head, base, path)
+                _mark_checked(path, st)
         count = len(layout.widths)
         tables = cls(
             layout,
@@ -202,6 +247,117 @@ class BandTables:
             arrays["id_ends"],
         )
         return tables, head["extra"]
+
+
+def read_header(path: Path) -> tuple[dict, int]:
+    """The header of a band table file, and where its arrays begin (offsets count from there)."""
+    with open(path, "rb") as f:
+        return _read_header(f, path, os.fstat(f.fileno()).st_size)
+
+
+def _read_header(f, path: Path, size: int) -> tuple[dict, int]:
+    prefix = f.read(PREFIX)
+    if prefix[: len(MAGIC)] != MAGIC or len(prefix) < PREFIX:
+        raise Damaged(f"{path} is not a phashdb band table file of this version")
+    head_len = int.from_bytes(prefix[len(MAGIC) : len(MAGIC) + 8], "little")
+    if head_len > size - PREFIX:
+        raise Damaged(f"{path} is truncated or its header is damaged")
+    head = f.read(head_len)
+    if zlib.crc32(head) != int.from_bytes(prefix[-4:], "little"):
+        raise Damaged(f"{path} has a damaged header (CRC32)")
+    try:
+        header = json.loads(head)
+    except ValueError as e:
+        raise Damaged(f"{path} has a damaged header: {e}") from None
+    base = PREFIX + head_len
+    base += -base % ALIGN
+    if not isinstance(header, dict) or header.get("data_bytes") != size - base:
+        raise Damaged(f"{path} is truncated or padded: {size} bytes, not what its header says")
+    return header, base
+
+
+# The arrays a band table file holds, and their types.
+DTYPES = {"keys": "int64", "hashes": "uint64", "id_blob": "uint8", "id_ends": "int64",
+          "order": "int32", "start": "int32", "sorted": "uint64"}  # fmt: skip
+
+
+def _arrays(head: dict, base: int, whole, bands: int) -> dict[str, np.ndarray]:
+    names = ["keys", "hashes", "id_blob", "id_ends"]
+    names += [f"{kind}{b}" for b in range(bands) for kind in ("order", "start", "sorted")]
+    if sorted(head["arrays"]) != sorted(names):
+        raise ValueError(f"arrays {sorted(head['arrays'])}, not {sorted(names)}")
+    out = {}
+    for name in names:
+        dtype, length, offset, _ = head["arrays"][name]
+        if dtype != DTYPES[name.rstrip("0123456789")] or offset % ALIGN:
+            raise ValueError(f"array {name} is {dtype} at {offset}")
+        out[name] = np.frombuffer(whole, dtype=dtype, count=length, offset=base + offset)
+    return out
+
+
+def _check_bounds(arrays: dict[str, np.ndarray], widths: tuple[int, ...], path: Path) -> None:
+    """The sizes, and the few values every read is bounded by: each band's starts begin at 0
+    and end at the row count, the ids end at the blob's end (the C loops check the rest)."""
+    n = len(arrays["keys"])
+    sizes = [len(arrays[k]) for k in ("hashes", "id_ends")]
+    for b, width in enumerate(widths):
+        sizes += [len(arrays[f"order{b}"]), len(arrays[f"sorted{b}"])]
+        start = arrays[f"start{b}"]
+        if len(start) != (1 << width) + 1 or start[0] != 0 or start[-1] != n:
+            raise Damaged(f"{path}: the starts of band {b} are damaged")
+    if n > MAX_ROWS or any(size != n for size in sizes):
+        raise Damaged(f"{path}: its arrays' lengths disagree")
+    ends, blob = arrays["id_ends"], arrays["id_blob"]
+    if (ends[-1] if n else 0) != len(blob):
+        raise Damaged(f"{path}: the ids' ends are damaged")
+
+
+def _check_crc(f, head: dict, base: int, path: Path) -> None:
+    """Read every array (in threads, with plain reads) and compare its CRC32 with the header's."""
+
+    def crc(spec: tuple[str, list]) -> str | None:
+        name, (dtype, length, offset, expected) = spec
+        at, left, value = base + offset, length * np.dtype(dtype).itemsize, 0
+        while left:
+            piece = os.pread(f.fileno(), min(left, CHUNK), at)
+            if not piece:
+                return name
+            value = zlib.crc32(piece, value)
+            at, left = at + len(piece), left - len(piece)
+        return None if value == expected else name
+
+    bad = [name for name in _threads().map(crc, head["arrays"].items()) if name]
+    if bad:
+        raise Damaged(f"{path}: array {', '.join(bad)} damaged (CRC32)")
+
+
+def _checked_file(path: Path) -> Path:
+    return path.with_name(f"{path.name}.checked")
+
+
+def _was_checked(path: Path, st: os.stat_result) -> bool:
+    try:
+        return json.loads(_checked_file(path).read_text()) == _identity(st)
+    except (OSError, ValueError):
+        return False
+
+
+def _mark_checked(path: Path, st: os.stat_result) -> None:
+    """Record that the file `st` describes was checked in full (best effort: a read-only
+    index checks again next time)."""
+    checked = _checked_file(path)
+    tmp = checked.with_name(f"{checked.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(_identity(st)))
+        os.replace(tmp, checked)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _identity(st: os.stat_result) -> list[int]:
+    # Any write to the file, a copy, or a rename over it changes one of these (the change
+    # time cannot be set back from user space).
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
 @lru_cache(maxsize=256)
@@ -218,9 +374,13 @@ def probe_plan(layout: BandLayout, radius: int) -> list[tuple[int, np.ndarray, n
     return plan
 
 
+# Ids are file paths, which need not be UTF-8: such bytes travel as os.fsdecode gives them.
+UTF8 = ("utf-8", "surrogateescape")
+
+
 def encode_ids(ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Ids as (blob, ends), the layout BandTables keeps them in."""
-    encoded = [i.encode() for i in ids]
+    encoded = [i.encode(*UTF8) for i in ids]
     blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
     return blob, np.cumsum([len(e) for e in encoded], dtype=np.int64)
 
@@ -232,9 +392,9 @@ def decode_ids(blob: np.ndarray, lengths: np.ndarray) -> list[str]:
     if not (blob == 0).any():
         joined = np.zeros(len(blob) + len(lengths), np.uint8)
         joined[np.arange(len(blob)) + np.repeat(np.arange(len(lengths)), lengths)] = blob
-        return joined.tobytes().decode().split("\0")[:-1]
+        return joined.tobytes().decode(*UTF8).split("\0")[:-1]
     data, ends = blob.tobytes(), np.cumsum(lengths).tolist()
-    return [data[a:b].decode() for a, b in zip([0, *ends[:-1]], ends)]
+    return [data[a:b].decode(*UTF8) for a, b in zip([0, *ends[:-1]], ends)]
 
 
 def id_slices(blob: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -295,3 +455,4 @@ def _threads() -> ThreadPoolExecutor:
 
 def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int8)
+

@@ -92,3 +92,62 @@ def test_symlink_points_the_rest_at_the_keeper(run, collection):
 def test_keep_and_dry_run_need_apply(run):
     assert run("dedupe", "--keep", "oldest").returncode == 2
     assert run("dedupe", "--dry-run").returncode == 2
+
+
+# --- Nothing is replaced or trashed unless every file involved is what the index recorded ---
+
+
+def change_keeping_size_and_mtime(path):
+    """Another picture in the same bytes count and modification time: only a re-hash tells."""
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 2000] = bytes(255 - b for b in data[middle : middle + 2000])
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+@pytest.mark.parametrize("action", ["hardlink", "symlink", "trash"])
+def test_apply_leaves_alone_a_copy_changed_since_it_was_stored(run, collection, photos, action):
+    run("ingest", collection)
+    changed = collection / "camera-small.jpg"
+    shutil.copy(photos["coffee"], changed)  # same path, another photo now
+    result = run("dedupe", "--apply", action, "--keep", "oldest", "--json")
+    assert result.returncode == 2
+    assert changed.read_bytes() == photos["coffee"].read_bytes() and not changed.is_symlink()
+    doc = json.loads(result.stdout)
+    [error] = [d["error"] for d in doc["done"] if d["error"]]
+    assert str(changed) in error and "changed since it was stored" in error
+    assert str(changed) in result.stderr
+    assert sum(1 for d in doc["done"] if not d["error"]) == 3  # the other copies were handled
+
+
+@pytest.mark.parametrize("action", ["hardlink", "symlink", "trash"])
+def test_apply_leaves_a_group_alone_when_its_keeper_changed(run, collection, photos, action):
+    run("ingest", collection)
+    before = files(collection)
+    keeper = collection / "camera.jpg"  # the oldest
+    shutil.copy(photos["coffee"], keeper)
+    before["camera.jpg"] = keeper.read_bytes()
+    result = run("dedupe", "--apply", action, "--keep", "oldest")
+    assert result.returncode == 2
+    for name in ("camera-small.jpg", "camera-newer.jpg"):
+        assert (collection / name).read_bytes() == before[name]
+        assert not (collection / name).is_symlink()
+        assert f"{collection / name}: left alone: its keeper {keeper} changed" in result.stderr
+    assert "2 failed" in result.stdout
+
+
+@pytest.mark.parametrize("action", ["hardlink", "symlink"])
+def test_a_keeper_changed_in_place_with_the_same_size_and_mtime_is_not_linked_to(
+    run, collection, action
+):
+    run("ingest", collection)
+    before = files(collection)
+    change_keeping_size_and_mtime(collection / "rocket.jpg")
+    result = run("dedupe", "--apply", action, "--keep", "oldest")
+    assert result.returncode == 2
+    for name in ("rocket-small.jpg", "rocket-newer.jpg"):
+        assert (collection / name).read_bytes() == before[name]
+        assert not (collection / name).is_symlink()
+    assert "rocket.jpg changed" in result.stderr

@@ -479,7 +479,7 @@ def test_a_permission_error_raises_image_error_even_as_root(monkeypatch, tmp_pat
     def refuse(path, mode):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(hashing, "open", refuse, raising=False)
+    monkeypatch.setattr(hashing, "_open_regular_file", refuse)
     with pytest.raises(ImageError, match=f"^{tmp_path}/a.png: cannot read .Permission denied"):
         hash_image(tmp_path / "a.png")
 
