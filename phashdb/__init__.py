@@ -14,7 +14,7 @@ from .descriptor import DESCRIPTOR_VERSION
 from .errors import Error, ImageError, IndexMismatchError, StoreError, TrashError
 from .hashing import HASH_VERSION, from_hex, hash_image, read_image, to_hex
 from .index import DEFAULT_THRESHOLD, Group, Index, default_location, open
-from .records import Image, Match, Verdict
+from .records import Decision, Image, Match, Verdict
 
 __version__ = "0.1.0"
 
@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "DESCRIPTOR_VERSION",
     "HASH_VERSION",
+    "Decision",
     "Error",
     "Group",
     "Image",

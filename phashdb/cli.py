@@ -447,6 +447,12 @@ cli.add_command(report)
 cli.add_command(watch)
 cli.add_command(trash_group)
 
+# The service's commands (serve, review, decisions): they need only the context object.
+from phashdb.cli_serve import COMMANDS as _SERVE_COMMANDS
+
+for _command in _SERVE_COMMANDS:
+    cli.add_command(_command)
+
 
 def main() -> None:
     cli(prog_name="phashdb")

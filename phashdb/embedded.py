@@ -55,6 +55,12 @@ CREATE TABLE IF NOT EXISTS sequence (next INTEGER NOT NULL);
 INSERT INTO sequence SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM sequence);
 -- Which database this is, so that band tables built from another one are never used.
 INSERT OR IGNORE INTO meta (key, value) VALUES ('database_id', '"' || lower(hex(randomblob(16))) || '"');
+-- Pairs of ids the user said are not duplicates (a < b); kept when either image goes, so that
+-- an image trashed and restored is still not a duplicate of the other.
+CREATE TABLE IF NOT EXISTS decisions (
+    a TEXT NOT NULL, b TEXT NOT NULL, made REAL NOT NULL, PRIMARY KEY (a, b)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS decisions_b ON decisions (b);
 CREATE TRIGGER IF NOT EXISTS images_removed AFTER DELETE ON images
     BEGIN INSERT INTO removals (seq) VALUES (old.seq); END;
 """
@@ -173,6 +179,38 @@ class EmbeddedStore:
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                 [(k, json.dumps(v)) for k, v in settings.items()],
             )
+
+    # --- decisions (pairs marked not duplicates) ------------------------------------------
+
+    def decisions(self, ids: Iterable[str] | None) -> list[tuple[str, str, float]]:
+        """(a, b, made) of every decision about any of `ids` (None: every decision)."""
+        if ids is None:
+            rows = self._sql("SELECT a, b, made FROM decisions").fetchall()
+        else:
+            ids, rows = [_sql_text(i) for i in ids], set()
+            for lo in range(0, len(ids), 400):
+                part = ids[lo : lo + 400]
+                marks = ",".join("?" * len(part))
+                rows.update(self._sql(
+                    f"SELECT a, b, made FROM decisions WHERE a IN ({marks}) OR b IN ({marks})",
+                    part + part,
+                ).fetchall())  # fmt: skip
+        return [(_text(a), _text(b), made) for a, b, made in rows]
+
+    def put_decisions(self, pairs: Sequence[tuple[str, str]], made: float) -> None:
+        with self.exclusive():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO decisions (a, b, made) VALUES (?, ?, ?)",
+                [(_sql_text(a), _sql_text(b), made) for a, b in pairs],
+            )
+
+    def delete_decisions(self, pairs: Sequence[tuple[str, str]]) -> int:
+        with self.exclusive():
+            cur = self._db.executemany(
+                "DELETE FROM decisions WHERE a = ? AND b = ?",
+                [(_sql_text(a), _sql_text(b)) for a, b in pairs],
+            )
+            return cur.rowcount
 
     # --- reads ----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice, repeat
@@ -21,7 +22,7 @@ from .bands import HASH_BITS
 from .descriptor import DESCRIPTOR_VERSION, VARIANTS, judge, judge_many
 from .errors import Error, IndexMismatchError
 from .hashing import DEFAULT_MAX_PIXELS, HASH_VERSION, READS_HASH_VERSIONS, from_hex, read_image
-from .records import Image, Match, Verdict
+from .records import Decision, Image, Match, Verdict
 
 # Chosen by benchmarks/accuracy.py on 231 real photos (README, "Accuracy"): the largest distance
 # with no false match (at 10, one edited copy matched another photo: in a million-image index
@@ -87,11 +88,12 @@ class Index:
 
     # --- images in, verdicts out ---------------------------------------------------------
 
-    def check(self, source, *, threshold: int | None = None) -> Verdict:
-        """The verdict on an image (a path, bytes, binary file or PIL image); nothing stored."""
-        image, variants = self._read(source, None)
+    def check(self, source, id: str | None = None, *, threshold: int | None = None) -> Verdict:
+        """The verdict on an image (a path, bytes, binary file or PIL image); nothing stored.
+        `id` is the one it would be stored under (default as `add`'s): decisions about it count."""
+        image, variants = self._read(source, id)
         radius = self._radius_or_threshold(threshold)
-        matches = tuple(self._confirmed(image, variants, radius))
+        matches = tuple(self._undecided(image.id, self._confirmed(image, variants, radius)))
         return Verdict(image.hash, matches, image.path, image.id, False, radius)
 
     def add(
@@ -111,7 +113,7 @@ class Index:
             if self.store.find([image.id]):
                 raise Error(f"id {image.id!r} is already in the index at {self.store.url}")
             matches = tuple(sorted(
-                (*self._confirmed(image, variants, radius), *rivals),
+                self._undecided(image.id, [*self._confirmed(image, variants, radius), *rivals]),
                 key=lambda m: (m.distance, m.id),
             ))
             store_it = keep_duplicate or not matches
@@ -209,6 +211,7 @@ class Index:
             a = keys_list[q]
             if a != k:
                 pairs[min(a, k), max(a, k)] = d
+        pairs = {(a, b): d for a, b, d in self.undecided((a, b, d) for (a, b), d in pairs.items())}
         records = self.store.find({k for p in pairs for k in p})
         # Another process may have removed some of them since: the groups are of those left.
         pairs = {
@@ -229,6 +232,45 @@ class Index:
         ]
         groups.sort(key=lambda g: (-len(g.images), g.images[0].id))
         return groups
+
+    # --- decisions: what the user said is not a duplicate -------------------------------
+
+    def mark_not_duplicates(self, pairs: Iterable[tuple[str, str]]) -> list[Decision]:
+        """Record that each pair of stored ids is not a duplicate: from then on neither is a
+        match of the other (check, add, dedupe, and all built on them), until forgotten."""
+        pairs = sorted({_pair(a, b) for a, b in pairs})
+        stored = self.store.find({i for p in pairs for i in p})
+        unknown = sorted({i for p in pairs for i in p} - set(stored))
+        if unknown:
+            raise Error(f"no image with id {unknown[0]!r} in the index at {self.store.url}")
+        made = time.time()
+        self.store.put_decisions(pairs, made)
+        return [Decision(a, b, made) for a, b in pairs]
+
+    def decisions(self) -> list[Decision]:
+        """Every pair marked not a duplicate, oldest first."""
+        found = self.store.decisions(None)
+        return sorted((Decision(a, b, t) for a, b, t in found), key=lambda d: (d.made, d.a, d.b))
+
+    def forget_decisions(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """Forget that these pairs are not duplicates; returns how many were recorded."""
+        return self.store.delete_decisions(sorted({_pair(a, b) for a, b in pairs}))
+
+    def undecided(self, pairs: Iterable[tuple]) -> list[tuple]:
+        """`pairs` (id, id, ...) less those marked not duplicates: the one place decisions
+        are applied (verdicts and groups, here and in the MapReduce dedupe)."""
+        pairs = list(pairs)
+        ids = {i for p in pairs for i in p[:2]}
+        if not ids:
+            return pairs
+        # Many ids (a whole dedupe): read every decision at once rather than ids by the batch.
+        decided = {(a, b) for a, b, _ in self.store.decisions(None if len(ids) > 1000 else ids)}
+        if not decided:
+            return pairs
+        return [p for p in pairs if (min(p[0], p[1]), max(p[0], p[1])) not in decided]
+
+    def _undecided(self, id: str, matches: Iterable[Match]) -> list[Match]:
+        return [m for _, _, m in self.undecided((id, m.id, m) for m in matches)]
 
     # --- the rest -------------------------------------------------------------------------
 
@@ -370,6 +412,13 @@ def connected_groups(pairs: Iterable[tuple]) -> list[list]:
     for x in parent:
         members.setdefault(root(x), []).append(x)
     return sorted((sorted(m) for m in members.values()), key=lambda g: (-len(g), g))
+
+
+def _pair(a: str, b: str) -> tuple[str, str]:
+    """A decision's pair, in the one order it is stored in."""
+    if not isinstance(a, str) or not isinstance(b, str) or a == b:
+        raise ValueError(f"a decision is about two different ids, got {a!r} and {b!r}")
+    return (a, b) if a < b else (b, a)
 
 
 def _radius(value: int) -> int:

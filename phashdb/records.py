@@ -55,6 +55,19 @@ class Match:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """The user's word that images `a` and `b` (ids, a < b) are not duplicates, made at `made`
+    (seconds since the epoch)."""
+
+    a: str
+    b: str
+    made: float
+
+    def to_json(self) -> dict:
+        return {"a": self.a, "b": self.b, "made": self.made}
+
+
+@dataclass(frozen=True)
 class Verdict:
     """What the index says of one image: its hash, and the stored images within the threshold."""
 

@@ -291,3 +291,63 @@ def test_dedupe_groups_copies_the_second_stage_confirms(index, photos):
     assert index.threshold < group.pairs[0][2] <= index.reach
     index.configure(reach=0)
     assert index.dedupe() == []
+
+
+# --- decisions: pairs the user said are not duplicates ---------------------------------------
+
+
+def test_a_pair_marked_not_duplicates_is_no_match_in_check_add_or_dedupe(index, photos, near_copies):
+    a = index.add(photos["astronaut"]).id
+    b = index.add(near_copies["astronaut"], keep_duplicate=True).id
+    index.add(photos["chelsea"])
+    c = index.add(near_copies["chelsea"], keep_duplicate=True).id
+    assert len(index.dedupe()) == 2
+    made = index.mark_not_duplicates([(b, a)])
+    assert [(d.a, d.b) for d in made] == [(min(a, b), max(a, b))]
+    # Groups: the pair is gone, the other group stays.
+    assert [[i.id for i in g.images] for g in index.dedupe()] == [
+        sorted([str(photos["chelsea"]), c])
+    ]
+    # Verdicts under b's id no longer name a; a's name no b.
+    assert [m.id for m in index.check(near_copies["astronaut"]).matches] == [b]
+    assert [m.id for m in index.check(photos["astronaut"]).matches] == [a]
+    # Another file's verdict is untouched: decisions are about ids, not pictures.
+    assert len(index.check(near_copies["astronaut"], id="another").matches) == 2
+    # add: an image re-added under an id decided not a duplicate of what it matches is unique.
+    index.remove(b)
+    again = index.add(near_copies["astronaut"])
+    assert not again.duplicate and again.added
+    # Forgotten: the pair is a duplicate again.
+    assert index.forget_decisions([(a, b)]) == 1
+    assert index.forget_decisions([(a, b)]) == 0
+    assert len(index.dedupe()) == 2
+    assert index.check(near_copies["astronaut"]).duplicate
+
+
+def test_decisions_are_listed_oldest_first_and_last_across_opens(reopen, photos, near_copies):
+    with reopen() as index:
+        a = index.add(photos["rocket"]).id
+        b = index.add(near_copies["rocket"], keep_duplicate=True).id
+        c = index.add(photos["coffee"]).id
+        index.mark_not_duplicates([(a, b)])
+        index.mark_not_duplicates([(c, a), (b, c)])
+    with reopen() as index:
+        found = index.decisions()
+        assert [(d.a, d.b) for d in found][0] == (min(a, b), max(a, b))
+        assert {(d.a, d.b) for d in found} == {
+            tuple(sorted(p)) for p in [(a, b), (a, c), (b, c)]
+        }
+        assert [d.made for d in found] == sorted(d.made for d in found)
+        # A decision outlives the image leaving the index (trashed, then restored).
+        index.remove(b)
+        assert len(index.decisions()) == 3
+        assert len(index) == 2  # decisions are not images (HBase keeps them beside the records)
+
+
+def test_a_decision_needs_two_different_stored_ids(index, photos):
+    a = index.add(photos["camera"]).id
+    with pytest.raises(Error, match="no image with id 'nope'"):
+        index.mark_not_duplicates([(a, "nope")])
+    with pytest.raises(ValueError, match="two different ids"):
+        index.mark_not_duplicates([(a, a)])
+    assert index.decisions() == []

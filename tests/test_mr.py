@@ -69,6 +69,14 @@ def test_dedupe_job_finds_pairs_that_only_neighbour_probing_finds(tmp_path):
         assert groups_of(mr.dedupe(index, "inline", 10)) == [(["a", "b"], (("a", "b", 10),))]
 
 
+def test_dedupe_job_leaves_out_pairs_marked_not_duplicates(tmp_path):
+    with phashdb.open(tmp_path / "index") as index:
+        index.add_hashes([("a", 0), ("b", 1), ("c", 3)])
+        index.mark_not_duplicates([("a", "b"), ("a", "c")])
+        assert groups_of(mr.dedupe(index, "inline", 4)) == groups_of(index.dedupe(4))
+        assert groups_of(mr.dedupe(index, "inline", 4)) == [(["b", "c"], (("b", "c", 1),))]
+
+
 def test_an_unknown_runner_is_refused(tmp_path):
     with phashdb.open(tmp_path / "index") as index, pytest.raises(ValueError, match="'runner'"):
         mr.dedupe(index, "carrier-pigeon")

@@ -46,6 +46,10 @@ RECORD_FAMILY = b"i"
 SETTINGS_ROW = b"\x00settings"
 SETTINGS = b"s"
 COUNTER_ROW = b"\x00counter"
+# Pairs marked not duplicates: cells of one row of the record table (few; one Get reads all),
+# qualifier = 4-byte length of the first id's bytes, its bytes, the second id's bytes; value =
+# when the decision was made (8-byte big-endian milliseconds).
+DECISIONS_ROW = b"\x00decisions"
 COUNTER = b"n"
 DEFAULT_ROW_BITS = 12
 ID_BUCKET_BITS = 12
@@ -233,6 +237,16 @@ def decode_record(raw: bytes) -> Image:
     id, h, path, size, mtime, width, height, added, *rest = json.loads(raw)
     descriptor = base64.b64decode(rest[0]) if rest else None
     return Image(id, int(h, 16), path, size, mtime, width, height, added, descriptor)
+
+
+def decision_qualifier(a: str, b: str) -> bytes:
+    first = encode_id(a)
+    return len(first).to_bytes(4, "big") + first + encode_id(b)
+
+
+def decode_decision(qualifier: bytes) -> tuple[str, str]:
+    n = int.from_bytes(qualifier[:4], "big")
+    return decode_id(qualifier[4 : 4 + n]), decode_id(qualifier[4 + n :])
 
 
 def encode_claim(started_ms: int, expires_ms: int, id: str) -> bytes:

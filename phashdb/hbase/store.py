@@ -94,6 +94,32 @@ class HBaseStore:
         )
         self.pool.call(lambda c: c.put(self._records, put))
 
+    # --- decisions (pairs marked not duplicates): one row, a cell a pair --------------------
+
+    def decisions(self, ids: Iterable[str] | None) -> list[tuple[str, str, float]]:
+        """(a, b, when made) of every decision about any of `ids` (None: every decision)."""
+        get = hb.TGet(row=keys.DECISIONS_ROW, columns=[hb.TColumn(I)])
+        found = self.pool.call(lambda c: c.get(self._records, get)).columnValues or []
+        wanted = None if ids is None else set(ids)
+        out = []
+        for cell in found:
+            a, b = keys.decode_decision(cell.qualifier)
+            if wanted is None or a in wanted or b in wanted:
+                out.append((a, b, int.from_bytes(cell.value, "big") / 1000))
+        return out
+
+    def put_decisions(self, pairs: Sequence[tuple[str, str]], made: float) -> None:
+        when = round(made * 1000).to_bytes(8, "big")
+        cells = [hb.TColumnValue(I, keys.decision_qualifier(a, b), when) for a, b in pairs]
+        self._put_rows(self._records, {keys.DECISIONS_ROW: cells} if cells else {})
+
+    def delete_decisions(self, pairs: Sequence[tuple[str, str]]) -> int:
+        known = {(a, b) for a, b, _ in self.decisions(None)}
+        gone = [(a, b) for a, b in pairs if (a, b) in known]
+        cells = [(keys.DECISIONS_ROW, keys.decision_qualifier(a, b)) for a, b in gone]
+        self.delete_cells(self._records, cells, I)
+        return len(gone)
+
     # --- reads ----------------------------------------------------------------------------
 
     def search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

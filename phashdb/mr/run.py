@@ -63,6 +63,7 @@ def dedupe(index, runner: str, threshold: int | None = None, bands: str = "5") -
     for record in run(MRDedupe, runner, ["--threshold", str(threshold), "--bands", bands], lines):
         if "pair" in record:
             pairs[tuple(record["pair"])] = record["distance"]
+    pairs = {(a, b): d for a, b, d in index.undecided((a, b, d) for (a, b), d in pairs.items())}
     records = index.store.find({i for p in pairs for i in p})
     groups = connected_groups(pairs)
     group_of = {i: n for n, group in enumerate(groups) for i in group}

@@ -1,0 +1,142 @@
+"""The commands of phashdb as a service: `serve`, `review`, and `decisions`. Registered by
+`phashdb.cli`; they need only its context object (`opts.db`, `opts.open()`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+LOOPBACK = "127.0.0.1"
+
+
+def _config(opts, *, uploads=None, token=None, max_bytes=None, max_pixels=None, workers=None):
+    from phashdb.serve import ServeConfig
+
+    given = {
+        "uploads": Path(uploads).resolve() if uploads else None,
+        "token": token or None,
+        "max_bytes": max_bytes,
+        "max_pixels": max_pixels,
+        "workers": workers,
+    }
+    return ServeConfig(db=opts.db, **{k: v for k, v in given.items() if v is not None})
+
+
+def _needs_serve():
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        from phashdb.errors import Error
+
+        raise Error(f"the service needs its extra: pip install 'phashdb[serve]' ({e})") from e
+
+
+@click.command()
+@click.option("--host", default=LOOPBACK, show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option(
+    "--token", envvar="PHASHDB_TOKEN", metavar="TOKEN",
+    help="Bearer token every /v1 call must carry (also $PHASHDB_TOKEN); required when "
+    "listening beyond loopback.",
+)  # fmt: skip
+@click.option(
+    "--uploads", type=click.Path(file_okay=False), metavar="DIR",
+    help="Folder where admitted uploads are kept (named by their SHA-256). Without it, only "
+    "their hashes are stored.",
+)  # fmt: skip
+@click.option(
+    "--max-bytes", type=click.IntRange(1), default=64 * 1024 * 1024, show_default=True,
+    help="Largest request body accepted.",
+)  # fmt: skip
+@click.option("--max-pixels", type=click.IntRange(1), help="Largest image, in pixels, hashed.")
+@click.option("--workers", type=click.IntRange(1, 64), help="Threads running index calls.")
+@click.pass_obj
+def serve(opts, host, port, token, uploads, max_bytes, max_pixels, workers) -> None:
+    """Serve the index over HTTP: the API (OpenAPI document at /docs and /openapi.json) and
+    the review page at /. Runs until Ctrl-C."""
+    _needs_serve()
+    from phashdb.serve import serve as run
+
+    config = _config(opts, uploads=uploads, token=token, max_bytes=max_bytes,
+                     max_pixels=max_pixels, workers=workers)  # fmt: skip
+    run(config, host, port, log_level="debug" if opts.debug else "info")
+
+
+@click.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Default: a free one.")
+@click.option("--no-browser", is_flag=True, help="Print the page's address; open no browser.")
+@click.pass_obj
+def review(opts, port, no_browser) -> None:
+    """Open the review page: every duplicate group, to keep, trash, or mark "not duplicates"
+    (with undo). Serves on loopback until Ctrl-C."""
+    _needs_serve()
+    import webbrowser
+
+    from phashdb.serve import Running
+
+    with Running(_config(opts), LOOPBACK, port) as server:
+        click.echo(f"review page: {server.url}/ (Ctrl-C to stop)")
+        if not no_browser:
+            webbrowser.open(server.url + "/")
+        try:
+            server.wait()
+        except KeyboardInterrupt:
+            pass
+
+
+@click.group()
+def decisions() -> None:
+    """Pairs of images you said are not duplicates: never matched or grouped again."""
+
+
+@decisions.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def decisions_list(opts, as_json) -> None:
+    """Every pair marked not duplicates, oldest first."""
+    with opts.open() as index:
+        found = index.decisions()
+    if as_json:
+        click.echo(json.dumps([d.to_json() for d in found]))
+        return
+    for d in found:
+        click.echo(f"{d.a}\t{d.b}")
+    click.echo(f"{len(found)} pairs marked not duplicates", err=True)
+
+
+@decisions.command(name="add")
+@click.argument("a")
+@click.argument("b")
+@click.pass_obj
+def decisions_add(opts, a, b) -> None:
+    """Mark images A and B (ids) as not duplicates."""
+    with opts.open() as index:
+        index.mark_not_duplicates([(a, b)])
+    click.echo(f"{a} and {b}: not duplicates")
+
+
+@decisions.command(name="forget")
+@click.argument("a", required=False)
+@click.argument("b", required=False)
+@click.option("--all", "everything", is_flag=True, help="Forget every decision.")
+@click.pass_obj
+def decisions_forget(opts, a, b, everything) -> None:
+    """Forget that A and B are not duplicates (or, with --all, every such decision)."""
+    if everything == bool(a or b) or (not everything and not (a and b)):
+        raise click.UsageError(
+            "give the two ids of a pair (see `phashdb decisions list`), or --all"
+        )
+    with opts.open() as index:
+        pairs = [(d.a, d.b) for d in index.decisions()] if everything else [(a, b)]
+        gone = index.forget_decisions(pairs) if pairs else 0
+    if not everything and not gone:
+        from phashdb.errors import Error
+
+        raise Error(f"no decision about {a!r} and {b!r}: see `phashdb decisions list`")
+    click.echo(f"forgot {gone} decision{'' if gone == 1 else 's'}")
+
+
+COMMANDS = [serve, review, decisions]
