@@ -198,13 +198,16 @@ class Index:
                 return found[:top]
         raise AssertionError("unreachable")
 
-    def dedupe(self, threshold: int | None = None) -> list[Group]:
-        """Every group of stored near-duplicates, largest group first."""
+    def dedupe(self, threshold: int | None = None, *, reach: int | None = None) -> list[Group]:
+        """Every group of stored near-duplicates, largest group first. With `reach` (e.g. the
+        index's), pairs beyond the threshold up to that pHash distance are kept when their
+        stored descriptors confirm them, as a check does (as-is only: flips need the pixels).
+        Not by default: searching every stored hash that far costs far more than a check (at
+        radius 16, seconds a hash on HBase). Near-constant images pair only as a check says."""
         radius = self._radius_or_threshold(threshold)
         ids, hashes = self.store.hashes()
-        # As a check: beyond the threshold, up to the reach, a pair is kept when the stored
-        # descriptors confirm it (as-is only: flips need the pixels, not stored).
-        qidx, found, dists = self.store.search(hashes, max(radius, self.reach))
+        reach = radius if reach is None else max(radius, _radius(reach))
+        qidx, found, dists = self.store.search(hashes, reach)
         keys_list, found_list = ids.tolist(), found.tolist()
         pairs = {}
         for q, k, d in zip(qidx.tolist(), found_list, dists.tolist()):
