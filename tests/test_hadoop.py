@@ -1,12 +1,16 @@
-"""The MapReduce jobs on real Hadoop (tests/hadoop: Hadoop 3.3.4 jars, local job runner,
-Hadoop Streaming), loading into the real HBase test cluster, checked against the embedded index."""
+"""The MapReduce jobs on a real Hadoop cluster (tests/hadoop: Hadoop 3.3.4, HDFS with three
+DataNodes, YARN): mrjob's hadoop runner submits them to YARN through Hadoop Streaming, their
+files in HDFS, their tasks in YARN containers; what they store is checked against the embedded
+index on the same real photos."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -33,6 +37,30 @@ def collection(tmp_path, photos, near_copies):
         shutil.copy(near_copies[name], folder / "uploads" / f"{name}-again.jpg")
     (folder / "uploads" / "truncated.jpg").write_bytes(photos["camera"].read_bytes()[:500])
     return folder
+
+
+def jmx(cluster, name: str) -> dict:
+    """A metrics bean of the cluster (its daemons share one JVM, so one JMX endpoint)."""
+    url = f"http://{cluster['namenode_http']}/jmx?qry=Hadoop:service=*,name={name}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        (bean,) = json.load(response)["beans"]
+    return bean
+
+
+def yarn_counts(cluster) -> tuple[int, int, int]:
+    """Applications YARN completed and failed, containers its NodeManager launched."""
+    queue = jmx(cluster, "QueueMetrics,q0=root")
+    return (
+        queue["AppsCompleted"],
+        queue["AppsFailed"],
+        jmx(cluster, "NodeManagerMetrics")["ContainersLaunched"],
+    )
+
+
+def test_the_cluster_has_three_datanodes_and_a_nodemanager(hadoop_cluster):
+    assert jmx(hadoop_cluster, "FSNamesystemState")["NumLiveDataNodes"] == 3
+    assert jmx(hadoop_cluster, "ClusterMetrics")["NumActiveNMs"] == 1
+    assert hadoop_cluster["namenode"].startswith("hdfs://127.0.0.1:")
 
 
 def stored(index):
@@ -62,11 +90,19 @@ def test_ingest_on_hadoop_loads_hbase_like_local_ingest_loads_the_embedded_index
         assert len(embedded.dedupe()) == 2
 
 
-def test_ingest_on_hadoop_into_the_embedded_index_is_loaded_by_the_driver(tmp_path, collection):
+def test_ingest_on_yarn_into_the_embedded_index_is_loaded_by_the_driver(
+    tmp_path, collection, hadoop_cluster
+):
+    completed, failed, containers = yarn_counts(hadoop_cluster)
     with phashdb.open(tmp_path / "job") as by_job, phashdb.open(tmp_path / "pool") as by_pool:
         report = mr.ingest(by_job, [collection], "hadoop")
         assert report.to_json() == ingest(by_pool, [collection]).to_json()
         assert stored(by_job) == stored(by_pool)
+    # The job ran as one YARN application, which succeeded: its application master and at
+    # least one map task in containers of the NodeManager.
+    now = yarn_counts(hadoop_cluster)
+    assert (now[0] - completed, now[1] - failed) == (1, 0)
+    assert now[2] - containers >= 2
 
 
 def test_cli_ingest_and_dedupe_with_the_hadoop_runner(tmp_path, collection):
