@@ -18,6 +18,10 @@ from ..ingest import BATCH, IngestReport, count_duplicates, pending_files
 from ..records import Image
 
 RUNNERS = ("inline", "local", "hadoop", "spark", "emr", "dataproc")
+# Input lines (image files) per map task on a cluster: enough work to amortise a task's start
+# (a container JVM and a Python with numpy and Pillow, a few seconds), and many tasks for a
+# large ingest, so that every node's containers get work.
+LINES_PER_MAP = 1000
 
 
 def ingest(index, folders: Iterable[str | os.PathLike], runner: str) -> IngestReport:
@@ -84,6 +88,10 @@ def run(job_class, runner: str, args: list[str], lines: Iterable[str]) -> Iterat
         source = Path(tmp) / "input.txt"
         source.write_text("".join(f"{line}\n" for line in lines))
         argv = ["-r", runner]
+        if runner in ("hadoop", "emr", "dataproc"):
+            count = source.read_text().count("\n")
+            maps = max(2, -(-count // LINES_PER_MAP))
+            argv += ["--jobconf", f"mapreduce.job.maps={maps}"]
         if runner != "inline":
             argv += ["--py-files", package_zip(Path(tmp))]
         job = job_class(argv + args + [str(source)])
