@@ -24,9 +24,12 @@ RUNNERS = ("inline", "local", "hadoop", "spark", "emr", "dataproc")
 LINES_PER_MAP = 1000
 
 
-def ingest(index, folders: Iterable[str | os.PathLike], runner: str) -> IngestReport:
+def ingest(
+    index, folders: Iterable[str | os.PathLike], runner: str, counters: list | None = None
+) -> IngestReport:
     """Hash the images under `folders` not stored yet with the ingest job on `runner`, and
-    store them: HBase is loaded by the tasks, the embedded index by this driver."""
+    store them: HBase is loaded by the tasks, the embedded index by this driver. `counters`:
+    as for run()."""
     from .ingest import MRIngest
 
     report = IngestReport()
@@ -43,7 +46,7 @@ def ingest(index, folders: Iterable[str | os.PathLike], runner: str) -> IngestRe
         report.added += len(batch)
         report.duplicates += count_duplicates(index, batch)
 
-    for record in run(MRIngest, runner, args, todo):
+    for record in run(MRIngest, runner, args, todo, counters):
         if "failed" in record:
             report.failed.append((record["failed"], record["error"]))
             continue
@@ -78,10 +81,13 @@ def dedupe(index, runner: str, threshold: int | None = None, bands: str = "5") -
     ]
 
 
-def run(job_class, runner: str, args: list[str], lines: Iterable[str]) -> Iterator[dict]:
+def run(
+    job_class, runner: str, args: list[str], lines: Iterable[str], counters: list | None = None
+) -> Iterator[dict]:
     """Run `job_class` on `runner` over input `lines`; yield its output values. phashdb goes
     to the tasks as a zip on their PYTHONPATH (mrjob's py_files), so the cluster needs only
-    phashdb's dependencies, not phashdb."""
+    phashdb's dependencies, not phashdb. `counters`, if given, receives each step's Hadoop
+    counters (mrjob's runner.counters(): group -> name -> value)."""
     if runner not in RUNNERS:
         raise ValueError(f"'runner' must be one of {', '.join(RUNNERS)}, got {runner!r}")
     with tempfile.TemporaryDirectory(prefix="phashdb-mr-") as tmp:
@@ -98,6 +104,8 @@ def run(job_class, runner: str, args: list[str], lines: Iterable[str]) -> Iterat
         try:
             with job.make_runner() as job_runner:
                 job_runner.run()
+                if counters is not None:
+                    counters.extend(job_runner.counters())
                 for _, value in job.parse_output(job_runner.cat_output()):
                     yield value
         except (StepFailedException, OSError) as e:
