@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
 
@@ -131,8 +132,16 @@ def init(opts: Options, threshold, bands, regions_per_band, print_schema, reach,
         _print_stats(index.stats())
 
 
+def _folders_or_urls(ctx, param, values):
+    """Local folders or files must exist; hdfs:// URLs are listed by the ingest itself."""
+    for value in values:
+        if not value.startswith("hdfs://") and not os.path.exists(value):
+            raise click.BadParameter(f"{value!r} does not exist", ctx=ctx, param=param)
+    return values
+
+
 @cli.command()
-@click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("folders", nargs=-1, required=True, callback=_folders_or_urls)
 @click.option("--workers", "-j", type=click.IntRange(1), help="Processes (default: all cores).")
 @runner_option
 @json_option
@@ -141,7 +150,8 @@ def ingest(opts: Options, folders, workers, runner, as_json) -> None:
     """Hash and store every image under FOLDERS (resumable: unchanged files are skipped).
 
     Without --runner, on all cores of this machine; with it, as the MapReduce ingest job
-    (mrjob: its runner options come from mrjob.conf / $MRJOB_CONF)."""
+    (mrjob: its runner options come from mrjob.conf / $MRJOB_CONF). FOLDERS may be
+    hdfs://HOST:PORT/PATH URLs (files, and the images in packs made by `phashdb pack`)."""
     from phashdb.ingest import find_images
     from phashdb.ingest import ingest as run
 
@@ -164,6 +174,21 @@ def ingest(opts: Options, folders, workers, runner, as_json) -> None:
         )
     if report.failed:
         sys.exit(EXIT_ERROR)
+
+
+@cli.command()
+@click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--to", "target", required=True, help="Folder for the packs: hdfs:// or local.")
+@click.option("--pack-mb", type=click.IntRange(1), default=256, show_default=True)
+def pack(folders, target, pack_mb) -> None:
+    """Pack the images under FOLDERS into tar files of about --pack-mb each, for HDFS: one
+    NameNode object per pack, not per image. `ingest` reads the images in them."""
+    from phashdb.hdfs import write_packs
+    from phashdb.ingest import find_images
+
+    images = find_images(folders)
+    packs = write_packs(images, target, pack_bytes=pack_mb << 20)
+    click.echo(f"{len(images)} images in {len(packs)} packs under {target}")
 
 
 @cli.command()

@@ -16,6 +16,7 @@ from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
+from . import hdfs
 from .errors import ImageError
 from .hashing import DEFAULT_MAX_PIXELS, read_image
 from .records import Image
@@ -75,6 +76,9 @@ def find_images(
 
     found = set()
     for folder in folders:
+        if hdfs.is_hdfs(folder):  # hdfs:// URLs: files and the members of packs
+            found.update(hdfs.listing(folder, IMAGE_SUFFIXES))
+            continue
         folder = Path(folder)
         if not folder.is_dir():
             found.add(os.path.abspath(folder))
@@ -97,11 +101,11 @@ def pending_files(
     todo, skipped = [], 0
     for path in find_images(folders, failed):
         try:
-            st = os.stat(path)
+            stat = _stat(path)
         except OSError:
             todo.append(path)
             continue
-        if known.get(path) == (st.st_size, st.st_mtime):
+        if known.get(path) == stat:
             skipped += 1
         else:
             todo.append(path)
@@ -111,17 +115,25 @@ def pending_files(
 def hash_file(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, Image | str]:
     """(path, the record of the image file) or (path, the reason it could not be hashed)."""
     try:
-        st = os.stat(path)
-        picture = read_image(path, max_pixels=max_pixels)
+        size, mtime = _stat(path)
+        source = hdfs.open_image(path) if hdfs.is_hdfs(path) else path
+        picture = read_image(source, max_pixels=max_pixels)
     except ImageError as e:
         return path, str(e)
     except OSError as e:  # gone since it was listed, a dangling link, a loop of links
         return path, f"{path}: cannot read ({e.strerror or e})"
     image = Image(
-        path, picture.hash, path, st.st_size, st.st_mtime, picture.width, picture.height,
+        path, picture.hash, path, size, mtime, picture.width, picture.height,
         descriptor=picture.descriptor,
     )
     return path, image
+
+
+def _stat(path: str) -> tuple[int, float]:
+    if hdfs.is_hdfs(path):
+        return hdfs.stat(path)
+    st = os.stat(path)
+    return st.st_size, st.st_mtime
 
 
 def ingest(

@@ -75,25 +75,35 @@ def hbase_cluster(tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="session")
-def hadoop_conf(tmp_path_factory) -> Path:
-    """An mrjob.conf whose hadoop runner drives the real Hadoop of tests/hadoop (local mode:
-    LocalJobRunner, local filesystem, Hadoop Streaming). Skipped without Java and Maven,
-    except under CI."""
+def hadoop_cluster(tmp_path_factory) -> dict:
+    """A real Hadoop started once for the session from tests/hadoop: HDFS (a NameNode and 3
+    DataNodes, replication 2) and YARN (a ResourceManager and a NodeManager), on loopback; its
+    addresses (cluster.json: "namenode" is the hdfs:// URL, "conf_dir" the client config).
+    Skipped without Java and Maven, except under CI."""
+    script = REPO / "tests" / "hadoop" / "cluster.sh"
     if not (shutil.which("java") and shutil.which("mvn")):
         if REQUIRE_HBASE:
             pytest.fail("the Hadoop tests need java and mvn")
-        pytest.skip("no java/mvn: Hadoop tests skipped")
-    setup = subprocess.run(
-        [str(REPO / "tests" / "hadoop" / "setup.sh")], capture_output=True, text=True
-    )
-    if setup.returncode != 0:
-        pytest.fail(f"tests/hadoop/setup.sh failed:\n{setup.stderr}")
-    home = Path(setup.stdout.strip().splitlines()[-1])
+        pytest.skip("no java/mvn: Hadoop tests skipped (PHASHDB_REQUIRE_HBASE=1 makes this fail)")
+    folder = tmp_path_factory.mktemp("hadoop")
+    for step in (["build"], ["start", str(folder)]):
+        result = subprocess.run([str(script), *step], check=False, capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.fail(f"hadoop cluster.sh {step[0]} failed:\n{result.stdout}\n{result.stderr}")
+    yield json.loads((folder / "cluster.json").read_text())
+    subprocess.run([str(script), "stop", str(folder)], check=False, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def hadoop_conf(hadoop_cluster, tmp_path_factory) -> Path:
+    """An mrjob.conf whose hadoop runner submits the jobs to the test cluster's YARN (Hadoop
+    Streaming), its temp files in HDFS, the tasks running this interpreter (the venv's)."""
+    home = REPO / "tests" / "hadoop"
     conf = tmp_path_factory.mktemp("mrjob") / "mrjob.conf"
     conf.write_text(json.dumps({"runners": {"hadoop": {
-        "hadoop_bin": str(home / "bin" / "hadoop"),
+        "hadoop_bin": [str(home / "bin" / "hadoop"), "--config", hadoop_cluster["conf_dir"]],
         "hadoop_streaming_jar": str(home / "target" / "lib" / "hadoop-streaming-3.3.4.jar"),
-        "hadoop_tmp_dir": (conf.parent / "hadoop-tmp").as_uri(),
+        "hadoop_tmp_dir": f"{hadoop_cluster['namenode']}/tmp/mrjob",
         "python_bin": sys.executable,
     }}}))
     return conf

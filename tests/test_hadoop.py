@@ -1,17 +1,23 @@
-"""The MapReduce jobs on real Hadoop (tests/hadoop: Hadoop 3.3.4 jars, local job runner,
-Hadoop Streaming), loading into the real HBase test cluster, checked against the embedded index."""
+"""The MapReduce jobs on a real Hadoop cluster (tests/hadoop: Hadoop 3.3.4, HDFS with three
+DataNodes, YARN): mrjob's hadoop runner submits them to YARN through Hadoop Streaming, their
+files in HDFS, their tasks in YARN containers; what they store is checked against the embedded
+index on the same real photos."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 import phashdb
+import phashdb.hdfs
+import phashdb.ingest
 from phashdb.ingest import ingest
 from phashdb.mr import run as mr
 
@@ -33,6 +39,30 @@ def collection(tmp_path, photos, near_copies):
         shutil.copy(near_copies[name], folder / "uploads" / f"{name}-again.jpg")
     (folder / "uploads" / "truncated.jpg").write_bytes(photos["camera"].read_bytes()[:500])
     return folder
+
+
+def jmx(cluster, name: str) -> dict:
+    """A metrics bean of the cluster (its daemons share one JVM, so one JMX endpoint)."""
+    url = f"http://{cluster['namenode_http']}/jmx?qry=Hadoop:service=*,name={name}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        (bean,) = json.load(response)["beans"]
+    return bean
+
+
+def yarn_counts(cluster) -> tuple[int, int, int]:
+    """Applications YARN completed and failed, containers its NodeManager launched."""
+    queue = jmx(cluster, "QueueMetrics,q0=root")
+    return (
+        queue["AppsCompleted"],
+        queue["AppsFailed"],
+        jmx(cluster, "NodeManagerMetrics")["ContainersLaunched"],
+    )
+
+
+def test_the_cluster_has_three_datanodes_and_a_nodemanager(hadoop_cluster):
+    assert jmx(hadoop_cluster, "FSNamesystemState")["NumLiveDataNodes"] == 3
+    assert jmx(hadoop_cluster, "ClusterMetrics")["NumActiveNMs"] == 1
+    assert hadoop_cluster["namenode"].startswith("hdfs://127.0.0.1:")
 
 
 def stored(index):
@@ -62,11 +92,19 @@ def test_ingest_on_hadoop_loads_hbase_like_local_ingest_loads_the_embedded_index
         assert len(embedded.dedupe()) == 2
 
 
-def test_ingest_on_hadoop_into_the_embedded_index_is_loaded_by_the_driver(tmp_path, collection):
+def test_ingest_on_yarn_into_the_embedded_index_is_loaded_by_the_driver(
+    tmp_path, collection, hadoop_cluster
+):
+    completed, failed, containers = yarn_counts(hadoop_cluster)
     with phashdb.open(tmp_path / "job") as by_job, phashdb.open(tmp_path / "pool") as by_pool:
         report = mr.ingest(by_job, [collection], "hadoop")
         assert report.to_json() == ingest(by_pool, [collection]).to_json()
         assert stored(by_job) == stored(by_pool)
+    # The job ran as one YARN application, which succeeded: its application master and at
+    # least one map task in containers of the NodeManager.
+    now = yarn_counts(hadoop_cluster)
+    assert (now[0] - completed, now[1] - failed) == (1, 0)
+    assert now[2] - containers >= 2
 
 
 def test_cli_ingest_and_dedupe_with_the_hadoop_runner(tmp_path, collection):
@@ -81,3 +119,79 @@ def test_cli_ingest_and_dedupe_with_the_hadoop_runner(tmp_path, collection):
         [*phashdb_cli, "dedupe", "--runner", "hadoop"], capture_output=True, text=True, env=env
     )
     assert dedupe.returncode == 0 and "2 groups, 4 images" in dedupe.stdout
+
+
+def put_folder(cluster, folder: Path, target: str) -> str:
+    """Copy a local folder's files into HDFS under `target`; the hdfs:// URL of the copy."""
+    import hdfs_native
+
+    client = hdfs_native.Client(cluster["namenode"])
+    for path in folder.rglob("*"):
+        if path.is_file():
+            remote = f"{target}/{path.relative_to(folder).as_posix()}"
+            client.mkdirs(remote.rsplit("/", 1)[0], create_parent=True)
+            with client.create(remote) as f:
+                f.write(path.read_bytes())
+    return f"{cluster['namenode']}{target}"
+
+
+def by_name(index, root: str):
+    """What the index holds, by each image's path relative to `root` (a folder, a URL, or a
+    pack's URL#), so that local and HDFS copies compare."""
+    out = {}
+    for i in index.images():
+        name = i.path.split("#", 1)[1] if "#" in i.path else i.path[len(root) + 1 :]
+        out[name] = (i.hash, i.size, i.width, i.height)
+    return out
+
+
+def test_ingest_reads_images_and_packs_from_hdfs_on_yarn(tmp_path, collection, hadoop_cluster):
+    local = tmp_path / "local"
+    with phashdb.open(local) as expected:
+        ingest(expected, [collection])
+        want = by_name(expected, str(collection))
+    url = put_folder(hadoop_cluster, collection, "/photos")
+    packs = phashdb.hdfs.write_packs(
+        phashdb.ingest.find_images([collection]), f"{hadoop_cluster['namenode']}/packs",
+        pack_bytes=300_000,
+    )
+    assert len(packs) > 1 and all(p.startswith("hdfs://") for p in packs)
+    shutil.rmtree(collection)  # the tasks can only read HDFS
+    with phashdb.open(tmp_path / "plain") as plain, phashdb.open(tmp_path / "packed") as packed:
+        report = mr.ingest(plain, [url], "hadoop")
+        assert (report.added, report.duplicates, len(report.failed)) == (8, 2, 1)
+        assert report.failed[0][0] == f"{url}/uploads/truncated.jpg"
+        assert by_name(plain, url) == want
+        assert all(i.path.startswith(url + "/") for i in plain.images())
+        report = mr.ingest(packed, [f"{hadoop_cluster['namenode']}/packs"], "hadoop")
+        assert (report.added, report.duplicates, len(report.failed)) == (8, 2, 1)
+        assert by_name(packed, "") == want
+        assert {i.path.split("#")[0] for i in packed.images()} <= set(packs)
+        # Re-running skips what is stored, for files and pack members alike.
+        assert mr.ingest(packed, [f"{hadoop_cluster['namenode']}/packs"], "inline").added == 0
+        assert ingest(plain, [url]).skipped == 8
+
+
+def test_cli_ingest_and_pack_with_hdfs_urls(tmp_path, photos, hadoop_cluster):
+    env = {**os.environ, "PHASHDB_URL": str(tmp_path / "index")}
+    cli = [str(Path(sys.executable).parent / "phashdb")]
+    target = f"{hadoop_cluster['namenode']}/cli-packs"
+    packed = subprocess.run(
+        [*cli, "pack", "--to", target, str(next(iter(photos.values())).parent)],
+        check=False, capture_output=True, text=True, env=env,
+    )
+    assert f"6 images in 1 packs under {target}" in packed.stdout, packed.stderr
+    result = subprocess.run(
+        [*cli, "ingest", target], check=False, capture_output=True, text=True, env=env
+    )
+    assert "6 added, 0 skipped" in result.stdout, result.stderr[-2000:]
+    similar = subprocess.run(
+        [*cli, "similar", str(photos["rocket"]), "--top", "1"],
+        check=False, capture_output=True, text=True, env=env,
+    )
+    assert f"{target}/pack-00000.tar#rocket.jpg" in similar.stdout, similar.stderr
+    missing = subprocess.run(
+        [*cli, "ingest", f"{hadoop_cluster['namenode']}/nowhere"],
+        check=False, capture_output=True, text=True, env=env,
+    )
+    assert missing.returncode != 0 and "/nowhere: cannot list" in missing.stderr

@@ -18,11 +18,18 @@ from ..ingest import BATCH, IngestReport, count_duplicates, pending_files
 from ..records import Image, image_from_json
 
 RUNNERS = ("inline", "local", "hadoop", "spark", "emr", "dataproc")
+# Input lines (image files) per map task on a cluster: enough work to amortise a task's start
+# (a container JVM and a Python with numpy and Pillow, a few seconds), and many tasks for a
+# large ingest, so that every node's containers get work.
+LINES_PER_MAP = 1000
 
 
-def ingest(index, folders: Iterable[str | os.PathLike], runner: str) -> IngestReport:
+def ingest(
+    index, folders: Iterable[str | os.PathLike], runner: str, counters: list | None = None
+) -> IngestReport:
     """Hash the images under `folders` not stored yet with the ingest job on `runner`, and
-    store them: HBase is loaded by the tasks, the embedded index by this driver."""
+    store them: HBase is loaded by the tasks, the embedded index by this driver. `counters`:
+    as for run()."""
     from .ingest import MRIngest
 
     report = IngestReport()
@@ -39,7 +46,7 @@ def ingest(index, folders: Iterable[str | os.PathLike], runner: str) -> IngestRe
         report.added += len(batch)
         report.duplicates += count_duplicates(index, batch)
 
-    for record in run(MRIngest, runner, args, todo):
+    for record in run(MRIngest, runner, args, todo, counters):
         if "failed" in record:
             report.failed.append((record["failed"], record["error"]))
             continue
@@ -75,22 +82,31 @@ def dedupe(index, runner: str, threshold: int | None = None, bands: str = "5") -
     ]
 
 
-def run(job_class, runner: str, args: list[str], lines: Iterable[str]) -> Iterator[dict]:
+def run(
+    job_class, runner: str, args: list[str], lines: Iterable[str], counters: list | None = None
+) -> Iterator[dict]:
     """Run `job_class` on `runner` over input `lines`; yield its output values. phashdb goes
     to the tasks as a zip on their PYTHONPATH (mrjob's py_files), so the cluster needs only
-    phashdb's dependencies, not phashdb."""
+    phashdb's dependencies, not phashdb. `counters`, if given, receives each step's Hadoop
+    counters (mrjob's runner.counters(): group -> name -> value)."""
     if runner not in RUNNERS:
         raise ValueError(f"'runner' must be one of {', '.join(RUNNERS)}, got {runner!r}")
     with tempfile.TemporaryDirectory(prefix="phashdb-mr-") as tmp:
         source = Path(tmp) / "input.txt"
         source.write_text("".join(f"{line}\n" for line in lines))
         argv = ["-r", runner]
+        if runner in ("hadoop", "emr", "dataproc"):
+            count = source.read_text().count("\n")
+            maps = max(2, -(-count // LINES_PER_MAP))
+            argv += ["--jobconf", f"mapreduce.job.maps={maps}"]
         if runner != "inline":
             argv += ["--py-files", package_zip(Path(tmp))]
         job = job_class(argv + args + [str(source)])
         try:
             with job.make_runner() as job_runner:
                 job_runner.run()
+                if counters is not None:
+                    counters.extend(job_runner.counters())
                 for _, value in job.parse_output(job_runner.cat_output()):
                     yield value
         except (StepFailedException, OSError) as e:
