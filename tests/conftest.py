@@ -131,13 +131,15 @@ _tables = itertools.count()
 
 @pytest.fixture
 def hbase_url(request, hbase_cluster) -> str:
-    """The URL of a fresh pair of pre-split phashdb tables on the test cluster."""
-    from phashdb.hbase import create_tables
+    """The URL of a fresh pair of pre-split phashdb tables on the test cluster, dropped after
+    the test (the cluster's one JVM would run out of heap holding every test's regions)."""
+    from phashdb.hbase.schema import create_tables, drop_tables
 
     c = hbase_cluster
     base = f"hbase://{c['host']}:{c['thrift2_port']}/t{next(_tables)}_{os.getpid()}"
     create_tables(base, regions_per_band=2)
-    return base
+    yield base
+    drop_tables(base)
 
 
 BACKENDS = ["embedded", pytest.param("hbase", marks=pytest.mark.hbase)]

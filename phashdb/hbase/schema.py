@@ -97,3 +97,17 @@ def create_tables(
         return True
     finally:
         pool.close()
+
+
+def drop_tables(url: str) -> None:
+    """Disable and delete both tables of the index at `url` (those that exist)."""
+    options = HBaseOptions.from_url(url)
+    pool = Pool(options)
+    try:
+        for table in (options.table, options.images_table):
+            name = hb.TTableName(ns=b"default", qualifier=table.encode())
+            if pool.call(lambda c, n=name: c.tableExists(n)):
+                pool.call(lambda c, n=name: c.disableTable(n))
+                pool.call(lambda c, n=name: c.deleteTable(n))
+    finally:
+        pool.close()

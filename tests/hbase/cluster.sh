@@ -10,7 +10,7 @@
 #   cluster.sh stop DIR       SIGTERM (clean shutdown), SIGKILL after a timeout
 #   cluster.sh status DIR     exit 0 if running
 #
-# Environment: HBASE_TEST_HEAP (default 1g), HBASE_TEST_START_TIMEOUT (seconds, default 300),
+# Environment: HBASE_TEST_HEAP (default 2g), HBASE_TEST_START_TIMEOUT (seconds, default 300),
 # HBASE_TEST_REGIONSERVERS (default 3), JAVA (default: java on PATH / $JAVA_HOME/bin/java).
 set -euo pipefail
 
@@ -85,7 +85,7 @@ start() {
   rm -f "$dir/cluster.json" "$dir/cluster.json.tmp"
   rm -rf "$dir/data" "$dir/tmp"
   mkdir -p "$dir/tmp"
-  local heap="${HBASE_TEST_HEAP:-1g}"
+  local heap="${HBASE_TEST_HEAP:-2g}"
   local timeout="${HBASE_TEST_START_TIMEOUT:-300}"
   local t0=$SECONDS
   # setsid: own process group, so a Ctrl-C in the caller's terminal does not reach it.
