@@ -61,8 +61,12 @@ import numpy as np
 import phashdb
 path, seed = sys.argv[1], int(sys.argv[2])
 try:
-    rows = sqlite3.connect(f"file:{path}/index.sqlite3?mode=ro", uri=True).execute(
-        "SELECT id, hash FROM images").fetchall()
+    db = sqlite3.connect(f"file:{path}/index.sqlite3?mode=ro", uri=True)
+    rows = db.execute("SELECT id, hash FROM images").fetchall()
+    # A malformed b-tree can read back without an error yet miss or repeat rows: SQLite's own
+    # check says whether what it read is the truth.
+    if db.execute("PRAGMA integrity_check").fetchall() != [("ok",)]:
+        rows = None
 except sqlite3.DatabaseError:
     rows = None  # SQLite itself cannot read it all: nothing to compare with
 if rows and not all(type(i) is str and type(h) is int for i, h in rows):
