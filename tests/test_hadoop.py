@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -61,6 +62,12 @@ def yarn_counts(cluster) -> tuple[int, int, int]:
 
 def test_the_cluster_has_three_datanodes_and_a_nodemanager(hadoop_cluster):
     assert jmx(hadoop_cluster, "FSNamesystemState")["NumLiveDataNodes"] == 3
+    # The ResourceManager counts a registered NodeManager as active once its scheduler has
+    # taken the node-added event, shortly after the registration the cluster waits for.
+    for _ in range(120):
+        if jmx(hadoop_cluster, "ClusterMetrics")["NumActiveNMs"] == 1:
+            break
+        time.sleep(0.5)
     assert jmx(hadoop_cluster, "ClusterMetrics")["NumActiveNMs"] == 1
     assert hadoop_cluster["namenode"].startswith("hdfs://127.0.0.1:")
 
