@@ -28,16 +28,10 @@ from pathlib import Path
 import numpy as np
 from accuracy import find_photos
 from PIL import Image as PILImage
-from search_10m import hash_set
+from search_10m import hash_set, timed
 
 import phashdb
 from phashdb.records import Image
-
-
-def timed(fn, *args) -> float:
-    t = time.perf_counter()
-    fn(*args)
-    return (time.perf_counter() - t) * 1e3
 
 
 def main() -> None:

@@ -19,19 +19,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from hadoop_ingest import HADOOP
+from hadoop_ingest import HADOOP, task_seconds
 
 import phashdb
 from phashdb.mr import run as mr
-
-
-def task_seconds(counters: list, kind: str) -> float:
-    return sum(
-        group.get(f"Total time spent by all {kind} tasks (ms)", 0)
-        for step in counters
-        for name, group in step.items()
-        if name.strip() == "Job Counters"
-    ) / 1000
 
 
 def main() -> None:

@@ -58,10 +58,11 @@ def jmx(cluster: dict, name: str) -> dict:
         return json.load(response)["beans"][0]
 
 
-def map_seconds(counters: list) -> float:
+def task_seconds(counters: list, kind: str) -> float:
+    """Seconds all `kind` ("map", "reduce") tasks of a job's steps took, from its counters."""
     # Hadoop names the group "Job Counters " (with a space)
     return sum(
-        group.get("Total time spent by all map tasks (ms)", 0)
+        group.get(f"Total time spent by all {kind} tasks (ms)", 0)
         for step in counters
         for name, group in step.items()
         if name.strip() == "Job Counters"
@@ -174,8 +175,8 @@ def run_all(cluster: dict, tmp: Path, images: Path, size: int) -> None:
     print(f"ingest of {count} images, {os.cpu_count()} cores:")
     for name, rate in rates.items():
         line = f"  {name:<26} {rate:7.1f} images/s  ({rate / base:.2f}x the local pool)"
-        if map_seconds(counters[name]):
-            busy = map_seconds(counters[name])
+        if task_seconds(counters[name], "map"):
+            busy = task_seconds(counters[name], "map")
             line += f"; {count / busy:.1f} images/s per map container ({busy:.0f} s in maps)"
         print(line)
 

@@ -52,6 +52,7 @@ index = phashdb.open(sys.argv[1])
 index.query(int(sys.argv[2]), 8)
 took = time.perf_counter() - t
 peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+index.close()
 print(took, int(peak) / 1024)
 """
 

@@ -25,21 +25,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from search_10m import COLD_OPEN
 
 import phashdb
 from phashdb.embedded import TABLES_FILE
 
-COLD_OPEN = """
-import sys, time
-t = time.perf_counter()
-import phashdb
-index = phashdb.open(sys.argv[1])
-index.query(int(sys.argv[2]), 8)
-took = time.perf_counter() - t
-peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
-index.close()
-print(took, int(peak) / 1024)
-"""
 REPAIR = "import sys, phashdb\nwith phashdb.open(sys.argv[1]) as i: i.fsck(repair=True)"
 
 

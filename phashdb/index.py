@@ -31,7 +31,7 @@ DEFAULT_THRESHOLD = 8
 # The second stage (phashdb.descriptor): stored images up to this pHash distance are candidates,
 # kept when the descriptors confirm them; the flipped and rotated variants of a query are
 # searched at the threshold and confirmed the same way. Chosen by benchmarks/accuracy.py
-# (README, "Accuracy") against the cost of a wider search (benchmarks/second_stage.py).
+# (README, "Accuracy") against the cost of a wider search (benchmarks/check_10m.py).
 DEFAULT_REACH = 16
 FORMAT = 1  # the layout of what a backend stores; bumped when that changes
 

@@ -19,11 +19,8 @@ CP_FILE="$HERE/target/classpath.txt"
 CLASSES="$HERE/target/classes"
 MAIN_CLASS=phashdb.testcluster.MiniCluster
 
-if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
-  JAVA="${JAVA:-$JAVA_HOME/bin/java}"
-else
-  JAVA="${JAVA:-java}"
-fi
+# shellcheck source=../jvm-cluster.sh
+source "$HERE/../jvm-cluster.sh"
 
 # The JDK 11+/17 module flags HBase's own bin/hbase passes (add_jdk11_jvm_flags), plus
 # java.util/java.util.concurrent opens (HBASE-27356, HBASE-27643).
@@ -44,8 +41,6 @@ JDK_FLAGS=(
   --add-exports java.base/sun.net.util=ALL-UNNAMED
 )
 
-die() { echo "cluster.sh: $*" >&2; exit 1; }
-
 build() {
   local src newest
   # Quick when nothing changed: classes and classpath newer than pom and sources.
@@ -63,14 +58,6 @@ build() {
   fi
   [[ -f "$CP_FILE" ]] || die "maven did not write $CP_FILE"
   touch "$CP_FILE"
-}
-
-pid_of() {
-  local dir="$1"
-  [[ -f "$dir/cluster.pid" ]] || return 1
-  local pid
-  pid=$(cat "$dir/cluster.pid")
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
 start() {
@@ -96,53 +83,7 @@ start() {
     -cp "$CLASSES:$(cat "$CP_FILE")" "$MAIN_CLASS" "$dir/cluster.json" \
     --data "$dir/data" --regionservers "${HBASE_TEST_REGIONSERVERS:-3}" "$@" \
     </dev/null >"$dir/cluster.log" 2>&1 &
-  local pid=$!
-  echo "$pid" >"$dir/cluster.pid"
-  while [[ ! -f "$dir/cluster.json" ]]; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "cluster.sh: JVM exited during startup; last log lines:" >&2
-      tail -n 60 "$dir/cluster.log" >&2
-      rm -f "$dir/cluster.pid"
-      exit 1
-    fi
-    if (( SECONDS - t0 > timeout )); then
-      echo "cluster.sh: not ready after ${timeout}s; last log lines:" >&2
-      tail -n 60 "$dir/cluster.log" >&2
-      stop "$dir" || true
-      exit 1
-    fi
-    sleep 0.5
-  done
-  echo "cluster.sh: ready in $((SECONDS - t0))s (pid $pid): $dir/cluster.json"
-  cat "$dir/cluster.json"
+  await_ready "$dir" $! "$t0" "$timeout"
 }
 
-stop() {
-  local dir="${1:?usage: cluster.sh stop DIR}"
-  local pid
-  if ! pid=$(pid_of "$dir"); then
-    rm -f "$dir/cluster.pid" "$dir/cluster.json"
-    echo "cluster.sh: not running"
-    return 0
-  fi
-  kill -TERM "$pid" 2>/dev/null || true
-  local i
-  for ((i = 0; i < 120; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "cluster.sh: pid $pid still alive after 60s, killing" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$dir/cluster.pid" "$dir/cluster.json"
-  echo "cluster.sh: stopped (pid $pid)"
-}
-
-case "${1:-}" in
-  build) build ;;
-  start) shift; start "$@" ;;
-  stop) stop "${2:-}" ;;
-  status) pid_of "${2:?usage: cluster.sh status DIR}" >/dev/null ;;
-  *) echo "usage: cluster.sh build | start DIR | stop DIR | status DIR" >&2; exit 2 ;;
-esac
+cluster_main "$@"
