@@ -40,26 +40,42 @@ def clustered_hashes(n, seed=7):
 
 
 @pytest.mark.parametrize("bands", [3, 4, 5])
-def test_a_band_cell_gives_back_its_hash_and_number_and_lies_in_its_probe_range(bands):
+def test_band_cells_give_back_every_hash_and_number_and_lie_in_their_probe_range(bands):
     layout = BandLayout.even(bands)
     rng = np.random.default_rng(bands)
-    for h, n in zip(
-        rng.integers(0, 2**64, 300, dtype=np.uint64).tolist(),
-        [0, 1, 255, 256, 2**24, 2**48 - 1, *range(294)],
-    ):
-        for band, (row, qualifier) in enumerate(keys.band_cells(layout, 12, h, n)):
-            assert keys.parse_band_cell(layout, row, qualifier) == (h, n)
-            width = layout.widths[band]
-            value = (h >> layout.shifts[band]) & ((1 << width) - 1)
-            probe_row, first, end = keys.probe_range(band, value, width, 12)
-            assert probe_row == row and first <= qualifier and (end is None or qualifier < end)
-            # the neighbouring band values' ranges do not hold it
-            if value + 1 < 1 << width:
-                assert keys.probe_range(band, value + 1, width, 12)[1] > qualifier
+    hashes = rng.integers(0, 2**64, 3000, dtype=np.uint64)
+    hashes[:40] = hashes[0] ^ rng.integers(0, 2**8, 40, dtype=np.uint64)  # shared band values
+    numbers = np.array([0, 1, 255, 256, 2**24, keys.MAX_NUMBER, *range(2**25, 2**25 + 2994)], np.uint64)
+    cells = keys.band_cells_many(layout, 12, hashes, numbers, tag=2**30)
+    for band, width in enumerate(layout.widths):
+        seen = {}
+        for row, pairs in cells.items():
+            if row[0] != band:
+                continue
+            for qualifier, raw in pairs:
+                assert keys.cell_tag(qualifier) == 2**30
+                value = keys.cell_value(row, qualifier, width, 12)
+                got_h, got_n = keys.parse_band_cells(layout, 12, band, value, [raw])
+                assert list(got_h) == sorted(got_h, key=lambda h: keys._rotl(int(h), 64 - layout.shifts[band] - width))
+                for h, n in zip(got_h.tolist(), got_n.tolist()):
+                    assert (h >> layout.shifts[band]) & ((1 << width) - 1) == value
+                    seen[n] = h
+                probe_row, first, end = keys.probe_range(band, value, width, 12)
+                assert probe_row == row and first <= qualifier and (end is None or qualifier < end)
+                # the next band value's range does not hold it
+                next_row, next_first, _ = keys.probe_range(band, (value + 1) % (1 << width), width, 12)
+                assert next_row != row or next_first > qualifier
+        assert seen == dict(zip(numbers.tolist(), hashes.tolist()))
+    # an image written alone: its cells are tagged with its own number
+    for row, qualifier, raw in keys.band_cells(layout, 12, int(hashes[5]), 99):
+        assert keys.cell_tag(qualifier) == 99
+        value = keys.cell_value(row, qualifier, layout.widths[row[0]], 12)
+        got = keys.parse_band_cells(layout, 12, row[0], value, [raw])
+        assert (got[0].tolist(), got[1].tolist()) == ([int(hashes[5])], [99])
 
 
 def test_image_numbers_and_ids_map_to_cells_and_back():
-    for n in (0, 1, 255, 256, 65_537, 2**48 - 1):
+    for n in (0, 1, 255, 256, 65_537, keys.MAX_NUMBER):
         assert keys.number_of(*keys.number_cell(n)) == n
     # consecutive blocks of numbers land far apart (spread over regions)
     rows = [keys.number_cell(b << 8)[0] for b in range(4)]
@@ -142,7 +158,11 @@ def test_regions_spread_over_three_region_servers_and_stats_show_each(hbase_url)
             return [port for start, port in starts if start <= row][-1]
 
         probes = index.store.probes(np.array([0x0123_4567_89AB_CDEF], np.uint64), 8)
-        assert len({server_of(row) for _, row, _, _ in probes}) > 1
+        rows = {
+            keys.probe_range(band, v, index.store.layout.widths[band], index.store.row_bits)[0]
+            for _, band, v in probes
+        }
+        assert len({server_of(row) for row in rows}) > 1
 
 
 @hbase
@@ -159,12 +179,18 @@ def test_both_backends_answer_every_query_identically(hbase_url, tmp_path):
         dedupe = lambda ix: [[i.id for i in g.images] for g in ix.dedupe(threshold=6)]
         assert dedupe(hbase) == dedupe(embedded)
         # a replaced hash moves the image; a removed one is gone from every answer
+        gone = {n for n, _ in hbase.store.lookup(["img0", "img2"]).values()}
         hbase.add_hashes([("img0", int(hashes[1]))])
         embedded.add_hashes([("img0", int(hashes[1]))])
         hbase.remove("img2")
         embedded.remove("img2")
         assert hbase.query_many(queries, 8) == embedded.query_many(queries, 8)
         assert hbase.query(int(hashes[1]), 0) == embedded.query(int(hashes[1]), 0)
+        # the removed images' entries left their band cells; their neighbours' stayed
+        assert hbase.store.fsck(min_age=0) == []
+        _, numbers, _ = hbase.store.candidates(hashes[:3], 0)
+        assert len(numbers) and not gone & set(numbers.tolist())
+        assert hbase.query_many(queries, 16) == embedded.query_many(queries, 16)
 
 
 @hbase
@@ -223,7 +249,7 @@ def test_a_writer_that_died_after_its_claim_never_makes_a_duplicate(hbase_url):
             Image("never-stored", 0x7777_0000_FFFF_1234),
             int(time.time() * 1000),
         )
-        index.store.write_band_cells([(dead.number, dead.image)])
+        index.store.write_band_cells([(dead.number, dead.image)], tag=dead.number)
         write_claim(index.store, dead, lease=2.0)
         # A near copy arrives: it waits out the lease at most, and is unique.
         found = add_by_hash(index, Image("upload", 0x7777_0000_FFFF_1235), 8)
@@ -243,7 +269,7 @@ def test_a_crash_between_writes_leaves_no_visible_half_entry_and_fsck_removes_it
         # A writer that died after its band cells and id cell, before its record:
         number = index.store.allocate(1)[0]
         half = Image("half", 0x1111_2222_3333_4445)
-        index.store.write_band_cells([(number, half)])
+        index.store.write_band_cells([(number, half)], tag=number)
         index.store.write_ids([(number, half)])
         assert index.query(0x1111_2222_3333_4444, 4) == [("kept", 0)]
         assert index.get("half") is None and "half" not in index

@@ -114,7 +114,7 @@ def claim(store, image: Image, radius: int):
     deadline = time.monotonic() + SETTLE
     while True:
         current = Claim(store.next_number(), image, _now_ms())
-        store.write_band_cells([(current.number, image)])
+        store.write_band_cells([(current.number, image)], tag=current.number)
         write_claim(store, current)
         current.renewer = threading.Thread(target=_renew, args=(store, current), daemon=True)
         current.renewer.start()
@@ -163,33 +163,44 @@ def commit(store, image: Image) -> bool:
 
 
 def orphans(store, *, repair: bool = False, min_age: float = 120.0) -> list[tuple[str, int]]:
-    """What crashed writers left: band cells older than `min_age` seconds whose image number
-    has neither a record nor a live claim, as (id or '#number', hash); `repair` deletes them,
-    with their dead claim cells and id cells that name no stored image."""
+    """What crashed writers left: band entries in cells older than `min_age` seconds whose
+    image number has neither a record nor a live claim, as (id or '#number', hash); `repair`
+    takes them out of their cells, with their dead claim cells and id cells that name no
+    stored image."""
     old = _now_ms() - int(min_age * 1000)
-    cells: dict[int, tuple[int, list]] = {}
+    cells = []
     for result in store.pool.scan(store._bands, b"", b""):
+        band = result.row[0]
+        width = store.layout.widths[band]
         for cell in result.columnValues:
             if cell.timestamp <= old:  # whole minutes: a cell may look a minute older
-                h, n = keys.parse_band_cell(store.layout, result.row, cell.qualifier)
-                cells.setdefault(n, (h, []))[1].append((result.row, cell.qualifier))
-    states = store.read_numbers(cells)
+                value = keys.cell_value(result.row, cell.qualifier, width, store.row_bits)
+                hashes, numbers = keys.parse_band_cells(
+                    store.layout, store.row_bits, band, value, [cell.value]
+                )
+                cells.append((hashes, numbers))
+    states = store.read_numbers({n for _, numbers in cells for n in numbers.tolist()})
     now = _now_ms()
-    found, dead = [], []
-    for n, (h, where) in sorted(cells.items()):
+
+    def is_dead(n: int) -> bool:
         record, pending = states.get(n, (None, None))
-        if record is None and (pending is None or pending[1] < now):
-            found.append((pending[2] if pending else f"#{n}", h))
-            dead.append((n, where))
+        return record is None and (pending is None or pending[1] < now)
+
+    found: dict[int, tuple[str, int]] = {}
+    for hashes, numbers in cells:
+        for n, h in zip(numbers.tolist(), hashes.tolist()):
+            if is_dead(n):
+                pending = states.get(n, (None, None))[1]
+                found[n] = (pending[2] if pending else f"#{n}", h)
     if repair:
-        store.delete_cells(store._bands, [c for _, where in dead for c in where], B)
+        store.drop_entries(set(found), [h for _, h in found.values()])
         store.delete_cells(
             store._records,
-            [(keys.number_cell(n)[0], keys.claim_qualifier(n)) for n, _ in dead],
+            [(keys.number_cell(n)[0], keys.claim_qualifier(n)) for n in found],
             I,
         )
         _stale_ids(store, old, repair=True)
-    return sorted(found)
+    return sorted(found.values())
 
 
 def _stale_ids(store, old: int, *, repair: bool) -> int:

@@ -1,16 +1,22 @@
 """The byte layout of phashdb's HBase tables: pure functions, the one place that knows it.
 
-Band table `T` (family `b`): every stored image has one cell per band.
+Band table `T` (family `b`): every stored image is an entry in one cell per band.
 
     row key    band number (1 byte) | the band value's top `row_bits` bits (2 bytes, big-endian)
-    qualifier  the hash rotated left so the band's bits come first (8 bytes, big-endian)
-               | the image number (1 to 6 bytes, big-endian, no leading zero bytes)
-    value      empty
+    qualifier  the band value's other bits (2 bytes) | the writer's tag (5 bytes): a number
+               from the counter that no image has, one per write batch, or the image's own
+               number when it is written alone (so removing it removes exactly its cells)
+    value      the entries: for each image of the batch with that band value, sorted, the hash
+               rotated left so the band's bits come first, less its leading whole bytes of band
+               bits (known from the key) | the image number (5 bytes)
 
-A row gathers 2**(width - row_bits) band values, so a batch of writes puts many cells into each
-row (HBase's cost is per row mutated far more than per cell). A probe of one band value is an
-exact Get of its row with a column range (the values' 8-byte prefixes, `probe_range`), so it
-reads only the hashes sharing that band value. The hash is recovered from the qualifier alone.
+HBase's cost is per row mutated and per cell far more than per byte: a batch of writes puts one
+cell per band value it touches, many into each row (a row gathers 2**(width - row_bits) band
+values), and a probe of one band value is an exact Get of its row with a column range (the
+value's 2-byte prefix, `probe_range`), returning the few cells of that value whatever the number
+of images in them; the client decodes their entries as one array. An entry whose image has no
+record (removed, or a writer that died) is left out by the reader; `fsck --repair` rewrites
+cells without them.
 
 Record table `T_images` (family `i`):
 
@@ -53,7 +59,9 @@ DECISIONS_ROW = b"\x00decisions"
 COUNTER = b"n"
 DEFAULT_ROW_BITS = 12
 ID_BUCKET_BITS = 12
-MAX_NUMBER = 2**48 - 1
+NUMBER_BYTES = 5  # image numbers in band cells and tags
+MAX_NUMBER = 2 ** (8 * NUMBER_BYTES) - 1
+LOW_BYTES = 2  # a band value's bits below the row's, first in a band cell's qualifier
 BAND_TIME_STEP = 60_000  # band cells' timestamps are whole minutes (ms), see store.py
 
 
@@ -82,83 +90,116 @@ def band_row(band: int, value: int, width: int, row_bits: int) -> bytes:
     return bytes([band]) + (value >> max(width - row_bits, 0)).to_bytes(2, "big")
 
 
-def number_bytes(number: int) -> bytes:
-    return number.to_bytes(max((number.bit_length() + 7) // 8, 1), "big")
+def band_qualifier(value: int, width: int, row_bits: int, tag: int) -> bytes:
+    low = value & ((1 << max(width - row_bits, 0)) - 1)
+    return low.to_bytes(LOW_BYTES, "big") + tag.to_bytes(NUMBER_BYTES, "big")
 
 
-def band_cells(
-    layout: BandLayout, row_bits: int, hash: int, number: int
-) -> list[tuple[bytes, bytes]]:
-    """(row key, qualifier) of each band cell of one image."""
-    tail = number_bytes(number)
-    out = []
-    for band, width in enumerate(layout.widths):
-        value = (hash >> layout.shifts[band]) & ((1 << width) - 1)
-        qualifier = _rotl(hash, band_top(layout, band)).to_bytes(8, "big") + tail
-        out.append((band_row(band, value, width, row_bits), qualifier))
-    return out
+def _kept_bytes(width: int) -> int:
+    """Bytes of an entry's rotated hash that are stored: the whole bytes of band bits it
+    starts with are the band value, known from the row and qualifier."""
+    return 8 - width // 8
 
 
-@lru_cache(maxsize=64)
-def _row_keys(band: int, width: int, row_bits: int) -> list[bytes]:
-    bits = min(width, row_bits)
-    return [bytes([band]) + r.to_bytes(2, "big") for r in range(1 << bits)]
+def entry_size(width: int) -> int:
+    return _kept_bytes(width) + NUMBER_BYTES
 
 
 def band_cells_many(
-    layout: BandLayout, row_bits: int, hashes: np.ndarray, numbers: np.ndarray
-) -> dict[bytes, list[bytes]]:
-    """The band cells of many images at once, as {row key: [qualifier, ...]}: the same cells
-    as `band_cells`, made with whole-array operations (a bulk load makes millions)."""
+    layout: BandLayout, row_bits: int, hashes: np.ndarray, numbers: np.ndarray, tag: int
+) -> dict[bytes, list[tuple[bytes, bytes]]]:
+    """The band cells of a batch of images, as {row key: [(qualifier, value), ...]}: per band,
+    one cell per band value, tagged with `tag`, holding every image of the batch with that
+    value, as entries sorted by hash. The tag is a number from the counter no image has (a
+    batch takes one more than it has images), or the image's own number when it is alone."""
     hashes = np.asarray(hashes, dtype=np.uint64)
     numbers = np.asarray(numbers, dtype=np.uint64)
-    sizes = np.ones(len(numbers), dtype=np.int64)
-    for k in range(1, 6):
-        sizes += numbers >= np.uint64(1 << (8 * k))
-    out: dict[bytes, list[bytes]] = {}
+    if not len(hashes):
+        return {}
+    number_raw = numbers.astype(">u8").view(np.uint8).reshape(-1, 8)[:, 8 - NUMBER_BYTES :]
+    out: dict[bytes, list[tuple[bytes, bytes]]] = {}
     for band, width in enumerate(layout.widths):
         top = band_top(layout, band)
         rotated = (
             hashes if top == 0 else (hashes << np.uint64(top)) | (hashes >> np.uint64(64 - top))
         )
-        values = (hashes >> np.uint64(layout.shifts[band])) & np.uint64((1 << width) - 1)
-        rows = (values >> np.uint64(max(width - row_bits, 0))).astype(np.int64)
-        keys_of_rows = _row_keys(band, width, row_bits)
-        order = np.argsort(rows, kind="stable")
-        for size in np.unique(sizes).tolist():
-            pick = order[sizes[order] == size]
-            cells = np.empty((len(pick), 8 + size), dtype=np.uint8)
-            cells[:, :8] = rotated[pick].astype(">u8").view(np.uint8).reshape(-1, 8)
-            for k in range(size):
-                cells[:, 8 + k] = (numbers[pick] >> np.uint64(8 * (size - 1 - k))) & np.uint64(0xFF)
-            raw = cells.tobytes()
-            n = 8 + size
-            qualifiers = [raw[i : i + n] for i in range(0, len(raw), n)]
-            picked_rows = rows[pick]
-            cuts = np.flatnonzero(picked_rows[1:] != picked_rows[:-1]) + 1
-            starts = [0, *cuts.tolist()]
-            ends = [*cuts.tolist(), len(pick)]
-            for a, b in zip(starts, ends):
-                out.setdefault(keys_of_rows[int(picked_rows[a])], []).extend(qualifiers[a:b])
+        order = np.argsort(rotated, kind="stable")
+        values = (rotated[order] >> np.uint64(64 - width)).tolist()
+        kept = _kept_bytes(width)
+        entries = np.empty((len(order), kept + NUMBER_BYTES), dtype=np.uint8)
+        entries[:, :kept] = rotated[order].astype(">u8").view(np.uint8).reshape(-1, 8)[:, 8 - kept :]
+        entries[:, kept:] = number_raw[order]
+        raw = entries.tobytes()
+        size = kept + NUMBER_BYTES
+        cuts = [0, *(np.flatnonzero(np.diff(rotated[order] >> np.uint64(64 - width))) + 1).tolist()]
+        cuts.append(len(order))
+        for a, b in zip(cuts, cuts[1:]):
+            v = values[a]
+            out.setdefault(band_row(band, v, width, row_bits), []).append(
+                (band_qualifier(v, width, row_bits, tag), raw[a * size : b * size])
+            )
     return out
 
 
-def parse_band_cell(layout: BandLayout, row: bytes, qualifier: bytes) -> tuple[int, int]:
-    """(hash, image number) of a band cell."""
-    rotated = int.from_bytes(qualifier[:8], "big")
-    return _rotl(rotated, -band_top(layout, row[0])), int.from_bytes(qualifier[8:], "big")
+def band_cells(
+    layout: BandLayout, row_bits: int, hash: int, number: int
+) -> list[tuple[bytes, bytes, bytes]]:
+    """(row key, qualifier, value) of each band cell of one image written alone (tagged with
+    its own number, so removing the image removes exactly these cells)."""
+    cells = band_cells_many(
+        layout, row_bits, np.array([hash], np.uint64), np.array([number]), tag=number
+    )
+    return [(row, q, v) for row, pairs in cells.items() for q, v in pairs]
+
+
+def parse_band_cells(
+    layout: BandLayout, row_bits: int, band: int, value: int, raws: list[bytes]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(hashes, image numbers) of the entries in band cells of one band value."""
+    width = layout.widths[band]
+    kept = _kept_bytes(width)
+    raw = np.frombuffer(b"".join(raws), dtype=np.uint8).reshape(-1, kept + NUMBER_BYTES)
+    return decode_entries(layout, band, np.full(len(raw), value, np.uint64), raw)
+
+
+def decode_entries(
+    layout: BandLayout, band: int, values: np.ndarray, raw: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(hashes, image numbers) of entries (rows of `raw`) of band cells of band `values`."""
+    width = layout.widths[band]
+    kept = _kept_bytes(width)
+    wide = np.zeros((len(raw), 16), dtype=np.uint8)
+    wide[:, 8 - kept : 8] = raw[:, :kept]
+    wide[:, 16 - NUMBER_BYTES :] = raw[:, kept:]
+    pair = wide.view(">u8").astype(np.uint64)
+    rotated, numbers = pair[:, 0], pair[:, 1]
+    if kept < 8:
+        rotated |= (values >> np.uint64(width - 8 * (8 - kept))) << np.uint64(8 * kept)
+    top = band_top(layout, band)
+    if top:
+        rotated = (rotated >> np.uint64(top)) | (rotated << np.uint64(64 - top))
+    return rotated, numbers
+
+
+def cell_value(row: bytes, qualifier: bytes, width: int, row_bits: int) -> int:
+    """The band value a band cell holds entries of."""
+    high = int.from_bytes(row[1:3], "big")
+    return high << max(width - row_bits, 0) | int.from_bytes(qualifier[:LOW_BYTES], "big")
+
+
+def cell_tag(qualifier: bytes) -> int:
+    return int.from_bytes(qualifier[LOW_BYTES:], "big")
 
 
 def probe_range(
     band: int, value: int, width: int, row_bits: int
 ) -> tuple[bytes, bytes, bytes | None]:
-    """(row, first qualifier, end qualifier or None) of the cells whose band value is `value`."""
-    low = value << (64 - width)
-    high = (value + 1) << (64 - width)
+    """(row, first qualifier, end qualifier or None) of the cells of band value `value`."""
+    low = value & ((1 << max(width - row_bits, 0)) - 1)
     return (
         band_row(band, value, width, row_bits),
-        low.to_bytes(8, "big"),
-        high.to_bytes(8, "big") if high < 1 << 64 else None,
+        low.to_bytes(LOW_BYTES, "big"),
+        (low + 1).to_bytes(LOW_BYTES, "big") if low + 1 < 1 << 8 * LOW_BYTES else None,
     )
 
 

@@ -20,7 +20,7 @@ def default_layout() -> BandLayout:
 
 
 def settings_for(layout: BandLayout, row_bits: int = keys.DEFAULT_ROW_BITS) -> dict:
-    return {"bands": list(layout.widths), "row_bits": row_bits, "hbase_layout": 2}
+    return {"bands": list(layout.widths), "row_bits": row_bits, "hbase_layout": 3}
 
 
 def _hex(key: bytes) -> str:
@@ -33,9 +33,10 @@ def schema_script(table: str, layout: BandLayout, regions_per_band: int) -> str:
     record_splits = ", ".join(_hex(k) for k in keys.record_split_keys(regions_per_band))
     settings = json.dumps(settings_for(layout))
     return f"""# phashdb tables for HBase: band layout {list(layout.widths)}, {regions_per_band} regions per band.
-# Band cells: one per image per band, row = band + the band value's top bits, qualifier = the
-# (rotated) hash + image number, no value. Reads are Gets with a column range, so no bloom
-# filter helps; FAST_DIFF encoding stores each qualifier as its difference from the previous.
+# Band cells: one per band value per write batch, row = band + the band value's top bits,
+# qualifier = the value's other bits + the batch's tag, value = the batch's images with that band
+# value (hash + image number each). Reads are Gets with a column range, so no bloom filter
+# helps; FAST_DIFF encoding stores each key as its difference from the previous.
 create '{table}', {{NAME => 'b', VERSIONS => 1, BLOOMFILTER => 'NONE',
   DATA_BLOCK_ENCODING => 'FAST_DIFF'}},
   SPLITS => [{splits}]

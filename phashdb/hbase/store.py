@@ -69,10 +69,10 @@ class HBaseStore:
                         "`phashdb init --print-schema` prints"
                     )
             settings = self.read_settings()
-            if settings.get("hbase_layout") != 2:
+            if settings.get("hbase_layout") != 3:
                 raise StoreError(
                     f"{self.url}: the tables were not made by this phashdb (no band layout of "
-                    "layout version 2): create new tables with `phashdb init`"
+                    "layout version 3): create new tables with `phashdb init`"
                 )
         except BaseException:
             self.close()
@@ -131,10 +131,8 @@ class HBaseStore:
         ids = np.array([records[n][0].id for n in numbers[keep].tolist()], dtype=object)
         return qidx[keep], ids, dists[keep]
 
-    def probes(
-        self, queries: np.ndarray, radius: int
-    ) -> list[tuple[int, bytes, bytes, bytes | None]]:
-        """(query number, row, first qualifier, end qualifier) of every probe at `radius`."""
+    def probes(self, queries: np.ndarray, radius: int) -> list[tuple[int, int, int]]:
+        """(query number, band, band value) of every probe at `radius`."""
         out = []
         values = self.layout.split(np.asarray(queries, dtype=np.uint64))
         for band, (width, r) in enumerate(zip(self.layout.widths, self.layout.probe_radii(radius))):
@@ -142,37 +140,43 @@ class HBaseStore:
                 continue
             masks = flip_masks(width, r).tolist()
             for q, v in enumerate(values[band].tolist()):
-                out.extend((q, *keys.probe_range(band, v ^ m, width, self.row_bits)) for m in masks)
+                out.extend((q, band, v ^ m) for m in masks)
         return out
 
     def candidates(
         self, queries: np.ndarray, radius: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Band cells within `radius` of each query, whatever their records say: (query
+        """Band entries within `radius` of each query, whatever their records say: (query
         numbers, image numbers, distances), one per (query, number)."""
+        queries = np.asarray(queries, dtype=np.uint64)
         probes = self.probes(queries, radius)
-        gets = [
-            hb.TGet(row=row, filterBytes=column_range_filter(first, end))
-            for _, row, first, end in probes
-        ]
-        found: dict[tuple[int, int], int] = {}
-        hashes = queries.tolist()
-        layout = self.layout
-        for (q, row, _, _), result in zip(probes, self.get_many(self._bands, gets)):
-            if not result.columnValues:
-                continue
-            h = hashes[q]
-            for cell in result.columnValues:
-                stored, number = keys.parse_band_cell(layout, row, cell.qualifier)
-                d = (stored ^ h).bit_count()
-                if d <= radius:
-                    found[q, number] = d
-        pairs = np.array(list(found), dtype=np.int64).reshape(-1, 2)
-        return (
-            pairs[:, 0],
-            pairs[:, 1],
-            np.fromiter(found.values(), dtype=np.int8, count=len(found)),
-        )
+        widths = self.layout.widths
+        gets = []
+        for _, band, v in probes:
+            row, first, end = keys.probe_range(band, v, widths[band], self.row_bits)
+            gets.append(hb.TGet(row=row, filterBytes=column_range_filter(first, end)))
+        found: dict[int, list] = defaultdict(list)  # band -> [(query, value, entries)]
+        for (q, band, v), result in zip(probes, self.get_many(self._bands, gets)):
+            if result.columnValues:
+                found[band].append((q, v, b"".join(c.value for c in result.columnValues)))
+        parts = []
+        for band, hits in found.items():
+            size = keys.entry_size(widths[band])
+            counts = [len(raw) // size for _, _, raw in hits]
+            raw = np.frombuffer(b"".join(r for _, _, r in hits), np.uint8).reshape(-1, size)
+            values = np.repeat(np.array([v for _, v, _ in hits], np.uint64), counts)
+            qidx = np.repeat(np.array([q for q, _, _ in hits], np.int64), counts)
+            hashes, numbers = keys.decode_entries(self.layout, band, values, raw)
+            dists = np.bitwise_count(hashes ^ queries[qidx])
+            near = dists <= radius
+            parts.append((qidx[near], numbers[near].astype(np.int64), dists[near]))
+        if not parts:
+            empty = np.zeros(0, np.int64)
+            return empty, empty, np.zeros(0, np.int8)
+        qidx, numbers, dists = (np.concatenate(p) for p in zip(*parts))
+        # One per (query, image): an image is met once in each band within reach.
+        _, first = np.unique(qidx << 40 | numbers, return_index=True)
+        return qidx[first], numbers[first], dists[first].astype(np.int8)
 
     def get_many(self, table: bytes, gets: list) -> list:
         """The results of many Gets, in order: one getMultiple, or several in parallel."""
@@ -326,19 +330,25 @@ class HBaseStore:
             fresh.append(image if image.added else replace(image, added=now))
         if stale:
             self.remove_numbered(stale)
-        numbered = list(zip(self.allocate(len(fresh)), fresh)) if fresh else []
-        self.write_band_cells(numbered)
+        if fresh:
+            tag, *numbers = self.allocate(len(fresh) + 1)
+            numbered = list(zip(numbers, fresh))
+            self.write_band_cells(numbered, tag)
+        else:
+            numbered = []
         self.write_ids(numbered)
         self.write_records(numbered + rewrite)
 
-    def write_band_cells(self, numbered: list[tuple[int, Image]]) -> None:
+    def write_band_cells(self, numbered: list[tuple[int, Image]], tag: int) -> None:
+        """The band cells of a batch, tagged with `tag` (see keys.band_cells_many)."""
         cells = keys.band_cells_many(
             self.layout,
             self.row_bits,
             np.array([i.hash for _, i in numbered], dtype=np.uint64),
             np.array([n for n, _ in numbered], dtype=np.uint64),
+            tag,
         )
-        rows = {row: [hb.TColumnValue(B, q, b"") for q in qs] for row, qs in cells.items()}
+        rows = {row: [hb.TColumnValue(B, q, v) for q, v in qvs] for row, qvs in cells.items()}
         # Neighbouring cells with one timestamp are stored without it (FAST_DIFF): band cells
         # carry the minute they were written, not the millisecond.
         now = int(time.time() * 1000)
@@ -388,8 +398,9 @@ class HBaseStore:
             self.pool.call(lambda c: c.deleteMultiple(table, deletes))
 
     def remove_numbered(self, numbered: Iterable[tuple[int, Image]]) -> None:
-        """Unstore images: records first (invisible at once), then their band cells. Their id
-        cells are left to be overwritten or removed by `fsck`: a delete marker on them could
+        """Unstore images: records first (invisible at once), then their entries in the band
+        cells (a cell of several images is rewritten without them, one left empty deleted).
+        Id cells are left to be overwritten or removed by `fsck`: a delete marker on them could
         hide a re-add of the same id within the same millisecond."""
         numbered = list(numbered)
         self.delete_cells(
@@ -401,15 +412,39 @@ class HBaseStore:
             ],
             I,
         )
-        self.delete_cells(
-            self._bands,
-            [
-                c
-                for n, i in numbered
-                for c in keys.band_cells(self.layout, self.row_bits, i.hash, n)
-            ],
-            B,
-        )
+        self.drop_entries({n for n, _ in numbered}, [i.hash for _, i in numbered])
+
+    def drop_entries(self, numbers: set[int], hashes: Sequence[int]) -> None:
+        """Take the entries of image `numbers` (with these hashes) out of their band cells.
+        Two removals rewriting one cell at once may put back the other's entry: harmless
+        (readers skip entries without a record), and `fsck --repair` takes it out."""
+        values = self.layout.split(np.asarray(hashes, dtype=np.uint64))
+        probes = sorted({(b, v) for b in range(len(values)) for v in values[b].tolist()})
+        widths = self.layout.widths
+        gets = []
+        for band, v in probes:
+            row, first, end = keys.probe_range(band, v, widths[band], self.row_bits)
+            gets.append(hb.TGet(row=row, filterBytes=column_range_filter(first, end)))
+        rewritten, emptied = defaultdict(list), []
+        for (band, v), get, result in zip(probes, gets, self.get_many(self._bands, gets)):
+            size = keys.entry_size(widths[band])
+            for cell in result.columnValues or []:
+                _, held = keys.parse_band_cells(self.layout, self.row_bits, band, v, [cell.value])
+                gone = [n in numbers for n in held.tolist()]
+                if not any(gone):
+                    continue
+                if all(gone):
+                    emptied.append((get.row, cell.qualifier))
+                    continue
+                kept = b"".join(
+                    cell.value[i * size : (i + 1) * size] for i, g in enumerate(gone) if not g
+                )
+                # A newer version of the cell replaces it (the family keeps one).
+                rewritten[get.row].append(
+                    hb.TColumnValue(B, cell.qualifier, kept, cell.timestamp + 1)
+                )
+        self._put_rows(self._bands, rewritten)
+        self.delete_cells(self._bands, emptied, B)
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove images: record first (invisible at once), then band cells."""
