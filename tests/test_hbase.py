@@ -45,7 +45,9 @@ def test_band_cells_give_back_every_hash_and_number_and_lie_in_their_probe_range
     rng = np.random.default_rng(bands)
     hashes = rng.integers(0, 2**64, 3000, dtype=np.uint64)
     hashes[:40] = hashes[0] ^ rng.integers(0, 2**8, 40, dtype=np.uint64)  # shared band values
-    numbers = np.array([0, 1, 255, 256, 2**24, keys.MAX_NUMBER, *range(2**25, 2**25 + 2994)], np.uint64)
+    numbers = np.array(
+        [0, 1, 255, 256, 2**24, keys.MAX_NUMBER, *range(2**25, 2**25 + 2994)], np.uint64
+    )
     cells = keys.band_cells_many(layout, 12, hashes, numbers, tag=2**30)
     for band, width in enumerate(layout.widths):
         seen = {}
@@ -56,14 +58,18 @@ def test_band_cells_give_back_every_hash_and_number_and_lie_in_their_probe_range
                 assert keys.cell_tag(qualifier) == 2**30
                 value = keys.cell_value(row, qualifier, width, 12)
                 got_h, got_n = keys.parse_band_cells(layout, 12, band, value, [raw])
-                assert list(got_h) == sorted(got_h, key=lambda h: keys._rotl(int(h), 64 - layout.shifts[band] - width))
+                assert list(got_h) == sorted(
+                    got_h, key=lambda h: keys._rotl(int(h), 64 - layout.shifts[band] - width)
+                )
                 for h, n in zip(got_h.tolist(), got_n.tolist()):
                     assert (h >> layout.shifts[band]) & ((1 << width) - 1) == value
                     seen[n] = h
                 probe_row, first, end = keys.probe_range(band, value, width, 12)
                 assert probe_row == row and first <= qualifier and (end is None or qualifier < end)
                 # the next band value's range does not hold it
-                next_row, next_first, _ = keys.probe_range(band, (value + 1) % (1 << width), width, 12)
+                next_row, next_first, _ = keys.probe_range(
+                    band, (value + 1) % (1 << width), width, 12
+                )
                 assert next_row != row or next_first > qualifier
         assert seen == dict(zip(numbers.tolist(), hashes.tolist()))
     # an image written alone: its cells are tagged with its own number

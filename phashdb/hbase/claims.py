@@ -27,7 +27,6 @@ import numpy as np
 from ..errors import StoreError
 from ..records import Image
 from . import keys
-from .keys import BAND_FAMILY as B
 from .keys import RECORD_FAMILY as I
 from .thrift import hb
 

@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
-from functools import lru_cache
 
 import numpy as np
 
@@ -127,13 +127,15 @@ def band_cells_many(
         values = (rotated[order] >> np.uint64(64 - width)).tolist()
         kept = _kept_bytes(width)
         entries = np.empty((len(order), kept + NUMBER_BYTES), dtype=np.uint8)
-        entries[:, :kept] = rotated[order].astype(">u8").view(np.uint8).reshape(-1, 8)[:, 8 - kept :]
+        entries[:, :kept] = (
+            rotated[order].astype(">u8").view(np.uint8).reshape(-1, 8)[:, 8 - kept :]
+        )
         entries[:, kept:] = number_raw[order]
         raw = entries.tobytes()
         size = kept + NUMBER_BYTES
         cuts = [0, *(np.flatnonzero(np.diff(rotated[order] >> np.uint64(64 - width))) + 1).tolist()]
         cuts.append(len(order))
-        for a, b in zip(cuts, cuts[1:]):
+        for a, b in itertools.pairwise(cuts):
             v = values[a]
             out.setdefault(band_row(band, v, width, row_bits), []).append(
                 (band_qualifier(v, width, row_bits, tag), raw[a * size : b * size])
