@@ -130,7 +130,9 @@ class Index:
         written = self.store.put(images)
         return len(images) if written is None else written
 
-    def add_hashes(self, pairs: Iterable[tuple[str, int | str]], *, batch: int = 250_000) -> None:
+    def add_hashes(
+        self, pairs: Iterable[tuple[str, int | str]], *, batch: int = 1_000_000
+    ) -> None:
         """Store (id, hash) pairs made elsewhere; a hash may be an int or imagehash's hex.
         As `insert`: a stored id keeps its record if the hash is the same, else is replaced."""
         pairs = iter(pairs)

@@ -257,6 +257,9 @@ def id_cell(id: str) -> tuple[bytes, bytes]:
     return b"i" + bucket.to_bytes(2, "big"), raw
 
 
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def encode_record(image: Image) -> bytes:
     """The record cell: the image as a compact JSON list (ids and paths with surrogate escapes
     survive JSON's \\u escapes); the second stage's descriptor last, in base64, when it has one
@@ -273,7 +276,7 @@ def encode_record(image: Image) -> bytes:
     ]
     if image.descriptor is not None:
         fields.append(base64.b64encode(image.descriptor).decode())
-    return json.dumps(fields, separators=(",", ":")).encode()
+    return _compact_json(fields).encode()
 
 
 def decode_record(raw: bytes) -> Image:

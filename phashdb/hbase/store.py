@@ -306,13 +306,17 @@ class HBaseStore:
         """Store images: band cells first, records last (an image is visible only once its
         record is). An id stored exactly so is left alone; with another hash it is replaced."""
         images = list({i.id: i for i in images}.values())
-        images = [i for i in images if not claims.commit(self, i)]
+        if self.pending:
+            images = [i for i in images if not claims.commit(self, i)]
         size = self.options.batch_size
         for lo in range(0, len(images), size):
             self._put_batch(images[lo : lo + size])
 
     def put_hashes(self, ids: Sequence[str], hashes: np.ndarray) -> None:
-        self.put(Image(i, h) for i, h in zip(ids, np.asarray(hashes, np.uint64).tolist()))
+        now = time.time()
+        self.put(
+            Image(i, h, added=now) for i, h in zip(ids, np.asarray(hashes, np.uint64).tolist())
+        )
 
     def _put_batch(self, images: list[Image]) -> None:
         old = self.lookup(i.id for i in images)

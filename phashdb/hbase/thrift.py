@@ -43,7 +43,7 @@ class HBaseOptions:
     transport: str = "buffered"  # or framed: as the Thrift server was started
     protocol: str = "binary"  # or compact
     pool_size: int = 8  # connections, and calls in flight at once
-    batch_size: int = 250_000  # images per write batch: the more, the more cells per row
+    batch_size: int = 1_000_000  # images per write batch: the more, the fewer band cells
     timeout: float = 60.0  # seconds per Thrift call
     retries: int = 3  # attempts after a transport failure, with backoff
     thrift2_port: int | None = None  # an older URL's way to name the Thrift2 port
