@@ -27,7 +27,7 @@ import numpy as np
 
 import phashdb
 from phashdb.bands import BandLayout
-from phashdb.hbase import create_tables, keys
+from phashdb.hbase import DEFAULT_BANDS, create_tables, keys
 from phashdb.hbase.thrift import hb
 
 CLUSTER = Path(__file__).resolve().parent.parent / "tests" / "hbase" / "cluster.sh"
@@ -78,10 +78,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(index, pairs, queries, floor=None, server_pid=None):
+def measure(index, pairs, queries, floor=None, server_pid=None, settle=None):
     """Load rate (and the CPU seconds the client and the server spent on it), then query
     latencies; with `floor`, one floor Get is timed before each query, so both meet the same
-    load on this shared machine."""
+    load on this shared machine. `settle` runs between the load and the queries."""
     t, c = time.perf_counter(), time.process_time()
     s = cpu_seconds(server_pid) if server_pid else 0.0
     index.add_hashes(pairs)
@@ -90,7 +90,11 @@ def measure(index, pairs, queries, floor=None, server_pid=None):
         "client_cpu": time.process_time() - c,
         "server_cpu": cpu_seconds(server_pid) - s if server_pid else 0.0,
     }
-    index.query(queries[0], 8)  # warm: connections opened, band tables built
+    if settle:
+        settle()
+    for r in RADII:  # warm: connections opened, band tables built, the JIT at work
+        for q in queries[:20]:
+            index.query(q, r)
     floors = []
 
     def one(q, r):
@@ -112,7 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--bands", type=int, default=4)
+    parser.add_argument("--bands", type=int, default=DEFAULT_BANDS)
     parser.add_argument("--regions-per-band", type=int, default=6)
     args = parser.parse_args()
     rng = np.random.default_rng(3)
@@ -139,14 +143,24 @@ def main() -> None:
                 def floor():
                     hbase.store.pool.call(lambda c: c.get(b"bench", get))
 
-                results = {"hbase": measure(hbase, pairs, queries, floor, info["pid"])}
+                sizes = {}
+
+                def settle():
+                    # the tables as they settle after a load: flushed and major-compacted
+                    control(
+                        info,
+                        "flush bench",
+                        "flush bench_images",
+                        "compact bench",
+                        "compact bench_images",
+                    )
+                    for t in ("bench", "bench_images"):
+                        sizes[t] = table_bytes(info["data_dir"], t)
+
+                results = {"hbase": measure(hbase, pairs, queries, floor, info["pid"], settle)}
                 floor = results["hbase"]["floor"]
                 info_stats = hbase.stats()
                 requests = json.loads(control(info, "metrics bench")[0])
-            control(
-                info, "flush bench", "flush bench_images", "compact bench", "compact bench_images"
-            )
-            sizes = {t: table_bytes(info["data_dir"], t) for t in ("bench", "bench_images")}
             with phashdb.open(Path(tmp) / "embedded") as embedded:
                 results["embedded"] = measure(embedded, pairs, queries)
         finally:

@@ -18,7 +18,7 @@ import pytest
 import phashdb
 from phashdb import StoreError
 from phashdb.bands import BandLayout
-from phashdb.hbase import HBaseOptions, keys, schema_script, split_keys
+from phashdb.hbase import DEFAULT_BANDS, HBaseOptions, keys, schema_script, split_keys
 from phashdb.hbase.claims import Claim, write_claim
 from phashdb.records import Image
 
@@ -134,13 +134,13 @@ def test_print_schema_gives_a_shell_script_with_the_split_points():
         "--db", "hbase://h:9090/pics", "init", "--print-schema", "--regions-per-band", "2"
     )
     assert result.returncode == 0
-    assert result.stdout == schema_script("pics", BandLayout.even(4), 2)
+    assert result.stdout == schema_script("pics", BandLayout.even(DEFAULT_BANDS), 2)
     assert "create 'pics'" in result.stdout and "create 'pics_images'" in result.stdout
 
 
 def test_checked_in_schema_script_matches_the_default_layout():
     script = Path(__file__).parent.parent / "hbase-schema" / "create-tables.hbase"
-    assert script.read_text() == schema_script("images", BandLayout.even(4), 6)
+    assert script.read_text() == schema_script("images", BandLayout.even(DEFAULT_BANDS), 6)
 
 
 # --- on the real cluster ----------------------------------------------------------------------
@@ -152,10 +152,10 @@ def test_regions_spread_over_three_region_servers_and_stats_show_each(hbase_url)
         deadline = time.monotonic() + 60  # a balancer run may be moving a region: wait for it
         while (info := index.stats())["region_servers"] < 3 and time.monotonic() < deadline:
             time.sleep(1)
-        assert info["regions"] == 4 * 2  # 2 regions per band in the tests, 4 bands
+        assert info["regions"] == DEFAULT_BANDS * 2  # 2 regions per band in the tests
         assert info["region_servers"] == 3
         per = info["per_region_server"]
-        assert sum(s["regions"] for s in per.values()) == 8
+        assert sum(s["regions"] for s in per.values()) == DEFAULT_BANDS * 2
         assert abs(sum(s["share"] for s in per.values()) - 1) < 1e-3
         regions = index.store.regions()
         starts = sorted((r.regionInfo.startKey or b"", r.serverName.port) for r in regions)
@@ -398,7 +398,7 @@ def test_cli_init_creates_pre_split_tables_and_works_on_hbase(hbase_cluster, pho
     url = f"hbase://127.0.0.1:{hbase_cluster['thrift2_port']}/cli_{os.getpid()}"
     init = run_cli("--db", url, "init", "--regions-per-band", "3")
     assert init.returncode == 0, init.stderr
-    assert "regions: 12" in init.stdout and "region_servers: 3" in init.stdout
+    assert f"regions: {DEFAULT_BANDS * 3}" in init.stdout and "region_servers: 3" in init.stdout
     assert run_cli("add", photos["coffee"], env_url=url).returncode == 0
     dup = run_cli("check", near_copies["coffee"], env_url=url)
     assert dup.returncode == 1 and "duplicate of" in dup.stdout
