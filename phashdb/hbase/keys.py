@@ -168,19 +168,29 @@ def decode_entries(
     layout: BandLayout, band: int, values: np.ndarray, raw: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(hashes, image numbers) of entries (rows of `raw`) of band cells of band `values`."""
+    return decode_hashes(layout, band, values, raw), decode_numbers(raw)
+
+
+def decode_hashes(layout: BandLayout, band: int, values: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """The hashes of entries (rows of `raw`) of band cells of band `values`."""
     width = layout.widths[band]
     kept = _kept_bytes(width)
-    wide = np.zeros((len(raw), 16), dtype=np.uint8)
-    wide[:, 8 - kept : 8] = raw[:, :kept]
-    wide[:, 16 - NUMBER_BYTES :] = raw[:, kept:]
-    pair = wide.view(">u8").astype(np.uint64)
-    rotated, numbers = pair[:, 0], pair[:, 1]
+    wide = np.zeros((len(raw), 8), dtype=np.uint8)
+    wide[:, 8 - kept :] = raw[:, :kept]
+    rotated = wide.view(">u8")[:, 0].astype(np.uint64)
     if kept < 8:
         rotated |= (values >> np.uint64(width - 8 * (8 - kept))) << np.uint64(8 * kept)
     top = band_top(layout, band)
     if top:
         rotated = (rotated >> np.uint64(top)) | (rotated << np.uint64(64 - top))
-    return rotated, numbers
+    return rotated
+
+
+def decode_numbers(raw: np.ndarray) -> np.ndarray:
+    """The image numbers of entries (rows of `raw`)."""
+    wide = np.zeros((len(raw), 8), dtype=np.uint8)
+    wide[:, 8 - NUMBER_BYTES :] = raw[:, raw.shape[1] - NUMBER_BYTES :]
+    return wide.view(">u8")[:, 0].astype(np.uint64)
 
 
 def cell_value(row: bytes, qualifier: bytes, width: int, row_bits: int) -> int:

@@ -166,10 +166,12 @@ class HBaseStore:
             raw = np.frombuffer(b"".join(r for _, _, r in hits), np.uint8).reshape(-1, size)
             values = np.repeat(np.array([v for _, v, _ in hits], np.uint64), counts)
             qidx = np.repeat(np.array([q for q, _, _ in hits], np.int64), counts)
-            hashes, numbers = keys.decode_entries(self.layout, band, values, raw)
-            dists = np.bitwise_count(hashes ^ queries[qidx])
-            near = dists <= radius
-            parts.append((qidx[near], numbers[near].astype(np.int64), dists[near]))
+            dists = np.bitwise_count(
+                keys.decode_hashes(self.layout, band, values, raw) ^ queries[qidx]
+            )
+            near = np.flatnonzero(dists <= radius)
+            numbers = keys.decode_numbers(raw[near]).astype(np.int64)
+            parts.append((qidx[near], numbers, dists[near]))
         if not parts:
             empty = np.zeros(0, np.int64)
             return empty, empty, np.zeros(0, np.int8)
