@@ -54,6 +54,8 @@ class HBaseStore:
         )
         self.pool = Pool(options)
         self._threads = ThreadPoolExecutor(options.pool_size, thread_name_prefix="phashdb-hbase")
+        # Writers of a batch's band and id cells, which then wait on `_threads` for their calls.
+        self._writers = ThreadPoolExecutor(2, thread_name_prefix="phashdb-hbase-write")
         self._bands = options.table.encode()
         self._records = options.images_table.encode()
         self._numbers: list[int] = []
@@ -336,14 +338,19 @@ class HBaseStore:
             fresh.append(image if image.added else replace(image, added=now))
         if stale:
             self.remove_numbered(stale)
+        numbered, first = [], []
         if fresh:
             tag, *numbers = self.allocate(len(fresh) + 1)
             numbered = list(zip(numbers, fresh))
-            self.write_band_cells(numbered, tag)
-        else:
-            numbered = []
-        self.write_ids(numbered)
-        self.write_records(numbered + rewrite)
+            # Band and id cells go out while the records are encoded; the records go last.
+            first = [
+                self._writers.submit(self.write_band_cells, numbered, tag),
+                self._writers.submit(self.write_ids, numbered),
+            ]
+        rows = self.record_rows(numbered + rewrite)
+        for write in first:
+            write.result()
+        self._put_rows(self._records, rows)
 
     def write_band_cells(self, numbered: list[tuple[int, Image]], tag: int) -> None:
         """The band cells of a batch, tagged with `tag` (see keys.band_cells_many)."""
@@ -368,11 +375,14 @@ class HBaseStore:
         self._put_rows(self._records, rows)
 
     def write_records(self, numbered: list[tuple[int, Image]]) -> None:
+        self._put_rows(self._records, self.record_rows(numbered))
+
+    def record_rows(self, numbered: list[tuple[int, Image]]) -> dict[bytes, list]:
         rows: dict[bytes, list] = defaultdict(list)
         for number, image in numbered:
             row, qualifier = keys.number_cell(number)
             rows[row].append(hb.TColumnValue(I, qualifier, keys.encode_record(image)))
-        self._put_rows(self._records, rows)
+        return rows
 
     def _put_rows(
         self, table: bytes, rows: dict[bytes, list], timestamp: int | None = None
@@ -467,5 +477,6 @@ class HBaseStore:
         return claims.orphans(self, repair=repair, min_age=min_age)
 
     def close(self) -> None:
+        self._writers.shutdown(wait=True)
         self._threads.shutdown(wait=True)
         self.pool.close()

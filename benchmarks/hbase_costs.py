@@ -1,0 +1,113 @@
+"""What a probe and an entry cost an HBase search: the rates the README's projection uses.
+
+    python benchmarks/hbase_costs.py [--small 1000000] [--large 4000000]
+
+Starts the test cluster as hbase_search.py does, loads two tables of uniform random hashes
+(--small and --large images, flushed and major-compacted), then times in turns, 600 times each:
+a single-row Get (the floor), one getMultiple of 57 Gets of empty rows, and the band lookup of a
+query (`HBaseStore.candidates`: every probe, the entries decoded and measured) at radius 8 and
+10 on both tables. The same probes meet 4x the entries in the large table, so the difference
+is the cost of entries, and the rest the cost of probes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+from math import comb
+from pathlib import Path
+
+import numpy as np
+from hbase_search import CLUSTER, control
+
+import phashdb
+from phashdb.hbase import create_tables
+from phashdb.hbase.thrift import column_range_filter, hb
+
+
+def probes_and_entries(layout, radius: int, size: int) -> tuple[int, float]:
+    probes = entries = 0
+    for width, r in zip(layout.widths, layout.probe_radii(radius)):
+        if r >= 0:
+            k = sum(comb(width, i) for i in range(r + 1))
+            probes += k
+            entries += k * size / 2**width
+    return probes, entries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=1_000_000)
+    parser.add_argument("--large", type=int, default=4_000_000)
+    args = parser.parse_args()
+    rng = np.random.default_rng(5)
+    env = {"HBASE_TEST_JVM_OPTS": "-XX:+TieredCompilation", "HBASE_TEST_HEAP": "3g", **os.environ}
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([str(CLUSTER), "build"], check=True)
+        subprocess.run([str(CLUSTER), "start", tmp], check=True, stdout=subprocess.DEVNULL, env=env)
+        info = json.loads((Path(tmp) / "cluster.json").read_text())
+        try:
+            index = {}
+            for name, size in (("small", args.small), ("large", args.large)):
+                url = f"hbase://127.0.0.1:{info['thrift2_port']}/{name}"
+                create_tables(url)
+                index[name] = phashdb.open(url)
+                hashes = rng.integers(0, 2**64, size, dtype=np.uint64).tolist()
+                index[name].add_hashes((f"i{k}", h) for k, h in enumerate(hashes))
+                control(info, f"flush {name}", f"compact {name}")
+            store = index["small"].store
+            empty = [
+                hb.TGet(
+                    row=bytes([9]) + k.to_bytes(2, "big"),
+                    filterBytes=column_range_filter(b"\0\0", b"\0\1"),
+                )
+                for k in range(57)
+            ]
+            tests = {
+                "floor (one Get)": lambda q: store.pool.call(
+                    lambda c: c.get(b"small", hb.TGet(row=bytes([9, 0, 0])))
+                ),
+                "57 Gets of empty rows": lambda q: store.pool.call(
+                    lambda c: c.getMultiple(b"small", empty)
+                ),
+            }
+            for r in (8, 10):
+                for name in ("small", "large"):
+                    tests[f"{name} r={r}"] = lambda q, n=name, r=r: index[n].store.candidates(
+                        np.array([q], np.uint64), r
+                    )
+            queries = rng.integers(0, 2**64, 200, dtype=np.uint64).tolist()
+            times: dict[str, list[float]] = {k: [] for k in tests}
+            for _ in range(3):
+                for q in queries:
+                    for k, f in tests.items():
+                        t = time.perf_counter()
+                        f(q)
+                        times[k].append(time.perf_counter() - t)
+            p50 = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
+            layout = store.layout
+            for k, v in p50.items():
+                print(f"{k:>24}: p50 {v:.2f} ms")
+            for r in (8, 10):
+                probes, small = probes_and_entries(layout, r, args.small)
+                _, large = probes_and_entries(layout, r, args.large)
+                per_entry = (p50[f"large r={r}"] - p50[f"small r={r}"]) / (large - small)
+                per_probe = (
+                    p50[f"small r={r}"] - p50["floor (one Get)"] - small * per_entry
+                ) / probes
+                print(
+                    f"r={r}: {probes} probes, {small:,.0f} / {large:,.0f} entries: "
+                    f"{per_entry * 1e6:.0f} ns an entry, {per_probe * 1e3:.1f} µs a probe"
+                )
+            for i in index.values():
+                i.close()
+        finally:
+            subprocess.run([str(CLUSTER), "stop", tmp], check=False, stdout=subprocess.DEVNULL)
+
+
+if __name__ == "__main__":
+    main()
