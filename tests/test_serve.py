@@ -106,9 +106,29 @@ def test_check_gives_the_verdict_json_of_the_cli_and_stores_nothing(
     # second stage (reach) confirms it, which its match says.
     strict = client.post("/v1/check?threshold=0", content=jpeg(near_copies["astronaut"])).json()
     assert strict["threshold"] == 0
-    assert [(m["distance"] > 0, m["score"] is not None) for m in strict["matches"]] == [(True, True)]
+    assert [(m["distance"] > 0, m["score"] is not None) for m in strict["matches"]] == [
+        (True, True)
+    ]
     with db() as index:
         assert len(index) == 1
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF"])
+def test_an_upload_without_a_file_name_is_stored_under_its_format_suffix(fmt, photos):
+    # The suffix is read from the first bytes; it must be the one Pillow's reading names.
+    from phashdb.hashing import _register_heif
+    from phashdb.serve.uploads import format_suffix
+
+    if fmt == "HEIF" and not _register_heif():
+        pytest.skip("pillow-heif is not installed")
+    buffer = io.BytesIO()
+    PILImage.open(photos["coffee"]).convert("RGB").save(buffer, fmt)
+    with PILImage.open(buffer) as img:
+        read_as = img.format
+    expected = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp", "BMP": ".bmp",
+                "TIFF": ".tif", "HEIF": ".heic"}[read_as]  # fmt: skip
+    assert format_suffix(buffer.getvalue()[:16]) == expected
+    assert format_suffix(b"not an image at all") == ".img"
 
 
 def test_an_upload_is_stored_in_the_uploads_folder_and_the_index(client, db, tmp_path, photos):

@@ -105,7 +105,10 @@ def create_app(config: ServeConfig) -> FastAPI:
     app.state.workers = workers
     bearer = HTTPBearer(auto_error=False, description="Needed when the server has a token.")
 
-    def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]):
+    # async: a plain `def` dependency is run in a thread of its own, a hop on every request.
+    async def authorised(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ):
         if config.token is None:
             return
         given = credentials.credentials if credentials else ""
@@ -159,7 +162,7 @@ def create_app(config: ServeConfig) -> FastAPI:
                 return index.check(file, content_id(got), threshold=threshold)
 
         try:
-            return (await workers.run(check)).to_json()
+            return JSONResponse((await workers.run(check)).to_json())
         finally:
             os.unlink(got.path)
 
