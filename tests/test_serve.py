@@ -261,6 +261,39 @@ def test_a_decision_makes_two_images_no_duplicates_until_forgotten(client, db, p
     assert_error(client.delete("/v1/decisions", params={"a": a, "b": b}), 404, "no decision")
 
 
+def test_duplicates_are_found_once_per_change_of_the_index(
+    start, db, photos, near_copies, monkeypatch
+):
+    # A full dedupe per call would make every look at the review page cost a pass over the
+    # index: the groups are kept until anything stored changes, here or in another process.
+    runs = []
+    dedupe = phashdb.Index.dedupe
+    monkeypatch.setattr(phashdb.Index, "dedupe", lambda *a, **k: runs.append(1) or dedupe(*a, **k))
+    _, client = start(workers=1)
+    with db() as index:
+        a = index.add(photos["chelsea"]).id
+        b = index.add(near_copies["chelsea"], keep_duplicate=True).id
+    assert client.get("/v1/duplicates").json()["total"] == 1
+    assert client.get("/v1/duplicates?offset=1").json()["total"] == 1
+    assert len(runs) == 1
+    assert client.get("/v1/duplicates?threshold=0").json()["total"] == 0  # another question
+    assert client.get("/v1/duplicates").json()["total"] == 1
+    assert len(runs) == 3  # it keeps the latest answer only
+    made = client.post("/v1/decisions", json={"pairs": [[a, b]]})
+    assert made.status_code == 201
+    assert client.get("/v1/duplicates").json()["total"] == 0
+    with db() as index:  # another process's change counts too
+        index.forget_decisions([(a, b)])
+    assert client.get("/v1/duplicates").json()["total"] == 1
+    with db() as index:
+        c = index.add(Path(near_copies["astronaut"]).read_bytes(), "astronaut-copy").id
+        index.add(photos["astronaut"], keep_duplicate=True)
+    assert client.get("/v1/duplicates").json()["total"] == 2
+    assert client.delete(f"/v1/images/{quote(c, safe='')}").status_code == 200
+    assert client.get("/v1/duplicates").json()["total"] == 1
+    assert len(runs) == 7
+
+
 def test_trash_keeps_the_keeper_and_moves_the_rest(client, db, photos, near_copies, tmp_path):
     original, copy = tmp_path / "a.jpg", tmp_path / "a-copy.jpg"
     original.write_bytes(jpeg(photos["astronaut"]))
