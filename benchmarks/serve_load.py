@@ -2,7 +2,7 @@
 library in one process, in the same run.
 
     /work/shared/photos/build.sh /tmp/photos     # ~230 real photos
-    python benchmarks/serve_load.py /tmp/photos [--connections 8 32] [--rounds 2] [--pairs 3]
+    python benchmarks/serve_load.py /tmp/photos [--connections 8 32] [--rounds 2] [--turn 8]
 
 For each number of concurrent connections (a bounded asyncio client on loopback, a fixed count
 of requests), prints requests/s and p50/p99 latency of POST /v1/check (every photo checked
@@ -10,8 +10,9 @@ against an index holding half of them, `--rounds` times) and POST /v1/images (ev
 uploaded once into a fresh index and uploads folder), then the library doing the same: check
 from the bytes, and add (the bytes written to a file, then `Index.add`), in one process with as
 many threads as the server has index workers (each thread its own index), and one by one.
-The library and the service take turns, `--pairs` times (on a shared machine the load moves
-within a minute: each ratio compares measurements taken seconds apart; the median is the figure).
+The library (both ways) and the service take turns, `--turn` requests a connection at a time,
+in a rotating order: on a shared machine the load moves by the second, and each side gets its
+share of every moment.
 Beside the rates, the CPU time of each request: the server process's, the client's, and one
 library call's, which the machine's load does not move as it moves rates.
 
@@ -148,38 +149,44 @@ async def load(url: str, path: str, bodies: list[bytes], connections: int):
     return time.perf_counter() - start, latencies, statuses
 
 
-def library(db: Path, uploads: Path, bodies: list[bytes], threads: int, work: str):
+class Library:
     """The same work by the library in this process, without HTTP: `threads` threads, each
-    with its own index (the server's IndexWorkers; one thread: one by one). Returns (seconds,
-    each call's seconds, CPU seconds)."""
-    latencies = []
+    with its own index (the server's IndexWorkers; one thread: one by one)."""
 
-    def one(n, data):
-        def call(index):
-            t = time.perf_counter()
-            if work == "check":
-                index.check(io.BytesIO(data), f"q{n}")
-            else:
-                path = uploads / f"{n}.img"
-                path.write_bytes(data)
-                index.add(path, f"u{n}")
-            latencies.append(time.perf_counter() - t)
+    def __init__(self, db: Path, uploads: Path, threads: int, work: str) -> None:
+        self.uploads, self.work = uploads, work
+        self.workers = IndexWorkers(lambda: phashdb.open(db), threads)
+        self.workers.start()
 
-        return call
+    def run(self, bodies: list[bytes], first: int):
+        """Every body checked or added (numbered from `first`); returns (seconds, each call's
+        seconds, CPU seconds)."""
+        latencies = []
 
-    workers = IndexWorkers(lambda: phashdb.open(db), threads)
-    workers.start()
+        def one(n, data):
+            def call(index):
+                t = time.perf_counter()
+                if self.work == "check":
+                    index.check(io.BytesIO(data), f"q{n}")
+                else:
+                    path = self.uploads / f"{n}.img"
+                    path.write_bytes(data)
+                    index.add(path, f"u{n}")
+                latencies.append(time.perf_counter() - t)
 
-    async def everything():
-        await asyncio.gather(*(workers.run(one(n, data)) for n, data in enumerate(bodies)))
+            return call
 
-    try:
+        async def everything():
+            calls = (self.workers.run(one(first + n, data)) for n, data in enumerate(bodies))
+            await asyncio.gather(*calls)
+
         cpu = own_cpu_seconds()
         start = time.perf_counter()
         asyncio.run(everything())
         return time.perf_counter() - start, latencies, own_cpu_seconds() - cpu
-    finally:
-        workers.close()
+
+    def close(self) -> None:
+        self.workers.close()
 
 
 def ms(seconds: float) -> str:
@@ -206,7 +213,7 @@ def main() -> None:
     parser.add_argument("photos", type=Path, help="build.sh's output folder")
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--rounds", type=int, default=2, help="check passes over the photos")
-    parser.add_argument("--pairs", type=int, default=3, help="library/service turns for each")
+    parser.add_argument("--turn", type=int, default=8, help="requests a turn, per connection")
     parser.add_argument("--sets", type=int, default=10, help="near-identical upload sets")
     parser.add_argument("--workers", type=int, default=ServeConfig.workers)
     args = parser.parse_args()
@@ -225,68 +232,76 @@ def main() -> None:
                 index.add(io.BytesIO(data), f"h{n}")
         runs = iter(range(1_000_000))
 
-        def lib(work: str, threads: int):
-            """The library's rate, call latencies and CPU seconds a call, measured now."""
+        def fresh(work: str) -> tuple[Path, Path]:
+            """An index (a copy of `base` to check against, or a new one) and uploads folder."""
             n = next(runs)
-            if work == "check":
-                took, lat, cpu = library(base, tmp, checks, threads, "check")
-                return len(checks) / took, lat, cpu / len(checks)
-            (tmp / f"lib-up-{n}").mkdir()
-            took, lat, cpu = library(tmp / f"lib-{n}", tmp / f"lib-up-{n}", bodies, threads, "add")
-            return len(bodies) / took, lat, cpu / len(bodies)
-
-        def service(work: str, path: str, sent: list[bytes], connections: int, rivals: list):
-            """The service's rate, latencies, statuses, and the server's and the client's CPU
-            seconds a request, measured now (and, for uploads, the near-identical sets)."""
-            n = next(runs)
-            db = tmp / f"service-{n}"
+            db, uploads = tmp / f"index-{n}", tmp / f"uploads-{n}"
             if work == "check":
                 shutil.copytree(base, db)
-            server = Server(db, tmp / f"uploads-{n}", args.workers)
-            try:
-                cpu, client = server.cpu(), own_cpu_seconds()
-                took, lat, statuses = asyncio.run(load(server.url, path, sent, connections))
-                cpu, client = server.cpu() - cpu, own_cpu_seconds() - client
-                if work == "add" and not rivals:
-                    for data in spare:
-                        copies = near_identical(data, connections)
-                        _, _, got = asyncio.run(load(server.url, path, copies, connections))
-                        rivals.append(got.count(201))
-            except OSError as e:
-                raise SystemExit(f"{path}: {e!r}; the server's log:\n" + server.tail()) from e
-            finally:
-                server.stop()
-            return len(sent) / took, lat, statuses, cpu / len(sent), client / len(sent)
+            uploads.mkdir()
+            return db, uploads
 
         for connections in args.connections:
             for work, path, sent in (("check", "/v1/check", checks), ("add", "/v1/images", bodies)):
-                ratios, tails, rivals = [], [], []
-                for turn in range(1, args.pairs + 1):
-                    threaded, _, lib_cpu = lib(work, args.workers)
-                    single, single_lat, _ = lib(work, 1)
-                    rate, lat, statuses, cpu, client = service(
-                        work, path, sent, connections, rivals
-                    )
-                    best = max(threaded, single)
-                    p50, p99 = quantile(lat, 0.5), quantile(lat, 0.99)
-                    l50, l99 = quantile(single_lat, 0.5), quantile(single_lat, 0.99)
-                    ratios.append(rate / best)
-                    tails.append(p99 / p50)
-                    print(
-                        f"POST {path:10s} {connections:2d} connections, turn {turn}: {rate:5.1f}/s, "
-                        f"p50 {ms(p50)}, p99 {ms(p99)} (p99/p50 {p99 / p50:.1f}) | library "
-                        f"{threaded:.1f}/s with {args.workers} threads, {single:.1f}/s one by one "
-                        f"(a call: p50 {ms(l50)}, p99 {ms(l99)}, p99/p50 {l99 / l50:.1f}) | "
-                        f"service/library {rate / best:.2f} | CPU a request: server "
-                        f"{cpu * 1000:.1f} ms + client {client * 1000:.1f} ms, library "
-                        f"{lib_cpu * 1000:.1f} ms ({cpu / lib_cpu:.2f}x)"
-                    )
-                    expected = {200} if work == "check" else {201}
-                    assert set(statuses) == expected, set(statuses)
+                threaded = Library(*fresh(work), args.workers, work)
+                single = Library(*fresh(work), 1, work)
+                server = Server(*fresh(work), args.workers)
+                took = {"threaded": 0.0, "single": 0.0, "service": 0.0}
+                cpu = dict.fromkeys(took, 0.0)
+                client_cpu, latencies, single_latencies, statuses, rivals = 0.0, [], [], [], []
+                size = args.turn * connections
+                try:
+                    for turn, first in enumerate(range(0, len(sent), size)):
+                        chunk = sent[first : first + size]
+                        # Each in turn, in a rotating order: the machine's load moves by the
+                        # second, and each side gets its share of every moment.
+                        order = ["threaded", "single", "service"]
+                        for side in order[turn % 3 :] + order[: turn % 3]:
+                            if side == "service":
+                                before, mine = server.cpu(), own_cpu_seconds()
+                                seconds, lat, got = asyncio.run(
+                                    load(server.url, path, chunk, connections)
+                                )
+                                cpu[side] += server.cpu() - before
+                                client_cpu += own_cpu_seconds() - mine
+                                latencies += lat
+                                statuses += got
+                            else:
+                                library = threaded if side == "threaded" else single
+                                seconds, lat, used = library.run(chunk, first)
+                                cpu[side] += used
+                                if side == "single":
+                                    single_latencies += lat
+                            took[side] += seconds
+                    if work == "add":
+                        for data in spare:
+                            copies = near_identical(data, connections)
+                            _, _, got = asyncio.run(load(server.url, path, copies, connections))
+                            rivals.append(got.count(201))
+                except OSError as e:
+                    raise SystemExit(f"{path}: {e!r}; the server's log:\n" + server.tail()) from e
+                finally:
+                    server.stop()
+                    threaded.close()
+                    single.close()
+                expected = {200} if work == "check" else {201}
+                assert set(statuses) == expected, set(statuses)
+                n = len(sent)
+                rate = {side: n / seconds for side, seconds in took.items()}
+                best = max(rate["threaded"], rate["single"])
+                p50, p99 = quantile(latencies, 0.5), quantile(latencies, 0.99)
+                l50, l99 = quantile(single_latencies, 0.5), quantile(single_latencies, 0.99)
                 print(
-                    f"POST {path:10s} {connections:2d} connections: service/library median "
-                    f"{statistics.median(ratios):.2f} (turns {', '.join(f'{r:.2f}' for r in ratios)}), "
-                    f"p99/p50 median {statistics.median(tails):.1f}"
+                    f"POST {path:10s} {connections:2d} connections: {rate['service']:5.1f}/s, "
+                    f"p50 {ms(p50)}, p99 {ms(p99)} (p99/p50 {p99 / p50:.1f}) | library "
+                    f"{rate['threaded']:.1f}/s with {args.workers} threads, {rate['single']:.1f}/s "
+                    f"one by one (a call: p50 {ms(l50)}, p99 {ms(l99)}, p99/p50 {l99 / l50:.1f}) "
+                    f"| service/library {rate['service'] / best:.2f}"
+                )
+                print(
+                    f"  CPU a request: server {cpu['service'] / n * 1000:.1f} ms + client "
+                    f"{client_cpu / n * 1000:.1f} ms; library {cpu['threaded'] / n * 1000:.1f} ms "
+                    f"with {args.workers} threads, {cpu['single'] / n * 1000:.1f} ms one by one"
                 )
                 if work == "add":
                     print(
