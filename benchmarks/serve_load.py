@@ -248,7 +248,8 @@ def main() -> None:
                 server = Server(*fresh(work), args.workers)
                 took = {"threaded": 0.0, "single": 0.0, "service": 0.0}
                 cpu = dict.fromkeys(took, 0.0)
-                client_cpu, latencies, single_latencies, statuses, rivals = 0.0, [], [], [], []
+                client_cpu, latencies, statuses, rivals = 0.0, [], [], []
+                calls = {"threaded": [], "single": []}  # each library call's seconds
                 size = args.turn * connections
                 try:
                     for turn, first in enumerate(range(0, len(sent), size)):
@@ -270,8 +271,7 @@ def main() -> None:
                                 library = threaded if side == "threaded" else single
                                 seconds, lat, used = library.run(chunk, first)
                                 cpu[side] += used
-                                if side == "single":
-                                    single_latencies += lat
+                                calls[side] += lat
                             took[side] += seconds
                     if work == "add":
                         for data in spare:
@@ -290,13 +290,18 @@ def main() -> None:
                 rate = {side: n / seconds for side, seconds in took.items()}
                 best = max(rate["threaded"], rate["single"])
                 p50, p99 = quantile(latencies, 0.5), quantile(latencies, 0.99)
-                l50, l99 = quantile(single_latencies, 0.5), quantile(single_latencies, 0.99)
+                l50, l99 = quantile(calls["single"], 0.5), quantile(calls["single"], 0.99)
+                t50, t99 = quantile(calls["threaded"], 0.5), quantile(calls["threaded"], 0.99)
                 print(
                     f"POST {path:10s} {connections:2d} connections: {rate['service']:5.1f}/s, "
                     f"p50 {ms(p50)}, p99 {ms(p99)} (p99/p50 {p99 / p50:.1f}) | library "
                     f"{rate['threaded']:.1f}/s with {args.workers} threads, {rate['single']:.1f}/s "
                     f"one by one (a call: p50 {ms(l50)}, p99 {ms(l99)}, p99/p50 {l99 / l50:.1f}) "
                     f"| service/library {rate['service'] / best:.2f}"
+                )
+                print(
+                    f"  a library call with {args.workers} threads: p50 {ms(t50)}, p99 {ms(t99)}, "
+                    f"p99/p50 {t99 / t50:.1f}"
                 )
                 print(
                     f"  CPU a request: server {cpu['service'] / n * 1000:.1f} ms + client "
