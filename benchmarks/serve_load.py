@@ -14,11 +14,12 @@ The library (both ways) and the service take turns, `--turn` requests a connecti
 in a rotating order: on a shared machine the load moves by the second, and each side gets its
 share of every moment.
 Beside the rates, the CPU time of each request: the server process's, the client's, and one
-library call's, which the machine's load does not move as it moves rates.
+library call's, which the machine's load moves far less than it moves rates. The load average
+is printed at the start and the end.
 
 The client writes each request on a kept-alive connection and reads the response with asyncio
 streams: httpx cost 2.7 ms of CPU a request here (about a sixth of the work itself), taken from
-the same two cores the server runs on; this one costs about a tenth of that.
+the same two cores the server runs on; this one costs less than a tenth of that.
 Last, sets of near-identical uploads (one photo re-encoded at as many qualities as there are
 connections) are sent all at once, a set at a time: exactly one of each must be admitted.
 """
@@ -222,6 +223,7 @@ def main() -> None:
     bodies, spare = every[: -args.sets], every[-args.sets :]
     half = bodies[::2]
     checks = bodies * args.rounds
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{len(bodies)} photos ({sum(map(len, bodies)) / 1e6:.0f} MB), server workers "
           f"{args.workers}, library threads {args.workers}, {os.cpu_count()} cores")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
@@ -313,6 +315,7 @@ def main() -> None:
                         f"  near-identical sets of {connections} sent at once, admitted per set: "
                         f"{rivals} ({'exactly one each' if set(rivals) == {1} else 'NOT exactly one'})"
                     )
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
