@@ -163,6 +163,7 @@ class EmbeddedStore:
         self._removed_sorted = np.empty(0, np.int64)
         self._max_seq = self._removal_mark = 0
         self._data_version = None
+        self._commits = 0  # write transactions of this connection (data_version omits them)
         self._in_transaction = False
         self._check_all = False
         self._load_problem: str | None = None  # why the saved tables were not used
@@ -417,6 +418,12 @@ class EmbeddedStore:
         finally:
             self._in_transaction = False
             self._data_version = None  # our own commits do not change data_version
+            self._commits += 1
+
+    def version(self) -> tuple[int, int]:
+        """A token that changes whenever what is stored changes: SQLite's data_version counts
+        the commits of every other connection, `_commits` this one's."""
+        return self._sql("PRAGMA data_version").fetchone()[0], self._commits
 
     @contextmanager
     def _reading(self):

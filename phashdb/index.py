@@ -306,6 +306,13 @@ class Index:
         `repair` removes them."""
         return self.store.fsck(repair=repair)
 
+    def version(self):
+        """A token that changes whenever the stored images, decisions or settings change, here
+        or in another process: what is derived from them (the groups) may be kept while it
+        stays the same. None when the backend cannot tell cheaply: then keep nothing."""
+        version = getattr(self.store, "version", None)
+        return None if version is None else version()
+
     def get(self, id: str) -> Image | None:
         return self.store.find([id]).get(id)
 

@@ -350,3 +350,28 @@ def test_a_decision_needs_two_different_stored_ids(index, photos):
     with pytest.raises(ValueError, match="two different ids"):
         index.mark_not_duplicates([(a, a)])
     assert index.decisions() == []
+
+
+def test_the_version_changes_whenever_what_is_stored_changes(reopen, photos, near_copies):
+    # What is derived from the index (the server's duplicate groups) is kept while the version
+    # stays: any add, removal or decision, here or through another connection, must change it.
+    # A backend that cannot tell gives None (and then nothing is kept).
+    with reopen() as index, reopen() as other:
+        seen = [index.version()]
+        if seen[0] is None:
+            assert other.version() is None
+            return
+        assert index.version() == seen[-1]  # reading changes nothing
+        index.check(photos["coffee"])
+        assert index.version() == seen[-1]
+        for change in (
+            lambda: index.add(photos["chelsea"], "a"),
+            lambda: other.add(near_copies["chelsea"], "b", keep_duplicate=True),
+            lambda: index.mark_not_duplicates([("a", "b")]),
+            lambda: other.forget_decisions([("a", "b")]),
+            lambda: other.remove("b"),
+            lambda: index.remove("a"),
+        ):
+            change()
+            assert index.version() not in seen
+            seen.append(index.version())

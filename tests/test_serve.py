@@ -106,9 +106,29 @@ def test_check_gives_the_verdict_json_of_the_cli_and_stores_nothing(
     # second stage (reach) confirms it, which its match says.
     strict = client.post("/v1/check?threshold=0", content=jpeg(near_copies["astronaut"])).json()
     assert strict["threshold"] == 0
-    assert [(m["distance"] > 0, m["score"] is not None) for m in strict["matches"]] == [(True, True)]
+    assert [(m["distance"] > 0, m["score"] is not None) for m in strict["matches"]] == [
+        (True, True)
+    ]
     with db() as index:
         assert len(index) == 1
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF"])
+def test_an_upload_without_a_file_name_is_stored_under_its_format_suffix(fmt, photos):
+    # The suffix is read from the first bytes; it must be the one Pillow's reading names.
+    from phashdb.hashing import _register_heif
+    from phashdb.serve.uploads import format_suffix
+
+    if fmt == "HEIF" and not _register_heif():
+        pytest.skip("pillow-heif is not installed")
+    buffer = io.BytesIO()
+    PILImage.open(photos["coffee"]).convert("RGB").save(buffer, fmt)
+    with PILImage.open(buffer) as img:
+        read_as = img.format
+    expected = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp", "BMP": ".bmp",
+                "TIFF": ".tif", "HEIF": ".heic"}[read_as]  # fmt: skip
+    assert format_suffix(buffer.getvalue()[:16]) == expected
+    assert format_suffix(b"not an image at all") == ".img"
 
 
 def test_an_upload_is_stored_in_the_uploads_folder_and_the_index(client, db, tmp_path, photos):
@@ -239,6 +259,39 @@ def test_a_decision_makes_two_images_no_duplicates_until_forgotten(client, db, p
     assert forgotten.status_code == 200
     assert client.get("/v1/duplicates").json()["total"] == 1
     assert_error(client.delete("/v1/decisions", params={"a": a, "b": b}), 404, "no decision")
+
+
+def test_duplicates_are_found_once_per_change_of_the_index(
+    start, db, photos, near_copies, monkeypatch
+):
+    # A full dedupe per call would make every look at the review page cost a pass over the
+    # index: the groups are kept until anything stored changes, here or in another process.
+    runs = []
+    dedupe = phashdb.Index.dedupe
+    monkeypatch.setattr(phashdb.Index, "dedupe", lambda *a, **k: runs.append(1) or dedupe(*a, **k))
+    _, client = start(workers=1)
+    with db() as index:
+        a = index.add(photos["chelsea"]).id
+        b = index.add(near_copies["chelsea"], keep_duplicate=True).id
+    assert client.get("/v1/duplicates").json()["total"] == 1
+    assert client.get("/v1/duplicates?offset=1").json()["total"] == 1
+    assert len(runs) == 1
+    assert client.get("/v1/duplicates?threshold=0").json()["total"] == 0  # another question
+    assert client.get("/v1/duplicates").json()["total"] == 1
+    assert len(runs) == 3  # it keeps the latest answer only
+    made = client.post("/v1/decisions", json={"pairs": [[a, b]]})
+    assert made.status_code == 201
+    assert client.get("/v1/duplicates").json()["total"] == 0
+    with db() as index:  # another process's change counts too
+        index.forget_decisions([(a, b)])
+    assert client.get("/v1/duplicates").json()["total"] == 1
+    with db() as index:
+        c = index.add(Path(near_copies["astronaut"]).read_bytes(), "astronaut-copy").id
+        index.add(photos["astronaut"], keep_duplicate=True)
+    assert client.get("/v1/duplicates").json()["total"] == 2
+    assert client.delete(f"/v1/images/{quote(c, safe='')}").status_code == 200
+    assert client.get("/v1/duplicates").json()["total"] == 1
+    assert len(runs) == 7
 
 
 def test_trash_keeps_the_keeper_and_moves_the_rest(client, db, photos, near_copies, tmp_path):

@@ -105,7 +105,10 @@ def create_app(config: ServeConfig) -> FastAPI:
     app.state.workers = workers
     bearer = HTTPBearer(auto_error=False, description="Needed when the server has a token.")
 
-    def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]):
+    # async: a plain `def` dependency is run in a thread of its own, a hop on every request.
+    async def authorised(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ):
         if config.token is None:
             return
         given = credentials.credentials if credentials else ""
@@ -159,7 +162,7 @@ def create_app(config: ServeConfig) -> FastAPI:
                 return index.check(file, content_id(got), threshold=threshold)
 
         try:
-            return (await workers.run(check)).to_json()
+            return JSONResponse((await workers.run(check)).to_json())
         finally:
             os.unlink(got.path)
 
@@ -234,6 +237,8 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     # --- duplicates, decisions, the trash ------------------------------------------------
 
+    found_groups: dict = {}  # a worker's index -> (its version, the threshold, the groups)
+
     @app.get("/v1/duplicates", dependencies=v1, tags=["duplicates"])
     async def duplicates(
         offset: Annotated[int, Query(ge=0)] = 0,
@@ -244,7 +249,16 @@ def create_app(config: ServeConfig) -> FastAPI:
         time; in each, the keeper first (the rule `best`) and the close pairs."""
 
         def groups(index):
-            return index.threshold, plans(index.dedupe(threshold), config.rule)
+            # A dedupe is a pass over the whole index: its groups are kept, per worker (each
+            # its own index and version), until the index changes or another threshold is asked.
+            version = index.version()
+            kept = found_groups.get(index)
+            if version is not None and kept and kept[:2] == (version, threshold):
+                found = kept[2]
+            else:
+                found = index.dedupe(threshold)
+                found_groups[index] = (version, threshold, found)
+            return index.threshold, plans(found, config.rule)
 
         used, found = await workers.run(groups)
         page = found[offset : offset + limit]

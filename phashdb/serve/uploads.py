@@ -10,9 +10,12 @@ from ..errors import Error
 from ..ingest import IMAGE_SUFFIXES
 from .body import Received
 
-# PIL format name -> the suffix an upload is stored under (so `ingest` of the folder sees it).
-SUFFIXES = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp",
-            "BMP": ".bmp", "TIFF": ".tif", "HEIF": ".heic"}  # fmt: skip
+# The leading bytes of each format an upload may be stored as -> its suffix (so `ingest` of the
+# folder sees it). Read from the file's first bytes rather than by opening it with Pillow, which
+# for a WebP sets up a decoder: a third of a millisecond to two thirds, on every upload.
+MAGIC = ((b"\xff\xd8\xff", ".jpg"), (b"\x89PNG\r\n\x1a\n", ".png"), (b"GIF87a", ".gif"),
+         (b"GIF89a", ".gif"), (b"BM", ".bmp"), (b"II*\x00", ".tif"), (b"MM\x00*", ".tif"))  # fmt: skip
+HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 
 
 def admit(index, got: Received, id: str | None, keep: bool, threshold, uploads: Path | None):
@@ -48,13 +51,18 @@ def _suffix(got: Received) -> str:
     given = Path(got.filename or "").suffix.lower()
     if given in IMAGE_SUFFIXES:
         return given
-    from PIL import Image as PILImage
+    with open(got.path, "rb") as file:
+        return format_suffix(file.read(16))
 
-    try:
-        with PILImage.open(got.path) as img:
-            return SUFFIXES.get(img.format, ".img")
-    except Exception:  # noqa: BLE001 (not an image: index.add says so, naming the upload)
-        return ".img"
+
+def format_suffix(head: bytes) -> str:
+    """The suffix of the image format whose file starts with `head` (16 bytes); ".img" when
+    it is none of them (not an image: `index.add` says so, naming the upload)."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return ".heic"
+    return next((suffix for magic, suffix in MAGIC if head.startswith(magic)), ".img")
 
 
 def content_id(got: Received) -> str:
