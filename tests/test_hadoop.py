@@ -109,7 +109,13 @@ def test_ingest_on_yarn_into_the_embedded_index_is_loaded_by_the_driver(
         assert stored(by_job) == stored(by_pool)
     # The job ran as one YARN application, which succeeded: its application master and at
     # least one map task in containers of the NodeManager.
-    now = yarn_counts(hadoop_cluster)
+    # The ResourceManager counts the application completed once its master has unregistered,
+    # which may follow the client's "job succeeded" by a moment.
+    for _ in range(120):
+        now = yarn_counts(hadoop_cluster)
+        if now[0] - completed or now[1] - failed:
+            break
+        time.sleep(0.5)
     assert (now[0] - completed, now[1] - failed) == (1, 0)
     assert now[2] - containers >= 2
 

@@ -3,6 +3,7 @@ the tasks, reading the output, loading it into the index. The jobs themselves st
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import tempfile
@@ -122,7 +123,7 @@ def run(
             argv += ["--py-files", package_zip(Path(tmp))]
         job = job_class(argv + args + [str(source)])
         try:
-            with job.make_runner() as job_runner:
+            with make_runner(job, runner) as job_runner:
                 job_runner.run()
                 if counters is not None:
                     counters.extend(job_runner.counters())
@@ -130,6 +131,16 @@ def run(
                     yield value
         except (StepFailedException, OSError) as e:
             raise Error(f"the {job_class.__name__} job failed on the {runner} runner: {e}") from e
+
+
+def make_runner(job, runner: str):
+    """The job's mrjob runner; for "hadoop", one doing its hdfs:// file operations through
+    hdfs-native (when installed) instead of a `hadoop fs` JVM each."""
+    if runner == "hadoop" and importlib.util.find_spec("hdfs_native"):
+        from .hdfs_fs import HadoopRunner
+
+        return HadoopRunner(**job._runner_kwargs())
+    return job.make_runner()
 
 
 def package_zip(folder: Path) -> str:
