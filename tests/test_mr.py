@@ -76,7 +76,9 @@ def test_dedupe_job_finds_pairs_that_only_neighbour_probing_finds(tmp_path, grou
         ]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     seed=st.integers(0, 2**32 - 1),
     threshold=st.integers(0, 16),

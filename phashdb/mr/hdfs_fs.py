@@ -87,7 +87,8 @@ class HdfsNativeFilesystem(Filesystem):
         client = _client(f"hdfs://{parts.netloc}")
         paths = (
             [s.path for s in client.glob_status(parts.path)]
-            if GLOB & set(parts.path) else [parts.path]
+            if GLOB & set(parts.path)
+            else [parts.path]
         )
         for path in paths:
             try:
