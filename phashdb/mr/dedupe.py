@@ -63,9 +63,11 @@ class MRDedupe(MRJob):
                 continue
             bits = min(self.options.group_bits, width)
             group = (h >> (shift + width - bits)) & ((1 << bits) - 1)
-            yield [band, group], [1, id, hex_hash]
+            # Strings, not lists: JSON encodes a string in one C call (lists cost 3x, most of
+            # the map's time).
+            yield f"{band} {group}", f"1 {hex_hash} {id}"
             for mask in flip_masks(bits, r)[1:].tolist():
-                yield [band, group ^ mask], [0, id, hex_hash]
+                yield f"{band} {group ^ mask}", f"0 {hex_hash} {id}"
 
     def close_pairs(self, key, entries):
         import numpy as np
@@ -74,10 +76,11 @@ class MRDedupe(MRJob):
         from phashdb.tables import BandTables
 
         home_ids, home_hashes, query_ids, query_hashes = [], [], [], []
-        for home, id, hex_hash in entries:
+        for entry in entries:
+            home, hex_hash, id = entry.split(" ", 2)
             query_ids.append(id)
             query_hashes.append(int(hex_hash, 16))
-            if home:
+            if home == "1":
                 home_ids.append(id)
                 home_hashes.append(query_hashes[-1])
         if not home_ids:
@@ -97,7 +100,7 @@ class MRDedupe(MRJob):
         a, b = self.layout.split(queries[q]), self.layout.split(homes[rows])
         close = distances(a.astype(np.uint64), b.astype(np.uint64)) <= np.array(self.radii)[:, None]
         first = np.argmax(close, axis=0)
-        for i in np.flatnonzero(first == key[0]).tolist():
+        for i in np.flatnonzero(first == int(key.split(" ")[0])).tolist():
             yield [str(home_ids[rows[i]]), str(query_ids[q[i]])], int(d[i])
 
     def all_to_one(self, pair, distance):
