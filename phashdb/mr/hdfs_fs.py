@@ -24,7 +24,9 @@ GLOB = frozenset("*?[{")
 
 class HdfsNativeFilesystem(Filesystem):
     def can_handle_path(self, path):
-        return path.startswith("hdfs://")
+        # hdfs:///path (the configured default filesystem) is left to `hadoop fs`, which reads
+        # the configuration.
+        return path.startswith("hdfs://") and bool(urlsplit(path).netloc)
 
     def _statuses(self, url: str) -> tuple[str, list]:
         """(hdfs://HOST:PORT, statuses of every file at or under `url`, a glob allowed)."""
