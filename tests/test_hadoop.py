@@ -285,3 +285,26 @@ def test_ingest_from_hdfs_on_yarn_into_hbase_on_hdfs_answers_as_the_embedded_ind
             if f.split("/")[-2] == family.decode()
         ]
         assert len({f.split("/")[-3] for f in store_files}) >= 2, store_files
+
+
+def test_the_runner_file_operations_through_hdfs_native(hadoop_cluster, tmp_path):
+    from phashdb.mr.hdfs_fs import HdfsNativeFilesystem
+
+    fs, nn = HdfsNativeFilesystem(), hadoop_cluster["namenode"]
+    source = tmp_path / "a.txt"
+    source.write_bytes(bytes(range(256)) * 12_000)  # 3 MB: more than one read chunk
+    fs.mkdir(f"{nn}/fs/d")
+    fs.put(str(source), f"{nn}/fs/d/a.txt")
+    fs.touchz(f"{nn}/fs/d/empty")
+    assert sorted(fs.ls(f"{nn}/fs")) == [f"{nn}/fs/d/a.txt", f"{nn}/fs/d/empty"]
+    assert list(fs.ls(f"{nn}/fs/d/*.txt")) == [f"{nn}/fs/d/a.txt"]
+    assert list(fs.ls(f"{nn}/fs/nowhere")) == []
+    assert b"".join(fs._cat_file(f"{nn}/fs/d/a.txt")) == source.read_bytes()
+    assert fs.du(f"{nn}/fs") == 3_072_000
+    assert fs.exists(f"{nn}/fs/d/a.txt") and not fs.exists(f"{nn}/fs/nowhere")
+    with pytest.raises(OSError, match="already exists"):
+        fs.touchz(f"{nn}/fs/d/a.txt")
+    fs.rm(f"{nn}/fs")
+    assert not fs.exists(f"{nn}/fs")
+    # hdfs:///path means the configured default filesystem: left to `hadoop fs`.
+    assert fs.can_handle_path(f"{nn}/x") and not fs.can_handle_path("hdfs:///x")
