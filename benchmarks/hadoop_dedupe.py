@@ -4,7 +4,7 @@
 
 Hashes: clusters of near-duplicates (each a centre with ~5% of its bits flipped per copy) among
 random ones, in an embedded index. Starts the test cluster of tests/hadoop; checks that both
-give the same groups; prints both times and the job's task seconds (per-container rates).
+give the same groups and pairs; prints both times and the job's task seconds (per-container rates).
 """
 
 from __future__ import annotations
@@ -58,25 +58,20 @@ def main() -> None:
                 local = time.perf_counter() - t
                 counters: list = []
                 t = time.perf_counter()
-                from phashdb.mr.dedupe import MRDedupe
-
-                lines = (f"i{n}\t{int(h):016x}" for n, h in enumerate(hashes))
-                pairs = sum(1 for r in mr.run(MRDedupe, "hadoop", ["--threshold",
-                            str(index.threshold)], lines, counters) if "pair" in r)
+                got = mr.dedupe(index, "hadoop", counters=counters)
                 job = time.perf_counter() - t
-                got = mr.dedupe(index, "inline") if args.count <= 2000 else None
         finally:
             subprocess.run([str(script), "stop", str(tmp / "cluster")], check=False,
                            stdout=subprocess.DEVNULL)
     want_pairs = sum(len(g.pairs) for g in expected)
+    got_pairs = sum(len(g.pairs) for g in got)
+    same = [(g.images, g.pairs) for g in got] == [(g.images, g.pairs) for g in expected]
     print(f"{args.count} hashes, threshold {index.threshold}: Index.dedupe {local:.1f} s, "
           f"{len(expected)} groups, {want_pairs} pairs")
-    print(f"dedupe job on YARN: {job:.0f} s ({job / local:.0f}x Index.dedupe), {pairs} pairs "
-          f"({'same' if pairs == want_pairs else 'DIFFERENT'}); task seconds: map "
-          f"{task_seconds(counters, 'map'):.0f}, reduce {task_seconds(counters, 'reduce'):.0f}"
-          f" over {len(counters)} steps")
-    if got is not None:
-        print("groups equal:", [g.pairs for g in got] == [g.pairs for g in expected])
+    print(f"dedupe job on YARN: {job:.0f} s ({job / local:.1f}x Index.dedupe), {len(got)} groups, "
+          f"{got_pairs} pairs ({'the same groups and pairs' if same else 'DIFFERENT'}); task "
+          f"seconds: map {task_seconds(counters, 'map'):.0f}, reduce "
+          f"{task_seconds(counters, 'reduce'):.0f} over {len(counters)} steps")
 
 
 if __name__ == "__main__":

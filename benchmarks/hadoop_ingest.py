@@ -154,7 +154,27 @@ def run_all(cluster: dict, tmp: Path, images: Path, size: int) -> None:
           f"{web:.0f} files/s ({native / web:.1f}x); pack members (ranged reads) "
           f"{packed:.0f} images/s")
 
-    rates, counters = {}, {}
+    # A job's fixed cost: a 2-image job, with mrjob's own runner (a `hadoop fs` JVM for each of
+    # its file operations) and with phashdb's (them through hdfs-native).
+    client.mkdirs("/two", create_parent=True)
+    for path in files[:2]:
+        with client.create(f"/two/{os.path.basename(path)}") as f:
+            f.write(Path(path).read_bytes())
+    fixed = {}
+    for name, make in (("mrjob's runner", lambda job, runner: job.make_runner()),
+                       ("hdfs-native file operations", mr.make_runner)):
+        with phashdb.open(tmp / f"two-{len(fixed)}") as index:
+            saved, mr.make_runner = mr.make_runner, make
+            try:
+                t = time.perf_counter()
+                assert mr.ingest(index, [f"{nn}/two"], "hadoop").added == 2
+                fixed[name] = time.perf_counter() - t
+            finally:
+                mr.make_runner = saved
+    print("a 2-image job on YARN (its fixed cost): " + ", ".join(
+        f"{name} {t:.1f} s" for name, t in fixed.items()))
+
+    rates, counters, elapsed = {}, {}, {}
     runs = [
         ("local pool, local files", [str(images)], None),
         ("local pool, HDFS files", [f"{nn}/plain"], None),
@@ -169,12 +189,14 @@ def run_all(cluster: dict, tmp: Path, images: Path, size: int) -> None:
                 report = mr.ingest(index, where, runner, counters[name])
             else:
                 report = ingest(index, where)
-            rates[name] = report.added / (time.perf_counter() - t)
+            elapsed[name] = time.perf_counter() - t
+            rates[name] = report.added / elapsed[name]
             assert report.added == count, (name, report.to_json()["failed"][:3])
     base = rates["local pool, local files"]
     print(f"ingest of {count} images, {os.cpu_count()} cores:")
     for name, rate in rates.items():
-        line = f"  {name:<26} {rate:7.1f} images/s  ({rate / base:.2f}x the local pool)"
+        line = (f"  {name:<26} {rate:7.1f} images/s  {elapsed[name]:5.0f} s  "
+                f"({rate / base:.2f}x the local pool)")
         if task_seconds(counters[name], "map"):
             busy = task_seconds(counters[name], "map")
             line += f"; {count / busy:.1f} images/s per map container ({busy:.0f} s in maps)"

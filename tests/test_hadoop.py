@@ -109,7 +109,13 @@ def test_ingest_on_yarn_into_the_embedded_index_is_loaded_by_the_driver(
         assert stored(by_job) == stored(by_pool)
     # The job ran as one YARN application, which succeeded: its application master and at
     # least one map task in containers of the NodeManager.
-    now = yarn_counts(hadoop_cluster)
+    # The ResourceManager counts the application completed once its master has unregistered,
+    # which may follow the client's "job succeeded" by a moment.
+    for _ in range(120):
+        now = yarn_counts(hadoop_cluster)
+        if now[0] - completed or now[1] - failed:
+            break
+        time.sleep(0.5)
     assert (now[0] - completed, now[1] - failed) == (1, 0)
     assert now[2] - containers >= 2
 
@@ -119,11 +125,12 @@ def test_cli_ingest_and_dedupe_with_the_hadoop_runner(tmp_path, collection):
     phashdb_cli = [str(Path(sys.executable).parent / "phashdb")]
     result = subprocess.run(
         [*phashdb_cli, "ingest", "--runner", "hadoop", str(collection)],
-        capture_output=True, text=True, env=env,
+        check=False, capture_output=True, text=True, env=env,
     )
     assert "8 added, 0 skipped, 2 duplicates, 1 failed" in result.stdout, result.stderr[-2000:]
     dedupe = subprocess.run(
-        [*phashdb_cli, "dedupe", "--runner", "hadoop"], capture_output=True, text=True, env=env
+        [*phashdb_cli, "dedupe", "--runner", "hadoop"],
+        check=False, capture_output=True, text=True, env=env,
     )
     assert dedupe.returncode == 0 and "2 groups, 4 images" in dedupe.stdout
 
@@ -202,3 +209,103 @@ def test_cli_ingest_and_pack_with_hdfs_urls(tmp_path, photos, hadoop_cluster):
         check=False, capture_output=True, text=True, env=env,
     )
     assert missing.returncode != 0 and "/nowhere: cannot list" in missing.stderr
+
+
+@pytest.fixture(scope="module")
+def hbase_on_hdfs(hadoop_cluster, tmp_path_factory) -> dict:
+    """A second test HBase (tests/hbase), its root dir (WALs, store files) in the Hadoop test
+    cluster's HDFS, as production keeps them."""
+    script = Path(__file__).parent / "hbase" / "cluster.sh"
+    folder = tmp_path_factory.mktemp("hbase-on-hdfs")
+    start = [str(script), "start", str(folder), "--rootdir", f"{hadoop_cluster['namenode']}/hbase"]
+    for step in ([str(script), "build"], start):
+        result = subprocess.run(step, check=False, capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.fail(f"hbase cluster.sh {step[1]} failed:\n{result.stdout}\n{result.stderr}")
+    yield json.loads((folder / "cluster.json").read_text())
+    subprocess.run([str(script), "stop", str(folder)], check=False, capture_output=True)
+
+
+def control(cluster, command: str) -> str:
+    """One command to the test HBase's control port (tests/hbase/README.md)."""
+    import socket
+
+    with socket.create_connection((cluster["host"], cluster["control_port"]), timeout=300) as s:
+        s.sendall(command.encode() + b"\n")
+        answer = s.makefile().readline().strip()
+    assert answer.startswith("ok"), answer
+    return answer
+
+
+def hdfs_files(client, folder: str) -> list[str]:
+    return [s.path for s in client.list_status(folder, recursive=True) if not s.isdir]
+
+
+@pytest.mark.hbase
+def test_ingest_from_hdfs_on_yarn_into_hbase_on_hdfs_answers_as_the_embedded_index(
+    tmp_path, collection, photos, near_copies, hadoop_cluster, hbase_on_hdfs
+):
+    import hdfs_native
+
+    from phashdb.hbase.keys import BAND_FAMILY, RECORD_FAMILY
+    from phashdb.hbase.schema import create_tables
+
+    nn = hadoop_cluster["namenode"]
+    assert hbase_on_hdfs["rootdir"] == f"{nn}/hbase"
+    url = put_folder(hadoop_cluster, collection, "/hbase-photos")
+    base = f"hbase://{hbase_on_hdfs['host']}:{hbase_on_hdfs['thrift2_port']}/onhdfs"
+    create_tables(base, regions_per_band=2)
+    with phashdb.open(base) as hbase, phashdb.open(tmp_path / "embedded") as embedded:
+        expected = ingest(embedded, [collection])
+        report = mr.ingest(hbase, [url], "hadoop")
+        assert (report.added, report.duplicates, len(report.failed)) == (8, 2, 1)
+        assert (expected.added, expected.duplicates) == (8, 2)
+        assert by_name(hbase, url) == by_name(embedded, str(collection))
+        # The same answers, by image name (the ids differ with the paths).
+        names = {
+            i.id: i.path.rsplit("/", 1)[1] for index in (hbase, embedded) for i in index.images()
+        }
+        for query in [*photos.values(), *near_copies.values()]:
+            got, want = hbase.check(query), embedded.check(query)
+            assert [(names[m.id], m.distance) for m in got.matches] == [
+                (names[m.id], m.distance) for m in want.matches
+            ]
+            assert got.hash == want.hash
+        groups = [sorted(names[i.id] for i in g.images) for g in hbase.dedupe()]
+        assert groups == [sorted(names[i.id] for i in g.images) for g in embedded.dedupe()]
+        assert len(groups) == 2
+    # HBase keeps its write-ahead logs and, once flushed, its store files in that HDFS.
+    client = hdfs_native.Client(nn)
+    assert hdfs_files(client, "/hbase/WALs")
+    control(hbase_on_hdfs, "flush onhdfs")
+    control(hbase_on_hdfs, "flush onhdfs_images")
+    for table, family in (("onhdfs", BAND_FAMILY), ("onhdfs_images", RECORD_FAMILY)):
+        # TABLE/REGION/FAMILY/STOREFILE: a store file in each region that took rows.
+        store_files = [
+            f for f in hdfs_files(client, f"/hbase/data/default/{table}")
+            if f.split("/")[-2] == family.decode()
+        ]
+        assert len({f.split("/")[-3] for f in store_files}) >= 2, store_files
+
+
+def test_the_runner_file_operations_through_hdfs_native(hadoop_cluster, tmp_path):
+    from phashdb.mr.hdfs_fs import HdfsNativeFilesystem
+
+    fs, nn = HdfsNativeFilesystem(), hadoop_cluster["namenode"]
+    source = tmp_path / "a.txt"
+    source.write_bytes(bytes(range(256)) * 12_000)  # 3 MB: more than one read chunk
+    fs.mkdir(f"{nn}/fs/d")
+    fs.put(str(source), f"{nn}/fs/d/a.txt")
+    fs.touchz(f"{nn}/fs/d/empty")
+    assert sorted(fs.ls(f"{nn}/fs")) == [f"{nn}/fs/d/a.txt", f"{nn}/fs/d/empty"]
+    assert list(fs.ls(f"{nn}/fs/d/*.txt")) == [f"{nn}/fs/d/a.txt"]
+    assert list(fs.ls(f"{nn}/fs/nowhere")) == []
+    assert b"".join(fs._cat_file(f"{nn}/fs/d/a.txt")) == source.read_bytes()
+    assert fs.du(f"{nn}/fs") == 3_072_000
+    assert fs.exists(f"{nn}/fs/d/a.txt") and not fs.exists(f"{nn}/fs/nowhere")
+    with pytest.raises(OSError, match="already exists"):
+        fs.touchz(f"{nn}/fs/d/a.txt")
+    fs.rm(f"{nn}/fs")
+    assert not fs.exists(f"{nn}/fs")
+    # hdfs:///path means the configured default filesystem: left to `hadoop fs`.
+    assert fs.can_handle_path(f"{nn}/x") and not fs.can_handle_path("hdfs:///x")

@@ -7,10 +7,13 @@ import shutil
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import phashdb
 from phashdb.ingest import ingest
 from phashdb.mr import run as mr
+from phashdb.mr.dedupe import MRDedupe
 
 
 def groups_of(groups):
@@ -58,15 +61,49 @@ def test_dedupe_job_equals_the_index_dedupe(tmp_path, runner):
             assert groups_of(mr.dedupe(index, runner, threshold)) == expected
 
 
-def test_dedupe_job_finds_pairs_that_only_neighbour_probing_finds(tmp_path):
+@pytest.mark.parametrize("group_bits", [0, 1, 13])
+def test_dedupe_job_finds_pairs_that_only_neighbour_probing_finds(tmp_path, group_bits):
     # 5 bands of 13/13/13/13/12 bits and threshold 10: probe radii (2, 1, 1, 1, 1). These two
     # hashes differ by 2 bits in band 0 and 2 in every other band: no band value is shared,
-    # so only the probe keys bring them to one reducer.
+    # so with keys of whole band values (13 group bits) only the probe keys bring them to one
+    # reducer.
     a = 0
     b = (0b11 << 51) | (0b11 << 38) | (0b11 << 25) | (0b11 << 12) | 0b11
     with phashdb.open(tmp_path / "index") as index:
         index.add_hashes([("a", a), ("b", b)])
-        assert groups_of(mr.dedupe(index, "inline", 10)) == [(["a", "b"], (("a", "b", 10),))]
+        assert groups_of(mr.dedupe(index, "inline", 10, group_bits=group_bits)) == [
+            (["a", "b"], (("a", "b", 10),))
+        ]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    threshold=st.integers(0, 16),
+    group_bits=st.integers(0, 13),
+    bands=st.sampled_from(["5", "3", "4,20,20,20"]),
+)
+def test_dedupe_job_equals_the_index_dedupe_for_any_grouping(
+    tmp_path_factory, seed, threshold, group_bits, bands
+):
+    # Each close pair is emitted once (by one reducer), not once per key that sees it.
+    rng = np.random.default_rng(seed)
+    centres = rng.integers(0, 2**64, 8, dtype=np.uint64, endpoint=False)
+    hashes = centres[rng.integers(0, 8, 60)]
+    for bit in range(64):
+        hashes[rng.random(60) < 0.06] ^= np.uint64(1 << bit)
+    lines = [f"i{n}\t{int(h):016x}" for n, h in enumerate(hashes)]
+    args = ["--threshold", str(threshold), "--bands", bands, "--group-bits", str(group_bits)]
+    records = list(mr.run(MRDedupe, "inline", args, lines))
+    pairs = [(*r["pair"], r["distance"]) for r in records if "pair" in r]
+    with phashdb.open(tmp_path_factory.mktemp("index")) as index:
+        index.add_hashes((f"i{n}", int(h)) for n, h in enumerate(hashes))
+        expected = index.dedupe(threshold)
+        assert sorted(pairs) == sorted(p for g in expected for p in g.pairs)
+        job = mr.dedupe(index, "inline", threshold, bands, group_bits)
+        assert groups_of(job) == groups_of(expected)
 
 
 def test_dedupe_job_leaves_out_pairs_marked_not_duplicates(tmp_path):

@@ -3,6 +3,8 @@ the tasks, reading the output, loading it into the index. The jobs themselves st
 
 from __future__ import annotations
 
+import importlib.util
+import math
 import os
 import tempfile
 import zipfile
@@ -12,7 +14,6 @@ from pathlib import Path
 from mrjob.step import StepFailedException
 
 from ..errors import Error
-from ..hashing import to_hex
 from ..index import Group, connected_groups
 from ..ingest import BATCH, IngestReport, count_duplicates, pending_files
 from ..records import Image, image_from_json
@@ -22,6 +23,12 @@ RUNNERS = ("inline", "local", "hadoop", "spark", "emr", "dataproc")
 # (a container JVM and a Python with numpy and Pillow, a few seconds), and many tasks for a
 # large ingest, so that every node's containers get work.
 LINES_PER_MAP = 1000
+# The dedupe job's input lines per map task: a line (an id and a hash) takes microseconds.
+DEDUPE_LINES_PER_MAP = 250_000
+# Hashes a reducer of the dedupe job holds (its homes; with group bits, probes come on top).
+GROUP_HASHES = 1_000_000
+# Reduce tasks of the dedupe job at most.
+REDUCES = 64
 
 
 def ingest(
@@ -60,14 +67,26 @@ def ingest(
     return report
 
 
-def dedupe(index, runner: str, threshold: int | None = None, bands: str = "5") -> list[Group]:
-    """`Index.dedupe` as the dedupe job on `runner`: the same groups."""
+def dedupe(
+    index, runner: str, threshold: int | None = None, bands: str = "5",
+    group_bits: int | None = None, counters: list | None = None,
+) -> list[Group]:
+    """`Index.dedupe` as the dedupe job on `runner`: the same groups. `group_bits`: as the
+    job's --group-bits (default: the fewest that keep a reducer's group to GROUP_HASHES)."""
     from .dedupe import MRDedupe
 
     threshold = index.threshold if threshold is None else threshold
-    lines = (f"{image.id}\t{to_hex(image.hash)}" for image in index.images())
+    ids, hashes = index.store.hashes()
+    if group_bits is None:
+        group_bits = max(0, math.ceil(math.log2(max(len(ids), 1) / GROUP_HASHES)))
+    lines = (f"{id}\t{h:016x}" for id, h in zip(ids.tolist(), hashes.tolist()))
+    args = ["--threshold", str(threshold), "--bands", bands, "--group-bits", str(group_bits)]
+    if runner in ("hadoop", "emr", "dataproc"):
+        # A reduce task per key, up to REDUCES (the band count, at group_bits 0).
+        keys = len(bands.split(",")) if "," in bands else int(bands)
+        args += ["--jobconf", f"mapreduce.job.reduces={min(keys << group_bits, REDUCES)}"]
     pairs = {}
-    for record in run(MRDedupe, runner, ["--threshold", str(threshold), "--bands", bands], lines):
+    for record in run(MRDedupe, runner, args, lines, counters, DEDUPE_LINES_PER_MAP):
         if "pair" in record:
             pairs[tuple(record["pair"])] = record["distance"]
     pairs = {(a, b): d for a, b, d in index.undecided((a, b, d) for (a, b), d in pairs.items())}
@@ -83,7 +102,8 @@ def dedupe(index, runner: str, threshold: int | None = None, bands: str = "5") -
 
 
 def run(
-    job_class, runner: str, args: list[str], lines: Iterable[str], counters: list | None = None
+    job_class, runner: str, args: list[str], lines: Iterable[str], counters: list | None = None,
+    lines_per_map: int = LINES_PER_MAP,
 ) -> Iterator[dict]:
     """Run `job_class` on `runner` over input `lines`; yield its output values. phashdb goes
     to the tasks as a zip on their PYTHONPATH (mrjob's py_files), so the cluster needs only
@@ -97,13 +117,13 @@ def run(
         argv = ["-r", runner]
         if runner in ("hadoop", "emr", "dataproc"):
             count = source.read_text().count("\n")
-            maps = max(2, -(-count // LINES_PER_MAP))
+            maps = max(2, -(-count // lines_per_map))
             argv += ["--jobconf", f"mapreduce.job.maps={maps}"]
         if runner != "inline":
             argv += ["--py-files", package_zip(Path(tmp))]
         job = job_class(argv + args + [str(source)])
         try:
-            with job.make_runner() as job_runner:
+            with make_runner(job, runner) as job_runner:
                 job_runner.run()
                 if counters is not None:
                     counters.extend(job_runner.counters())
@@ -111,6 +131,16 @@ def run(
                     yield value
         except (StepFailedException, OSError) as e:
             raise Error(f"the {job_class.__name__} job failed on the {runner} runner: {e}") from e
+
+
+def make_runner(job, runner: str):
+    """The job's mrjob runner; for "hadoop", one doing its hdfs:// file operations through
+    hdfs-native (when installed) instead of a `hadoop fs` JVM each."""
+    if runner == "hadoop" and importlib.util.find_spec("hdfs_native"):
+        from .hdfs_fs import HadoopRunner
+
+        return HadoopRunner(**job._runner_kwargs())
+    return job.make_runner()
 
 
 def package_zip(folder: Path) -> str:

@@ -5,7 +5,7 @@
 #   cluster.sh build          fetch jars (Maven Central), compile, write target/classpath.txt
 #   cluster.sh start DIR [ARGS...]
 #                             start in background; logs in DIR/cluster.log; waits for DIR/cluster.json.
-#                             ARGS go to MiniCluster (--regionservers N, --no-thrift2,
+#                             ARGS go to MiniCluster (--regionservers N, --no-thrift2, --rootdir URL,
 #                             --thrift-read-timeout-ms MS)
 #   cluster.sh stop DIR       SIGTERM (clean shutdown), SIGKILL after a timeout
 #   cluster.sh status DIR     exit 0 if running

@@ -63,7 +63,7 @@ public final class MiniCluster {
     long t0 = System.nanoTime();
     if (args.length < 1) {
       System.err.println("usage: MiniCluster <ports.json> [--data DIR] [--regionservers N]"
-          + " [--no-thrift2] [--exit-on-stdin-eof]");
+          + " [--rootdir URL] [--no-thrift2] [--exit-on-stdin-eof]");
       System.exit(2);
     }
     Path portsFile = Path.of(args[0]).toAbsolutePath();
@@ -72,6 +72,7 @@ public final class MiniCluster {
     boolean thrift2 = true;
     boolean exitOnStdinEof = false;
     int readTimeoutMs = (int) TimeUnit.DAYS.toMillis(1);
+    String rootDir = null; // hbase.rootdir (and so the WALs under it); default: under dataDir
     for (int i = 1; i < args.length; i++) {
       switch (args[i]) {
         case "--data":
@@ -85,6 +86,9 @@ public final class MiniCluster {
           break;
         case "--thrift-read-timeout-ms":
           readTimeoutMs = Integer.parseInt(args[++i]);
+          break;
+        case "--rootdir":
+          rootDir = args[++i];
           break;
         case "--exit-on-stdin-eof":
           exitOnStdinEof = true;
@@ -107,6 +111,7 @@ public final class MiniCluster {
     // Local filesystem, no HDFS: it has no hflush/hsync capability, so do not insist on it.
     conf.set("fs.defaultFS", "file:///");
     conf.setBoolean("hbase.unsafe.stream.capability.enforce", false);
+    // FSHLog: the classic WAL writer (the async one reaches into the HDFS client's internals).
     conf.set("hbase.wal.provider", "filesystem");
     // All region servers share one heap: keep each one's caches small.
     conf.setFloat("hfile.block.cache.size", 0.1f);
@@ -120,7 +125,30 @@ public final class MiniCluster {
     // folder's size after a major compaction is the table's size.
     conf.setInt("hbase.hfile.compaction.discharger.interval", 3_000);
 
-    HBaseTestingUtility util = new HBaseTestingUtility(conf);
+    HBaseTestingUtility util = rootDir == null ? new HBaseTestingUtility(conf)
+        : new HBaseTestingUtility(conf) {
+          // The testing utility would put hbase.rootdir in a fresh test-data/UUID folder of
+          // the filesystem: keep the one asked for.
+          @Override
+          public org.apache.hadoop.fs.Path createRootDir(boolean create) throws IOException {
+            org.apache.hadoop.fs.Path root = new org.apache.hadoop.fs.Path(
+                getConfiguration().get("hbase.rootdir"));
+            org.apache.hadoop.fs.FileSystem fs = root.getFileSystem(getConfiguration());
+            fs.mkdirs(root);
+            org.apache.hadoop.hbase.util.FSUtils.setVersion(fs, root);
+            return root;
+          }
+        };
+    if (rootDir != null) {
+      // Root dir, WALs and store files in that (HDFS) filesystem, which can hflush/hsync: the
+      // WAL insists on it, as in production. Set after the testing utility's constructor,
+      // which points it at the local filesystem. fs.defaultFS stays file:///, the servers set
+      // it to the root dir's filesystem themselves: were it HDFS already, the mini cluster
+      // would run each region server as a user of its own ("root.hfs.N", in the group
+      // "supergroup" only for a NameNode in this JVM), which the test NameNode refuses writes.
+      conf.set("hbase.rootdir", rootDir);
+      conf.setBoolean("hbase.unsafe.stream.capability.enforce", true);
+    }
     List<ThriftServer> thriftServers = new ArrayList<>();
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -204,6 +232,7 @@ public final class MiniCluster {
         + "  \"zk_port\": " + zkPort + ",\n"
         + "  \"control_port\": " + controlPort + ",\n"
         + "  \"data_dir\": \"" + dataDir + "\",\n"
+        + "  \"rootdir\": \"" + conf.get("hbase.rootdir") + "\",\n"
         + "  \"master_info\": \"" + master + "\",\n"
         + "  \"region_servers\": [" + rs + "],\n"
         + "  \"hbase_version\": \"" + org.apache.hadoop.hbase.util.VersionInfo.getVersion()
