@@ -47,6 +47,7 @@ class HBaseOptions:
     timeout: float = 60.0  # seconds per Thrift call
     retries: int = 3  # attempts after a transport failure, with backoff
     thrift2_port: int | None = None  # an older URL's way to name the Thrift2 port
+    zookeeper: str = ""  # HOST:PORT of the cluster's ZooKeeper, for the HFile bulk load
 
     @classmethod
     def from_url(cls, url: str, **overrides) -> HBaseOptions:
@@ -59,7 +60,7 @@ class HBaseOptions:
         unknown = set(query) - set(fields)
         if unknown:
             raise ValueError(f"unknown option(s) {sorted(unknown)} in {url!r}")
-        convert = {"timeout": float, "transport": str, "protocol": str}
+        convert = {"timeout": float, "transport": str, "protocol": str, "zookeeper": str}
         try:
             values = {k: convert.get(k, int)(v) for k, v in {**query, **overrides}.items()}
         except ValueError as e:
