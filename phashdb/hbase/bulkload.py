@@ -19,9 +19,9 @@ cluster is found through ZooKeeper: the URL's `zookeeper=HOST:PORT`, else hbase-
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -42,7 +42,7 @@ from .thrift import hb
 PROJECT = Path(__file__).resolve().parents[2]
 JAR = PROJECT / "java" / "bulkload" / "target" / "phashdb-bulkload.jar"
 MAIN_CLASS = "phashdb.bulkload.BulkLoad"
-MAGIC = b"PHBULK1\n"
+MAGIC = b"PHBULK3\n"
 LOOKUP_CHUNK = 100_000  # ids per online lookup when the table already holds many images
 # The JDK 11+ module flags HBase's own bin/hbase passes to its client.
 JDK_FLAGS = [
@@ -69,8 +69,8 @@ class LoadReport:
 
 def load(store, images: Iterable[Image], *, zookeeper: str | None = None) -> LoadReport:
     """Bulk-load `images` (an id given twice: the last wins) into the HBase `store`."""
-    by_id = {image.id: image for image in images}
-    return _load(store, list(by_id), None, list(by_id.values()), zookeeper)
+    images = list({image.id: image for image in images}.values())
+    return _load(store, [i.id for i in images], None, images, zookeeper)
 
 
 def load_hashes(
@@ -78,12 +78,9 @@ def load_hashes(
 ) -> LoadReport:
     """Bulk-load (id, hash) pairs, as `Index.add_hashes` stores them (an id given twice: the
     last wins)."""
-    hashes = np.asarray(hashes, dtype=np.uint64)
-    last = {id: n for n, id in enumerate(ids)}
-    if len(last) < len(ids):
-        picks = np.fromiter(last.values(), dtype=np.int64, count=len(last))
-        hashes = hashes[picks]
-    return _load(store, list(last), hashes, None, zookeeper)
+    if len(ids) != len(hashes):
+        raise ValueError(f"{len(ids)} ids but {len(hashes)} hashes")
+    return _load(store, list(ids), np.asarray(hashes, dtype=np.uint64), None, zookeeper)
 
 
 def _load(store, ids: list[str], hashes, images, zookeeper) -> LoadReport:
@@ -99,28 +96,37 @@ def _load(store, ids: list[str], hashes, images, zookeeper) -> LoadReport:
             images = [images[n] for n in keep]
     if not ids:
         return report
-    jar_cp = classpath(store.url)  # before numbers are given out: a missing jar costs none
+    cp = classpath(store.url)  # before numbers are given out: a missing jar costs none
     java = _java(store.url)
     now = time.time()
+    added = ""  # the loader makes the records of plain ids known by hash alone
+    records: list[bytes] = []
     if hashes is None:
         images = [i if i.added else replace(i, added=now) for i in images]
         hashes = np.array([i.hash for i in images], dtype=np.uint64)
         records = [keys.encode_record(i) for i in images]
+    elif plain_ids(ids):
+        added = repr(now)
     else:
         records = hash_records(ids, hashes, now)
-    last = store.allocate(len(ids))[-1]
+    # Band cells are tagged as online batches' are: with numbers no image has, one per cell of
+    # a band value, which holds as many entries as an online batch's cell at most.
+    per_cell = store.options.batch_size
+    tags = -(-len(ids) // per_cell)
+    last = store.allocate(tags + len(ids))[-1]
     numbers = np.arange(last - len(ids) + 1, last + 1, dtype=np.uint64)
+    tag_numbers = list(range(last - len(ids) - tags + 1, last - len(ids) + 1))
     band_ts = int(now * 1000) - int(now * 1000) % keys.BAND_TIME_STEP
     with tempfile.TemporaryDirectory(prefix="phashdb-bulkload-") as tmp:
         source = Path(tmp) / "cells.bin"
-        write_input(source, store.layout, store.row_bits, band_ts, int(now * 1000), hashes,
-                    numbers, ids, records)  # fmt: skip
+        write_input(source, store.layout, store.row_bits, band_ts, int(now * 1000), per_cell,
+                    tag_numbers, added, hashes, numbers, ids, records)  # fmt: skip
         del records
         summary = run_java(
-            java, jar_cp, source, store.options.table, zookeeper or store.options.zookeeper,
+            java, cp, source, store.options.table, zookeeper or store.options.zookeeper,
             store.url, len(ids),
         )  # fmt: skip
-    report.added = len(ids)
+    report.added = summary["images"]
     report.seconds = summary.get("seconds")
     report.bytes = summary.get("bytes", 0)
     return report
@@ -165,7 +171,7 @@ def stored_ids(store, ids: list[str]) -> set[str]:
 
 
 def hash_records(ids: Sequence[str], hashes: np.ndarray, added: float) -> list[bytes]:
-    """`keys.encode_record` of Image(id, hash, added=added) for each pair, at once."""
+    """`keys.encode_record` of Image(id, hash, added=added) for each pair."""
     tail = f",null,null,null,null,null,{added!r}]"
     return [
         f'[{encode_basestring_ascii(id)},"{h:016x}"{tail}'.encode()
@@ -173,35 +179,38 @@ def hash_records(ids: Sequence[str], hashes: np.ndarray, added: float) -> list[b
     ]
 
 
-def id_buckets(ids: Sequence[str]) -> np.ndarray:
-    shift = 16 - keys.ID_BUCKET_BITS
-    blake = hashlib.blake2b
-    return np.fromiter(
-        (
-            int.from_bytes(blake(keys.encode_id(id), digest_size=2).digest(), "big") >> shift
-            for id in ids
-        ),
-        dtype=np.uint16,
-        count=len(ids),
-    )
+_NOT_PLAIN = re.compile(r'[^\x20-\x7e]|["\\]')
+
+
+def plain_ids(ids: Sequence[str]) -> bool:
+    """Whether every id is printable ASCII without quote or backslash: JSON as it is, so the
+    loader can write the records of such ids itself (as `hash_records` would)."""
+    step = 100_000
+    return not any(_NOT_PLAIN.search("".join(ids[k : k + step])) for k in range(0, len(ids), step))
 
 
 def write_input(
-    path: Path, layout, row_bits: int, band_ts: int, cell_ts: int, hashes: np.ndarray,
-    numbers: np.ndarray, ids: Sequence[str], records: Sequence[bytes],
+    path: Path, layout, row_bits: int, band_ts: int, cell_ts: int, per_cell: int,
+    tags: list[int], added: str, hashes: np.ndarray, numbers: np.ndarray, ids: Sequence[str],
+    records: Sequence[bytes],
 ) -> None:  # fmt: skip
-    """The Java program's input (its layout: java/bulkload/.../BulkLoad.java)."""
+    """The Java program's input (its layout: java/bulkload/.../BulkLoad.java). `added`: the
+    records' `added` when the loader makes them (then `records` is empty)."""
     raw_ids = [keys.encode_id(id) for id in ids]
     n = len(raw_ids)
-    header = np.array(
-        [n, len(layout.widths), *layout.widths, *layout.shifts, row_bits], dtype=">i4"
-    ).tobytes() + np.array([band_ts, cell_ts], dtype=">i8").tobytes()
+    header = (
+        np.array(
+            [n, len(layout.widths), *layout.widths, *layout.shifts, row_bits], dtype=">i4"
+        ).tobytes()
+        + np.array([band_ts, cell_ts], dtype=">i8").tobytes()
+        + np.array([per_cell, len(tags)], dtype=">i4").tobytes()
+        + np.array(tags, dtype=">i8").tobytes()
+    )
     with open(path, "wb") as f:
-        f.write(MAGIC + header)
+        f.write(MAGIC + header + len(added).to_bytes(4, "big") + added.encode("ascii"))
         f.write(np.asarray(hashes, dtype=np.uint64).astype(">u8").tobytes())
         f.write(np.asarray(numbers, dtype=np.uint64).astype(">u8").tobytes())
-        f.write(id_buckets(ids).astype(">u2").tobytes())
-        for blobs in (raw_ids, records):
+        for blobs in (raw_ids, records) if not added else (raw_ids,):
             ends = np.cumsum(np.fromiter(map(len, blobs), dtype=np.int64, count=n))
             f.write(ends.astype(">i8").tobytes())
             f.write(b"".join(blobs))
@@ -265,7 +274,7 @@ def run_java(
     if os.environ.get("PHASHDB_BULKLOAD_DIR"):
         command += ["--dir", os.environ["PHASHDB_BULKLOAD_DIR"]]
     try:
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, check=False, capture_output=True, text=True)
     except OSError as e:
         raise StoreError(f"bulk load into {url}: cannot run {java}: {e}") from e
     if done.returncode != 0:

@@ -15,6 +15,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
@@ -39,40 +43,57 @@ import org.apache.hadoop.hbase.util.Bytes;
  * to HBase with BulkLoadHFiles. The input is one file written by phashdb.hbase.bulkload:
  *
  * <pre>
- *   "PHBULK1\n"
+ *   "PHBULK3\n"
  *   int32 n, int32 bands, int32 widths[bands], int32 shifts[bands], int32 row_bits
  *   int64 band cell timestamp, int64 timestamp of the other cells
- *   int64 hashes[n], int64 image numbers[n], uint16 id buckets[n]
+ *   int32 entries per band cell at most, int32 tags, int64 tags[tags] (ascending)
+ *   int32 length, ASCII: the records' `added` (then the records are made here from id and
+ *         hash), or 0 (then the records are given at the end)
+ *   int64 hashes[n], int64 image numbers[n]
  *   int64 id ends[n] (cumulative byte offsets), id bytes
- *   int64 record ends[n] (cumulative), record bytes (the record cells' values)
+ *   only when the records are given: int64 record ends[n] (cumulative), record bytes
  * </pre>
  *
- * All big-endian. Band cells are made here from (hash, number): per band, the hashes rotated
- * so the band's bits come first are radix-sorted, which is the band table's key order. Prints
- * one JSON line (cells, files, bytes, seconds) on success; "error: ..." on stderr and exit 1
- * on failure.
+ * All big-endian. Cells are made here: the id buckets (BLAKE2b, as keys.id_cell), and per band
+ * the hashes rotated so the band's bits come first, radix-sorted, which is the band table's key
+ * order: one cell per band value (more when it has more entries than a cell takes), its
+ * images as entries, as keys.band_cells_many makes them. Of an id given twice, the last is loaded. The bands and the record table are written
+ * in parallel (--threads, default the cores). Prints one JSON line (images, cells, files,
+ * bytes, seconds) on success; "error: ..." on stderr and exit 1 on failure.
  *
- * <p>Usage: BulkLoad --input FILE --table T [--zookeeper HOST:PORT] [--dir DIR] [--keep]
+ * <p>Usage: BulkLoad --input FILE --table T [--zookeeper HOST:PORT] [--dir DIR] [--threads N]
+ * [--keep]
  */
 public final class BulkLoad {
   static final byte[] BAND_FAMILY = Bytes.toBytes("b");
   static final byte[] RECORD_FAMILY = Bytes.toBytes("i");
   static final byte[] EMPTY = new byte[0];
+  static final String MAGIC = "PHBULK3\n";
+  static final int ID_BUCKET_BITS = 12;
+  static final int NUMBER_BYTES = 5;
+  static final long MAX_NUMBER = (1L << (8 * NUMBER_BYTES)) - 1;
+  static final int LOW_BYTES = 2;
 
   // --- the input ---
   int n;
   int[] widths;
   int[] shifts;
   int rowBits;
+  int maxEntries; // per band cell
+  long[] tags; // of the band cells: the k-th cell of a band value has tags[k]
   long bandTs;
   long cellTs;
   long[] hashes;
   long[] numbers;
-  int[] buckets;
+  byte[] added; // the records' `added` (Python's repr of a float), or empty: records given
   long[] idEnds;
   ByteBuffer ids;
   long[] recordEnds;
   ByteBuffer records;
+  // --- made here ---
+  int[] buckets;
+  boolean[] dropped;
+  int duplicates;
 
   public static void main(String[] args) {
     Map<String, String> opts = new LinkedHashMap<>();
@@ -94,7 +115,9 @@ public final class BulkLoad {
       System.exit(0);
     } catch (BadInput e) {
       fail(opts.get("input") + ": " + e.getMessage());
-    } catch (Exception e) {
+    } catch (OutOfMemoryError e) {
+      fail("out of memory (" + e.getMessage() + "): give the loader more heap (PHASHDB_BULKLOAD_HEAP)");
+    } catch (Throwable e) {
       fail(e.toString());
     }
   }
@@ -128,48 +151,66 @@ public final class BulkLoad {
     conf.setInt("zookeeper.recovery.retry", 1);
     TableName bandTable = TableName.valueOf(opts.get("table"));
     TableName recordTable = TableName.valueOf(opts.get("table") + "_images");
-    Path dir;
-    FileSystem fs;
-    if (opts.containsKey("dir")) {
-      dir = new Path(opts.get("dir"), "phashdb-bulkload-" + UUID.randomUUID());
-    } else {
-      dir = new Path(conf.get("hbase.fs.tmp.dir", "/tmp"), "phashdb-bulkload-" + UUID.randomUUID());
-    }
-    fs = dir.getFileSystem(conf);
+    String base = opts.containsKey("dir") ? opts.get("dir") : conf.get("hbase.fs.tmp.dir", "/tmp");
+    Path dir = new Path(base, "phashdb-bulkload-" + UUID.randomUUID());
+    FileSystem fs = dir.getFileSystem(conf);
     dir = fs.makeQualified(dir);
-    long written = 0;
-    int files = 0;
-    long cells = 0;
+    int threads = Integer.parseInt(
+        opts.getOrDefault("threads", "" + Runtime.getRuntime().availableProcessors()));
+    long[] counts = new long[widths.length + 2];
+    String phases;
     long t2, t3;
     try (Connection conn = ConnectionFactory.createConnection(conf)) {
       Tables bands = new Tables(conn, bandTable, BAND_FAMILY, fs, new Path(dir, "bands"), conf);
       Tables recs = new Tables(conn, recordTable, RECORD_FAMILY, fs, new Path(dir, "records"), conf);
-      cells += writeBandCells(bands);
-      cells += writeIdCells(recs);
-      cells += writeRecordCells(recs);
-      bands.closeAll();
-      recs.closeAll();
-      files = bands.files + recs.files;
-      written = bands.bytes() + recs.bytes();
+      long tc = System.nanoTime();
+      // The ids first: their order finds ids given twice (the last one wins).
+      int[] idOrder = sortIds();
+      long ts = System.nanoTime();
+      // Then every band and the record table at once, each its own HFiles.
+      ExecutorService pool = Executors.newFixedThreadPool(Math.max(1, threads));
+      try {
+        List<Future<Long>> done = new ArrayList<>();
+        done.add(pool.submit(() -> writeIdCells(recs.cursor("ids"), idOrder)));
+        done.add(pool.submit(() -> writeRecordCells(recs.cursor("records"))));
+        for (int b = 0; b < widths.length; b++) {
+          final int band = b;
+          done.add(pool.submit(() -> writeBand(bands.cursor("b" + band), band)));
+        }
+        for (int k = 0; k < done.size(); k++) {
+          try {
+            counts[k] = done.get(k).get();
+          } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            throw cause instanceof Exception ? (Exception) cause : new IOException(cause);
+          }
+        }
+      } finally {
+        pool.shutdownNow();
+      }
       t2 = System.nanoTime();
+      phases = String.format("\"connect\": %.3f, \"sort_ids\": %.3f, \"cells\": %.3f",
+          (tc - t1) / 1e9, (ts - tc) / 1e9, (t2 - ts) / 1e9);
       // Records last: an image is visible once its record is, and its band cells are there.
       BulkLoadHFiles loader = BulkLoadHFiles.create(conf);
-      if (bands.files > 0) {
+      if (!bands.paths.isEmpty()) {
         loader.bulkLoad(bandTable, bands.familyDirs());
       }
-      if (recs.files > 0) {
+      if (!recs.paths.isEmpty()) {
         loader.bulkLoad(recordTable, recs.familyDirs());
       }
       t3 = System.nanoTime();
+      long cells = Arrays.stream(counts).sum();
+      return String.format(
+          "{\"images\": %d, \"cells\": %d, \"files\": %d, \"bytes\": %d, \"seconds\": "
+              + "{\"read\": %.3f, %s, \"load\": %.3f}}",
+          n - duplicates, cells, bands.paths.size() + recs.paths.size(),
+          bands.bytes() + recs.bytes(), (t1 - t0) / 1e9, phases, (t3 - t2) / 1e9);
     } finally {
       if (!opts.containsKey("keep")) {
         fs.delete(dir, true);
       }
     }
-    return String.format(
-        "{\"images\": %d, \"cells\": %d, \"files\": %d, \"bytes\": %d, \"seconds\": "
-            + "{\"read\": %.3f, \"write\": %.3f, \"load\": %.3f}, \"dir\": \"%s\"}",
-        n, cells, files, written, (t1 - t0) / 1e9, (t2 - t1) / 1e9, (t3 - t2) / 1e9, dir);
   }
 
   // --- reading the input ----------------------------------------------------------------
@@ -184,7 +225,7 @@ public final class BulkLoad {
       try {
         byte[] magic = new byte[8];
         in.readFully(magic);
-        if (!new String(magic, StandardCharsets.US_ASCII).equals("PHBULK1\n")) {
+        if (!new String(magic, StandardCharsets.US_ASCII).equals(MAGIC)) {
           throw new BadInput("not a phashdb bulk-load file (bad magic)");
         }
         n = in.readInt();
@@ -199,41 +240,59 @@ public final class BulkLoad {
         rowBits = in.readInt();
         bandTs = in.readLong();
         cellTs = in.readLong();
-        long fixed = 8 + 4 + 4 + 8L * nb + 4 + 16 + (8L + 8 + 2 + 8 + 8) * n;
+        maxEntries = in.readInt();
+        int tagCount = in.readInt();
+        if (maxEntries < 1 || tagCount < 1 || (long) tagCount * maxEntries < n) {
+          throw new BadInput("bad header (" + tagCount + " tags of " + maxEntries + " entries)");
+        }
+        tags = readLongs(in, tagCount);
+        int addedLength = in.readInt();
+        if (addedLength < 0 || addedLength > 64) {
+          throw new BadInput("bad header (added " + addedLength + " bytes)");
+        }
+        added = new byte[addedLength];
+        in.readFully(added);
+        long header = 8 + 4 + 4 + 8L * nb + 4 + 16 + 8 + 8L * tagCount + 4 + addedLength;
+        long fixed = header + (8L + 8 + 8) * n;
         if (fixed > size) {
           throw new BadInput("truncated: " + size + " bytes, the header promises at least " + fixed);
         }
         hashes = readLongs(in, n);
         numbers = readLongs(in, n);
-        buckets = new int[n];
-        for (int i = 0; i < n; i++) buckets[i] = in.readUnsignedShort();
         idEnds = readLongs(in, n);
-        long idStart = fixed - 8L * n;
-        long idBytes = n == 0 ? 0 : idEnds[n - 1];
         checkEnds(idEnds, "id");
-        long recordEndsAt = idStart + idBytes;
-        if (recordEndsAt + 8L * n > size) {
-          throw new BadInput("truncated in the ids");
-        }
-        for (long left = idBytes; left > 0; ) {
-          long skipped = in.skip(left);
-          if (skipped <= 0) {
+        long idBytes = n == 0 ? 0 : idEnds[n - 1];
+        long recordEndsAt = fixed + idBytes;
+        long end = recordEndsAt;
+        if (addedLength == 0) { // the records are given
+          if (recordEndsAt + 8L * n > size) {
             throw new BadInput("truncated in the ids");
           }
-          left -= skipped;
+          for (long left = idBytes; left > 0; ) {
+            long skipped = in.skip(left);
+            if (skipped <= 0) {
+              throw new BadInput("truncated in the ids");
+            }
+            left -= skipped;
+          }
+          recordEnds = readLongs(in, n);
+          checkEnds(recordEnds, "record");
+          long recordBytes = n == 0 ? 0 : recordEnds[n - 1];
+          if (recordBytes > Integer.MAX_VALUE) {
+            throw new BadInput("more than 2 GB of records: split the load");
+          }
+          end = recordEndsAt + 8L * n + recordBytes;
+          if (end == size) {
+            records = ch.map(FileChannel.MapMode.READ_ONLY, recordEndsAt + 8L * n, recordBytes);
+          }
         }
-        recordEnds = readLongs(in, n);
-        checkEnds(recordEnds, "record");
-        long recordStart = recordEndsAt + 8L * n;
-        long recordBytes = n == 0 ? 0 : recordEnds[n - 1];
-        if (recordStart + recordBytes != size) {
-          throw new BadInput("size " + size + " bytes, expected " + (recordStart + recordBytes));
+        if (end != size) {
+          throw new BadInput("size " + size + " bytes, expected " + end);
         }
-        if (idBytes > Integer.MAX_VALUE || recordBytes > Integer.MAX_VALUE) {
-          throw new BadInput("more than 2 GB of ids or records: split the load");
+        if (idBytes > Integer.MAX_VALUE) {
+          throw new BadInput("more than 2 GB of ids: split the load");
         }
-        ids = ch.map(FileChannel.MapMode.READ_ONLY, idStart, idBytes);
-        records = ch.map(FileChannel.MapMode.READ_ONLY, recordStart, recordBytes);
+        ids = ch.map(FileChannel.MapMode.READ_ONLY, fixed, idBytes);
       } catch (EOFException e) {
         throw new BadInput("truncated");
       }
@@ -243,8 +302,13 @@ public final class BulkLoad {
         }
       }
       for (int i = 0; i < n; i++) {
-        if (numbers[i] < 1 || numbers[i] >= (1L << 48)) {
+        if (numbers[i] < 1 || numbers[i] > MAX_NUMBER) {
           throw new BadInput("bad image number " + numbers[i] + " at " + i);
+        }
+      }
+      for (int k = 0; k < tags.length; k++) {
+        if (tags[k] < 1 || tags[k] > MAX_NUMBER || k > 0 && tags[k] <= tags[k - 1]) {
+          throw new BadInput("bad tag " + tags[k] + " (tags ascend, within image numbers)");
         }
       }
     }
@@ -266,7 +330,7 @@ public final class BulkLoad {
     }
   }
 
-  byte[] slice(ByteBuffer buf, long[] ends, int i) {
+  static byte[] slice(ByteBuffer buf, long[] ends, int i) {
     int start = i == 0 ? 0 : (int) ends[i - 1];
     byte[] out = new byte[(int) ends[i] - start];
     ByteBuffer view = buf.duplicate();
@@ -277,54 +341,20 @@ public final class BulkLoad {
 
   // --- the cells, in key order ----------------------------------------------------------
 
-  static byte[] numberBytes(long number) {
-    int size = Math.max((64 - Long.numberOfLeadingZeros(number) + 7) / 8, 1);
-    byte[] out = new byte[size];
-    for (int k = 0; k < size; k++) out[k] = (byte) (number >>> (8 * (size - 1 - k)));
-    return out;
-  }
-
-  long writeBandCells(Tables out) throws IOException {
-    long cells = 0;
-    long[] keys = new long[n];
-    int[] order = new int[n];
-    byte[] row = new byte[3];
-    for (int band = 0; band < widths.length; band++) {
-      int width = widths[band];
-      int top = 64 - shifts[band] - width;
-      for (int i = 0; i < n; i++) {
-        keys[i] = Long.rotateLeft(hashes[i], top);
-        order[i] = i;
-      }
-      radixSort(keys, order);
-      // Equal rotated hashes: the qualifiers then differ in the number bytes (compared as bytes).
-      sortTies(keys, order, (a, b) -> Bytes.compareTo(numberBytes(numbers[a]), numberBytes(numbers[b])));
-      for (int j = 0; j < n; j++) {
-        long rotated = keys[j];
-        long value = width == 64 ? rotated : rotated >>> (64 - width);
-        long part = value >>> Math.max(width - rowBits, 0);
-        row[0] = (byte) band;
-        row[1] = (byte) (part >>> 8);
-        row[2] = (byte) part;
-        byte[] tail = numberBytes(numbers[order[j]]);
-        byte[] qualifier = new byte[8 + tail.length];
-        for (int k = 0; k < 8; k++) qualifier[k] = (byte) (rotated >>> (56 - 8 * k));
-        System.arraycopy(tail, 0, qualifier, 8, tail.length);
-        out.append(row, qualifier, bandTs, EMPTY);
-        cells++;
-      }
-    }
-    return cells;
-  }
-
-  long writeIdCells(Tables out) throws IOException {
+  /** The images in id-cell order (bucket, then id bytes); ids given twice marked dropped but
+   * the last. */
+  int[] sortIds() throws IOException {
+    buckets = new int[n];
+    dropped = new boolean[n];
+    Blake2b blake = new Blake2b();
     long[] keys = new long[n];
     int[] order = new int[n];
     for (int i = 0; i < n; i++) {
-      // bucket, then the id's first 6 bytes (zero-padded; ties settled on the whole id)
-      long key = (long) buckets[i] << 48;
       int start = i == 0 ? 0 : (int) idEnds[i - 1];
       int len = (int) idEnds[i] - start;
+      buckets[i] = blake.digest16(ids, start, len) >>> (16 - ID_BUCKET_BITS);
+      // bucket, then the id's first 6 bytes (zero-padded; ties settled on the whole id)
+      long key = (long) buckets[i] << 48;
       for (int k = 0; k < 6; k++) {
         key |= (long) (k < len ? ids.get(start + k) & 0xFF : 0) << (40 - 8 * k);
       }
@@ -332,25 +362,104 @@ public final class BulkLoad {
       order[i] = i;
     }
     radixSort(keys, order);
-    sortTies(keys, order, (a, b) -> Bytes.compareTo(slice(ids, idEnds, a), slice(ids, idEnds, b)));
+    // Ties: by the whole id, then by position (so of equal ids the last comes last).
+    sortTies(keys, order, (a, b) -> {
+      int c = Bytes.compareTo(slice(ids, idEnds, a), slice(ids, idEnds, b));
+      return c != 0 ? c : Integer.compare(a, b);
+    });
+    for (int j = 0; j + 1 < n; j++) {
+      if (keys[j] == keys[j + 1]
+          && Arrays.equals(slice(ids, idEnds, order[j]), slice(ids, idEnds, order[j + 1]))) {
+        dropped[order[j]] = true;
+        duplicates++;
+      }
+    }
+    return order;
+  }
+
+  /** One band's cells: per band value, its images' entries sorted by rotated hash, at most
+   * `maxEntries` to a cell (the k-th cell of a value tagged tags[k]). */
+  long writeBand(Tables.Cursor out, int band) throws IOException {
+    long[] keys = new long[n];
+    int[] order = new int[n];
+    int width = widths[band];
+    int top = 64 - shifts[band] - width;
+    for (int i = 0; i < n; i++) {
+      keys[i] = Long.rotateLeft(hashes[i], top);
+      order[i] = i;
+    }
+    radixSort(keys, order);
+    int kept = 8 - width / 8; // bytes of the rotated hash stored: less the whole band bytes
+    int entry = kept + NUMBER_BYTES;
+    int lowBits = Math.max(width - rowBits, 0);
+    byte[] row = new byte[3];
+    row[0] = (byte) band;
+    long cells = 0;
+    int j = 0;
+    while (j < n) {
+      long value = width == 64 ? keys[j] : keys[j] >>> (64 - width);
+      int end = j;
+      while (end < n && (width == 64 ? keys[end] : keys[end] >>> (64 - width)) == value) end++;
+      long part = value >>> lowBits;
+      long low = value & ((1L << lowBits) - 1);
+      row[1] = (byte) (part >>> 8);
+      row[2] = (byte) part;
+      int k = 0;
+      for (int a = j; a < end; ) {
+        byte[] buf = new byte[Math.min(end - a, maxEntries) * entry];
+        int p = 0;
+        int taken = 0;
+        for (; a < end && taken < maxEntries; a++) {
+          int i = order[a];
+          if (dropped[i]) continue;
+          long rotated = keys[a];
+          for (int b = 8 - kept; b < 8; b++) buf[p++] = (byte) (rotated >>> (56 - 8 * b));
+          long number = numbers[i];
+          for (int b = 0; b < NUMBER_BYTES; b++) {
+            buf[p++] = (byte) (number >>> (8 * (NUMBER_BYTES - 1 - b)));
+          }
+          taken++;
+        }
+        if (taken == 0) continue;
+        if (k >= tags.length) {
+          throw new IOException("too few tags for band " + band + " value " + value);
+        }
+        byte[] qualifier = new byte[LOW_BYTES + NUMBER_BYTES];
+        qualifier[0] = (byte) (low >>> 8);
+        qualifier[1] = (byte) low;
+        for (int b = 0; b < NUMBER_BYTES; b++) {
+          qualifier[LOW_BYTES + b] = (byte) (tags[k] >>> (8 * (NUMBER_BYTES - 1 - b)));
+        }
+        k++;
+        out.append(row, qualifier, bandTs, p == buf.length ? buf : Arrays.copyOf(buf, p));
+        cells++;
+      }
+      j = end;
+    }
+    out.close();
+    return cells;
+  }
+
+  /** Id cells (rows "i" + bucket), in key order. */
+  long writeIdCells(Tables.Cursor out, int[] idOrder) throws IOException {
+    long cells = 0;
     byte[] row = new byte[3];
     row[0] = 'i';
-    long cells = 0;
     for (int j = 0; j < n; j++) {
-      int i = order[j];
-      if (j > 0 && keys[j] == keys[j - 1]
-          && Arrays.equals(slice(ids, idEnds, i), slice(ids, idEnds, order[j - 1]))) {
-        throw new IOException("id given twice in one load (" + Bytes.toStringBinary(slice(ids, idEnds, i)) + ")");
-      }
+      int i = idOrder[j];
+      if (dropped[i]) continue;
       row[1] = (byte) (buckets[i] >>> 8);
       row[2] = (byte) buckets[i];
       out.append(row, slice(ids, idEnds, i), cellTs, Bytes.toBytes(numbers[i]));
       cells++;
     }
+    out.close();
     return cells;
   }
 
-  long writeRecordCells(Tables out) throws IOException {
+  /** Record cells (rows "n" + block), in key order. */
+  long writeRecordCells(Tables.Cursor out) throws IOException {
+    long cells = 0;
     long[] keys = new long[n];
     int[] order = new int[n];
     for (int i = 0; i < n; i++) {
@@ -361,16 +470,47 @@ public final class BulkLoad {
     radixSort(keys, order);
     byte[] row = new byte[6];
     row[0] = 'n';
-    byte[] qualifier = new byte[1];
-    long cells = 0;
     for (int j = 0; j < n; j++) {
+      int i = order[j];
+      if (dropped[i]) continue;
       long key = keys[j];
       for (int k = 0; k < 5; k++) row[1 + k] = (byte) (key >>> (40 - 8 * k));
-      qualifier[0] = (byte) key;
-      out.append(row, qualifier, cellTs, slice(records, recordEnds, order[j]));
+      out.append(row, new byte[] {(byte) key}, cellTs, record(i));
       cells++;
     }
+    out.close();
     return cells;
+  }
+
+  private static final byte[] HEX = "0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] NULLS = ",null,null,null,null,null,".getBytes(StandardCharsets.US_ASCII);
+
+  /** The record cell's value: given, or made as phashdb/hbase/keys.py encode_record makes the
+   * record of an image known only by id and hash (the ids are then plain ASCII, checked by
+   * the writer of the input). */
+  byte[] record(int i) {
+    if (records != null) {
+      return slice(records, recordEnds, i);
+    }
+    byte[] id = slice(ids, idEnds, i);
+    byte[] out = new byte[id.length + 2 + 2 + 16 + 1 + NULLS.length + added.length + 2];
+    int p = 0;
+    out[p++] = '[';
+    out[p++] = '"';
+    System.arraycopy(id, 0, out, p, id.length);
+    p += id.length;
+    out[p++] = '"';
+    out[p++] = ',';
+    out[p++] = '"';
+    long h = hashes[i];
+    for (int k = 0; k < 16; k++) out[p++] = HEX[(int) (h >>> (60 - 4 * k)) & 0xF];
+    out[p++] = '"';
+    System.arraycopy(NULLS, 0, out, p, NULLS.length);
+    p += NULLS.length;
+    System.arraycopy(added, 0, out, p, added.length);
+    p += added.length;
+    out[p++] = ']';
+    return Arrays.copyOf(out, p);
   }
 
   /** Sorts keys as unsigned 64-bit numbers, carrying values along (LSD radix, 16-bit digits). */
@@ -430,9 +570,8 @@ public final class BulkLoad {
 
   // --- HFiles, one per region -----------------------------------------------------------
 
-  /** The HFile writers of one table's family: a new file whenever a cell passes into the next
-   * region (the table's region boundaries now; BulkLoadHFiles splits a file again if a region
-   * split meanwhile). */
+  /** One table's family: its region boundaries (now; BulkLoadHFiles splits a file again if a
+   * region split meanwhile), its HFile settings, and the files written. */
   static final class Tables {
     final TableName table;
     final byte[] family;
@@ -442,10 +581,7 @@ public final class BulkLoad {
     final byte[][] starts;
     final HFileContext context;
     final ColumnFamilyDescriptor descriptor;
-    StoreFileWriter writer;
-    int region = -1;
-    int files;
-    final List<Path> paths = new ArrayList<>();
+    final List<Path> paths = java.util.Collections.synchronizedList(new ArrayList<>());
 
     Tables(Connection conn, TableName table, byte[] family, FileSystem fs, Path dir,
         Configuration conf) throws IOException {
@@ -479,46 +615,55 @@ public final class BulkLoad {
           .build();
     }
 
-    void append(byte[] row, byte[] qualifier, long ts, byte[] value) throws IOException {
-      int r = region < 0 ? 0 : region;
-      while (r + 1 < starts.length && Bytes.compareTo(row, starts[r + 1]) >= 0) r++;
-      if (writer == null || r != region) {
-        close();
-        region = r;
-        Path path = new Path(familyDir, String.format("region-%05d", r));
-        writer = new StoreFileWriter.Builder(conf, CacheConfig.DISABLED, fs)
-            .withFilePath(path)
-            .withBloomType(descriptor.getBloomFilterType())
-            .withFileContext(context)
-            .build();
-        paths.add(path);
-        files++;
-      }
-      writer.append(new KeyValue(row, family, qualifier, ts, KeyValue.Type.Put, value));
+    Cursor cursor(String name) {
+      return new Cursor(name);
     }
 
-    void close() throws IOException {
-      if (writer != null) {
-        long now = System.currentTimeMillis();
-        writer.appendFileInfo(HStoreFile.BULKLOAD_TIME_KEY, Bytes.toBytes(now));
-        writer.appendFileInfo(HStoreFile.BULKLOAD_TASK_KEY, Bytes.toBytes("phashdb-bulkload"));
-        writer.appendFileInfo(HStoreFile.MAJOR_COMPACTION_KEY, Bytes.toBytes(false));
-        writer.appendFileInfo(HStoreFile.EXCLUDE_FROM_MINOR_COMPACTION_KEY, Bytes.toBytes(false));
-        writer.appendTrackedTimestampsToMetadata();
-        writer.close();
-        writer = null;
-      }
-    }
+    /** Writes cells given in key order: a new HFile whenever a cell passes into the next
+     * region. One cursor per thread. */
+    final class Cursor {
+      final String name;
+      StoreFileWriter writer;
+      int region = -1;
 
-    void closeAll() throws IOException {
-      close();
-      // The next append (a later table section) must open a new file, in a later region.
-      region = -1;
+      Cursor(String name) {
+        this.name = name;
+      }
+
+      void append(byte[] row, byte[] qualifier, long ts, byte[] value) throws IOException {
+        int r = region < 0 ? 0 : region;
+        while (r + 1 < starts.length && Bytes.compareTo(row, starts[r + 1]) >= 0) r++;
+        if (writer == null || r != region) {
+          close();
+          region = r;
+          Path path = new Path(familyDir, String.format("%s-region-%05d", name, r));
+          writer = new StoreFileWriter.Builder(conf, CacheConfig.DISABLED, fs)
+              .withFilePath(path)
+              .withBloomType(descriptor.getBloomFilterType())
+              .withFileContext(context)
+              .build();
+          paths.add(path);
+        }
+        writer.append(new KeyValue(row, family, qualifier, ts, KeyValue.Type.Put, value));
+      }
+
+      void close() throws IOException {
+        if (writer != null) {
+          long now = System.currentTimeMillis();
+          writer.appendFileInfo(HStoreFile.BULKLOAD_TIME_KEY, Bytes.toBytes(now));
+          writer.appendFileInfo(HStoreFile.BULKLOAD_TASK_KEY, Bytes.toBytes("phashdb-bulkload"));
+          writer.appendFileInfo(HStoreFile.MAJOR_COMPACTION_KEY, Bytes.toBytes(false));
+          writer.appendFileInfo(HStoreFile.EXCLUDE_FROM_MINOR_COMPACTION_KEY, Bytes.toBytes(false));
+          writer.appendTrackedTimestampsToMetadata();
+          writer.close();
+          writer = null;
+        }
+      }
     }
 
     Map<byte[], List<Path>> familyDirs() {
       Map<byte[], List<Path>> out = new java.util.TreeMap<>(Bytes.BYTES_COMPARATOR);
-      out.put(family, paths);
+      out.put(family, new ArrayList<>(paths));
       return out;
     }
 
