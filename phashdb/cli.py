@@ -144,9 +144,14 @@ def _folders_or_urls(ctx, param, values):
 @click.argument("folders", nargs=-1, required=True, callback=_folders_or_urls)
 @click.option("--workers", "-j", type=click.IntRange(1), help="Processes (default: all cores).")
 @runner_option
+@click.option(
+    "--load", type=click.Choice(["hfile", "online"]), default="hfile", show_default=True,
+    help="With --runner and an HBase index: load through HFiles (HBase's bulk load) or by "
+    "the tasks' puts.",
+)
 @json_option
 @click.pass_obj
-def ingest(opts: Options, folders, workers, runner, as_json) -> None:
+def ingest(opts: Options, folders, workers, runner, load, as_json) -> None:
     """Hash and store every image under FOLDERS (resumable: unchanged files are skipped).
 
     Without --runner, on all cores of this machine; with it, as the MapReduce ingest job
@@ -159,7 +164,7 @@ def ingest(opts: Options, folders, workers, runner, as_json) -> None:
         if runner:
             from phashdb.mr import run as mr
 
-            report = mr.ingest(index, folders, runner)
+            report = mr.ingest(index, folders, runner, load=load)
         else:
             with _progress(opts, len(find_images(folders)), "hashing") as bar:
                 report = run(index, folders, workers=workers, progress=bar.update)

@@ -130,6 +130,16 @@ class Index:
         written = self.store.put(images)
         return len(images) if written is None else written
 
+    def bulk_load(self, images: Iterable[Image]) -> int:
+        """Store image records made elsewhere through HBase's bulk-load path (HFiles; see
+        phashdb.hbase.bulkload): for millions at once. Ids already stored are skipped (an id
+        given twice: the last wins). Returns how many were loaded. HBase indexes only."""
+        if not self.store.url.startswith("hbase://"):
+            raise Error(f"the index at {self.store.url} is not in HBase: bulk load needs HBase")
+        from .hbase.bulkload import load
+
+        return load(self.store, images).added
+
     def add_hashes(
         self, pairs: Iterable[tuple[str, int | str]], *, batch: int = 1_000_000
     ) -> None:

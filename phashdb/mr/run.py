@@ -31,23 +31,35 @@ GROUP_HASHES = 1_000_000
 REDUCES = 64
 
 
+LOADS = ("hfile", "online")
+
+
 def ingest(
-    index, folders: Iterable[str | os.PathLike], runner: str, counters: list | None = None
-) -> IngestReport:
+    index, folders: Iterable[str | os.PathLike], runner: str, counters: list | None = None,
+    load: str = "hfile",
+) -> IngestReport:  # fmt: skip
     """Hash the images under `folders` not stored yet with the ingest job on `runner`, and
-    store them: HBase is loaded by the tasks, the embedded index by this driver. `counters`:
-    as for run()."""
+    store them: an HBase index through HFiles from the job's output (`load="hfile"`, see
+    phashdb.hbase.bulkload) or by the tasks' own puts (`load="online"`); the embedded index
+    by this driver. `counters`: as for run()."""
     from .ingest import MRIngest
 
+    if load not in LOADS:
+        raise ValueError(f"'load' must be one of {', '.join(LOADS)}, got {load!r}")
     report = IngestReport()
     todo, report.skipped = pending_files(index, folders)
-    loaded_by_tasks = index.store.url.startswith("hbase://")
+    hbase = index.store.url.startswith("hbase://")
+    loaded_by_tasks = hbase and load == "online"
     args = ["--db", index.store.url] if loaded_by_tasks else []
     if index.max_pixels:
         args += ["--max-pixels", str(index.max_pixels)]
     batch: list[Image] = []
+    bulk: list[Image] = []
 
     def store(batch):
+        if hbase and not loaded_by_tasks:
+            bulk.extend(batch)  # loaded at the end, all in one bulk load
+            return
         if not loaded_by_tasks:
             index.insert(batch)
         report.added += len(batch)
@@ -63,6 +75,10 @@ def ingest(
             batch = []
     if batch:
         store(batch)
+    if bulk:
+        index.bulk_load(bulk)
+        report.added += len(bulk)
+        report.duplicates += count_duplicates(index, bulk)
     report.failed.sort()
     return report
 
