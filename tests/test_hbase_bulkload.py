@@ -67,7 +67,7 @@ def test_bulk_loaded_hashes_answer_every_query_as_online_and_as_brute_force(load
     # plain ids (the loader writes their records) and ids JSON must escape (Python does)
     odd = ' "quoted" \\ é ' + os.fsdecode(b"\xff")
     ids = [f"img{i}" for i in range(2000)] + [f"{i}{odd}" for i in range(2000, 3000)]
-    queries = (hashes[::29] ^ np.uint64(0b1001_0000_0001)).tolist()
+    queries = (hashes[::150] ^ np.uint64(0b1001_0000_0001)).tolist()
     with phashdb.open(loadable) as bulk, phashdb.open(online_url) as online:
         first = bulkload.load_hashes(bulk.store, ids[:2000], hashes[:2000])
         second = bulkload.load_hashes(bulk.store, ids[2000:], hashes[2000:])
@@ -186,7 +186,7 @@ def test_no_java_or_an_unreachable_cluster_is_one_clear_error(loadable, monkeypa
             m.setenv("PHASHDB_BULKLOAD_JAR", str(tmp_path / "missing.jar"))
             with pytest.raises(StoreError, match="jar .* is not built"):
                 index.bulk_load([Image("a", 1)])
-        with pytest.raises(StoreError, match="bulk load into .* failed: .*"):
+        with pytest.raises(StoreError, match="failed: cannot reach the cluster.s ZooKeeper at 127.0.0.1:1"):
             bulkload.load_hashes(
                 index.store, ["a"], np.array([1], np.uint64), zookeeper="127.0.0.1:1"
             )

@@ -118,7 +118,7 @@ public final class BulkLoad {
     } catch (OutOfMemoryError e) {
       fail("out of memory (" + e.getMessage() + "): give the loader more heap (PHASHDB_BULKLOAD_HEAP)");
     } catch (Throwable e) {
-      fail(e.toString());
+      fail(e instanceof IOException && e.getMessage() != null ? e.getMessage() : e.toString());
     }
   }
 
@@ -149,6 +149,7 @@ public final class BulkLoad {
     // Fail fast when the cluster cannot be reached (the defaults retry for minutes).
     conf.setInt("hbase.client.retries.number", conf.getInt("phashdb.bulkload.retries", 5));
     conf.setInt("zookeeper.recovery.retry", 1);
+    checkZooKeeper(conf);
     TableName bandTable = TableName.valueOf(opts.get("table"));
     TableName recordTable = TableName.valueOf(opts.get("table") + "_images");
     String base = opts.containsKey("dir") ? opts.get("dir") : conf.get("hbase.fs.tmp.dir", "/tmp");
@@ -211,6 +212,30 @@ public final class BulkLoad {
         fs.delete(dir, true);
       }
     }
+  }
+
+  /** Fails at once, naming it, when no server of the ZooKeeper quorum accepts a connection
+   * (HBase's client would retry for minutes). */
+  static void checkZooKeeper(Configuration conf) throws IOException {
+    String port = conf.get("hbase.zookeeper.property.clientPort", "2181");
+    String quorum = conf.get("hbase.zookeeper.quorum", "localhost");
+    List<String> tried = new ArrayList<>();
+    for (String server : quorum.split(",")) {
+      String host = server.trim();
+      String p = port;
+      int colon = host.lastIndexOf(':');
+      if (colon > 0) {
+        p = host.substring(colon + 1);
+        host = host.substring(0, colon);
+      }
+      try (java.net.Socket socket = new java.net.Socket()) {
+        socket.connect(new java.net.InetSocketAddress(host, Integer.parseInt(p)), 5000);
+        return;
+      } catch (IOException | NumberFormatException e) {
+        tried.add(host + ":" + p + " (" + e.getMessage() + ")");
+      }
+    }
+    throw new IOException("cannot reach the cluster's ZooKeeper at " + String.join(", ", tried));
   }
 
   // --- reading the input ----------------------------------------------------------------
