@@ -186,7 +186,9 @@ def test_no_java_or_an_unreachable_cluster_is_one_clear_error(loadable, monkeypa
             m.setenv("PHASHDB_BULKLOAD_JAR", str(tmp_path / "missing.jar"))
             with pytest.raises(StoreError, match="jar .* is not built"):
                 index.bulk_load([Image("a", 1)])
-        with pytest.raises(StoreError, match="failed: cannot reach the cluster.s ZooKeeper at 127.0.0.1:1"):
+        with pytest.raises(
+            StoreError, match="failed: cannot reach the cluster.s ZooKeeper at 127.0.0.1:1"
+        ):
             bulkload.load_hashes(
                 index.store, ["a"], np.array([1], np.uint64), zookeeper="127.0.0.1:1"
             )
