@@ -14,7 +14,6 @@ found, and per region server the bulk-loaded tables' store-file bytes after the 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -31,28 +30,53 @@ from phashdb.hbase import create_tables
 from phashdb.hbase.bulkload import load_hashes
 
 
+def _varint(raw: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        b = raw[at]
+        value |= (b & 0x7F) << shift
+        at += 1
+        shift += 7
+        if b < 0x80:
+            return value, at
+
+
+def region_start_key(regioninfo: bytes) -> bytes:
+    """The start key in a region folder's .regioninfo ("PBUF", a length, protobuf RegionInfo:
+    field 3 is start_key)."""
+    _, at = _varint(regioninfo, 4)
+    while at < len(regioninfo):
+        tag, at = _varint(regioninfo, at)
+        field, kind = tag >> 3, tag & 7
+        if kind == 0:
+            _, at = _varint(regioninfo, at)
+        elif kind == 2:
+            size, at = _varint(regioninfo, at)
+            if field == 3:
+                return regioninfo[at : at + size]
+            at += size
+        else:
+            raise ValueError(f"unexpected protobuf wire type {kind}")
+    return b""
+
+
 def store_file_bytes(store, data_dir: str) -> dict[str, int]:
-    """Bytes of the store files of both tables' regions, by the region server holding them."""
+    """Bytes of the store files of both tables' regions, by the region server holding them
+    (Thrift2 names each region's server and start key; a region's folder its start key)."""
     out: dict[str, int] = defaultdict(int)
     for table in (store.options.table, store.options.images_table):
         regions = store.pool.call(lambda c, t=table: c.getAllRegionLocations(t.encode()))
-        for region in regions:
-            info = region.regionInfo  # a region's folder: the MD5 of its name (RegionInfo)
-            name = (
-                info.tableName + b"," + (info.startKey or b"") + b"," + str(info.regionId).encode()
-            )
-            encoded = hashlib.md5(name).hexdigest()
-            folder = Path(data_dir).glob(f"**/data/default/{table}/{encoded}")
-            server = f"{region.serverName.hostName}:{region.serverName.port}"
-            for path in folder:
-                out[server] += sum(
-                    f.stat().st_size
-                    for f in path.rglob("*")
-                    if f.is_file()
-                    and not f.name.startswith(".")
-                    and "recovered" not in str(f)
-                    and f.parent.name in ("b", "i")
-                )
+        server_of = {
+            r.regionInfo.startKey or b"": f"{r.serverName.hostName}:{r.serverName.port}"
+            for r in regions
+        }
+        for folder in Path(data_dir).glob(f"**/data/default/{table}/*"):
+            if not (folder / ".regioninfo").exists():
+                continue
+            server = server_of[region_start_key((folder / ".regioninfo").read_bytes())]
+            for family in folder.iterdir():
+                if family.name in ("b", "i"):
+                    out[server] += sum(f.stat().st_size for f in family.iterdir() if f.is_file())
     return dict(out)
 
 
