@@ -371,13 +371,16 @@ public final class BulkLoad {
   int[] sortIds() throws IOException {
     buckets = new int[n];
     dropped = new boolean[n];
-    Blake2b blake = new Blake2b();
+    ThreadLocal<Blake2b> blake = ThreadLocal.withInitial(Blake2b::new);
+    java.util.stream.IntStream.range(0, n).parallel().forEach(i -> {
+      int start = i == 0 ? 0 : (int) idEnds[i - 1];
+      buckets[i] = blake.get().digest16(ids, start, (int) idEnds[i] - start) >>> (16 - ID_BUCKET_BITS);
+    });
     long[] keys = new long[n];
     int[] order = new int[n];
     for (int i = 0; i < n; i++) {
       int start = i == 0 ? 0 : (int) idEnds[i - 1];
       int len = (int) idEnds[i] - start;
-      buckets[i] = blake.digest16(ids, start, len) >>> (16 - ID_BUCKET_BITS);
       // bucket, then the id's first 6 bytes (zero-padded; ties settled on the whole id)
       long key = (long) buckets[i] << 48;
       for (int k = 0; k < 6; k++) {
