@@ -82,9 +82,11 @@ def groups_of(groups):
 
 @pytest.mark.hbase
 def test_ingest_on_hadoop_loads_hbase_like_local_ingest_loads_the_embedded_index(
-    hbase_url, tmp_path, collection
+    hbase_url, hbase_cluster, tmp_path, collection
 ):
-    with phashdb.open(hbase_url) as hbase, phashdb.open(tmp_path / "embedded") as embedded:
+    # through HFiles (the bulk load connects to the cluster's ZooKeeper)
+    url = f"{hbase_url}?zookeeper=127.0.0.1:{hbase_cluster['zk_port']}"
+    with phashdb.open(url) as hbase, phashdb.open(tmp_path / "embedded") as embedded:
         report = mr.ingest(hbase, [collection], "hadoop")
         expected = ingest(embedded, [collection])
         assert report.to_json() == expected.to_json()

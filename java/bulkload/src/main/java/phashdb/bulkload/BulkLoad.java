@@ -235,7 +235,9 @@ public final class BulkLoad {
         tried.add(host + ":" + p + " (" + e.getMessage() + ")");
       }
     }
-    throw new IOException("cannot reach the cluster's ZooKeeper at " + String.join(", ", tried));
+    throw new IOException("cannot reach the cluster's ZooKeeper at " + String.join(", ", tried)
+        + ": name it in the index URL (?zookeeper=HOST:PORT) or put the cluster's hbase-site.xml"
+        + " on the classpath (HBASE_CONF_DIR)");
   }
 
   // --- reading the input ----------------------------------------------------------------
