@@ -76,8 +76,7 @@ def ingest(
     if batch:
         store(batch)
     if bulk:
-        index.bulk_load(bulk)
-        report.added += len(bulk)
+        report.added += index.bulk_load(bulk)  # an id stored meanwhile is left alone
         report.duplicates += count_duplicates(index, bulk)
     report.failed.sort()
     return report
