@@ -63,7 +63,7 @@ JDK_FLAGS = [
 class LoadReport:
     added: int = 0  # images loaded
     skipped: int = 0  # ids already stored, left alone
-    seconds: dict | None = None  # the Java program's phases (read, write, load)
+    seconds: dict | None = None  # the Java program's phases (read, connect, sort_ids, cells, load)
     bytes: int = 0  # HFile bytes written
 
 
