@@ -257,7 +257,11 @@ def test_ingest_from_hdfs_on_yarn_into_hbase_on_hdfs_answers_as_the_embedded_ind
     url = put_folder(hadoop_cluster, collection, "/hbase-photos")
     base = f"hbase://{hbase_on_hdfs['host']}:{hbase_on_hdfs['thrift2_port']}/onhdfs"
     create_tables(base, regions_per_band=2)
-    with phashdb.open(base) as hbase, phashdb.open(tmp_path / "embedded") as embedded:
+    zk = f"{hbase_on_hdfs['host']}:{hbase_on_hdfs['zk_port']}"  # the HFile bulk load's way in
+    with (
+        phashdb.open(f"{base}?zookeeper={zk}") as hbase,
+        phashdb.open(tmp_path / "embedded") as embedded,
+    ):
         expected = ingest(embedded, [collection])
         report = mr.ingest(hbase, [url], "hadoop")
         assert (report.added, report.duplicates, len(report.failed)) == (8, 2, 1)
