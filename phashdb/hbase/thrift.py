@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TypeVar
 from urllib.parse import parse_qsl, urlparse
 
@@ -22,7 +23,7 @@ import thriftpy2
 from thriftpy2.protocol import TBinaryProtocolFactory, TCompactProtocolFactory
 from thriftpy2.rpc import make_client
 from thriftpy2.thrift import TException
-from thriftpy2.transport import TBufferedTransportFactory, TFramedTransportFactory
+from thriftpy2.transport import TBufferedTransport, TFramedTransportFactory
 
 from ..errors import StoreError
 
@@ -31,6 +32,15 @@ T = TypeVar("T")
 
 with importlib.resources.as_file(importlib.resources.files(__package__) / "thrift2.thrift") as _idl:
     hb = thriftpy2.load(str(_idl), module_name="phashdb_hbase_thrift2_thrift")
+
+
+class _BigBufferedTransportFactory:
+    """Buffered transport with a 1 MiB buffer: a search's answer (up to megabytes of band
+    entries) comes in a few socket reads, not one per 4 KiB (the default buffer: 240 reads and
+    a third of the client's time for one query at radius 10)."""
+
+    def get_transport(self, trans):
+        return TBufferedTransport(trans, buf_size=1 << 20)
 
 
 @dataclass(frozen=True)
@@ -115,7 +125,7 @@ class Pool:
             else TBinaryProtocolFactory(),
             trans_factory=TFramedTransportFactory()
             if o.transport == "framed"
-            else TBufferedTransportFactory(),
+            else _BigBufferedTransportFactory(),
         )
 
     def call(self, fn: Callable[..., T]) -> T:
@@ -211,6 +221,7 @@ def _field(number: int, payload: bytes | int) -> bytes:
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
+@lru_cache(maxsize=4096)
 def column_range_filter(first: bytes, end: bytes | None) -> bytes:
     """HBase's ColumnRangeFilter [first, end) as a serialized FilterProtos.Filter: Thrift2
     decodes any stock filter from these bytes, arbitrary binary bounds included."""
