@@ -57,7 +57,7 @@ def test_band_cells_give_back_every_hash_and_number_and_lie_in_their_probe_range
             for qualifier, raw in pairs:
                 assert keys.cell_tag(qualifier) == 2**30
                 value = keys.cell_value(row, qualifier, width, 12)
-                got_h, got_n = keys.parse_band_cells(layout, 12, band, value, [raw])
+                got_h, got_n = keys.parse_band_cells(layout, band, value, [raw])
                 assert list(got_h) == sorted(
                     got_h, key=lambda h: keys._rotl(int(h), 64 - layout.shifts[band] - width)
                 )
@@ -73,10 +73,12 @@ def test_band_cells_give_back_every_hash_and_number_and_lie_in_their_probe_range
                 assert next_row != row or next_first > qualifier
         assert seen == dict(zip(numbers.tolist(), hashes.tolist()))
     # an image written alone: its cells are tagged with its own number
-    for row, qualifier, raw in keys.band_cells(layout, 12, int(hashes[5]), 99):
+    alone = keys.band_cells_many(layout, 12, hashes[5:6], np.array([99], np.uint64), tag=99)
+    assert len(alone) == bands
+    for row, [(qualifier, raw)] in alone.items():
         assert keys.cell_tag(qualifier) == 99
         value = keys.cell_value(row, qualifier, layout.widths[row[0]], 12)
-        got = keys.parse_band_cells(layout, 12, row[0], value, [raw])
+        got = keys.parse_band_cells(layout, row[0], value, [raw])
         assert (got[0].tolist(), got[1].tolist()) == ([int(hashes[5])], [99])
 
 

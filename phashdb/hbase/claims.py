@@ -174,9 +174,7 @@ def orphans(store, *, repair: bool = False, min_age: float = 120.0) -> list[tupl
         for cell in result.columnValues:
             if cell.timestamp <= old:  # whole minutes: a cell may look a minute older
                 value = keys.cell_value(result.row, cell.qualifier, width, store.row_bits)
-                hashes, numbers = keys.parse_band_cells(
-                    store.layout, store.row_bits, band, value, [cell.value]
-                )
+                hashes, numbers = keys.parse_band_cells(store.layout, band, value, [cell.value])
                 cells.append((hashes, numbers))
     states = store.read_numbers({n for _, numbers in cells for n in numbers.tolist()})
     now = _now_ms()

@@ -143,31 +143,12 @@ def band_cells_many(
     return out
 
 
-def band_cells(
-    layout: BandLayout, row_bits: int, hash: int, number: int
-) -> list[tuple[bytes, bytes, bytes]]:
-    """(row key, qualifier, value) of each band cell of one image written alone (tagged with
-    its own number, so removing the image removes exactly these cells)."""
-    cells = band_cells_many(
-        layout, row_bits, np.array([hash], np.uint64), np.array([number]), tag=number
-    )
-    return [(row, q, v) for row, pairs in cells.items() for q, v in pairs]
-
-
 def parse_band_cells(
-    layout: BandLayout, row_bits: int, band: int, value: int, raws: list[bytes]
+    layout: BandLayout, band: int, value: int, raws: list[bytes]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(hashes, image numbers) of the entries in band cells of one band value."""
-    width = layout.widths[band]
-    kept = _kept_bytes(width)
-    raw = np.frombuffer(b"".join(raws), dtype=np.uint8).reshape(-1, kept + NUMBER_BYTES)
-    return decode_entries(layout, band, np.full(len(raw), value, np.uint64), raw)
-
-
-def decode_entries(
-    layout: BandLayout, band: int, values: np.ndarray, raw: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(hashes, image numbers) of entries (rows of `raw`) of band cells of band `values`."""
+    raw = np.frombuffer(b"".join(raws), dtype=np.uint8).reshape(-1, entry_size(layout.widths[band]))
+    values = np.full(len(raw), value, np.uint64)
     return decode_hashes(layout, band, values, raw), decode_numbers(raw)
 
 

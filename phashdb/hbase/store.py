@@ -153,10 +153,7 @@ class HBaseStore:
         queries = np.asarray(queries, dtype=np.uint64)
         probes = self.probes(queries, radius)
         widths = self.layout.widths
-        gets = []
-        for _, band, v in probes:
-            row, first, end = keys.probe_range(band, v, widths[band], self.row_bits)
-            gets.append(hb.TGet(row=row, filterBytes=column_range_filter(first, end)))
+        gets = self._band_gets((band, v) for _, band, v in probes)
         found: dict[int, list] = defaultdict(list)  # band -> [(query, value, entries)]
         for (q, band, v), result in zip(probes, self.get_many(self._bands, gets)):
             if result.columnValues:
@@ -181,6 +178,14 @@ class HBaseStore:
         # One per (query, image): an image is met once in each band within reach.
         _, first = np.unique(qidx << 40 | numbers, return_index=True)
         return qidx[first], numbers[first], dists[first].astype(np.int8)
+
+    def _band_gets(self, probes: Iterable[tuple[int, int]]) -> list:
+        """A Get of the cells of each (band, band value)."""
+        gets = []
+        for band, v in probes:
+            row, first, end = keys.probe_range(band, v, self.layout.widths[band], self.row_bits)
+            gets.append(hb.TGet(row=row, filterBytes=column_range_filter(first, end)))
+        return gets
 
     def get_many(self, table: bytes, gets: list) -> list:
         """The results of many Gets, in order: one getMultiple, or several in parallel."""
@@ -437,15 +442,12 @@ class HBaseStore:
         values = self.layout.split(np.asarray(hashes, dtype=np.uint64))
         probes = sorted({(b, v) for b in range(len(values)) for v in values[b].tolist()})
         widths = self.layout.widths
-        gets = []
-        for band, v in probes:
-            row, first, end = keys.probe_range(band, v, widths[band], self.row_bits)
-            gets.append(hb.TGet(row=row, filterBytes=column_range_filter(first, end)))
+        gets = self._band_gets(probes)
         rewritten, emptied = defaultdict(list), []
         for (band, v), get, result in zip(probes, gets, self.get_many(self._bands, gets)):
             size = keys.entry_size(widths[band])
             for cell in result.columnValues or []:
-                _, held = keys.parse_band_cells(self.layout, self.row_bits, band, v, [cell.value])
+                _, held = keys.parse_band_cells(self.layout, band, v, [cell.value])
                 gone = [n in numbers for n in held.tolist()]
                 if not any(gone):
                     continue
