@@ -132,8 +132,9 @@ class Index:
 
     def bulk_load(self, images: Iterable[Image]) -> int:
         """Store image records made elsewhere through HBase's bulk-load path (HFiles; see
-        phashdb.hbase.bulkload): for millions at once. Ids already stored are skipped (an id
-        given twice: the last wins). Returns how many were loaded. HBase indexes only."""
+        phashdb.hbase.bulkload): for millions at once. Ids already stored are kept, or replaced
+        online when changed (an id given twice: the last wins). Returns how many new images
+        were loaded. HBase indexes only."""
         if not self.store.url.startswith("hbase://"):
             raise Error(f"the index at {self.store.url} is not in HBase: bulk load needs HBase")
         from .hbase.bulkload import load

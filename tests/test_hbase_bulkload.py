@@ -109,6 +109,14 @@ def test_loading_again_adds_nothing_twice_and_an_id_given_twice_keeps_the_last(l
         assert twice.added == 2
         assert index.query(3 << 40, 0) == [("x", 0)] and index.query(1, 0) == []
         assert index.store.fsck(min_age=0) == []
+        # a stored id with another hash (a file changed since) is replaced, as online
+        changed = bulkload.load_hashes(
+            index.store, ["p7", "p8"], np.array([5 << 50, hashes[8]], np.uint64)
+        )
+        assert (changed.added, changed.skipped) == (0, 2)
+        assert index.query(5 << 50, 0) == [("p7", 0)]
+        assert ("p7", 0) not in index.query(int(hashes[7]), 0)
+        assert index.get("p8").hash == int(hashes[8]) and len(index) == 502
 
 
 def test_bulk_loaded_photos_get_the_verdicts_online_ones_get(

@@ -4,8 +4,9 @@ Python numbers the new images (one increment of the table's counter) and writes 
 numbers, ids and records into one input file; the project's Java program (java/bulkload)
 makes the very cells the online path writes (`keys`), sorted, as HFiles per region of each
 table, and hands them to HBase with BulkLoadHFiles: the band table first, the record table
-last, so an image is visible once its record is, as online. Ids already stored are skipped,
-so loading the same images again adds nothing.
+last, so an image is visible once its record is, as online. Ids already stored go through the
+online path instead (kept when unchanged, replaced when changed), so loading the same images
+again adds nothing and a changed file is never left with its old hash.
 
 The loader does not take part in online admission (claims): it is for loading images nobody
 is adding online at the same moment.
@@ -62,7 +63,7 @@ JDK_FLAGS = [
 @dataclass
 class LoadReport:
     added: int = 0  # images loaded
-    skipped: int = 0  # ids already stored, left alone
+    skipped: int = 0  # ids already stored: not bulk-loaded, kept or replaced online
     seconds: dict | None = None  # the Java program's phases (read, connect, sort_ids, cells, load)
     bytes: int = 0  # HFile bytes written
 
@@ -89,6 +90,13 @@ def _load(store, ids: list[str], hashes, images, zookeeper) -> LoadReport:
     if stored:
         keep = [n for n, id in enumerate(ids) if id not in stored]
         report.skipped = len(ids) - len(keep)
+        # Ids stored already take the online path: kept when unchanged, replaced when their
+        # hash or record changed (a file edited since it was loaded), never left stale.
+        again = [n for n, id in enumerate(ids) if id in stored]
+        if hashes is not None:
+            store.put_hashes([ids[n] for n in again], hashes[np.array(again, dtype=np.int64)])
+        else:
+            store.put([images[n] for n in again])
         ids = [ids[n] for n in keep]
         if hashes is not None:
             hashes = hashes[np.array(keep, dtype=np.int64)]

@@ -76,7 +76,9 @@ def ingest(
     if batch:
         store(batch)
     if bulk:
-        report.added += index.bulk_load(bulk)  # an id stored meanwhile is left alone
+        # new files bulk-loaded; files changed since they were stored replaced online
+        index.bulk_load(bulk)
+        report.added += len(bulk)
         report.duplicates += count_duplicates(index, bulk)
     report.failed.sort()
     return report
