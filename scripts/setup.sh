@@ -14,8 +14,8 @@ if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id 
 fi
 if command -v mvn >/dev/null && command -v java >/dev/null; then
   [ -x tests/hbase/cluster.sh ] && tests/hbase/cluster.sh build
-  # The HBase bulk loader (java/bulkload): product code, run by phashdb.hbase.bulkload.
-  java/bulkload/build.sh
+  # The HBase bulk loader (java/hbase): product code, run by phashdb.hbase.bulkload.
+  java/hbase/build.sh
   [ -x tests/hadoop/setup.sh ] && tests/hadoop/setup.sh >/dev/null
 fi
 echo "phashdb installed in .venv: $(.venv/bin/phashdb --version)"

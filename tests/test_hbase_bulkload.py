@@ -1,4 +1,4 @@
-"""The HBase bulk load through HFiles (phashdb.hbase.bulkload, java/bulkload): images loaded
+"""The HBase bulk load through HFiles (phashdb.hbase.bulkload, java/hbase): images loaded
 so answer every question exactly as the same images added online; loading again adds nothing;
 what goes wrong is one clear error. On the real test cluster (tests/hbase)."""
 

@@ -1,7 +1,7 @@
 """Bulk load through HFiles: many images into HBase without a put per row.
 
 Python numbers the new images (one increment of the table's counter) and writes their hashes,
-numbers, ids and records into one input file; the project's Java program (java/bulkload)
+numbers, ids and records into one input file; the project's Java program (java/hbase)
 makes the very cells the online path writes (`keys`), sorted, as HFiles per region of each
 table, and hands them to HBase with BulkLoadHFiles: the band table first, the record table
 last, so an image is visible once its record is, as online. Ids already stored go through the
@@ -12,7 +12,7 @@ The loader does not take part in online admission (claims): it is for loading im
 is adding online at the same moment.
 
 Finding the Java program: `PHASHDB_BULKLOAD_CLASSPATH` (the whole classpath), else the jar
-(`PHASHDB_BULKLOAD_JAR`, default java/bulkload/target/phashdb-bulkload.jar of this checkout)
+(`PHASHDB_BULKLOAD_JAR`, default java/hbase/target/phashdb-hbase.jar of this checkout)
 with `hbase classpath` when `hbase` is on PATH, else the jars Maven fetched for it
 (target/classpath.txt). `HBASE_CONF_DIR` / `HADOOP_CONF_DIR` go on the classpath when set. The
 cluster is found through ZooKeeper: the URL's `zookeeper=HOST:PORT`, else hbase-site.xml.
@@ -41,7 +41,7 @@ from .keys import RECORD_FAMILY as I
 from .thrift import hb
 
 PROJECT = Path(__file__).resolve().parents[2]
-JAR = PROJECT / "java" / "bulkload" / "target" / "phashdb-bulkload.jar"
+JAR = PROJECT / "java" / "hbase" / "target" / "phashdb-hbase.jar"
 MAIN_CLASS = "phashdb.bulkload.BulkLoad"
 MAGIC = b"PHBULK3\n"
 LOOKUP_CHUNK = 100_000  # ids per online lookup when the table already holds many images
@@ -202,7 +202,7 @@ def write_input(
     tags: list[int], added: str, hashes: np.ndarray, numbers: np.ndarray, ids: Sequence[str],
     records: Sequence[bytes],
 ) -> None:  # fmt: skip
-    """The Java program's input (its layout: java/bulkload/.../BulkLoad.java). `added`: the
+    """The Java program's input (its layout: java/hbase/.../BulkLoad.java). `added`: the
     records' `added` when the loader makes them (then `records` is empty)."""
     raw_ids = [keys.encode_id(id) for id in ids]
     n = len(raw_ids)
@@ -247,7 +247,7 @@ def classpath(url: str) -> str:
     if not jar.exists():
         raise StoreError(
             f"bulk load into {url}: the bulk loader's jar {jar} is not built: run "
-            "`mvn -f java/bulkload/pom.xml package` (or `bash scripts/setup.sh`), or set "
+            "`mvn -f java/hbase/pom.xml package` (or `bash scripts/setup.sh`), or set "
             "PHASHDB_BULKLOAD_JAR"
         )
     parts = [str(jar)]
@@ -266,7 +266,7 @@ def classpath(url: str) -> str:
     else:
         raise StoreError(
             f"bulk load into {url}: no HBase jars for the bulk loader: put `hbase` on PATH, or "
-            "build java/bulkload with Maven, or set PHASHDB_BULKLOAD_CLASSPATH"
+            "build java/hbase with Maven, or set PHASHDB_BULKLOAD_CLASSPATH"
         )
     return os.pathsep.join(parts)
 
