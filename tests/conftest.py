@@ -133,11 +133,13 @@ _tables = itertools.count()
 def hbase_url(request, hbase_cluster) -> str:
     """The URL of a fresh pair of pre-split phashdb tables on the test cluster, dropped after
     the test (the cluster's one JVM would run out of heap holding every test's regions)."""
+    from phashdb.hbase.keys import DEFAULT_ROW_BITS
     from phashdb.hbase.schema import create_tables, drop_tables
 
     c = hbase_cluster
     base = f"hbase://{c['host']}:{c['thrift2_port']}/t{next(_tables)}_{os.getpid()}"
-    create_tables(base, regions_per_band=2)
+    # parametrize("hbase_url", [ROW_BITS, ...], indirect=True) makes tables of other row bits
+    create_tables(base, regions_per_band=2, row_bits=getattr(request, "param", DEFAULT_ROW_BITS))
     yield base
     drop_tables(base)
 

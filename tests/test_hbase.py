@@ -174,16 +174,24 @@ def test_regions_spread_over_three_region_servers_and_stats_show_each(hbase_url)
 
 
 @hbase
+@pytest.mark.parametrize("hbase_url", [8, 12], indirect=True)  # bits of a band value in a row key
 def test_both_backends_answer_every_query_identically(hbase_url, tmp_path):
     hashes = clustered_hashes(1500)
     pairs = [(f"img{i}", int(h)) for i, h in enumerate(hashes)]
     queries = (hashes[::37] ^ np.uint64(0b1001_0000_0001)).tolist()
-    with phashdb.open(hbase_url) as hbase, phashdb.open(tmp_path / "embedded") as embedded:
+    with (
+        phashdb.open(hbase_url) as hbase,
+        phashdb.open(hbase_url + "?server_filter=0") as unfiltered,
+        phashdb.open(tmp_path / "embedded") as embedded,
+    ):
         hbase.add_hashes(pairs)
         embedded.add_hashes(pairs)
         assert len(hbase) == len(embedded) == 1500
         for radius in range(17):
-            assert hbase.query_many(queries, radius) == embedded.query_many(queries, radius), radius
+            want = embedded.query_many(queries, radius)
+            assert hbase.query_many(queries, radius) == want, radius
+            assert unfiltered.query_many(queries, radius) == want, radius
+        assert hbase.store.server_filter  # the region servers ran HammingFilter throughout
         dedupe = lambda ix: [[i.id for i in g.images] for g in ix.dedupe(threshold=6)]
         assert dedupe(hbase) == dedupe(embedded)
         # a replaced hash moves the image; a removed one is gone from every answer
@@ -199,6 +207,58 @@ def test_both_backends_answer_every_query_identically(hbase_url, tmp_path):
         _, numbers, _ = hbase.store.candidates(hashes[:3], 0)
         assert len(numbers) and not gone & set(numbers.tolist())
         assert hbase.query_many(queries, 16) == embedded.query_many(queries, 16)
+
+
+@hbase
+def test_the_region_servers_send_back_only_the_entries_near_the_query(hbase_url):
+    # 3,000 images share their first band's value, so its probe meets all of them; at radius 2
+    # only the query's few neighbours may leave the region server.
+    rng = np.random.default_rng(3)
+    hashes = (np.uint64(0x1579) << np.uint64(51)) | rng.integers(0, 2**51, 3000, dtype=np.uint64)
+    hashes[1:4] = hashes[0] ^ np.array([1, 2, 3], np.uint64)
+    with (
+        phashdb.open(hbase_url) as index,
+        phashdb.open(hbase_url + "?server_filter=0") as unfiltered,
+    ):
+        index.add_hashes((f"s{i}", int(h)) for i, h in enumerate(hashes))
+
+        def entries(store):
+            size = keys.entry_size(store.layout.widths[0])
+            return sum(
+                len(cell.value) // size
+                for (_, band), result in store._probe(hashes[:1], 2)
+                if band == 0
+                for cell in result.columnValues
+            )
+
+        assert entries(unfiltered.store) >= 3000
+        assert entries(index.store) == 4
+        assert [id for id, _ in index.query(int(hashes[0]), 2)] == ["s0", "s1", "s2", "s3"]
+
+
+@hbase
+def test_without_phashdbs_filter_on_the_cluster_the_client_measures_every_entry(
+    hbase_url, monkeypatch, caplog
+):
+    # A cluster without java/hbase's jar refuses the filter by its class name (as HBase does
+    # for any class it lacks): the store says so once and measures every entry itself.
+    from phashdb.hbase import thrift
+
+    monkeypatch.setattr(thrift, "HAMMING_FILTER", "phashdb.hbase.NoSuchFilter")
+    hashes = clustered_hashes(400)
+    with phashdb.open(hbase_url) as index:
+        index.add_hashes((f"c{i}", int(h)) for i, h in enumerate(hashes))
+        for radius in (0, 6, 12):
+            q = int(hashes[9]) ^ 0b101
+            want = sorted(
+                ((int(h) ^ q).bit_count(), f"c{i}")
+                for i, h in enumerate(hashes)
+                if (int(h) ^ q).bit_count() <= radius
+            )
+            assert index.query(q, radius) == [(id, d) for d, id in want]
+        assert not index.store.server_filter
+    warned = [r for r in caplog.records if "HammingFilter" in r.getMessage()]
+    assert len(warned) == 1 and "NoSuchFilter" in warned[0].getMessage()
 
 
 @hbase
@@ -494,6 +554,7 @@ def test_after_a_thrift_server_restart_the_pool_reconnects(hbase_cluster, hbase_
 
 
 @hbase
+@pytest.mark.parametrize("hbase_url", [8, 12], indirect=True)
 def test_hbase_search_equals_brute_force(hbase_url):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st

@@ -184,6 +184,25 @@ def cell_tag(qualifier: bytes) -> int:
     return int.from_bytes(qualifier[LOW_BYTES:], "big")
 
 
+def probe_query(
+    layout: BandLayout, band: int, value: int, query: int, radius: int
+) -> tuple[int, bytes]:
+    """What a probe of band `value` asks of its entries (the server-side filter's terms): (the
+    distance left for an entry's kept bytes, the query's same bytes), that is `radius` less
+    the distance between the query and `value` on the band bits the key gives."""
+    width = layout.widths[band]
+    kept = _kept_bytes(width)
+    rotated = _rotl(query, band_top(layout, band))
+    given = 64 - 8 * kept  # the leading bits of the rotated hash that entries leave out
+    near = ((value >> (width - given)) ^ (rotated >> (64 - given))).bit_count() if given else 0
+    return radius - near, (rotated & ((1 << 8 * kept) - 1)).to_bytes(kept, "big")
+
+
+def value_prefix(value: int, width: int, row_bits: int) -> bytes:
+    """The first bytes of the qualifiers of band value `value`'s cells in its row."""
+    return (value & ((1 << max(width - row_bits, 0)) - 1)).to_bytes(LOW_BYTES, "big")
+
+
 def probe_range(
     band: int, value: int, width: int, row_bits: int
 ) -> tuple[bytes, bytes, bytes | None]:

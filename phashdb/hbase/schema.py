@@ -28,11 +28,13 @@ def _hex(key: bytes) -> str:
     return '"' + "".join(f"\\x{b:02x}" for b in key) + '"'
 
 
-def schema_script(table: str, layout: BandLayout, regions_per_band: int) -> str:
+def schema_script(
+    table: str, layout: BandLayout, regions_per_band: int, row_bits: int = keys.DEFAULT_ROW_BITS
+) -> str:
     """An HBase shell script creating both tables, pre-split (for `hbase shell FILE`)."""
-    splits = ", ".join(_hex(k) for k in keys.split_keys(layout, regions_per_band))
+    splits = ", ".join(_hex(k) for k in keys.split_keys(layout, regions_per_band, row_bits))
     record_splits = ", ".join(_hex(k) for k in keys.record_split_keys(regions_per_band))
-    settings = json.dumps(settings_for(layout))
+    settings = json.dumps(settings_for(layout, row_bits))
     return f"""# phashdb tables for HBase: band layout {list(layout.widths)}, {regions_per_band} regions per band.
 # Band cells: one per band value per write batch, row = band + the band value's top bits,
 # qualifier = the value's other bits + the batch's tag, value = the batch's images with that band
@@ -54,6 +56,7 @@ def create_tables(
     *,
     bands: BandLayout | None = None,
     regions_per_band: int = DEFAULT_REGIONS_PER_BAND,
+    row_bits: int = keys.DEFAULT_ROW_BITS,
 ) -> bool:
     """Create both tables, pre-split, through HBase's Thrift2 server. Returns False when both
     already exist."""
@@ -72,7 +75,7 @@ def create_tables(
         dataBlockEncoding=hb.TDataBlockEncoding.FAST_DIFF,
     )
     tables = [
-        (options.table, band_family, keys.split_keys(layout, regions_per_band)),
+        (options.table, band_family, keys.split_keys(layout, regions_per_band, row_bits)),
         (options.images_table, record_family, keys.record_split_keys(regions_per_band)),
     ]
     pool = Pool(options)
@@ -91,7 +94,9 @@ def create_tables(
             row=keys.SETTINGS_ROW,
             columnValues=[
                 hb.TColumnValue(
-                    keys.RECORD_FAMILY, keys.SETTINGS, json.dumps(settings_for(layout)).encode()
+                    keys.RECORD_FAMILY,
+                    keys.SETTINGS,
+                    json.dumps(settings_for(layout, row_bits)).encode(),
                 )
             ],
         )

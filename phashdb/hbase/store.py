@@ -11,6 +11,7 @@ can never hide a later write.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import defaultdict
@@ -25,10 +26,20 @@ import numpy as np
 from ..bands import BandLayout, flip_masks
 from ..errors import StoreError
 from ..records import Image
-from . import claims, keys
+from . import claims, keys, thrift
 from .keys import BAND_FAMILY as B
 from .keys import RECORD_FAMILY as I
-from .thrift import HBaseOptions, Pool, column_range_filter, hb
+from .thrift import (
+    HBaseOptions,
+    Pool,
+    all_of,
+    column_prefix_filter,
+    column_range_filter,
+    hamming_filter,
+    hb,
+)
+
+log = logging.getLogger(__name__)
 
 GETS_PER_CALL = 4000  # larger getMultiples are split and sent in parallel
 PUTS_PER_CALL = 500  # rows per putMultiple when a write is split over the pool
@@ -61,6 +72,9 @@ class HBaseStore:
         self._numbers: list[int] = []
         self._numbers_lock = threading.Lock()
         self.pending: dict = {}  # id -> claims.Claim of this store's writers at work
+        # Whether the region servers filter band entries by distance (HammingFilter); turned
+        # off by the first search a cluster without phashdb's jar refuses.
+        self.server_filter = bool(options.server_filter)
         try:
             for table in (options.table, options.images_table):
                 name = hb.TTableName(ns=b"default", qualifier=table.encode())
@@ -151,13 +165,12 @@ class HBaseStore:
         """Band entries within `radius` of each query, whatever their records say: (query
         numbers, image numbers, distances), one per (query, number)."""
         queries = np.asarray(queries, dtype=np.uint64)
-        probes = self.probes(queries, radius)
         widths = self.layout.widths
-        gets = self._band_gets((band, v) for _, band, v in probes)
         found: dict[int, list] = defaultdict(list)  # band -> [(query, value, entries)]
-        for (q, band, v), result in zip(probes, self.get_many(self._bands, gets)):
-            if result.columnValues:
-                found[band].append((q, v, b"".join(c.value for c in result.columnValues)))
+        for (q, band), result in self._probe(queries, radius):
+            for cell in result.columnValues or []:
+                v = keys.cell_value(result.row, cell.qualifier, widths[band], self.row_bits)
+                found[band].append((q, v, cell.value))
         parts = []
         for band, hits in found.items():
             size = keys.entry_size(widths[band])
@@ -178,6 +191,50 @@ class HBaseStore:
         # One per (query, image): an image is met once in each band within reach.
         _, first = np.unique(qidx << 40 | numbers, return_index=True)
         return qidx[first], numbers[first], dists[first].astype(np.int8)
+
+    def _probe(self, queries: np.ndarray, radius: int) -> list[tuple[tuple[int, int], object]]:
+        """((query number, band), result) of the Gets of every probe at `radius`: one Get per
+        row a query probes, of the cells of its probed band values there (a prefix filter, so
+        the region server seeks from one to the next). With the server-side filter, a cell
+        comes back with only the entries that may lie within `radius` of the query."""
+        widths, qs = self.layout.widths, queries.tolist()
+        rows: dict[tuple[int, int, bytes], list[int]] = defaultdict(list)
+        for q, band, v in self.probes(queries, radius):
+            rows[q, band, keys.band_row(band, v, widths[band], self.row_bits)].append(v)
+        where, plain, near = [], [], []
+        for (q, band, row), values in rows.items():
+            where.append((q, band))
+            prefixes = column_prefix_filter(
+                tuple(keys.value_prefix(v, widths[band], self.row_bits) for v in values)
+            )
+            plain.append(hb.TGet(row=row, filterBytes=prefixes))
+            if self.server_filter:
+                # The loosest of the row's probes: the client measures every entry anyway.
+                left, query = max(
+                    keys.probe_query(self.layout, band, v, qs[q], radius) for v in values
+                )
+                near.append(
+                    hb.TGet(
+                        row=row,
+                        filterBytes=all_of(
+                            prefixes, hamming_filter(keys.entry_size(widths[band]), left, query)
+                        ),
+                    )
+                )
+        if self.server_filter:
+            try:
+                return list(zip(where, self.get_many(self._bands, near)))
+            except StoreError as e:
+                if thrift.HAMMING_FILTER not in str(e):
+                    raise
+                log.warning(
+                    "%s: the region servers lack phashdb's HammingFilter (java/hbase's jar), so "
+                    "every band entry comes to the client: %s",
+                    self.url,
+                    e,
+                )
+                self.server_filter = False
+        return list(zip(where, self.get_many(self._bands, plain)))
 
     def _band_gets(self, probes: Iterable[tuple[int, int]]) -> list:
         """A Get of the cells of each (band, band value)."""

@@ -58,6 +58,7 @@ class HBaseOptions:
     retries: int = 3  # attempts after a transport failure, with backoff
     thrift2_port: int | None = None  # an older URL's way to name the Thrift2 port
     zookeeper: str = ""  # HOST:PORT of the cluster's ZooKeeper, for the HFile bulk load
+    server_filter: int = 1  # 0: measure every band entry here, not in the region servers
 
     @classmethod
     def from_url(cls, url: str, **overrides) -> HBaseOptions:
@@ -229,3 +230,30 @@ def column_range_filter(first: bytes, end: bytes | None) -> bytes:
     if end is not None:
         inner += _field(3, end) + _field(4, 0)
     return _field(1, b"org.apache.hadoop.hbase.filter.ColumnRangeFilter") + _field(2, inner)
+
+
+@lru_cache(maxsize=4096)
+def column_prefix_filter(prefixes: tuple[bytes, ...]) -> bytes:
+    """HBase's MultipleColumnPrefixFilter (the cells whose qualifier starts with any of
+    `prefixes`, reached by seeks), serialized."""
+    inner = b"".join(_field(1, p) for p in sorted(prefixes))
+    return _field(1, b"org.apache.hadoop.hbase.filter.MultipleColumnPrefixFilter") + _field(
+        2, inner
+    )
+
+
+# phashdb's own filter (java/hbase: phashdb.hbase.HammingFilter), on the region servers'
+# classpath; without it the store measures every entry itself (HBaseStore.server_filter).
+HAMMING_FILTER = "phashdb.hbase.HammingFilter"
+
+
+def hamming_filter(size: int, left: int, query: bytes) -> bytes:
+    """The band entries (of `size` bytes, starting with the `len(query)` kept bytes of their
+    hash) within `left` of `query`'s, as a serialized FilterProtos.Filter."""
+    return _field(1, HAMMING_FILTER.encode()) + _field(2, bytes([size, len(query), left]) + query)
+
+
+def all_of(*filters: bytes) -> bytes:
+    """FilterList(MUST_PASS_ALL) of serialized filters, serialized."""
+    inner = _field(1, 1) + b"".join(_field(2, f) for f in filters)
+    return _field(1, b"org.apache.hadoop.hbase.filter.FilterList") + _field(2, inner)

@@ -18,6 +18,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CP_FILE="$HERE/target/classpath.txt"
 CLASSES="$HERE/target/classes"
 MAIN_CLASS=phashdb.testcluster.MiniCluster
+# phashdb's own jar for HBase (java/hbase): its HammingFilter runs in the region servers, as a
+# deployment puts that jar in HBase's lib/.
+PHASHDB_JAR="$HERE/../../java/hbase/target/phashdb-hbase.jar"
 
 # shellcheck source=../jvm-cluster.sh
 source "$HERE/../jvm-cluster.sh"
@@ -69,6 +72,7 @@ start() {
     die "already running in $dir (pid $(cat "$dir/cluster.pid"))"
   fi
   build
+  "$HERE/../../java/hbase/build.sh"
   rm -f "$dir/cluster.json" "$dir/cluster.json.tmp"
   rm -rf "$dir/data" "$dir/tmp"
   mkdir -p "$dir/tmp"
@@ -80,7 +84,7 @@ start() {
     ${HBASE_TEST_JVM_OPTS:--XX:TieredStopAtLevel=1} -Xss512k \
     -Djava.net.preferIPv4Stack=true -Djava.io.tmpdir="$dir/tmp" \
     "${JDK_FLAGS[@]}" \
-    -cp "$CLASSES:$(cat "$CP_FILE")" "$MAIN_CLASS" "$dir/cluster.json" \
+    -cp "$CLASSES:$PHASHDB_JAR:$(cat "$CP_FILE")" "$MAIN_CLASS" "$dir/cluster.json" \
     --data "$dir/data" --regionservers "${HBASE_TEST_REGIONSERVERS:-3}" "$@" \
     </dev/null >"$dir/cluster.log" 2>&1 &
   await_ready "$dir" $! "$t0" "$timeout"
