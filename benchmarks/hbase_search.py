@@ -7,7 +7,8 @@ Thrift; full JIT and a 3 GB heap unless HBASE_TEST_JVM_OPTS / HBASE_TEST_HEAP sa
 creates fresh pre-split tables, asks the balancer to run, and loads the same N uniform random
 hashes into HBase and into an embedded index. Prints, from one run: hashes/s loaded; p50/p95 of
 single queries (Index.query: every probe, then the candidates' records) at radii 4, 8 and 10
-and of a batch of 100 queries at radius 8; the p50 of one single-row Get on the same cluster
+and of a batch of 100 queries at radius 8, with the region servers' HammingFilter (the default)
+and without it (`unfiltered`: every entry of a probed band value sent to the client); the p50 of one single-row Get on the same cluster
 (the floor: one round trip); bytes per image on disk after a flush and major compaction, band
 table and records apart; each region server's regions, share of band cells and requests.
 """
@@ -81,15 +82,18 @@ def cpu_seconds(pid: int) -> float:
 def measure(index, pairs, queries, floor=None, server_pid=None, settle=None):
     """Load rate (and the CPU seconds the client and the server spent on it), then query
     latencies; with `floor`, one floor Get is timed before each query, so both meet the same
-    load on this shared machine. `settle` runs between the load and the queries."""
+    load on this shared machine. `settle` runs between the load and the queries. Without
+    `pairs`, the index is not loaded (it already holds them)."""
     t, c = time.perf_counter(), time.process_time()
     s = cpu_seconds(server_pid) if server_pid else 0.0
-    index.add_hashes(pairs)
-    out = {
-        "load": len(pairs) / (time.perf_counter() - t),
-        "client_cpu": time.process_time() - c,
-        "server_cpu": cpu_seconds(server_pid) - s if server_pid else 0.0,
-    }
+    out = {}
+    if pairs:
+        index.add_hashes(pairs)
+        out = {
+            "load": len(pairs) / (time.perf_counter() - t),
+            "client_cpu": time.process_time() - c,
+            "server_cpu": cpu_seconds(server_pid) - s if server_pid else 0.0,
+        }
     if settle:
         settle()
     for r in RADII:  # warm: connections opened, band tables built, the JIT at work
@@ -118,6 +122,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--bands", type=int, default=DEFAULT_BANDS)
     parser.add_argument("--regions-per-band", type=int, default=6)
+    parser.add_argument("--row-bits", type=int, default=keys.DEFAULT_ROW_BITS)
     args = parser.parse_args()
     rng = np.random.default_rng(3)
     hashes = rng.integers(0, 2**64, args.size, dtype=np.uint64, endpoint=False)
@@ -132,7 +137,10 @@ def main() -> None:
         url = f"hbase://127.0.0.1:{info['thrift2_port']}/bench"
         try:
             create_tables(
-                url, bands=BandLayout.even(args.bands), regions_per_band=args.regions_per_band
+                url,
+                bands=BandLayout.even(args.bands),
+                regions_per_band=args.regions_per_band,
+                row_bits=args.row_bits,
             )
             control(info, "balance")
             with phashdb.open(url) as hbase:
@@ -158,6 +166,16 @@ def main() -> None:
                         sizes[t] = table_bytes(info["data_dir"], t)
 
                 results = {"hbase": measure(hbase, pairs, queries, floor, info["pid"], settle)}
+                assert hbase.store.server_filter
+            # The same data, every band entry sent to the client (no HammingFilter).
+            with phashdb.open(url + "?server_filter=0") as unfiltered:
+                results["unfiltered"] = measure(
+                    unfiltered,
+                    None,
+                    queries,
+                    lambda: unfiltered.store.pool.call(lambda c: c.get(b"bench", get)),
+                )
+            with phashdb.open(url) as hbase:
                 floor = results["hbase"]["floor"]
                 info_stats = hbase.stats()
                 requests = json.loads(control(info, "metrics bench")[0])
@@ -175,8 +193,9 @@ def main() -> None:
     )
     print(header + f" {'batch 100 r=8 ms':>17}")
     for name, res in results.items():
+        load = f"{res['load']:>9,.0f}" if "load" in res else f"{'-':>9}"
         print(
-            f"{name:>9} {res['load']:>9,.0f} "
+            f"{name:>9} {load} "
             + " ".join(f"{res[r][0]:>8.2f}/{res[r][1]:<8.2f}" for r in RADII)
             + f" {res['batch'][0]:>8.1f}/{res['batch'][1]:<8.1f}"
         )
@@ -187,6 +206,11 @@ def main() -> None:
         "if each had one core to itself"
     )
     print("HBase/floor at p50: " + ", ".join(f"r={r} {h[r][0] / floor[0]:.1f}x" for r in RADII))
+    u = results["unfiltered"]
+    print(
+        f"unfiltered/floor at p50 (its own floor {u['floor'][0]:.2f} ms): "
+        + ", ".join(f"r={r} {u[r][0] / u['floor'][0]:.1f}x" for r in RADII)
+    )
     print(
         f"bytes per image on disk (flushed, major-compacted): band table "
         f"{sizes['bench'] / args.size:.1f}, records {sizes['bench_images'] / args.size:.1f}"

@@ -205,6 +205,8 @@ def _first_line(message) -> str:
 
 
 def _varint(x: int) -> bytes:
+    if x < 0x80:
+        return _BYTE[x]
     out = bytearray()
     while True:
         b = x & 0x7F
@@ -214,6 +216,9 @@ def _varint(x: int) -> bytes:
         else:
             out.append(b)
             return bytes(out)
+
+
+_BYTE = [bytes([b]) for b in range(0x80)]
 
 
 def _field(number: int, payload: bytes | int) -> bytes:
