@@ -25,7 +25,8 @@ import numpy as np
 from hbase_search import CLUSTER, control
 
 import phashdb
-from phashdb.hbase import create_tables
+from phashdb.bands import BandLayout
+from phashdb.hbase import create_tables, keys
 from phashdb.hbase.thrift import column_range_filter, hb
 
 
@@ -37,6 +38,35 @@ def probes_and_entries(layout, radius: int, size: int) -> tuple[int, float]:
             probes += k
             entries += k * size / 2**width
     return probes, entries
+
+
+def project(per_probe: float, per_entry: float, floor: float) -> None:
+    """A check at r=8 at 10^8 and 10^9 images on 3, 10 and 30 region servers, from the rates
+    measured here (ms): two round trips, and the probes' and entries' cost divided over the
+    region servers (getMultiple runs each server's Gets in parallel; the test cluster's three
+    share two cores, so its rates already hold that parallelism only in part), with the band
+    count (3 to 8 even bands) that is fastest at each size."""
+    print("\nprojection at r=8 (README, On HBase):")
+    print(
+        "| images | region servers | layout | probes | entries read | check latency "
+        "| band table an image |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for size in (10**8, 10**9):
+        for servers in (3, 10, 30):
+            best = None
+            for bands in range(3, 9):
+                layout = BandLayout.even(bands)
+                probes, entries = probes_and_entries(layout, 8, size)
+                ms = 2 * floor + (probes * per_probe + entries * per_entry) * 3 / servers
+                if best is None or ms < best[0]:
+                    best = ms, layout, probes, entries
+            ms, layout, probes, entries = best
+            print(
+                f"| 10^{len(str(size)) - 1} | {servers} | {len(layout.widths)} bands "
+                f"{list(layout.widths)} | {probes:,} | {entries:,.0f} | {ms:.0f} ms "
+                f"| {sum(keys.entry_size(w) for w in layout.widths)} B |"
+            )
 
 
 def main() -> None:
@@ -103,6 +133,9 @@ def main() -> None:
                     f"r={r}: {probes} probes, {small:,.0f} / {large:,.0f} entries: "
                     f"{per_entry * 1e6:.0f} ns an entry, {per_probe * 1e3:.1f} µs a probe"
                 )
+                if r == 8:
+                    rates = per_probe, per_entry
+            project(*rates, p50["floor (one Get)"])
             for i in index.values():
                 i.close()
         finally:
