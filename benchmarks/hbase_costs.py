@@ -22,7 +22,7 @@ from math import comb
 from pathlib import Path
 
 import numpy as np
-from hbase_search import CLUSTER, control
+from hbase_search import CLUSTER, control, settled
 
 import phashdb
 from phashdb.bands import BandLayout
@@ -89,6 +89,7 @@ def main() -> None:
                 hashes = rng.integers(0, 2**64, size, dtype=np.uint64).tolist()
                 index[name].add_hashes((f"i{k}", h) for k, h in enumerate(hashes))
                 control(info, f"flush {name}", f"compact {name}")
+                settled(info["pid"])
             store = index["small"].store
             empty = [
                 hb.TGet(

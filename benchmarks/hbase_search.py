@@ -79,6 +79,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def settled(pid: int, limit: float = 180.0) -> float:
+    """Wait until the cluster's JVM is idle (under 0.3 s of CPU a second: flushes,
+    compactions and the band table's block prefetch done); returns the seconds waited."""
+    t0 = time.perf_counter()
+    last = cpu_seconds(pid)
+    while time.perf_counter() - t0 < limit:
+        time.sleep(1)
+        now = cpu_seconds(pid)
+        if now - last < 0.3:
+            break
+        last = now
+    return time.perf_counter() - t0
+
+
 def measure(index, pairs, queries, floor=None, server_pid=None, settle=None):
     """Load rate (and the CPU seconds the client and the server spent on it), then query
     latencies; with `floor`, one floor Get is timed before each query, so both meet the same
@@ -164,6 +178,7 @@ def main() -> None:
                     )
                     for t in ("bench", "bench_images"):
                         sizes[t] = table_bytes(info["data_dir"], t)
+                    sizes["settled"] = settled(info["pid"])
 
                 results = {"hbase": measure(hbase, pairs, queries, floor, info["pid"], settle)}
                 assert hbase.store.server_filter
@@ -211,6 +226,7 @@ def main() -> None:
         f"unfiltered/floor at p50 (its own floor {u['floor'][0]:.2f} ms): "
         + ", ".join(f"r={r} {u[r][0] / u['floor'][0]:.1f}x" for r in RADII)
     )
+    print(f"after the load's flush and compaction, the cluster was busy {sizes['settled']:.0f} s more")
     print(
         f"bytes per image on disk (flushed, major-compacted): band table "
         f"{sizes['bench'] / args.size:.1f}, records {sizes['bench_images'] / args.size:.1f}"

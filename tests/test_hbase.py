@@ -20,6 +20,7 @@ from phashdb import StoreError
 from phashdb.bands import BandLayout
 from phashdb.hbase import DEFAULT_BANDS, HBaseOptions, keys, schema_script, split_keys
 from phashdb.hbase.claims import Claim, write_claim
+from phashdb.hbase.thrift import hb
 from phashdb.records import Image
 
 PHASHDB = str(Path(sys.executable).parent / "phashdb")
@@ -171,6 +172,10 @@ def test_regions_spread_over_three_region_servers_and_stats_show_each(hbase_url)
             for _, band, v in probes
         }
         assert len({server_of(row) for row in rows}) > 1
+        # every check reads all over the band table: its blocks are cached when a file opens
+        name = hb.TTableName(ns=b"default", qualifier=index.store.options.table.encode())
+        desc = index.store.pool.call(lambda c: c.getTableDescriptor(name))
+        assert desc.columns[0].attributes[b"PREFETCH_BLOCKS_ON_OPEN"] == b"true"
 
 
 @hbase

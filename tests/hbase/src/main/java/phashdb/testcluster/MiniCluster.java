@@ -261,6 +261,7 @@ public final class MiniCluster {
    * A line protocol on a loopback port (control_port in the ports file), for tests and
    * benchmarks: {@code flush T}, {@code compact T} (major, waits until done), {@code balance},
    * {@code metrics T} (per region server: regions of T, their read and write requests),
+   * {@code blockcache} (per region server: bytes of data blocks in its cache),
    * {@code abort-rs N}, {@code start-rs}, {@code restart-thrift}. Each answers one line,
    * "ok ..." or "error ...".
    */
@@ -336,6 +337,18 @@ public final class MiniCluster {
               .append(sn.getPort()).append("\": {\"regions\": ").append(regions)
               .append(", \"reads\": ").append(reads).append(", \"writes\": ").append(writes)
               .append('}');
+        }
+        return sb.append('}').toString();
+      }
+      case "blockcache": {
+        // bytes in each live region server's block cache (all tables)
+        StringBuilder sb = new StringBuilder("{");
+        for (org.apache.hadoop.hbase.util.JVMClusterUtil.RegionServerThread t
+            : cluster.getLiveRegionServerThreads()) {
+          HRegionServer rs = t.getRegionServer();
+          long bytes = rs.getBlockCache().map(c -> c.getCurrentDataSize()).orElse(0L);
+          sb.append(sb.length() == 1 ? "" : ", ").append('"').append(rs.getServerName().getHostname())
+              .append(':').append(rs.getServerName().getPort()).append("\": ").append(bytes);
         }
         return sb.append('}').toString();
       }
