@@ -50,7 +50,7 @@ class BandLayout:
         bits = math.log2(max(n, 2))
         return cls.even(min(max(round(HASH_BITS / bits), 3), HASH_BITS // 4))
 
-    @property
+    @cached_property
     def shifts(self) -> tuple[int, ...]:
         """How far each band's bits sit from the least significant end."""
         out, low = [], HASH_BITS
@@ -70,9 +70,9 @@ class BandLayout:
         dozen."""
         hashes = np.asarray(hashes, dtype=np.uint64)
         shifts = np.array(self.shifts, dtype=np.uint64)[:, None]
-        return ((hashes[None, :] & np.array(self.masks, dtype=np.uint64)[:, None]) >> shifts).astype(
-            np.uint32
-        )
+        return (
+            (hashes[None, :] & np.array(self.masks, dtype=np.uint64)[:, None]) >> shifts
+        ).astype(np.uint32)
 
     def probe_radii(self, radius: int) -> tuple[int, ...]:
         """How many bits each band's probes may differ from the query's band value, by the

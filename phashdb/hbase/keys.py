@@ -185,16 +185,21 @@ def cell_tag(qualifier: bytes) -> int:
 
 
 def probe_query(
-    layout: BandLayout, band: int, value: int, query: int, radius: int
+    layout: BandLayout, band: int, values: list[int], query: int, radius: int
 ) -> tuple[int, bytes]:
-    """What a probe of band `value` asks of its entries (the server-side filter's terms): (the
-    distance left for an entry's kept bytes, the query's same bytes), that is `radius` less
-    the distance between the query and `value` on the band bits the key gives."""
+    """What probes of band `values` ask of their entries (the server-side filter's terms):
+    (the distance left for an entry's kept bytes, the query's same bytes), that is `radius`
+    less the distance between the query and the nearest of `values` on the band bits the key
+    gives (entries leave them out)."""
     width = layout.widths[band]
     kept = _kept_bytes(width)
     rotated = _rotl(query, band_top(layout, band))
     given = 64 - 8 * kept  # the leading bits of the rotated hash that entries leave out
-    near = ((value >> (width - given)) ^ (rotated >> (64 - given))).bit_count() if given else 0
+    near = (
+        min(((v >> (width - given)) ^ (rotated >> (64 - given))).bit_count() for v in values)
+        if given
+        else 0
+    )
     return radius - near, (rotated & ((1 << 8 * kept) - 1)).to_bytes(kept, "big")
 
 

@@ -201,29 +201,24 @@ class HBaseStore:
         rows: dict[tuple[int, int, bytes], list[int]] = defaultdict(list)
         for q, band, v in self.probes(queries, radius):
             rows[q, band, keys.band_row(band, v, widths[band], self.row_bits)].append(v)
-        where, plain, near = [], [], []
-        for (q, band, row), values in rows.items():
-            where.append((q, band))
-            prefixes = column_prefix_filter(
+        where = list(rows)
+        prefixes = [
+            column_prefix_filter(
                 tuple(keys.value_prefix(v, widths[band], self.row_bits) for v in values)
             )
-            plain.append(hb.TGet(row=row, filterBytes=prefixes))
-            if self.server_filter:
-                # The loosest of the row's probes: the client measures every entry anyway.
-                left, query = max(
-                    keys.probe_query(self.layout, band, v, qs[q], radius) for v in values
-                )
-                near.append(
-                    hb.TGet(
-                        row=row,
-                        filterBytes=all_of(
-                            prefixes, hamming_filter(keys.entry_size(widths[band]), left, query)
-                        ),
-                    )
-                )
+            for (_, band, _), values in rows.items()
+        ]
         if self.server_filter:
+            near = []
+            for ((q, band, row), values), prefix in zip(rows.items(), prefixes):
+                # The loosest of the row's probes: the client measures every entry anyway.
+                left, query = keys.probe_query(self.layout, band, values, qs[q], radius)
+                entries = hamming_filter(keys.entry_size(widths[band]), left, query)
+                near.append(hb.TGet(row=row, filterBytes=all_of(prefix, entries)))
             try:
-                return list(zip(where, self.get_many(self._bands, near)))
+                return [
+                    ((q, b), r) for (q, b, _), r in zip(where, self.get_many(self._bands, near))
+                ]
             except StoreError as e:
                 if thrift.HAMMING_FILTER not in str(e):
                     raise
@@ -234,7 +229,8 @@ class HBaseStore:
                     e,
                 )
                 self.server_filter = False
-        return list(zip(where, self.get_many(self._bands, plain)))
+        plain = [hb.TGet(row=row, filterBytes=f) for (_, _, row), f in zip(where, prefixes)]
+        return [((q, b), r) for (q, b, _), r in zip(where, self.get_many(self._bands, plain))]
 
     def _band_gets(self, probes: Iterable[tuple[int, int]]) -> list:
         """A Get of the cells of each (band, band value)."""
