@@ -95,6 +95,37 @@ def test_image_numbers_and_ids_map_to_cells_and_back():
     assert keys.decode_record(keys.encode_record(image)) == image
 
 
+def test_record_cells_made_a_row_at_a_time_are_those_of_each_number():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @given(st.integers(0, keys.MAX_NUMBER - 1000), st.integers(0, 1000))
+    def check(first, count):
+        cells = [(row, q) for row, qs in keys.number_rows(first, count) for q in qs]
+        assert cells == [keys.number_cell(n) for n in range(first, first + count)]
+
+    check()
+
+
+def test_records_of_bare_hashes_are_those_of_their_images():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    texts = st.text(st.characters(codec=None, exclude_categories=()))  # surrogates too
+
+    @given(
+        st.lists(st.tuples(texts, st.integers(0, 2**64 - 1))),
+        st.floats(allow_nan=False, allow_infinity=False),
+    )
+    def check(pairs, added):
+        ids, hashes = [i for i, _ in pairs], np.array([h for _, h in pairs], np.uint64)
+        assert keys.hash_records(ids, hashes, added) == [
+            keys.encode_record(Image(i, h, added=added)) for i, h in pairs
+        ]
+
+    check()
+
+
 def test_split_keys_cut_every_band_into_equal_slices():
     split = split_keys(BandLayout.even(4), 4)
     assert split == sorted(split) and len(split) == 4 * 4 - 1
@@ -199,6 +230,34 @@ def test_both_backends_answer_every_query_identically(hbase_url, tmp_path):
         _, numbers, _ = hbase.store.candidates(hashes[:3], 0)
         assert len(numbers) and not gone & set(numbers.tolist())
         assert hbase.query_many(queries, 16) == embedded.query_many(queries, 16)
+
+
+@hbase
+def test_a_batch_of_hashes_keeps_replaces_and_adds_as_the_embedded_index_does(hbase_url, tmp_path):
+    # Batches of more than LOOKUP_AFTER_COUNTER ids: the first into empty tables (no id looked
+    # up), the second over stored ids, unchanged and changed, with new ones; an id twice.
+    rng = np.random.default_rng(5)
+    hashes = rng.integers(0, 2**64, 3000, dtype=np.uint64, endpoint=False).tolist()
+    first = [(f"img{k}", h) for k, h in enumerate(hashes[:2000])] + [("twice", 1), ("twice", 2)]
+    second = [(f"img{k}", h ^ (1 << 40) if k % 7 == 0 else h) for k, h in enumerate(hashes)]
+    second += [("twice", 3), (os.fsdecode(b"caf\xe9"), 4)]
+    with phashdb.open(hbase_url) as hbase, phashdb.open(tmp_path / "embedded") as embedded:
+        for index in (hbase, embedded):
+            index.add_hashes(first)
+        assert len(hbase) == len(embedded) == 2001 and hbase.get("twice").hash == 2
+        added = {k: hbase.get(f"img{k}").added for k in (1, 7)}
+        for index in (hbase, embedded):
+            index.add_hashes(second)
+        assert len(hbase) == len(embedded) == 3002
+        stored = {i.id: i.hash for i in hbase.store.images()}
+        assert stored == {i.id: i.hash for i in embedded.store.images()}
+        assert stored == dict([*first, *second])
+        assert hbase.get("img1").added == added[1]  # unchanged: left alone
+        assert hbase.get("img7").added > added[7]  # another hash: replaced
+        queries = [h ^ 0b101 for h in hashes[::50]]
+        assert hbase.query_many(queries, 6) == embedded.query_many(queries, 6)
+        assert hbase.query(hashes[7], 0) == embedded.query(hashes[7], 0) == []
+        assert hbase.store.fsck(min_age=0) == []
 
 
 @hbase

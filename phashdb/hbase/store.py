@@ -33,6 +33,7 @@ from .thrift import HBaseOptions, Pool, column_range_filter, hb
 GETS_PER_CALL = 4000  # larger getMultiples are split and sent in parallel
 PUTS_PER_CALL = 500  # rows per putMultiple when a write is split over the pool
 NUMBER_BLOCK = 32  # image numbers a store takes from the counter at once for single adds
+LOOKUP_AFTER_COUNTER = 1000  # a write batch of more ids first asks the counter if any is stored
 
 
 class HBaseStore:
@@ -296,6 +297,11 @@ class HBaseStore:
 
     def allocate(self, count: int) -> list[int]:
         """`count` fresh image numbers from the table's counter (one increment)."""
+        last = self._increment(count)
+        return list(range(last - count + 1, last + 1))
+
+    def _increment(self, count: int) -> int:
+        """Take `count` numbers from the counter: the last of them."""
         inc = hb.TIncrement(
             row=keys.COUNTER_ROW, columns=[hb.TColumnIncrement(I, keys.COUNTER, count)]
         )
@@ -303,7 +309,13 @@ class HBaseStore:
         last = int.from_bytes(result.columnValues[0].value, "big")
         if last > keys.MAX_NUMBER:
             raise StoreError(f"{self.url}: image numbers are used up")
-        return list(range(last - count + 1, last + 1))
+        return last
+
+    def last_number(self) -> int:
+        """The last image number given out (0: none ever)."""
+        get = hb.TGet(row=keys.COUNTER_ROW, columns=[hb.TColumn(I, keys.COUNTER)])
+        result = self.pool.call(lambda c: c.get(self._records, get))
+        return int.from_bytes(result.columnValues[0].value, "big") if result.columnValues else 0
 
     def next_number(self) -> int:
         with self._numbers_lock:
@@ -322,13 +334,56 @@ class HBaseStore:
             self._put_batch(images[lo : lo + size])
 
     def put_hashes(self, ids: Sequence[str], hashes: np.ndarray) -> None:
+        """`put` of Image(id, hash, added=now) for each pair (an id given twice: the last
+        wins), without making the Images: the records of new ids are made from the arrays."""
         now = time.time()
-        self.put(
-            Image(i, h, added=now) for i, h in zip(ids, np.asarray(hashes, np.uint64).tolist())
-        )
+        hashes = np.asarray(hashes, dtype=np.uint64)
+        if self.pending:  # claims are committed image by image
+            self.put(Image(i, h, added=now) for i, h in zip(ids, hashes.tolist()))
+            return
+        last = dict(zip(ids, range(len(ids))))
+        if len(last) < len(ids):
+            ids, hashes = list(last), hashes[np.fromiter(last.values(), np.int64, len(last))]
+        size = self.options.batch_size
+        for lo in range(0, len(ids), size):
+            self._put_hash_batch(ids[lo : lo + size], hashes[lo : lo + size], now)
 
-    def _put_batch(self, images: list[Image]) -> None:
-        old = self.lookup(i.id for i in images)
+    def _put_hash_batch(self, ids: Sequence[str], hashes: np.ndarray, now: float) -> None:
+        old = self._stored(ids)
+        if old:
+            # Ids stored already take the general path: kept, rewritten or replaced.
+            again = [k for k, id in enumerate(ids) if id in old]
+            self._put_batch([Image(ids[k], int(hashes[k]), added=now) for k in again], old)
+            new = np.array([k for k, id in enumerate(ids) if id not in old], dtype=np.int64)
+            ids, hashes = [ids[k] for k in new.tolist()], hashes[new]
+        if not len(ids):
+            return
+        last = self._increment(len(ids) + 1)
+        tag, first = last - len(ids), last - len(ids) + 1
+        numbers = np.arange(first, last + 1, dtype=np.uint64)
+        # Band and id cells go out while the records are encoded; the records go last.
+        writes = [
+            self._writers.submit(self._write_band_cells, hashes, numbers, tag),
+            self._writers.submit(self._write_ids, ids, numbers.tolist()),
+        ]
+        rows = self._record_rows(first, keys.hash_records(ids, hashes, now))
+        for write in writes:
+            write.result()
+        self._put_rows(self._records, rows)
+
+    def _stored(self, ids: Sequence[str]) -> dict[str, tuple[int, Image]]:
+        """`lookup(ids)` for a write batch: when the counter shows that no image number was
+        ever given out, nothing is stored, and a batch of new ids costs one Get, not one
+        Get of its ids' columns per id bucket."""
+        if len(ids) > LOOKUP_AFTER_COUNTER and self.last_number() == 0:
+            return {}
+        return self.lookup(ids)
+
+    def _put_batch(
+        self, images: list[Image], old: dict[str, tuple[int, Image]] | None = None
+    ) -> None:
+        if old is None:
+            old = self._stored([i.id for i in images])
         now = time.time()
         fresh, rewrite, stale = [], [], []
         for image in images:
@@ -359,13 +414,14 @@ class HBaseStore:
 
     def write_band_cells(self, numbered: list[tuple[int, Image]], tag: int) -> None:
         """The band cells of a batch, tagged with `tag` (see keys.band_cells_many)."""
-        cells = keys.band_cells_many(
-            self.layout,
-            self.row_bits,
+        self._write_band_cells(
             np.array([i.hash for _, i in numbered], dtype=np.uint64),
             np.array([n for n, _ in numbered], dtype=np.uint64),
             tag,
         )
+
+    def _write_band_cells(self, hashes: np.ndarray, numbers: np.ndarray, tag: int) -> None:
+        cells = keys.band_cells_many(self.layout, self.row_bits, hashes, numbers, tag)
         rows = {row: [hb.TColumnValue(B, q, v) for q, v in qvs] for row, qvs in cells.items()}
         # Neighbouring cells with one timestamp are stored without it (FAST_DIFF): band cells
         # carry the minute they were written, not the millisecond.
@@ -373,10 +429,14 @@ class HBaseStore:
         self._put_rows(self._bands, rows, timestamp=now - now % keys.BAND_TIME_STEP)
 
     def write_ids(self, numbered: list[tuple[int, Image]]) -> None:
+        self._write_ids([i.id for _, i in numbered], [n for n, _ in numbered])
+
+    def _write_ids(self, ids: Sequence[str], numbers: Sequence[int]) -> None:
         rows: dict[bytes, list] = defaultdict(list)
-        for number, image in numbered:
-            row, qualifier = keys.id_cell(image.id)
-            rows[row].append(hb.TColumnValue(I, qualifier, number.to_bytes(8, "big")))
+        cell = hb.TColumnValue
+        for id, number in zip(ids, numbers):
+            row, qualifier = keys.id_cell(id)
+            rows[row].append(cell(I, qualifier, number.to_bytes(8, "big")))
         self._put_rows(self._records, rows)
 
     def write_records(self, numbered: list[tuple[int, Image]]) -> None:
@@ -387,6 +447,13 @@ class HBaseStore:
         for number, image in numbered:
             row, qualifier = keys.number_cell(number)
             rows[row].append(hb.TColumnValue(I, qualifier, keys.encode_record(image)))
+        return rows
+
+    def _record_rows(self, first: int, records: list[bytes]) -> dict[bytes, list]:
+        """The rows of the records of the consecutive numbers from `first` on."""
+        rows, cell, values = {}, hb.TColumnValue, iter(records)
+        for row, qualifiers in keys.number_rows(first, len(records)):
+            rows[row] = [cell(I, q, r) for q, r in zip(qualifiers, values)]
         return rows
 
     def _put_rows(
