@@ -233,9 +233,13 @@ def test_both_backends_answer_every_query_identically(hbase_url, tmp_path):
 
 
 @hbase
-def test_a_batch_of_hashes_keeps_replaces_and_adds_as_the_embedded_index_does(hbase_url, tmp_path):
+def test_a_batch_of_hashes_keeps_replaces_and_adds_as_the_embedded_index_does(
+    hbase_url, tmp_path, monkeypatch
+):
     # Batches of more than LOOKUP_AFTER_COUNTER ids: the first into empty tables (no id looked
-    # up), the second over stored ids, unchanged and changed, with new ones; an id twice.
+    # up), the second over stored ids, unchanged and changed, with new ones; an id twice. Each
+    # is written (and looked up) in steps of 700 ids.
+    monkeypatch.setattr("phashdb.hbase.store.WRITE_STEP", 700)
     rng = np.random.default_rng(5)
     hashes = rng.integers(0, 2**64, 3000, dtype=np.uint64, endpoint=False).tolist()
     first = [(f"img{k}", h) for k, h in enumerate(hashes[:2000])] + [("twice", 1), ("twice", 2)]

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -34,6 +34,7 @@ GETS_PER_CALL = 4000  # larger getMultiples are split and sent in parallel
 PUTS_PER_CALL = 500  # rows per putMultiple when a write is split over the pool
 NUMBER_BLOCK = 32  # image numbers a store takes from the counter at once for single adds
 LOOKUP_AFTER_COUNTER = 1000  # a write batch of more ids first asks the counter if any is stored
+WRITE_STEP = 100_000  # ids a write batch encodes while the step before is sent
 
 
 class HBaseStore:
@@ -55,7 +56,8 @@ class HBaseStore:
         )
         self.pool = Pool(options)
         self._threads = ThreadPoolExecutor(options.pool_size, thread_name_prefix="phashdb-hbase")
-        # Writers of a batch's band and id cells, which then wait on `_threads` for their calls.
+        # Writers of a batch's band and id cells, and its lookup's steps, which then wait on
+        # `_threads` for their calls.
         self._writers = ThreadPoolExecutor(2, thread_name_prefix="phashdb-hbase-write")
         self._bands = options.table.encode()
         self._records = options.images_table.encode()
@@ -231,13 +233,15 @@ class HBaseStore:
 
     def lookup(self, ids: Iterable[str]) -> dict[str, tuple[int, Image]]:
         """(image number, record) of each stored id."""
-        rows: dict[bytes, list[bytes]] = defaultdict(list)
-        for id in set(ids):
-            row, qualifier = keys.id_cell(id)
-            rows[row].append(qualifier)
-        gets = [
-            hb.TGet(row=row, columns=[hb.TColumn(I, q) for q in qs]) for row, qs in rows.items()
-        ]
+        return self._lookup_cells([keys.id_cell(id) for id in set(ids)])
+
+    def _lookup_cells(self, cells: Iterable[tuple[bytes, bytes]]) -> dict[str, tuple[int, Image]]:
+        """`lookup` of the ids whose id cells (keys.id_cell, each once) are `cells`."""
+        rows: dict[bytes, list] = defaultdict(list)
+        column = hb.TColumn
+        for row, qualifier in cells:
+            rows[row].append(column(I, qualifier))
+        gets = [hb.TGet(row=row, columns=columns) for row, columns in rows.items()]
         numbers = {
             keys.decode_id(cell.qualifier): int.from_bytes(cell.value, "big")
             for result in self.get_many(self._records, gets)
@@ -349,41 +353,53 @@ class HBaseStore:
             self._put_hash_batch(ids[lo : lo + size], hashes[lo : lo + size], now)
 
     def _put_hash_batch(self, ids: Sequence[str], hashes: np.ndarray, now: float) -> None:
-        old = self._stored(ids)
+        cells = [keys.id_cell(id) for id in ids]
+        old = self._stored(cells)
         if old:
             # Ids stored already take the general path: kept, rewritten or replaced.
             again = [k for k, id in enumerate(ids) if id in old]
             self._put_batch([Image(ids[k], int(hashes[k]), added=now) for k in again], old)
-            new = np.array([k for k, id in enumerate(ids) if id not in old], dtype=np.int64)
-            ids, hashes = [ids[k] for k in new.tolist()], hashes[new]
-        if not len(ids):
+            new = [k for k, id in enumerate(ids) if id not in old]
+            ids, cells = [ids[k] for k in new], [cells[k] for k in new]
+            hashes = hashes[np.array(new, dtype=np.int64)]
+        if not ids:
             return
         last = self._increment(len(ids) + 1)
         tag, first = last - len(ids), last - len(ids) + 1
-        numbers = np.arange(first, last + 1, dtype=np.uint64)
-        # Band and id cells go out while the records are encoded; the records go last.
-        writes = [
-            self._writers.submit(self._write_band_cells, hashes, numbers, tag),
-            self._writers.submit(self._write_ids, ids, numbers.tolist()),
-        ]
-        rows = self._record_rows(first, keys.hash_records(ids, hashes, now))
-        for write in writes:
-            write.result()
-        self._put_rows(self._records, rows)
+        bands = self._writers.submit(
+            self._write_band_cells, hashes, np.arange(first, last + 1, dtype=np.uint64), tag
+        )
+        # A step's id cells, then its records, are sent while the next step is encoded; a
+        # record goes only after its image's band cells and id cell.
+        sent: list[Future] = []
+        for lo in range(0, len(ids), WRITE_STEP):
+            step = slice(lo, lo + WRITE_STEP)
+            id_puts = self._send_rows(self._records, self._id_rows(cells[step], first + lo))
+            rows = self._record_rows(first + lo, keys.hash_records(ids[step], hashes[step], now))
+            for put in [bands, *id_puts]:
+                put.result()
+            sent += self._send_rows(self._records, rows)
+        for put in sent:
+            put.result()
 
-    def _stored(self, ids: Sequence[str]) -> dict[str, tuple[int, Image]]:
-        """`lookup(ids)` for a write batch: when the counter shows that no image number was
-        ever given out, nothing is stored, and a batch of new ids costs one Get, not one
-        Get of its ids' columns per id bucket."""
-        if len(ids) > LOOKUP_AFTER_COUNTER and self.last_number() == 0:
+    def _stored(self, cells: list[tuple[bytes, bytes]]) -> dict[str, tuple[int, Image]]:
+        """`lookup` of a write batch's ids, by their id cells. When the counter shows that no
+        image number was ever given out, nothing is stored: a batch of new ids costs one Get.
+        Else the batch is looked up in steps, two at once, so one step's Gets are built while
+        the other's are answered."""
+        if len(cells) > LOOKUP_AFTER_COUNTER and self.last_number() == 0:
             return {}
-        return self.lookup(ids)
+        steps = [cells[lo : lo + WRITE_STEP] for lo in range(0, len(cells), WRITE_STEP)]
+        found: dict[str, tuple[int, Image]] = {}
+        for part in self._writers.map(self._lookup_cells, steps):
+            found.update(part)
+        return found
 
     def _put_batch(
         self, images: list[Image], old: dict[str, tuple[int, Image]] | None = None
     ) -> None:
         if old is None:
-            old = self._stored([i.id for i in images])
+            old = self._stored([keys.id_cell(i.id) for i in images])
         now = time.time()
         fresh, rewrite, stale = [], [], []
         for image in images:
@@ -429,15 +445,19 @@ class HBaseStore:
         self._put_rows(self._bands, rows, timestamp=now - now % keys.BAND_TIME_STEP)
 
     def write_ids(self, numbered: list[tuple[int, Image]]) -> None:
-        self._write_ids([i.id for _, i in numbered], [n for n, _ in numbered])
-
-    def _write_ids(self, ids: Sequence[str], numbers: Sequence[int]) -> None:
         rows: dict[bytes, list] = defaultdict(list)
-        cell = hb.TColumnValue
-        for id, number in zip(ids, numbers):
-            row, qualifier = keys.id_cell(id)
-            rows[row].append(cell(I, qualifier, number.to_bytes(8, "big")))
+        for number, image in numbered:
+            row, qualifier = keys.id_cell(image.id)
+            rows[row].append(hb.TColumnValue(I, qualifier, number.to_bytes(8, "big")))
         self._put_rows(self._records, rows)
+
+    def _id_rows(self, cells: list[tuple[bytes, bytes]], first: int) -> dict[bytes, list]:
+        """The rows of the id cells `cells` (keys.id_cell) of the numbers from `first` on."""
+        rows: dict[bytes, list] = defaultdict(list)
+        value = hb.TColumnValue
+        for (row, qualifier), number in zip(cells, range(first, first + len(cells))):
+            rows[row].append(value(I, qualifier, number.to_bytes(8, "big")))
+        return rows
 
     def write_records(self, numbered: list[tuple[int, Image]]) -> None:
         self._put_rows(self._records, self.record_rows(numbered))
@@ -459,21 +479,31 @@ class HBaseStore:
     def _put_rows(
         self, table: bytes, rows: dict[bytes, list], timestamp: int | None = None
     ) -> None:
+        parts = self._put_parts(rows, timestamp)
+        if len(parts) == 1:
+            self.pool.call(lambda c: c.putMultiple(table, parts[0]))
+            return
+        for put in self._send(table, parts):
+            put.result()
+
+    def _send_rows(self, table: bytes, rows: dict[bytes, list]) -> list[Future]:
+        """Start putting `rows`: the futures of the calls."""
+        return self._send(table, self._put_parts(rows, None))
+
+    def _put_parts(self, rows: dict[bytes, list], timestamp: int | None) -> list[list]:
+        """The TPuts of `rows` as putMultiples: big writes go as several at once, so every
+        region server has work."""
         puts = [
             hb.TPut(row=row, columnValues=cells, timestamp=timestamp) for row, cells in rows.items()
         ]
-        # Big writes go as several putMultiples at once, so every region server has work.
         parts = min(self.options.pool_size, -(-len(puts) // PUTS_PER_CALL))
-        if parts <= 1:
-            if puts:
-                self.pool.call(lambda c: c.putMultiple(table, puts))
-            return
-        chunks = [puts[k::parts] for k in range(parts)]
-        list(
-            self._threads.map(
-                lambda part: self.pool.call(lambda c: c.putMultiple(table, part)), chunks
-            )
-        )
+        return [puts[k::parts] for k in range(parts)]
+
+    def _send(self, table: bytes, parts: list[list]) -> list[Future]:
+        return [
+            self._threads.submit(self.pool.call, lambda c, part=part: c.putMultiple(table, part))
+            for part in parts
+        ]
 
     def delete_cells(
         self, table: bytes, cells: Iterable[tuple[bytes, bytes]], family: bytes
