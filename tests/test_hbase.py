@@ -4,6 +4,7 @@ meet. All against the real test cluster (tests/hbase)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
@@ -262,6 +263,14 @@ def test_a_batch_of_hashes_keeps_replaces_and_adds_as_the_embedded_index_does(
         assert hbase.query_many(queries, 6) == embedded.query_many(queries, 6)
         assert hbase.query(hashes[7], 0) == embedded.query(hashes[7], 0) == []
         assert hbase.store.fsck(min_age=0) == []
+        # the cycle collector, paused while a batch is written, is as it was before
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            hbase.add_hashes([("off", 5)])
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
 
 
 @hbase

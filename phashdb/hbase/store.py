@@ -10,6 +10,7 @@ can never hide a later write.
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
@@ -35,6 +36,22 @@ PUTS_PER_CALL = 500  # rows per putMultiple when a write is split over the pool
 NUMBER_BLOCK = 32  # image numbers a store takes from the counter at once for single adds
 LOOKUP_AFTER_COUNTER = 1000  # a write batch of more ids first asks the counter if any is stored
 WRITE_STEP = 100_000  # ids a write batch encodes while the step before is sent
+
+
+@contextmanager
+def _cycle_collector_paused():
+    """Python's cycle collector off while a write batch makes its millions of Thrift objects
+    (which hold no cycles): each full pass of the collector walks every live object, and the
+    passes that the allocations set off cost more than making the objects (1.2 s against 0.23 s
+    for the cells of 1M records, alone; more in a load, with more objects alive). Left alone if
+    it was off already."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 class HBaseStore:
@@ -334,8 +351,9 @@ class HBaseStore:
         if self.pending:
             images = [i for i in images if not claims.commit(self, i)]
         size = self.options.batch_size
-        for lo in range(0, len(images), size):
-            self._put_batch(images[lo : lo + size])
+        with _cycle_collector_paused():
+            for lo in range(0, len(images), size):
+                self._put_batch(images[lo : lo + size])
 
     def put_hashes(self, ids: Sequence[str], hashes: np.ndarray) -> None:
         """`put` of Image(id, hash, added=now) for each pair (an id given twice: the last
@@ -349,8 +367,9 @@ class HBaseStore:
         if len(last) < len(ids):
             ids, hashes = list(last), hashes[np.fromiter(last.values(), np.int64, len(last))]
         size = self.options.batch_size
-        for lo in range(0, len(ids), size):
-            self._put_hash_batch(ids[lo : lo + size], hashes[lo : lo + size], now)
+        with _cycle_collector_paused():
+            for lo in range(0, len(ids), size):
+                self._put_hash_batch(ids[lo : lo + size], hashes[lo : lo + size], now)
 
     def _put_hash_batch(self, ids: Sequence[str], hashes: np.ndarray, now: float) -> None:
         cells = [keys.id_cell(id) for id in ids]
