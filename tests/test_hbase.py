@@ -4,6 +4,7 @@ meet. All against the real test cluster (tests/hbase)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
@@ -94,6 +95,37 @@ def test_image_numbers_and_ids_map_to_cells_and_back():
     assert keys.decode_id(qualifier) == weird and row[:1] == b"i"
     image = Image(weird, 2**64 - 1, "/p/" + weird, 10, 1.5, 3, 4, 99.0)
     assert keys.decode_record(keys.encode_record(image)) == image
+
+
+def test_record_cells_made_a_row_at_a_time_are_those_of_each_number():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @given(st.integers(0, keys.MAX_NUMBER - 1000), st.integers(0, 1000))
+    def check(first, count):
+        cells = [(row, q) for row, qs in keys.number_rows(first, count) for q in qs]
+        assert cells == [keys.number_cell(n) for n in range(first, first + count)]
+
+    check()
+
+
+def test_records_of_bare_hashes_are_those_of_their_images():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    texts = st.text(st.characters(codec=None, exclude_categories=()))  # surrogates too
+
+    @given(
+        st.lists(st.tuples(texts, st.integers(0, 2**64 - 1))),
+        st.floats(allow_nan=False, allow_infinity=False),
+    )
+    def check(pairs, added):
+        ids, hashes = [i for i, _ in pairs], np.array([h for _, h in pairs], np.uint64)
+        assert keys.hash_records(ids, hashes, added) == [
+            keys.encode_record(Image(i, h, added=added)) for i, h in pairs
+        ]
+
+    check()
 
 
 def test_split_keys_cut_every_band_into_equal_slices():
@@ -351,6 +383,46 @@ def test_a_crash_between_writes_leaves_no_visible_half_entry_and_fsck_removes_it
         assert index.store.fsck(min_age=0, repair=True) == [(f"#{number}", 0x1111_2222_3333_4445)]
         assert index.store.fsck(min_age=0) == []
         assert index.query(0x1111_2222_3333_4444, 4) == [("kept", 0)]
+
+
+@hbase
+def test_a_batch_of_hashes_keeps_replaces_and_adds_as_the_embedded_index_does(
+    hbase_url, tmp_path, monkeypatch
+):
+    # Batches of more than LOOKUP_AFTER_COUNTER ids: the first into empty tables (no id looked
+    # up), the second over stored ids, unchanged and changed, with new ones; an id twice. Each
+    # is written (and looked up) in steps of 700 ids.
+    monkeypatch.setattr("phashdb.hbase.store.WRITE_STEP", 700)
+    rng = np.random.default_rng(5)
+    hashes = rng.integers(0, 2**64, 3000, dtype=np.uint64, endpoint=False).tolist()
+    first = [(f"img{k}", h) for k, h in enumerate(hashes[:2000])] + [("twice", 1), ("twice", 2)]
+    second = [(f"img{k}", h ^ (1 << 40) if k % 7 == 0 else h) for k, h in enumerate(hashes)]
+    second += [("twice", 3), (os.fsdecode(b"caf\xe9"), 4)]
+    with phashdb.open(hbase_url) as hbase, phashdb.open(tmp_path / "embedded") as embedded:
+        for index in (hbase, embedded):
+            index.add_hashes(first)
+        assert len(hbase) == len(embedded) == 2001 and hbase.get("twice").hash == 2
+        added = {k: hbase.get(f"img{k}").added for k in (1, 7)}
+        for index in (hbase, embedded):
+            index.add_hashes(second)
+        assert len(hbase) == len(embedded) == 3002
+        stored = {i.id: i.hash for i in hbase.store.images()}
+        assert stored == {i.id: i.hash for i in embedded.store.images()}
+        assert stored == dict([*first, *second])
+        assert hbase.get("img1").added == added[1]  # unchanged: left alone
+        assert hbase.get("img7").added > added[7]  # another hash: replaced
+        queries = [h ^ 0b101 for h in hashes[::50]]
+        assert hbase.query_many(queries, 6) == embedded.query_many(queries, 6)
+        assert hbase.query(hashes[7], 0) == embedded.query(hashes[7], 0) == []
+        assert hbase.store.fsck(min_age=0) == []
+        # the cycle collector, paused while a batch is written, is as it was before
+        assert gc.isenabled()
+        gc.disable()
+        try:
+            hbase.add_hashes([("off", 5)])
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
 
 
 @hbase

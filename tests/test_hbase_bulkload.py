@@ -215,7 +215,7 @@ def test_records_made_by_the_loader_are_those_python_makes():
     # The loader writes `hash_records`' bytes for plain ids; those equal keys.encode_record.
     ids = ["a", "img 7", "x~y"]
     hashes = np.array([0, 2**64 - 1, 0x0123_4567_89AB_CDEF], np.uint64)
-    made = bulkload.hash_records(ids, hashes, 1796243953.228)
+    made = keys.hash_records(ids, hashes, 1796243953.228)
     assert made == [
         keys.encode_record(Image(i, int(h), added=1796243953.228)) for i, h in zip(ids, hashes)
     ]

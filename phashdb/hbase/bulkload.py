@@ -29,7 +29,6 @@ import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from json.encoder import encode_basestring_ascii
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +115,7 @@ def _load(store, ids: list[str], hashes, images, zookeeper) -> LoadReport:
     elif plain_ids(ids):
         added = repr(now)
     else:
-        records = hash_records(ids, hashes, now)
+        records = keys.hash_records(ids, hashes, now)
     # Band cells are tagged as online batches' are: with numbers no image has, one per cell of
     # a band value, which holds as many entries as an online batch's cell at most.
     per_cell = store.options.batch_size
@@ -178,21 +177,12 @@ def stored_ids(store, ids: list[str]) -> set[str]:
 # --- the input file ------------------------------------------------------------------------
 
 
-def hash_records(ids: Sequence[str], hashes: np.ndarray, added: float) -> list[bytes]:
-    """`keys.encode_record` of Image(id, hash, added=added) for each pair."""
-    tail = f",null,null,null,null,null,{added!r}]"
-    return [
-        f'[{encode_basestring_ascii(id)},"{h:016x}"{tail}'.encode()
-        for id, h in zip(ids, hashes.tolist())
-    ]
-
-
 _NOT_PLAIN = re.compile(r'[^\x20-\x7e]|["\\]')
 
 
 def plain_ids(ids: Sequence[str]) -> bool:
     """Whether every id is printable ASCII without quote or backslash: JSON as it is, so the
-    loader can write the records of such ids itself (as `hash_records` would)."""
+    loader can write the records of such ids itself (as `keys.hash_records` would)."""
     step = 100_000
     return not any(_NOT_PLAIN.search("".join(ids[k : k + step])) for k in range(0, len(ids), step))
 

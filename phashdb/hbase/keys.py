@@ -41,6 +41,8 @@ import base64
 import hashlib
 import itertools
 import json
+from collections.abc import Sequence
+from json.encoder import encode_basestring_ascii
 
 import numpy as np
 
@@ -243,7 +245,23 @@ def _bitrev40(x: int) -> int:
 
 def number_cell(number: int) -> tuple[bytes, bytes]:
     """(row key, record qualifier) of an image number."""
-    return b"n" + _bitrev40(number >> 8).to_bytes(5, "big"), bytes([number & 0xFF])
+    return b"n" + _bitrev40(number >> 8).to_bytes(5, "big"), _LOW_BYTE[number & 0xFF]
+
+
+_LOW_BYTE = [bytes([k]) for k in range(256)]
+
+
+def number_rows(first: int, count: int) -> list[tuple[bytes, list[bytes]]]:
+    """The record cells of the consecutive numbers first .. first + count - 1, as number_cell
+    gives them, grouped by row: [(row key, [record qualifier of each number in it, in order])].
+    One row key per 256 numbers is worked out, not one per number."""
+    out = []
+    n, end = first, first + count
+    while n < end:
+        stop = min(end, (n | 0xFF) + 1)
+        out.append((number_cell(n)[0], _LOW_BYTE[n & 0xFF : ((stop - 1) & 0xFF) + 1]))
+        n = stop
+    return out
 
 
 def claim_qualifier(number: int) -> bytes:
@@ -292,6 +310,16 @@ def encode_record(image: Image) -> bytes:
     if image.descriptor is not None:
         fields.append(base64.b64encode(image.descriptor).decode())
     return _compact_json(fields).encode()
+
+
+def hash_records(ids: Sequence[str], hashes: np.ndarray, added: float) -> list[bytes]:
+    """`encode_record(Image(id, hash, added=added))` of each pair, made without an Image or a
+    JSON encoder call each: what loads of bare hashes (`add_hashes`, the bulk load) store."""
+    tail = f",null,null,null,null,null,{added!r}]"
+    return [
+        f'[{encode_basestring_ascii(id)},"{h:016x}"{tail}'.encode()
+        for id, h in zip(ids, np.asarray(hashes, dtype=np.uint64).tolist())
+    ]
 
 
 def decode_record(raw: bytes) -> Image:
