@@ -386,6 +386,57 @@ def test_a_crash_between_writes_leaves_no_visible_half_entry_and_fsck_removes_it
 
 
 @hbase
+def test_fsck_repair_packs_each_band_values_cells_into_one_and_every_answer_stays(hbase_url):
+    rng = np.random.default_rng(7)
+    base = 0x1234_5678_9ABC_DEF0
+    hashes = [
+        base ^ sum(1 << int(b) for b in rng.choice(64, int(rng.integers(0, 7)), replace=False))
+        for _ in range(40)
+    ]
+    queries = [base ^ (1 << k) for k in range(0, 64, 7)] + hashes[:5]
+
+    def brute(radius, gone=()):
+        return [
+            sorted(
+                (
+                    (f"i{k}", (q ^ h).bit_count())
+                    for k, h in enumerate(hashes)
+                    if f"i{k}" not in gone and (q ^ h).bit_count() <= radius
+                ),
+                key=lambda m: (m[1], m[0]),
+            )
+            for q in queries
+        ]
+
+    def cells_per_value(store):
+        counts: dict[tuple[bytes, bytes], int] = {}
+        for result in store.pool.scan(store._bands, b"", b""):
+            for cell in result.columnValues:
+                key = result.row, cell.qualifier[: keys.LOW_BYTES]
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    # A batch an image, as single adds write: a cell per image per band value.
+    with phashdb.open(hbase_url + "?batch_size=1") as index:
+        index.add_hashes([(f"i{k}", h) for k, h in enumerate(hashes)])
+        store = index.store
+        before = cells_per_value(store)
+        assert max(before.values()) > 10
+        assert store.fsck(repair=True) == []  # too young to pack: a writer may be at work
+        assert cells_per_value(store) == before
+        assert store.fsck(repair=True, min_age=0) == []
+        after = cells_per_value(store)
+        assert set(after) == set(before) and set(after.values()) == {1}
+        for radius in (0, 4, 8, 12, 16):
+            assert index.query_many(queries, radius) == brute(radius)
+        assert len(index) == len(hashes) and store.fsck(min_age=0) == []
+        # A packed cell loses an image's entry when it is removed, as any cell does.
+        assert index.remove("i3")
+        assert index.query_many(queries, 16) == brute(16, gone={"i3"})
+        assert store.fsck(min_age=0) == []
+
+
+@hbase
 def test_a_batch_of_hashes_keeps_replaces_and_adds_as_the_embedded_index_does(
     hbase_url, tmp_path, monkeypatch
 ):

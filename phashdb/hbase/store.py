@@ -30,6 +30,7 @@ from ..records import Image
 from . import claims, keys, thrift
 from .keys import BAND_FAMILY as B
 from .keys import RECORD_FAMILY as I
+from .pack import pack
 from .thrift import (
     HBaseOptions,
     Pool,
@@ -645,7 +646,12 @@ class HBaseStore:
             yield rivals
 
     def fsck(self, *, repair: bool = False, min_age: float = 120.0) -> list[tuple[str, int]]:
-        return claims.orphans(self, repair=repair, min_age=min_age)
+        """What crashed writers left (claims.orphans); `repair` removes it, then gathers each
+        band value's cells into one (pack), as a rebuild of the derived band data."""
+        found = claims.orphans(self, repair=repair, min_age=min_age)
+        if repair:
+            log.info("%s: %d band cells packed", self.url, pack(self, min_age=min_age))
+        return found
 
     def close(self) -> None:
         self._writers.shutdown(wait=True)
