@@ -342,7 +342,7 @@ def remove(opts: Options, ids) -> None:
 @click.option(
     "--repair", is_flag=True,
     help="Remove what a crashed writer left half-written; rebuild the band tables from the "
-    "database.",
+    "database (on HBase: gather each band value's cells into one, which single adds spread).",
 )
 @click.pass_obj
 def fsck(opts: Options, repair) -> None:
