@@ -19,11 +19,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from hbase_search import CLUSTER, control, cpu_seconds
+from hbase_search import control, cpu_seconds, started_cluster
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -87,33 +86,24 @@ def main() -> None:
     from phashdb.hbase.schema import create_tables, drop_tables
 
     trees = {"baseline": args.baseline.resolve(), "this": HERE}
-    env = {"HBASE_TEST_JVM_OPTS": "-XX:+TieredCompilation", "HBASE_TEST_HEAP": "3g", **os.environ}
     results: dict[str, list[dict]] = {name: [] for name in trees}
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([str(CLUSTER), "build"], check=True)
-        subprocess.run([str(CLUSTER), "start", tmp], check=True, stdout=subprocess.DEVNULL, env=env)
-        info = json.loads((Path(tmp) / "cluster.json").read_text())
+    with started_cluster() as (info, _):
         base = f"hbase://127.0.0.1:{info['thrift2_port']}"
-        try:
-            runs = [("warm", "this")] + [
-                (f"r{k}", name) for k in range(args.rounds) for name in trees
-            ]
-            for n, (label, name) in enumerate(runs):
-                url = f"{base}/load{n}"
-                create_tables(url, regions_per_band=6)
-                control(info, "balance")
-                size = min(args.size, 200_000) if label == "warm" else args.size
-                out = load(trees[name], url, size, args.preload, info["pid"])
-                drop_tables(url)
-                if label != "warm":
-                    results[name].append(out)
-                print(
-                    f"{label} {name:>8}: {size / out['wall']:>9,.0f} hashes/s, client CPU "
-                    f"{out['cpu']:.1f} s, cluster CPU {out['server']:.1f} s",
-                    flush=True,
-                )
-        finally:
-            subprocess.run([str(CLUSTER), "stop", tmp], check=False, stdout=subprocess.DEVNULL)
+        runs = [("warm", "this")] + [(f"r{k}", name) for k in range(args.rounds) for name in trees]
+        for n, (label, name) in enumerate(runs):
+            url = f"{base}/load{n}"
+            create_tables(url, regions_per_band=6)
+            control(info, "balance")
+            size = min(args.size, 200_000) if label == "warm" else args.size
+            out = load(trees[name], url, size, args.preload, info["pid"])
+            drop_tables(url)
+            if label != "warm":
+                results[name].append(out)
+            print(
+                f"{label} {name:>8}: {size / out['wall']:>9,.0f} hashes/s, client CPU "
+                f"{out['cpu']:.1f} s, cluster CPU {out['server']:.1f} s",
+                flush=True,
+            )
 
     def median(name, key):
         return float(np.median([r[key] for r in results[name]]))

@@ -12,15 +12,10 @@ checks.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
-from hbase_search import CLUSTER, control, settled
+from hbase_search import control, settled, started_cluster
 
 import phashdb
 from phashdb.hbase import create_tables
@@ -36,57 +31,50 @@ def main() -> None:
     args = parser.parse_args()
     hashes = np.random.default_rng(1).integers(0, 2**64, args.size, dtype=np.uint64)
     queries = [int(h) ^ 0b1000_0100_0010_0001 for h in hashes[: args.queries]]
-    env = {"HBASE_TEST_JVM_OPTS": "-XX:+TieredCompilation", "HBASE_TEST_HEAP": "3g", **os.environ}
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([str(CLUSTER), "build"], check=True)
-        subprocess.run([str(CLUSTER), "start", tmp], check=True, stdout=subprocess.DEVNULL, env=env)
-        info = json.loads((Path(tmp) / "cluster.json").read_text())
+    with started_cluster() as (info, _):
         url = f"hbase://127.0.0.1:{info['thrift2_port']}/bench"
-        try:
-            create_tables(url)
-            with phashdb.open(f"{url}?batch_size={args.batch}") as index:
-                t = time.perf_counter()
-                index.add_hashes((f"i{k}", h) for k, h in enumerate(hashes.tolist()))
-                print(
-                    f"{args.size:,} hashes in batches of {args.batch}: "
-                    f"{args.size / (time.perf_counter() - t):,.0f} hashes/s"
-                )
+        create_tables(url)
+        with phashdb.open(f"{url}?batch_size={args.batch}") as index:
+            t = time.perf_counter()
+            index.add_hashes((f"i{k}", h) for k, h in enumerate(hashes.tolist()))
+            print(
+                f"{args.size:,} hashes in batches of {args.batch}: "
+                f"{args.size / (time.perf_counter() - t):,.0f} hashes/s"
+            )
 
-            def compacted():
-                control(info, "flush bench", "compact bench")
-                settled(info["pid"])
+        def compacted():
+            control(info, "flush bench", "compact bench")
+            settled(info["pid"])
 
+        compacted()
+        with phashdb.open(url) as index:
+            store = index.store
+            empty = hb.TGet(row=bytes([9, 0, 0]))
+
+            def measure(label):
+                for r in (8, 10):
+                    floors, checks = [], []
+                    for q in queries:
+                        t = time.perf_counter()
+                        store.pool.call(lambda c: c.get(b"bench", empty))
+                        floors.append(time.perf_counter() - t)
+                        t = time.perf_counter()
+                        index.query(q, r)
+                        checks.append(time.perf_counter() - t)
+                    floor, check = np.median(floors) * 1e3, np.median(checks) * 1e3
+                    print(
+                        f"{label} r={r}: floor {floor:.2f} ms, check p50 {check:.2f} ms "
+                        f"({check / floor:.1f}x)"
+                    )
+
+            for _ in range(2):
+                measure("a cell per image")
+            t = time.perf_counter()
+            cells = pack(store, min_age=0)
+            print(f"pack: {cells:,} cells replaced in {time.perf_counter() - t:.1f} s")
             compacted()
-            with phashdb.open(url) as index:
-                store = index.store
-                empty = hb.TGet(row=bytes([9, 0, 0]))
-
-                def measure(label):
-                    for r in (8, 10):
-                        floors, checks = [], []
-                        for q in queries:
-                            t = time.perf_counter()
-                            store.pool.call(lambda c: c.get(b"bench", empty))
-                            floors.append(time.perf_counter() - t)
-                            t = time.perf_counter()
-                            index.query(q, r)
-                            checks.append(time.perf_counter() - t)
-                        floor, check = np.median(floors) * 1e3, np.median(checks) * 1e3
-                        print(
-                            f"{label} r={r}: floor {floor:.2f} ms, check p50 {check:.2f} ms "
-                            f"({check / floor:.1f}x)"
-                        )
-
-                for _ in range(2):
-                    measure("a cell per image")
-                t = time.perf_counter()
-                cells = pack(store, min_age=0)
-                print(f"pack: {cells:,} cells replaced in {time.perf_counter() - t:.1f} s")
-                compacted()
-                for _ in range(2):
-                    measure("packed")
-        finally:
-            subprocess.run([str(CLUSTER), "stop", tmp], check=False, stdout=subprocess.DEVNULL)
+            for _ in range(2):
+                measure("packed")
 
 
 if __name__ == "__main__":

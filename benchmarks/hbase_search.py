@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,21 @@ from phashdb.hbase import DEFAULT_BANDS, create_tables, keys
 from phashdb.hbase.thrift import hb
 
 CLUSTER = Path(__file__).resolve().parent.parent / "tests" / "hbase" / "cluster.sh"
+
+
+@contextmanager
+def started_cluster():
+    """The test cluster (tests/hbase), built and started in a temporary folder for the run and
+    stopped after it, as the benchmarks want it (full JIT, a 3 GB heap, unless the environment
+    says otherwise): (its cluster.json, the folder)."""
+    env = {"HBASE_TEST_JVM_OPTS": "-XX:+TieredCompilation", "HBASE_TEST_HEAP": "3g", **os.environ}
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([str(CLUSTER), "build"], check=True)
+        subprocess.run([str(CLUSTER), "start", tmp], check=True, stdout=subprocess.DEVNULL, env=env)
+        try:
+            yield json.loads((Path(tmp) / "cluster.json").read_text()), tmp
+        finally:
+            subprocess.run([str(CLUSTER), "stop", tmp], check=False, stdout=subprocess.DEVNULL)
 RADII = (4, 8, 10)
 
 
@@ -143,61 +159,54 @@ def main() -> None:
     pairs = [(f"img{i:08d}", h) for i, h in enumerate(hashes.tolist())]
     near = hashes[rng.integers(0, args.size, args.queries)] ^ np.uint64(0b1000_0100_0010_0001)
     queries = [int(q) for q in near]
-    env = {"HBASE_TEST_JVM_OPTS": "-XX:+TieredCompilation", "HBASE_TEST_HEAP": "3g", **os.environ}
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([str(CLUSTER), "build"], check=True)
-        subprocess.run([str(CLUSTER), "start", tmp], check=True, stdout=subprocess.DEVNULL, env=env)
-        info = json.loads((Path(tmp) / "cluster.json").read_text())
+    with started_cluster() as (info, tmp):
         url = f"hbase://127.0.0.1:{info['thrift2_port']}/bench"
-        try:
-            create_tables(
-                url,
-                bands=BandLayout.even(args.bands),
-                regions_per_band=args.regions_per_band,
-                row_bits=args.row_bits,
-            )
-            control(info, "balance")
-            with phashdb.open(url) as hbase:
-                layout = hbase.store.layout
-                row = keys.probe_range(0, 12345, layout.widths[0], hbase.store.row_bits)[0]
-                get = hb.TGet(row=row, columns=[hb.TColumn(keys.BAND_FAMILY, b"\0")])
+        create_tables(
+            url,
+            bands=BandLayout.even(args.bands),
+            regions_per_band=args.regions_per_band,
+            row_bits=args.row_bits,
+        )
+        control(info, "balance")
+        with phashdb.open(url) as hbase:
+            layout = hbase.store.layout
+            row = keys.probe_range(0, 12345, layout.widths[0], hbase.store.row_bits)[0]
+            get = hb.TGet(row=row, columns=[hb.TColumn(keys.BAND_FAMILY, b"\0")])
 
-                def floor():
-                    hbase.store.pool.call(lambda c: c.get(b"bench", get))
+            def floor():
+                hbase.store.pool.call(lambda c: c.get(b"bench", get))
 
-                sizes = {}
+            sizes = {}
 
-                def settle():
-                    # the tables as they settle after a load: flushed and major-compacted
-                    control(
-                        info,
-                        "flush bench",
-                        "flush bench_images",
-                        "compact bench",
-                        "compact bench_images",
-                    )
-                    for t in ("bench", "bench_images"):
-                        sizes[t] = table_bytes(info["data_dir"], t)
-                    sizes["settled"] = settled(info["pid"])
-
-                results = {"hbase": measure(hbase, pairs, queries, floor, info["pid"], settle)}
-                assert hbase.store.server_filter
-            # The same data, every band entry sent to the client (no HammingFilter).
-            with phashdb.open(url + "?server_filter=0") as unfiltered:
-                results["unfiltered"] = measure(
-                    unfiltered,
-                    None,
-                    queries,
-                    lambda: unfiltered.store.pool.call(lambda c: c.get(b"bench", get)),
+            def settle():
+                # the tables as they settle after a load: flushed and major-compacted
+                control(
+                    info,
+                    "flush bench",
+                    "flush bench_images",
+                    "compact bench",
+                    "compact bench_images",
                 )
-            with phashdb.open(url) as hbase:
-                floor = results["hbase"]["floor"]
-                info_stats = hbase.stats()
-                requests = json.loads(control(info, "metrics bench")[0])
-            with phashdb.open(Path(tmp) / "embedded") as embedded:
-                results["embedded"] = measure(embedded, pairs, queries)
-        finally:
-            subprocess.run([str(CLUSTER), "stop", tmp], check=False, stdout=subprocess.DEVNULL)
+                for t in ("bench", "bench_images"):
+                    sizes[t] = table_bytes(info["data_dir"], t)
+                sizes["settled"] = settled(info["pid"])
+
+            results = {"hbase": measure(hbase, pairs, queries, floor, info["pid"], settle)}
+            assert hbase.store.server_filter
+        # The same data, every band entry sent to the client (no HammingFilter).
+        with phashdb.open(url + "?server_filter=0") as unfiltered:
+            results["unfiltered"] = measure(
+                unfiltered,
+                None,
+                queries,
+                lambda: unfiltered.store.pool.call(lambda c: c.get(b"bench", get)),
+            )
+        with phashdb.open(url) as hbase:
+            floor = results["hbase"]["floor"]
+            info_stats = hbase.stats()
+            requests = json.loads(control(info, "metrics bench")[0])
+        with phashdb.open(Path(tmp) / "embedded") as embedded:
+            results["embedded"] = measure(embedded, pairs, queries)
     print(
         f"{args.size:,} random hashes; HBase: bands {info_stats['bands']}, {info_stats['regions']} "
         f"band regions on {info_stats['region_servers']} region servers; single-row Get p50 "

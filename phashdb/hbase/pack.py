@@ -52,7 +52,6 @@ def pack(store, *, min_age: float = 120.0) -> int:
 
 
 def _replace(store, packed: dict[bytes, list], replaced: list[tuple[bytes, bytes]]) -> int:
-    now = int(time.time() * 1000)
-    store._put_rows(store._bands, packed, timestamp=now - now % keys.BAND_TIME_STEP)
+    store.put_band_rows(packed)
     store.delete_cells(store._bands, replaced, B)
     return len(replaced)

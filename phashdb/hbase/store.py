@@ -511,7 +511,11 @@ class HBaseStore:
 
     def _write_band_cells(self, hashes: np.ndarray, numbers: np.ndarray, tag: int) -> None:
         cells = keys.band_cells_many(self.layout, self.row_bits, hashes, numbers, tag)
-        rows = {row: [hb.TColumnValue(B, q, v) for q, v in qvs] for row, qvs in cells.items()}
+        self.put_band_rows(
+            {row: [hb.TColumnValue(B, q, v) for q, v in qvs] for row, qvs in cells.items()}
+        )
+
+    def put_band_rows(self, rows: dict[bytes, list]) -> None:
         # Neighbouring cells with one timestamp are stored without it (FAST_DIFF): band cells
         # carry the minute they were written, not the millisecond.
         now = int(time.time() * 1000)

@@ -255,19 +255,14 @@ HAMMING_FILTER = "phashdb.hbase.HammingFilter"
 def hamming_filter(size: int, left: int, query: bytes) -> bytes:
     """The band entries (of `size` bytes, starting with the `len(query)` kept bytes of their
     hash) within `left` of `query`'s, as a serialized FilterProtos.Filter."""
-    terms = bytes([size, len(query), left]) + query
-    return _filter_name(HAMMING_FILTER) + b"\x12" + _BYTE[len(terms)] + terms
-
-
-@lru_cache(maxsize=8)
-def _filter_name(name: str) -> bytes:
-    return _field(1, name.encode())
+    return _field(1, HAMMING_FILTER.encode()) + _field(2, bytes([size, len(query), left]) + query)
 
 
 _FILTER_LIST = _field(1, b"org.apache.hadoop.hbase.filter.FilterList")
+_MUST_PASS_ALL = _field(1, 1)
 
 
 def all_of(*filters: bytes) -> bytes:
     """FilterList(MUST_PASS_ALL) of serialized filters, serialized."""
-    inner = b"\x08\x01" + b"".join(_field(2, f) for f in filters)
+    inner = _MUST_PASS_ALL + b"".join(_field(2, f) for f in filters)
     return _FILTER_LIST + _field(2, inner)
