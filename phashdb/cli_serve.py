@@ -11,7 +11,8 @@ import click
 LOOPBACK = "127.0.0.1"
 
 
-def _config(opts, *, uploads=None, token=None, max_bytes=None, max_pixels=None, workers=None):
+def _config(opts, *, uploads=None, token=None, max_bytes=None, max_pixels=None, workers=None,
+            body_timeout=None):  # fmt: skip
     from phashdb.serve import ServeConfig
 
     given = {
@@ -20,6 +21,7 @@ def _config(opts, *, uploads=None, token=None, max_bytes=None, max_pixels=None, 
         "max_bytes": max_bytes,
         "max_pixels": max_pixels,
         "workers": workers,
+        "body_timeout": body_timeout,
     }
     return ServeConfig(db=opts.db, **{k: v for k, v in given.items() if v is not None})
 
@@ -39,8 +41,12 @@ def _needs_serve():
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option(
     "--token", envvar="PHASHDB_TOKEN", metavar="TOKEN",
-    help="Bearer token every /v1 call must carry (also $PHASHDB_TOKEN); required when "
-    "listening beyond loopback.",
+    help="Bearer token every /v1 call must carry; required when listening beyond loopback. "
+    "Prefer $PHASHDB_TOKEN or --token-file: a command line is visible to every local user.",
+)  # fmt: skip
+@click.option(
+    "--token-file", type=click.File("r"), metavar="FILE",
+    help="Read the bearer token from FILE (its first line).",
 )  # fmt: skip
 @click.option(
     "--uploads", type=click.Path(file_okay=False), metavar="DIR",
@@ -53,16 +59,50 @@ def _needs_serve():
 )  # fmt: skip
 @click.option("--max-pixels", type=click.IntRange(1), help="Largest image, in pixels, hashed.")
 @click.option("--workers", type=click.IntRange(1, 64), help="Threads running index calls.")
+@click.option(
+    "--body-timeout", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True,
+    help="Seconds an upload may send nothing before it is refused (408).",
+)  # fmt: skip
+@click.option(
+    "--access-log/--no-access-log", default=True, show_default=True,
+    help="Log a line per request (to stdout).",
+)  # fmt: skip
 @click.pass_obj
-def serve(opts, host, port, token, uploads, max_bytes, max_pixels, workers) -> None:
+def serve(opts, host, port, token, token_file, uploads, max_bytes, max_pixels, workers,
+          body_timeout, access_log) -> None:  # fmt: skip
     """Serve the index over HTTP: the API (OpenAPI document at /docs and /openapi.json) and
     the review page at /. Runs until Ctrl-C."""
     _needs_serve()
     from phashdb.serve import serve as run
 
+    token = _token(token, token_file)
     config = _config(opts, uploads=uploads, token=token, max_bytes=max_bytes,
-                     max_pixels=max_pixels, workers=workers)  # fmt: skip
-    run(config, host, port, log_level="debug" if opts.debug else "info")
+                     max_pixels=max_pixels, workers=workers, body_timeout=body_timeout)  # fmt: skip
+    run(config, host, port, log_level="debug" if opts.debug else "info", access_log=access_log)
+
+
+def _token(token: str | None, token_file) -> str | None:
+    """The token of --token-file, $PHASHDB_TOKEN or --token (warned about: `ps` shows it)."""
+    from phashdb.errors import Error
+
+    on_command_line = (
+        click.get_current_context().get_parameter_source("token")
+        is click.core.ParameterSource.COMMANDLINE
+    )
+    if token_file is not None:
+        if on_command_line:
+            raise click.UsageError("give the token once: --token or --token-file")
+        token = token_file.readline().strip()
+        if not token:
+            raise Error(f"the token file {token_file.name} is empty: write the token in it")
+        return token
+    if token and on_command_line:
+        click.echo(
+            "warning: a token given with --token is visible to every user of this machine "
+            "(ps); use $PHASHDB_TOKEN or --token-file",
+            err=True,
+        )
+    return token
 
 
 @click.command()
@@ -73,14 +113,19 @@ def review(opts, port, no_browser) -> None:
     """Open the review page: every duplicate group, to keep, trash, or mark "not duplicates"
     (with undo). Serves on loopback until Ctrl-C."""
     _needs_serve()
+    import secrets
     import webbrowser
 
     from phashdb.serve import Running
 
-    with Running(_config(opts), LOOPBACK, port) as server:
-        click.echo(f"review page: {server.url}/ (Ctrl-C to stop)")
+    # A token of its own: no other local user or web page can act on the index through it.
+    # The address carries it once; the page keeps it in a cookie (see serve.app.review_page).
+    token = secrets.token_urlsafe(24)
+    with Running(_config(opts, token=token), LOOPBACK, port) as server:
+        address = f"{server.url}/?token={token}"
+        click.echo(f"review page: {address} (Ctrl-C to stop)")
         if not no_browser:
-            webbrowser.open(server.url + "/")
+            webbrowser.open(address)
         try:
             server.wait()
         except KeyboardInterrupt:

@@ -14,11 +14,13 @@ import struct
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 from PIL import Image as PILImage
 from PIL import ImageOps
 
+from .errors import ImageError
 from .keep import BEST, Plan, plans
 
 THUMB_SIZE = 160  # pixels, the longer side
@@ -36,15 +38,15 @@ _DECODE_ERRORS = (
 
 def thumbnail(path: str | os.PathLike | None, size: int = THUMB_SIZE) -> str | None:
     """A JPEG thumbnail of an image file as a data: URI; None when the file is missing or
-    cannot be decoded (the page shows a placeholder instead)."""
+    cannot be decoded (the page shows a placeholder instead). Opened as hashing opens files:
+    a regular file only (a FIFO at a stored path would block forever), the allowed formats."""
     if not path:
         return None
-    if str(path).lower().endswith((".heic", ".heif")):
-        from .hashing import _register_heif
+    from .hashing import _open
 
-        _register_heif()
     try:
-        with PILImage.open(path) as img:
+        with ExitStack() as stack:
+            img = _open(path, os.fsdecode(path), stack)
             # JPEG: decode at a reduced scale, several times faster, still sharper than needed.
             img.draft("RGB", (size * 2, size * 2))
             img = ImageOps.exif_transpose(img)
@@ -56,7 +58,7 @@ def thumbnail(path: str | os.PathLike | None, size: int = THUMB_SIZE) -> str | N
                 img = flat
             buffer = io.BytesIO()
             img.convert("RGB").save(buffer, "JPEG", quality=THUMB_QUALITY)
-    except _DECODE_ERRORS:
+    except (ImageError, *_DECODE_ERRORS):
         return None
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 

@@ -10,11 +10,11 @@ client sent wrong (never a 500).
 """
 
 import base64
+import errno
 import hmac
-import ipaddress
+import json
 import os
 import re
-import tempfile
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -23,7 +23,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
@@ -33,7 +33,8 @@ from ..hashing import DEFAULT_MAX_PIXELS
 from ..index import open as open_index
 from ..keep import KEEP_RULES, Plan, plans
 from ..records import Image
-from .body import BodyError, receive
+from .body import NO_SPACE, BodyError, incoming_folder, receive, remove_incoming
+from .guard import Guard, is_loopback  # noqa: F401 (is_loopback: used by .server)
 from .uploads import admit, content_id
 from .workers import IndexWorkers
 
@@ -51,6 +52,7 @@ class ServeConfig:
     max_pixels: int = DEFAULT_MAX_PIXELS
     workers: int = min(8, 2 * (os.cpu_count() or 1))
     rule: str = "best"  # the keeper rule of the groups shown
+    body_timeout: float = 30.0  # seconds an upload may send nothing before it is refused (408)
 
 
 class OnDuplicate(str, Enum):
@@ -71,13 +73,18 @@ class TrashRequest(BaseModel):
     keeper: str
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+class JSON(JSONResponse):
+    """JSON in ASCII: ids and paths may hold the lone surrogates of non-UTF-8 file names
+    (os.fsdecode's escapes), which UTF-8 cannot encode; they go out as `\\udcxx` escapes, as
+    `phashdb ... --json` prints them (README, "File names are bytes")."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+def token_cookie(request: Request) -> str:
+    # Cookies are per host, not per port: two servers on 127.0.0.1 must not share one.
+    return f"phashdb-token-{request.scope['server'][1]}"
 
 
 def create_app(config: ServeConfig) -> FastAPI:
@@ -86,32 +93,41 @@ def create_app(config: ServeConfig) -> FastAPI:
     workers = IndexWorkers(
         lambda: open_index(config.db, max_pixels=config.max_pixels), config.workers
     )
-    incoming = config.uploads / ".incoming" if config.uploads else Path(tempfile.gettempdir())
+    incoming = incoming_folder(config.uploads)
 
     @asynccontextmanager
     async def lifespan(app):
-        workers.start()
         try:
+            workers.start()
             yield
         finally:
             workers.close()
+            remove_incoming(incoming, config.uploads)
 
     app = FastAPI(
         title="phashdb",
         summary="Near-duplicate image detection: check and admit uploads, review duplicates.",
         version=_version(),
         lifespan=lifespan,
+        default_response_class=JSON,
+        docs_url=None,
     )
+    # Without a token, only requests naming loopback are answered (no DNS rebinding).
+    app.add_middleware(Guard, loopback_only=config.token is None)
     app.state.workers = workers
     bearer = HTTPBearer(auto_error=False, description="Needed when the server has a token.")
 
     # async: a plain `def` dependency is run in a thread of its own, a hop on every request.
     async def authorised(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ):
         if config.token is None:
             return
-        given = credentials.credentials if credentials else ""
+        # The page's cookie (set from its address, see review_page) or the bearer token.
+        given = credentials.credentials if credentials else request.cookies.get(
+            token_cookie(request), ""
+        )
         if not hmac.compare_digest(given.encode(), config.token.encode()):
             raise HTTPException(401, "a valid bearer token is needed (Authorization: Bearer ...)",
                                 headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
@@ -149,20 +165,31 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def conflict(request, e: Error):
         return _error(409, hidden.sub("the upload", str(e)))
 
+    @app.exception_handler(OSError)
+    async def os_error(request, e: OSError):
+        if e.errno in NO_SPACE:
+            return _error(507, "no space left on the server's disk: " + hidden.sub(
+                "the upload", str(e)))  # fmt: skip
+        if e.errno == errno.EACCES:
+            return _error(403, hidden.sub("the upload", str(e)))
+        return _error(500, f"the server failed: {hidden.sub('the upload', str(e))}")
+
     # --- checking and admitting uploads -------------------------------------------------
 
     @app.post("/v1/check", dependencies=v1, tags=["images"])
     async def check(request: Request, threshold: Annotated[int | None, Query(ge=0, le=64)] = None):
         """The verdict on an image sent as the body (or the file of a multipart form): the JSON
         of `phashdb check --json` for one image. Nothing is stored."""
-        got = await receive(request, incoming, max_bytes=config.max_bytes)
+        got = await receive(
+            request, incoming, max_bytes=config.max_bytes, idle=config.body_timeout
+        )
 
         def check(index):
             with open(got.path, "rb") as file:
                 return index.check(file, content_id(got), threshold=threshold)
 
         try:
-            return JSONResponse((await workers.run(check)).to_json())
+            return JSON((await workers.run(check)).to_json())
         finally:
             os.unlink(got.path)
 
@@ -181,16 +208,18 @@ def create_app(config: ServeConfig) -> FastAPI:
         concurrent near-identical uploads exactly one is admitted). The file is kept in the
         server's uploads folder, named by its SHA-256; `id` defaults to `sha256:` and its
         first 32 hex digits."""
-        got = await receive(request, incoming, max_bytes=config.max_bytes)
+        got = await receive(
+            request, incoming, max_bytes=config.max_bytes, idle=config.body_timeout
+        )
         keep = on_duplicate is OnDuplicate.keep
         verdict = await workers.run(
             lambda index: admit(index, got, id, keep, threshold, config.uploads)
         )
         body = verdict.to_json()
         if verdict.added:
-            return JSONResponse(body, status_code=201)
+            return JSON(body, status_code=201)
         best = verdict.matches[0]
-        return JSONResponse(
+        return JSON(
             {
                 **body,
                 "path": None,
@@ -346,8 +375,19 @@ def create_app(config: ServeConfig) -> FastAPI:
     page = _review_html(config)  # the page is the same for everyone: the data come from /v1
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def review_page():
-        return HTMLResponse(page)
+    async def review_page(request: Request, token: str | None = None):
+        """The page; `/?token=...` (the address `phashdb review` opens) keeps the token in a
+        cookie the page's requests carry, and sends the browser on to `/` (the token out of
+        the address bar and the history)."""
+        if token is None or config.token is None:
+            return HTMLResponse(page)
+        if not hmac.compare_digest(token.encode(), config.token.encode()):
+            raise HTTPException(401, "the token in the address is not this server's")
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(token_cookie(request), token, httponly=True, samesite="strict")
+        return response
+
+    _offline_docs(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz():
@@ -387,7 +427,25 @@ def _group_json(plan: Plan) -> dict:
 
 
 def _error(status: int, message: str, headers=None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return JSON({"error": message}, status_code=status, headers=headers)
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI's files served from the swagger-ui-bundle package: the page
+    works without the internet (FastAPI's own loads them from a CDN)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title="phashdb API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css", swagger_favicon_url="data:,",
+        )  # fmt: skip
 
 
 def _review_html(config: ServeConfig) -> str:

@@ -3,8 +3,12 @@ multipart form. Never held in memory whole; refused as soon as it passes the siz
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import hashlib
 import os
+import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,30 +35,56 @@ class Received:
     filename: str | None
 
 
-async def receive(request: Request, folder: Path, *, max_bytes: int) -> Received:
-    """Write the image in `request` to a new file in `folder`. Raises BodyError: 413 past
-    `max_bytes` (by Content-Length at once, else as the bytes come), 400 for an empty body or
-    a form without a file, 400 when the client went away mid-upload."""
+INCOMING = ".incoming-"  # the prefix of a file being received
+NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+
+
+def incoming_folder(uploads: Path | None) -> Path:
+    """The folder uploads are received in, private to the server's user (mode 0700): the
+    uploads folder's `.incoming`, emptied of what a killed server left there; without an
+    uploads folder, a new temporary one (removed by `remove_incoming`)."""
+    if uploads is None:
+        return Path(tempfile.mkdtemp(prefix="phashdb-incoming-"))
+    folder = uploads / ".incoming"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    for left in folder.glob(INCOMING + "*"):
+        if left.is_file() and not left.is_symlink():
+            left.unlink(missing_ok=True)
+    return folder
+
+
+def remove_incoming(folder: Path, uploads: Path | None) -> None:
+    if uploads is None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def receive(
+    request: Request, folder: Path, *, max_bytes: int, idle: float = 30.0
+) -> Received:
+    """Write the image in `request` to a new file in `folder` (mode 0600). Raises BodyError:
+    413 past `max_bytes` (by Content-Length at once, else as the bytes come), 400 for an empty
+    body or a form without a file, 400 when the client went away mid-upload, 408 when no byte
+    came for `idle` seconds, 507 when the disk is full."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise BodyError(
             413, f"the body is {int(declared):,} bytes, over the limit of {max_bytes:,}"
         )
     kind, params = parse_options_header(request.headers.get("content-type"))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f".incoming-{uuid.uuid4().hex}"
+    path = folder / f"{INCOMING}{uuid.uuid4().hex}"
     digest = hashlib.sha256()
     size = 0
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
     try:
         # Writes of a chunk to the page cache take microseconds: a thread hop each would cost more.
-        with open(path, "wb") as out:  # noqa: ASYNC230
+        with os.fdopen(fd, "wb") as out:
+            chunks = _chunks(request, idle)
             if kind == b"multipart/form-data":
-                filename = await _multipart(
-                    request, params.get(b"boundary"), out, digest, max_bytes
-                )
+                filename = await _multipart(chunks, params.get(b"boundary"), out, digest, max_bytes)
             else:
                 filename = request.query_params.get("filename")
-                async for chunk in request.stream():
+                async for chunk in chunks:
                     size += len(chunk)
                     if size > max_bytes:
                         raise BodyError(413, f"the body is over the limit of {max_bytes:,} bytes")
@@ -66,13 +96,34 @@ async def receive(request: Request, folder: Path, *, max_bytes: int) -> Received
     except ClientDisconnect:
         os.unlink(path)
         raise BodyError(400, "the client went away before the whole image arrived") from None
+    except asyncio.TimeoutError:  # (TimeoutError itself from Python 3.11 on)
+        os.unlink(path)
+        raise BodyError(408, f"no part of the body came for {idle:g} seconds: sent too slowly "
+                        "or stalled") from None  # fmt: skip
+    except OSError as e:
+        os.unlink(path)
+        if e.errno in NO_SPACE:
+            raise BodyError(507, "no space left on the server's disk for the upload") from None
+        raise
     except BaseException:
         os.unlink(path)
         raise
     return Received(path, size, digest.hexdigest(), filename)
 
 
-async def _multipart(request: Request, boundary: bytes | None, out, digest, max_bytes: int):
+async def _chunks(request: Request, idle: float):
+    """The body's chunks; asyncio.TimeoutError when none comes for `idle` seconds. The deadline
+    is per chunk: a slow upload goes on, a stalled one ends."""
+    stream = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(stream.__anext__(), idle)
+        except StopAsyncIteration:
+            return
+        yield chunk
+
+
+async def _multipart(chunks, boundary: bytes | None, out, digest, max_bytes: int):
     """Stream the first file of a form (a part with a file name) into `out`."""
     if not boundary:
         raise BodyError(400, "a multipart/form-data body needs a boundary in its Content-Type")
@@ -116,7 +167,7 @@ async def _multipart(request: Request, boundary: bytes | None, out, digest, max_
     })  # fmt: skip
     size = 0
     try:
-        async for chunk in request.stream():
+        async for chunk in chunks:
             size += len(chunk)
             if size > max_bytes:
                 raise BodyError(413, f"the body is over the limit of {max_bytes:,} bytes")

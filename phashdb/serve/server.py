@@ -3,6 +3,8 @@ on a free loopback port (`phashdb review`, the tests, the benchmark)."""
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 
@@ -22,10 +24,11 @@ def check_exposure(host: str, config: ServeConfig) -> None:
         )
 
 
-def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8080, *, log_level="info"):
-    """Serve until interrupted (Ctrl-C or SIGTERM)."""
+def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8080, *, log_level="info",
+          access_log: bool = True):  # fmt: skip
+    """Serve until interrupted (Ctrl-C or SIGTERM), logging a line per request if `access_log`."""
     check_exposure(host, config)
-    server = uvicorn.Server(_uvicorn_config(config, host, port, log_level))
+    server = uvicorn.Server(_uvicorn_config(config, host, port, log_level, access_log))
     try:
         server.run()
     except SystemExit:  # uvicorn's way of saying it could not start (it logged why)
@@ -71,12 +74,30 @@ class Running:
         self.stop()
 
 
-def _uvicorn_config(config: ServeConfig, host: str, port: int, log_level: str) -> uvicorn.Config:
-    return uvicorn.Config(
+class _HideTokens(logging.Filter):
+    """Access lines without the token of a page's address (`/?token=...`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) > 2:
+            path = _TOKEN.sub(r"\1token=...", str(record.args[2]))
+            record.args = (*record.args[:2], path, *record.args[3:])
+        return True
+
+
+_TOKEN = re.compile(r"([?&])token=[^&]*")
+_HIDE_TOKENS = _HideTokens()
+
+
+def _uvicorn_config(config: ServeConfig, host: str, port: int, log_level: str,
+                    access_log: bool | None = None) -> uvicorn.Config:  # fmt: skip
+    made = uvicorn.Config(
         create_app(config), host=host, port=port, log_level=log_level,
-        access_log=log_level == "debug", lifespan="on", server_header=False,
+        access_log=log_level == "debug" if access_log is None else access_log,
+        lifespan="on", server_header=False,
         # Longer than clients' and proxies' usual idle expiry (httpx's 5 s, uvicorn's default
         # here too): a server closing an idle connection just as the client reuses it fails
         # that request (a read error), which an upload service would see under load.
         timeout_keep_alive=30,
     )  # fmt: skip
+    logging.getLogger("uvicorn.access").addFilter(_HIDE_TOKENS)
+    return made
