@@ -163,6 +163,7 @@ def test_the_review_page_trashes_decides_and_undoes_in_a_real_browser(
 def test_phashdb_review_serves_the_page_on_a_free_loopback_port(pair, tmp_path):
     import signal
     import subprocess
+    import urllib.error
     import urllib.request
 
     from conftest import PHASHDB
@@ -175,9 +176,14 @@ def test_phashdb_review_serves_the_page_on_a_free_loopback_port(pair, tmp_path):
         line = process.stdout.readline()
         assert line.startswith("review page: http://127.0.0.1:"), line
         url = line.split()[2]
-        with urllib.request.urlopen(url, timeout=30) as page:
-            assert "phashdb review" in page.read().decode()
-        with urllib.request.urlopen(url + "v1/duplicates", timeout=30) as answer:
+        # The address carries the server's own token once; the page keeps it in a cookie.
+        base = url.split("?")[0]
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(base + "v1/duplicates", timeout=30)
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with browser.open(url, timeout=30) as page:
+            assert "phashdb review" in page.read().decode() and page.url == base
+        with browser.open(base + "v1/duplicates", timeout=30) as answer:
             assert json.loads(answer.read())["total"] == 1
     finally:
         process.send_signal(signal.SIGINT)
