@@ -712,11 +712,20 @@ def _open_read_only(database: Path, timeout: float) -> sqlite3.Connection:
     db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout, isolation_level=None)
     try:
         db.execute("SELECT count(*) FROM meta").fetchone()
-        return db
+        return _descriptor_column_seen(db)
     except sqlite3.OperationalError:
         db.close()
     db = sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=timeout, isolation_level=None)
     db.execute("SELECT count(*) FROM meta").fetchone()
+    return _descriptor_column_seen(db)
+
+
+def _descriptor_column_seen(db: sqlite3.Connection) -> sqlite3.Connection:
+    """An index made before the second stage, opened read-only, cannot be given the descriptor
+    column: a temporary view (of this connection only; the temp schema is searched first)
+    shows its rows with a NULL one, as the added column would."""
+    if "descriptor" not in {row[1] for row in db.execute("PRAGMA main.table_info(images)")}:
+        db.execute("CREATE TEMP VIEW images AS SELECT *, NULL AS descriptor FROM main.images")
     return db
 
 

@@ -65,7 +65,8 @@ class Index:
             }
             store.write_settings(settings)
         elif "descriptor_version" not in settings:  # made before the second stage: rows lack it
-            store.write_settings({"descriptor_version": DESCRIPTOR_VERSION})
+            if not getattr(store, "read_only", False):  # (read-only: reading needs no setting)
+                store.write_settings({"descriptor_version": DESCRIPTOR_VERSION})
             settings = {**settings, "descriptor_version": DESCRIPTOR_VERSION}
         if settings["descriptor_version"] != DESCRIPTOR_VERSION:
             raise IndexMismatchError(
