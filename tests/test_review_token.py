@@ -102,3 +102,22 @@ def test_a_page_of_another_site_cannot_upload_or_restore(browser, other_site, tm
             list(photos["coffee"].read_bytes()),
         )
         assert status == 201
+
+
+def test_the_api_docs_render_without_the_internet(browser, tmp_path):
+    with Running(ServeConfig(db=str(tmp_path / "index"))) as server:
+        page = browser.new_page()
+        asked = []
+
+        def local_only(route):
+            asked.append(route.request.url)
+            if route.request.url.startswith(server.url):
+                return route.continue_()
+            return route.abort()  # no internet
+
+        page.route("**/*", local_only)
+        page.goto(server.url + "/docs")
+        page.wait_for_selector(".swagger-ui .information-container .title")
+        assert "phashdb" in page.inner_text(".swagger-ui .information-container .title")
+        assert page.locator(".opblock-summary-path", has_text="/v1/images").count() >= 1
+        assert all(url.startswith(server.url) for url in asked), asked

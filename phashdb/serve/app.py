@@ -13,6 +13,7 @@ import base64
 import errno
 import hmac
 import json
+import logging
 import os
 import re
 from contextlib import asynccontextmanager
@@ -37,6 +38,8 @@ from .body import NO_SPACE, BodyError, incoming_folder, receive, remove_incoming
 from .guard import Guard, is_loopback  # noqa: F401 (is_loopback: used by .server)
 from .uploads import admit, content_id
 from .workers import IndexWorkers
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # above any camera's JPEG or HEIC; a guard, not a quota
 
@@ -435,17 +438,20 @@ def _offline_docs(app: FastAPI) -> None:
     works without the internet (FastAPI's own loads them from a CDN)."""
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.staticfiles import StaticFiles
-    from swagger_ui_bundle import swagger_ui_path
 
-    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:  # an install from before the dependency: the CDN's, as FastAPI does
+        log.warning("/docs loads Swagger UI from the internet: pip install 'phashdb[serve]'")
+        files = {}
+    else:
+        app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+        files = {"swagger_js_url": "/docs/static/swagger-ui-bundle.js",
+                 "swagger_css_url": "/docs/static/swagger-ui.css", "swagger_favicon_url": "data:,"}  # fmt: skip
 
     @app.get("/docs", include_in_schema=False)
     async def docs():
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url, title="phashdb API",
-            swagger_js_url="/docs/static/swagger-ui-bundle.js",
-            swagger_css_url="/docs/static/swagger-ui.css", swagger_favicon_url="data:,",
-        )  # fmt: skip
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="phashdb API", **files)
 
 
 def _review_html(config: ServeConfig) -> str:
