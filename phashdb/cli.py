@@ -324,14 +324,19 @@ def stats(opts: Options, as_json) -> None:
 @click.argument("ids", nargs=-1, required=True)
 @click.pass_obj
 def remove(opts: Options, ids) -> None:
-    """Forget images by id (the files themselves are not touched)."""
+    """Forget images by id (the files themselves are not touched, but for the service's own
+    copies of uploads: those go to the trash, restorable)."""
+    from phashdb.uploaded import forget
+
     missing = []
     with opts.open() as index:
         for id in ids:
-            if index.remove(id):
-                click.echo(f"removed {_shown(id)}")
-            else:
+            if (image := index.get(id)) is None:
                 missing.append(id)
+            elif trash_id := forget(index, image):
+                click.echo(f"removed {_shown(id)} (its uploaded file is in the trash as {trash_id})")
+            else:
+                click.echo(f"removed {_shown(id)}")
     for id in missing:
         click.echo(f"phashdb: error: no image with id {id!r} in the index", err=True)
     if missing:
@@ -344,16 +349,23 @@ def remove(opts: Options, ids) -> None:
     help="Remove what a crashed writer left half-written; rebuild the band tables from the "
     "database (on HBase: gather each band value's cells into one, which single adds spread).",
 )
+@click.option(
+    "--uploads", type=click.Path(exists=True, file_okay=False), metavar="DIR",
+    help="Also check the uploads folder of `phashdb serve`: uploads with no record (a kill); "
+    "--repair stores each if unique, else removes it.",
+)  # fmt: skip
 @click.pass_obj
-def fsck(opts: Options, repair) -> None:
+def fsck(opts: Options, repair, uploads) -> None:
     """Check the index: half-written entries, the trash against the index (what a crash left
     half-done), and (embedded index) the database's integrity and that the band tables hold
     exactly its rows; --repair sets right what can be set right."""
     from phashdb.trash import check as check_trash
+    from phashdb.uploaded import check as check_uploads
 
     with opts.open() as index:
         orphans = index.fsck(repair=repair)
         trash_problems = check_trash(index.trash, index=index, repair=repair)
+        in_uploads = check_uploads(os.path.abspath(uploads), index, repair=repair) if uploads else []
     for id, h in orphans:
         click.echo(f"{'removed' if repair else 'orphan'}: {id} {h:016x}")
     click.echo(f"{len(orphans)} orphaned entries" + (" removed" if repair and orphans else ""))
@@ -361,7 +373,9 @@ def fsck(opts: Options, repair) -> None:
         click.echo(f"trash: {_shown(problem)}")
     if trash_problems:
         click.echo(f"{len(trash_problems)} trash problems" + (" repaired" if repair else ""))
-    if (orphans or trash_problems) and not repair:
+    for problem in in_uploads:
+        click.echo(f"uploads: {_shown(problem)}")
+    if (orphans or trash_problems or in_uploads) and not repair:
         sys.exit(EXIT_DUPLICATE)
 
 

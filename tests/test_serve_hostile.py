@@ -272,3 +272,108 @@ def test_a_full_disk_under_uploads_answers_507(start, small_disk, photos):
     assert _incoming(small_disk / "uploads" / ".incoming") == []
     # Once there is room, uploads are taken again.
     assert client.post("/v1/images", content=jpeg(photos["camera"])).status_code == 201
+
+
+# --- what a kill -9 leaves in the uploads folder ---------------------------------------------------
+
+
+def _left_by_a_kill(uploads: Path, data: bytes, suffix: str = ".jpg") -> Path:
+    """The state a kill between storing an upload's file and its record leaves: the file under
+    its final name (a link of the received file), no record."""
+    import hashlib
+
+    (uploads / ".incoming").mkdir(parents=True, exist_ok=True)
+    path = uploads / (hashlib.sha256(data).hexdigest()[:32] + suffix)
+    path.write_bytes(data)
+    return path
+
+
+def test_an_upload_left_without_a_record_is_admitted_not_refused_forever(
+    start, db, photos, tmp_path
+):
+    from phashdb.uploaded import held
+
+    data = jpeg(photos["astronaut"])
+    left = _left_by_a_kill(tmp_path / "uploads", data)
+    _, client = start()
+    # While another admission holds the file (its lock), it is in flight, not an orphan.
+    with held(left):
+        assert_error(client.post("/v1/images", content=data), 409, "being uploaded")
+    assert left.read_bytes() == data
+    admitted = client.post("/v1/images", content=data)
+    assert admitted.status_code == 201, admitted.text
+    assert admitted.json()["path"] == str(left) and left.read_bytes() == data
+    assert client.get("/v1/images/" + admitted.json()["id"]).status_code == 200
+    assert_error(client.post("/v1/images", content=data), 409, "already uploaded")
+    with db() as index:
+        assert index.get(admitted.json()["id"]).path == str(left)
+
+
+def test_a_killed_servers_incoming_files_are_removed_at_its_next_start(tmp_path):
+    uploads = tmp_path / "uploads"
+    process, url, said = _serve(tmp_path, "--uploads", uploads)
+    assert url, said
+    sock = _stalled_upload(url)
+    try:
+        while not _incoming(uploads / ".incoming"):  # bounded by the test's timeout
+            threading.Event().wait(0.01)
+        process.kill()  # kill -9: no cleanup of its own
+        process.wait(timeout=30)
+    finally:
+        sock.close()
+    assert len(_incoming(uploads / ".incoming")) == 1
+    process, url, said = _serve(tmp_path, "--uploads", uploads)
+    try:
+        assert url, said
+        assert _incoming(uploads / ".incoming") == []
+    finally:
+        _stop(process)
+
+
+def test_remove_of_an_uploaded_image_moves_its_file_to_the_trash(start, run, photos, tmp_path):
+    server, client = start()
+    uploaded = client.post("/v1/images", content=jpeg(photos["rocket"])).json()
+    server.stop()
+    mine = tmp_path / "mine.jpg"  # a user's file: forgetting it leaves it
+    shutil.copy(photos["coffee"], mine)
+    assert run("add", mine).returncode == 0
+    removed = run("remove", uploaded["id"], mine)
+    assert removed.returncode == 0, removed.stderr
+    assert "in the trash as" in removed.stdout and mine.exists()
+    assert not Path(uploaded["path"]).exists()
+    [entry] = json.loads(run("trash", "list", "--json").stdout)
+    assert entry["image_id"] == uploaded["id"]
+    assert run("trash", "restore", entry["id"]).returncode == 0
+    assert Path(uploaded["path"]).exists()
+
+
+def test_fsck_checks_the_uploads_folder_and_repair_takes_over_or_removes(
+    run, photos, near_copies, tmp_path
+):
+    uploads = tmp_path / "uploads"
+    assert run("add", photos["chelsea"]).returncode == 0
+    unique = _left_by_a_kill(uploads, jpeg(photos["camera"]))
+    duplicate = _left_by_a_kill(uploads, jpeg(near_copies["chelsea"]))
+    not_ours = uploads / "holiday.jpg"  # not named as an upload: never touched
+    not_ours.write_bytes(jpeg(photos["coffee"]))
+    misnamed = uploads / ("0" * 32 + ".jpg")  # named as one, but its bytes are not its name's
+    misnamed.write_bytes(jpeg(photos["rocket"]))
+    checked = run("fsck", "--uploads", uploads)
+    assert checked.returncode == 1, checked.stderr
+    assert f"uploads: {unique}: an upload with no record" in checked.stdout
+    assert f"uploads: {duplicate}: an upload with no record" in checked.stdout
+    assert f"{misnamed}: named as an upload but its bytes are not" in checked.stdout
+    assert "holiday" not in checked.stdout
+    repaired = run("fsck", "--repair", "--uploads", uploads)
+    assert repaired.returncode == 0, repaired.stderr
+    assert f"{unique}: an upload with no record, taken over as sha256:{unique.stem}" in (
+        repaired.stdout
+    )
+    assert "removed: a duplicate of" in repaired.stdout
+    assert unique.exists() and not duplicate.exists() and not_ours.exists() and misnamed.exists()
+    with phashdb.open(tmp_path / "index") as index:
+        assert index.get("sha256:" + unique.stem).path == str(unique)
+    again = run("fsck", "--uploads", uploads)
+    assert "no record" not in again.stdout
+    assert_missing = run("fsck", "--uploads", tmp_path)
+    assert assert_missing.returncode == 2 and "not an uploads folder" in assert_missing.stderr

@@ -3,12 +3,16 @@ index if admitted (the flow of `phashdb add`), deleted if not."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from ..errors import Error
 from ..ingest import IMAGE_SUFFIXES
+from ..uploaded import Busy, held, lock, upload_name
 from .body import Received
+
+log = logging.getLogger(__name__)
 
 # The leading bytes of each format an upload may be stored as -> its suffix (so `ingest` of the
 # folder sees it). Read from the file's first bytes rather than by opening it with Pillow, which
@@ -28,22 +32,43 @@ def admit(index, got: Received, id: str | None, keep: bool, threshold, uploads: 
                 return index.add(file, id, keep_duplicate=keep, threshold=threshold)
         finally:
             os.unlink(got.path)
-    final = uploads / (got.sha256[:32] + _suffix(got))
+    final = uploads / upload_name(got.sha256, _suffix(got))
+    with open(got.path, "rb") as received:
+        # Locked before it is linked: the file under its final name is locked from the start,
+        # until admitted or deleted (another admission of the same bytes sees it in flight).
+        lock(received.fileno())
+        try:
+            _link(got.path, final, index)
+        finally:
+            os.unlink(got.path)
+        try:
+            verdict = index.add(final, id, keep_duplicate=keep, threshold=threshold)
+        except BaseException:
+            os.unlink(final)
+            raise
+        if not verdict.added:
+            os.unlink(final)
+        return verdict
+
+
+def _link(received: Path, final: Path, index) -> None:
+    """A link, not a rename: it fails rather than replace a file an earlier upload owns. A file
+    there with no record is what a kill left mid-admission: replaced (its name says its bytes
+    are these), the upload goes on."""
     try:
-        # A link, not a rename: it fails rather than replace a file an earlier upload owns.
-        os.link(got.path, final)
+        os.link(received, final)
+        return
     except FileExistsError:
-        raise Error(f"the same bytes were already uploaded, as {final.name}") from None
-    finally:
-        os.unlink(got.path)
+        pass
+    with held(final):  # Busy (409) while another admission holds it
+        if str(final) in index.files():
+            raise Error(f"the same bytes were already uploaded, as {final.name}") from None
+        log.warning("%s: an upload left without a record (a kill?): taken over", final)
+        os.unlink(final)
     try:
-        verdict = index.add(final, id, keep_duplicate=keep, threshold=threshold)
-    except BaseException:
-        os.unlink(final)
-        raise
-    if not verdict.added:
-        os.unlink(final)
-    return verdict
+        os.link(received, final)
+    except FileExistsError:  # another admission of these bytes came in between
+        raise Busy("the same bytes are being uploaded right now") from None
 
 
 def _suffix(got: Received) -> str:
