@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -117,6 +118,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     )
     # Without a token, only requests naming loopback are answered (no DNS rebinding).
     app.add_middleware(Guard, loopback_only=config.token is None)
+    app.add_middleware(FileNamePaths)
     app.state.workers = workers
     bearer = HTTPBearer(auto_error=False, description="Needed when the server has a token.")
 
@@ -324,8 +326,9 @@ def create_app(config: ServeConfig) -> FastAPI:
         return {"decisions": [d.to_json() for d in found]}
 
     @app.delete("/v1/decisions", dependencies=v1, tags=["decisions"])
-    async def forget(a: str, b: str):
+    async def forget(request: Request, a: str, b: str):
         """Forget that `a` and `b` are not duplicates."""
+        a, b = (_query_id(request, name) for name in ("a", "b"))
         if a == b:
             raise HTTPException(422, f"a pair needs two different ids, got {a!r} twice")
         if not await workers.run(lambda index: index.forget_decisions([(a, b)])):
@@ -402,6 +405,28 @@ def create_app(config: ServeConfig) -> FastAPI:
 
 
 # --- inside ------------------------------------------------------------------------------------
+
+
+class FileNamePaths:
+    """ASGI middleware: a percent-encoded path read as file names are (os.fsdecode), so an id
+    holding the escapes of a name that is not UTF-8 is found under its bytes (%E9 for the
+    Latin-1 é the review page sends); uvicorn reads them as UTF-8, replacing what is not."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        raw = scope.get("raw_path")
+        if scope["type"] == "http" and raw and b"%" in raw and not scope.get("root_path"):
+            scope = {**scope, "path": os.fsdecode(unquote_to_bytes(raw))}
+        return await self.app(scope, receive, send)
+
+
+def _query_id(request: Request, name: str) -> str:
+    """The query parameter `name` read as a file name is (see FileNamePaths)."""
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    found = dict(parse_qsl(query, keep_blank_values=True, errors="surrogateescape"))
+    return found[name]
 
 
 def _known(index, id: str) -> Image:

@@ -4,12 +4,15 @@ another site trying to make changes."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import test_review
+from PIL import Image as PILImage
 
 import phashdb
 from phashdb.serve import Running, ServeConfig
@@ -121,3 +124,38 @@ def test_the_api_docs_render_without_the_internet(browser, tmp_path):
         assert "phashdb" in page.inner_text(".swagger-ui .information-container .title")
         assert page.locator(".opblock-summary-path", has_text="/v1/images").count() >= 1
         assert all(url.startswith(server.url) for url in asked), asked
+
+
+def test_the_page_works_with_file_names_that_are_not_utf8(browser, tmp_path, photos):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    odd = os.fsdecode(bytes(folder) + b"/caf\xe9.jpg")  # Latin-1, as old cameras' cards hold
+    copy = folder / "copy.jpg"
+    shutil.copy(photos["chelsea"], odd)
+    PILImage.open(photos["chelsea"]).save(copy, quality=80)
+    db = tmp_path / "index"
+    with phashdb.open(db) as index:
+        index.add(odd)
+        index.add(copy, keep_duplicate=True)
+    problems = []
+    with Running(ServeConfig(db=str(db), workers=2)) as server:
+        page = browser.new_page()
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-loaded='1']")
+        page.wait_for_function(
+            "[...document.querySelectorAll('.thumb img')].every(i => i.complete && i.naturalWidth)"
+        )
+        ids = page.eval_on_selector_all("figure", "f => f.map(x => x.dataset.id)")
+        assert sorted(ids) == sorted([odd, str(copy)])
+        while page.get_attribute(".current figure.selected", "data-id") != odd:
+            page.keyboard.press("l")
+        for step, key in enumerate("nutu", 1):  # decide, undo, trash, undo: each by its id
+            page.keyboard.press(key)
+            page.wait_for_function(f"document.body.dataset.done === '{step}'")
+            assert "error" not in page.inner_text("#status").lower(), (key, page.inner_text("#status"))
+            with phashdb.open(db) as index:
+                decided, stored = index.decisions(), {i.id for i in index.images()}
+            assert decided == [] if key != "n" else len(decided) == 1
+            assert (odd in stored) == (key != "t") and os.path.exists(odd) == (key != "t")
+    assert problems == []
