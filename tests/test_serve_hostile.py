@@ -108,12 +108,14 @@ def test_the_token_comes_from_a_file_or_the_environment_and_the_command_line_is_
             assert client.get("/v1/duplicates").status_code == 401
             ok = client.get("/v1/duplicates", headers={"Authorization": "Bearer from-the-file"})
             assert ok.status_code == 200
+            assert client.get("/?token=from-the-file").status_code == 303
     finally:
         log = _stop(process)
     assert not any("warning" in line for line in said)
     # An access line per request, by default (the token of an address is not written).
     assert re.search(r'"GET /v1/duplicates HTTP/1.1" 401', log), log
     assert re.search(r'"GET /v1/duplicates HTTP/1.1" 200', log), log
+    assert '"GET /?token=... HTTP/1.1" 303' in log and "from-the-file" not in log
 
     process, url, said = _serve(tmp_path, "--token", "on-the-line")
     _stop(process)
