@@ -10,10 +10,7 @@ client sent wrong (never a 500).
 """
 
 import base64
-import errno
 import hmac
-import json
-import logging
 import os
 import re
 from contextlib import asynccontextmanager
@@ -21,7 +18,6 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import parse_qsl, unquote_to_bytes
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -36,11 +32,11 @@ from ..index import open as open_index
 from ..keep import KEEP_RULES, Plan, plans
 from ..records import Image
 from .body import NO_SPACE, BodyError, incoming_folder, receive, remove_incoming
+from .docs import offline_docs
 from .guard import Guard, is_loopback  # noqa: F401 (is_loopback: used by .server)
+from .names import JSON, FileNamePaths, query_id
 from .uploads import admit, content_id
 from .workers import IndexWorkers
-
-log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # above any camera's JPEG or HEIC; a guard, not a quota
 
@@ -75,15 +71,6 @@ class TrashRequest(BaseModel):
 
     ids: list[str] = Field(min_length=1, max_length=10_000)
     keeper: str
-
-
-class JSON(JSONResponse):
-    """JSON in ASCII: ids and paths may hold the lone surrogates of non-UTF-8 file names
-    (os.fsdecode's escapes), which UTF-8 cannot encode; they go out as `\\udcxx` escapes, as
-    `phashdb ... --json` prints them (README, "File names are bytes")."""
-
-    def render(self, content) -> bytes:
-        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def token_cookie(request: Request) -> str:
@@ -175,8 +162,6 @@ def create_app(config: ServeConfig) -> FastAPI:
         if e.errno in NO_SPACE:
             return _error(507, "no space left on the server's disk: " + hidden.sub(
                 "the upload", str(e)))  # fmt: skip
-        if e.errno == errno.EACCES:
-            return _error(403, hidden.sub("the upload", str(e)))
         return _error(500, f"the server failed: {hidden.sub('the upload', str(e))}")
 
     # --- checking and admitting uploads -------------------------------------------------
@@ -328,7 +313,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     @app.delete("/v1/decisions", dependencies=v1, tags=["decisions"])
     async def forget(request: Request, a: str, b: str):
         """Forget that `a` and `b` are not duplicates."""
-        a, b = (_query_id(request, name) for name in ("a", "b"))
+        a, b = (query_id(request, name) for name in ("a", "b"))
         if a == b:
             raise HTTPException(422, f"a pair needs two different ids, got {a!r} twice")
         if not await workers.run(lambda index: index.forget_decisions([(a, b)])):
@@ -393,7 +378,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         response.set_cookie(token_cookie(request), token, httponly=True, samesite="strict")
         return response
 
-    _offline_docs(app)
+    offline_docs(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz():
@@ -405,28 +390,6 @@ def create_app(config: ServeConfig) -> FastAPI:
 
 
 # --- inside ------------------------------------------------------------------------------------
-
-
-class FileNamePaths:
-    """ASGI middleware: a percent-encoded path read as file names are (os.fsdecode), so an id
-    holding the escapes of a name that is not UTF-8 is found under its bytes (%E9 for the
-    Latin-1 é the review page sends); uvicorn reads them as UTF-8, replacing what is not."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        raw = scope.get("raw_path")
-        if scope["type"] == "http" and raw and b"%" in raw and not scope.get("root_path"):
-            scope = {**scope, "path": os.fsdecode(unquote_to_bytes(raw))}
-        return await self.app(scope, receive, send)
-
-
-def _query_id(request: Request, name: str) -> str:
-    """The query parameter `name` read as a file name is (see FileNamePaths)."""
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    found = dict(parse_qsl(query, keep_blank_values=True, errors="surrogateescape"))
-    return found[name]
 
 
 def _known(index, id: str) -> Image:
@@ -456,27 +419,6 @@ def _group_json(plan: Plan) -> dict:
 
 def _error(status: int, message: str, headers=None) -> JSONResponse:
     return JSON({"error": message}, status_code=status, headers=headers)
-
-
-def _offline_docs(app: FastAPI) -> None:
-    """/docs with Swagger UI's files served from the swagger-ui-bundle package: the page
-    works without the internet (FastAPI's own loads them from a CDN)."""
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.staticfiles import StaticFiles
-
-    try:
-        from swagger_ui_bundle import swagger_ui_path
-    except ImportError:  # an install from before the dependency: the CDN's, as FastAPI does
-        log.warning("/docs loads Swagger UI from the internet: pip install 'phashdb[serve]'")
-        files = {}
-    else:
-        app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
-        files = {"swagger_js_url": "/docs/static/swagger-ui-bundle.js",
-                 "swagger_css_url": "/docs/static/swagger-ui.css", "swagger_favicon_url": "data:,"}  # fmt: skip
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs():
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title="phashdb API", **files)
 
 
 def _review_html(config: ServeConfig) -> str:
