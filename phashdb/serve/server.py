@@ -19,8 +19,8 @@ def check_exposure(host: str, config: ServeConfig) -> None:
     read, add and trash images."""
     if not is_loopback(host) and not config.token:
         raise Error(
-            f"listening on {host} (beyond this machine) needs a bearer token: give --token or "
-            "set $PHASHDB_TOKEN, or listen on 127.0.0.1"
+            f"listening on {host} (beyond this machine) needs a bearer token: give "
+            "--token-file or set $PHASHDB_TOKEN, or listen on 127.0.0.1"
         )
 
 
