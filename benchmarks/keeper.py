@@ -93,9 +93,16 @@ def _strip(data: bytes) -> bytes:
 KINDS = {
     "re-encoded q95 (larger file)": (lambda img, raw: (img, True), "JPEG", 95),
     "re-encoded q60": (lambda img, raw: (img, True), "JPEG", 60),
-    "caption burned in": (lambda img, raw: (_text(img, "Holiday 2024", bar=True), True), "JPEG", 95),
-    "watermark burned in": (lambda img, raw: (_text(img, "do not share", bar=False), True),
-                            "JPEG", 92),  # fmt: skip
+    "caption burned in": (
+        lambda img, raw: (_text(img, "Holiday 2024", bar=True), True),
+        "JPEG",
+        95,
+    ),
+    "watermark burned in": (
+        lambda img, raw: (_text(img, "do not share", bar=False), True),
+        "JPEG",
+        92,
+    ),  # fmt: skip
     "resized up 150%": (lambda img, raw: (_scaled(img, 1.5), True), "JPEG", 90),
     "resized down 50%": (lambda img, raw: (_scaled(img, 0.5), True), "JPEG", 90),
     "cropped 5% a side": (lambda img, raw: (_crop(img), True), "JPEG", 92),

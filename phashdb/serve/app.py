@@ -33,6 +33,7 @@ from ..hashing import DEFAULT_MAX_PIXELS
 from ..index import open as open_index
 from ..keep import KEEP_RULES, Plan, plans
 from ..records import Image
+from .actions import GroupActions, group_version
 from .body import BodyError, receive
 from .uploads import admit, content_id
 from .workers import IndexWorkers
@@ -65,10 +66,13 @@ class Pairs(BaseModel):
 
 
 class TrashRequest(BaseModel):
-    """Images to move to the trash, and the image of their group that stays."""
+    """Images to move to the trash, and the image of their group that stays; with the group's
+    `members` and `version` as /v1/duplicates gave them, refused (409) if the group changed."""
 
     ids: list[str] = Field(min_length=1, max_length=10_000)
     keeper: str
+    members: list[str] | None = Field(default=None, max_length=10_000)
+    version: str | None = Field(default=None, max_length=100)
 
 
 def is_loopback(host: str) -> bool:
@@ -103,6 +107,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.workers = workers
+    app.state.actions = actions = GroupActions()
     bearer = HTTPBearer(auto_error=False, description="Needed when the server has a token.")
 
     # async: a plain `def` dependency is run in a thread of its own, a hop on every request.
@@ -304,18 +309,13 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def trash(request: TrashRequest):
         """Move images of a group to the trash, keeping `keeper`: what `dedupe --apply trash`
         does with a group. Each image's outcome is listed (a file already gone is an error
-        there, the others go on)."""
-        from ..apply import apply
-
+        there, the others go on). Actions are applied one at a time; one whose keeper has gone
+        meanwhile, or (given `members` and `version`) whose group changed, is refused with a
+        409 and nothing is done."""
         if request.keeper in request.ids:
             raise HTTPException(422, f"the keeper {request.keeper!r} is among the ids to trash")
-
-        def run(index):
-            keeper = _known(index, request.keeper)
-            rest = tuple(_known(index, i) for i in dict.fromkeys(request.ids))
-            return apply(index, [Plan(keeper, rest)], "trash")
-
-        done = await workers.run(run)
+        actions.arrived(request)
+        done = await workers.run(lambda index: actions.trash(index, request))
         return {"done": [
             {"id": d.image.id, "path": d.image.path, "trash_id": d.detail or None, "error": d.error}
             for d in done
@@ -380,6 +380,8 @@ def _group_json(plan: Plan) -> dict:
              *((i, "linked") for i in plan.linked), *((i, "missing") for i in plan.missing)]  # fmt: skip
     return {
         "keeper": plan.keeper.id,
+        "why": plan.why,
+        "version": group_version(i for i, _ in roles),
         "freed": plan.freed,
         "images": [{**_image_json(i), "role": role} for i, role in roles],
         "pairs": [{"a": a, "b": b, "distance": d} for a, b, d in plan.pairs],
