@@ -412,6 +412,7 @@ def _line(img, verdict) -> str:
     more = f" and {len(verdict.matches) - 1} more" if len(verdict.matches) > 1 else ""
     kept = " (kept)" if verdict.added else ""
     how = "" if best.variant == "as-is" else f", {best.variant}"
+    how += ", the same file" if best.same_file else ""
     return (
         f"{img}: duplicate of {_shown(best.path or best.id)} (distance {best.distance}{how})"
         f"{more}{kept}"
