@@ -185,7 +185,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=40, help="how many photos (a seeded sample)")
     parser.add_argument("--out", default="/tmp/keeper-pairs", help="where the pairs are written")
     args = parser.parse_args()
-    found = sorted(Path(p) for p in find_images(args.folder))
+    found = sorted(Path(p) for p in find_images([args.folder]))
     photos = random.Random(21).sample(found, min(args.photos, len(found)))
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)

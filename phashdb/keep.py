@@ -123,7 +123,10 @@ def plan(images: Iterable[Image], rule: str = BEST, pairs: Iterable = ()) -> Pla
     missing = tuple(i for i in others if i.id not in present)
     linked = tuple(i for i in others if i.id in present and _same_file(i.path, keeper.path))
     rest = tuple(i for i in others if i.id in present and i not in linked)
-    why = _why(keeper, rest, signals) if keeper.id in present else "no file of it is left"
+    if keeper.id in present:
+        why = _why(keeper, rest, signals)
+    else:
+        why = "no file of the group is left" if keeper.path else "stored without files"
     return Plan(keeper, rest, linked, missing, bytes_freed(rest), tuple(pairs), why)
 
 

@@ -142,6 +142,7 @@ def test_a_keeper_stored_without_a_file_gets_a_clear_4xx(tmp_path, photos):
         b = client.post("/v1/images", content=data + b"\0",
                         params={"on_duplicate": "keep"}).json()["id"]  # fmt: skip
         group = client.get("/v1/duplicates").json()["groups"][0]
+        assert group["why"] == "stored without files"
         for body in ({"keeper": a, "ids": [b]},
                      {"keeper": a, "ids": [b], "members": [a, b], "version": group["version"]}):  # fmt: skip
             answer = client.post("/v1/trash", json=body)
