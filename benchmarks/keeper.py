@@ -102,7 +102,7 @@ KINDS = {
         lambda img, raw: (_text(img, "do not share", bar=False), True),
         "JPEG",
         92,
-    ),  # fmt: skip
+    ),
     "resized up 150%": (lambda img, raw: (_scaled(img, 1.5), True), "JPEG", 90),
     "resized down 50%": (lambda img, raw: (_scaled(img, 0.5), True), "JPEG", 90),
     "cropped 5% a side": (lambda img, raw: (_crop(img), True), "JPEG", 92),

@@ -53,7 +53,8 @@ def test_a_stored_file_that_is_the_file_checked_is_named_so_and_first(tmp_path, 
     assert result.returncode == 1, result.stderr
     matches = json.loads(result.stdout)[0]["matches"]
     assert [(os.path.basename(m["path"]), m["same_file"]) for m in matches] == [
-        ("z-photo.jpg", True), ("a-copy.jpg", False)
+        ("z-photo.jpg", True),
+        ("a-copy.jpg", False),
     ]
     said = run("check", link).stdout
     assert f"duplicate of {original} (distance 0, the same file) and 1 more" in said
