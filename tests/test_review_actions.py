@@ -116,6 +116,10 @@ def test_an_action_on_a_group_that_changed_is_refused_whole(server, groups):
     stale = client.post("/v1/trash", json={"keeper": a, "ids": [b], "members": members,
                                            "version": version})  # fmt: skip
     assert stale.status_code == 409 and f"{b!r} no longer in the index" in stale.json()["error"]
+    seen = {"members": members, "version": version}
+    decided = client.post("/v1/decisions", json={"pairs": [[a, b]], **seen})
+    assert decided.status_code == 409 and f"{b!r} no longer" in decided.json()["error"]
+    assert client.get("/v1/decisions").json()["decisions"] == []
     # Restored, then ingested again as another file: the same ids, another state.
     entry = client.get("/v1/trash").json()["trash"][0]["id"]
     client.post(f"/v1/trash/{entry}/restore")

@@ -1,5 +1,5 @@
-"""Group actions of the review page and the API (keep one image, trash the rest), applied one
-at a time and against the state the reviewer saw.
+"""Group actions of the review page and the API (keep one image, trash the rest; not
+duplicates), applied one at a time and against the state the reviewer saw.
 
 Two reviewers acting on one group at once ("keep A" and "keep B") must not both win: each
 action takes the index's action lock (a file lock in its trash folder, so that two servers or
@@ -52,6 +52,15 @@ class GroupActions:
             self.moving(request)
             return apply(index, [Plan(keeper, rest)], "trash")
 
+    def decide(self, index, request, mark: Callable):
+        """Mark `request.pairs` not duplicates with `mark(index)`, under the same lock and, given
+        the group's `members` and `version`, only if the group is as the reviewer saw it."""
+        with _locked(index.trash):
+            named = [i for pair in request.pairs for i in pair]
+            if request.version is not None:
+                as_seen(request, index.store.find([*(request.members or ()), *named]), named)
+            return mark(index)
+
 
 @contextmanager
 def _locked(trash: Path):
@@ -67,13 +76,9 @@ def _locked(trash: Path):
 def _checked(index, request) -> tuple[Image, tuple[Image, ...]]:
     """The keeper and the images to trash, as stored now; HTTPException 409 when they are not
     what the reviewer saw, 404/422 when the request names unknown ids or file-less images."""
-    seen = request.version is not None
-    members = list(dict.fromkeys([*(request.members or ()), request.keeper, *request.ids]))
-    if seen and not request.members:
-        raise HTTPException(422, "'members' must list the group's ids when 'version' is given")
-    found = index.store.find(members)
-    gone = [i for i in members if i not in found]
-    if request.keeper in gone:
+    wanted = list(dict.fromkeys([*(request.members or ()), request.keeper, *request.ids]))
+    found = index.store.find(wanted)
+    if request.keeper not in found:
         raise HTTPException(409, f"the keeper {request.keeper!r} is no longer in the index "
                             "(trashed or removed since the group was shown): nothing was done")  # fmt: skip
     keeper = found[request.keeper]
@@ -83,18 +88,29 @@ def _checked(index, request) -> tuple[Image, tuple[Image, ...]]:
                             "DELETE /v1/images/{id} forgets an image")  # fmt: skip
     if not os.path.lexists(keeper.path):
         raise HTTPException(409, f"the keeper's file {keeper.path!r} is gone: nothing was done")
-    if seen:
-        _unchanged(request, [found[i] for i in members if i in found], gone)
-    elif gone:
-        raise HTTPException(404, f"no image with id {gone[0]!r} in the index")
+    if not as_seen(request, found, [request.keeper, *request.ids]):
+        gone = [i for i in request.ids if i not in found]
+        if gone:
+            raise HTTPException(404, f"no image with id {gone[0]!r} in the index")
     return keeper, tuple(found[i] for i in dict.fromkeys(request.ids))
 
 
-def _unchanged(request, now: list[Image], gone: list[str]) -> None:
+def as_seen(request, found: dict[str, Image], named: list[str]) -> bool:
+    """Whether the request carries the group as the reviewer saw it (`members`, `version`);
+    if so, HTTPException 409 unless every member is stored as it was then (422 unless the
+    ids `named` are among the members)."""
+    if request.version is None:
+        return False
+    members = list(dict.fromkeys(request.members or ()))
+    if not set(named) <= set(members):
+        raise HTTPException(422, "'members' must list the group's ids (every id named) when "
+                            "'version' is given")  # fmt: skip
+    gone = [i for i in members if i not in found]
     if gone:
         names = ", ".join(repr(i) for i in gone)
         raise HTTPException(409, f"the group changed since it was shown: {names} no longer in "
                             "the index (trashed or removed): nothing was done; reload")  # fmt: skip
-    if group_version(now) != request.version:
+    if group_version(found[i] for i in members) != request.version:
         raise HTTPException(409, "the group changed since it was shown (an image was replaced "
                             "or ingested again): nothing was done; reload")  # fmt: skip
+    return True

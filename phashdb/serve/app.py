@@ -60,9 +60,12 @@ class OnDuplicate(str, Enum):
 
 
 class Pairs(BaseModel):
-    """Pairs of stored image ids, each marked not a duplicate of the other."""
+    """Pairs of stored image ids, each marked not a duplicate of the other; with the group's
+    `members` and `version` as /v1/duplicates gave them, refused (409) if the group changed."""
 
     pairs: list[tuple[str, str]] = Field(min_length=1, max_length=10_000)
+    members: list[str] | None = Field(default=None, max_length=10_000)
+    version: str | None = Field(default=None, max_length=100)
 
 
 class TrashRequest(BaseModel):
@@ -288,7 +291,8 @@ def create_app(config: ServeConfig) -> FastAPI:
                     raise HTTPException(422, f"a pair needs two different ids, got {a!r} twice")
             return index.mark_not_duplicates(request.pairs)
 
-        return {"decisions": [d.to_json() for d in await workers.run(mark)]}
+        decided = await workers.run(lambda index: actions.decide(index, request, mark))
+        return {"decisions": [d.to_json() for d in decided]}
 
     @app.get("/v1/decisions", dependencies=v1, tags=["decisions"])
     async def list_decisions():
