@@ -153,3 +153,35 @@ def test_a_keeper_stored_without_a_file_gets_a_clear_4xx(tmp_path, photos):
             assert answer.status_code == 422, answer.text
             assert f"the keeper {a!r} is stored without a file" in answer.json()["error"]
         assert len(client.get("/v1/duplicates").json()["groups"][0]["images"]) == 2
+
+
+def test_the_review_page_says_a_group_without_files_has_nothing_to_trash(tmp_path, photos):
+    """In a real browser (Chromium): "t" on a group stored as hashes only (a server without
+    --uploads) says so and sends nothing to /v1/trash (it used to send a request that failed
+    with a 500)."""
+    from test_review import CHROMIUM
+
+    if CHROMIUM is None:
+        pytest.skip("no chromium: the browser test is skipped")
+    from playwright.sync_api import sync_playwright
+
+    with Running(ServeConfig(db=str(tmp_path / "index"), uploads=None, workers=2)) as server:
+        data = photos["camera"].read_bytes()
+        httpx.post(server.url + "/v1/images", content=data)
+        httpx.post(server.url + "/v1/images?on_duplicate=keep", content=data + b"\0")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            sent = []
+            page.on("request", lambda r: r.method == "POST" and sent.append(r.url))
+            page.goto(server.url + "/")
+            page.wait_for_selector("body[data-loaded='1']")
+            assert page.inner_text("section.group .why") == "stored without files"
+            for step, keys in enumerate((["t"], ["l", "t"], ["Enter"], ["A"]), 1):
+                for key in keys:  # the keeper, the other image, keep it, the group
+                    page.keyboard.press(key)
+                page.wait_for_function(f"document.body.dataset.done === '{step}'")
+                assert "stored without their files" in page.inner_text("#status"), keys
+            browser.close()
+        assert sent == []
+        assert len(httpx.get(server.url + "/v1/duplicates").json()["groups"][0]["images"]) == 2
