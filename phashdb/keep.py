@@ -123,7 +123,9 @@ def plan(images: Iterable[Image], rule: str = BEST, pairs: Iterable = ()) -> Pla
     missing = tuple(i for i in others if i.id not in present)
     linked = tuple(i for i in others if i.id in present and _same_file(i.path, keeper.path))
     rest = tuple(i for i in others if i.id in present and i not in linked)
-    if keeper.id in present:
+    if keeper.id in present and not rest:
+        why = "kept: the others are links to it" if linked else "kept: the only file left"
+    elif keeper.id in present:
         why = _why(keeper, rest, signals)
     else:
         why = "no file of the group is left" if keeper.path else "stored without files"
@@ -185,7 +187,9 @@ def _read_exif(path: str, size: int, mtime_ns: int) -> _Read:
     camera = img.format in CAMERA_FORMATS and bool(
         str(tags.get(0x010F, "")).strip() or str(tags.get(0x0110, "")).strip()
     )
-    taken = str(sub.get(0x9003) or tags.get(0x0132) or "").strip() or None
+    # When taken (or digitised): not the DateTime tag, which editors set to when they saved.
+    taken = str(sub.get(0x9003) or sub.get(0x9004) or "").strip().strip("\0")
+    taken = taken if taken[:1].isdigit() and not taken.startswith("0000") else None
     width, height = sub.get(0xA002), sub.get(0xA003)
     known = isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0
     return _Read(camera, taken, (width, height) if known else None)
@@ -202,8 +206,6 @@ def _why(keeper: Image, rest: tuple, signals: tuple[Signal, ...]) -> str:
                 break
         else:
             used.add("equal in every way: first by id")
-    if not rest:
-        return "kept: the only file left"
     names = [name for name, _ in signals if name in used] + sorted(used - {n for n, _ in signals})
     return "kept: " + ", ".join(names)
 

@@ -113,3 +113,16 @@ def test_a_fifo_or_a_broken_file_has_no_exif_and_never_blocks(tmp_path, original
     assert keep.exif_of(others[0]) == keep.exif_of(others[1]) == keep.Exif()
     assert keep.exif_of(image) == keep.Exif(True, TAKEN)
     assert keep.plan([*others, image]).keeper == image
+
+
+def test_a_capture_time_counts_an_unset_one_does_not(tmp_path, original):
+    image, picture = original
+    exif = PILImage.Exif()
+    exif.get_ifd(0x8769)[0x9003] = TAKEN
+    dated = copy(tmp_path, picture, "b-dated.jpg", exif=exif, mtime=1_700_000_000, quality=80)
+    unset = PILImage.Exif()
+    unset.get_ifd(0x8769)[0x9003] = "0000:00:00 00:00:00"  # what some cameras write unset
+    undated = copy(tmp_path, picture, "a-undated.jpg", exif=unset, mtime=1_500_000_000, quality=80)
+    assert keep.exif_of(undated) == keep.Exif() and keep.exif_of(dated) == keep.Exif(False, TAKEN)
+    plan = keep.plan([undated, dated])
+    assert plan.keeper == dated and plan.why == "kept: taken first"
