@@ -116,7 +116,7 @@ def test_a_fifo_or_a_broken_file_has_no_exif_and_never_blocks(tmp_path, original
 
 
 def test_a_capture_time_counts_an_unset_one_does_not(tmp_path, original):
-    image, picture = original
+    _, picture = original
     exif = PILImage.Exif()
     exif.get_ifd(0x8769)[0x9003] = TAKEN
     dated = copy(tmp_path, picture, "b-dated.jpg", exif=exif, mtime=1_700_000_000, quality=80)
