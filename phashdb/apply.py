@@ -58,7 +58,7 @@ def apply(
         changed = _changed(plan.keeper, index, rehash=action != "trash" and not dry_run)
         for image in plan.rest:
             if changed:
-                problem = f"{image.path}: left alone: its keeper {changed}"
+                problem = f"{image.path or image.id}: left alone: its keeper {changed}"
                 out.append(Done(image, plan.keeper, action, error=problem))
             else:
                 out.append(_one(index, image, plan.keeper, action, dry_run))
@@ -100,6 +100,8 @@ def _changed(image: Image, index, *, rehash: bool) -> str | None:
     """None if the file at `image.path` is still what the index recorded (same size and
     modification time; with `rehash`, or when those were not recorded, the same hash too);
     else what differs, as "PATH changed since it was stored (...)"."""
+    if not image.path:  # hashes stored without their file (`serve` without --uploads)
+        return f"{image.id} was stored without a file"
     what = f"{image.path} changed since it was stored"
     try:
         st = os.stat(image.path)

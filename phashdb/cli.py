@@ -264,10 +264,11 @@ def similar(opts: Options, image, top, as_json) -> None:
 
 
 keep_option = click.option(
-    "--keep", "rule", type=click.Choice(["best", "oldest", "newest", "largest"]), default="best",
-    show_default=True,
-    help="Which image of a group to keep: best (most pixels, then largest file, then stored "
-    "first), oldest or newest (file modification time), largest (file size).",
+    "--keep", "rule", type=click.Choice(["best", "oldest", "newest", "largest", "pixels"]),
+    default="best", show_default=True,
+    help="Which image of a group to keep: best (camera EXIF, taken first, most pixels, oldest "
+    "file: see docs/keeper.md), oldest or newest (file modification time), largest (file "
+    "size), pixels (most pixels, then largest file: the former default).",
 )
 
 
@@ -425,6 +426,7 @@ def _line(img, verdict) -> str:
     more = f" and {len(verdict.matches) - 1} more" if len(verdict.matches) > 1 else ""
     kept = " (kept)" if verdict.added else ""
     how = "" if best.variant == "as-is" else f", {best.variant}"
+    how += ", the same file" if best.same_file else ""
     return (
         f"{img}: duplicate of {_shown(best.path or best.id)} (distance {best.distance}{how})"
         f"{more}{kept}"

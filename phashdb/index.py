@@ -11,7 +11,7 @@ import io
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice, repeat
 from pathlib import Path
 from urllib.parse import urlparse
@@ -94,8 +94,8 @@ class Index:
         `id` is the one it would be stored under (default as `add`'s): decisions about it count."""
         image, variants = self._read(source, id)
         radius = self._radius_or_threshold(threshold)
-        matches = tuple(self._undecided(image.id, self._confirmed(image, variants, radius)))
-        return Verdict(image.hash, matches, image.path, image.id, False, radius)
+        found = self._undecided(image.id, self._confirmed(image, variants, radius))
+        return Verdict(image.hash, _ranked(image, found), image.path, image.id, False, radius)
 
     def add(
         self, source, id: str | None = None, *, keep_duplicate: bool = False,
@@ -113,10 +113,8 @@ class Index:
         with self.store.claim(image, radius) as rivals:
             if self.store.find([image.id]):
                 raise Error(f"id {image.id!r} is already in the index at {self.store.url}")
-            matches = tuple(sorted(
-                self._undecided(image.id, [*self._confirmed(image, variants, radius), *rivals]),
-                key=lambda m: (m.distance, m.id),
-            ))
+            found = [*self._confirmed(image, variants, radius), *rivals]
+            matches = _ranked(image, self._undecided(image.id, found))
             store_it = keep_duplicate or not matches
             if store_it:
                 self.store.put([image])
@@ -399,9 +397,10 @@ class Index:
                 name, [d for _, d in hits], radius, mine, [records[id].descriptor for id, _ in hits]
             )
             for (id, d), (ok, score) in zip(hits, verdicts):
-                if ok and (id not in best or (d, score or 0) < (best[id].distance, best[id].score or 0)):
-                    best[id] = Match(id, d, records[id].path, score, name)
-        return sorted(best.values(), key=lambda m: (m.distance, m.id))
+                match = Match(id, d, records[id].path, score, name)
+                if ok and (id not in best or match.rank() < best[id].rank()):
+                    best[id] = match
+        return sorted(best.values(), key=Match.rank)
 
     def _search(self, queries: list) -> list[tuple[int, str, int]]:
         """(query number, id, distance) of every stored image within each query's radius:
@@ -415,6 +414,23 @@ class Index:
 
     def _radius_or_threshold(self, radius: int | None) -> int:
         return self.threshold if radius is None else _radius(radius)
+
+
+def _ranked(image: Image, matches: Iterable[Match]) -> tuple[Match, ...]:
+    """The matches best first (Match.rank), those whose stored file is the file checked
+    (`image.path`: the same device and inode) marked `same_file`."""
+    mine = _inode(image.path)
+    if mine is not None:
+        matches = [replace(m, same_file=_inode(m.path) == mine) for m in matches]
+    return tuple(sorted(matches, key=Match.rank))
+
+
+def _inode(path: str | None) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path) if path else None
+    except (OSError, ValueError):  # gone, unreadable, or a name the system cannot take
+        return None
+    return None if st is None else (st.st_dev, st.st_ino)
 
 
 def connected_groups(pairs: Iterable[tuple]) -> list[list]:

@@ -45,13 +45,21 @@ class Match:
     the second stage's (phashdb.descriptor.score: lower is closer; None when the plain pHash
     threshold decided), `variant` how the query was flipped or rotated from the stored image
     ("as-is", "mirrored", "rotated 90", ...: phashdb.descriptor.VARIANTS), `distance` the
-    pHash distance in that variant."""
+    pHash distance in that variant; `same_file` whether the stored file is the very file
+    checked (the same inode: a hard link, or the same file under another name)."""
 
     id: str
     distance: int
     path: str | None = None
     score: float | None = None
     variant: str = "as-is"
+    same_file: bool = False
+
+    def rank(self) -> tuple:
+        """Sort key, best match first: the same file, then as-is before flipped or rotated,
+        then the second stage's score (closest first; none after any), the distance, the id."""
+        return (not self.same_file, self.variant != "as-is", self.score is None,
+                self.score or 0.0, self.distance, self.id)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,7 @@ class Verdict:
                     "distance": m.distance,
                     "score": None if m.score is None else round(m.score, 2),
                     "variant": m.variant,
+                    "same_file": m.same_file,
                 }
                 for m in self.matches
             ],

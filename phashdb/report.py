@@ -129,6 +129,7 @@ def _group_json(plan: Plan, thumbs: dict[str, str | None]) -> dict:
     return {
         "freed": plan.freed,
         "freedText": human_bytes(plan.freed),
+        "why": plan.why,
         "images": [
             {
                 "label": _label(position[image.id]),

@@ -48,9 +48,9 @@ def test_trash_keeps_the_best_and_the_rest_leave_the_index(run, collection):
     run("ingest", collection)
     result = run("dedupe", "--apply", "trash")
     assert result.returncode == 0, result.stderr
-    # Same pixels, same size: the best rule falls to the image stored first (ingest goes in
-    # path order), then the id.
-    assert sorted(p.name for p in collection.iterdir()) == ["camera-newer.jpg", "rocket-newer.jpg"]
+    # No EXIF, same pixels: the best rule keeps the oldest file (the former default kept the
+    # exact copy made later: same pixels and size, first by name).
+    assert sorted(p.name for p in collection.iterdir()) == ["camera.jpg", "rocket.jpg"]
     assert json.loads(run("stats", "--json").stdout)["images"] == 2
     assert json.loads(run("dedupe", "--json").stdout) == []
     assert len(json.loads(run("trash", "list", "--json").stdout)) == 4

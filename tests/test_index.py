@@ -163,7 +163,7 @@ def test_verdict_json_has_the_documented_shape(index, photos, near_copies):
     doc = index.check(near_copies["astronaut"]).to_json()
     assert doc["verdict"] == "duplicate" and len(doc["hash"]) == 16
     assert doc["path"] == str(near_copies["astronaut"])
-    assert set(doc["matches"][0]) == {"id", "path", "distance", "score", "variant"}
+    assert set(doc["matches"][0]) == {"id", "path", "distance", "score", "variant", "same_file"}
     assert doc["matches"][0]["variant"] == "as-is"
     assert index.check(photos["camera"]).to_json()["verdict"] == "unique"
 

@@ -34,6 +34,7 @@ def duplicates(tmp_path, photos, near_copies):
 
     with PILImage.open(photos["rocket"]) as img:
         img.save(folder / "rocket-again.png")
+    os.utime(folder / "rocket.jpg", (1_000_000, 1_000_000))  # the original, long before
     shutil.copy(photos["hubble_deep_field"], folder / "unique.jpg")
     return folder
 
@@ -58,8 +59,10 @@ def test_report_shows_every_group_keeper_first_most_bytes_first(run, duplicates,
     assert f"{report.human_bytes(sum(freed))} reclaimable" in out.read_text()
     assert f"{report.human_bytes(sum(freed))} reclaimable" in result.stdout
     rocket = next(g for g in groups if any("rocket" in i["path"] for i in g["images"]))
-    # Same pixels as rocket.jpg, larger file: the best keeper.
-    assert rocket["images"][0]["path"].endswith("rocket-again.png")
+    # Same pixels as its PNG copy (a larger file, which the former default kept), and older:
+    # the original is kept, and the page says why.
+    assert rocket["images"][0]["path"].endswith("/rocket.jpg")
+    assert rocket["why"] == "kept: most pixels, oldest" and rocket["why"] in out.read_text()
     assert [i["role"] for i in rocket["images"]] == ["keep", "remove", "remove"]
     assert {p[0] for p in rocket["pairs"]} <= {"A", "B"} and len(rocket["pairs"]) == 3
     coffee = next(g for g in groups if any("coffee" in i["path"] for i in g["images"]))
@@ -79,7 +82,8 @@ def test_the_keeper_rules():
     same_big_larger_file = Image("c", 0, "/c", size=800, mtime=5.0, width=200, height=200, added=7.0)
     group = [old_small, new_big, same_big_larger_file]
     # Nothing exists on disk here: the rule alone decides, all are "missing" alike.
-    assert keep.plan(group).keeper == same_big_larger_file
+    assert keep.plan(group, "pixels").keeper == same_big_larger_file  # the former default
+    assert keep.plan(group).keeper == same_big_larger_file  # most pixels, then the oldest
     assert keep.plan(group, "oldest").keeper == old_small
     assert keep.plan(group, "newest").keeper == new_big
     assert keep.plan(group, "largest").keeper == old_small
@@ -177,6 +181,9 @@ def test_the_report_renders_in_a_real_browser(run, duplicates, tmp_path):
     assert probe["problems"] == []
     assert len(probe["widths"]) == len(thumbs) and all(w > 0 for w in probe["widths"])
     assert probe["groups"] == 5 and probe["placeholders"] == 1
+    # Each group says why its keeper was chosen, as the browser built it from the data.
+    reasons = re.findall(r'<span class="why muted">(kept: [^<]+)</span>', shown.stdout)
+    assert len(reasons) == 5 and "kept: most pixels, oldest" in reasons
     # Whatever the page logs to the console (errors, warnings, blocked loads) Chromium logs here.
     assert [line for line in shown.stderr.splitlines() if ":CONSOLE" in line] == []
 

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 
+import httpx
 import pytest
 from conftest import REPO
 
@@ -126,6 +127,9 @@ def test_the_review_page_trashes_decides_and_undoes_in_a_real_browser(
         page.screenshot(path=ARTIFACTS / "review-0.png")
         before = shown()
         assert len(before) == 3 and all(len(g) == 2 for g in before)
+        # Each group says why its keeper (shown first) was chosen: the copies are smaller.
+        why = page.eval_on_selector_all("section.group .why", "s => s.map(e => e.textContent)")
+        assert why == ["kept: most pixels"] * 3
         stored, decided, trashed = state()
         assert len(stored) == 6 and decided == [] and trashed == []
 
@@ -157,6 +161,20 @@ def test_the_review_page_trashes_decides_and_undoes_in_a_real_browser(
         assert len(stored) == 6 and first_group[1] in stored and trashed == []
         assert os.path.exists(first_group[1])
         assert shown() == before
+
+        # 5. Another reviewer trashes the current group's keeper, keeping the other image; the
+        # page, still showing the group as it was, is told the group changed: nothing moves.
+        keeper, other = page.eval_on_selector(
+            "section.group.current", "g => [...g.querySelectorAll('figure')].map(f => f.dataset.id)"
+        )
+        other_reviewer = {"keeper": other, "ids": [keeper]}
+        assert httpx.post(server.url + "/v1/trash", json=other_reviewer).status_code == 200
+        said = press("A", 5)
+        assert f"the keeper {keeper!r} is no longer in the index" in said
+        assert os.path.exists(other) and not os.path.exists(keeper)
+        stored, decided, trashed = state()
+        assert keeper not in stored and other in stored and len(trashed) == 1
+    problems = [p for p in problems if "409" not in p]  # the refusal, as the console logs it
     assert problems == []
 
 

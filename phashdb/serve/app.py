@@ -31,6 +31,7 @@ from ..hashing import DEFAULT_MAX_PIXELS
 from ..index import open as open_index
 from ..keep import KEEP_RULES, Plan, plans
 from ..records import Image
+from .actions import GroupActions, group_version
 from .body import NO_SPACE, BodyError, incoming_folder, receive, remove_incoming
 from .docs import offline_docs
 from .guard import Guard, is_loopback  # noqa: F401 (is_loopback: used by .server)
@@ -61,16 +62,22 @@ class OnDuplicate(str, Enum):
 
 
 class Pairs(BaseModel):
-    """Pairs of stored image ids, each marked not a duplicate of the other."""
+    """Pairs of stored image ids, each marked not a duplicate of the other; with the group's
+    `members` and `version` as /v1/duplicates gave them, refused (409) if the group changed."""
 
     pairs: list[tuple[str, str]] = Field(min_length=1, max_length=10_000)
+    members: list[str] | None = Field(default=None, max_length=10_000)
+    version: str | None = Field(default=None, max_length=100)
 
 
 class TrashRequest(BaseModel):
-    """Images to move to the trash, and the image of their group that stays."""
+    """Images to move to the trash, and the image of their group that stays; with the group's
+    `members` and `version` as /v1/duplicates gave them, refused (409) if the group changed."""
 
     ids: list[str] = Field(min_length=1, max_length=10_000)
     keeper: str
+    members: list[str] | None = Field(default=None, max_length=10_000)
+    version: str | None = Field(default=None, max_length=100)
 
 
 def token_cookie(request: Request) -> str:
@@ -107,6 +114,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     app.add_middleware(Guard, loopback_only=config.token is None)
     app.add_middleware(FileNamePaths)
     app.state.workers = workers
+    app.state.actions = actions = GroupActions()
     bearer = HTTPBearer(auto_error=False, description="Needed when the server has a token.")
 
     # async: a plain `def` dependency is run in a thread of its own, a hop on every request.
@@ -302,7 +310,8 @@ def create_app(config: ServeConfig) -> FastAPI:
                     raise HTTPException(422, f"a pair needs two different ids, got {a!r} twice")
             return index.mark_not_duplicates(request.pairs)
 
-        return {"decisions": [d.to_json() for d in await workers.run(mark)]}
+        decided = await workers.run(lambda index: actions.decide(index, request, mark))
+        return {"decisions": [d.to_json() for d in decided]}
 
     @app.get("/v1/decisions", dependencies=v1, tags=["decisions"])
     async def list_decisions():
@@ -324,18 +333,13 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def trash(request: TrashRequest):
         """Move images of a group to the trash, keeping `keeper`: what `dedupe --apply trash`
         does with a group. Each image's outcome is listed (a file already gone is an error
-        there, the others go on)."""
-        from ..apply import apply
-
+        there, the others go on). Actions are applied one at a time; one whose keeper has gone
+        meanwhile, or (given `members` and `version`) whose group changed, is refused with a
+        409 and nothing is done."""
         if request.keeper in request.ids:
             raise HTTPException(422, f"the keeper {request.keeper!r} is among the ids to trash")
-
-        def run(index):
-            keeper = _known(index, request.keeper)
-            rest = tuple(_known(index, i) for i in dict.fromkeys(request.ids))
-            return apply(index, [Plan(keeper, rest)], "trash")
-
-        done = await workers.run(run)
+        actions.arrived(request)
+        done = await workers.run(lambda index: actions.trash(index, request))
         return {"done": [
             {"id": d.image.id, "path": d.image.path, "trash_id": d.detail or None, "error": d.error}
             for d in done
@@ -411,6 +415,8 @@ def _group_json(plan: Plan) -> dict:
              *((i, "linked") for i in plan.linked), *((i, "missing") for i in plan.missing)]  # fmt: skip
     return {
         "keeper": plan.keeper.id,
+        "why": plan.why,
+        "version": group_version(i for i, _ in roles),
         "freed": plan.freed,
         "images": [{**_image_json(i), "role": role} for i, role in roles],
         "pairs": [{"a": a, "b": b, "distance": d} for a, b, d in plan.pairs],

@@ -58,6 +58,11 @@ class Running:
         bound = self._server.servers[0].sockets[0].getsockname()
         self.url = f"http://{'[' + bound[0] + ']' if ':' in bound[0] else bound[0]}:{bound[1]}"
 
+    @property
+    def app(self):
+        """The ASGI application served (its `state.actions` holds the tests' hooks)."""
+        return self._server.config.app
+
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join()
