@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..bands import BandLayout
+from ..bands import HBASE_BANDS, BandLayout
 from ..errors import StoreError
 from . import keys
 from .thrift import HBaseOptions, Pool, hb
@@ -12,7 +12,7 @@ from .thrift import HBaseOptions, Pool, hb
 # Measured on the test cluster (README, "On HBase"): a probe (a Get) costs HBase far more than
 # the entries its packed cells return, so 5 bands of 13 bits (57 probes at radius 8) beat 4 of
 # 16 (188 probes): at 1M images, 9.7x against 12.7x the one-Get floor at radius 8.
-DEFAULT_BANDS = 5
+DEFAULT_BANDS = HBASE_BANDS
 DEFAULT_REGIONS_PER_BAND = 6
 # Every check reads blocks all over the band table (about 60 bytes an image): a region server
 # loads a store file's blocks into its cache when it opens the file (after a flush, a
