@@ -120,6 +120,8 @@ def run(tmp_path):
     phashdb.open(tmp_path / "index").close()
 
     def run(*args, input=None, stdin=None):
+        if input is None and stdin is None:
+            stdin = subprocess.DEVNULL  # not the terminal pytest may run in: nothing is asked
         return subprocess.run(
             [PHASHDB, *map(str, args)], capture_output=True, text=True, env=env, input=input,
             stdin=stdin, timeout=300,

@@ -170,7 +170,7 @@ def test_print_schema_gives_a_shell_script_with_the_split_points():
     )
     assert result.returncode == 0
     assert result.stdout == schema_script("pics", BandLayout.even(DEFAULT_BANDS), 2)
-    assert "create 'pics'" in result.stdout and "create 'pics_images'" in result.stdout
+    assert "create 'pics'" in result.stdout and "create 'pics.images'" in result.stdout
 
 
 def test_checked_in_schema_script_matches_the_default_layout():
