@@ -146,8 +146,9 @@ def test_storing_commands_create_the_index_in_a_missing_or_empty_folder(
         result = at(db, command, *args)
         assert result.returncode == 0, result.stderr
         assert (db / "index.sqlite3").is_file()
-        again = at(db, command, *args)  # an index now: used as it is
+        again = at(db, "stats", "--json")  # an index now: used as it is
         assert again.returncode == 0, again.stderr
+        assert (json.loads(again.stdout)["images"] > 0) == bool(args)
 
 
 # --- 15: no question without a terminal ----------------------------------------------------

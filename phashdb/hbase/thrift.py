@@ -49,9 +49,9 @@ class _BigBufferedTransportFactory:
 # index named X_images). Tables named the old way ("X_images") are still opened.
 RECORDS_SUFFIX = ".images"
 OLD_RECORDS_SUFFIX = "_images"
-# HBase's rule for a table name (TableName.isLegalTableQualifierName), in ASCII; the
-# namespace is always "default", so ':' is no separator here.
-_TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+# HBase's rule for a table name (TableName.isLegalTableQualifierName: letters and digits as
+# Java sees them); the namespace is always "default", so ':' is no separator here.
+_TABLE_NAME = re.compile(r"\w[\w.-]*")
 
 
 def check_index_name(name: str) -> None:
