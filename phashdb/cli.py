@@ -81,10 +81,9 @@ class Cli(click.Group):
             ctx.exit(EXIT_ERROR)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except BrokenPipeError:
-            _reader_gone()
-            ctx.exit(EXIT_OK)
         except Exception as e:
+            if isinstance(e, BrokenPipeError) and _reader_gone():
+                ctx.exit(EXIT_OK)
             # Python's own exit code for a crash is 1, which here means "a duplicate".
             if ctx.obj is not None and ctx.obj.debug:
                 raise
@@ -548,12 +547,23 @@ for _command in _SERVE_COMMANDS:
     cli.add_command(_command)
 
 
-def _reader_gone() -> None:
-    """The reader of our output went away (`phashdb dedupe | head -1`): what is still to be
-    written goes nowhere, and the command ends quietly, as `ls | head` does."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+def _reader_gone() -> bool:
+    """Whether the reader of stdout went away (`phashdb dedupe | head -1`), not some other
+    pipe or socket: then what is still to be written goes nowhere, and the command ends
+    quietly, as `ls | head` does."""
+    import select
+
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        if not any(events & select.POLLERR for _, events in poll.poll(0)):
+            return False
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no file descriptor behind stdout
+        return False
+    return True
 
 
 def main() -> None:
@@ -565,6 +575,6 @@ def main() -> None:
     try:  # what is still buffered (the output of a command that ended without error)
         sys.stdout.flush()
     except BrokenPipeError:
-        _reader_gone()
-        code = EXIT_OK
+        if _reader_gone():
+            code = EXIT_OK
     sys.exit(code)

@@ -58,6 +58,7 @@ def serve(opts, host, port, token, uploads, max_bytes, max_pixels, workers) -> N
     """Serve the index over HTTP: the API (OpenAPI document at /docs and /openapi.json) and
     the review page at /. Runs until Ctrl-C."""
     _needs_serve()
+    opts.check(create=True)
     from phashdb.serve import serve as run
 
     config = _config(opts, uploads=uploads, token=token, max_bytes=max_bytes,
@@ -73,6 +74,7 @@ def review(opts, port, no_browser) -> None:
     """Open the review page: every duplicate group, to keep, trash, or mark "not duplicates"
     (with undo). Serves on loopback until Ctrl-C."""
     _needs_serve()
+    opts.check(create=False)
     import webbrowser
 
     from phashdb.serve import Running
