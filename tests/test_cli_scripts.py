@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 from conftest import PHASHDB
@@ -29,8 +28,9 @@ def one_clear_line(result) -> str:
 def at(db, *args, **popen):
     """`phashdb --db DB ARGS` (DB and ARGS may be bytes or non-UTF-8 names)."""
     return subprocess.run(
-        [PHASHDB, "--db", os.fsdecode(db), *map(os.fsdecode, args)], capture_output=True,
-        text=True, errors="surrogateescape", timeout=300, stdin=subprocess.DEVNULL, **popen,
+        [PHASHDB, "--db", os.fsdecode(db), *map(os.fsdecode, args)], check=False,
+        capture_output=True, text=True, errors="surrogateescape", timeout=300,
+        stdin=subprocess.DEVNULL, **popen,
     )  # fmt: skip
 
 
@@ -43,8 +43,8 @@ def into_closed_pipe(run_args: list[str], env: dict) -> subprocess.CompletedProc
     os.close(read)
     try:
         return subprocess.run(
-            [PHASHDB, *run_args], stdout=write, stderr=subprocess.PIPE, text=True, env=env,
-            timeout=300,
+            [PHASHDB, *run_args], check=False, stdout=write, stderr=subprocess.PIPE, text=True,
+            env=env, timeout=300,
         )  # fmt: skip
     finally:
         os.close(write)
@@ -74,7 +74,7 @@ def test_check_piped_into_head_ends_quietly(tmp_path, photos):
     pipeline = f"'{PHASHDB}' --db '{db}' check {' '.join([str(small)] * 1500)} | head -1"
     result = subprocess.run(
         ["bash", "-c", pipeline + "; echo \"status ${PIPESTATUS[0]}\""],
-        capture_output=True, text=True, timeout=300,
+        check=False, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.stdout.splitlines() == [f"{small}: unique", "status 0"]
     assert result.stderr == ""
@@ -137,9 +137,7 @@ def test_reading_commands_never_create_an_index(tmp_path, photos, command):
 
 
 @pytest.mark.parametrize("command", ["add", "ingest", "init"])
-def test_storing_commands_create_the_index_in_a_missing_or_empty_folder(
-    tmp_path, photos, command
-):
+def test_storing_commands_create_the_index_in_a_missing_or_empty_folder(tmp_path, photos, command):
     args = {"add": [photos["camera"]], "ingest": [photos["camera"].parent]}.get(command, [])
     (tmp_path / "empty").mkdir()
     for db in (tmp_path / "new" / "index", tmp_path / "empty"):
@@ -197,7 +195,9 @@ def test_add_json_carries_the_trash_id_to_undo_with(run, tmp_path, photos, near_
     trashed, unique = json.loads(result.stdout)
     [entry] = json.loads(run("trash", "list", "--json").stdout)
     assert (trashed["verdict"], trashed["action"], trashed["trash_id"]) == (
-        "duplicate", "trashed", entry["id"]
+        "duplicate",
+        "trashed",
+        entry["id"],
     )
     assert "trash_id" not in unique and "action" not in unique
     assert run("trash", "restore", trashed["trash_id"]).returncode == 0 and upload.exists()
