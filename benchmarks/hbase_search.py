@@ -183,11 +183,11 @@ def main() -> None:
                 control(
                     info,
                     "flush bench",
-                    "flush bench_images",
+                    "flush bench.images",
                     "compact bench",
-                    "compact bench_images",
+                    "compact bench.images",
                 )
-                for t in ("bench", "bench_images"):
+                for t in ("bench", "bench.images"):
                     sizes[t] = table_bytes(info["data_dir"], t)
                 sizes["settled"] = settled(info["pid"])
 
@@ -238,7 +238,7 @@ def main() -> None:
     print(f"after the load's flush and compaction, the cluster was busy {sizes['settled']:.0f} s more")
     print(
         f"bytes per image on disk (flushed, major-compacted): band table "
-        f"{sizes['bench'] / args.size:.1f}, records {sizes['bench_images'] / args.size:.1f}"
+        f"{sizes['bench'] / args.size:.1f}, records {sizes['bench.images'] / args.size:.1f}"
     )
     for server, s in info_stats["per_region_server"].items():
         r = requests.get(server, {})

@@ -7,8 +7,11 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import click
+
+from phashdb.bands import HBASE_BANDS, BandLayout
 
 EXIT_OK, EXIT_DUPLICATE, EXIT_ERROR = 0, 1, 2
 EXIT_CODES = """Exit codes: 0 done, every image unique; 1 a duplicate was found (check, add);
@@ -21,10 +24,46 @@ class Options:
     debug: bool
     quiet: bool
 
-    def open(self, **options):
+    def open(self, *, create: bool = False, **options):
+        """The index; only commands that store (`create`) may make it where none is."""
         import phashdb
 
+        self.check(create=create)
         return phashdb.open(self.db, **options)
+
+    def check(self, *, create: bool) -> None:
+        """Refuse an embedded index's folder that is not one: a typo (`--db ~/Pictures`) must
+        not turn a folder of photos into an index, nor `check` answer "unique" from an index
+        made on the spot. An index is made only in a missing or empty folder."""
+        from urllib.parse import urlparse
+
+        from phashdb.embedded import DATABASE_FILE
+        from phashdb.errors import StoreError
+        from phashdb.index import default_location
+
+        url = str(self.db or default_location())
+        scheme = urlparse(url).scheme
+        if scheme not in ("", "file"):
+            return
+        folder = Path(urlparse(url).path if scheme == "file" else url).expanduser()
+        if (folder / DATABASE_FILE).is_file():
+            return
+        if folder.exists() and not folder.is_dir():
+            raise StoreError(f"not a phashdb index: {folder} (a file, not a folder)")
+        try:
+            # The default folder also holds the trash folders of HBase indexes (hbase-HOST-...).
+            others = [p for p in folder.iterdir() if not p.name.startswith("hbase-")]
+        except FileNotFoundError:
+            others = []
+        except OSError as e:
+            raise StoreError(f"cannot read the index folder {folder}: {e.strerror or e}") from e
+        if others:
+            raise StoreError(f"not a phashdb index: {folder} (it holds other files)")
+        if not create:
+            raise StoreError(
+                f"no index at {folder}: create it with `phashdb init`, or store images with "
+                "`phashdb add` or `phashdb ingest`"
+            )
 
 
 class Cli(click.Group):
@@ -43,6 +82,8 @@ class Cli(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as e:
+            if isinstance(e, BrokenPipeError) and _reader_gone():
+                ctx.exit(EXIT_OK)
             # Python's own exit code for a crash is 1, which here means "a duplicate".
             if ctx.obj is not None and ctx.obj.debug:
                 raise
@@ -84,11 +125,15 @@ runner_option = click.option(
 )
 
 
+_HBASE_WIDTHS = BandLayout.even(HBASE_BANDS).widths
+
+
 @cli.command()
 @threshold_option
 @click.option(
     "--bands", metavar="W,W,...",
-    help="HBase: band widths in bits, adding up to 64 (default 4 bands: 16,16,16,16).",
+    help="HBase: band widths in bits, adding up to 64 (default "
+    f"{len(_HBASE_WIDTHS)} bands: {','.join(map(str, _HBASE_WIDTHS))}).",
 )
 @click.option(
     "--regions-per-band", type=click.IntRange(1, 256), default=6, show_default=True,
@@ -115,7 +160,6 @@ def init(opts: Options, threshold, bands, regions_per_band, print_schema, reach,
     port, hbase://HOST:9090/TABLE), or run the script that
     --print-schema prints with `hbase shell`."""
     if opts.db and opts.db.startswith("hbase://"):
-        from phashdb.bands import BandLayout
         from phashdb.hbase import DEFAULT_BANDS, HBaseOptions, create_tables, schema_script
 
         layout = BandLayout(tuple(int(w) for w in bands.split(","))) if bands else BandLayout.even(DEFAULT_BANDS)
@@ -126,7 +170,7 @@ def init(opts: Options, threshold, bands, regions_per_band, print_schema, reach,
         create_tables(opts.db, bands=layout, regions_per_band=regions_per_band)
     elif bands or print_schema:
         raise click.UsageError("--bands and --print-schema are for HBase indexes")
-    with opts.open(threshold=threshold) as index:
+    with opts.open(create=True, threshold=threshold) as index:
         if (threshold, reach, variants) != (None, None, None):
             index.configure(threshold=threshold, reach=reach, variants=variants)
         _print_stats(index.stats())
@@ -160,7 +204,7 @@ def ingest(opts: Options, folders, workers, runner, load, as_json) -> None:
     from phashdb.ingest import find_images
     from phashdb.ingest import ingest as run
 
-    with opts.open() as index:
+    with opts.open(create=True) as index:
         if runner:
             from phashdb.mr import run as mr
 
@@ -168,6 +212,8 @@ def ingest(opts: Options, folders, workers, runner, load, as_json) -> None:
         else:
             with _progress(opts, len(find_images(folders)), "hashing") as bar:
                 report = run(index, folders, workers=workers, progress=bar.update)
+    if not (report.added or report.skipped or report.duplicates or report.failed):
+        click.echo(_shown(f"phashdb: no image files found under {', '.join(folders)}"), err=True)
     if as_json:
         click.echo(json.dumps(report.to_json()))
     else:
@@ -210,42 +256,48 @@ def check(opts: Options, images, threshold, as_json) -> None:
 @cli.command()
 @click.argument("images", nargs=-1, required=True)
 @click.option(
-    "--on-duplicate", type=click.Choice(["ask", "keep", "trash", "skip"]), default="ask",
-    show_default=True,
+    "--on-duplicate", type=click.Choice(["ask", "keep", "trash", "skip"]),
     help="What to do with a duplicate: ask; keep it (stored as a known duplicate); move it to "
-    "the trash; or skip it (left where it is, not stored).",
+    "the trash; or skip it (left where it is, not stored). Default: ask on a terminal; keep "
+    "when stdin is not one (a script, cron, a pipe), where nothing is ever asked.",
 )
 @threshold_option
 @json_option
 @click.pass_obj
 def add(opts: Options, images, on_duplicate, threshold, as_json) -> None:
     """Store each image if it is unique; for a duplicate, keep it or move it to the trash."""
+    from phashdb.errors import Error
     from phashdb.trash import move_to_trash
 
-    with opts.open() as index:
+    if on_duplicate is None:
+        on_duplicate = "ask" if sys.stdin.isatty() else "keep"
+    elif on_duplicate == "ask" and not sys.stdin.isatty():
+        raise Error("--on-duplicate ask needs a terminal on stdin: give keep, trash or skip")
+    with opts.open(create=True) as index:
 
-        def add_one(img):
-            verdict = index.add(img, threshold=threshold)
-            if not verdict.duplicate:
-                return verdict
+        def act(img, verdict):
+            """(the verdict now, what was done, its JSON fields) for a duplicate just shown."""
             action = on_duplicate
             if action == "ask":
-                _say(as_json, _line(img, verdict))
                 action = click.prompt(
-                    f"{img}: keep it or move it to the trash?",
+                    f"{_shown(img)}: keep it or move it to the trash?",
                     type=click.Choice(["keep", "trash", "skip"]), default="skip", err=True,
-                )
+                )  # fmt: skip
             if action == "keep":
-                return index.add(img, keep_duplicate=True, threshold=threshold)
+                kept = index.add(img, keep_duplicate=True, threshold=threshold)
+                return kept, "kept (stored as a known duplicate)", {"action": "kept"}
             if action == "trash":
                 moved = move_to_trash(img, index.trash, index=index)
-                _say(
-                    as_json,
-                    _shown(f"{img}: moved to {moved.path} (restore: phashdb trash restore {moved.id})"),
-                )
-            return verdict
+                said = f"moved to {moved.path} (restore: phashdb trash restore {moved.id})"
+                return verdict, said, {"action": "trashed", "trash_id": moved.id}
+            return verdict, "skipped (left where it is, not stored)", {"action": "skipped"}
 
-        _report(opts, images, add_one, as_json)
+        # Kept without asking: stored in the one call, the verdict line says "(kept)".
+        keep = on_duplicate == "keep"
+        _report(
+            opts, images, lambda img: index.add(img, keep_duplicate=keep, threshold=threshold),
+            as_json, act=None if keep else act,
+        )  # fmt: skip
 
 
 @cli.command()
@@ -380,20 +432,31 @@ def fsck(opts: Options, repair, uploads) -> None:
         sys.exit(EXIT_DUPLICATE)
 
 
-def _report(opts: Options, images, verdict_of, as_json: bool) -> None:
-    """Give each image's verdict; exit 1 if any is a duplicate, 2 if any failed."""
-    verdicts = []
+def _report(opts: Options, images, verdict_of, as_json: bool, act=None) -> None:
+    """Give each image's verdict, then (`act`, for a duplicate not stored) what was done with
+    it; exit 1 if any is a duplicate, 2 if any failed."""
+    docs, duplicate = [], False
 
-    def done(img, verdict):
-        verdicts.append(verdict)
+    def one(img):
+        verdict = verdict_of(img)
         _say(as_json, _line(img, verdict))
+        extra = {}
+        if act is not None and verdict.duplicate and not verdict.added:
+            verdict, said, extra = act(img, verdict)
+            _say(as_json, _shown(f"{img}: {said}"))
+        return verdict, {**verdict.to_json(), **extra}
 
-    failed = _each(opts, images, verdict_of, done)
+    def done(img, result):
+        nonlocal duplicate
+        duplicate |= result[0].duplicate
+        docs.append(result[1])
+
+    failed = _each(opts, images, one, done)
     if as_json:
-        click.echo(json.dumps([v.to_json() for v in verdicts]))
+        click.echo(json.dumps(docs))
     if failed:
         sys.exit(EXIT_ERROR)
-    if any(v.duplicate for v in verdicts):
+    if duplicate:
         sys.exit(EXIT_DUPLICATE)
 
 
@@ -500,5 +563,34 @@ for _command in _SERVE_COMMANDS:
     cli.add_command(_command)
 
 
+def _reader_gone() -> bool:
+    """Whether the reader of stdout went away (`phashdb dedupe | head -1`), not some other
+    pipe or socket: then what is still to be written goes nowhere, and the command ends
+    quietly, as `ls | head` does."""
+    import select
+
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        if not any(events & select.POLLERR for _, events in poll.poll(0)):
+            return False
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no file descriptor behind stdout
+        return False
+    return True
+
+
 def main() -> None:
-    cli(prog_name="phashdb")
+    code = EXIT_OK
+    try:
+        cli(prog_name="phashdb")
+    except SystemExit as e:
+        code = e.code
+    try:  # what is still buffered (the output of a command that ended without error)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        if _reader_gone():
+            code = EXIT_OK
+    sys.exit(code)

@@ -5,6 +5,7 @@ not this module)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -40,18 +41,25 @@ def report(opts: Options, out, threshold, rule) -> None:
     """Write an HTML page of every duplicate group: thumbnails side by side, the suggested
     keeper, the bytes removing the rest frees. Self-contained: open it anywhere."""
     from phashdb import report as page
+    from phashdb.errors import Error
 
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):  # said before the work, not after it
+        raise Error(_shown(f"cannot write the report to {out}: no folder {folder}"))
     with opts.open() as index:
         groups = index.dedupe(threshold)
         with _progress(opts, sum(len(g.images) for g in groups), "thumbnails") as bar:
             html = page.build(
                 groups,
-                source=index.store.url,
+                source=_shown(index.store.url),
                 threshold=index.threshold if threshold is None else threshold,
                 rule=rule,
                 progress=bar.update,
             )
-    page.write(out, html)
+    try:
+        page.write(out, html)
+    except OSError as e:
+        raise Error(_shown(f"cannot write the report to {out}: {e.strerror or e}")) from e
     freed = sum(p.freed for p in _plans(groups, rule))
     click.echo(f"{out}: {len(groups)} groups, {page.human_bytes(freed)} reclaimable")
 
@@ -78,7 +86,7 @@ def watch(opts: Options, folder, on_duplicate) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with opts.open() as index:
+    with opts.open(create=True) as index:
         summary = run(
             index,
             folder,
@@ -167,6 +175,11 @@ def trash_empty(opts: Options, yes) -> None:
             click.echo("the trash is empty")
             return
         size = human_bytes(sum(t.size or 0 for t in list_trash(index.trash)))
+        if not yes and not sys.stdin.isatty():
+            raise TrashError(
+                f"not deleting the {count} files in {index.trash} without a terminal to ask: "
+                "give --yes to delete them for good"
+            )
         if not yes:
             click.confirm(
                 f"Delete {count} files ({size}) in {index.trash} for good?",

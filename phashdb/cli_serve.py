@@ -73,6 +73,7 @@ def serve(opts, host, port, token, token_file, uploads, max_bytes, max_pixels, w
     """Serve the index over HTTP: the API (OpenAPI document at /docs and /openapi.json) and
     the review page at /. Runs until Ctrl-C."""
     _needs_serve()
+    opts.check(create=True)
     from phashdb.serve import serve as run
 
     token = _token(token, token_file)
@@ -113,6 +114,7 @@ def review(opts, port, no_browser) -> None:
     """Open the review page: every duplicate group, to keep, trash, or mark "not duplicates"
     (with undo). Serves on loopback until Ctrl-C."""
     _needs_serve()
+    opts.check(create=False)
     import secrets
     import webbrowser
 

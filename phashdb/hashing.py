@@ -135,7 +135,13 @@ def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pictu
         except Image.DecompressionBombError as e:
             raise ImageError(f"{name}: a frame is larger than Pillow's pixel limit ({e})") from e
         except _DECODE_ERRORS as e:
-            raise ImageError(f"{name}: truncated or corrupt image data ({e})") from e
+            # Pillow's words for a file that ends early count what is left, not what is missing.
+            why = "the file ends before the image does" if _ends_early(e) else e
+            raise ImageError(f"{name}: truncated or corrupt image data ({why})") from e
+
+
+def _ends_early(error: BaseException) -> bool:
+    return isinstance(error, OSError) and str(error).startswith("image file is truncated")
 
 
 def to_hex(h: int) -> str:

@@ -114,16 +114,37 @@ PHASHDB = shutil.which("phashdb", path=str(Path(sys.executable).parent)) or "pha
 
 @pytest.fixture
 def run(tmp_path):
-    """Run `phashdb ARGS` on a fresh embedded index (via $PHASHDB_URL); returns the result."""
+    """Run `phashdb ARGS` on a fresh embedded index (via $PHASHDB_URL); returns the result.
+    The index is made first: reading commands (`check`, `stats`) refuse a missing one."""
     env = {**os.environ, "PHASHDB_URL": str(tmp_path / "index")}
+    phashdb.open(tmp_path / "index").close()
 
-    def run(*args, input=None):
+    def run(*args, input=None, stdin=None):
+        if input is None and stdin is None:
+            stdin = subprocess.DEVNULL  # not the terminal pytest may run in: nothing is asked
         return subprocess.run(
             [PHASHDB, *map(str, args)], capture_output=True, text=True, env=env, input=input,
-            timeout=300,
+            stdin=stdin, timeout=300,
         )
 
     return run
+
+
+@pytest.fixture
+def run_tty(run):
+    """`run`, with stdin a terminal (a pseudo-terminal) on which `keys` were typed first."""
+    import pty
+
+    def run_tty(*args, keys=""):
+        primary, secondary = pty.openpty()
+        try:
+            os.write(primary, keys.encode())
+            return run(*args, stdin=secondary)
+        finally:
+            os.close(secondary)
+            os.close(primary)
+
+    return run_tty
 
 
 _tables = itertools.count()

@@ -99,9 +99,9 @@ def test_add_trashes_a_duplicate_on_request_and_says_where(run, tmp_path, photos
     assert json.loads(run("stats", "--json").stdout)["images"] == 1
 
 
-def test_add_asks_and_keeps_when_told(run, tmp_path, photos, near_copies):
+def test_add_asks_and_keeps_when_told(run, run_tty, tmp_path, photos, near_copies):
     run("add", photos["camera"])
-    result = run("add", near_copies["camera"], input="keep\n")
+    result = run_tty("add", near_copies["camera"], keys="keep\n")
     assert "keep it or move it to the trash?" in result.stderr
     assert near_copies["camera"].exists()
     assert json.loads(run("stats", "--json").stdout)["images"] == 2

@@ -19,8 +19,10 @@ import phashdb
 
 
 def phashdb_cmd(tmp_path, *args, timeout=120):
-    """`phashdb ARGS` with a timeout: a command that hangs fails the test instead."""
+    """`phashdb ARGS` with a timeout: a command that hangs fails the test instead. The index
+    is made first: reading commands refuse a missing one."""
     env = {**os.environ, "PHASHDB_URL": str(tmp_path / "index")}
+    phashdb.open(tmp_path / "index").close()
     return subprocess.run(
         [PHASHDB, *map(os.fsdecode, args)], capture_output=True, text=True, env=env,
         timeout=timeout, check=False, errors="surrogateescape",

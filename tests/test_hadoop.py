@@ -284,8 +284,8 @@ def test_ingest_from_hdfs_on_yarn_into_hbase_on_hdfs_answers_as_the_embedded_ind
     client = hdfs_native.Client(nn)
     assert hdfs_files(client, "/hbase/WALs")
     control(hbase_on_hdfs, "flush onhdfs")
-    control(hbase_on_hdfs, "flush onhdfs_images")
-    for table, family in (("onhdfs", BAND_FAMILY), ("onhdfs_images", RECORD_FAMILY)):
+    control(hbase_on_hdfs, "flush onhdfs.images")
+    for table, family in (("onhdfs", BAND_FAMILY), ("onhdfs.images", RECORD_FAMILY)):
         # TABLE/REGION/FAMILY/STOREFILE: a store file in each region that took rows.
         store_files = [
             f for f in hdfs_files(client, f"/hbase/data/default/{table}")

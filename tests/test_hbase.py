@@ -170,7 +170,7 @@ def test_print_schema_gives_a_shell_script_with_the_split_points():
     )
     assert result.returncode == 0
     assert result.stdout == schema_script("pics", BandLayout.even(DEFAULT_BANDS), 2)
-    assert "create 'pics'" in result.stdout and "create 'pics_images'" in result.stdout
+    assert "create 'pics'" in result.stdout and "create 'pics.images'" in result.stdout
 
 
 def test_checked_in_schema_script_matches_the_default_layout():
@@ -720,3 +720,68 @@ def test_hbase_search_equals_brute_force(hbase_url):
                 assert answer == [(id, d) for d, id in want]
 
         check()
+
+
+# --- table names (issue 22, item 19) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["a b", "x:y", "-x", ".x", "x*y", "pics.images"])
+def test_an_invalid_index_name_is_one_clear_line_before_any_connection(name):
+    # Port 1: were the name sent to a server, the answer would be "not reachable".
+    result = run_cli("--db", f"hbase://127.0.0.1:1/{name}", "init")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"phashdb: error: {name!r} is not a valid HBase index name: ")
+
+
+@hbase
+def test_an_index_and_the_index_named_it_plus_images_share_no_table(hbase_cluster, photos):
+    from phashdb.hbase.schema import drop_tables
+
+    c = hbase_cluster
+    x = f"hbase://{c['host']}:{c['thrift2_port']}/pair{os.getpid()}"
+    try:
+        for url in (x, x + "_images"):
+            init = run_cli("--db", url, "init", "--regions-per-band", "1")
+            assert init.returncode == 0, init.stderr
+        assert run_cli("--db", x, "add", photos["camera"]).returncode == 0
+        with phashdb.open(x) as first, phashdb.open(x + "_images") as second:
+            assert (len(first), len(second)) == (1, 0)
+            assert second.check(photos["camera"]).duplicate is False
+    finally:
+        drop_tables(x)
+        drop_tables(x + "_images")
+
+
+@hbase
+def test_tables_named_the_old_way_still_open_and_are_not_anothers_to_drop(
+    hbase_cluster, photos, near_copies
+):
+    from phashdb.hbase.schema import _create, drop_tables
+    from phashdb.hbase.thrift import Pool
+
+    c = hbase_cluster
+    old = f"hbase://{c['host']}:{c['thrift2_port']}/old{os.getpid()}"
+    options = HBaseOptions.from_url(old)
+    pool = Pool(options)
+    try:  # the tables an index got before: T and T_images
+        _create(pool, options.table, options.table + "_images", BandLayout.even(DEFAULT_BANDS), 1,
+                keys.DEFAULT_ROW_BITS)  # fmt: skip
+    finally:
+        pool.close()
+    try:
+        with phashdb.open(old) as index:
+            index.add(photos["camera"])
+        with phashdb.open(old) as index:
+            assert len(index) == 1 and index.check(near_copies["camera"]).duplicate
+        # An index named like the old record table: init says whose it is, advises no drop.
+        taken = run_cli("--db", old + "_images", "init")
+        assert taken.returncode == 2
+        [line] = taken.stderr.strip().splitlines()
+        assert f"holds the records of the index 'old{os.getpid()}'" in line
+        assert "drop" not in line
+        with phashdb.open(old) as index:
+            assert len(index) == 1 and index.check(near_copies["camera"]).duplicate
+    finally:
+        drop_tables(old)
+    assert "does not exist" in run_cli("--db", old, "stats").stderr

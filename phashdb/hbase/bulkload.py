@@ -131,7 +131,7 @@ def _load(store, ids: list[str], hashes, images, zookeeper) -> LoadReport:
         del records
         summary = run_java(
             java, cp, source, store.options.table, zookeeper or store.options.zookeeper,
-            store.url, len(ids),
+            store.url, len(ids), records=store._records.decode(),
         )  # fmt: skip
     report.added = summary["images"]
     report.seconds = summary.get("seconds")
@@ -262,11 +262,14 @@ def classpath(url: str) -> str:
 
 
 def run_java(
-    java: str, cp: str, source: Path, table: str, zookeeper: str | None, url: str, count: int
+    java: str, cp: str, source: Path, table: str, zookeeper: str | None, url: str, count: int,
+    *, records: str | None = None,
 ) -> dict:
     heap = os.environ.get("PHASHDB_BULKLOAD_HEAP") or f"{max(1024, 512 + count * 120 // 2**20)}m"
     command = [java, f"-Xmx{heap}", "-XX:+UseParallelGC", *JDK_FLAGS, "-cp", cp, MAIN_CLASS]
     command += ["--input", str(source), "--table", table]
+    if records:  # else the loader's default: T_images
+        command += ["--records", records]
     if zookeeper:
         command += ["--zookeeper", zookeeper]
     if os.environ.get("PHASHDB_BULKLOAD_DIR"):

@@ -31,6 +31,7 @@ from . import claims, keys, thrift
 from .keys import BAND_FAMILY as B
 from .keys import RECORD_FAMILY as I
 from .pack import pack
+from .schema import record_table
 from .thrift import (
     HBaseOptions,
     Pool,
@@ -89,7 +90,7 @@ class HBaseStore:
         # `_threads` for their calls.
         self._writers = ThreadPoolExecutor(2, thread_name_prefix="phashdb-hbase-write")
         self._bands = options.table.encode()
-        self._records = options.images_table.encode()
+        self._records = options.images_table.encode()  # the old naming's, once looked up below
         self._numbers: list[int] = []
         self._numbers_lock = threading.Lock()
         self.pending: dict = {}  # id -> claims.Claim of this store's writers at work
@@ -97,7 +98,8 @@ class HBaseStore:
         # off by the first search a cluster without phashdb's jar refuses.
         self.server_filter = bool(options.server_filter)
         try:
-            for table in (options.table, options.images_table):
+            self._records = record_table(self.pool, options).encode()
+            for table in (options.table, self._records.decode()):
                 name = hb.TTableName(ns=b"default", qualifier=table.encode())
                 if not self.pool.call(lambda c, n=name: c.tableExists(n)):
                     raise StoreError(

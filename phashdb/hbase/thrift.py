@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.resources
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -43,6 +44,30 @@ class _BigBufferedTransportFactory:
         return TBufferedTransport(trans, buf_size=1 << 20)
 
 
+# An index X keeps its records in table "X.images". Index names may not end in ".images", so no
+# index's table is another index's (before, "X_images" was both X's records and the bands of an
+# index named X_images). Tables named the old way ("X_images") are still opened.
+RECORDS_SUFFIX = ".images"
+OLD_RECORDS_SUFFIX = "_images"
+# HBase's rule for a table name (TableName.isLegalTableQualifierName: letters and digits as
+# Java sees them); the namespace is always "default", so ':' is no separator here.
+_TABLE_NAME = re.compile(r"\w[\w.-]*")
+
+
+def check_index_name(name: str) -> None:
+    """Raise ValueError for a name HBase refuses as a table, or one ending in ".images"."""
+    if not _TABLE_NAME.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a valid HBase index name: letters, digits, '_', '-' and '.', not "
+            "starting with '-' or '.' (HBase's rules for table names)"
+        )
+    if name.endswith(RECORDS_SUFFIX):
+        raise ValueError(
+            f"{name!r} is not a valid HBase index name: it may not end in {RECORDS_SUFFIX!r} "
+            "(the suffix of an index's record table)"
+        )
+
+
 @dataclass(frozen=True)
 class HBaseOptions:
     """Where HBase's Thrift2 server is and how to talk to it (all settable in the URL)."""
@@ -66,6 +91,7 @@ class HBaseOptions:
         table = parts.path.strip("/")
         if parts.scheme != "hbase" or not parts.hostname or not table or "/" in table:
             raise ValueError(f"{url!r} is not an HBase URL like hbase://HOST:PORT/TABLE")
+        check_index_name(table)
         query = dict(parse_qsl(parts.query))
         fields = cls.__dataclass_fields__
         unknown = set(query) - set(fields)
@@ -92,7 +118,9 @@ class HBaseOptions:
 
     @property
     def images_table(self) -> str:
-        return f"{self.table}_images"
+        """The record table of a new index (an old one's may be named the old way:
+        `schema.record_table`)."""
+        return self.table + RECORDS_SUFFIX
 
 
 class Unreachable(StoreError):

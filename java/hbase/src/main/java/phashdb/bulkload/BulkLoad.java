@@ -61,8 +61,8 @@ import org.apache.hadoop.hbase.util.Bytes;
  * in parallel (--threads, default the cores). Prints one JSON line (images, cells, files,
  * bytes, seconds) on success; "error: ..." on stderr and exit 1 on failure.
  *
- * <p>Usage: BulkLoad --input FILE --table T [--zookeeper HOST:PORT] [--dir DIR] [--threads N]
- * [--keep]
+ * <p>Usage: BulkLoad --input FILE --table T [--records R] [--zookeeper HOST:PORT] [--dir DIR]
+ * [--threads N] [--keep] (R: the record table, default T_images, the old naming)
  */
 public final class BulkLoad {
   static final byte[] BAND_FAMILY = Bytes.toBytes("b");
@@ -151,7 +151,8 @@ public final class BulkLoad {
     conf.setInt("zookeeper.recovery.retry", 1);
     checkZooKeeper(conf);
     TableName bandTable = TableName.valueOf(opts.get("table"));
-    TableName recordTable = TableName.valueOf(opts.get("table") + "_images");
+    TableName recordTable =
+        TableName.valueOf(opts.getOrDefault("records", opts.get("table") + "_images"));
     String base = opts.containsKey("dir") ? opts.get("dir") : conf.get("hbase.fs.tmp.dir", "/tmp");
     Path dir = new Path(base, "phashdb-bulkload-" + UUID.randomUUID());
     FileSystem fs = dir.getFileSystem(conf);
