@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import click
 
@@ -219,13 +219,20 @@ def check(opts: Options, images, threshold, as_json) -> None:
 @json_option
 @click.pass_obj
 def add(opts: Options, images, on_duplicate, threshold, as_json) -> None:
-    """Store each image if it is unique; for a duplicate, keep it or move it to the trash."""
-    from phashdb.trash import move_to_trash
+    """Store each image if it is unique; for a duplicate, keep it or move it to the trash.
+    A stored image renamed or moved is followed (its record takes the new path), and a file
+    put over a stored path replaces its record."""
+    from phashdb.follow import admit, trash_duplicate
 
     with opts.open() as index:
 
         def add_one(img):
-            verdict = index.add(img, threshold=threshold)
+            admitted = admit(index, img, keep_duplicate=False, threshold=threshold)
+            verdict = admitted.verdict
+            if admitted.moved_from is not None:
+                was = admitted.moved_from.path
+                _say(as_json, _shown(f"{img}: moved from {was}, its record follows it"))
+                return verdict
             if not verdict.duplicate:
                 return verdict
             action = on_duplicate
@@ -238,7 +245,10 @@ def add(opts: Options, images, on_duplicate, threshold, as_json) -> None:
             if action == "keep":
                 return index.add(img, keep_duplicate=True, threshold=threshold)
             if action == "trash":
-                moved = move_to_trash(img, index.trash, index=index)
+                moved = trash_duplicate(index, img, verdict)
+                if isinstance(moved, str):  # no match's file is still the one recorded
+                    _say(as_json, _shown(f"{img}: {moved}"))
+                    return replace(verdict, added=True)
                 _say(
                     as_json,
                     _shown(f"{img}: moved to {moved.path} (restore: phashdb trash restore {moved.id})"),
