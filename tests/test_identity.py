@@ -57,8 +57,8 @@ def album(tmp_path, photos, near_copies):
 # --- what is recorded, and how it is stored -------------------------------------------------
 
 
-def test_add_ingest_and_the_mapreduce_mapper_record_the_files_identity(tmp_path, album):
-    with phashdb.open(tmp_path / "index") as index:
+def test_add_ingest_and_the_mapreduce_mapper_record_the_files_identity(reopen, album):
+    with reopen() as index:
         index.add(album / "camera.jpg")
         ingest(index, [album], workers=1)
         for name in ("astronaut", "camera", "rocket"):
@@ -177,14 +177,12 @@ class Watching:
     """The library's watch over `folder` in a thread (the index belongs to it, as in the CLI);
     what it reports arrives on `seen`."""
 
-    def __init__(self, url, folder, on_duplicate="trash", before=None):
-        self.stop, ready, self.seen, self.url = threading.Event(), threading.Event(), queue.Queue(), url
+    def __init__(self, url, folder, on_duplicate="trash"):
+        self.stop, ready, self.seen = threading.Event(), threading.Event(), queue.Queue()
         self.summary = {}
 
         def run():
             with phashdb.open(url) as index:
-                if before:
-                    before(index)
                 self.summary["s"] = watch(
                     index, folder, stop=self.stop, on_duplicate=on_duplicate,
                     report=self.seen.put, ready=ready.set, give_up=2.0,
@@ -207,10 +205,10 @@ class Watching:
         return self.summary["s"]
 
 
-def test_a_rename_in_watch_with_trash_moves_the_record_and_trashes_nothing(tmp_path, album):
-    url = tmp_path / "index"
-    with phashdb.open(url) as index:
+def test_a_rename_in_watch_with_trash_moves_the_record_and_trashes_nothing(reopen, album):
+    with reopen() as index:
         ingest(index, [album], workers=1)
+        url = index.store.url
     watching = Watching(url, album)
     os.rename(album / "camera.jpg", album / "camera-2024.jpg")
     (album / "sub").mkdir()
@@ -234,10 +232,10 @@ def run_add(url, *args):
     return subprocess.run([PHASHDB, "add", *args], check=False, env=env, capture_output=True, text=True)
 
 
-def test_add_with_trash_of_a_renamed_file_follows_it_and_keeps_decisions(tmp_path, album):
-    url = tmp_path / "index"
-    with phashdb.open(url) as index:
+def test_add_with_trash_of_a_renamed_file_follows_it_and_keeps_decisions(reopen, album):
+    with reopen() as index:
         ingest(index, [album], workers=1)
+        url = index.store.url
         index.mark_not_duplicates([(str(album / "camera.jpg"), str(album / "rocket.jpg"))])
     os.rename(album / "camera.jpg", album / "renamed.jpg")
     done = run_add(url, "--on-duplicate", "trash", str(album / "renamed.jpg"))
