@@ -25,9 +25,7 @@ class Admitted:
     replaced: Image | None = None
 
 
-def admit(
-    index, path: str, *, keep_duplicate: bool, threshold: int | None = None
-) -> Admitted:
+def admit(index, path: str, *, keep_duplicate: bool, threshold: int | None = None) -> Admitted:
     """`index.add` of the file at `path`, knowing that files move: a stored record of this
     path whose file is another one now (written over, or another file moved onto its name) is
     replaced; a stored image moved or renamed here is followed, not taken for a duplicate of
@@ -76,15 +74,11 @@ def trash_duplicate(index, path: str, verdict: Verdict) -> Trashed | str:
     and the reason returned. Raises TrashError (naming the file) when the file is itself one
     of the kept files (a link, a path through a symlinked folder)."""
     records = index.store.find([m.id for m in verdict.matches])
-    live = tuple(
-        r for r in records.values() if changed(r, max_pixels=index.max_pixels) is None
-    )
+    live = tuple(r for r in records.values() if changed(r, max_pixels=index.max_pixels) is None)
     if not live:
         if verdict.image is not None and not verdict.added:
             index.insert([verdict.image])
-        return (
-            "kept: every stored image it matches has a file gone or changed since it was stored"
-        )
+        return "kept: every stored image it matches has a file gone or changed since it was stored"
     return move_to_trash(path, index.trash, index=index, keep=live, record=verdict.image)
 
 
@@ -129,4 +123,3 @@ def _move_decisions(index, old: str, new: str) -> None:
             index.store.put_decisions([(min(new, other), max(new, other))], made)
     if found:
         index.store.delete_decisions([(a, b) for a, b, _ in found])
-

@@ -110,7 +110,10 @@ def unchanged_stat(record: Image, st: os.stat_result) -> bool:
 
 
 def changed(
-    record: Image, path: str | None = None, *, strict: bool = False,
+    record: Image,
+    path: str | None = None,
+    *,
+    strict: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> str | None:
     """None if the file at `path` (default: the record's) is still the one `record` describes;
@@ -179,8 +182,12 @@ def inside(path: str | os.PathLike, folder: str | os.PathLike | None) -> bool:
 
 
 def refusal(
-    path: str, *, record: Image | None = None, keep: tuple[Image, ...] = (),
-    home: str | os.PathLike | None = None, strict: bool = False,
+    path: str,
+    *,
+    record: Image | None = None,
+    keep: tuple[Image, ...] = (),
+    home: str | os.PathLike | None = None,
+    strict: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> str | None:
     """The one check before the file at `path` is moved, linked over or deleted: None when it

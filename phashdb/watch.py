@@ -98,8 +98,10 @@ def watch(
 
     # (path, where it was moved from or None)
     arrived: queue.Queue[tuple[str, str | None]] = queue.Queue()
-    # The index's own folder (its trash above all) is never watched, wherever the user put it.
-    own = Path(index.trash).resolve().parent
+    # The index's own folder (its trash above all) is never watched, wherever the user put
+    # it; only its trash, when the user asked to watch that folder itself (as ingest does).
+    trash = Path(index.trash).resolve()
+    own = trash if folder.is_relative_to(trash.parent) else trash.parent
 
     class Enqueue(FileSystemEventHandler):
         # Runs in the observer's thread: nothing slow here, or events pile up in the kernel.

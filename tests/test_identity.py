@@ -39,7 +39,10 @@ def sha256(path) -> str:
 def assert_identity(record: Image, path) -> None:
     st = os.stat(path)
     assert (record.dev, record.ino, record.size, record.mtime_ns) == (
-        st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+        st.st_dev,
+        st.st_ino,
+        st.st_size,
+        st.st_mtime_ns,
     )
     assert record.digest == sha256(path) and record.path == str(path)
 
@@ -79,8 +82,19 @@ def test_the_digest_is_of_every_byte_whatever_the_decoder_reads(tmp_path, photos
 
 # Golden vectors: the record cell's bytes are a stored format (HBase's `T_images`).
 GOLDEN_IMAGE = Image(
-    "/p/a.jpg", 0x0123456789ABCDEF, "/p/a.jpg", 1234, 1700000000.5, 640, 480, 1700000100.25,
-    b"\x01\x02\x03", 2049, 131075, 1700000000500000000, "ab" * 32,
+    "/p/a.jpg",
+    0x0123456789ABCDEF,
+    "/p/a.jpg",
+    1234,
+    1700000000.5,
+    640,
+    480,
+    1700000100.25,
+    b"\x01\x02\x03",
+    2049,
+    131075,
+    1700000000500000000,
+    "ab" * 32,
 )
 GOLDEN_V2 = (
     b'["/p/a.jpg","0123456789abcdef","/p/a.jpg",1234,1700000000.5,640,480,1700000100.25,'
@@ -91,7 +105,9 @@ GOLDEN_V2 = (
 def test_hbase_records_carry_identity_and_every_older_layout_is_read():
     assert keys.encode_record(GOLDEN_IMAGE) == GOLDEN_V2
     assert keys.decode_record(GOLDEN_V2) == GOLDEN_IMAGE
-    no_descriptor = Image("x", 5, "/x.jpg", 1, 2.0, dev=3, ino=4, mtime_ns=2_000_000_000, digest="cd")
+    no_descriptor = Image(
+        "x", 5, "/x.jpg", 1, 2.0, dev=3, ino=4, mtime_ns=2_000_000_000, digest="cd"
+    )
     raw = keys.encode_record(no_descriptor)
     assert raw == b'["x","0000000000000005","/x.jpg",1,2.0,null,null,null,null,3,4,2000000000,"cd"]'
     assert keys.decode_record(raw) == no_descriptor
@@ -123,7 +139,9 @@ def old_index(folder: Path, path: Path) -> None:
     db.executescript(OLD_SCHEMA)
     settings = {"format": 1, "hash_version": "phash-dct64-v2", "threshold": 8,
                 "descriptor_version": phashdb.descriptor.DESCRIPTOR_VERSION}  # fmt: skip
-    db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in settings.items()])
+    db.executemany(
+        "INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in settings.items()]
+    )
     st = os.stat(path)
     h = phashdb.hash_image(path)
     db.execute(
@@ -229,7 +247,9 @@ def test_a_rename_in_watch_with_trash_moves_the_record_and_trashes_nothing(reope
 
 def run_add(url, *args):
     env = {**os.environ, "PHASHDB_URL": str(url)}
-    return subprocess.run([PHASHDB, "add", *args], check=False, env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [PHASHDB, "add", *args], check=False, env=env, capture_output=True, text=True
+    )
 
 
 def test_add_with_trash_of_a_renamed_file_follows_it_and_keeps_decisions(reopen, album):
@@ -335,7 +355,9 @@ def test_an_index_inside_the_ingested_folder_is_never_ingested_and_apply_keeps_o
     shutil.copy(album / "camera.jpg", album / "camera-copy.jpg")
     env = {**os.environ, "PHASHDB_URL": str(url)}
     for _ in range(2):
-        run = subprocess.run([PHASHDB, "ingest", str(album)], check=False, env=env, capture_output=True, text=True)
+        run = subprocess.run(
+            [PHASHDB, "ingest", str(album)], check=False, env=env, capture_output=True, text=True
+        )
         assert run.returncode == 0, run.stderr
         run = subprocess.run([PHASHDB, "dedupe", "--apply", "trash"], check=False, env=env, capture_output=True,
                              text=True)  # fmt: skip
@@ -434,7 +456,9 @@ def test_keep_a_trash_the_rest_after_apply_symlink_refuses_the_links_target(
     shutil.copy(album / "camera.jpg", album / "camera-copy.jpg")
     env = {**os.environ, "PHASHDB_URL": str(tmp_path / "index")}
     for command in (["ingest", str(album)], ["dedupe", "--apply", "symlink"]):
-        run = subprocess.run([PHASHDB, *command], check=False, env=env, capture_output=True, text=True)
+        run = subprocess.run(
+            [PHASHDB, *command], check=False, env=env, capture_output=True, text=True
+        )
         assert run.returncode in (0, 1), run.stderr
     links = [p for p in ("camera.jpg", "camera-copy.jpg") if (album / p).is_symlink()]
     assert len(links) == 1
