@@ -85,7 +85,20 @@ def _signed(h: int) -> int:
 
 
 def _image(row: Sequence) -> Image:
-    return Image(_text(row[0]), row[1] & 0xFFFFFFFFFFFFFFFF, _text(row[2]), *row[3:])
+    return Image(
+        _text(row[0]), row[1] & 0xFFFFFFFFFFFFFFFF, _text(row[2]), *row[3:9],
+        *map(_unsigned, row[9:11]), *row[11:],
+    )  # fmt: skip
+
+
+# Device and inode numbers are unsigned 64-bit (overlay file systems use the top bits): stored
+# as SQLite's signed integers as hashes are.
+def _signed_or_none(n: int | None) -> int | None:
+    return None if n is None else _signed(n)
+
+
+def _unsigned(n: int | None) -> int | None:
+    return None if n is None else n & 0xFFFFFFFFFFFFFFFF
 
 
 # File names on Linux are bytes; Python gives a name that is not UTF-8 as a str with lone
@@ -312,10 +325,10 @@ class EmbeddedStore:
         names = ("path", "size", "mtime", "dev", "ino", "mtime_ns")
         what = ", ".join(self._column[c] for c in names) + " FROM images"
         rows = self._sql(f"SELECT {what} WHERE typeof(path) = 'text'")
-        found = {r[0]: r[1:] for r in rows}
+        found = {p: (s, m, _unsigned(d), _unsigned(i), ns) for p, s, m, d, i, ns in rows}
         # Names that are not UTF-8 (see _sql_text) are few: read apart, the rest stays plain.
-        for r in self._sql(f"SELECT {what} WHERE typeof(path) = 'blob'"):
-            found[_text(r[0])] = r[1:]
+        for p, s, m, d, i, ns in self._sql(f"SELECT {what} WHERE typeof(path) = 'blob'"):
+            found[_text(p)] = (s, m, _unsigned(d), _unsigned(i), ns)
         return found
 
     def describe(self) -> dict:
@@ -338,8 +351,8 @@ class EmbeddedStore:
             first = self._take_seqs(len(images))
             rows = (
                 (first + n, _sql_text(i.id), _signed(i.hash), _sql_text(i.path), i.size, i.mtime,
-                 i.width, i.height, i.added or now, i.descriptor, i.dev, i.ino, i.mtime_ns,
-                 i.digest)
+                 i.width, i.height, i.added or now, i.descriptor, _signed_or_none(i.dev),
+                 _signed_or_none(i.ino), i.mtime_ns, i.digest)
                 for n, i in enumerate(images)
             )
             return self._db.executemany(

@@ -1,9 +1,9 @@
 """Bulk ingest on one machine: hash every image under some folders on all cores and store them.
 
-Resumable: a file whose path, size and modification time are already stored is skipped without
-being read. Every image is stored, duplicates included (they are the collection as it is; the
-report and `dedupe` deal with them); an image counts as a duplicate when it is within the
-threshold of one stored before it.
+Resumable: a file whose path, size and modification time (and device and inode, when recorded)
+are already stored is skipped without being read. Every image is stored, duplicates included
+(they are the collection as it is; the report and `dedupe` deal with them); an image counts as
+a duplicate when it is within the threshold of one stored before it.
 """
 
 from __future__ import annotations
