@@ -71,6 +71,15 @@ def test_add_ingest_and_the_mapreduce_mapper_record_the_files_identity(reopen, a
     assert_identity(image, album / "rocket.jpg")
 
 
+def test_the_mapreduce_ingest_job_records_the_files_identity(tmp_path, album):
+    from phashdb.mr import run as mr
+
+    with phashdb.open(tmp_path / "index") as index:
+        assert mr.ingest(index, [album], "inline").added == 3
+        for name in ("astronaut", "camera", "rocket"):
+            assert_identity(index.get(str(album / f"{name}.jpg")), album / f"{name}.jpg")
+
+
 def test_the_digest_is_of_every_byte_whatever_the_decoder_reads(tmp_path, photos):
     # Bytes after the image's end (a JPEG's trailer) are not read by the decoder: still hashed.
     padded = tmp_path / "padded.jpg"
