@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from .errors import Error, ImageError
-from .hashing import hash_image
+from .errors import Error
+from .identity import changed, fields, inside, refusal
 from .keep import Plan
 from .records import Image
 from .trash import move_to_trash
@@ -53,9 +52,10 @@ def apply(
     out = []
     for plan in plans:
         # A keeper that is no longer what was stored may be another picture now: linking or
-        # trashing its copies could destroy the last copy of the original. Re-hashing it costs
-        # one decode a group, and only when files are about to be replaced by links to it.
-        changed = _changed(plan.keeper, index, rehash=action != "trash" and not dry_run)
+        # trashing its copies could destroy the last copy of the original. Its bytes are read
+        # again (its digest, or its hash in older indexes) only when files are about to be
+        # replaced by links to it.
+        changed = _keeper_changed(plan.keeper, index, strict=action != "trash" and not dry_run)
         for image in plan.rest:
             if changed:
                 problem = f"{image.path or image.id}: left alone: its keeper {changed}"
@@ -67,25 +67,38 @@ def apply(
     return out
 
 
+def _keeper_changed(keeper: Image, index, *, strict: bool) -> str | None:
+    if keeper.path and inside(keeper.path, index.trash):
+        return f"{keeper.path} is in the index's trash (the index's own folder)"
+    return changed(keeper, strict=strict, max_pixels=index.max_pixels)
+
+
 def _one(index, image: Image, keeper: Image, action: str, dry_run: bool) -> Done:
     try:
         if not image.path or not keeper.path:
             raise Error(f"{image.id}: stored without a file path, nothing to {action}")
         if not os.path.lexists(image.path):
             raise Error(f"{image.path}: no such file (already moved?)")
-        changed = _changed(image, index, rehash=False)
-        if changed:
-            raise Error(f"{changed}: left alone")
+        # The one check (phashdb.identity): still the file stored, not in the index's trash,
+        # not the keeper's own file under another record (a link, a symlinked folder).
+        why = refusal(
+            image.path, record=image, keep=(keeper,), home=index.trash,
+            max_pixels=index.max_pixels,
+        )
+        if why:
+            raise Error(why)
         if dry_run:
             return Done(image, keeper, action)
         if action == "trash":
-            moved = move_to_trash(image.path, index.trash, index=index, id=image.id)
+            moved = move_to_trash(
+                image.path, index.trash, index=index, id=image.id, keep=(keeper,), record=image
+            )
             return Done(image, keeper, action, moved.id)
         _link(keeper.path, image.path, hard=action == "hardlink")
         st = os.stat(image.path)
-        index.insert(
-            [replace(keeper, id=image.id, path=image.path, mtime=st.st_mtime, added=image.added)]
-        )
+        index.insert([
+            replace(keeper, id=image.id, path=image.path, added=image.added, **fields(st, keeper.digest))
+        ])  # fmt: skip
         log.info("%s %s -> %s", action, image.path, keeper.path)
         return Done(image, keeper, action)
     except Error as e:
@@ -94,33 +107,6 @@ def _one(index, image: Image, keeper: Image, action: str, dry_run: bool) -> Done
         return Done(
             image, keeper, action, error=f"{image.path}: cannot {action}: {e.strerror or e}"
         )
-
-
-def _changed(image: Image, index, *, rehash: bool) -> str | None:
-    """None if the file at `image.path` is still what the index recorded (same size and
-    modification time; with `rehash`, or when those were not recorded, the same hash too);
-    else what differs, as "PATH changed since it was stored (...)"."""
-    if not image.path:  # hashes stored without their file (`serve` without --uploads)
-        return f"{image.id} was stored without a file"
-    what = f"{image.path} changed since it was stored"
-    try:
-        st = os.stat(image.path)
-    except OSError as e:
-        return f"{what} (it cannot be read: {e.strerror or e})"
-    if not stat.S_ISREG(st.st_mode):
-        return f"{what} (it is not a regular file now)"
-    if image.size is None or image.mtime is None:
-        rehash = True
-    elif (st.st_size, st.st_mtime) != (image.size, image.mtime):
-        return f"{what} (size or modification time differ; ingest it again)"
-    if rehash:
-        try:
-            h = hash_image(image.path, max_pixels=index.max_pixels)
-        except ImageError as e:
-            return f"{what} (it no longer decodes: {e})"
-        if h != image.hash:
-            return f"{what} (its hash differs: another picture now; ingest it again)"
-    return None
 
 
 def _link(target: str, path: str, *, hard: bool) -> None:

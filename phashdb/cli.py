@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
@@ -265,15 +265,26 @@ def check(opts: Options, images, threshold, as_json) -> None:
 @json_option
 @click.pass_obj
 def add(opts: Options, images, on_duplicate, threshold, as_json) -> None:
-    """Store each image if it is unique; for a duplicate, keep it or move it to the trash."""
+    """Store each image if it is unique; for a duplicate, keep it or move it to the trash.
+    A stored image renamed or moved is followed (its record takes the new path), and a file
+    put over a stored path replaces its record."""
     from phashdb.errors import Error
-    from phashdb.trash import move_to_trash
+    from phashdb.follow import admit, trash_duplicate
 
     if on_duplicate is None:
         on_duplicate = "ask" if sys.stdin.isatty() else "keep"
     elif on_duplicate == "ask" and not sys.stdin.isatty():
         raise Error("--on-duplicate ask needs a terminal on stdin: give keep, trash or skip")
+    # Kept without asking: stored in the one call, the verdict line says "(kept)".
+    keep = on_duplicate == "keep"
     with opts.open(create=True) as index:
+
+        def verdict_of(img):
+            admitted = admit(index, img, keep_duplicate=keep, threshold=threshold)
+            if admitted.moved_from is not None:
+                was = admitted.moved_from.path
+                _say(as_json, _shown(f"{img}: moved from {was}, its record follows it"))
+            return admitted.verdict
 
         def act(img, verdict):
             """(the verdict now, what was done, its JSON fields) for a duplicate just shown."""
@@ -287,17 +298,14 @@ def add(opts: Options, images, on_duplicate, threshold, as_json) -> None:
                 kept = index.add(img, keep_duplicate=True, threshold=threshold)
                 return kept, "kept (stored as a known duplicate)", {"action": "kept"}
             if action == "trash":
-                moved = move_to_trash(img, index.trash, index=index)
+                moved = trash_duplicate(index, img, verdict)
+                if isinstance(moved, str):  # no match's file is still the one recorded
+                    return replace(verdict, added=True), moved, {"action": "kept"}
                 said = f"moved to {moved.path} (restore: phashdb trash restore {moved.id})"
                 return verdict, said, {"action": "trashed", "trash_id": moved.id}
             return verdict, "skipped (left where it is, not stored)", {"action": "skipped"}
 
-        # Kept without asking: stored in the one call, the verdict line says "(kept)".
-        keep = on_duplicate == "keep"
-        _report(
-            opts, images, lambda img: index.add(img, keep_duplicate=keep, threshold=threshold),
-            as_json, act=None if keep else act,
-        )  # fmt: skip
+        _report(opts, images, verdict_of, as_json, act=None if keep else act)
 
 
 @cli.command()

@@ -98,6 +98,7 @@ def watch(opts: Options, folder, on_duplicate) -> None:
     click.echo(
         f"stopped: {summary.stored} unique, {summary.duplicates} duplicates ({summary.kept} "
         f"kept, {summary.trashed} trashed, {summary.skipped} skipped), {summary.failed} failed"
+        + (f", {summary.moved} moved (records followed)" if summary.moved else "")
         + (f", {summary.pending} still arriving" if summary.pending else "")
     )
 
@@ -253,6 +254,8 @@ def _seen_line(seen) -> str:
     """One line per file `watch` saw, coloured by verdict on a terminal."""
     if seen.action == "failed":
         return click.style(_shown(f"{seen.path}: failed: {seen.detail}"), fg="red")
+    if seen.action == "moved":  # a stored image renamed: its record followed it
+        return click.style(_shown(f"{seen.path}: {seen.detail}, its record follows it"), fg="green")
     line = _line(seen.path, seen.verdict)
     if seen.action == "stored":
         return click.style(line, fg="green")
@@ -260,4 +263,6 @@ def _seen_line(seen) -> str:
         line += f", moved to the trash (restore: phashdb trash restore {seen.detail})"
     elif seen.action == "skipped":
         line += ", skipped"
+    if seen.detail and seen.action != "trashed":
+        line += f" ({seen.detail})"
     return click.style(line, fg="yellow")

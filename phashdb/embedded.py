@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS images (
     hash INTEGER NOT NULL,
     path TEXT, size INTEGER, mtime REAL, width INTEGER, height INTEGER,
     added REAL NOT NULL,
-    descriptor BLOB
+    descriptor BLOB,
+    dev INTEGER, ino INTEGER, mtime_ns INTEGER, digest TEXT
 );
 CREATE TABLE IF NOT EXISTS removals (n INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL);
 -- The next seq to give a row: seqs are never reused (band tables name rows by seq), and giving
@@ -64,7 +65,13 @@ CREATE INDEX IF NOT EXISTS decisions_b ON decisions (b);
 CREATE TRIGGER IF NOT EXISTS images_removed AFTER DELETE ON images
     BEGIN INSERT INTO removals (seq) VALUES (old.seq); END;
 """
-COLUMNS = "id, hash, path, size, mtime, width, height, added, descriptor"
+COLUMNS = "id, hash, path, size, mtime, width, height, added, descriptor, dev, ino, mtime_ns, digest"
+# Columns added since the first layout, with their types: an older database gains them when
+# opened (its rows keep NULL: no second stage, no file identity; see _add_columns).
+ADDED_COLUMNS = {
+    "descriptor": "BLOB", "dev": "INTEGER", "ino": "INTEGER", "mtime_ns": "INTEGER",
+    "digest": "TEXT",
+}  # fmt: skip
 TABLES_FILE = "bands.bin"
 # Rows added or removed since the tables were built are scanned on every query: past this many
 # (or an eighth of the tables), the tables are rebuilt to include them.
@@ -78,7 +85,20 @@ def _signed(h: int) -> int:
 
 
 def _image(row: Sequence) -> Image:
-    return Image(_text(row[0]), row[1] & 0xFFFFFFFFFFFFFFFF, _text(row[2]), *row[3:])
+    return Image(
+        _text(row[0]), row[1] & 0xFFFFFFFFFFFFFFFF, _text(row[2]), *row[3:9],
+        *map(_unsigned, row[9:11]), *row[11:],
+    )  # fmt: skip
+
+
+# Device and inode numbers are unsigned 64-bit (overlay file systems use the top bits): stored
+# as SQLite's signed integers as hashes are.
+def _signed_or_none(n: int | None) -> int | None:
+    return None if n is None else _signed(n)
+
+
+def _unsigned(n: int | None) -> int | None:
+    return None if n is None else n & 0xFFFFFFFFFFFFFFFF
 
 
 # File names on Linux are bytes; Python gives a name that is not UTF-8 as a str with lone
@@ -99,13 +119,17 @@ def _text(value: str | bytes | None) -> str | None:
     return value.decode("utf-8", "surrogateescape") if type(value) is bytes else value
 
 
-def _add_descriptor_column(db: sqlite3.Connection) -> None:
-    """Indexes made before the second stage lack the descriptor column: add it (their rows
-    keep NULL, matched by the plain threshold). Of processes opening one at once, all but the
-    first find it added."""
-    if "descriptor" not in {row[1] for row in db.execute("PRAGMA table_info(images)")}:
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Indexes made before the second stage lack the descriptor column, and before file
+    identity its columns: add them (their rows keep NULL: matched by the plain threshold, their
+    files checked by size and mtime). Of processes opening one at once, all but the first find
+    them added."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(images)")}
+    for name, kind in ADDED_COLUMNS.items():
+        if name in have:
+            continue
         try:
-            db.execute("ALTER TABLE images ADD COLUMN descriptor BLOB")
+            db.execute(f"ALTER TABLE images ADD COLUMN {name} {kind}")
         except sqlite3.OperationalError as e:
             if "duplicate column" not in str(e):
                 raise
@@ -148,7 +172,11 @@ class EmbeddedStore:
                 # REPLACE deletes the old row; only with this does that deletion fire the trigger.
                 self._db.execute("PRAGMA recursive_triggers=ON")
                 self._db.executescript(SCHEMA)
-                _add_descriptor_column(self._db)
+                _add_columns(self._db)
+            # A read-only older database cannot gain the new columns: they read as NULL.
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(images)")}
+            self._column = {c: c if c in have else f"NULL AS {c}" for c in COLUMNS.split(", ")}
+            self._columns = ", ".join(self._column.values())
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open the index at {self.path}: {_cause(e, self.path)}") from e
         if not self.read_only:
@@ -281,23 +309,26 @@ class EmbeddedStore:
         for lo in range(0, len(ids), 900):
             part = [_sql_text(i) for i in ids[lo : lo + 900]]
             marks = ",".join("?" * len(part))
-            for row in self._sql(f"SELECT {COLUMNS} FROM images WHERE id IN ({marks})", part):
+            for row in self._sql(f"SELECT {self._columns} FROM images WHERE id IN ({marks})", part):
                 image = _image(row)
                 out[image.id] = image
         return out
 
     def images(self) -> Iterator[Image]:
         """Every stored image, in the order they were added."""
-        for row in self._sql(f"SELECT {COLUMNS} FROM images ORDER BY seq"):
+        for row in self._sql(f"SELECT {self._columns} FROM images ORDER BY seq"):
             yield _image(row)
 
-    def files(self) -> dict[str, tuple[int | None, float | None]]:
-        """(size, mtime) of every stored path: what resumable ingest compares against."""
-        rows = self._sql("SELECT path, size, mtime FROM images WHERE typeof(path) = 'text'")
-        found = {p: (s, m) for p, s, m in rows}
+    def files(self) -> dict[str, tuple]:
+        """(size, mtime, dev, ino, mtime_ns) of every stored path: what resumable ingest
+        compares against."""
+        names = ("path", "size", "mtime", "dev", "ino", "mtime_ns")
+        what = ", ".join(self._column[c] for c in names) + " FROM images"
+        rows = self._sql(f"SELECT {what} WHERE typeof(path) = 'text'")
+        found = {p: (s, m, _unsigned(d), _unsigned(i), ns) for p, s, m, d, i, ns in rows}
         # Names that are not UTF-8 (see _sql_text) are few: read apart, the rest stays plain.
-        for p, s, m in self._sql("SELECT path, size, mtime FROM images WHERE typeof(path) = 'blob'"):
-            found[_text(p)] = (s, m)
+        for p, s, m, d, i, ns in self._sql(f"SELECT {what} WHERE typeof(path) = 'blob'"):
+            found[_text(p)] = (s, m, _unsigned(d), _unsigned(i), ns)
         return found
 
     def describe(self) -> dict:
@@ -320,14 +351,16 @@ class EmbeddedStore:
             first = self._take_seqs(len(images))
             rows = (
                 (first + n, _sql_text(i.id), _signed(i.hash), _sql_text(i.path), i.size, i.mtime,
-                 i.width, i.height, i.added or now, i.descriptor)
+                 i.width, i.height, i.added or now, i.descriptor, _signed_or_none(i.dev),
+                 _signed_or_none(i.ino), i.mtime_ns, i.digest)
                 for n, i in enumerate(images)
             )
             return self._db.executemany(
                 f"INSERT OR REPLACE INTO images (seq, {COLUMNS}) "
-                "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 "
+                "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 "
                 "WHERE NOT EXISTS (SELECT 1 FROM images WHERE id = ?2 AND hash = ?3 "
-                "AND path IS ?4 AND size IS ?5 AND mtime IS ?6 AND descriptor IS ?10)",
+                "AND path IS ?4 AND size IS ?5 AND mtime IS ?6 AND descriptor IS ?10 "
+                "AND dev IS ?11 AND ino IS ?12 AND mtime_ns IS ?13 AND digest IS ?14)",
                 rows,
             ).rowcount
 

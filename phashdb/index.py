@@ -22,6 +22,7 @@ from .bands import HASH_BITS
 from .descriptor import DESCRIPTOR_VERSION, VARIANTS, judge, judge_many
 from .errors import Error, IndexMismatchError
 from .hashing import DEFAULT_MAX_PIXELS, HASH_VERSION, READS_HASH_VERSIONS, from_hex, read_image
+from .identity import read_file
 from .records import Decision, Image, Match, Verdict
 
 # Chosen by benchmarks/accuracy.py on 231 real photos (README, "Accuracy"): the largest distance
@@ -34,6 +35,9 @@ DEFAULT_THRESHOLD = 8
 # (README, "Accuracy") against the cost of a wider search (benchmarks/check_10m.py).
 DEFAULT_REACH = 16
 FORMAT = 1  # the layout of what a backend stores; bumped when that changes
+# The layout of image records: 2 adds the file's identity (phashdb.identity); records of
+# layout 1 are read as they are (their files are checked by size and mtime).
+RECORD_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -62,12 +66,14 @@ class Index:
                 "hash_version": HASH_VERSION,
                 "descriptor_version": DESCRIPTOR_VERSION,
                 "threshold": DEFAULT_THRESHOLD if threshold is None else _radius(threshold),
+                "record_version": RECORD_VERSION,
             }
             store.write_settings(settings)
         elif "descriptor_version" not in settings:  # made before the second stage: rows lack it
             if not getattr(store, "read_only", False):  # (read-only: reading needs no setting)
                 store.write_settings({"descriptor_version": DESCRIPTOR_VERSION})
             settings = {**settings, "descriptor_version": DESCRIPTOR_VERSION}
+        settings = _record_version(store, settings)
         if settings["descriptor_version"] != DESCRIPTOR_VERSION:
             raise IndexMismatchError(
                 f"the index at {store.url} holds descriptors of version "
@@ -95,7 +101,7 @@ class Index:
         image, variants = self._read(source, id)
         radius = self._radius_or_threshold(threshold)
         found = self._undecided(image.id, self._confirmed(image, variants, radius))
-        return Verdict(image.hash, _ranked(image, found), image.path, image.id, False, radius)
+        return Verdict(image.hash, _ranked(image, found), image.path, image.id, False, radius, image)
 
     def add(
         self, source, id: str | None = None, *, keep_duplicate: bool = False,
@@ -118,7 +124,7 @@ class Index:
             store_it = keep_duplicate or not matches
             if store_it:
                 self.store.put([image])
-        return Verdict(image.hash, matches, image.path, image.id, store_it, radius)
+        return Verdict(image.hash, matches, image.path, image.id, store_it, radius, image)
 
     def insert(self, images: Iterable[Image]) -> int:
         """Store image records as they are (no check): for hashes made elsewhere, bulk loads.
@@ -326,8 +332,8 @@ class Index:
     def get(self, id: str) -> Image | None:
         return self.store.find([id]).get(id)
 
-    def files(self) -> dict[str, tuple[int | None, float | None]]:
-        """(size, mtime) of every stored path, for resumable ingest."""
+    def files(self) -> dict[str, tuple]:
+        """(size, mtime, dev, ino, mtime_ns) of every stored path, for resumable ingest."""
         return self.store.files()
 
     def images(self) -> Iterable[Image]:
@@ -364,17 +370,18 @@ class Index:
     # --- inside -----------------------------------------------------------------------------
 
     def _read(self, source, id: str | None) -> tuple[Image, tuple]:
-        picture = read_image(source, max_pixels=self.max_pixels)
-        path = size = mtime = None
+        path, known = None, {}
         if isinstance(source, (str, os.PathLike)):
             path = os.path.abspath(source)
-            st = os.stat(path)
-            size, mtime = st.st_size, st.st_mtime
+            # What identifies the file, from the very bytes hashed (phashdb.identity).
+            picture, known = read_file(path, max_pixels=self.max_pixels)
+        else:
+            picture = read_image(source, max_pixels=self.max_pixels)
         if id is None:
             id = path or _content_id(source)
         image = Image(
-            id, picture.hash, path, size, mtime, picture.width, picture.height,
-            descriptor=picture.descriptor,
+            id, picture.hash, path, width=picture.width, height=picture.height,
+            descriptor=picture.descriptor, **known,
         )
         return image, picture.variants
 
@@ -452,6 +459,22 @@ def connected_groups(pairs: Iterable[tuple]) -> list[list]:
     for x in parent:
         members.setdefault(root(x), []).append(x)
     return sorted((sorted(m) for m in members.values()), key=lambda g: (-len(g), g))
+
+
+def _record_version(store, settings: dict) -> dict:
+    """An index of older records gains the newer layout's version once opened to write (its
+    records are read as they are, and those written from now on carry file identity); one
+    of a newer layout than this code knows is refused."""
+    version = settings.get("record_version", 1)
+    if version > RECORD_VERSION:
+        raise IndexMismatchError(
+            f"the index at {store.url} holds records of layout {version}, but this phashdb "
+            f"reads up to {RECORD_VERSION}: upgrade phashdb"
+        )
+    if version < RECORD_VERSION and not getattr(store, "read_only", False):
+        store.write_settings({"record_version": RECORD_VERSION})
+        settings = {**settings, "record_version": RECORD_VERSION}
+    return settings
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:

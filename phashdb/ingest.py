@@ -1,9 +1,9 @@
 """Bulk ingest on one machine: hash every image under some folders on all cores and store them.
 
-Resumable: a file whose path, size and modification time are already stored is skipped without
-being read. Every image is stored, duplicates included (they are the collection as it is; the
-report and `dedupe` deal with them); an image counts as a duplicate when it is within the
-threshold of one stored before it.
+Resumable: a file whose path, size and modification time (and device and inode, when recorded)
+are already stored is skipped without being read. Every image is stored, duplicates included
+(they are the collection as it is; the report and `dedupe` deal with them); an image counts as
+a duplicate when it is within the threshold of one stored before it.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from multiprocessing import get_context
 from pathlib import Path
 
 from . import hdfs
 from .errors import ImageError
 from .hashing import DEFAULT_MAX_PIXELS, read_image
+from .identity import inside, read_file, unchanged_stat
 from .records import Image
 
 IMAGE_SUFFIXES = frozenset(
@@ -63,11 +64,13 @@ class IngestReport:
 
 
 def find_images(
-    folders: Iterable[str | os.PathLike], failed: list[tuple[str, str]] | None = None
+    folders: Iterable[str | os.PathLike], failed: list[tuple[str, str]] | None = None,
+    *, exclude: str | os.PathLike | None = None,
 ) -> list[str]:
     """Absolute paths of the image files (by suffix) under the folders (or files), sorted.
     Symbolic links are listed as they are (a dangling one fails when it is read); a folder that
-    cannot be listed is appended to `failed` as (path, reason)."""
+    cannot be listed is appended to `failed` as (path, reason). Nothing in the folder `exclude`
+    (the index's own, its trash above all, wherever the user put it) is listed."""
 
     def unlisted(e: OSError) -> None:
         if failed is not None:
@@ -80,11 +83,16 @@ def find_images(
             found.update(hdfs.listing(folder, IMAGE_SUFFIXES))
             continue
         folder = Path(folder)
+        if inside(folder, exclude):
+            continue
         if not folder.is_dir():
             found.add(os.path.abspath(folder))
             continue
         for dirpath, dirnames, filenames in os.walk(folder, onerror=unlisted):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            dirnames[:] = [
+                d for d in dirnames
+                if not d.startswith(".") and not inside(os.path.join(dirpath, d), exclude)
+            ]  # fmt: skip
             for name in filenames:
                 if Path(name).suffix.lower() in IMAGE_SUFFIXES:
                     found.add(os.path.abspath(os.path.join(dirpath, name)))
@@ -95,45 +103,69 @@ def pending_files(
     index, folders: Iterable[str | os.PathLike], failed: list[tuple[str, str]] | None = None
 ) -> tuple[list[str], int]:
     """The image files under `folders` not stored yet with the same size and modification
-    time, and how many are skipped as stored. A file that cannot be looked at (gone since it was
-    listed, a dangling link) is pending: reading it says why it fails."""
+    time (and device and inode, when recorded), and how many are skipped as stored. A file that
+    cannot be looked at (gone since it was listed, a dangling link) is pending: reading it says
+    why it fails. The index's own folder is never looked in."""
+    folders = list(folders)
     known = index.files()
     todo, skipped = [], 0
+    own = _own_folders(index, folders)
     for path in find_images(folders, failed):
-        try:
-            stat = _stat(path)
-        except OSError:
-            todo.append(path)
+        if _in_folder(os.path.dirname(path), own):
             continue
-        if known.get(path) == stat:
-            skipped += 1
-        else:
+        try:
+            same = _unchanged(known.get(path), path)
+        except OSError:
+            same = False
+        skipped += same
+        if not same:
             todo.append(path)
     return todo, skipped
+
+
+def _own_folders(index, folders: list) -> tuple[str, ...]:
+    """The folders of the index's own never ingested: its trash, and its whole folder unless
+    the user asked for that folder (or one inside it) by name."""
+    home, local = str(index.trash.parent), [f for f in folders if not hdfs.is_hdfs(f)]
+    named = any(inside(f, home) for f in local)
+    return (str(index.trash),) if named else (str(index.trash), home)
+
+
+@lru_cache(maxsize=4096)
+def _in_folder(folder: str, own: tuple[str, ...]) -> bool:
+    # Once per folder, not per file: real paths cost a system call per path component.
+    return any(inside(folder, o) for o in own)
+
+
+def _unchanged(stored: tuple | None, path: str) -> bool:
+    """Whether the file at `path` is the one stored as (size, mtime, dev, ino, mtime_ns)."""
+    if stored is None:
+        return False
+    if hdfs.is_hdfs(path):
+        return tuple(stored[:2]) == hdfs.stat(path)
+    size, mtime, dev, ino, mtime_ns = stored
+    record = Image("", 0, path, size, mtime, dev=dev, ino=ino, mtime_ns=mtime_ns)
+    return unchanged_stat(record, os.stat(path))
 
 
 def hash_file(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, Image | str]:
     """(path, the record of the image file) or (path, the reason it could not be hashed)."""
     try:
-        size, mtime = _stat(path)
-        source = hdfs.open_image(path) if hdfs.is_hdfs(path) else path
-        picture = read_image(source, max_pixels=max_pixels)
+        if hdfs.is_hdfs(path):
+            size, mtime = hdfs.stat(path)
+            picture = read_image(hdfs.open_image(path), max_pixels=max_pixels)
+            known = {"size": size, "mtime": mtime}
+        else:  # what identifies the file, taken from the very bytes hashed (phashdb.identity)
+            picture, known = read_file(path, max_pixels=max_pixels)
     except ImageError as e:
         return path, str(e)
     except OSError as e:  # gone since it was listed, a dangling link, a loop of links
         return path, f"{path}: cannot read ({e.strerror or e})"
     image = Image(
-        path, picture.hash, path, size, mtime, picture.width, picture.height,
-        descriptor=picture.descriptor,
+        path, picture.hash, path, width=picture.width, height=picture.height,
+        descriptor=picture.descriptor, **known,
     )
     return path, image
-
-
-def _stat(path: str) -> tuple[int, float]:
-    if hdfs.is_hdfs(path):
-        return hdfs.stat(path)
-    st = os.stat(path)
-    return st.st_size, st.st_mtime
 
 
 def ingest(

@@ -23,6 +23,12 @@ class Image:
     # The second stage's 49 bytes (phashdb.descriptor); None for hashes loaded without it,
     # which are then matched by the plain pHash threshold alone.
     descriptor: bytes | None = field(default=None, repr=False)
+    # What identifies the file (phashdb.identity), checked before any action on it; None in
+    # records of files made before it was recorded (then size and mtime are checked).
+    dev: int | None = field(default=None, repr=False)
+    ino: int | None = field(default=None, repr=False)
+    mtime_ns: int | None = field(default=None, repr=False)
+    digest: str | None = field(default=None, repr=False)  # SHA-256 of the bytes, hex
 
 
 def image_to_json(image: Image) -> dict:
@@ -85,6 +91,8 @@ class Verdict:
     id: str | None = None  # the id it was (or would be) stored under
     added: bool = False  # whether this call stored it
     threshold: int = field(default=0, compare=False)
+    # The record made of the image (with its file's identity): what was or would be stored.
+    image: Image | None = field(default=None, compare=False, repr=False)
 
     @property
     def duplicate(self) -> bool:

@@ -28,10 +28,13 @@ import shutil
 import stat
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import TrashError
+from .identity import changed, refusal
+from .records import Image
 
 INFO = "trashed.json"
 PARTIAL = ".phashdb-partial-"  # prefix of what a crash can leave half-written in an entry
@@ -55,14 +58,24 @@ class Trashed:
 
 
 def move_to_trash(
-    path: str | os.PathLike, trash: Path, *, index=None, id: str | None = None
+    path: str | os.PathLike, trash: Path, *, index=None, id: str | None = None,
+    keep: Iterable[Image] = (), record: Image | None = None,
 ) -> Trashed:
     """Move a file into the trash folder `trash`; returns where it went. With `index`, the
-    image stored under `id` (default: the file's absolute path), if any, leaves the index."""
+    image stored under `id` (default: the file's absolute path), if any, leaves the index.
+    Refused (TrashError, naming the file) when the file is not the one that image's record
+    (or `record`, what it was hashed as when not stored) describes, lies in the trash already,
+    or is the file of one of the images to `keep` (phashdb.identity.refusal)."""
     original = os.path.abspath(path)
     if id is None:
         id = original
-    image_id = id if index is not None and id in index else None
+    stored = index.get(id) if index is not None else None
+    image_id = None if stored is None else id
+    if stored is not None and stored.path == original:
+        record = stored
+    why = refusal(original, record=record, keep=tuple(keep), home=trash)
+    if why:
+        raise TrashError(f"cannot move {original} to the trash: {why}")
     entry = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
     # Absolute: an index opened by a relative path must still find its trash from elsewhere.
     folder = Path(os.path.abspath(trash)) / entry
@@ -226,7 +239,7 @@ def check(trash: Path, *, index=None, repair: bool = False) -> list[str]:
         if (
             record is not None
             and record.path == item.original
-            and not _describes(record, item.original)
+            and changed(record, item.original) is not None
         ):
             found(
                 f"{item.image_id}: trashed ({folder}) but still in the index",
@@ -309,15 +322,6 @@ def _same_bytes(a: Path, b: str) -> bool:
         return filecmp.cmp(a, b, shallow=False)
     except OSError:
         return False
-
-
-def _describes(record, path: str) -> bool:
-    """Whether the file at `path` is the one an index record was made from."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    return (st.st_size, st.st_mtime) == (record.size, record.mtime)
 
 
 def _read(folder: Path) -> Trashed:

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import Error, ImageError
+from .follow import admit, moved, trash_duplicate
 from .ingest import IMAGE_SUFFIXES
 from .records import Verdict
-from .trash import move_to_trash
 
 ON_DUPLICATE = ("keep", "trash", "skip")
 
@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Seen:
-    """What happened to one arrived file. `action`: "stored" (unique), "kept" (a duplicate
-    stored as such), "trashed", "skipped" (a duplicate left alone) or "failed"."""
+    """What happened to one arrived file. `action`: "stored" (unique), "moved" (a stored
+    image moved or renamed: its record followed), "kept" (a duplicate stored as such),
+    "trashed", "skipped" (a duplicate left alone) or "failed"."""
 
     path: str
     action: str
@@ -47,6 +48,7 @@ class WatchSummary:
     """Counts of what a watch did, by action; `pending` files were still arriving at the stop."""
 
     stored: int = 0
+    moved: int = 0  # stored images moved or renamed: their records followed them
     kept: int = 0
     trashed: int = 0
     skipped: int = 0
@@ -63,6 +65,7 @@ class _Arriving:
     signature: tuple[int, int]  # (size, mtime in ns): changes while the file is written
     since: float  # when the signature was last seen to change
     tried: float | None = None  # when it was last tried and did not decode
+    source: str | None = None  # where it was moved from, when it came by a rename
 
 
 def watch(
@@ -93,22 +96,29 @@ def watch(
     except ImportError as e:
         raise Error(f"watching needs watchdog: pip install 'phashdb[watch]' ({e})") from e
 
-    arrived: queue.Queue[str] = queue.Queue()
+    # (path, where it was moved from or None)
+    arrived: queue.Queue[tuple[str, str | None]] = queue.Queue()
+    # The index's own folder (its trash above all) is never watched, wherever the user put
+    # it; only its trash, when the user asked to watch that folder itself (as ingest does).
     trash = Path(index.trash).resolve()
+    own = trash if folder.is_relative_to(trash.parent) else trash.parent
 
     class Enqueue(FileSystemEventHandler):
         # Runs in the observer's thread: nothing slow here, or events pile up in the kernel.
         def on_created(self, event):
             self._arrived(event.src_path, event.is_directory)
 
-        def on_moved(self, event):
-            self._arrived(event.dest_path, event.is_directory)
+        def on_modified(self, event):  # written over in place: a replacement, if stored
+            self._arrived(event.src_path, event.is_directory)
 
-        def _arrived(self, path, is_directory):
+        def on_moved(self, event):
+            self._arrived(event.dest_path, event.is_directory, os.fsdecode(event.src_path))
+
+        def _arrived(self, path, is_directory, source=None):
             path = os.fsdecode(path)
             image = not is_directory and Path(path).suffix.lower() in IMAGE_SUFFIXES
-            if image and not Path(path).is_relative_to(trash):
-                arrived.put(path)
+            if image and not Path(path).is_relative_to(own):
+                arrived.put((path, source))
 
     summary = WatchSummary()
     observer = Observer()
@@ -121,10 +131,11 @@ def watch(
     try:
         while not stop.is_set():
             try:
-                path = arrived.get(timeout=min(settle / 5, 0.1))
+                path, source = arrived.get(timeout=min(settle / 5, 0.1))
                 while True:  # take in what has arrived, then try what has settled
-                    arriving.setdefault(path, _Arriving((-1, -1), time.monotonic()))
-                    path = arrived.get_nowait()
+                    state = arriving.setdefault(path, _Arriving((-1, -1), time.monotonic()))
+                    state.source = source or state.source
+                    path, source = arrived.get_nowait()
             except queue.Empty:
                 pass
             for path in list(arriving):
@@ -162,7 +173,9 @@ def _try(index, path: str, state: _Arriving, on_duplicate: str, settle: float, g
     if now - state.since < settle or (state.tried is not None and now - state.tried < settle):
         return None
     try:
-        verdict = index.add(path, keep_duplicate=on_duplicate == "keep")
+        if state.source and (record := moved(index, state.source, path)):
+            return Seen(path, "moved", detail=f"renamed from {state.source}, record {record.id}")
+        admitted = admit(index, path, keep_duplicate=on_duplicate == "keep")
     except ImageError as e:
         if now - state.since < give_up:
             log.info("%s: not readable yet, will retry (%s)", path, e)
@@ -170,15 +183,23 @@ def _try(index, path: str, state: _Arriving, on_duplicate: str, settle: float, g
             return None
         return Seen(path, "failed", detail=str(e))
     except Error as e:
+        if state.source is None and index.get(os.path.abspath(path)) is not None:
+            return Seen(path, "gone")  # a stored file touched in place, still the one recorded
         return Seen(path, "failed", detail=str(e))
+    verdict = admitted.verdict
+    if admitted.moved_from is not None:
+        return Seen(path, "moved", verdict, f"moved from {admitted.moved_from.path}")
+    note = f"replaced the record of {path}'s previous file" if admitted.replaced else ""
     if not verdict.duplicate:
-        return Seen(path, "stored", verdict)
+        return Seen(path, "stored", verdict, note)
     if on_duplicate == "keep":
-        return Seen(path, "kept", verdict)
+        return Seen(path, "kept", verdict, note)
     if on_duplicate == "skip":
-        return Seen(path, "skipped", verdict)
+        return Seen(path, "skipped", verdict, note)
     try:
-        moved = move_to_trash(path, index.trash, index=index)
+        trashed = trash_duplicate(index, path, verdict)
     except Error as e:
         return Seen(path, "failed", verdict, str(e))
-    return Seen(path, "trashed", verdict, moved.id)
+    if isinstance(trashed, str):
+        return Seen(path, "kept", verdict, trashed)
+    return Seen(path, "trashed", verdict, trashed.id)

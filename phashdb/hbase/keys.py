@@ -295,8 +295,10 @@ _compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 def encode_record(image: Image) -> bytes:
     """The record cell: the image as a compact JSON list (ids and paths with surrogate escapes
-    survive JSON's \\u escapes); the second stage's descriptor last, in base64, when it has one
-    (records written before the second stage end at `added`)."""
+    survive JSON's \\u escapes); the second stage's descriptor next, in base64, when it has one;
+    then, when the file's identity is known, its device, inode, mtime in ns and digest (the
+    descriptor's place then null if it has none). Records written before the second stage end
+    at `added`, before file identity at the descriptor: all three are read."""
     fields = [
         image.id,
         f"{image.hash:016x}",
@@ -307,8 +309,12 @@ def encode_record(image: Image) -> bytes:
         image.height,
         image.added,
     ]
-    if image.descriptor is not None:
-        fields.append(base64.b64encode(image.descriptor).decode())
+    identity = [image.dev, image.ino, image.mtime_ns, image.digest]
+    has_identity = any(v is not None for v in identity)
+    if image.descriptor is not None or has_identity:
+        fields.append(None if image.descriptor is None else base64.b64encode(image.descriptor).decode())
+    if has_identity:
+        fields.extend(identity)
     return _compact_json(fields).encode()
 
 
@@ -324,8 +330,8 @@ def hash_records(ids: Sequence[str], hashes: np.ndarray, added: float) -> list[b
 
 def decode_record(raw: bytes) -> Image:
     id, h, path, size, mtime, width, height, added, *rest = json.loads(raw)
-    descriptor = base64.b64decode(rest[0]) if rest else None
-    return Image(id, int(h, 16), path, size, mtime, width, height, added, descriptor)
+    descriptor = base64.b64decode(rest[0]) if rest and rest[0] is not None else None
+    return Image(id, int(h, 16), path, size, mtime, width, height, added, descriptor, *rest[1:5])
 
 
 def decision_qualifier(a: str, b: str) -> bytes:

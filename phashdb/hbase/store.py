@@ -348,8 +348,9 @@ class HBaseStore:
             np.array([i.hash for i in images], dtype=np.uint64),
         )
 
-    def files(self) -> dict[str, tuple[int | None, float | None]]:
-        return {i.path: (i.size, i.mtime) for i in self.images() if i.path}
+    def files(self) -> dict[str, tuple]:
+        """(size, mtime, dev, ino, mtime_ns) of every stored path."""
+        return {i.path: (i.size, i.mtime, i.dev, i.ino, i.mtime_ns) for i in self.images() if i.path}
 
     def count(self) -> int:
         return sum(
