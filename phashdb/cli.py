@@ -114,7 +114,9 @@ def init(opts: Options, threshold, bands, regions_per_band, print_schema, reach,
     For HBase, the tables are created pre-split through HBase's Thrift2 server (the URL's
     port, hbase://HOST:9090/TABLE), or run the script that
     --print-schema prints with `hbase shell`."""
-    if opts.db and opts.db.startswith("hbase://"):
+    from phashdb.store import backend
+
+    if opts.db and "layout" in backend(opts.db).capabilities:
         from phashdb.bands import BandLayout
         from phashdb.hbase import DEFAULT_BANDS, HBaseOptions, create_tables, schema_script
 

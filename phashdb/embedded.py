@@ -215,9 +215,12 @@ class EmbeddedStore:
 
     # --- reads ----------------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, radius: int, *, records: dict | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every stored image within `radius` of each query, exactly: (query numbers, ids,
-        distances), one entry per (query, image) pair."""
+        distances), one entry per (query, image) pair. The band tables are in memory: no
+        record is read, so `records` is left as it is."""
         try:
             return self._search(queries, radius)
         except Damaged as e:
@@ -291,8 +294,11 @@ class EmbeddedStore:
         for row in self._sql(f"SELECT {COLUMNS} FROM images ORDER BY seq"):
             yield _image(row)
 
-    def files(self) -> dict[str, tuple[int | None, float | None]]:
-        """(size, mtime) of every stored path: what resumable ingest compares against."""
+    def files(self, paths: Iterable[str] | None = None) -> dict[str, tuple[int | None, float | None]]:
+        """(size, mtime) of each stored path among `paths`, looked up as ids (as ingest stores
+        them); None: of every stored path. What resumable ingest compares against."""
+        if paths is not None:
+            return {i.path: (i.size, i.mtime) for i in self.find(paths).values() if i.path}
         rows = self._sql("SELECT path, size, mtime FROM images WHERE typeof(path) = 'text'")
         found = {p: (s, m) for p, s, m in rows}
         # Names that are not UTF-8 (see _sql_text) are few: read apart, the rest stays plain.

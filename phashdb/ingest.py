@@ -97,9 +97,10 @@ def pending_files(
     """The image files under `folders` not stored yet with the same size and modification
     time, and how many are skipped as stored. A file that cannot be looked at (gone since it was
     listed, a dangling link) is pending: reading it says why it fails."""
-    known = index.files()
+    found = find_images(folders, failed)
+    known = index.files(found)  # only the files found: not every stored record
     todo, skipped = [], 0
-    for path in find_images(folders, failed):
+    for path in found:
         try:
             stat = _stat(path)
         except OSError:
