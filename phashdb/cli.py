@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import click
 
-EXIT_OK, EXIT_DUPLICATE, EXIT_ERROR = 0, 1, 2
+EXIT_DUPLICATE, EXIT_ERROR = 1, 2
 EXIT_CODES = """Exit codes: 0 done, every image unique; 1 a duplicate was found (check, add);
 2 a usage or input error (a bad image, an unreachable, damaged or read-only index, a full disk)."""
 
