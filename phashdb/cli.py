@@ -173,7 +173,7 @@ def ingest(opts: Options, folders, workers, runner, load, as_json) -> None:
     if as_json:
         click.echo(json.dumps(report.to_json()))
     else:
-        for path, error in report.failed:
+        for _path, error in report.failed:
             click.echo(f"failed: {_shown(error)}", err=True)
         click.echo(
             f"{report.added} added, {report.skipped} skipped, "
