@@ -335,7 +335,7 @@ class Index:
     def files(self, paths: Iterable[str] | None = None) -> dict[str, tuple[int | None, float | None]]:
         """(size, mtime) of each stored path among `paths` (looked up in batches, as ids: as
         ingest stores them), for resumable ingest; None: of every stored path (a full read)."""
-        return self.store.files() if paths is None else self.store.files(paths)
+        return self.store.files(paths)
 
     def images(self) -> Iterable[Image]:
         return self.store.images()
