@@ -30,6 +30,7 @@ import numpy as np
 import phashdb
 from phashdb.bands import BandLayout
 from phashdb.hbase import DEFAULT_BANDS, create_tables, keys
+from phashdb.hbase.tally import CallTally
 from phashdb.hbase.thrift import hb
 
 CLUSTER = Path(__file__).resolve().parent.parent / "tests" / "hbase" / "cluster.sh"
@@ -146,6 +147,22 @@ def measure(index, pairs, queries, floor=None, server_pid=None, settle=None):
     return out
 
 
+def calls_per_check(index) -> tuple[float, dict]:
+    """Thrift calls per check (counted at the client, phashdb.hbase.tally) of each of five real
+    photos (scikit-image's bundled files) stored first, flips and rotations searched: the mean
+    and the calls by method."""
+    import skimage.data
+
+    photos = sorted(Path(skimage.data.__file__).parent.glob("*.png"))[:5]
+    for photo in photos:
+        if str(photo) not in index:
+            index.add(photo, keep_duplicate=True)
+    with CallTally(index.store.pool) as tally:
+        for photo in photos:
+            index.check(photo)
+    return tally.total / len(photos), dict(tally.calls)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000)
@@ -193,6 +210,7 @@ def main() -> None:
 
             results = {"hbase": measure(hbase, pairs, queries, floor, info["pid"], settle)}
             assert hbase.store.server_filter
+            per_check = calls_per_check(hbase)
         # The same data, every band entry sent to the client (no HammingFilter).
         with phashdb.open(url + "?server_filter=0") as unfiltered:
             results["unfiltered"] = measure(
@@ -229,6 +247,7 @@ def main() -> None:
         f"{args.size:,} hashes: {args.size / max(h['client_cpu'], h['server_cpu']):,.0f} hashes/s "
         "if each had one core to itself"
     )
+    print(f"Thrift calls per check (a real photo, flips searched): {per_check[0]:.1f} {per_check[1]}")
     print("HBase/floor at p50: " + ", ".join(f"r={r} {h[r][0] / floor[0]:.1f}x" for r in RADII))
     u = results["unfiltered"]
     print(

@@ -50,7 +50,7 @@ def main() -> None:
         for radius in map(int, args.radii.split(",")):
             ours = [timed(index.query, int(q), radius) for q in queries.tolist()]
             brute = [
-                timed(lambda q: np.flatnonzero(np.bitwise_count(hashes ^ q) <= radius), q)
+                timed(lambda q, radius=radius: np.flatnonzero(np.bitwise_count(hashes ^ q) <= radius), q)
                 for q in queries
             ]
             batch = timed(index.query_many, queries.tolist(), radius) / len(queries)

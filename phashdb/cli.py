@@ -159,7 +159,9 @@ def init(opts: Options, threshold, bands, regions_per_band, print_schema, reach,
     For HBase, the tables are created pre-split through HBase's Thrift2 server (the URL's
     port, hbase://HOST:9090/TABLE), or run the script that
     --print-schema prints with `hbase shell`."""
-    if opts.db and opts.db.startswith("hbase://"):
+    from phashdb.store import backend
+
+    if opts.db and "layout" in backend(opts.db).capabilities:
         from phashdb.hbase import DEFAULT_BANDS, HBaseOptions, create_tables, schema_script
 
         layout = BandLayout(tuple(int(w) for w in bands.split(","))) if bands else BandLayout.even(DEFAULT_BANDS)
@@ -217,7 +219,7 @@ def ingest(opts: Options, folders, workers, runner, load, as_json) -> None:
     if as_json:
         click.echo(json.dumps(report.to_json()))
     else:
-        for path, error in report.failed:
+        for _path, error in report.failed:
             click.echo(f"failed: {_shown(error)}", err=True)
         click.echo(
             f"{report.added} added, {report.skipped} skipped, "

@@ -110,11 +110,6 @@ def quality(pixels: np.ndarray) -> int:
     return min(255, round(steps / 2 * 8))
 
 
-def score(a: bytes, b: bytes) -> float:
-    """How far apart two descriptors are: lower is closer, SCORE_LIMIT or less confirms."""
-    return float(_compare(a, [b])[1][0])
-
-
 def confirms(a: bytes, b: bytes) -> tuple[bool, float]:
     """Whether descriptors `a` and `b` show the same picture, and their score. Two images of
     which one is near-constant are the same picture only if both are and their thumbnails
@@ -163,10 +158,6 @@ def judge_many(
 def flat(descriptor: bytes) -> bool:
     """Whether the image is near-constant (too little detail for its hash to identify it)."""
     return descriptor[32] < LOW_QUALITY
-
-
-def thumbnail(descriptor: bytes) -> np.ndarray:
-    return np.frombuffer(descriptor, dtype=np.uint8, count=16, offset=33).astype(np.float64)
 
 
 def _table(descriptors) -> np.ndarray:

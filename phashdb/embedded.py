@@ -33,7 +33,7 @@ import numpy as np
 
 from .bands import BandLayout
 from .errors import StoreError
-from .records import Image
+from .records import Image, file_fields
 from .tables import BandTables, Damaged, decode_ids, encode_ids, id_slices, scan
 
 log = logging.getLogger(__name__)
@@ -243,9 +243,12 @@ class EmbeddedStore:
 
     # --- reads ----------------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, radius: int, *, records: dict | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every stored image within `radius` of each query, exactly: (query numbers, ids,
-        distances), one entry per (query, image) pair."""
+        distances), one entry per (query, image) pair. The band tables are in memory: no
+        record is read, so `records` is left as it is."""
         try:
             return self._search(queries, radius)
         except Damaged as e:
@@ -319,9 +322,12 @@ class EmbeddedStore:
         for row in self._sql(f"SELECT {self._columns} FROM images ORDER BY seq"):
             yield _image(row)
 
-    def files(self) -> dict[str, tuple]:
-        """(size, mtime, dev, ino, mtime_ns) of every stored path: what resumable ingest
-        compares against."""
+    def files(self, paths: Iterable[str] | None = None) -> dict[str, tuple]:
+        """(size, mtime, dev, ino, mtime_ns) of each stored path among `paths`, looked up as ids
+        (as ingest stores them); None: of every stored path. What resumable ingest compares
+        against."""
+        if paths is not None:
+            return {i.path: file_fields(i) for i in self.find(paths).values() if i.path}
         names = ("path", "size", "mtime", "dev", "ino", "mtime_ns")
         what = ", ".join(self._column[c] for c in names) + " FROM images"
         rows = self._sql(f"SELECT {what} WHERE typeof(path) = 'text'")
@@ -789,3 +795,4 @@ def _cause(e: Exception, folder: Path | None = None) -> str:
         except OSError:
             pass
     return f"the disk is full ({text})" if full else text
+

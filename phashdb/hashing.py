@@ -318,12 +318,9 @@ def _pixels(grey: Image.Image) -> np.ndarray:
     return np.asarray(grey.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
 
 
-def _phash(grey: Image.Image) -> int:
-    """imagehash.phash's bits, as an int with the first bit most significant."""
-    return _phash_of(_pixels(grey))
-
-
 def _phash_of(pixels: np.ndarray) -> int:
+    """imagehash.phash's bits of the 32x32 image pHash reads, as an int with the first bit
+    most significant."""
     # Rounding drops the ~1e-10 noise of the matrix product, which scipy's FFT does not make:
     # without it, coefficients that are exactly equal (all of them in a flat image) compare
     # at random; with it, the bits match imagehash on flat and symmetric images too.

@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from itertools import islice, repeat
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from .errors import Error, IndexMismatchError
 from .hashing import DEFAULT_MAX_PIXELS, HASH_VERSION, READS_HASH_VERSIONS, from_hex, read_image
 from .identity import read_file
 from .records import Decision, Image, Match, Verdict
+from .store import open_store
 
 # Chosen by benchmarks/accuracy.py on 231 real photos (README, "Accuracy"): the largest distance
 # with no false match (at 10, one edited copy matched another photo: in a million-image index
@@ -140,11 +140,10 @@ class Index:
         phashdb.hbase.bulkload): for millions at once. Ids already stored are kept, or replaced
         online when changed (an id given twice: the last wins). Returns how many new images
         were loaded. HBase indexes only."""
-        if not self.store.url.startswith("hbase://"):
+        load = getattr(self.store, "bulk_load", None)
+        if load is None:
             raise Error(f"the index at {self.store.url} is not in HBase: bulk load needs HBase")
-        from .hbase.bulkload import load
-
-        return load(self.store, images).added
+        return load(images)
 
     def add_hashes(
         self, pairs: Iterable[tuple[str, int | str]], *, batch: int = 1_000_000
@@ -181,10 +180,15 @@ class Index:
         self, hashes: Iterable[int | str], radius: int | None = None
     ) -> list[list[tuple[str, int]]]:
         """`query` for many hashes at once: much faster per hash than one by one."""
+        return self._query_many(hashes, radius, None)
+
+    def _query_many(self, hashes, radius: int | None, records: dict | None):
+        """`query_many`; the records the store read to answer go into `records` (a dict)."""
         queries = np.array(
             [from_hex(h) if isinstance(h, str) else h for h in hashes], dtype=np.uint64
         )
-        qidx, ids, dists = self.store.search(queries, self._radius_or_threshold(radius))
+        radius = self._radius_or_threshold(radius)
+        qidx, ids, dists = self.store.search(queries, radius, records=records)
         out: list[list[tuple[str, int]]] = [[] for _ in queries]
         # numpy orders the matches by query and distance; each run of one query's matches at one
         # distance is then sorted as plain strings, so thousands of matches cost little.
@@ -202,8 +206,9 @@ class Index:
     def matches(self, hashes: Iterable[int | str], radius: int | None = None) -> list[list[Match]]:
         """For each hash, the stored images within `radius` as Matches (with their stored
         paths), nearest first."""
-        found = self.query_many(hashes, radius)
-        records = self.store.find({id for f in found for id, _ in f})
+        records: dict[str, Image] = {}
+        found = self._query_many(hashes, radius, records)
+        records.update(self.store.find({id for f in found for id, _ in f} - set(records)))
         return [[Match(id, d, records[id].path) for id, d in f if id in records] for f in found]
 
     def similar(self, source, top: int = 5) -> list[Match]:
@@ -332,9 +337,11 @@ class Index:
     def get(self, id: str) -> Image | None:
         return self.store.find([id]).get(id)
 
-    def files(self) -> dict[str, tuple]:
-        """(size, mtime, dev, ino, mtime_ns) of every stored path, for resumable ingest."""
-        return self.store.files()
+    def files(self, paths: Iterable[str] | None = None) -> dict[str, tuple]:
+        """(size, mtime, dev, ino, mtime_ns) of each stored path among `paths` (looked up in
+        batches, as ids: as ingest stores them), for resumable ingest; None: of every stored
+        path (a full read)."""
+        return self.store.files(paths)
 
     def images(self) -> Iterable[Image]:
         return self.store.images()
@@ -395,8 +402,11 @@ class Index:
         queries = [(VARIANTS[0][0], image.hash, image.descriptor, reach)]
         if variants and self.variants:
             queries += [(v.name, v.hash, v.descriptor, radius) for v in variants[1:]]
-        found = self._search(queries)
-        records = self.store.find({id for _, id, _ in found})
+        read: dict[str, Image] = {}
+        found = self._search(queries, read)
+        # A check reads each record once: those the search read come with it.
+        records = {id: read[id] for _, id, _ in found if id in read}
+        records.update(self.store.find({id for _, id, _ in found} - set(records)))
         best: dict[str, Match] = {}
         for q, (name, _, mine, _) in enumerate(queries):
             hits = [(id, d) for n, id, d in found if n == q and id in records]
@@ -409,13 +419,14 @@ class Index:
                     best[id] = match
         return sorted(best.values(), key=Match.rank)
 
-    def _search(self, queries: list) -> list[tuple[int, str, int]]:
+    def _search(self, queries: list, records: dict) -> list[tuple[int, str, int]]:
         """(query number, id, distance) of every stored image within each query's radius:
-        one batched search per radius."""
+        one batched search per radius; the records the store read go into `records`."""
         out = []
         for r in sorted({q[3] for q in queries}):
             numbers = [n for n, q in enumerate(queries) if q[3] == r]
-            for n, found in zip(numbers, self.query_many([queries[n][1] for n in numbers], r)):
+            hashes = [queries[n][1] for n in numbers]
+            for n, found in zip(numbers, self._query_many(hashes, r, records)):
                 out.extend((n, id, d) for id, d in found)
         return out
 
@@ -527,19 +538,7 @@ def open(url: str | os.PathLike | None = None, **options) -> Index:
     index_options = {
         k: options.pop(k) for k in ("threshold", "max_pixels", "reach", "variants") if k in options
     }
-    scheme = urlparse(url).scheme
-    if scheme == "hbase":
-        try:
-            from .hbase import HBaseStore
-        except ImportError as e:
-            raise Error(f"{url}: the HBase backend needs thriftpy2: pip install 'phashdb[hbase]' ({e})") from e
-        store = HBaseStore.from_url(url, **options)
-    elif scheme in ("", "file"):
-        from .embedded import EmbeddedStore
-
-        store = EmbeddedStore(urlparse(url).path if scheme == "file" else url, **options)
-    else:
-        raise ValueError(f"unknown index URL scheme {scheme!r} in {url!r}: use a path or hbase://")
+    store = open_store(url, **options)
     try:
         return Index(store, **index_options)
     except BaseException:

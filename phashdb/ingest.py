@@ -105,14 +105,14 @@ def pending_files(
     """The image files under `folders` not stored yet with the same size and modification
     time (and device and inode, when recorded), and how many are skipped as stored. A file that
     cannot be looked at (gone since it was listed, a dangling link) is pending: reading it says
-    why it fails. The index's own folder is never looked in."""
+    why it fails. The index's own folder is never looked in; the index is asked only about the
+    files found, not for every stored record."""
     folders = list(folders)
-    known = index.files()
-    todo, skipped = [], 0
     own = _own_folders(index, folders)
-    for path in find_images(folders, failed):
-        if _in_folder(os.path.dirname(path), own):
-            continue
+    found = [p for p in find_images(folders, failed) if not _in_folder(os.path.dirname(p), own)]
+    known = index.files(found)
+    todo, skipped = [], 0
+    for path in found:
         try:
             same = _unchanged(known.get(path), path)
         except OSError:

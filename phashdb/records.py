@@ -31,6 +31,11 @@ class Image:
     digest: str | None = field(default=None, repr=False)  # SHA-256 of the bytes, hex
 
 
+def file_fields(image: Image) -> tuple:
+    """What resumable ingest compares a file against: (size, mtime, dev, ino, mtime_ns)."""
+    return (image.size, image.mtime, image.dev, image.ino, image.mtime_ns)
+
+
 def image_to_json(image: Image) -> dict:
     """`image` as a JSON object (the MapReduce jobs' records): its fields, the descriptor in
     base64."""
@@ -48,7 +53,7 @@ def image_from_json(record: dict) -> Image:
 @dataclass(frozen=True)
 class Match:
     """A stored image close to a query: its id, Hamming distance and stored path; `score` is
-    the second stage's (phashdb.descriptor.score: lower is closer; None when the plain pHash
+    the second stage's (phashdb.descriptor.confirms: lower is closer; None when the plain pHash
     threshold decided), `variant` how the query was flipped or rotated from the stored image
     ("as-is", "mirrored", "rotated 90", ...: phashdb.descriptor.VARIANTS), `distance` the
     pHash distance in that variant; `same_file` whether the stored file is the very file

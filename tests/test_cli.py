@@ -14,7 +14,7 @@ def collection(tmp_path, photos, near_copies):
     """A folder of photos, one of them twice (a near copy in a subfolder), and one bad file."""
     folder = tmp_path / "collection"
     (folder / "sub").mkdir(parents=True)
-    for name, path in photos.items():
+    for _name, path in photos.items():
         shutil.copy(path, folder / path.name)
     shutil.copy(near_copies["chelsea"], folder / "sub" / "chelsea-copy.jpg")
     (folder / "broken.jpg").write_bytes(photos["coffee"].read_bytes()[:300])

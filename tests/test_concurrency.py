@@ -54,7 +54,7 @@ def adds_at_once_admit_exactly_one(location, tmp_path, photos, near_copies):
         assert w.exitcode == 0
     admitted = [path for path, added, _ in outcomes if added]
     assert len(admitted) == 1
-    for path, added, matches in outcomes:
+    for _path, added, matches in outcomes:
         if not added:
             assert matches == admitted
     with phashdb.open(location) as index:
@@ -74,7 +74,7 @@ def test_two_writers_ingesting_at_once_lose_nothing(tmp_path, photos):
     for k in range(2):
         folder = tmp_path / f"f{k}"
         folder.mkdir()
-        for name, path in photos.items():
+        for _name, path in photos.items():
             (folder / path.name).write_bytes(path.read_bytes())
         folders.append(folder)
     ctx = mp.get_context("spawn")

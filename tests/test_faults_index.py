@@ -496,7 +496,7 @@ def test_fault_suite_kill_9_of_ingest_then_fsck_and_resume_reach_the_exact_count
     db = tmp_path / "index"
     phashdb.open(db).close()  # fsck refuses a missing index: a kill may come before it is made
     trials = survived = 0
-    for trial in range(5):
+    for _trial in range(5):
         proc = subprocess.Popen(
             [PHASHDB, "--db", str(db), "ingest", "-j", "2", str(photos)],
             stdout=subprocess.DEVNULL,

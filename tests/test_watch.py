@@ -77,7 +77,7 @@ def write_slowly(source: Path, dest: Path) -> None:
     cannot decode it, and must try again later."""
     data = source.read_bytes()
     with open(dest, "wb") as f:
-        for n, start in enumerate(range(0, len(data), 8192)):
+        for _n, start in enumerate(range(0, len(data), 8192)):
             f.write(data[start : start + 8192])
             f.flush()
             time.sleep(1.5 if start <= len(data) // 2 < start + 8192 else 0.05)

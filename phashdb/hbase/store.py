@@ -26,7 +26,7 @@ import numpy as np
 
 from ..bands import BandLayout, flip_masks
 from ..errors import StoreError
-from ..records import Image
+from ..records import Image, file_fields
 from . import claims, keys, thrift
 from .keys import BAND_FAMILY as B
 from .keys import RECORD_FAMILY as I
@@ -161,13 +161,18 @@ class HBaseStore:
 
     # --- reads ----------------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, radius: int, *, records: dict[str, Image] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every stored image within `radius` of each query, exactly: (query numbers, ids,
-        distances). Claims and orphans (band cells without a record) are left out."""
+        distances). Claims and orphans (band cells without a record) are left out. The
+        candidates' records are read to tell: they go into `records` (id -> Image) if given."""
         qidx, numbers, dists = self.candidates(np.asarray(queries, dtype=np.uint64), radius)
-        records = self.read_numbers(set(numbers.tolist()))
-        keep = [i for i, n in enumerate(numbers.tolist()) if records.get(n, (None,))[0] is not None]
-        ids = np.array([records[n][0].id for n in numbers[keep].tolist()], dtype=object)
+        read = self.read_numbers(set(numbers.tolist()))
+        keep = [i for i, n in enumerate(numbers.tolist()) if read.get(n, (None,))[0] is not None]
+        ids = np.array([read[n][0].id for n in numbers[keep].tolist()], dtype=object)
+        if records is not None:
+            records.update((r.id, r) for r, _ in read.values() if r is not None)
         return qidx[keep], ids, dists[keep]
 
     def probes(self, queries: np.ndarray, radius: int) -> list[tuple[int, int, int]]:
@@ -348,9 +353,12 @@ class HBaseStore:
             np.array([i.hash for i in images], dtype=np.uint64),
         )
 
-    def files(self) -> dict[str, tuple]:
-        """(size, mtime, dev, ino, mtime_ns) of every stored path."""
-        return {i.path: (i.size, i.mtime, i.dev, i.ino, i.mtime_ns) for i in self.images() if i.path}
+    def files(self, paths: Iterable[str] | None = None) -> dict[str, tuple]:
+        """(size, mtime, dev, ino, mtime_ns) of each stored path among `paths`, looked up as ids
+        (two getMultiples a batch: the id cells, then the records found); None: of every stored
+        path (a scan)."""
+        images = self.images() if paths is None else self.find(paths).values()
+        return {i.path: file_fields(i) for i in images if i.path}
 
     def count(self) -> int:
         return sum(
@@ -646,6 +654,12 @@ class HBaseStore:
         stored = self.lookup(ids)
         self.remove_numbered(stored.values())
         return len(stored)
+
+    def bulk_load(self, images: Iterable[Image]) -> int:
+        """Load records through HFiles (phashdb.hbase.bulkload): how many new images."""
+        from .bulkload import load
+
+        return load(self, images).added
 
     @contextmanager
     def claim(self, image: Image, radius: int):

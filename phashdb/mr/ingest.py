@@ -4,8 +4,6 @@ load the hashes into HBase themselves, in batches; otherwise the driver loads th
 
 from __future__ import annotations
 
-import json
-
 from mrjob.job import MRJob
 from mrjob.protocol import JSONValueProtocol, RawValueProtocol
 
@@ -54,10 +52,6 @@ class MRIngest(MRJob):
             self.index.insert(self.batch)
             self.increment_counter("phashdb", "loaded", len(self.batch))
         self.batch = []
-
-
-def parse(line: bytes) -> dict:
-    return json.loads(line)
 
 
 if __name__ == "__main__":

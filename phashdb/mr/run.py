@@ -17,6 +17,7 @@ from ..errors import Error
 from ..index import Group, connected_groups
 from ..ingest import BATCH, IngestReport, count_duplicates, pending_files
 from ..records import Image, image_from_json
+from ..store import capabilities
 
 RUNNERS = ("inline", "local", "hadoop", "spark", "emr", "dataproc")
 # Input lines (image files) per map task on a cluster: enough work to amortise a task's start
@@ -48,8 +49,10 @@ def ingest(
         raise ValueError(f"'load' must be one of {', '.join(LOADS)}, got {load!r}")
     report = IngestReport()
     todo, report.skipped = pending_files(index, folders)
-    hbase = index.store.url.startswith("hbase://")
-    loaded_by_tasks = hbase and load == "online"
+    # A store with bulk load takes the job's output as HFiles; one other machines reach by its
+    # URL may be written by the tasks themselves.
+    bulk_loads = getattr(index.store, "bulk_load", None) is not None
+    loaded_by_tasks = "remote" in capabilities(index.store) and load == "online"
     args = ["--db", index.store.url] if loaded_by_tasks else []
     if index.max_pixels:
         args += ["--max-pixels", str(index.max_pixels)]
@@ -57,7 +60,7 @@ def ingest(
     bulk: list[Image] = []
 
     def store(batch):
-        if hbase and not loaded_by_tasks:
+        if bulk_loads and not loaded_by_tasks:
             bulk.extend(batch)  # loaded at the end, all in one bulk load
             return
         if not loaded_by_tasks:
