@@ -61,9 +61,11 @@ def test_find_files_put_and_delete_agree(index):
     index.store.put(images)
     assert index.store.count() == 12
     assert index.store.find(["img/003", "nope"]) == {"img/003": images[3]}
-    # Files are looked up as ids (as ingest stores them): only those asked about come back.
+    # Files are looked up as ids (as ingest stores them): only those asked about come back,
+    # as (size, mtime, dev, ino, mtime_ns) (no identity recorded for these).
     assert index.store.files(["img/004", "img/005", "absent"]) == {
-        "/photos/004.jpg": (1004, 1.7e9 + 4), "/photos/005.jpg": (1005, 1.7e9 + 5)
+        "/photos/004.jpg": (1004, 1.7e9 + 4, None, None, None),
+        "/photos/005.jpg": (1005, 1.7e9 + 5, None, None, None),
     }
     assert len(index.store.files()) == 12
     ids, hashes = index.store.hashes()
