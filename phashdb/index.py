@@ -11,16 +11,17 @@ import io
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from itertools import islice, repeat
 from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 
+from . import grouping
 from .bands import HASH_BITS
-from .descriptor import DESCRIPTOR_VERSION, VARIANTS, judge, judge_many
+from .descriptor import DESCRIPTOR_VERSION, READS_DESCRIPTOR_VERSIONS, VARIANTS, judge_many
 from .errors import Error, IndexMismatchError
+from .grouping import Group, connected_groups  # noqa: F401 (public here too)
 from .hashing import DEFAULT_MAX_PIXELS, HASH_VERSION, READS_HASH_VERSIONS, from_hex, read_image
 from .records import Decision, Image, Match, Verdict
 
@@ -34,15 +35,6 @@ DEFAULT_THRESHOLD = 8
 # (README, "Accuracy") against the cost of a wider search (benchmarks/check_10m.py).
 DEFAULT_REACH = 16
 FORMAT = 1  # the layout of what a backend stores; bumped when that changes
-
-
-@dataclass(frozen=True)
-class Group:
-    """Stored images that are near-duplicates of one another (connected by distance <= the
-    threshold), with every close pair as (id, id, distance)."""
-
-    images: tuple[Image, ...]
-    pairs: tuple[tuple[str, str, int], ...]
 
 
 class Index:
@@ -67,7 +59,9 @@ class Index:
         elif "descriptor_version" not in settings:  # made before the second stage: rows lack it
             store.write_settings({"descriptor_version": DESCRIPTOR_VERSION})
             settings = {**settings, "descriptor_version": DESCRIPTOR_VERSION}
-        if settings["descriptor_version"] != DESCRIPTOR_VERSION:
+        # An index made with layout v1 keeps saying so while new rows get v2: rows are told
+        # apart by their length (phashdb.descriptor).
+        if settings["descriptor_version"] not in READS_DESCRIPTOR_VERSIONS:
             raise IndexMismatchError(
                 f"the index at {store.url} holds descriptors of version "
                 f"{settings['descriptor_version']!r}, but this phashdb makes "
@@ -212,42 +206,40 @@ class Index:
         raise AssertionError("unreachable")
 
     def dedupe(self, threshold: int | None = None, *, reach: int | None = None) -> list[Group]:
-        """Every group of stored near-duplicates, largest group first. With `reach` (e.g. the
-        index's), pairs beyond the threshold up to that pHash distance are kept when their
-        stored descriptors confirm them, as a check does (as-is only: flips need the pixels).
-        Not by default: searching every stored hash that far costs far more than a check (at
-        radius 16, seconds a hash on HBase). Near-constant images pair only as a check says."""
-        radius = self._radius_or_threshold(threshold)
+        """Every group of stored near-duplicates, largest group first: images linked as a check
+        of one, with the other stored, would call them duplicates (the second stage up to the
+        `reach`, default the index's, and the stored flips and rotations; phashdb.grouping),
+        groups never joining a pair marked not duplicates. Raises ValueError for a threshold
+        beyond the index's reach (or threshold), whose pairs could fill the memory."""
+        radius = self.dedupe_bound(threshold)
+        reach = self.reach if reach is None else _radius(reach)
         ids, hashes = self.store.hashes()
-        reach = radius if reach is None else max(radius, _radius(reach))
-        qidx, found, dists = self.store.search(hashes, reach)
-        keys_list, found_list = ids.tolist(), found.tolist()
-        pairs = {}
-        for q, k, d in zip(qidx.tolist(), found_list, dists.tolist()):
-            a = keys_list[q]
-            if a != k:
-                pairs[min(a, k), max(a, k)] = d
-        pairs = {(a, b): d for a, b, d in self.undecided((a, b, d) for (a, b), d in pairs.items())}
-        records = self.store.find({k for p in pairs for k in p})
-        # Another process may have removed some of them since: the groups are of those left.
-        pairs = {
-            (a, b): d
-            for (a, b), d in pairs.items()
-            if a in records
-            and b in records
-            and judge("as-is", d, radius, records[a].descriptor, records[b].descriptor)[0]
-        }
-        members = connected_groups(pairs)
-        group_of = {k: n for n, ks in enumerate(members) for k in ks}
-        group_pairs: list[list] = [[] for _ in members]
-        for (a, b), d in pairs.items():
-            group_pairs[group_of[a]].append((a, b, d))
-        groups = [
-            Group(tuple(sorted((records[k] for k in ks), key=lambda i: i.id)), tuple(sorted(ps)))
-            for ks, ps in zip(members, group_pairs)
-        ]
-        groups.sort(key=lambda g: (-len(g.images), g.images[0].id))
-        return groups
+        stored = self.descriptors()
+        links = grouping.search_links(
+            ids.tolist(), hashes, stored, self.store.search, radius, reach, self.variants
+        )
+        return self.groups(grouping.best_links(links))
+
+    def dedupe_bound(self, threshold: int | None) -> int:
+        """The threshold a dedupe uses; ValueError beyond the index's reach (or threshold)."""
+        radius = self._radius_or_threshold(threshold)
+        bound = max(self.threshold, self.reach)
+        if radius > bound:
+            raise ValueError(
+                f"'threshold' must be at most {bound} (the index's reach) for a dedupe, got "
+                f"{radius}: a dedupe holds every close pair in memory, and beyond the reach "
+                "unrelated photos match anyway"
+            )
+        return radius
+
+    def groups(self, links: dict) -> list[Group]:
+        """The groups of `links` (phashdb.grouping.best_links) under the decisions stored."""
+        decided = [(a, b) for a, b, _ in self.store.decisions(None)]
+        return grouping.groups(links, decided, self.store.find)
+
+    def descriptors(self) -> dict[str, bytes]:
+        """The stored descriptor of every image that has one, by id."""
+        return {i.id: i.descriptor for i in self.store.images() if i.descriptor is not None}
 
     # --- decisions: what the user said is not a duplicate -------------------------------
 
@@ -414,27 +406,6 @@ class Index:
 
     def _radius_or_threshold(self, radius: int | None) -> int:
         return self.threshold if radius is None else _radius(radius)
-
-
-def connected_groups(pairs: Iterable[tuple]) -> list[list]:
-    """The connected components of the graph whose edges are `pairs`, each sorted, largest
-    first (union-find with path halving)."""
-    parent: dict = {}
-
-    def root(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        parent.setdefault(a, a)
-        parent.setdefault(b, b)
-        parent[root(a)] = root(b)
-    members: dict = {}
-    for x in parent:
-        members.setdefault(root(x), []).append(x)
-    return sorted((sorted(m) for m in members.values()), key=lambda g: (-len(g), g))
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:
