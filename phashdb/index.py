@@ -11,6 +11,7 @@ import io
 import os
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from itertools import islice, repeat
 from pathlib import Path
 from urllib.parse import urlparse
@@ -19,7 +20,9 @@ import numpy as np
 
 from . import grouping
 from .bands import HASH_BITS
-from .descriptor import DESCRIPTOR_VERSION, READS_DESCRIPTOR_VERSIONS, VARIANTS, judge_many
+from .descriptor import (
+    DESCRIPTOR_VERSION, READS_DESCRIPTOR_VERSIONS, VARIANTS, damaged, judge_many,
+)
 from .errors import Error, IndexMismatchError
 from .grouping import Group, connected_groups  # noqa: F401 (public here too)
 from .hashing import DEFAULT_MAX_PIXELS, HASH_VERSION, READS_HASH_VERSIONS, from_hex, read_image
@@ -308,6 +311,14 @@ class Index:
         """Check the storage: rows a crashed writer left half-written, as (id, hash);
         `repair` removes them."""
         return self.store.fsck(repair=repair)
+
+    def damaged_descriptors(self, *, repair: bool = False) -> list[str]:
+        """Ids of the stored images whose descriptor is of neither layout (a damaged row):
+        every verdict treats it as missing (the plain threshold); `repair` removes it."""
+        bad = [i for i in self.store.images() if damaged(i.descriptor)]
+        if repair and bad:
+            self.store.put([replace(i, descriptor=None) for i in bad])
+        return [i.id for i in bad]
 
     def version(self):
         """A token that changes whenever the stored images, decisions or settings change, here
