@@ -21,7 +21,11 @@ import numpy as np
 from . import grouping
 from .bands import HASH_BITS
 from .descriptor import (
-    DESCRIPTOR_VERSION, READS_DESCRIPTOR_VERSIONS, VARIANTS, damaged, judge_many,
+    DESCRIPTOR_VERSION,
+    READS_DESCRIPTOR_VERSIONS,
+    VARIANTS,
+    damaged,
+    judge_many,
 )
 from .errors import Error, IndexMismatchError
 from .grouping import Group, connected_groups  # noqa: F401 (public here too)

@@ -10,6 +10,7 @@ import sqlite3
 
 import httpx
 import pytest
+from conftest import skimage_photo
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
@@ -19,8 +20,6 @@ from phashdb.grouping import connected_groups
 from phashdb.mr import run as mr
 from phashdb.records import Image
 from phashdb.serve import Running, ServeConfig
-
-from conftest import skimage_photo
 
 # What each planted copy is a copy of (a check confirms each; see test_checks_confirm_...).
 PLANTED = {
@@ -105,6 +104,9 @@ def test_dedupe_and_the_job_group_what_checks_confirm(index, edited):
     found = index.dedupe()
     assert ids_of(found) == expected
     assert groups_of(mr.dedupe(index, "inline")) == groups_of(found)
+    # however the job splits its keys: queries reaching further than the threshold included
+    job = mr.dedupe(index, "inline", bands="4,20,20,20", group_bits=3)
+    assert groups_of(job) == groups_of(found)
 
 
 def test_the_job_on_the_local_runner_groups_what_checks_confirm(tmp_path, edited):
@@ -255,3 +257,11 @@ def test_the_service_answers_past_a_damaged_descriptor(tmp_path, photos, near_co
         checked = client.post("/v1/check", files=upload)
         assert checked.status_code == 200 and checked.json()["matches"][0]["id"] == "bad"
         assert client.get("/v1/duplicates").status_code == 200
+
+
+@pytest.mark.hadoop
+def test_the_job_on_yarn_groups_what_checks_confirm(tmp_path, edited, hadoop_conf, monkeypatch):
+    monkeypatch.setenv("MRJOB_CONF", str(hadoop_conf))
+    with phashdb.open(tmp_path / "index") as index:
+        fill(index, edited)
+        assert ids_of(mr.dedupe(index, "hadoop")) == checked_groups(index, edited)
