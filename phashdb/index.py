@@ -272,8 +272,8 @@ class Index:
         return self.store.delete_decisions(sorted({_pair(a, b) for a, b in pairs}))
 
     def undecided(self, pairs: Iterable[tuple]) -> list[tuple]:
-        """`pairs` (id, id, ...) less those marked not duplicates: the one place decisions
-        are applied (verdicts and groups, here and in the MapReduce dedupe)."""
+        """`pairs` (id, id, ...) less those marked not duplicates: where verdicts apply
+        decisions (groups apply them in phashdb.grouping.groups, which also splits groups)."""
         pairs = list(pairs)
         ids = {i for p in pairs for i in p[:2]}
         if not ids:

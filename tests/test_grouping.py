@@ -180,6 +180,21 @@ def test_dedupe_apply_never_trashes_one_of_a_decided_pair_keeping_the_other(run,
     assert sum(triangle[n].exists() for n in "abc") == 2  # one group of two: one trashed
 
 
+def test_the_service_never_groups_a_decided_pair(tmp_path, triangle):
+    with phashdb.open(tmp_path / "index") as index:
+        for name, path in triangle.items():
+            index.add(path, id=name, keep_duplicate=True)
+    config = ServeConfig(db=str(tmp_path / "index"), uploads=tmp_path / "uploads", workers=1)
+    with Running(config) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        members = lambda: [
+            {i["id"] for i in g["images"]} for g in client.get("/v1/duplicates").json()["groups"]
+        ]
+        assert members() == [{"a", "b", "c"}]
+        assert client.post("/v1/decisions", json={"pairs": [["a", "b"]]}).status_code == 201
+        [group] = members()
+        assert "c" in group and not {"a", "b"} <= group
+
+
 # --- the threshold of a dedupe is bounded ------------------------------------------------
 
 
