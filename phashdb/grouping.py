@@ -122,6 +122,32 @@ def _link(query: Query, id: str, distance: int, score: float | None) -> Link:
     return Link(a, b, distance, score, query.variant)
 
 
+def band_tables(hashes: np.ndarray):
+    """phashdb's band tables over `hashes` (rows numbered in their order), built in memory."""
+    from .bands import BandLayout
+    from .tables import BandTables
+
+    n = len(hashes)
+    return BandTables.build(
+        np.arange(n), hashes, BandLayout.for_size(n), np.zeros(0, np.uint8), np.zeros(n, np.int64)
+    )
+
+
+def in_memory(ids: Sequence[str], hashes: np.ndarray) -> Callable:
+    """A search over the rows (`ids`, `hashes`) given, answering as a store's `search` does
+    (query numbers, ids, distances), from band tables built here: a dedupe has read every hash
+    anyway, and in memory a search to the reach costs the same on every backend (on HBase, a
+    check's probes for each stored image would take hours at a million)."""
+    tables = band_tables(hashes)
+    ids = np.asarray(ids, dtype=object)
+
+    def search(queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        q, rows, d = tables.search(queries, radius)
+        return q, ids[rows], d
+
+    return search
+
+
 def search_links(
     ids: Sequence[str], hashes: np.ndarray, stored: Mapping[str, bytes],
     search: Callable, threshold: int, reach: int, variants: bool = True, chunk: int = 100_000,

@@ -222,9 +222,9 @@ class Index:
         reach = self.reach if reach is None else _radius(reach)
         ids, hashes = self.store.hashes()
         stored = self.descriptors()
-        links = grouping.search_links(
-            ids.tolist(), hashes, stored, self.store.search, radius, reach, self.variants
-        )
+        ids = ids.tolist()
+        search = grouping.in_memory(ids, hashes)
+        links = grouping.search_links(ids, hashes, stored, search, radius, reach, self.variants)
         return self.groups(grouping.best_links(links))
 
     def dedupe_bound(self, threshold: int | None) -> int:

@@ -6,7 +6,9 @@ dedupe's threshold is bounded; a damaged descriptor is treated as missing."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+from pathlib import Path
 
 import httpx
 import pytest
@@ -168,7 +170,12 @@ def test_a_pair_marked_not_duplicates_is_never_in_one_group(index, triangle):
     assert groups_of(mr.dedupe(index, "inline")) == groups_of([group])
 
 
-def test_dedupe_apply_never_trashes_one_of_a_decided_pair_keeping_the_other(run, triangle):
+def test_dedupe_apply_never_trashes_one_of_a_decided_pair_keeping_the_other(
+    run, tmp_path, triangle
+):
+    (tmp_path / "photos").mkdir()
+    triangle = {n: shutil.copy(p, tmp_path / "photos") for n, p in triangle.items()}
+    triangle = {n: Path(p) for n, p in triangle.items()}
     assert run("add", "--on-duplicate", "keep", *triangle.values()).returncode == 1
     a, b = str(triangle["a"]), str(triangle["b"])
     assert run("decisions", "add", a, b).returncode == 0

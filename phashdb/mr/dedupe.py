@@ -94,10 +94,9 @@ class MRDedupe(MRJob):
 
         import numpy as np
 
-        from phashdb.bands import BandLayout, distances
+        from phashdb.bands import distances
         from phashdb.descriptor import VARIANTS
-        from phashdb.grouping import Query, judge_hits
-        from phashdb.tables import BandTables
+        from phashdb.grouping import Query, band_tables, judge_hits
 
         o = self.options
         homes, stored, found = [], {}, []
@@ -116,11 +115,7 @@ class MRDedupe(MRJob):
         home_ids = [id for id, _ in homes]
         home_hashes = np.array([h for _, h in homes], dtype=np.uint64)
         queries = np.array([query.hash for query in found], dtype=np.uint64)
-        tables = BandTables.build(
-            np.arange(len(homes)), home_hashes, BandLayout.for_size(len(homes)),
-            np.zeros(0, dtype=np.uint8), np.zeros(len(homes), dtype=np.int64),
-        )
-        q, rows, d = tables.search(queries, max(query.radius for query in found))
+        q, rows, d = band_tables(home_hashes).search(queries, max(query.radius for query in found))
         # Judged once: at the pair's first band within the query's probe radius.
         a, b = self.layout.split(queries[q]), self.layout.split(home_hashes[rows])
         radii = np.array([self.probe_radii(found[k].radius) for k in q.tolist()], dtype=np.int64)
