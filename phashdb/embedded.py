@@ -291,6 +291,11 @@ class EmbeddedStore:
         for row in self._sql(f"SELECT {COLUMNS} FROM images ORDER BY seq"):
             yield _image(row)
 
+    def descriptors(self) -> dict[str, bytes]:
+        """The descriptor of every stored image that has one, by id (bare hashes not read)."""
+        rows = self._sql("SELECT id, descriptor FROM images WHERE descriptor IS NOT NULL")
+        return {_text(i): d for i, d in rows}
+
     def files(self) -> dict[str, tuple[int | None, float | None]]:
         """(size, mtime) of every stored path: what resumable ingest compares against."""
         rows = self._sql("SELECT path, size, mtime FROM images WHERE typeof(path) = 'text'")

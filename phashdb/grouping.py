@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,8 +39,7 @@ class Group:
     pairs: tuple[tuple[str, str, int], ...]
 
 
-@dataclass(frozen=True)
-class Query:
+class Query(NamedTuple):  # a tuple: a dedupe makes one per stored image at least
     """One search a stored image makes: its id, which variant of it, that variant's pHash and
     compared descriptor (49 bytes or None), and the pHash radius searched."""
 
@@ -50,8 +50,7 @@ class Query:
     radius: int
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
     """Two stored images (a < b) a check would call duplicates: the pHash distance and second
     stage's score of the way found, and which variant of one matched the other."""
 
@@ -79,6 +78,8 @@ def queries(
     """The searches stored image `id` makes, as a check of it would: as-is up to the reach
     (only the threshold without a descriptor: nothing beyond it could be confirmed), and each
     stored flip or rotation at the threshold."""
+    if stored is None:  # bare hashes, most rows of a large load: kept quick
+        return [Query(id, AS_IS, hash, None, threshold)]
     mine = descriptor.core(stored)
     out = [Query(id, AS_IS, hash, mine, threshold if mine is None else max(threshold, reach))]
     if variants:
