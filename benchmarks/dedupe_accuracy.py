@@ -32,7 +32,9 @@ def grouped(groups, originals: dict) -> tuple[Counter, list]:
     for group in groups:
         ids = {i.id for i in group.images}
         if len(ids & set(originals)) > 1:
-            mixed.append(sorted(ids & set(originals)))
+            # the links between two photos' families: what joined them
+            across = [(a, b, d) for a, b, d in group.pairs if a.split("|")[0] != b.split("|")[0]]
+            mixed.append((sorted(ids & set(originals)), across))
         for id in ids - set(originals):
             photo, edit = id.split("|")
             found[edit] += photo in ids
@@ -70,7 +72,7 @@ def main() -> None:
                 for m in index.check(originals[name], id=name).matches
                 if m.id in originals and m.id != name
             ]
-            for names in mixed_now
+            for names, _ in mixed_now
             for name in names
         }
         plain = phashdb.Index(index.store, variants=False)
@@ -88,7 +90,8 @@ def main() -> None:
     total = lambda c: sum(c[e] for e in edits)
     print(f"{'all':<18} {total(checked):>7} {total(now):>11} {total(before):>7}")
     print(f"groups of distinct originals: now {len(mixed_now)}, before {len(mixed_before)}")
-    for names in mixed_now:
+    for names, across in mixed_now:
+        print("  joined by:", "; ".join(f"{a} ~ {b} ({d})" for a, b, d in across))
         print("  now:", "; ".join(f"{n}: check names {said[n] or 'none'}" for n in names))
     print(f"dedupe time: now {t_now:.2f} s, before {t_before:.2f} s")
 
