@@ -17,6 +17,7 @@ from PIL import Image as PILImage
 from PIL import ImageDraw
 
 import phashdb
+from phashdb import grouping
 from phashdb.descriptor import SIZE
 from phashdb.grouping import connected_groups
 from phashdb.mr import run as mr
@@ -212,6 +213,13 @@ def test_a_dedupe_threshold_beyond_the_reach_is_refused(index):
     with pytest.raises(ValueError, match=r"'threshold' must be at most 16"):
         mr.dedupe(index, "inline", 17)
     assert ids_of(index.dedupe(16)) == [["a", "b"]]
+
+
+def test_a_dedupe_collecting_too_many_pairs_stops_with_a_clear_error(index, monkeypatch):
+    index.add_hashes([(f"i{n}", n) for n in range(50)])  # all within 6 bits of each other
+    monkeypatch.setattr(grouping, "MAX_PAIRS", 100)
+    with pytest.raises(ValueError, match="more than 100 close pairs at threshold 8"):
+        index.dedupe()
 
 
 def test_the_cli_refuses_a_dedupe_threshold_beyond_the_reach_in_one_line(run, photos):
