@@ -429,16 +429,22 @@ def fsck(opts: Options, repair, uploads) -> None:
         orphans = index.fsck(repair=repair)
         trash_problems = check_trash(index.trash, index=index, repair=repair)
         in_uploads = check_uploads(os.path.abspath(uploads), index, repair=repair) if uploads else []
+        damaged = index.damaged_descriptors(repair=repair)
     for id, h in orphans:
         click.echo(f"{'removed' if repair else 'orphan'}: {id} {h:016x}")
     click.echo(f"{len(orphans)} orphaned entries" + (" removed" if repair and orphans else ""))
+    for id in damaged:
+        # Verdicts treat it as missing (the plain threshold); adding the file again mends it.
+        click.echo(f"damaged descriptor{' removed' if repair else ''}: {_shown(id)}")
+    if damaged:
+        click.echo(f"{len(damaged)} damaged descriptors" + (" removed" if repair else ""))
     for problem in trash_problems:
         click.echo(f"trash: {_shown(problem)}")
     if trash_problems:
         click.echo(f"{len(trash_problems)} trash problems" + (" repaired" if repair else ""))
     for problem in in_uploads:
         click.echo(f"uploads: {_shown(problem)}")
-    if (orphans or trash_problems or in_uploads) and not repair:
+    if (orphans or trash_problems or in_uploads or damaged) and not repair:
         sys.exit(EXIT_DUPLICATE)
 
 

@@ -13,6 +13,14 @@ thumbnail to it widened the gap further. 49 bytes an image:
     byte  32      quality: the mean absolute step between neighbouring pixels of the 32x32
                   image, in eighths of a grey level (capped at 255)
     bytes 33..48  the 4x4 grey thumbnail (means of 8x8 blocks), row by row
+
+Stored since layout v2 (DESCRIPTOR_VERSION), 329 bytes: those 49, then for each of the seven
+other variants in VARIANTS' order 40 bytes, its 64-bit pHash (big-endian) and its 256-bit DCT
+hash. A batch pass (phashdb.grouping) needs them: flips change the signs of odd coefficients,
+so neither hash of a variant can be derived from the image's own hashes. A variant's quality
+and thumbnail can (the same byte; the thumbnail flipped and rotated), so they are not stored.
+Rows of layout v1 (49 bytes) are still read, as-is only; a blob of any other length is damaged
+and treated as missing (the plain pHash threshold).
 """
 
 from __future__ import annotations
@@ -22,8 +30,12 @@ from typing import NamedTuple
 import numpy as np
 
 # The name of the layout above; indexes record it, so change it with any change of bytes.
-DESCRIPTOR_VERSION = "dct256-q-thumb4-v1"
-SIZE = 49
+DESCRIPTOR_VERSION = "dct256-q-thumb4-variants-v2"
+# The layouts this phashdb reads (told apart row by row by their length).
+READS_DESCRIPTOR_VERSIONS = ("dct256-q-thumb4-v1", DESCRIPTOR_VERSION)
+SIZE = 49  # what is compared: layout v1, the head of v2
+VARIANT_SIZE = 8 + 32
+STORED_SIZE = SIZE + 7 * VARIANT_SIZE
 
 # A confirmed match: the 256-bit distance minus 80 times the thumbnails' correlation at most
 # this (identical images score -80). Chosen on benchmarks/accuracy.py's 231 photos: of the
@@ -98,6 +110,43 @@ def variants(pixels: np.ndarray) -> tuple[Variant, ...]:
     )
 
 
+def pack(found: tuple[Variant, ...]) -> bytes:
+    """The stored descriptor (layout v2) of an image's eight `variants`, as-is first."""
+    return found[0].descriptor + b"".join(
+        v.hash.to_bytes(8, "big") + v.descriptor[:32] for v in found[1:]
+    )
+
+
+def core(stored: bytes | None) -> bytes | None:
+    """The 49 bytes compared of a stored descriptor (either layout); None for none or a
+    damaged one (a length of neither layout)."""
+    if stored is None or len(stored) not in (SIZE, STORED_SIZE):
+        return None
+    return stored if len(stored) == SIZE else stored[:SIZE]
+
+
+def damaged(stored: bytes | None) -> bool:
+    """Whether a stored descriptor is there but of neither layout."""
+    return stored is not None and core(stored) is None
+
+
+def stored_variants(hash: int, stored: bytes | None) -> tuple[Variant, ...]:
+    """The eight variants of a stored image of pHash `hash` from its stored descriptor, as
+    `variants` gave them; () when it holds none (layout v1, bare hashes, damaged)."""
+    if stored is None or len(stored) != STORED_SIZE:
+        return ()
+    tail = stored[32:SIZE]
+    grid = np.frombuffer(stored, dtype=np.uint8, count=16, offset=33).reshape(4, 4)
+    out = [Variant(VARIANTS[0][0], hash, stored[:SIZE])]
+    for k, (name, *how) in enumerate(VARIANTS[1:]):
+        at = SIZE + k * VARIANT_SIZE
+        out.append(Variant(
+            name, int.from_bytes(stored[at : at + 8], "big"),
+            stored[at + 8 : at + VARIANT_SIZE] + tail[:1] + _undo(grid, *how).tobytes(),
+        ))
+    return tuple(out)
+
+
 def _undo(a: np.ndarray, transpose: bool, flip_rows: bool, flip_cols: bool) -> np.ndarray:
     a = a.T if transpose else a
     return a[:: -1 if flip_rows else 1, :: -1 if flip_cols else 1]
@@ -132,7 +181,9 @@ def judge_many(
     variant: str, distances, threshold: int, mine: bytes | None, theirs: list
 ) -> list[tuple[bool, float | None]]:
     """`judge` of one query against many candidates at once (a check meets hundreds at a
-    wide reach): `distances` and `theirs` (descriptors or None) one per candidate."""
+    wide reach): `distances` and `theirs` (descriptors or None) one per candidate. Stored
+    descriptors of either layout are compared by their 49 bytes; a damaged one counts as none."""
+    mine, theirs = core(mine), [core(t) for t in theirs]
     plain = (
         np.asarray(distances) <= threshold
         if variant == VARIANTS[0][0]
@@ -167,8 +218,8 @@ def _table(descriptors) -> np.ndarray:
 def _compare(mine: bytes, theirs) -> tuple[np.ndarray, np.ndarray]:
     """(confirmed, score) of descriptor `mine` against each of `theirs` (a list of descriptors
     or their _table)."""
-    table = theirs if isinstance(theirs, np.ndarray) else _table(theirs)
-    me = np.frombuffer(mine, dtype=np.uint8)
+    table = theirs if isinstance(theirs, np.ndarray) else _table([core(t) for t in theirs])
+    me = np.frombuffer(core(mine), dtype=np.uint8)
     bits = np.bitwise_count(table[:, :32] ^ me[:32]).sum(axis=1, dtype=np.int64)
     a = table[:, 33:].astype(np.float64)
     b = me[33:].astype(np.float64)

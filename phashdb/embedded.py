@@ -322,6 +322,11 @@ class EmbeddedStore:
         for row in self._sql(f"SELECT {self._columns} FROM images ORDER BY seq"):
             yield _image(row)
 
+    def descriptors(self) -> dict[str, bytes]:
+        """The descriptor of every stored image that has one, by id (bare hashes not read)."""
+        rows = self._sql("SELECT id, descriptor FROM images WHERE descriptor IS NOT NULL")
+        return {_text(i): d for i, d in rows}
+
     def files(self, paths: Iterable[str] | None = None) -> dict[str, tuple]:
         """(size, mtime, dev, ino, mtime_ns) of each stored path among `paths`, looked up as ids
         (as ingest stores them); None: of every stored path. What resumable ingest compares

@@ -22,7 +22,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from .descriptor import LOW_QUALITY, Variant, quality, variants
+from .descriptor import LOW_QUALITY, Variant, pack, quality, variants
 from .errors import ImageError
 
 # The name of the hash definition below; indexes record it, so change it with any change of bits.
@@ -88,8 +88,9 @@ class Picture:
 
     @property
     def descriptor(self) -> bytes | None:
-        """The stored second-stage descriptor (phashdb.descriptor), None if not computed."""
-        return self.variants[0].descriptor if self.variants else None
+        """The stored second-stage descriptor (phashdb.descriptor, with the variants' hashes),
+        None if not computed."""
+        return pack(self.variants) if self.variants else None
 
 
 def hash_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:

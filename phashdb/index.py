@@ -11,15 +11,23 @@ import io
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from itertools import islice, repeat
 from pathlib import Path
 
 import numpy as np
 
+from . import grouping
 from .bands import HASH_BITS
-from .descriptor import DESCRIPTOR_VERSION, VARIANTS, judge, judge_many
+from .descriptor import (
+    DESCRIPTOR_VERSION,
+    READS_DESCRIPTOR_VERSIONS,
+    VARIANTS,
+    damaged,
+    judge_many,
+)
 from .errors import Error, IndexMismatchError
+from .grouping import Group, connected_groups  # noqa: F401 (public here too)
 from .hashing import DEFAULT_MAX_PIXELS, HASH_VERSION, READS_HASH_VERSIONS, from_hex, read_image
 from .identity import read_file
 from .records import Decision, Image, Match, Verdict
@@ -38,15 +46,6 @@ FORMAT = 1  # the layout of what a backend stores; bumped when that changes
 # The layout of image records: 2 adds the file's identity (phashdb.identity); records of
 # layout 1 are read as they are (their files are checked by size and mtime).
 RECORD_VERSION = 2
-
-
-@dataclass(frozen=True)
-class Group:
-    """Stored images that are near-duplicates of one another (connected by distance <= the
-    threshold), with every close pair as (id, id, distance)."""
-
-    images: tuple[Image, ...]
-    pairs: tuple[tuple[str, str, int], ...]
 
 
 class Index:
@@ -74,7 +73,9 @@ class Index:
                 store.write_settings({"descriptor_version": DESCRIPTOR_VERSION})
             settings = {**settings, "descriptor_version": DESCRIPTOR_VERSION}
         settings = _record_version(store, settings)
-        if settings["descriptor_version"] != DESCRIPTOR_VERSION:
+        # An index made with layout v1 keeps saying so while new rows get v2: rows are told
+        # apart by their length (phashdb.descriptor).
+        if settings["descriptor_version"] not in READS_DESCRIPTOR_VERSIONS:
             raise IndexMismatchError(
                 f"the index at {store.url} holds descriptors of version "
                 f"{settings['descriptor_version']!r}, but this phashdb makes "
@@ -222,42 +223,43 @@ class Index:
         raise AssertionError("unreachable")
 
     def dedupe(self, threshold: int | None = None, *, reach: int | None = None) -> list[Group]:
-        """Every group of stored near-duplicates, largest group first. With `reach` (e.g. the
-        index's), pairs beyond the threshold up to that pHash distance are kept when their
-        stored descriptors confirm them, as a check does (as-is only: flips need the pixels).
-        Not by default: searching every stored hash that far costs far more than a check (at
-        radius 16, seconds a hash on HBase). Near-constant images pair only as a check says."""
-        radius = self._radius_or_threshold(threshold)
+        """Every group of stored near-duplicates, largest group first: images linked as a check
+        of one, with the other stored, would call them duplicates (the second stage up to the
+        `reach`, default the index's, and the stored flips and rotations; phashdb.grouping),
+        groups never joining a pair marked not duplicates. Raises ValueError for a threshold
+        beyond the index's reach (or threshold), whose pairs could fill the memory."""
+        radius = self.dedupe_bound(threshold)
+        reach = self.reach if reach is None else _radius(reach)
         ids, hashes = self.store.hashes()
-        reach = radius if reach is None else max(radius, _radius(reach))
-        qidx, found, dists = self.store.search(hashes, reach)
-        keys_list, found_list = ids.tolist(), found.tolist()
-        pairs = {}
-        for q, k, d in zip(qidx.tolist(), found_list, dists.tolist()):
-            a = keys_list[q]
-            if a != k:
-                pairs[min(a, k), max(a, k)] = d
-        pairs = {(a, b): d for a, b, d in self.undecided((a, b, d) for (a, b), d in pairs.items())}
-        records = self.store.find({k for p in pairs for k in p})
-        # Another process may have removed some of them since: the groups are of those left.
-        pairs = {
-            (a, b): d
-            for (a, b), d in pairs.items()
-            if a in records
-            and b in records
-            and judge("as-is", d, radius, records[a].descriptor, records[b].descriptor)[0]
-        }
-        members = connected_groups(pairs)
-        group_of = {k: n for n, ks in enumerate(members) for k in ks}
-        group_pairs: list[list] = [[] for _ in members]
-        for (a, b), d in pairs.items():
-            group_pairs[group_of[a]].append((a, b, d))
-        groups = [
-            Group(tuple(sorted((records[k] for k in ks), key=lambda i: i.id)), tuple(sorted(ps)))
-            for ks, ps in zip(members, group_pairs)
-        ]
-        groups.sort(key=lambda g: (-len(g.images), g.images[0].id))
-        return groups
+        stored = self.descriptors()
+        ids = ids.tolist()
+        search = grouping.in_memory(ids, hashes)
+        links = grouping.search_links(ids, hashes, stored, search, radius, reach, self.variants)
+        return self.groups(grouping.best_links(links))
+
+    def dedupe_bound(self, threshold: int | None) -> int:
+        """The threshold a dedupe uses; ValueError beyond the index's reach (or threshold)."""
+        radius = self._radius_or_threshold(threshold)
+        bound = max(self.threshold, self.reach)
+        if radius > bound:
+            raise ValueError(
+                f"'threshold' must be at most {bound} (the index's reach) for a dedupe, got "
+                f"{radius}: a dedupe holds every close pair in memory, and beyond the reach "
+                "unrelated photos match anyway"
+            )
+        return radius
+
+    def groups(self, links: dict) -> list[Group]:
+        """The groups of `links` (phashdb.grouping.best_links) under the decisions stored."""
+        decided = [(a, b) for a, b, _ in self.store.decisions(None)]
+        return grouping.groups(links, decided, self.store.find)
+
+    def descriptors(self) -> dict[str, bytes]:
+        """The stored descriptor of every image that has one, by id."""
+        quick = getattr(self.store, "descriptors", None)  # a backend that can read them alone
+        if quick is not None:
+            return quick()
+        return {i.id: i.descriptor for i in self.store.images() if i.descriptor is not None}
 
     # --- decisions: what the user said is not a duplicate -------------------------------
 
@@ -283,8 +285,8 @@ class Index:
         return self.store.delete_decisions(sorted({_pair(a, b) for a, b in pairs}))
 
     def undecided(self, pairs: Iterable[tuple]) -> list[tuple]:
-        """`pairs` (id, id, ...) less those marked not duplicates: the one place decisions
-        are applied (verdicts and groups, here and in the MapReduce dedupe)."""
+        """`pairs` (id, id, ...) less those marked not duplicates: where verdicts apply
+        decisions (groups apply them in phashdb.grouping.groups, which also splits groups)."""
         pairs = list(pairs)
         ids = {i for p in pairs for i in p[:2]}
         if not ids:
@@ -326,6 +328,14 @@ class Index:
         """Check the storage: rows a crashed writer left half-written, as (id, hash);
         `repair` removes them."""
         return self.store.fsck(repair=repair)
+
+    def damaged_descriptors(self, *, repair: bool = False) -> list[str]:
+        """Ids of the stored images whose descriptor is of neither layout (a damaged row):
+        every verdict treats it as missing (the plain threshold); `repair` removes it."""
+        bad = [i for i in self.store.images() if damaged(i.descriptor)]
+        if repair and bad:
+            self.store.put([replace(i, descriptor=None) for i in bad])
+        return [i.id for i in bad]
 
     def version(self):
         """A token that changes whenever the stored images, decisions or settings change, here
@@ -449,27 +459,6 @@ def _inode(path: str | None) -> tuple[int, int] | None:
     except (OSError, ValueError):  # gone, unreadable, or a name the system cannot take
         return None
     return None if st is None else (st.st_dev, st.st_ino)
-
-
-def connected_groups(pairs: Iterable[tuple]) -> list[list]:
-    """The connected components of the graph whose edges are `pairs`, each sorted, largest
-    first (union-find with path halving)."""
-    parent: dict = {}
-
-    def root(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        parent.setdefault(a, a)
-        parent.setdefault(b, b)
-        parent[root(a)] = root(b)
-    members: dict = {}
-    for x in parent:
-        members.setdefault(root(x), []).append(x)
-    return sorted((sorted(m) for m in members.values()), key=lambda g: (-len(g), g))
 
 
 def _record_version(store, settings: dict) -> dict:

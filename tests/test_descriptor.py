@@ -3,6 +3,7 @@ eight flips and rotations of a query, transparent artwork and near-constant imag
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 import numpy as np
@@ -78,6 +79,86 @@ GOLDEN = {
     ),
 }
 
+# Layout v2's tail: each photo's seven other variants' pHashes, and the sha256 of its 329
+# stored bytes (whose first 49 are GOLDEN's).
+GOLDEN_V2 = {
+    "astronaut": (
+        "97c7191867e88a9d c26d4caa3242dd3f 973819f767178862 c7b30c5e2736ca16"
+        " 92e6590b73639d43 c74c0cb137c9cae9 921959f4629c9dbc",
+        "a06353b8beea14ad77985f200f67bad1ede7bcd7836b4204a79ce2551d4bdf2e",
+    ),
+    "camera": (
+        "eaa49495161bd9e9 bf0ec13f43b18c43 ea5b946a16e4d916 f37cc1c187878ce8"
+        " a6299494d2d2d9bd f383c13e87788c17 a6d6946bd22dd942",
+        "d6eb8069693de6c089de60c160f3f5a104788c448ddb6e346d31f4c00bd8c9f6",
+    ),
+    "chelsea": (
+        "f40ab33b5474c60f b1a0e6b951de17a1 e0f5b3ec048bc2f4 a079a4cb417373ce"
+        " f52cf19e1426269b a28eb4bc518f7331 f7d3f16114592664",
+        "13a2e3c526adac782101f4ef8a8cbcf7b746bd1695166b11d955b7f90907796b",
+    ),
+    "coffee": (
+        "eed67562195a6322 bb7c20dc6cf036c8 ee29758919a56399 c008bb938c1fd7d5"
+        " 955deed6d95a8280 c0f6b36c8ce0d72a 95a2e629d9a4827f",
+        "6e66874be75d0e33f81df0d9a51d32673b0d2b086a102c6ec0bb25bd3a618de0",
+    ),
+    "coins": (
+        "b580e1fc7e01076f e42ab5562bab52c5 b17fe0037cfc0790 f0c6b96719e40b78"
+        " a593ec324cb15e2d f039b998199b0ba7 a56ceccd4c4e52d2",
+        "bbf370fd0326d61c82ffb044c6e249199930c6372b921950e0599045fc475414",
+    ),
+    "moon": (
+        "f69c33474163cd23 a32676ef14c99c89 f67303b8419cc9dc c271a57f422fa5c1"
+        " 9734f02a177af095 c29ea5e042d2b53f 97cbd0d51785e06a",
+        "f404f18e3e9b2fb759c50bbcc536d0b627181265bb3e686460dffc61dcf02c74",
+    ),
+    "rocket": (
+        "95724eb94eb24732 c8d81b131b1b1ede 959d46464c4f47cd 9495556a38556b6d"
+        " c1c1007fef033f3c 946a55d538aa6f92 c13f00c04dff36c7",
+        "9388c46e70fa4b1a290653a8e24b5b6b49681c5365e7cedd71afc70eca402c18",
+    ),
+    "motorcycle_left": (
+        "9052933ec725fd26 c5f8c6b4928faa8c 90ad93c1c6caf9c9 aab5170d12e07bd9"
+        " ffe0525847b52e84 aa4a17f2121f792e ff1f42a247482c73",
+        "06fd6f736474a730c5a8b15b42c68779f738075f6729a9497251532f77c4519f",
+    ),
+    "hubble_deep_field": (
+        "d1991ac3ef18466b 84334f69baba33c1 91661a34efe74694 d8640b1b6dd53b26"
+        " 8d315e4e3ca06e73 d89b09e46d0a3bd9 8d4e5cb1285f6e8c",
+        "81f4b65ee81ed1879199281caabd1fabc2eb47c9011995f7208c52dfbb282e92",
+    ),
+    "retina": (
+        "95994ac22fb5785a c0331f687a3f2db0 95664a3d2f4a78a5 d4cd0a386b733933"
+        " 81985f6d3e266c66 d4330ec76b8c39cc 81665b923ed96c99",
+        "2cd9137281ec1327d31de9ce76eb78d416d86c4269cfbe46936b8efbdb48b4b6",
+    ),
+    "brick": (
+        "f7d8de4033a813ac a276dfea6e02460e f7238a9a33570353 e50f8d15641eaa75"
+        " b07ad860396bff20 e5f08dea65a1aa8a b085c89d3084ffcf",
+        "94a6a901da8d5a028a33bf248e8f8148740d178aa8a6689bbf79490b217a9ff9",
+    ),
+    "grass": (
+        "c5a3b49ee65e2258 9205e134a3f477f2 c758b461fea122a7 f8626ac21503de3f"
+        " ad273f9700568b6a f88d6a3515bc5ec0 add83f6848a98b95",
+        "a7fdd04e090a89cfb636f3bec39f8eff03f5cd055329aa47f4e95d2996f57b2d",
+    ),
+    "gravel": (
+        "932249eb687171f3 ce8a1d513ddb2459 93df491469ce714c 91c05f7838ffd148"
+        " c4950a3dedaac43d 913f5f873800d1b7 c46f0ad26d55c4ea",
+        "b156a9099dc83d74859079833a1afc908298ef20e6ae50bfc4c82f99ab7dc9c0",
+    ),
+    "page": (
+        "d4b8f1cc3285c58f 8112a4766f3fb235 d547f1033372c770 f74d780755684bd0"
+        " a2183f570c3d5e8d f7b268e851970927 a2e72dad00c25efa",
+        "aa68e734ba6e9b663fa7be0d58504999d945564475c5bb0eccb6619999717d2f",
+    ),
+    "text": (
+        "e365eedb72248889 b6cfba60238ecd03 e38aee2472da8876 b307eca53393b80e"
+        " e652b8a066c6ed4b b3f8ec183364b8d1 e6adb90d6631ed80",
+        "1e4a42b75d18a18720a603caaeb4ba8b99659eac58c78417a36577e871225eb0",
+    ),
+}
+
 # PIL's transposition giving the query each variant names, from the stored image.
 MAKES = {
     "as-is": None,
@@ -104,10 +185,42 @@ def png(img: Image.Image) -> bytes:
 
 
 def test_golden_vectors_pin_the_descriptor(photo_images):
-    assert DESCRIPTOR_VERSION == "dct256-q-thumb4-v1"
-    got = {name: read_image(img).descriptor.hex() for name, img in photo_images.items()}
-    assert all(len(bytes.fromhex(d)) == SIZE for d in got.values())
-    assert got == GOLDEN
+    assert DESCRIPTOR_VERSION == "dct256-q-thumb4-variants-v2"
+    stored = {name: read_image(img).descriptor for name, img in photo_images.items()}
+    assert all(len(d) == descriptor.STORED_SIZE for d in stored.values())
+    assert {name: d[:SIZE].hex() for name, d in stored.items()} == GOLDEN
+    tails = {
+        name: (" ".join(f"{h:016x}" for h in _variant_hashes(d)), hashlib.sha256(d).hexdigest())
+        for name, d in stored.items()
+    }
+    assert tails == GOLDEN_V2
+
+
+def _variant_hashes(stored: bytes) -> list[int]:
+    at = range(SIZE, descriptor.STORED_SIZE, descriptor.VARIANT_SIZE)
+    return [int.from_bytes(stored[k : k + 8], "big") for k in at]
+
+
+def test_the_stored_variants_are_the_computed_ones(photo_images):
+    """What a batch pass reads back from a stored descriptor is exactly what a check computes
+    from the pixels: hashes, compared bytes, the thumbnail flipped and rotated."""
+    for img in photo_images.values():
+        picture = read_image(img)
+        assert descriptor.stored_variants(picture.hash, picture.descriptor) == picture.variants
+        assert descriptor.core(picture.descriptor) == picture.variants[0].descriptor
+
+
+def test_a_v1_or_damaged_descriptor_has_no_stored_variants(photo_images):
+    picture = read_image(photo_images["astronaut"])
+    v1 = picture.descriptor[:SIZE]
+    assert descriptor.stored_variants(picture.hash, v1) == ()
+    assert descriptor.core(v1) == v1 and not descriptor.damaged(v1)
+    for bad in (v1[:-1], picture.descriptor + b"\0", b""):
+        assert descriptor.damaged(bad) and descriptor.core(bad) is None
+        assert descriptor.stored_variants(picture.hash, bad) == ()
+        # judged as no descriptor at all: the plain threshold
+        assert judge("as-is", 3, 8, picture.descriptor, bad) == (True, None)
+        assert judge("mirrored", 3, 8, picture.descriptor, bad) == (False, None)
 
 
 def test_the_as_is_variant_is_the_images_own_hash(photo_images):

@@ -263,7 +263,7 @@ def test_the_second_stage_confirms_a_copy_beyond_the_threshold(index, photos):
 def test_the_descriptor_is_stored_with_the_image(index, reopen, photos):
     verdict = index.add(photos["chelsea"])
     expected = phashdb.read_image(photos["chelsea"]).descriptor
-    assert len(expected) == phashdb.descriptor.SIZE
+    assert len(expected) == phashdb.descriptor.STORED_SIZE
     assert index.get(verdict.id).descriptor == expected
     with reopen() as again:
         assert again.get(verdict.id).descriptor == expected
@@ -286,10 +286,10 @@ def test_dedupe_groups_copies_the_second_stage_confirms(index, photos):
         buf = io.BytesIO()
         img.rotate(3, PILImage.BICUBIC).save(buf, "JPEG", quality=80)
     index.add(buf.getvalue(), id="rotated", keep_duplicate=True)
-    [group] = index.dedupe(reach=index.reach)
+    [group] = index.dedupe()  # by default as a check: up to the index's reach
     assert [i.id for i in group.images] == ["astronaut", "rotated"]
     assert index.threshold < group.pairs[0][2] <= index.reach
-    assert index.dedupe() == []  # by default, the plain threshold: a wide all-pairs search is dear
+    assert index.dedupe(reach=0) == []  # the plain threshold alone
 
 
 # --- decisions: pairs the user said are not duplicates ---------------------------------------

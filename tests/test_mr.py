@@ -97,7 +97,7 @@ def test_dedupe_job_equals_the_index_dedupe_for_any_grouping(
     lines = [f"i{n}\t{int(h):016x}" for n, h in enumerate(hashes)]
     args = ["--threshold", str(threshold), "--bands", bands, "--group-bits", str(group_bits)]
     records = list(mr.run(MRDedupe, "inline", args, lines))
-    pairs = [(*r["pair"], r["distance"]) for r in records if "pair" in r]
+    pairs = [tuple(r["link"][:3]) for r in records if "link" in r]
     with phashdb.open(tmp_path_factory.mktemp("index")) as index:
         index.add_hashes((f"i{n}", int(h)) for n, h in enumerate(hashes))
         expected = index.dedupe(threshold)

@@ -1,16 +1,19 @@
-"""MapReduce dedupe: every pair of stored hashes within the threshold, then connected groups.
+"""MapReduce dedupe: every pair of stored images a check would call duplicates, then groups.
 
-The pigeonhole rule: two hashes within the threshold have, in at least one band, values
-within that band's probe radius r. Each hash goes, for every band with r >= 0, to the reducer
-key of its band value's top G bits (`--group-bits`; its "home"), and as a "probe" to the keys
-whose top G bits are within r of them. So two close hashes meet at one key of their first
-close band: one's home, where the other is home or probe. That reducer searches its group
-exactly (phashdb's band tables over its homes, every hash it got as a query) and emits a
-pair only there: at its first close band, from the home of the smaller id. G = 0 makes one key
-per band holding every hash (a job of few, large map outputs, for what fits a reducer's
-memory); each bit more halves a group and adds r probe records per hash and band.
-Input lines: `id<TAB>16-hex-digit hash`. Output (JSON lines): {"pair": [id, id], "distance": d}
-for each close pair, then {"group": [ids]} for each group of near-duplicates, largest first.
+The searches are those of phashdb.grouping (as-is up to the reach for an image with a
+descriptor, else the threshold; each stored flip and rotation at the threshold), judged there
+too, so the links are Index.dedupe's. The pigeonhole rule: a query and a stored hash within the
+query's radius R have, in at least one band, values within that band's probe radius for R.
+Each image goes, for every band, to the reducer key of its band value's top G bits
+(`--group-bits`; its "home"), and each of its queries as a "probe" to the keys whose top G bits
+are within the probe radius of them. So a query and a close stored hash meet at one key of
+their first close band: the hash's home. That reducer searches its group exactly (phashdb's
+band tables over its homes, every query it got) and judges a hit only there. G = 0 makes one
+key per band holding every hash; each bit more halves a group and adds probe records.
+Input lines: `id<TAB>16-hex-digit hash[<TAB>stored descriptor in base64]`. Output (JSON
+lines): {"link": [a, b, distance, score, variant]} for each linked pair (its strongest way),
+then {"group": [ids]} for each connected group, largest first (decisions not applied: the
+driver, phashdb.mr.run.dedupe, groups the links as Index.dedupe does).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class MRDedupe(MRJob):
     def configure_args(self):
         super().configure_args()
         self.add_passthru_arg("--threshold", type=int, default=8, help="largest distance")
+        self.add_passthru_arg("--reach", type=int, default=0, help="the second stage's reach")
+        self.add_passthru_arg("--variants", type=int, default=1, help="1: search flips")
         self.add_passthru_arg("--bands", default="5", help="band count, or widths W,W,...")
         self.add_passthru_arg("--group-bits", type=int, default=0, help="band bits per key")
 
@@ -49,70 +54,88 @@ class MRDedupe(MRJob):
 
         widths = [int(w) for w in self.options.bands.split(",")]
         self.layout = BandLayout(tuple(widths)) if len(widths) > 1 else BandLayout.even(widths[0])
-        self.radii = self.layout.probe_radii(self.options.threshold)
+        self.radii = {}  # a query radius -> each band's probe radius
+
+    def probe_radii(self, radius: int) -> tuple[int, ...]:
+        if radius not in self.radii:
+            self.radii[radius] = self.layout.probe_radii(radius)
+        return self.radii[radius]
 
     def band_keys(self, _, line):
-        from phashdb.bands import flip_masks
+        import base64
 
-        id, hex_hash = line.rstrip("\n").split("\t")
-        h = int(hex_hash, 16)
-        for band, (width, r, shift) in enumerate(
-            zip(self.layout.widths, self.radii, self.layout.shifts)
-        ):
-            if r < 0:
-                continue
-            bits = min(self.options.group_bits, width)
-            group = (h >> (shift + width - bits)) & ((1 << bits) - 1)
+        from phashdb.bands import flip_masks
+        from phashdb.grouping import queries
+
+        id, hex_hash, *rest = line.rstrip("\n").split("\t")
+        stored = base64.b64decode(rest[0]) if rest and rest[0] else None
+        o = self.options
+        found = queries(id, int(hex_hash, 16), stored, o.threshold, o.reach, bool(o.variants))
+        for n, query in enumerate(found):
             # Strings, not lists: JSON encodes a string in one C call (lists cost 3x, most of
             # the map's time).
-            yield f"{band} {group}", f"1 {hex_hash} {id}"
-            for mask in flip_masks(bits, r)[1:].tolist():
-                yield f"{band} {group ^ mask}", f"0 {hex_hash} {id}"
+            mine = "-" if query.descriptor is None else base64.b64encode(query.descriptor).decode()
+            entry = f"{n} {query.hash:016x} {mine} {id}"
+            for band, (width, r, shift) in enumerate(
+                zip(self.layout.widths, self.probe_radii(query.radius), self.layout.shifts)
+            ):
+                bits = min(o.group_bits, width)
+                group = (query.hash >> (shift + width - bits)) & ((1 << bits) - 1)
+                masks = flip_masks(bits, r).tolist() if r >= 0 else []
+                if n == 0:  # the image's home (its as-is hash, stored there), in every band:
+                    # another image's query may reach further than its own
+                    yield f"{band} {group}", f"h {entry}"
+                    masks = masks[1:]
+                for mask in masks:
+                    yield f"{band} {group ^ mask}", f"q {entry}"
 
     def close_pairs(self, key, entries):
+        import base64
+
         import numpy as np
 
-        from phashdb.bands import BandLayout, distances
-        from phashdb.tables import BandTables
+        from phashdb.bands import distances
+        from phashdb.descriptor import VARIANTS
+        from phashdb.grouping import Query, band_tables, judge_hits
 
-        home_ids, home_hashes, query_ids, query_hashes = [], [], [], []
+        o = self.options
+        homes, stored, found = [], {}, []
         for entry in entries:
-            home, hex_hash, id = entry.split(" ", 2)
-            query_ids.append(id)
-            query_hashes.append(int(hex_hash, 16))
-            if home == "1":
-                home_ids.append(id)
-                home_hashes.append(query_hashes[-1])
-        if not home_ids:
+            kind, n, hex_hash, mine, id = entry.split(" ", 4)
+            h, n = int(hex_hash, 16), int(n)
+            mine = None if mine == "-" else base64.b64decode(mine)
+            if kind == "h":
+                homes.append((id, h))
+                if mine is not None:
+                    stored[id] = mine
+            radius = o.threshold if n or mine is None else max(o.threshold, o.reach)
+            found.append(Query(id, VARIANTS[n][0], h, mine, radius))
+        if not homes:
             return
-        homes = np.array(home_hashes, dtype=np.uint64)
-        queries = np.array(query_hashes, dtype=np.uint64)
-        tables = BandTables.build(
-            np.arange(len(homes)), homes, BandLayout.for_size(len(homes)),
-            np.zeros(0, dtype=np.uint8), np.zeros(len(homes), dtype=np.int64),
-        )
-        q, rows, d = tables.search(queries, self.options.threshold)
-        home_ids, query_ids = np.array(home_ids), np.array(query_ids)
-        # Once: from the home of the smaller id (which also drops each hash's match with
-        # itself), and at the pair's first band within the probe radius.
-        keep = home_ids[rows] < query_ids[q]
-        q, rows, d = q[keep], rows[keep], d[keep]
-        a, b = self.layout.split(queries[q]), self.layout.split(homes[rows])
-        close = distances(a.astype(np.uint64), b.astype(np.uint64)) <= np.array(self.radii)[:, None]
-        first = np.argmax(close, axis=0)
-        for i in np.flatnonzero(first == int(key.split(" ")[0])).tolist():
-            yield [str(home_ids[rows[i]]), str(query_ids[q[i]])], int(d[i])
+        home_ids = [id for id, _ in homes]
+        home_hashes = np.array([h for _, h in homes], dtype=np.uint64)
+        queries = np.array([query.hash for query in found], dtype=np.uint64)
+        q, rows, d = band_tables(home_hashes).search(queries, max(query.radius for query in found))
+        # Judged once: at the pair's first band within the query's probe radius.
+        a, b = self.layout.split(queries[q]), self.layout.split(home_hashes[rows])
+        radii = np.array([self.probe_radii(found[k].radius) for k in q.tolist()], dtype=np.int64)
+        close = distances(a.astype(np.uint64), b.astype(np.uint64)) <= radii.T.reshape(a.shape)
+        first = np.argmax(close, axis=0) == int(key.split(" ")[0])
+        q, rows, d = q[first], rows[first], d[first]
+        ids = [home_ids[r] for r in rows.tolist()]
+        for link in judge_hits(found, q.tolist(), ids, d.tolist(), stored, o.threshold):
+            yield [link.a, link.b], link.to_json()
 
-    def all_to_one(self, pair, distance):
-        yield None, [pair, distance]
+    def all_to_one(self, pair, link):
+        yield None, link
 
-    def groups(self, _, pairs):
-        from phashdb.index import connected_groups
+    def groups(self, _, links):
+        from phashdb.grouping import best_links, connected_groups, link_from_json
 
-        pairs = sorted(pairs)
-        for (a, b), d in pairs:
-            yield None, {"pair": [a, b], "distance": d}
-        for group in connected_groups(pair for pair, _ in pairs):
+        best = best_links(link_from_json(link) for link in links)
+        for pair in sorted(best):
+            yield None, {"link": best[pair].to_json()}
+        for group in connected_groups(best):
             yield None, {"group": group}
 
 

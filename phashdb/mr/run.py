@@ -3,6 +3,7 @@ the tasks, reading the output, loading it into the index. The jobs themselves st
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import math
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 from mrjob.step import StepFailedException
 
 from ..errors import Error
-from ..index import Group, connected_groups
+from ..grouping import Group, best_links, link_from_json
 from ..ingest import BATCH, IngestReport, count_duplicates, pending_files
 from ..records import Image, image_from_json
 from ..store import capabilities
@@ -96,29 +97,28 @@ def dedupe(
     from .dedupe import MRDedupe
 
     threshold = index.threshold if threshold is None else threshold
+    index.dedupe_bound(threshold)
     ids, hashes = index.store.hashes()
+    stored = index.descriptors()
     if group_bits is None:
         group_bits = max(0, math.ceil(math.log2(max(len(ids), 1) / GROUP_HASHES)))
-    lines = (f"{id}\t{h:016x}" for id, h in zip(ids.tolist(), hashes.tolist()))
-    args = ["--threshold", str(threshold), "--bands", bands, "--group-bits", str(group_bits)]
+    lines = (
+        f"{id}\t{h:016x}" + (f"\t{base64.b64encode(stored[id]).decode()}" if id in stored else "")
+        for id, h in zip(ids.tolist(), hashes.tolist())
+    )
+    args = [
+        "--threshold", str(threshold), "--reach", str(index.reach), "--variants",
+        str(int(index.variants)), "--bands", bands, "--group-bits", str(group_bits),
+    ]  # fmt: skip
     if runner in ("hadoop", "emr", "dataproc"):
         # A reduce task per key, up to REDUCES (the band count, at group_bits 0).
         keys = len(bands.split(",")) if "," in bands else int(bands)
         args += ["--jobconf", f"mapreduce.job.reduces={min(keys << group_bits, REDUCES)}"]
-    pairs = {}
+    links = []
     for record in run(MRDedupe, runner, args, lines, counters, DEDUPE_LINES_PER_MAP):
-        if "pair" in record:
-            pairs[tuple(record["pair"])] = record["distance"]
-    pairs = {(a, b): d for a, b, d in index.undecided((a, b, d) for (a, b), d in pairs.items())}
-    records = index.store.find({i for p in pairs for i in p})
-    groups = connected_groups(pairs)
-    group_of = {i: n for n, group in enumerate(groups) for i in group}
-    group_pairs: list[list] = [[] for _ in groups]
-    for (a, b), d in sorted(pairs.items()):
-        group_pairs[group_of[a]].append((a, b, d))
-    return [
-        Group(tuple(records[i] for i in group), tuple(ps)) for group, ps in zip(groups, group_pairs)
-    ]
+        if "link" in record:
+            links.append(link_from_json(record["link"]))
+    return index.groups(best_links(links))
 
 
 def run(

@@ -283,7 +283,10 @@ def create_app(config: ServeConfig) -> FastAPI:
             if version is not None and kept and kept[:2] == (version, threshold):
                 found = kept[2]
             else:
-                found = index.dedupe(threshold)
+                try:
+                    found = index.dedupe(threshold)
+                except ValueError as e:  # a threshold beyond the reach: too many pairs
+                    raise HTTPException(422, str(e)) from None
                 found_groups[index] = (version, threshold, found)
             return index.threshold, plans(found, config.rule)
 

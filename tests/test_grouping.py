@@ -1,0 +1,297 @@
+"""One verdict everywhere (phashdb.grouping): the groups of a dedupe, on both backends and as
+the MapReduce job, are those that a check of each image confirms (mirrored, rotated and
+captioned copies, near-blank pages); a pair marked not duplicates is never in one group; a
+dedupe's threshold is bounded; a damaged descriptor is treated as missing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import skimage_photo
+from PIL import Image as PILImage
+from PIL import ImageDraw
+
+import phashdb
+from phashdb import grouping
+from phashdb.descriptor import SIZE
+from phashdb.grouping import connected_groups
+from phashdb.mr import run as mr
+from phashdb.records import Image
+from phashdb.serve import Running, ServeConfig
+
+# What each planted copy is a copy of (a check confirms each; see test_checks_confirm_...).
+PLANTED = {
+    "astronaut-mirrored": "astronaut",
+    "coffee-mirrored": "coffee",
+    "camera-rotated": "camera",
+    "chelsea-captioned": "chelsea",
+    "white-large": "white",
+}
+# Pages of one grey each: identical pHashes, told apart only by the near-blank rule.
+BLANKS = ("white", "grey", "black")
+
+
+def caption(img: PILImage.Image) -> PILImage.Image:
+    """A black bar with white words burned in along the bottom (1/16 of the height)."""
+    img = img.convert("RGB")
+    bar = img.height // 16
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, img.height - bar, img.width, img.height), fill=(0, 0, 0))
+    draw.text((10, img.height - bar * 2 // 3), "Holiday 2024 - do not share", fill=(255, 255, 255))
+    return img
+
+
+@pytest.fixture(scope="module")
+def edited(tmp_path_factory) -> dict:
+    """Photos, their mirrored, rotated and captioned copies, and blank pages, as JPEG files."""
+    folder = tmp_path_factory.mktemp("edited")
+    made = {name: skimage_photo(name) for name in
+            ("astronaut", "camera", "chelsea", "coffee", "rocket", "hubble_deep_field")}  # fmt: skip
+    flip, turn = PILImage.Transpose.FLIP_LEFT_RIGHT, PILImage.Transpose.ROTATE_90
+    made["astronaut-mirrored"] = made["astronaut"].transpose(flip)
+    made["coffee-mirrored"] = made["coffee"].transpose(flip)
+    made["camera-rotated"] = made["camera"].transpose(turn)
+    made["chelsea-captioned"] = caption(made["chelsea"])
+    made["white"] = PILImage.new("L", (400, 300), 255)
+    made["white-large"] = PILImage.new("L", (640, 480), 255)
+    made["grey"] = PILImage.new("L", (400, 300), 235)
+    made["black"] = PILImage.new("L", (400, 300), 10)
+    out = {}
+    for name, img in made.items():
+        out[name] = folder / f"{name}.jpg"
+        img.convert("RGB").save(out[name], quality=90)
+    return out
+
+
+def fill(index, files: dict) -> None:
+    for name, path in files.items():
+        index.add(path, id=name, keep_duplicate=True)
+
+
+def checked_groups(index, files: dict) -> list[list[str]]:
+    """The groups a check of each file (under its stored id) confirms: the definition."""
+    links = [
+        (name, m.id)
+        for name, path in files.items()
+        for m in index.check(path, id=name).matches
+        if m.id != name
+    ]
+    return connected_groups(links)
+
+
+def ids_of(groups) -> list[list[str]]:
+    return [[i.id for i in g.images] for g in groups]
+
+
+def groups_of(groups):
+    return [([i.id for i in g.images], g.pairs) for g in groups]
+
+
+def test_checks_confirm_the_planted_copies_and_not_the_blank_pages(index, edited):
+    fill(index, edited)
+    groups = checked_groups(index, edited)
+    for copy, original in PLANTED.items():
+        assert any({copy, original} <= set(g) for g in groups), copy
+    assert not any(len(set(BLANKS) & set(g)) > 1 for g in groups)
+    assert len({index.get(name).hash for name in BLANKS}) == 1  # what the plain threshold sees
+
+
+def test_dedupe_and_the_job_group_what_checks_confirm(index, edited):
+    fill(index, edited)
+    expected = checked_groups(index, edited)
+    found = index.dedupe()
+    assert ids_of(found) == expected
+    assert groups_of(mr.dedupe(index, "inline")) == groups_of(found)
+    # however the job splits its keys: queries reaching further than the threshold included
+    job = mr.dedupe(index, "inline", bands="4,20,20,20", group_bits=3)
+    assert groups_of(job) == groups_of(found)
+
+
+def test_the_job_on_the_local_runner_groups_what_checks_confirm(tmp_path, edited):
+    with phashdb.open(tmp_path / "index") as index:
+        fill(index, edited)
+        assert ids_of(mr.dedupe(index, "local")) == checked_groups(index, edited)
+
+
+def test_rows_of_descriptor_layout_v1_are_grouped_as_is_only(tmp_path, edited):
+    """An index made before the variants were stored still opens; its rows are judged as
+    before (as-is, to the reach): captions are grouped, mirrors are not."""
+    location = tmp_path / "index"
+    with phashdb.open(location) as index:
+        fill(index, edited)
+    db = sqlite3.connect(location / "index.sqlite3")
+    db.execute("UPDATE images SET descriptor = substr(descriptor, 1, ?)", (SIZE,))
+    db.execute("UPDATE meta SET value = ? WHERE key = 'descriptor_version'",
+               (json.dumps("dct256-q-thumb4-v1"),))  # fmt: skip
+    db.commit()
+    db.close()
+    with phashdb.open(location) as index:
+        assert index.stats()["descriptor_version"] == "dct256-q-thumb4-v1"
+        groups = ids_of(index.dedupe())
+        assert ["chelsea", "chelsea-captioned"] in groups
+        assert not any("astronaut-mirrored" in g for g in groups)
+        assert groups == ids_of(mr.dedupe(index, "inline"))
+        # a check has the pixels: it still finds the mirror
+        assert "astronaut" in [m.id for m in index.check(edited["astronaut-mirrored"]).matches]
+
+
+# --- decisions hold in groups ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def triangle(tmp_path_factory, photos, near_copies) -> dict:
+    """A photo, a near copy of it, and a third copy close to both (files)."""
+    folder = tmp_path_factory.mktemp("triangle")
+    out = {"a": folder / "a.jpg", "b": folder / "b.jpg", "c": folder / "c.jpg"}
+    out["a"].write_bytes(photos["astronaut"].read_bytes())
+    out["b"].write_bytes(near_copies["astronaut"].read_bytes())
+    with PILImage.open(photos["astronaut"]) as img:
+        img.resize((img.width * 9 // 10, img.height * 9 // 10)).save(out["c"], quality=70)
+    return out
+
+
+def test_a_pair_marked_not_duplicates_is_never_in_one_group(index, triangle):
+    for name, path in triangle.items():
+        index.add(path, id=name, keep_duplicate=True)
+    assert {m.id for m in index.check(triangle["c"], id="c").matches} == {"a", "b", "c"}
+    assert ids_of(index.dedupe()) == [["a", "b", "c"]]
+    index.mark_not_duplicates([("a", "b")])
+    [group] = index.dedupe()
+    ids = [i.id for i in group.images]
+    assert "c" in ids and not {"a", "b"} <= set(ids)
+    # the link kept is c's strongest (smallest distance; ties: best score)
+    close = {m.id: m for m in index.check(triangle["c"], id="c").matches if m.id != "c"}
+    strongest = min(close.values(), key=lambda m: (m.distance, m.score))
+    assert set(ids) == {"c", strongest.id}
+    assert groups_of(mr.dedupe(index, "inline")) == groups_of([group])
+
+
+def test_dedupe_apply_never_trashes_one_of_a_decided_pair_keeping_the_other(
+    run, tmp_path, triangle
+):
+    (tmp_path / "photos").mkdir()
+    triangle = {n: shutil.copy(p, tmp_path / "photos") for n, p in triangle.items()}
+    triangle = {n: Path(p) for n, p in triangle.items()}
+    assert run("add", "--on-duplicate", "keep", *triangle.values()).returncode == 1
+    a, b = str(triangle["a"]), str(triangle["b"])
+    assert run("decisions", "add", a, b).returncode == 0
+    done = run("dedupe", "--apply", "trash", "--json")
+    assert done.returncode == 0, done.stderr
+    actions = json.loads(done.stdout)["done"]
+    assert actions and all(d["error"] is None for d in actions)
+    assert all({d["path"], d["keeper"]} != {a, b} for d in actions)
+    assert sum(triangle[n].exists() for n in "abc") == 2  # one group of two: one trashed
+
+
+def test_the_service_never_groups_a_decided_pair(tmp_path, triangle):
+    with phashdb.open(tmp_path / "index") as index:
+        for name, path in triangle.items():
+            index.add(path, id=name, keep_duplicate=True)
+    config = ServeConfig(db=str(tmp_path / "index"), uploads=tmp_path / "uploads", workers=1)
+    with Running(config) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        members = lambda: [
+            {i["id"] for i in g["images"]} for g in client.get("/v1/duplicates").json()["groups"]
+        ]
+        assert members() == [{"a", "b", "c"}]
+        assert client.post("/v1/decisions", json={"pairs": [["a", "b"]]}).status_code == 201
+        [group] = members()
+        assert "c" in group and not {"a", "b"} <= group
+
+
+# --- the threshold of a dedupe is bounded ------------------------------------------------
+
+
+def test_a_dedupe_threshold_beyond_the_reach_is_refused(index):
+    index.add_hashes([("a", 0), ("b", 1)])
+    with pytest.raises(ValueError, match=r"'threshold' must be at most 16 .*got 40"):
+        index.dedupe(40)
+    with pytest.raises(ValueError, match=r"'threshold' must be at most 16"):
+        mr.dedupe(index, "inline", 17)
+    assert ids_of(index.dedupe(16)) == [["a", "b"]]
+
+
+def test_a_dedupe_collecting_too_many_pairs_stops_with_a_clear_error(index, monkeypatch):
+    index.add_hashes([(f"i{n}", n) for n in range(50)])  # all within 6 bits of each other
+    monkeypatch.setattr(grouping, "MAX_PAIRS", 100)
+    with pytest.raises(ValueError, match="more than 100 close pairs at threshold 8"):
+        index.dedupe()
+
+
+def test_the_cli_refuses_a_dedupe_threshold_beyond_the_reach_in_one_line(run, photos):
+    assert run("add", photos["astronaut"]).returncode == 0
+    for command in (["dedupe"], ["report", "--out", "r.html"]):
+        done = run(*command, "--threshold", "40")
+        assert done.returncode == 2
+        assert done.stderr.count("\n") == 1 and "'threshold' must be at most 16" in done.stderr
+
+
+def test_the_service_answers_422_to_a_duplicates_threshold_beyond_the_reach(tmp_path, photos):
+    config = ServeConfig(db=str(tmp_path / "index"), uploads=tmp_path / "uploads", workers=1)
+    with Running(config) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        upload = {"image": ("a.jpg", photos["astronaut"].read_bytes())}
+        assert client.post("/v1/images", files=upload).status_code == 201
+        refused = client.get("/v1/duplicates", params={"threshold": 40})
+        assert refused.status_code == 422
+        assert "'threshold' must be at most 16" in refused.json()["error"]
+        assert client.get("/v1/duplicates", params={"threshold": 16}).status_code == 200
+
+
+# --- a damaged descriptor is treated as missing ------------------------------------------
+
+
+def damage(index, photos) -> int:
+    """A row under id "bad" with the astronaut's hash and a descriptor of neither layout."""
+    h = phashdb.hash_image(photos["astronaut"])
+    index.insert([Image("bad", h, descriptor=b"\x07" * 30)])
+    return h
+
+
+def test_a_damaged_descriptor_is_matched_by_the_plain_threshold(index, photos, near_copies):
+    index.add(photos["coffee"], id="coffee")
+    damage(index, photos)
+    [match] = index.check(near_copies["astronaut"]).matches
+    assert (match.id, match.score) == ("bad", None)
+    assert [m.id for m in index.check(near_copies["coffee"], id="other").matches] == ["coffee"]
+    index.add(photos["astronaut"], id="astronaut", keep_duplicate=True)
+    assert ids_of(index.dedupe()) == [["astronaut", "bad"]]
+    assert index.damaged_descriptors() == ["bad"]
+    assert index.damaged_descriptors(repair=True) == ["bad"]
+    assert index.damaged_descriptors() == [] and index.get("bad").descriptor is None
+
+
+def test_check_dedupe_and_fsck_go_on_past_a_damaged_descriptor(run, tmp_path, photos, near_copies):
+    with phashdb.open(tmp_path / "index") as index:
+        index.add(photos["coffee"])
+        damage(index, photos)
+    checked = run("check", near_copies["astronaut"], near_copies["coffee"])
+    assert checked.returncode == 1, checked.stderr
+    assert checked.stdout.count("duplicate") == 2
+    assert run("dedupe").returncode == 0
+    fsck = run("fsck")
+    assert fsck.returncode == 1 and "damaged descriptor: bad" in fsck.stdout
+    assert run("fsck", "--repair").returncode == 0
+    assert run("fsck").returncode == 0
+
+
+def test_the_service_answers_past_a_damaged_descriptor(tmp_path, photos, near_copies):
+    with phashdb.open(tmp_path / "index") as index:
+        damage(index, photos)
+    config = ServeConfig(db=str(tmp_path / "index"), uploads=tmp_path / "uploads", workers=1)
+    with Running(config) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        upload = {"image": ("a.jpg", near_copies["astronaut"].read_bytes())}
+        checked = client.post("/v1/check", files=upload)
+        assert checked.status_code == 200 and checked.json()["matches"][0]["id"] == "bad"
+        assert client.get("/v1/duplicates").status_code == 200
+
+
+@pytest.mark.hadoop
+def test_the_job_on_yarn_groups_what_checks_confirm(tmp_path, edited, hadoop_conf, monkeypatch):
+    monkeypatch.setenv("MRJOB_CONF", str(hadoop_conf))
+    with phashdb.open(tmp_path / "index") as index:
+        fill(index, edited)
+        assert ids_of(mr.dedupe(index, "hadoop")) == checked_groups(index, edited)
