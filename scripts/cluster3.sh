@@ -10,7 +10,7 @@
 #   cluster3.sh kill-host N         SIGKILL every process of host N (daemons and containers)
 #   cluster3.sh cut-host N          host N's link down: its packets go nowhere
 #   cluster3.sh heal-host N         its link up again
-#   cluster3.sh restart-host N DIR  starts host N's daemons again (its data kept)
+#   cluster3.sh restart-host N DIR  starts host N's daemons that are down (data kept); waits
 #
 # Clients (tests, phashdb serve, mrjob) run in the root namespace and reach 198.18.0.x through
 # the bridge, or in a host's namespace (ip netns exec p3hN ...).
@@ -205,11 +205,12 @@ status() {
 restart_host() {
   local n="$1" dir="${2:?usage: cluster3.sh restart-host N DIR}" name
   dir="$(cd "$dir" && pwd)"
-  kill_ns "$n" KILL
   ip link set "p3v$n" up
   touch "$dir/.t0"
+  # The daemons that are down (killed, or a region server that its lapsed ZooKeeper session
+  # made stop itself); the ones running go on.
   for name in $(daemons_of "$n"); do
-    launch "$dir" "$n" "$name"
+    kill -0 "$(cat "$dir/h$n/pids/$name")" 2>/dev/null || launch "$dir" "$n" "$name"
   done
   "$PYTHON" "$HERE/cluster3_ready.py" "$dir" --timeout "${CLUSTER3_START_TIMEOUT:-420}"
 }

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cluster3_conf import PORTS, REPLICATION  # noqa: E402
+from cluster3_conf import PORTS, REPLICATION
 
 ADDRESSES = ["198.18.0.1", "198.18.0.2", "198.18.0.3"]
 H1 = ADDRESSES[0]
@@ -113,7 +113,8 @@ def description(dir_: Path, startup: float) -> dict:
             "address": ADDRESSES[n - 1],
             "namespace": f"p3h{n}",
             "daemons": {
-                name: {"pid": pid, "port": PORTS[DAEMON_PORT[name]]} for name, pid in daemons.items()
+                name: {"pid": pid, "port": PORTS[DAEMON_PORT[name]]}
+                for name, pid in daemons.items()
             },
         }
         for n, daemons in pids(dir_).items()
@@ -149,7 +150,10 @@ def main() -> int:
             print(f"cluster3: {dead}", file=sys.stderr)
             return 1
         if time.monotonic() > deadline:
-            print(f"cluster3: not ready after {args.timeout:.0f} s: {'; '.join(waits)}", file=sys.stderr)
+            print(
+                f"cluster3: not ready after {args.timeout:.0f} s: {'; '.join(waits)}",
+                file=sys.stderr,
+            )
             return 1
         waits = missing(dir_)
         if waits:
