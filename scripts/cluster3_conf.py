@@ -29,10 +29,10 @@ from xml.sax.saxutils import escape
 # than 3; the price is that a second failure before re-replication ends can lose blocks.
 REPLICATION = 2
 
-# The JDK 17 module opens Hadoop's own scripts pass (hadoop-functions.sh, HADOOP-15338), for
-# the MapReduce containers' JVMs.
-TASK_JVM_FLAGS = (
-    "-Djava.net.preferIPv4Stack=true -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# The MapReduce containers' JVMs: quick start-up, and on JDK 17 the module opens Hadoop's own
+# scripts pass (hadoop-functions.sh, HADOOP-15338), which a JDK 8 would refuse.
+TASK_JVM_FLAGS = "-Djava.net.preferIPv4Stack=true -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+JDK17_OPENS = (
     " --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/java.util=ALL-UNNAMED"
     " --add-opens java.base/java.util.concurrent=ALL-UNNAMED"
     " --add-opens java.base/java.io=ALL-UNNAMED --add-opens java.base/java.net=ALL-UNNAMED"
@@ -47,7 +47,7 @@ PORTS = {
     "datanode": 9866,
     "hmaster": 16000,
     "regionserver": 16020,
-    "thrift2": 9090,
+    "thrift2": 9090,  # TEMP
     "resourcemanager": 8032,
     "resourcemanager_http": 8088,
     "nodemanager": 8041,
@@ -153,17 +153,18 @@ def yarn_site(h1: str, me: str | None, data: str, classpath: str | None) -> dict
     return site
 
 
-def mapred_site(h1: str, classpath: str | None) -> dict[str, str]:
+def mapred_site(h1: str, classpath: str | None, jdk: int) -> dict[str, str]:
+    opts = TASK_JVM_FLAGS + (JDK17_OPENS if jdk >= 9 else "")
     site = {
         "mapreduce.framework.name": "yarn",
         "mapreduce.jobhistory.address": f"{h1}:{PORTS['jobhistory']}",
         "yarn.app.mapreduce.am.staging-dir": "/tmp/hadoop-yarn/staging",
         "yarn.app.mapreduce.am.resource.mb": "512",
-        "yarn.app.mapreduce.am.command-opts": f"-Xmx384m {TASK_JVM_FLAGS}",
+        "yarn.app.mapreduce.am.command-opts": f"-Xmx384m {opts}",
         "mapreduce.map.memory.mb": "512",
-        "mapreduce.map.java.opts": f"-Xmx256m {TASK_JVM_FLAGS}",
+        "mapreduce.map.java.opts": f"-Xmx256m {opts}",
         "mapreduce.reduce.memory.mb": "512",
-        "mapreduce.reduce.java.opts": f"-Xmx256m {TASK_JVM_FLAGS}",
+        "mapreduce.reduce.java.opts": f"-Xmx256m {opts}",
         "mapreduce.task.io.sort.mb": "32",
         "mapreduce.job.ubertask.enable": "false",
         # A task that reports nothing for 60 s is failed and run again (default: 10 min).
@@ -196,13 +197,15 @@ def site_xml(properties: dict[str, str]) -> str:
     return '<?xml version="1.0"?>\n<configuration>\n' + "\n".join(rows) + "\n</configuration>\n"
 
 
-def write(out: Path, hosts: list[str], me: int, data: str, classpath: str | None) -> None:
+def write(
+    out: Path, hosts: list[str], me: int, data: str, classpath: str | None, jdk: int = 17
+) -> None:
     h1, addr = hosts[0], (hosts[me - 1] if me else None)
     files = {
         "hadoop/core-site.xml": site_xml(core_site(h1, data)),
         "hadoop/hdfs-site.xml": site_xml(hdfs_site(h1, addr, data)),
         "hadoop/yarn-site.xml": site_xml(yarn_site(h1, addr, data, classpath)),
-        "hadoop/mapred-site.xml": site_xml(mapred_site(h1, classpath)),
+        "hadoop/mapred-site.xml": site_xml(mapred_site(h1, classpath, jdk)),
         "hbase/hbase-site.xml": site_xml(hbase_site(h1, addr, data)),
         "zoo.cfg": zoo_cfg(data),
     }
@@ -232,10 +235,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", required=True, help="the folder for this machine's data")
     p.add_argument("--out", required=True, type=Path, help="where to write the files")
     p.add_argument("--classpath", help="the MapReduce containers' classpath (default: Hadoop's)")
+    p.add_argument("--jdk", type=int, default=17, help="the Java of the MapReduce tasks (8, 17)")
     args = p.parse_args(argv)
     if args.me not in (0, 1, 2, 3):
         raise SystemExit(f"cluster3_conf: '--self' must be in 0..3, got {args.me}")
-    write(args.out, parse_hosts(args.hosts), args.me, args.data, args.classpath)
+    write(args.out, parse_hosts(args.hosts), args.me, args.data, args.classpath, args.jdk)
 
 
 if __name__ == "__main__":

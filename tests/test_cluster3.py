@@ -71,14 +71,26 @@ def cluster3(tmp_path_factory) -> dict:
 
 @pytest.fixture
 def healthy(cluster3) -> dict:
-    """The cluster with every daemon running (a test before may have lost host 3)."""
+    """The cluster with every daemon running (a test before may have lost a host or a
+    daemon): the hosts with a daemon down are restarted."""
     for n in (1, 2, 3):
         sh("heal-host", str(n))
-        sh("restart-host", str(n), cluster3["dir"])
+    info = json.loads((Path(cluster3["dir"]) / "cluster.json").read_text())
+    for host in info["hosts"]:
+        if not all(_alive(d["pid"]) for d in host["daemons"].values()):
+            sh("restart-host", str(host["host"]), cluster3["dir"])
     return {
         **json.loads((Path(cluster3["dir"]) / "cluster.json").read_text()),
         "dir": cluster3["dir"],
     }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def jmx(hostport: str, query: str) -> dict:
@@ -370,3 +382,171 @@ def test_a_host_cut_off_under_load_then_healed_loses_no_acknowledged_upload(
         healthy["namenode_http"], "Hadoop:service=NameNode,name=FSNamesystemState"
     )["NumLiveDataNodes"] == 3)  # fmt: skip
     assert namenode_state(healthy)["MissingBlocks"] == 0
+
+
+# --- a NodeManager lost mid-job -----------------------------------------------------------
+
+
+@pytest.fixture
+def cluster3_mrjob(healthy, tmp_path, monkeypatch) -> Path:
+    """An mrjob.conf submitting to the three-host YARN, temp files in its HDFS."""
+    home = REPO / "tests" / "hadoop"
+    conf = tmp_path / "mrjob.conf"
+    conf.write_text(json.dumps({"runners": {"hadoop": {
+        "hadoop_bin": [str(home / "bin" / "hadoop"), "--config", healthy["hadoop_conf_dir"]],
+        "hadoop_streaming_jar": str(home / "target" / "lib" / "hadoop-streaming-3.3.4.jar"),
+        "hadoop_tmp_dir": f"{healthy['namenode']}/tmp/mrjob",
+        "python_bin": sys.executable,
+    }}}))  # fmt: skip
+    monkeypatch.setenv("MRJOB_CONF", str(conf))
+    return conf
+
+
+def processes(host: int) -> dict[int, str]:
+    """Every process in host N's namespace: pid -> command line."""
+    out = subprocess.run(
+        ["ip", "netns", "pids", f"p3h{host}"], check=True, capture_output=True, text=True
+    )
+    found = {}
+    for pid in map(int, out.stdout.split()):
+        try:
+            found[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+    return found
+
+
+def host_running_a_map(stop: threading.Event) -> int | None:
+    """The host on which a map attempt's Python runs, preferring one without the application
+    master (so the job's master survives); None if `stop` is set first."""
+    while not stop.is_set():
+        running = {n: processes(n).values() for n in (1, 2, 3)}
+        mappers = [n for n, cmds in running.items() if any("--mapper" in c for c in cmds)]
+        plain = [n for n in mappers if not any("MRAppMaster" in c for c in running[n])]
+        if mappers:
+            return (plain or mappers)[0]
+        time.sleep(0.05)
+    return None
+
+
+def kill_nodemanager(cluster, host: int) -> None:
+    """SIGKILL host N's NodeManager and its containers; its other daemons go on."""
+    others = {
+        d["pid"] for h in cluster["hosts"] if h["host"] == host
+        for name, d in h["daemons"].items() if name != "nm"
+    }  # fmt: skip
+    victims = [pid for pid in processes(host) if pid not in others]
+    assert any(pid == _daemon(cluster, host, "nm") for pid in victims)
+    for pid in victims:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+
+
+def _daemon(cluster, host: int, name: str) -> int:
+    return next(h for h in cluster["hosts"] if h["host"] == host)["daemons"][name]["pid"]
+
+
+def test_an_ingest_job_on_yarn_survives_a_lost_nodemanager(
+    healthy, cluster3_mrjob, table, tmp_path
+):
+    import hdfs_native
+    from skimage import data
+
+    from phashdb.mr import run as mr
+
+    client = hdfs_native.Client(healthy["namenode"])
+    folder, urls = f"/c3-photos-{table}", set()
+    for name in PHOTO_FILES:
+        img = PILImage.open(Path(data.__file__).parent / name).convert("RGB")
+        w, h = img.size
+        for k, part in enumerate([img, img.crop((0, 0, w // 2, h)), img.crop((w // 2, 0, w, h))]):
+            path = tmp_path / "p.jpg"
+            part.save(path, quality=90)
+            remote = f"{folder}/{name.rsplit('.', 1)[0]}-{k}.jpg"
+            client.mkdirs(folder, create_parent=True)
+            with client.create(remote) as f:
+                f.write(path.read_bytes())
+            urls.add(f"{healthy['namenode']}{remote}")
+    stop, lost = threading.Event(), {}
+
+    def lose_a_nodemanager():
+        if (host := host_running_a_map(stop)) is not None:
+            kill_nodemanager(healthy, host)
+            lost["host"] = host
+
+    killer = threading.Thread(target=lose_a_nodemanager, daemon=True)
+    killer.start()
+    counters: list = []
+    url = f"{healthy['thrift2_urls'][0]}/{table}"
+    try:
+        with phashdb.open(url) as index:
+            report = mr.ingest(index, [f"{healthy['namenode']}{folder}"], "hadoop", counters,
+                               load="online")  # fmt: skip
+            stored = [i.path for i in index.images()]
+    finally:
+        stop.set()
+        killer.join(timeout=60)
+    assert "host" in lost, "no map attempt was seen running"
+    assert (report.added, report.failed) == (len(urls), [])
+    # Each image stored exactly once, though a map attempt died on the way.
+    assert sorted(stored) == sorted(urls)
+    launched = sum(c.get("Job Counters ", {}).get("Launched map tasks", 0) for c in counters)
+    maps = sum(1 for c in counters if c.get("Job Counters ", {}).get("Launched map tasks"))
+    assert launched >= 3 and maps == 1, counters  # 2 map tasks, at least one run again
+    print(f"\nNodeManager of host {lost['host']} lost; map attempts launched: {launched}")
+
+
+# --- host 3 back --------------------------------------------------------------------------
+
+
+def regions_per_host(cluster, table: str) -> dict[str, int]:
+    from thriftpy2.rpc import make_client
+
+    from phashdb.hbase.thrift import hb
+
+    client = make_client(hb.THBaseService, "198.18.0.1", 9090, timeout=30_000)
+    try:
+        counts: dict[str, int] = {}
+        for t in (table, f"{table}_images"):
+            for loc in client.getAllRegionLocations(t.encode()):
+                counts[loc.serverName.hostName] = counts.get(loc.serverName.hostName, 0) + 1
+        return counts
+    finally:
+        client.close()
+
+
+def datanode_blocks(cluster) -> dict[str, int]:
+    live = json.loads(jmx(cluster["namenode_http"], "Hadoop:service=NameNode,name=NameNodeInfo")
+                      ["LiveNodes"])  # fmt: skip
+    return {v["infoAddr"].split(":")[0]: v["numBlocks"] for v in live.values()}
+
+
+def test_host_3_restarted_rejoins_and_the_balancers_spread_regions_and_blocks(
+    healthy, table, tmp_path
+):
+    from phashdb.hbase.schema import create_tables
+
+    spread = f"{table}w"
+    create_tables(f"{healthy['thrift2_urls'][0]}/{spread}", regions_per_band=4)
+    before = regions_per_host(healthy, spread)
+    assert set(before) == {"198.18.0.1", "198.18.0.2", "198.18.0.3"}, before
+    sh("kill-host", "3")
+    wait_for("no region on host 3", lambda: "198.18.0.3" not in regions_per_host(healthy, spread))
+    sh("restart-host", "3", healthy["dir"])
+    # The HBase balancer (every 30 s) gives the returned region server its share again.
+    total = sum(before.values())
+    wait_for("regions spread over the 3 hosts", lambda: (
+        len(c := regions_per_host(healthy, spread)) == 3
+        and max(c.values()) - min(c.values()) <= max(2, total // 10)))  # fmt: skip
+    # Its DataNode rejoins with the blocks it kept; the HDFS balancer finds nothing to move
+    # beyond its threshold.
+    wait_for("host 3's DataNode live with blocks",
+             lambda: datanode_blocks(healthy).get("198.18.0.3", 0) > 0)  # fmt: skip
+    balancer = subprocess.run(
+        ["java", "-Xmx256m", "-cp", f"{healthy['hadoop_conf_dir']}:{REPO}/tests/hadoop/target/lib/*",
+         "org.apache.hadoop.hdfs.server.balancer.Balancer", "-threshold", "5"],
+        check=False, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert balancer.returncode == 0, balancer.stdout[-2000:] + balancer.stderr[-2000:]
