@@ -37,7 +37,7 @@ check_host() { [[ "${1:-}" =~ ^[123]$ ]] || die "host must be 1, 2 or 3, got '${
 
 daemons_of() {
   case "$1" in
-    1) echo "zk nn dn hmaster rs thrift2 rm nm" ;;
+    1) echo "zk nn dn hmaster rs thrift2 rm jhs nm" ;;
     2) echo "dn rs thrift2 nm" ;;
     3) echo "dn rs nm" ;;
   esac
@@ -47,7 +47,7 @@ daemons_of() {
 # start-up, few threads.
 heap_of() {
   case "$1" in
-    zk) echo 96m ;; dn) echo 192m ;; nm) echo 256m ;; thrift2) echo 256m ;;
+    zk) echo 96m ;; dn) echo 192m ;; nm | jhs | thrift2) echo 256m ;;
     rs) echo 768m ;; *) echo 384m ;;
   esac
 }
@@ -105,11 +105,12 @@ java_cmd() {
     zk) echo "$JAVA ${common[*]} -cp $(hbase_cp "$conf") org.apache.zookeeper.server.ZooKeeperServerMain $conf/zoo.cfg" ;;
     hmaster) echo "$JAVA ${common[*]} ${HBASE_JDK_FLAGS[*]} -cp $(hbase_cp "$conf") org.apache.hadoop.hbase.master.HMaster start" ;;
     rs) echo "$JAVA ${common[*]} ${HBASE_JDK_FLAGS[*]} -cp $(hbase_cp "$conf") org.apache.hadoop.hbase.regionserver.HRegionServer start" ;;
-    thrift2) echo "$JAVA ${common[*]} ${HBASE_JDK_FLAGS[*]} -cp $(hbase_cp "$conf") org.apache.hadoop.hbase.thrift2.ThriftServer -p 9090 -threadpool -t 86400000 start" ;;
+    thrift2) echo "$JAVA ${common[*]} ${HBASE_JDK_FLAGS[*]} -cp $(hbase_cp "$conf") org.apache.hadoop.hbase.thrift2.ThriftServer -p 9091 -threadpool start" ;;
     nn) echo "$JAVA ${common[*]} ${HADOOP_JDK_FLAGS[*]} -cp $(hadoop_cp "$conf") org.apache.hadoop.hdfs.server.namenode.NameNode" ;;
     dn) echo "$JAVA ${common[*]} ${HADOOP_JDK_FLAGS[*]} -cp $(hadoop_cp "$conf") org.apache.hadoop.hdfs.server.datanode.DataNode" ;;
     rm) echo "$JAVA ${common[*]} ${HADOOP_JDK_FLAGS[*]} -cp $(hadoop_cp "$conf") org.apache.hadoop.yarn.server.resourcemanager.ResourceManager" ;;
     nm) echo "$JAVA ${common[*]} ${HADOOP_JDK_FLAGS[*]} -cp $(hadoop_cp "$conf") org.apache.hadoop.yarn.server.nodemanager.NodeManager" ;;
+    jhs) echo "$JAVA ${common[*]} ${HADOOP_JDK_FLAGS[*]} -cp $(hadoop_cp "$conf") org.apache.hadoop.mapreduce.v2.hs.JobHistoryServer" ;;
   esac
 }
 

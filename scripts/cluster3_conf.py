@@ -47,7 +47,7 @@ PORTS = {
     "datanode": 9866,
     "hmaster": 16000,
     "regionserver": 16020,
-    "thrift2": 9090,  # TEMP
+    "thrift2": 9091,  # Thrift1, for happybase, keeps HBase's 9090
     "resourcemanager": 8032,
     "resourcemanager_http": 8088,
     "nodemanager": 8041,
@@ -158,6 +158,8 @@ def mapred_site(h1: str, classpath: str | None, jdk: int) -> dict[str, str]:
     site = {
         "mapreduce.framework.name": "yarn",
         "mapreduce.jobhistory.address": f"{h1}:{PORTS['jobhistory']}",
+        "mapreduce.jobhistory.webapp.address": f"{h1}:19888",
+        "mapreduce.jobhistory.bind-host": "0.0.0.0",
         "yarn.app.mapreduce.am.staging-dir": "/tmp/hadoop-yarn/staging",
         "yarn.app.mapreduce.am.resource.mb": "512",
         "yarn.app.mapreduce.am.command-opts": f"-Xmx384m {opts}",

@@ -28,6 +28,7 @@ THRIFT_HOSTS = [1, 2]
 DAEMON_PORT = {
     "zk": "zookeeper", "nn": "namenode", "dn": "datanode", "hmaster": "hmaster",
     "rs": "regionserver", "thrift2": "thrift2", "rm": "resourcemanager", "nm": "nodemanager",
+    "jhs": "jobhistory",
 }  # fmt: skip
 THRIFT_IDL = Path(__file__).resolve().parent.parent / "phashdb" / "hbase" / "thrift2.thrift"
 
@@ -128,6 +129,7 @@ def description(dir_: Path, startup: float) -> dict:
         "namenode_http": f"{H1}:{PORTS['namenode_http']}",
         "resourcemanager": f"{H1}:{PORTS['resourcemanager']}",
         "resourcemanager_http": f"{H1}:{PORTS['resourcemanager_http']}",
+        "jobhistory": f"{H1}:{PORTS['jobhistory']}",
         "hadoop_conf_dir": str(dir_ / "conf" / "hadoop"),
         "hbase_conf_dir": str(dir_ / "conf" / "hbase"),
         "replication": REPLICATION,

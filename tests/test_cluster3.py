@@ -277,7 +277,8 @@ def region_hosts(cluster, table: str) -> set[str]:
 
     from phashdb.hbase.thrift import hb
 
-    client = make_client(hb.THBaseService, "198.18.0.1", 9090, timeout=30_000)
+    host, port = cluster["thrift2_urls"][0].split("//")[1].split(":")
+    client = make_client(hb.THBaseService, host, int(port), timeout=30_000)
     try:
         hosts = set()
         for t in (table, f"{table}_images"):
@@ -506,7 +507,8 @@ def regions_per_host(cluster, table: str) -> dict[str, int]:
 
     from phashdb.hbase.thrift import hb
 
-    client = make_client(hb.THBaseService, "198.18.0.1", 9090, timeout=30_000)
+    host, port = cluster["thrift2_urls"][0].split("//")[1].split(":")
+    client = make_client(hb.THBaseService, host, int(port), timeout=30_000)
     try:
         counts: dict[str, int] = {}
         for t in (table, f"{table}_images"):
