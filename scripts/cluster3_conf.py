@@ -115,6 +115,11 @@ def hbase_site(h1: str, me: str | None, data: str) -> dict[str, str]:
         # A region server whose ZooKeeper session lapses for 10 s is dead: its regions move and
         # its WAL is replayed (HBase's default, 90 s, would leave them unserved that long).
         "zookeeper.session.timeout": "10000",
+        # A call to a server cut off fails after 20 s (not 60) and is retried where its region
+        # went; the whole operation gives up after 2 min (not 20): the gateway answers, phashdb
+        # serve turns a failure into a 503.
+        "hbase.rpc.timeout": "20000",
+        "hbase.client.operation.timeout": "120000",
         "hbase.master.wait.on.regionservers.mintostart": "1",
         "hbase.balancer.period": "30000",
     }
@@ -145,6 +150,9 @@ def yarn_site(h1: str, me: str | None, data: str, classpath: str | None) -> dict
         # MapReduce application master runs their tasks again elsewhere (default: 10 min).
         "yarn.nm.liveness-monitor.expiry-interval-ms": "20000",
         "yarn.resourcemanager.nodemanagers.heartbeat-interval-ms": "1000",
+        # One container per NodeManager heartbeat: a job's tasks spread over the machines
+        # instead of filling the first one that reports.
+        "yarn.scheduler.capacity.per-node-heartbeat.maximum-container-assignments": "1",
     }
     if me:
         site["yarn.nodemanager.hostname"] = me
