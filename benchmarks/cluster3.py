@@ -35,12 +35,15 @@ from phashdb.hbase.bulkload import load_hashes
 from phashdb.hbase.thrift import hb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hbase_bulkload import region_start_key
 from hbase_search import RADII, measure
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "cluster3.sh"
 CORPUS = Path("/work/wt/photos/photos")
-TABLES = ("bench", "bench_images", "bulk", "bulk_images")
+RUN = f"{int(time.time()) % 10**6}"
+ONLINE, BULK = f"bench{RUN}", f"bulk{RUN}"
+TABLES = (ONLINE, f"{ONLINE}_images", BULK, f"{BULK}_images")
 HOSTS = ("198.18.0.1", "198.18.0.2", "198.18.0.3")
 
 # A few Admin calls Thrift2 does not offer (flush, major compaction), compiled at run time.
@@ -100,14 +103,13 @@ def admin(dir_: str, *commands: str) -> None:
     )  # fmt: skip
 
 
-def regions(client) -> dict[bytes, tuple[str, bytes]]:
-    """Every region of the tables: its encoded name -> (host, table)."""
-    out = {}
-    for table in TABLES:
-        for loc in client.getAllRegionLocations(table.encode()):
-            encoded = loc.regionInfo.name.rstrip(b".").rsplit(b".", 1)[-1]
-            out[encoded] = (loc.serverName.hostName, table)
-    return out
+def locations(client) -> dict[tuple[str, bytes], str]:
+    """Every region of the tables: (table, start key) -> its host."""
+    return {
+        (table, loc.regionInfo.startKey or b""): loc.serverName.hostName
+        for table in TABLES
+        for loc in client.getAllRegionLocations(table.encode())
+    }
 
 
 def evenness(info: dict, client) -> dict[str, dict[str, float]]:
@@ -121,31 +123,40 @@ def evenness(info: dict, client) -> dict[str, dict[str, float]]:
     for node in live.values():
         out[node["xferaddr"].split(":")[0]]["datanode"] = node["usedSpace"]
     fs = hdfs_native.Client(info["namenode"])
-    for encoded, (host, table) in regions(client).items():
+    where = locations(client)
+    for host in where.values():
         out[host]["regions"] += 1
-        folder = f"/hbase/data/default/{table}/{encoded.decode()}"
-        out[host]["storefiles"] += sum(
-            s.length for s in fs.list_status(folder, recursive=True)
-            if not s.isdir and "/." not in s.path and "recovered.edits" not in s.path
-        )  # fmt: skip
+    for table in TABLES:
+        # A region's folder names no start key: its .regioninfo does.
+        for folder in fs.list_status(f"/hbase/data/default/{table}"):
+            if folder.path.rsplit("/", 1)[1].startswith("."):
+                continue
+            with fs.read(f"{folder.path}/.regioninfo") as f:
+                host = where[(table, region_start_key(f.read()))]
+            out[host]["storefiles"] += sum(
+                s.length for s in fs.list_status(folder.path, recursive=True)
+                if not s.isdir and s.path.rsplit("/", 2)[-2] in ("b", "i")
+            )  # fmt: skip
     return out
 
 
 def put_photos(info: dict, count: int) -> int:
-    """`count` photo files in HDFS under /photos (the corpus again and again under new names)."""
+    """`count` photo files in HDFS under /photosRUN (the corpus again and again under new names)."""
     import hdfs_native
 
-    files = sorted(p for p in CORPUS.rglob("*") if p.is_file()) if CORPUS.is_dir() else []
+    manifest = CORPUS.parent / "manifest.tsv"
+    files = [CORPUS / line.split("\t")[0] for line in manifest.read_text().splitlines()[1:]
+             if line] if manifest.exists() else []  # fmt: skip
     if not files:
         from skimage import data
 
         files = sorted(Path(data.__file__).parent.glob("*.jpg"))
     fs = hdfs_native.Client(info["namenode"])
-    fs.mkdirs("/photos", create_parent=True)
+    fs.mkdirs(f"/photos{RUN}", create_parent=True)
     total = 0
     for i in range(count):
         payload = files[i % len(files)].read_bytes()
-        with fs.create(f"/photos/{i:05d}-{files[i % len(files)].name}") as f:
+        with fs.create(f"/photos{RUN}/{i:05d}-{files[i % len(files)].name}") as f:
             f.write(payload)
         total += len(payload)
     return total
@@ -163,13 +174,13 @@ def host_death(info: dict, dir_: str, client) -> tuple[float, int, int]:
             time.sleep(0.01)
         t0 = time.monotonic()
         subprocess.run([str(SCRIPT), "kill-host", "3"], check=True)
-        while HOSTS[2] in {h for h, _ in regions(client).values()}:
+        while HOSTS[2] in set(locations(client).values()):
             time.sleep(0.2)
         seconds["moved"] = time.monotonic() - t0
         done.set()
 
     threading.Thread(target=kill_when_acked, daemon=True).start()
-    with phashdb.open(f"{info['thrift2_urls'][0]}/bench?timeout=120") as index:
+    with phashdb.open(f"{info['thrift2_urls'][0]}/{ONLINE}?timeout=120") as index:
         extra = 0
         while extra < 50:
             pair = (f"death{len(acked):06d}", int(rng.integers(0, 2**63)))
@@ -202,14 +213,16 @@ def main() -> None:
         os.environ["HBASE_CONF_DIR"] = str(Path(dir_) / "conf" / "hbase")
         os.environ["HADOOP_CONF_DIR"] = info["hadoop_conf_dir"]
         base = info["thrift2_urls"][0]
-        for table in ("bench", "bulk"):
+        # Both pairs of tables first: the balancer has settled them by the time of the bulk
+        # load (a region moving under the loader fails it).
+        for table in (ONLINE, BULK):
             create_tables(f"{base}/{table}", regions_per_band=args.regions_per_band)
-        with phashdb.open(f"{base}/bench") as index:
+        with phashdb.open(f"{base}/{ONLINE}") as index:
             row = keys.probe_range(0, 12345, index.store.layout.widths[0], index.store.row_bits)[0]
             get = hb.TGet(row=row, columns=[hb.TColumn(keys.BAND_FAMILY, b"\0")])
             online = measure(index, pairs, queries,
-                             lambda: index.store.pool.call(lambda c: c.get(b"bench", get)))  # fmt: skip
-        with phashdb.open(f"{base}/bulk?zookeeper={info['zookeeper']}") as bulk:
+                             lambda: index.store.pool.call(lambda c: c.get(ONLINE.encode(), get)))  # fmt: skip
+        with phashdb.open(f"{base}/{BULK}?zookeeper={info['zookeeper']}") as bulk:
             t = time.perf_counter()
             report = load_hashes(bulk.store, [f"b{i:08d}" for i in range(args.size)], hashes)
             hfile_rate = report.added / (time.perf_counter() - t)
