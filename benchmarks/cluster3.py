@@ -53,7 +53,10 @@ import org.apache.hadoop.hbase.TableName;
 import org.apache.hadoop.hbase.client.*;
 public class C3Admin {
   public static void main(String[] a) throws Exception {
-    try (Connection c = ConnectionFactory.createConnection(HBaseConfiguration.create());
+    org.apache.hadoop.conf.Configuration conf = HBaseConfiguration.create();
+    conf.setInt("hbase.rpc.timeout", 600000);  // a flush of a large region takes a while
+    conf.setInt("hbase.client.operation.timeout", 1200000);
+    try (Connection c = ConnectionFactory.createConnection(conf);
          Admin admin = c.getAdmin()) {
       for (int i = 0; i < a.length; i += 2) {
         TableName t = TableName.valueOf(a[i + 1]);
@@ -96,11 +99,13 @@ def admin(dir_: str, *commands: str) -> None:
         subprocess.run(
             ["javac", "-cp", cp, "-d", str(work), str(work / "C3Admin.java")], check=True
         )
-    subprocess.run(
+    done = subprocess.run(
         ["java", "-Xmx256m", "-Dlog4j.configuration=file:/dev/null", "-cp", f"{work}:{cp}",
          "C3Admin", *commands],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        check=False, capture_output=True, text=True,
     )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"HBase admin {' '.join(commands)} failed:\n{done.stderr[-3000:]}")
 
 
 def locations(client) -> dict[tuple[str, bytes], str]:
@@ -226,6 +231,11 @@ def main() -> None:
             t = time.perf_counter()
             report = load_hashes(bulk.store, [f"b{i:08d}" for i in range(args.size)], hashes)
             hfile_rate = report.added / (time.perf_counter() - t)
+        floor = online["floor"][0]
+        print(f"load: online {online['load']:,.0f} hashes/s, HFiles {hfile_rate:,.0f} hashes/s")
+        print(f"single-row Get p50 {floor:.2f} ms (the floor); checks p50/p95 ms: " + ", ".join(
+            f"r={r} {online[r][0]:.2f}/{online[r][1]:.2f} ({online[r][0] / floor:.1f}x)"
+            for r in RADII), flush=True)  # fmt: skip
         admin(
             dir_,
             *[w for t in TABLES for w in ("flush", t)],
@@ -239,12 +249,8 @@ def main() -> None:
         even = evenness(info, client)
         moved, acked, lost = host_death(info, dir_, client)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    floor = online["floor"][0]
     print(f"three hosts, {args.size:,} hashes online + {args.size:,} through HFiles, "
           f"{args.photos:,} photos ({photo_bytes / 1e6:,.0f} MB) in HDFS, replication {info['replication']}")  # fmt: skip
-    print(f"load: online {online['load']:,.0f} hashes/s, HFiles {hfile_rate:,.0f} hashes/s")
-    print(f"single-row Get p50 {floor:.2f} ms (the floor); checks p50/p95 ms: " + ", ".join(
-        f"r={r} {online[r][0]:.2f}/{online[r][1]:.2f} ({online[r][0] / floor:.1f}x)" for r in RADII))  # fmt: skip
     print(f"host 3 SIGKILLed under load: every region served again after {moved:.1f} s; "
           f"{acked} adds acknowledged, {lost} lost")  # fmt: skip
     print(f"{'host':>12} {'DataNode used MB':>17} {'store files MB':>15} {'regions':>8}")
