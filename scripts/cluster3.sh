@@ -196,7 +196,7 @@ status() {
   [[ -f "$dir/cluster.json" ]] || die "not running in $dir (no cluster.json)"
   for f in "$dir"/h?/pids/*; do
     if ! kill -0 "$(cat "$f")" 2>/dev/null; then
-      echo "down: host ${f#"$dir"/h} ${f##*/}" | sed 's|/pids/.*||' >&2
+      echo "down: host $(basename "$(dirname "$(dirname "$f")")") ${f##*/}" >&2
       bad=1
     fi
   done
