@@ -1,8 +1,8 @@
 #!/bin/sh
-# Writes hbase-site.xml from the environment, then runs one HBase daemon in the foreground:
+# Runs one HBase daemon in the foreground with the generated configuration
+# (scripts/cluster3_conf.py, mounted at /phashdb-conf by compose.yaml):
 # master | regionserver | thrift ARGS | thrift2 ARGS.
 set -eu
-sed -e "s|\${HBASE_ROOTDIR}|$HBASE_ROOTDIR|" -e "s|\${HBASE_ZOOKEEPER_QUORUM}|$HBASE_ZOOKEEPER_QUORUM|" \
-  /opt/hbase-site.xml.template > /opt/hbase/conf/hbase-site.xml
+export HBASE_CONF_DIR=/phashdb-conf/hbase HBASE_CLASSPATH=/phashdb-conf/hadoop
 role=$1; shift
 exec hbase "$role" "$@" start

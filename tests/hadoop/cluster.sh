@@ -17,13 +17,8 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../jvm-cluster.sh
 source "$HERE/../jvm-cluster.sh"
-# The JDK 17 module opens Hadoop's own scripts pass (hadoop-functions.sh, HADOOP-15338).
-JDK_FLAGS=(
-  --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/java.util=ALL-UNNAMED
-  --add-opens java.base/java.util.concurrent=ALL-UNNAMED --add-opens java.base/java.io=ALL-UNNAMED
-  --add-opens java.base/java.net=ALL-UNNAMED --add-opens java.base/java.nio=ALL-UNNAMED
-  --add-opens java.base/sun.nio.ch=ALL-UNNAMED --add-opens java.base/java.lang.reflect=ALL-UNNAMED
-)
+# shellcheck source=../jvm-flags.sh
+source "$HERE/../jvm-flags.sh"
 
 build() { "$HERE/setup.sh" >/dev/null; }
 
@@ -45,7 +40,7 @@ start() {
   (cd "$dir" && exec setsid "$JAVA" -Xms256m -Xmx"${HADOOP_TEST_HEAP:-1536m}" -XX:+UseG1GC \
     -XX:TieredStopAtLevel=1 -Xss512k -Djava.net.preferIPv4Stack=true \
     -Djava.io.tmpdir="$dir/tmp" -Dhadoop.log.dir="$dir/logs" \
-    -Dlog4j.configuration="file:$HERE/conf/cluster-log4j.properties" "${JDK_FLAGS[@]}" \
+    -Dlog4j.configuration="file:$HERE/conf/cluster-log4j.properties" "${HADOOP_JDK_FLAGS[@]}" \
     -cp "$HERE/target/classes:$HERE/target/lib/*" phashdb.testhadoop.HadoopCluster "$dir" \
     --lib "$HERE/target/lib" "$@" </dev/null >"$dir/cluster.log" 2>&1) &
   await_ready "$dir" $! "$t0" "$timeout"

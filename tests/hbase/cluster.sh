@@ -25,24 +25,8 @@ PHASHDB_JAR="$HERE/../../java/hbase/target/phashdb-hbase.jar"
 # shellcheck source=../jvm-cluster.sh
 source "$HERE/../jvm-cluster.sh"
 
-# The JDK 11+/17 module flags HBase's own bin/hbase passes (add_jdk11_jvm_flags), plus
-# java.util/java.util.concurrent opens (HBASE-27356, HBASE-27643).
-JDK_FLAGS=(
-  -Dorg.apache.hbase.thirdparty.io.netty.tryReflectionSetAccessible=true
-  --add-modules jdk.unsupported
-  --add-opens java.base/java.io=ALL-UNNAMED
-  --add-opens java.base/java.nio=ALL-UNNAMED
-  --add-opens java.base/sun.nio.ch=ALL-UNNAMED
-  --add-opens java.base/java.lang=ALL-UNNAMED
-  --add-opens java.base/jdk.internal.ref=ALL-UNNAMED
-  --add-opens java.base/java.lang.reflect=ALL-UNNAMED
-  --add-opens java.base/java.util=ALL-UNNAMED
-  --add-opens java.base/java.util.concurrent=ALL-UNNAMED
-  --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
-  --add-exports java.security.jgss/sun.security.krb5=ALL-UNNAMED
-  --add-exports java.base/sun.net.dns=ALL-UNNAMED
-  --add-exports java.base/sun.net.util=ALL-UNNAMED
-)
+# shellcheck source=../jvm-flags.sh
+source "$HERE/../jvm-flags.sh"
 
 build() {
   local src newest
@@ -83,7 +67,7 @@ start() {
   setsid "$JAVA" -Xms256m -Xmx"$heap" -XX:+UseG1GC -XX:MaxDirectMemorySize=256m \
     ${HBASE_TEST_JVM_OPTS:--XX:TieredStopAtLevel=1} -Xss512k \
     -Djava.net.preferIPv4Stack=true -Djava.io.tmpdir="$dir/tmp" \
-    "${JDK_FLAGS[@]}" \
+    "${HBASE_JDK_FLAGS[@]}" \
     -cp "$CLASSES:$PHASHDB_JAR:$(cat "$CP_FILE")" "$MAIN_CLASS" "$dir/cluster.json" \
     --data "$dir/data" --regionservers "${HBASE_TEST_REGIONSERVERS:-3}" "$@" \
     </dev/null >"$dir/cluster.log" 2>&1 &

@@ -193,6 +193,8 @@ public final class BulkLoad {
       t2 = System.nanoTime();
       phases = String.format("\"connect\": %.3f, \"sort_ids\": %.3f, \"cells\": %.3f",
           (tc - t1) / 1e9, (ts - tc) / 1e9, (t2 - ts) / 1e9);
+      // Measured before loading: HBase moves (not copies) HFiles staged on its own filesystem.
+      long bytes = bands.bytes() + recs.bytes();
       // Records last: an image is visible once its record is, and its band cells are there.
       BulkLoadHFiles loader = BulkLoadHFiles.create(conf);
       if (!bands.paths.isEmpty()) {
@@ -207,7 +209,7 @@ public final class BulkLoad {
           "{\"images\": %d, \"cells\": %d, \"files\": %d, \"bytes\": %d, \"seconds\": "
               + "{\"read\": %.3f, %s, \"load\": %.3f}}",
           n - duplicates, cells, bands.paths.size() + recs.paths.size(),
-          bands.bytes() + recs.bytes(), (t1 - t0) / 1e9, phases, (t3 - t2) / 1e9);
+          bytes, (t1 - t0) / 1e9, phases, (t3 - t2) / 1e9);
     } finally {
       if (!opts.containsKey("keep")) {
         fs.delete(dir, true);

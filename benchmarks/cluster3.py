@@ -1,0 +1,269 @@
+"""The three-host cluster (scripts/cluster3.sh) under load, in one run: load rates, check
+latency, a host's death, and how evenly the hosts hold the data.
+
+    python benchmarks/cluster3.py [--size 1000000] [--photos 3000] [--queries 100] [--dir DIR]
+
+Starts the cluster in a temporary folder (or uses the one running in --dir). Loads --size
+random hashes online (Index.add_hashes through host 1's Thrift2 gateway) into one pair of
+tables and --size more through HFiles (phashdb.hbase.bulkload) into another; times checks
+(Index.query) at r=4/8/10 against a single-row Get (the floor); flushes and compacts; copies
+--photos photos into HDFS (the corpus of /work/wt/photos, else scikit-image's); prints each
+host's DataNode used bytes, store-file bytes and region count with max/min. Then it adds
+images one at a time, SIGKILLs host 3 after the 50th acknowledged one, goes on adding until
+every region is served by hosts 1 and 2, and counts the acknowledged images not found (lost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+import phashdb
+from phashdb.hbase import create_tables, keys
+from phashdb.hbase.bulkload import load_hashes
+from phashdb.hbase.thrift import hb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hbase_bulkload import region_start_key
+from hbase_search import RADII, measure
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "cluster3.sh"
+CORPUS = Path("/work/wt/photos/photos")
+RUN = f"{int(time.time()) % 10**6}"
+ONLINE, BULK = f"bench{RUN}", f"bulk{RUN}"
+TABLES = (ONLINE, f"{ONLINE}_images", BULK, f"{BULK}_images")
+HOSTS = ("198.18.0.1", "198.18.0.2", "198.18.0.3")
+
+# A few Admin calls Thrift2 does not offer (flush, major compaction), compiled at run time.
+ADMIN_JAVA = """
+import org.apache.hadoop.hbase.HBaseConfiguration;
+import org.apache.hadoop.hbase.TableName;
+import org.apache.hadoop.hbase.client.*;
+public class C3Admin {
+  public static void main(String[] a) throws Exception {
+    org.apache.hadoop.conf.Configuration conf = HBaseConfiguration.create();
+    conf.setInt("hbase.rpc.timeout", 600000);  // a flush of a large region takes a while
+    conf.setInt("hbase.client.operation.timeout", 1200000);
+    try (Connection c = ConnectionFactory.createConnection(conf);
+         Admin admin = c.getAdmin()) {
+      for (int i = 0; i < a.length; i += 2) {
+        TableName t = TableName.valueOf(a[i + 1]);
+        if (a[i].equals("flush")) admin.flush(t);
+        else admin.majorCompact(t);
+      }
+      for (int i = 0; i < a.length; i += 2) {
+        TableName t = TableName.valueOf(a[i + 1]);
+        while (a[i].equals("compact") && admin.getCompactionState(t) != CompactionState.NONE) {
+          Thread.sleep(500);
+        }
+      }
+    }
+  }
+}
+"""
+
+
+@contextmanager
+def cluster(dir_: str | None):
+    if dir_:
+        yield json.loads((Path(dir_) / "cluster.json").read_text()), dir_
+        return
+    with tempfile.TemporaryDirectory(prefix="cluster3-bench-") as tmp:
+        subprocess.run([str(SCRIPT), "start", tmp], check=True, stdout=subprocess.DEVNULL)
+        try:
+            yield json.loads((Path(tmp) / "cluster.json").read_text()), tmp
+        finally:
+            subprocess.run([str(SCRIPT), "stop", tmp], check=False, stdout=subprocess.DEVNULL)
+
+
+def admin(dir_: str, *commands: str) -> None:
+    """Run HBase Admin commands ("flush", TABLE, "compact", TABLE...) from a small Java class."""
+    work = Path(dir_) / "admin"
+    work.mkdir(exist_ok=True)
+    cp = ":".join([str(Path(dir_) / "conf" / "hbase"), str(Path(dir_) / "conf" / "hadoop"),
+                   (ROOT / "tests" / "hbase" / "target" / "classpath.txt").read_text().strip()])  # fmt: skip
+    if not (work / "C3Admin.class").exists():
+        (work / "C3Admin.java").write_text(ADMIN_JAVA)
+        subprocess.run(
+            ["javac", "-cp", cp, "-d", str(work), str(work / "C3Admin.java")], check=True
+        )
+    done = subprocess.run(
+        ["java", "-Xmx256m", "-Dlog4j.configuration=file:/dev/null", "-cp", f"{work}:{cp}",
+         "C3Admin", *commands],
+        check=False, capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"HBase admin {' '.join(commands)} failed:\n{done.stderr[-3000:]}")
+
+
+def locations(client) -> dict[tuple[str, bytes], str]:
+    """Every region of the tables: (table, start key) -> its host."""
+    return {
+        (table, loc.regionInfo.startKey or b""): loc.serverName.hostName
+        for table in TABLES
+        for loc in client.getAllRegionLocations(table.encode())
+    }
+
+
+def evenness(info: dict, client) -> dict[str, dict[str, float]]:
+    """Per host: DataNode used bytes, store-file bytes, region count."""
+    import hdfs_native
+
+    out = {h: {"datanode": 0, "storefiles": 0, "regions": 0} for h in HOSTS}
+    url = f"http://{info['namenode_http']}/jmx?qry=Hadoop:service=NameNode,name=NameNodeInfo"
+    with urllib.request.urlopen(url, timeout=30) as r:
+        live = json.loads(json.load(r)["beans"][0]["LiveNodes"])
+    for node in live.values():
+        out[node["xferaddr"].split(":")[0]]["datanode"] = node["usedSpace"]
+    fs = hdfs_native.Client(info["namenode"])
+    where = locations(client)
+    for host in where.values():
+        out[host]["regions"] += 1
+    for table in TABLES:
+        # A region's folder names no start key: its .regioninfo does.
+        for folder in fs.list_status(f"/hbase/data/default/{table}"):
+            if folder.path.rsplit("/", 1)[1].startswith("."):
+                continue
+            with fs.read(f"{folder.path}/.regioninfo") as f:
+                host = where[(table, region_start_key(f.read()))]
+            out[host]["storefiles"] += sum(
+                s.length for s in fs.list_status(folder.path, recursive=True)
+                if not s.isdir and s.path.rsplit("/", 2)[-2] in ("b", "i")
+            )  # fmt: skip
+    return out
+
+
+def put_photos(info: dict, count: int) -> int:
+    """`count` photo files in HDFS under /photosRUN (the corpus again and again under new names)."""
+    import hdfs_native
+
+    manifest = CORPUS.parent / "manifest.tsv"
+    files = [CORPUS / line.split("\t")[0] for line in manifest.read_text().splitlines()[1:]
+             if line] if manifest.exists() else []  # fmt: skip
+    if not files:
+        from skimage import data
+
+        files = sorted(Path(data.__file__).parent.glob("*.jpg"))
+    fs = hdfs_native.Client(info["namenode"])
+    fs.mkdirs(f"/photos{RUN}", create_parent=True)
+    total = 0
+    for i in range(count):
+        payload = files[i % len(files)].read_bytes()
+        with fs.create(f"/photos{RUN}/{i:05d}-{files[i % len(files)].name}") as f:
+            f.write(payload)
+        total += len(payload)
+    return total
+
+
+def host_death(info: dict, dir_: str, client) -> tuple[float, int, int]:
+    """Add images one by one; host 3 SIGKILLed after the 50th acknowledged; go on until every
+    region is off host 3, then 50 more. (seconds to every region served again, acknowledged,
+    lost)."""
+    rng = np.random.default_rng(11)
+    acked, done, seconds = [], threading.Event(), {}
+
+    def kill_when_acked():
+        while len(acked) < 50:
+            time.sleep(0.01)
+        t0 = time.monotonic()
+        subprocess.run([str(SCRIPT), "kill-host", "3"], check=True)
+        while HOSTS[2] in set(locations(client).values()):
+            time.sleep(0.2)
+        seconds["moved"] = time.monotonic() - t0
+        done.set()
+
+    threading.Thread(target=kill_when_acked, daemon=True).start()
+    with phashdb.open(f"{info['thrift2_urls'][0]}/{ONLINE}?timeout=120") as index:
+        extra = 0
+        while extra < 50:
+            pair = (f"death{len(acked):06d}", int(rng.integers(0, 2**63)))
+            try:
+                index.add_hashes([pair])
+                acked.append(pair)
+            except phashdb.Error as e:
+                print(f"  an add failed (not acknowledged): {e}")
+            extra += done.is_set()
+        found = index.query_many([h for _, h in acked], 0)
+        lost = sum((id, 0) not in f for (id, _), f in zip(acked, found))
+    return seconds["moved"], len(acked), lost
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--photos", type=int, default=3000)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--regions-per-band", type=int, default=4)
+    parser.add_argument("--dir", help="use the cluster running there")
+    args = parser.parse_args()
+    rng = np.random.default_rng(3)
+    hashes = rng.integers(0, 2**64, args.size, dtype=np.uint64, endpoint=False)
+    pairs = [(f"img{i:08d}", h) for i, h in enumerate(hashes.tolist())]
+    near = hashes[rng.integers(0, args.size, args.queries)] ^ np.uint64(0b1000_0100_0010_0001)
+    queries = [int(q) for q in near]
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    with cluster(args.dir) as (info, dir_):
+        os.environ["HBASE_CONF_DIR"] = str(Path(dir_) / "conf" / "hbase")
+        os.environ["HADOOP_CONF_DIR"] = info["hadoop_conf_dir"]
+        base = info["thrift2_urls"][0]
+        # Both pairs of tables first: the balancer has settled them by the time of the bulk
+        # load (a region moving under the loader fails it).
+        for table in (ONLINE, BULK):
+            create_tables(f"{base}/{table}", regions_per_band=args.regions_per_band)
+        with phashdb.open(f"{base}/{ONLINE}") as index:
+            row = keys.probe_range(0, 12345, index.store.layout.widths[0], index.store.row_bits)[0]
+            get = hb.TGet(row=row, columns=[hb.TColumn(keys.BAND_FAMILY, b"\0")])
+            online = measure(index, pairs, queries,
+                             lambda: index.store.pool.call(lambda c: c.get(ONLINE.encode(), get)))  # fmt: skip
+        with phashdb.open(f"{base}/{BULK}?zookeeper={info['zookeeper']}") as bulk:
+            t = time.perf_counter()
+            report = load_hashes(bulk.store, [f"b{i:08d}" for i in range(args.size)], hashes)
+            hfile_rate = report.added / (time.perf_counter() - t)
+        floor = online["floor"][0]
+        print(f"load: online {online['load']:,.0f} hashes/s, HFiles {hfile_rate:,.0f} hashes/s")
+        print(f"single-row Get p50 {floor:.2f} ms (the floor); checks p50/p95 ms: " + ", ".join(
+            f"r={r} {online[r][0]:.2f}/{online[r][1]:.2f} ({online[r][0] / floor:.1f}x)"
+            for r in RADII), flush=True)  # fmt: skip
+        admin(
+            dir_,
+            *[w for t in TABLES for w in ("flush", t)],
+            *[w for t in TABLES for w in ("compact", t)],
+        )
+        photo_bytes = put_photos(info, args.photos)
+        host, port = base.split("//")[1].split(":")
+        from thriftpy2.rpc import make_client
+
+        client = make_client(hb.THBaseService, host, int(port), timeout=120_000)
+        even = evenness(info, client)
+        moved, acked, lost = host_death(info, dir_, client)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"three hosts, {args.size:,} hashes online + {args.size:,} through HFiles, "
+          f"{args.photos:,} photos ({photo_bytes / 1e6:,.0f} MB) in HDFS, replication {info['replication']}")  # fmt: skip
+    print(f"host 3 SIGKILLed under load: every region served again after {moved:.1f} s; "
+          f"{acked} adds acknowledged, {lost} lost")  # fmt: skip
+    print(f"{'host':>12} {'DataNode used MB':>17} {'store files MB':>15} {'regions':>8}")
+    for h, v in even.items():
+        print(
+            f"{h:>12} {v['datanode'] / 1e6:>17,.1f} {v['storefiles'] / 1e6:>15,.1f} {v['regions']:>8}"
+        )
+    ratios = {k: max(v[k] for v in even.values()) / max(1, min(v[k] for v in even.values()))
+              for k in ("datanode", "storefiles", "regions")}  # fmt: skip
+    print(
+        f"{'max/min':>12} {ratios['datanode']:>17.2f} {ratios['storefiles']:>15.2f} {ratios['regions']:>8.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
