@@ -7,7 +7,7 @@ Starts the cluster in a temporary folder (or uses the one running in --dir). Loa
 random hashes online (Index.add_hashes through host 1's Thrift2 gateway) into one pair of
 tables and --size more through HFiles (phashdb.hbase.bulkload) into another; times checks
 (Index.query) at r=4/8/10 against a single-row Get (the floor); flushes and compacts; copies
---photos photos into HDFS (the corpus of /work/wt/photos, else scikit-image's); prints each
+--photos photos into HDFS (the corpus of ../shared/photos/build.sh in var/photos or $PHASHDB_PHOTOS, else scikit-image's); prints each
 host's DataNode used bytes, store-file bytes and region count with max/min. Then it adds
 images one at a time, SIGKILLs host 3 after the 50th acknowledged one, goes on adding until
 every region is served by hosts 1 and 2, and counts the acknowledged images not found (lost).
@@ -32,7 +32,7 @@ import numpy as np
 import phashdb
 from phashdb.hbase import create_tables, keys
 from phashdb.hbase.bulkload import load_hashes
-from phashdb.hbase.thrift import hb
+from phashdb.hbase.thrift import RECORDS_SUFFIX, hb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hbase_bulkload import region_start_key
@@ -40,10 +40,11 @@ from hbase_search import RADII, measure
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "cluster3.sh"
-CORPUS = Path("/work/wt/photos/photos")
+# ../shared/photos/build.sh var/photos gathers it; $PHASHDB_PHOTOS names another folder.
+CORPUS = Path(os.environ.get("PHASHDB_PHOTOS", ROOT / "var" / "photos" / "photos"))
 RUN = f"{int(time.time()) % 10**6}"
 ONLINE, BULK = f"bench{RUN}", f"bulk{RUN}"
-TABLES = (ONLINE, f"{ONLINE}_images", BULK, f"{BULK}_images")
+TABLES = (ONLINE, ONLINE + RECORDS_SUFFIX, BULK, BULK + RECORDS_SUFFIX)
 HOSTS = ("198.18.0.1", "198.18.0.2", "198.18.0.3")
 
 # A few Admin calls Thrift2 does not offer (flush, major compaction), compiled at run time.

@@ -4,8 +4,8 @@ by every rule of phashdb.keep (the former default `pixels`, the default `best`, 
 
     python benchmarks/keeper.py [FOLDER] [--photos 40] [--out /tmp/keeper-pairs]
 
-FOLDER holds the photos (default: the team's corpus, /work/wt/photos/photos; build one with
-shared/photos/build.sh). Each photo becomes an original as a camera leaves it: a JPEG with
+FOLDER holds the photos (default: $PHASHDB_PHOTOS, else var/photos/photos: build it with
+../shared/photos/build.sh var/photos). Each photo becomes an original as a camera leaves it: a JPEG with
 camera EXIF (make, model, capture time, the pixel size) and an old modification time. Each kind
 of copy below is made from it as the usual tools make them (an editor or converter keeps the
 EXIF it read, so only screenshots and stripped copies lose it) and saved later (a newer
@@ -33,7 +33,7 @@ from phashdb import keep
 from phashdb.ingest import find_images
 from phashdb.records import Image as Record
 
-DEFAULT_PHOTOS = "/work/wt/photos/photos"
+DEFAULT_PHOTOS = os.environ.get("PHASHDB_PHOTOS", "var/photos/photos")
 CAMERAS = [("Canon", "Canon EOS 80D"), ("NIKON CORPORATION", "NIKON D750"),
            ("Apple", "iPhone 12"), ("SONY", "ILCE-7M3"), ("FUJIFILM", "X-T30")]  # fmt: skip
 SHOT = time.mktime((2019, 6, 1, 12, 0, 0, 0, 0, -1))  # when the originals were taken and saved

@@ -1,7 +1,7 @@
 """The service under load: `phashdb serve` (its own process) against the same work done by the
 library in one process, in the same run.
 
-    /work/shared/photos/build.sh /tmp/photos     # ~230 real photos
+    ../shared/photos/build.sh /tmp/photos     # ~230 real photos
     python benchmarks/serve_load.py /tmp/photos [--connections 8 32] [--rounds 2] [--turn 8]
 
 For each number of concurrent connections (a bounded asyncio client on loopback, a fixed count

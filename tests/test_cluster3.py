@@ -275,13 +275,13 @@ def region_hosts(cluster, table: str) -> set[str]:
     """The hosts serving the table's regions (both tables), read from hbase:meta."""
     from thriftpy2.rpc import make_client
 
-    from phashdb.hbase.thrift import hb
+    from phashdb.hbase.thrift import RECORDS_SUFFIX, hb
 
     host, port = cluster["thrift2_urls"][0].split("//")[1].split(":")
     client = make_client(hb.THBaseService, host, int(port), timeout=30_000)
     try:
         hosts = set()
-        for t in (table, f"{table}_images"):
+        for t in (table, table + RECORDS_SUFFIX):
             for loc in client.getAllRegionLocations(t.encode()):
                 hosts.add(loc.serverName.hostName)
         return hosts
@@ -506,13 +506,13 @@ def test_an_ingest_job_on_yarn_survives_a_lost_nodemanager(
 def regions_per_host(cluster, table: str) -> dict[str, int]:
     from thriftpy2.rpc import make_client
 
-    from phashdb.hbase.thrift import hb
+    from phashdb.hbase.thrift import RECORDS_SUFFIX, hb
 
     host, port = cluster["thrift2_urls"][0].split("//")[1].split(":")
     client = make_client(hb.THBaseService, host, int(port), timeout=30_000)
     try:
         counts: dict[str, int] = {}
-        for t in (table, f"{table}_images"):
+        for t in (table, table + RECORDS_SUFFIX):
             for loc in client.getAllRegionLocations(t.encode()):
                 counts[loc.serverName.hostName] = counts.get(loc.serverName.hostName, 0) + 1
         return counts
