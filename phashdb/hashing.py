@@ -23,6 +23,7 @@ import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from .backdrop import backdrop_variant
+from .trim import trimmed_variant
 from .descriptor import LOW_QUALITY, Variant, quality, variants
 from .errors import ImageError
 
@@ -86,9 +87,10 @@ class Picture:
     width: int
     height: int
     variants: tuple[Variant, ...] = field(default=(), compare=False, repr=False)
-    # A picture on a black backdrop seen on white (phashdb.backdrop), searched beside the
-    # variants; None for most images. Never stored: a query's key only.
-    backdrop: Variant | None = field(default=None, compare=False, repr=False)
+    # A query's other keys, searched beside the variants and confirmed like them, never
+    # stored: the picture on a black backdrop seen on white (phashdb.backdrop), the picture
+    # inside a plain frame (phashdb.trim). Empty for most images.
+    keys: tuple[Variant, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def descriptor(self) -> bytes | None:
@@ -135,9 +137,8 @@ def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pictu
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
             pixels = _pixels(grey)
-            return Picture(
-                _phash_of(pixels), width, height, variants(pixels), backdrop_variant(grey)
-            )
+            keys = tuple(k for k in (backdrop_variant(grey), trimmed_variant(grey)) if k)
+            return Picture(_phash_of(pixels), width, height, variants(pixels), keys)
         except Image.DecompressionBombError as e:
             raise ImageError(f"{name}: a frame is larger than Pillow's pixel limit ({e})") from e
         except _DECODE_ERRORS as e:

@@ -377,7 +377,7 @@ class Index:
             id, picture.hash, path, size, mtime, picture.width, picture.height,
             descriptor=picture.descriptor,
         )
-        return image, picture.variants + ((picture.backdrop,) if picture.backdrop else ())
+        return image, picture.variants + picture.keys
 
     def _confirmed(self, image: Image, variants: tuple, radius: int) -> list[Match]:
         """The stored images that `image` (with its flipped and rotated `variants`, as-is
@@ -389,7 +389,7 @@ class Index:
         queries = [(VARIANTS[0][0], image.hash, image.descriptor, reach)]
         if variants and self.variants:
             queries += [(v.name, v.hash, v.descriptor, radius) for v in variants[1:len(VARIANTS)]]
-        # the backdrop key (phashdb.backdrop), when the query has one: confirmed like a variant
+        # the query's other keys (phashdb.backdrop, phashdb.trim): confirmed like a variant
         queries += [(v.name, v.hash, v.descriptor, radius) for v in variants[len(VARIANTS):]]
         found = self._search(queries)
         records = self.store.find({id for _, id, _ in found})

@@ -56,30 +56,35 @@ def exports(img: Image.Image) -> dict[str, bytes]:
     }
 
 
+def backdrop(source):
+    return {k.name: k for k in read_image(source).keys}.get("backdrop")
+
+
 def test_the_backdrop_key_is_pinned():
-    key = read_image(on(logo(sun), (0, 0, 0))).backdrop
+    key = backdrop(on(logo(sun), (0, 0, 0)))
     assert key is not None and key.name == "backdrop"
     assert to_hex(key.hash) == GOLDEN_SUN_ON_BLACK
+    assert key == backdrop_variant(on(logo(sun), (0, 0, 0)).convert("L"))
 
 
 def test_the_backdrop_key_is_the_picture_on_white():
     stored = read_image(encoded(logo(sun), "PNG"))
-    key = read_image(encoded(on(logo(sun), (0, 0, 0)))).backdrop
+    key = backdrop(encoded(on(logo(sun), (0, 0, 0))))
     assert (key.hash ^ stored.hash).bit_count() <= 8
     assert (read_image(encoded(on(logo(sun), (0, 0, 0)))).hash ^ stored.hash).bit_count() > 16
 
 
 def test_photos_have_no_backdrop_key(photo_images):
     for name in ("astronaut", "camera", "chelsea", "coffee"):
-        assert read_image(photo_images[name]).backdrop is None, name
+        assert backdrop(photo_images[name]) is None, name
 
 
 def test_a_black_page_or_a_blank_export_has_no_backdrop_key():
-    assert read_image(Image.new("RGB", (300, 200), "black")).backdrop is None
+    assert backdrop(Image.new("RGB", (300, 200), "black")) is None
     # a white dot on black would be a white page once its backdrop is white: near-constant
     dot = Image.new("RGB", (300, 200), "black")
     ImageDraw.Draw(dot).ellipse((145, 95, 150, 100), fill="white")
-    assert read_image(dot).backdrop is None
+    assert backdrop(dot) is None
 
 
 def test_a_transparent_logo_matches_its_three_exports(index):
