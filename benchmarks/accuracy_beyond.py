@@ -65,7 +65,8 @@ def transparent_keys(paths, rows_h) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 
 def parts(rows: Rows) -> list[tuple[str, tuple]]:
     """Every part measured: (label, how candidate_pairs and Rows find it)."""
-    out = [(p, (p,)) for p in ("default", "backdrop", "inverted", "dct256")]
+    out = [(p, (p,)) for p in ("default", "inverted", "dct256")]
+    out += [(name, ("key", k)) for k, name in enumerate(rows.keys)]
     for w, name in enumerate(rows.windows):
         for side in ("stored", "query", "both"):
             out.append((f"{side}: {name}", (side, w)))
@@ -73,8 +74,10 @@ def parts(rows: Rows) -> list[tuple[str, tuple]]:
 
 
 def check_part(rows: Rows, how: tuple, qi, si):
-    if how[0] in ("default", "backdrop", "inverted", "dct256"):
+    if how[0] in ("default", "inverted", "dct256"):
         return getattr(rows, how[0])(qi, si)
+    if how[0] == "key":
+        return rows.query_key(qi, si, how[1])
     return rows.window(qi, si, how[1], how[0], WINDOW_RADIUS)
 
 
@@ -133,7 +136,7 @@ def upper_bound(k: int, n: int, confidence: float = 0.95) -> float:
 
 
 # The new method: the default plus the parts chosen by measurement (see main's tables).
-NEW = ("default", "backdrop")
+NEW = ("default", "backdrop", "trimmed")
 
 
 def _groups(z) -> dict:

@@ -12,7 +12,6 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from phashdb import descriptor, hashing
-from phashdb.backdrop import backdrop_variant
 from phashdb.ingest import find_images
 
 from accuracy import TRANSFORMS, upright_rgb
@@ -41,22 +40,26 @@ def corpus(photos: str, others: str) -> list[tuple[str, str]]:
     return out
 
 
-# Copies are made from the image reduced to this size on its longer side (the size at which
-# copies circulate on the web; a resize moves a pHash little: "resize 50%" is found 100%), which
+# Copies are made from the image reduced to this size on its longer side (copies circulate
+# smaller than their source; a resize moves a pHash little: "resize 50%" is found 100%), which
 # keeps the run to minutes on a shared machine.
-COPY_SIDE = 1024
+COPY_SIDE = 640
+# The query's other keys (Picture.keys), in this order.
+KEY_NAMES = ("backdrop", "trimmed")
 
 
 def _row(source) -> tuple:
     pic = hashing.read_image(source)
     h = np.array([v.hash for v in pic.variants], np.uint64)
     d = np.frombuffer(b"".join(v.descriptor for v in pic.variants), np.uint8).reshape(8, -1)
-    grey = grey_of(source)
-    wh, wd, wv = window_keys(grey)
-    b = backdrop_variant(grey)
-    bh = np.uint64(b.hash if b else 0)
-    bd = np.frombuffer(b.descriptor, np.uint8) if b else np.zeros(descriptor.SIZE, np.uint8)
-    return h, d, wh, wd, wv, bh, bd, b is not None
+    wh, wd, wv = window_keys(grey_of(source))
+    keys = {k.name: k for k in pic.keys}
+    kh = np.array([keys[n].hash if n in keys else 0 for n in KEY_NAMES], np.uint64)
+    kd = np.zeros((len(KEY_NAMES), descriptor.SIZE), np.uint8)
+    for k, n in enumerate(KEY_NAMES):
+        if n in keys:
+            kd[k] = np.frombuffer(keys[n].descriptor, np.uint8)
+    return h, d, wh, wd, wv, kh, kd, np.array([n in keys for n in KEY_NAMES])
 
 
 def _reduced(img: Image.Image) -> Image.Image:
@@ -85,7 +88,7 @@ def hash_corpus(images: list[tuple[str, str]], out: str, workers: int) -> None:
     """Hash `images` and their copies into the .npz file `out`."""
     with Pool(workers) as pool:
         done = pool.map(hash_one, [p for p, _ in images], chunksize=1)
-    cols = {k: [] for k in ("image", "edit", "h", "d", "wh", "wd", "wv", "bh", "bd", "bv")}
+    cols = {k: [] for k in ("image", "edit", "h", "d", "wh", "wd", "wv", "kh", "kd", "kv")}
     for i, rows in enumerate(done):
         for k, row in rows:
             for name, v in zip(cols, (i, k, *row)):
@@ -96,6 +99,7 @@ def hash_corpus(images: list[tuple[str, str]], out: str, workers: int) -> None:
         kinds=np.array([k for _, k in images]),
         edit_names=np.array(EDIT_NAMES),
         window_names=np.array(WINDOW_NAMES),
+        key_names=np.array(KEY_NAMES),
         descriptor_version=descriptor.DESCRIPTOR_VERSION,
         **{k: np.array(v) for k, v in cols.items()},
     )

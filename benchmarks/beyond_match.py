@@ -62,9 +62,8 @@ class Rows:
         self.wh, self.wd, self.wv = z["wh"], z["wd"], z["wv"]
         self.ih, self.id = inverted(self.h[:, 0], self.d[:, 0])
         self.windows = [str(w) for w in z["window_names"]]
-        # as phashdb.backdrop gives it: none when what is left is near-constant
-        self.bh, self.bd = z["bh"], z["bd"]
-        self.bv = z["bv"] & (z["bd"][:, 32] >= descriptor.LOW_QUALITY)
+        self.kh, self.kd, self.kv = z["kh"], z["kd"], z["kv"]  # the query's other keys
+        self.keys = [str(k) for k in z["key_names"]]
 
     # each part: (candidate found at all, confirmed) for every pair
     def default(self, qi, si):
@@ -90,10 +89,11 @@ class Rows:
         c = d <= T
         return c, c & confirm(self.id[qi], self.d[si, 0])
 
-    def backdrop(self, qi, si):
-        """phashdb.backdrop: the query's black backdrop made white, against the stored image."""
-        c = self.bv[qi] & (popcount(self.bh[qi] ^ self.h[si, 0]) <= T)
-        return c, c & confirm(self.bd[qi], self.d[si, 0])
+    def query_key(self, qi, si, k: int):
+        """The query's other key k (Picture.keys: backdrop, trimmed) against the stored image,
+        as phashdb.index searches it: at the threshold, confirmed."""
+        c = self.kv[qi, k] & (popcount(self.kh[qi, k] ^ self.h[si, 0]) <= T)
+        return c, c & confirm(self.kd[qi, k], self.d[si, 0])
 
     def dct256(self, qi, si):
         a, b = self.d[qi, 0], self.d[si, 0]
@@ -129,8 +129,10 @@ def candidate_pairs(rows: Rows, q: np.ndarray, s: np.ndarray, part: str, w: int 
             sh = keys[s] if part == "keys" else rows.h[s, 0]
             d = popcount(rows.h[qq][:, :, None] ^ sh[None, None, :])
             hit = (d[:, 0] <= REACH) | (d[:, 1:] <= T).any(axis=1)
-        elif part == "backdrop":
-            hit = rows.bv[qq][:, None] & (popcount(rows.bh[qq][:, None] ^ rows.h[s, 0][None, :]) <= T)
+        elif part == "key":
+            hit = rows.kv[qq, w][:, None] & (
+                popcount(rows.kh[qq, w][:, None] ^ rows.h[s, 0][None, :]) <= T
+            )
         elif part == "inverted":
             hit = popcount(rows.ih[qq][:, None] ^ rows.h[s, 0][None, :]) <= T
         elif part == "dct256":
