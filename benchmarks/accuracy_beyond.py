@@ -68,9 +68,21 @@ def parts(rows: Rows) -> list[tuple[str, tuple]]:
     out = [(p, (p,)) for p in ("default", "inverted", "dct256")]
     out += [(name, ("key", k)) for k, name in enumerate(rows.keys)]
     for w, name in enumerate(rows.windows):
-        for side in ("stored", "query", "both"):
+        for side in WINDOW_SIDES[name]:
             out.append((f"{side}: {name}", (side, w)))
     return out
+
+
+# Which side's window each is measured on: a stored image's windows find the crops of it, a
+# query's inner windows find the picture it frames, the halves find a band overlaid on both.
+WINDOW_SIDES = {
+    **{f"centre {r}": ("stored",) for r in ("16:9", "16:10", "4:3", "5:4", "1:1")},
+    "centre 80%": ("stored", "query"),
+    **{f"corner {c} 90%": ("stored",) for c in ("tl", "tr", "bl", "br")},
+    "inside a 5% frame": ("query",),
+    "top 80%": ("both",),
+    "bottom 80%": ("both",),
+}
 
 
 def check_part(rows: Rows, how: tuple, qi, si):
