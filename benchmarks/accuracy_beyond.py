@@ -13,7 +13,7 @@ its radius of its own original (candidate) and the descriptors confirm it (confi
 from __future__ import annotations
 
 import os
-from collections import defaultdict
+from collections import Counter
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -27,7 +27,7 @@ from beyond_match import Rows, candidate_pairs, popcount
 
 # The stored side of the false-match count: every image's original and these copies.
 STORED_EDITS = ("original", "jpeg q70", "resize 50%", "caption bottom", "white box 1/4",
-                "centre crop 16:9", "corner crop 10%", "flattened on black")  # fmt: skip
+                "logo in a corner", "centre crop 16:9", "corner crop 10%", "flattened on black")  # fmt: skip
 # Window keys are searched like the plain pHash: exactly, up to the threshold.
 WINDOW_RADIUS = 8
 
@@ -198,6 +198,17 @@ def _per_kind(z, q, found, new, kind) -> None:
         print(f"  {k:11} " + "   ".join(cells))
 
 
+def _false_kinds(z, pairs: list) -> None:
+    """Where the default's false matches are: by the images' kinds and by the two edits."""
+    names = [str(n) for n in z["edit_names"]]
+    kinds, image, edit = z["kinds"], z["image"], z["edit"]
+    by_kind = Counter(f"{kinds[image[a]]}~{kinds[image[b]]}" for a, b in pairs)
+    by_edit = Counter(f"{names[edit[a]]}~{names[edit[b]]}" for a, b in pairs)
+    against_originals = sum(edit[b] == 0 for _, b in pairs)
+    print(f"  the default's: {against_originals} against another image's original; by kinds "
+          f"{dict(by_kind.most_common(6))}; by edits {dict(by_edit.most_common(6))}")
+
+
 def report(z, rows: Rows, keys, new: tuple = NEW) -> None:
     q, found = recall(z, rows, keys)
     pairs, fm = false_matches(z, rows, keys)
@@ -228,6 +239,7 @@ def report(z, rows: Rows, keys, new: tuple = NEW) -> None:
         k = len({pair for p in method if p in fm for pair in fm[p][1]})
         print(f"false matches, {label}: {k} in {pairs:,} pairs: rate {k / pairs:.1e}, "
               f"95% upper bound {upper_bound(k, pairs):.1e}")
+    _false_kinds(z, fm["default"][1])
     blank = (z["d"][q, 0, 32] < descriptor.LOW_QUALITY) & (kind == "transparent")
     print(f"transparent exports showing nothing (near-constant): {int(blank.sum())}, matched to "
           f"their source: {int((np.logical_or.reduce([found[p][1] for p in new]) & blank).sum())}")
