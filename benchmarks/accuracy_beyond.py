@@ -219,12 +219,15 @@ def report(z, rows: Rows, keys, new: tuple = NEW) -> None:
     kind = np.array([KIND_OF_EDIT.get(names[e], "") for e in z["edit"][q]])
     base = found["default"][1]
     print("\nwhat each part adds (copies not found by the default; false matches among the pairs)")
-    print(f"{'part':28} {'overlay':>8} {'re-framed':>9} {'transparent':>11}   candidates  false")
+    print(f"{'part':28} {'overlay':>8} {'re-framed':>9} {'transparent':>11}   candidates  false"
+          "  false, not the default's")  # fmt: skip
+    default_false = set(fm["default"][1])
     for label, (cand, ok) in found.items():
         adds = [int((ok & ~base & (kind == k)).sum()) for k in ("overlay", "re-framed", "transparent")]
         fc, fok = fm[label]
         if label == "default" or any(adds) or fok:
-            print(f"{label:28} {adds[0]:8d} {adds[1]:9d} {adds[2]:11d}   {fc:10d} {len(fok):6d}")
+            print(f"{label:28} {adds[0]:8d} {adds[1]:9d} {adds[2]:11d}   {fc:10d} {len(fok):6d}"
+                  f" {len(set(fok) - default_false):6d}")  # fmt: skip
     for gname, g in _groups(z).items():
         print(f"\n{gname}: found by the default, by the new method's keys at all, and confirmed "
               f"(new = {' + '.join(new)})")  # fmt: skip
