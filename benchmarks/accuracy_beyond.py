@@ -16,14 +16,13 @@ import os
 from collections import Counter
 
 import numpy as np
+from beyond_edits import on
+from beyond_hash import KIND_OF_EDIT, corpus, hash_corpus
+from beyond_match import Rows, candidate_pairs
 from PIL import Image, ImageOps
 from scipy.stats import beta
 
 from phashdb import descriptor, hashing
-
-from beyond_edits import on
-from beyond_hash import KIND_OF_EDIT, corpus, hash_corpus
-from beyond_match import Rows, candidate_pairs, popcount
 
 # The stored side of the false-match count: every image's original and these copies.
 STORED_EDITS = ("original", "jpeg q70", "resize 50%", "caption bottom", "white box 1/4",
@@ -141,7 +140,10 @@ def false_matches(z, rows: Rows, keys) -> tuple[int, dict]:
     orig = np.full(image.max() + 1, -1)
     orig[image[edit == 0]] = np.nonzero(edit == 0)[0]
     # a key is its image's original row: a pair is a (query row, stored row)
-    out["transparent keys"] = (int(c.sum()), list(zip(qi[ok].tolist(), orig[k_img[ki[ok]]].tolist())))
+    out["transparent keys"] = (
+        int(c.sum()),
+        list(zip(qi[ok].tolist(), orig[k_img[ki[ok]]].tolist())),
+    )
     return pairs, out
 
 
@@ -205,8 +207,10 @@ def _false_kinds(z, pairs: list) -> None:
     by_kind = Counter(f"{kinds[image[a]]}~{kinds[image[b]]}" for a, b in pairs)
     by_edit = Counter(f"{names[edit[a]]}~{names[edit[b]]}" for a, b in pairs)
     against_originals = sum(edit[b] == 0 for _, b in pairs)
-    print(f"  the default's: {against_originals} against another image's original; by kinds "
-          f"{dict(by_kind.most_common(6))}; by edits {dict(by_edit.most_common(6))}")
+    print(
+        f"  the default's: {against_originals} against another image's original; by kinds "
+        f"{dict(by_kind.most_common(6))}; by edits {dict(by_edit.most_common(6))}"
+    )
 
 
 def report(z, rows: Rows, keys, new: tuple = NEW) -> None:
@@ -223,7 +227,9 @@ def report(z, rows: Rows, keys, new: tuple = NEW) -> None:
           "  false, not the default's")  # fmt: skip
     default_false = set(fm["default"][1])
     for label, (cand, ok) in found.items():
-        adds = [int((ok & ~base & (kind == k)).sum()) for k in ("overlay", "re-framed", "transparent")]
+        adds = [
+            int((ok & ~base & (kind == k)).sum()) for k in ("overlay", "re-framed", "transparent")
+        ]
         fc, fok = fm[label]
         if label == "default" or any(adds) or fok:
             print(f"{label:28} {adds[0]:8d} {adds[1]:9d} {adds[2]:11d}   {fc:10d} {len(fok):6d}"
@@ -240,12 +246,16 @@ def report(z, rows: Rows, keys, new: tuple = NEW) -> None:
     for label, method in (("default", ("default",)), ("new", new),
                           ("new + stored keys", new + STORED_KEYS)):  # fmt: skip
         k = len({pair for p in method if p in fm for pair in fm[p][1]})
-        print(f"false matches, {label}: {k} in {pairs:,} pairs: rate {k / pairs:.1e}, "
-              f"95% upper bound {upper_bound(k, pairs):.1e}")
+        print(
+            f"false matches, {label}: {k} in {pairs:,} pairs: rate {k / pairs:.1e}, "
+            f"95% upper bound {upper_bound(k, pairs):.1e}"
+        )
     _false_kinds(z, fm["default"][1])
     blank = (z["d"][q, 0, 32] < descriptor.LOW_QUALITY) & (kind == "transparent")
-    print(f"transparent exports showing nothing (near-constant): {int(blank.sum())}, matched to "
-          f"their source: {int((np.logical_or.reduce([found[p][1] for p in new]) & blank).sum())}")
+    print(
+        f"transparent exports showing nothing (near-constant): {int(blank.sum())}, matched to "
+        f"their source: {int((np.logical_or.reduce([found[p][1] for p in new]) & blank).sum())}"
+    )
 
 
 def main(others: str, photos: str, hashed: str | None, workers: int) -> None:

@@ -9,14 +9,14 @@ import os
 from multiprocessing import Pool
 
 import numpy as np
+from accuracy import TRANSFORMS, upright_rgb
+from beyond_edits import OVERLAYS, REFRAMES, TRANSPARENT
+from beyond_keys import NAMES as WINDOW_NAMES
+from beyond_keys import grey_of, window_keys
 from PIL import Image, ImageOps
 
 from phashdb import descriptor, hashing
 from phashdb.ingest import find_images
-
-from accuracy import TRANSFORMS, upright_rgb
-from beyond_edits import OVERLAYS, REFRAMES, TRANSPARENT
-from beyond_keys import NAMES as WINDOW_NAMES, grey_of, window_keys
 
 # A few of the earlier edits (benchmarks/accuracy.py measures them all on photos): their copies
 # join the pairs of distinct images.

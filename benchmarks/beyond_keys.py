@@ -9,8 +9,10 @@ windows), and a framed copy's inner window is the stored picture (query-side win
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from phashdb import descriptor, hashing
 
@@ -55,14 +57,11 @@ WORK_SIDE = 512
 
 
 def grey_of(source) -> Image.Image:
-    """The upright greyscale image phashdb hashes (transparency flattened as it does)."""
-    from contextlib import ExitStack
-
+    """The upright greyscale image phashdb hashes (transparency flattened as it does), reduced
+    to WORK_SIDE: the library's own steps, without its reduced-scale JPEG decoding."""
     with ExitStack() as stack:
         img = source if isinstance(source, Image.Image) else hashing._open(source, "x", stack)
         img.load()
-        from PIL import ImageOps
-
         img = ImageOps.exif_transpose(img)
         grey = hashing._greyscale(img, "x")
     if max(grey.size) > WORK_SIDE:

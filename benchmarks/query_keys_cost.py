@@ -39,13 +39,15 @@ def main() -> None:
         real = hashing.backdrop_variant, hashing.trimmed_variant
         times = {"without": [], "with": []}
         for _ in range(args.rounds):
-            for label in times:
+            for label, spent in times.items():
                 none = (lambda grey: None, lambda grey: None)
-                hashing.backdrop_variant, hashing.trimmed_variant = real if label == "with" else none
+                hashing.backdrop_variant, hashing.trimmed_variant = (
+                    real if label == "with" else none
+                )
                 start = time.perf_counter()
                 for f in files:
                     hashing.read_image(f)
-                times[label].append((time.perf_counter() - start) / len(files))
+                spent.append((time.perf_counter() - start) / len(files))
         hashing.backdrop_variant, hashing.trimmed_variant = real
     a, b = (statistics.median(times[k]) for k in ("without", "with"))
     print(f"read_image of a 12 MP JPEG: without the query's other keys {a * 1e3:.1f} ms, "

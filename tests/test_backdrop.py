@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 
-import pytest
 from PIL import Image, ImageDraw
 
 from phashdb.backdrop import backdrop_variant
