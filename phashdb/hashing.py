@@ -87,16 +87,16 @@ class Picture:
     width: int
     height: int
     variants: tuple[Variant, ...] = field(default=(), compare=False, repr=False)
-    # A query's other keys, searched beside the variants and confirmed like them, never
-    # stored: the picture on a black backdrop seen on white (phashdb.backdrop), the picture
-    # inside a plain frame (phashdb.trim). Empty for most images.
+    # A query's other keys, searched beside the variants and confirmed like them, and kept in
+    # the stored descriptor for a batch pass: the picture on a black backdrop seen on white
+    # (phashdb.backdrop), the picture inside a plain frame (phashdb.trim). Empty for most images.
     keys: tuple[Variant, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def descriptor(self) -> bytes | None:
-        """The stored second-stage descriptor (phashdb.descriptor, with the variants' hashes),
-        None if not computed."""
-        return pack(self.variants) if self.variants else None
+        """The stored second-stage descriptor (phashdb.descriptor, with the variants' hashes
+        and the keys), None if not computed."""
+        return pack(self.variants, self.keys) if self.variants else None
 
 
 def hash_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
