@@ -130,8 +130,7 @@ def pack(found: tuple[Variant, ...], keys: tuple[Variant, ...] = ()) -> bytes:
         found[0].descriptor
         + b"".join(v.hash.to_bytes(8, "big") + v.descriptor[:32] for v in found[1:])
         + b"".join(
-            bytes([KEYS.index(k.name) + 1]) + k.hash.to_bytes(8, "big") + k.descriptor
-            for k in keys
+            bytes([KEYS.index(k.name) + 1]) + k.hash.to_bytes(8, "big") + k.descriptor for k in keys
         )
     )
 

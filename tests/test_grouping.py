@@ -213,7 +213,9 @@ def test_rows_of_descriptor_layout_v2_have_no_keys_and_still_open(tmp_path, keye
         assert index.stats()["descriptor_version"] == "dct256-q-thumb4-variants-v2"
         assert index.damaged_descriptors() == []
         groups = ids_of(index.dedupe())
-        assert not any({copy, original} <= set(g) for copy, original in KEYED.items() for g in groups)
+        assert not any(
+            {copy, original} <= set(g) for copy, original in KEYED.items() for g in groups
+        )
         assert groups == ids_of(mr.dedupe(index, "inline"))
         assert "coffee" in [m.id for m in index.check(keyed["coffee-framed"]).matches]
         index.remove("coffee-framed")
