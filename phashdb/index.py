@@ -73,8 +73,8 @@ class Index:
                 store.write_settings({"descriptor_version": DESCRIPTOR_VERSION})
             settings = {**settings, "descriptor_version": DESCRIPTOR_VERSION}
         settings = _record_version(store, settings)
-        # An index made with layout v1 keeps saying so while new rows get v2: rows are told
-        # apart by their length (phashdb.descriptor).
+        # An index made with layout v1 or v2 keeps saying so while new rows get v3: rows are
+        # told apart by their length (phashdb.descriptor).
         if settings["descriptor_version"] not in READS_DESCRIPTOR_VERSIONS:
             raise IndexMismatchError(
                 f"the index at {store.url} holds descriptors of version "
