@@ -9,10 +9,11 @@ near-constant images only by their descriptors; or one's query key (the picture 
 white instead of a black backdrop: phashdb.trim, phashdb.backdrop, kept in its stored descriptor
 since layout v3) within the threshold of the other and confirmed, as a check searches a query's
 keys (whether or not flips are searched). A row without a descriptor (bare hashes), with one of
-layout v1 (no variants) or a damaged one asks as-is only; one of layout v2 has no keys. Groups are connected by links,
-less the pairs the user marked not duplicates; a group that would still join such a pair (a
-third image linking both) is split: links are taken strongest first (smallest distance, then
-best score) and a link that would join two images decided apart is left out.
+layout v1 (no variants) or a damaged one asks as-is only; one of layout v2 has no keys. Groups
+are connected by links, less the pairs the user marked not duplicates; a group that would still
+join such a pair (a third image linking both) is split: links are taken strongest first
+(smallest distance, then best score) and a link that would join two images decided apart is
+left out.
 """
 
 from __future__ import annotations
