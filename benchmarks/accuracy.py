@@ -1,6 +1,7 @@
 """How well the index finds edited copies of a photo, and how rarely it confuses distinct photos.
 
     python benchmarks/accuracy.py [FOLDER ...] [--workers 2] [--max-threshold 16] [--no-copies]
+    python benchmarks/accuracy.py --beyond OTHERS PHOTOS [--hashed FILE.npz] [--workers 2]
 
 The photos are scikit-image's bundled ones, or every image under FOLDER (the team's corpus:
 shared/photos/build.sh). Each photo gets the TRANSFORMS below; a copy saved lossy (JPEG, WEBP)
@@ -18,6 +19,10 @@ descriptor.judge: flips and rotations of each copy, and the second stage up to i
 next to plain pHash at the default threshold, per edit, with the false matches among the same
 pairs and among every copy against every other photo's copies (about 35 times as many pairs),
 and README-ready markdown tables.
+
+With --beyond, the images beyond photos instead (benchmarks/accuracy_beyond.py): overlays,
+re-framed and cropped copies and transparent exports, photos and other images apart, today's
+default next to the new method, with the false matches among >= 10^8 pairs.
 """
 
 from __future__ import annotations
@@ -193,7 +198,17 @@ def main() -> None:
         action="store_true",
         help="skip the copies-against-copies negatives (the slow part)",
     )
+    parser.add_argument(
+        "--beyond",
+        action="store_true",
+        help="FOLDER is OTHERS PHOTOS: report beyond photos (benchmarks/accuracy_beyond.py)",
+    )
+    parser.add_argument("--hashed", help="with --beyond: the .npz of hashed copies (made if missing)")
     args = parser.parse_args()
+    if args.beyond:
+        from accuracy_beyond import main as beyond
+
+        return beyond(*args.folders, args.hashed, args.workers)
     photos = find_photos(args.folders)
     with Pool(args.workers) as pool:
         hashed = pool.map(hash_photo, photos, chunksize=2)

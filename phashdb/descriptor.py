@@ -19,8 +19,13 @@ other variants in VARIANTS' order 40 bytes, its 64-bit pHash (big-endian) and it
 hash. A batch pass (phashdb.grouping) needs them: flips change the signs of odd coefficients,
 so neither hash of a variant can be derived from the image's own hashes. A variant's quality
 and thumbnail can (the same byte; the thumbnail flipped and rotated), so they are not stored.
-Rows of layout v1 (49 bytes) are still read, as-is only; a blob of any other length is damaged
-and treated as missing (the plain pHash threshold).
+Stored since layout v3: those 329, then for each query key the image has (phashdb.backdrop,
+phashdb.trim; most images have none, and their rows are v2's 329 bytes) 58 bytes, its name byte
+(1 + its place in KEYS, in KEYS' order), its 64-bit pHash and its 49 compared bytes: a batch pass
+searches them as a check searches a query's keys. None of a key's bytes derive from the image's.
+Rows of layout v1 (49 bytes) are still read, as-is only, and of v2 without keys; a blob of any
+other length, or with an unknown name byte, is damaged and treated as missing (the plain pHash
+threshold).
 """
 
 from __future__ import annotations
@@ -30,12 +35,18 @@ from typing import NamedTuple
 import numpy as np
 
 # The name of the layout above; indexes record it, so change it with any change of bytes.
-DESCRIPTOR_VERSION = "dct256-q-thumb4-variants-v2"
+DESCRIPTOR_VERSION = "dct256-q-thumb4-variants-keys-v3"
 # The layouts this phashdb reads (told apart row by row by their length).
-READS_DESCRIPTOR_VERSIONS = ("dct256-q-thumb4-v1", DESCRIPTOR_VERSION)
-SIZE = 49  # what is compared: layout v1, the head of v2
+READS_DESCRIPTOR_VERSIONS = (
+    "dct256-q-thumb4-v1", "dct256-q-thumb4-variants-v2", DESCRIPTOR_VERSION
+)  # fmt: skip
+SIZE = 49  # what is compared: layout v1, the head of v2 and v3
 VARIANT_SIZE = 8 + 32
-STORED_SIZE = SIZE + 7 * VARIANT_SIZE
+STORED_SIZE = SIZE + 7 * VARIANT_SIZE  # layout v2, and v3 without keys
+# The query keys a row of layout v3 may hold, by name byte - 1 (phashdb.backdrop.NAME,
+# phashdb.trim.NAME); appending a name keeps every stored byte's meaning.
+KEYS = ("backdrop", "trimmed")
+KEY_SIZE = 1 + 8 + SIZE
 
 # A confirmed match: the 256-bit distance minus 80 times the thumbnails' correlation at most
 # this (identical images score -80). Chosen on benchmarks/accuracy.py's 231 photos: of the
@@ -110,19 +121,37 @@ def variants(pixels: np.ndarray) -> tuple[Variant, ...]:
     )
 
 
-def pack(found: tuple[Variant, ...]) -> bytes:
-    """The stored descriptor (layout v2) of an image's eight `variants`, as-is first."""
-    return found[0].descriptor + b"".join(
-        v.hash.to_bytes(8, "big") + v.descriptor[:32] for v in found[1:]
+def pack(found: tuple[Variant, ...], keys: tuple[Variant, ...] = ()) -> bytes:
+    """The stored descriptor (layout v3) of an image's eight `variants`, as-is first, and its
+    query `keys` (named in KEYS, in that order)."""
+    if [k.name for k in keys] != [n for n in KEYS if n in {k.name for k in keys}]:
+        raise ValueError(f"'keys' must be named in {KEYS} in that order, got {keys!r}")
+    return (
+        found[0].descriptor
+        + b"".join(v.hash.to_bytes(8, "big") + v.descriptor[:32] for v in found[1:])
+        + b"".join(
+            bytes([KEYS.index(k.name) + 1]) + k.hash.to_bytes(8, "big") + k.descriptor for k in keys
+        )
     )
 
 
 def core(stored: bytes | None) -> bytes | None:
-    """The 49 bytes compared of a stored descriptor (either layout); None for none or a
-    damaged one (a length of neither layout)."""
-    if stored is None or len(stored) not in (SIZE, STORED_SIZE):
+    """The 49 bytes compared of a stored descriptor (any layout); None for none or a damaged
+    one (a length of no layout, or an unknown key)."""
+    if stored is None or not _whole(stored):
         return None
     return stored if len(stored) == SIZE else stored[:SIZE]
+
+
+def _whole(stored: bytes) -> bool:
+    """Whether `stored` is a descriptor of layout v1, v2 or v3."""
+    if len(stored) in (SIZE, STORED_SIZE):
+        return True
+    extra, rest = divmod(len(stored) - STORED_SIZE, KEY_SIZE)
+    if extra < 1 or rest or extra > len(KEYS):
+        return False
+    names = [stored[STORED_SIZE + k * KEY_SIZE] for k in range(extra)]
+    return names == sorted(set(names)) and all(1 <= n <= len(KEYS) for n in names)
 
 
 def damaged(stored: bytes | None) -> bool:
@@ -133,7 +162,7 @@ def damaged(stored: bytes | None) -> bool:
 def stored_variants(hash: int, stored: bytes | None) -> tuple[Variant, ...]:
     """The eight variants of a stored image of pHash `hash` from its stored descriptor, as
     `variants` gave them; () when it holds none (layout v1, bare hashes, damaged)."""
-    if stored is None or len(stored) != STORED_SIZE:
+    if stored is None or len(stored) < STORED_SIZE or not _whole(stored):
         return ()
     tail = stored[32:SIZE]
     grid = np.frombuffer(stored, dtype=np.uint8, count=16, offset=33).reshape(4, 4)
@@ -144,6 +173,19 @@ def stored_variants(hash: int, stored: bytes | None) -> tuple[Variant, ...]:
             name, int.from_bytes(stored[at : at + 8], "big"),
             stored[at + 8 : at + VARIANT_SIZE] + tail[:1] + _undo(grid, *how).tobytes(),
         ))
+    return tuple(out)
+
+
+def stored_keys(stored: bytes | None) -> tuple[Variant, ...]:
+    """The query keys (phashdb.backdrop, phashdb.trim) kept in a stored descriptor, as the
+    Picture read from the image gave them; () for none (most images, layouts v1 and v2,
+    bare hashes, damaged)."""
+    if stored is None or len(stored) <= STORED_SIZE or not _whole(stored):
+        return ()
+    out = []
+    for at in range(STORED_SIZE, len(stored), KEY_SIZE):
+        hash = int.from_bytes(stored[at + 1 : at + 9], "big")
+        out.append(Variant(KEYS[stored[at] - 1], hash, stored[at + 9 : at + KEY_SIZE]))
     return tuple(out)
 
 

@@ -5,11 +5,15 @@ Two stored images are linked when a check of either one, with the other stored, 
 (Index.check): as-is within the threshold as a plain pHash index says, as-is up to the reach
 when their descriptors confirm it, or a flipped or rotated variant of one (its hashes kept in
 its stored descriptor, phashdb.descriptor) within the threshold of the other and confirmed;
-near-constant images only by their descriptors. A row without a descriptor (bare hashes), with
-one of layout v1 (no variants) or a damaged one asks as-is only. Groups are connected by links,
-less the pairs the user marked not duplicates; a group that would still join such a pair (a
-third image linking both) is split: links are taken strongest first (smallest distance, then
-best score) and a link that would join two images decided apart is left out.
+near-constant images only by their descriptors; or one's query key (the picture framed, or on
+white instead of a black backdrop: phashdb.trim, phashdb.backdrop, kept in its stored descriptor
+since layout v3) within the threshold of the other and confirmed, as a check searches a query's
+keys (whether or not flips are searched). A row without a descriptor (bare hashes), with one of
+layout v1 (no variants) or a damaged one asks as-is only; one of layout v2 has no keys. Groups
+are connected by links, less the pairs the user marked not duplicates; a group that would still
+join such a pair (a third image linking both) is split: links are taken strongest first
+(smallest distance, then best score) and a link that would join two images decided apart is
+left out.
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ from . import descriptor
 from .records import Image
 
 AS_IS = descriptor.VARIANTS[0][0]
-_ORDER = {name: k for k, (name, *_) in enumerate(descriptor.VARIANTS)}
+# Every way a stored image searches, numbered (as-is 0, the flips, then the keys): the job
+# sends a query's number.
+NAMES = tuple(name for name, *_ in descriptor.VARIANTS) + descriptor.KEYS
+_ORDER = {name: k for k, name in enumerate(NAMES)}
 # Close pairs a dedupe collects at most: they are held in memory (a pair costs ~200 bytes in
 # Python), and more than this many means a threshold that groups nearly everything anyway.
 MAX_PAIRS = 10_000_000
@@ -76,8 +83,9 @@ def queries(
     id: str, hash: int, stored: bytes | None, threshold: int, reach: int, variants: bool = True
 ) -> list[Query]:
     """The searches stored image `id` makes, as a check of it would: as-is up to the reach
-    (only the threshold without a descriptor: nothing beyond it could be confirmed), and each
-    stored flip or rotation at the threshold."""
+    (only the threshold without a descriptor: nothing beyond it could be confirmed), each
+    stored flip or rotation at the threshold (when `variants`), and each stored key at the
+    threshold."""
     if stored is None:  # bare hashes, most rows of a large load: kept quick
         return [Query(id, AS_IS, hash, None, threshold)]
     mine = descriptor.core(stored)
@@ -85,7 +93,8 @@ def queries(
     if variants:
         found = descriptor.stored_variants(hash, stored)
         out += [Query(id, v.name, v.hash, v.descriptor, threshold) for v in found[1:]]
-    return out
+    keys = descriptor.stored_keys(stored)
+    return out + [Query(id, k.name, k.hash, k.descriptor, threshold) for k in keys]
 
 
 def judge_hits(

@@ -22,8 +22,10 @@ from typing import BinaryIO
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
+from .backdrop import backdrop_variant
 from .descriptor import LOW_QUALITY, Variant, pack, quality, variants
 from .errors import ImageError
+from .trim import trimmed_variant
 
 # The name of the hash definition below; indexes record it, so change it with any change of bits.
 # v2: a transparent image that is blank on white (white shapes on transparency) is hashed on
@@ -85,12 +87,16 @@ class Picture:
     width: int
     height: int
     variants: tuple[Variant, ...] = field(default=(), compare=False, repr=False)
+    # A query's other keys, searched beside the variants and confirmed like them, and kept in
+    # the stored descriptor for a batch pass: the picture on a black backdrop seen on white
+    # (phashdb.backdrop), the picture inside a plain frame (phashdb.trim). Empty for most images.
+    keys: tuple[Variant, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def descriptor(self) -> bytes | None:
-        """The stored second-stage descriptor (phashdb.descriptor, with the variants' hashes),
-        None if not computed."""
-        return pack(self.variants) if self.variants else None
+        """The stored second-stage descriptor (phashdb.descriptor, with the variants' hashes
+        and the keys), None if not computed."""
+        return pack(self.variants, self.keys) if self.variants else None
 
 
 def hash_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
@@ -132,7 +138,8 @@ def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Pictu
             if orientation in (5, 6, 7, 8):
                 width, height = height, width
             pixels = _pixels(grey)
-            return Picture(_phash_of(pixels), width, height, variants(pixels))
+            keys = tuple(k for k in (backdrop_variant(grey), trimmed_variant(grey)) if k)
+            return Picture(_phash_of(pixels), width, height, variants(pixels), keys)
         except Image.DecompressionBombError as e:
             raise ImageError(f"{name}: a frame is larger than Pillow's pixel limit ({e})") from e
         except _DECODE_ERRORS as e:

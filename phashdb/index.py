@@ -73,8 +73,8 @@ class Index:
                 store.write_settings({"descriptor_version": DESCRIPTOR_VERSION})
             settings = {**settings, "descriptor_version": DESCRIPTOR_VERSION}
         settings = _record_version(store, settings)
-        # An index made with layout v1 keeps saying so while new rows get v2: rows are told
-        # apart by their length (phashdb.descriptor).
+        # An index made with layout v1 or v2 keeps saying so while new rows get v3: rows are
+        # told apart by their length (phashdb.descriptor).
         if settings["descriptor_version"] not in READS_DESCRIPTOR_VERSIONS:
             raise IndexMismatchError(
                 f"the index at {store.url} holds descriptors of version "
@@ -400,7 +400,7 @@ class Index:
             id, picture.hash, path, width=picture.width, height=picture.height,
             descriptor=picture.descriptor, **known,
         )
-        return image, picture.variants
+        return image, picture.variants + picture.keys
 
     def _confirmed(self, image: Image, variants: tuple, radius: int) -> list[Match]:
         """The stored images that `image` (with its flipped and rotated `variants`, as-is
@@ -411,7 +411,9 @@ class Index:
         reach = max(radius, self.reach)
         queries = [(VARIANTS[0][0], image.hash, image.descriptor, reach)]
         if variants and self.variants:
-            queries += [(v.name, v.hash, v.descriptor, radius) for v in variants[1:]]
+            queries += [(v.name, v.hash, v.descriptor, radius) for v in variants[1:len(VARIANTS)]]
+        # the query's other keys (phashdb.backdrop, phashdb.trim): confirmed like a variant
+        queries += [(v.name, v.hash, v.descriptor, radius) for v in variants[len(VARIANTS):]]
         read: dict[str, Image] = {}
         found = self._search(queries, read)
         # A check reads each record once: those the search read come with it.

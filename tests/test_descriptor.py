@@ -79,8 +79,8 @@ GOLDEN = {
     ),
 }
 
-# Layout v2's tail: each photo's seven other variants' pHashes, and the sha256 of its 329
-# stored bytes (whose first 49 are GOLDEN's).
+# Layout v2's tail: each photo's seven other variants' pHashes, and the sha256 of its first 329
+# stored bytes (whose first 49 are GOLDEN's; layout v3 adds keys after them).
 GOLDEN_V2 = {
     "astronaut": (
         "97c7191867e88a9d c26d4caa3242dd3f 973819f767178862 c7b30c5e2736ca16"
@@ -185,15 +185,95 @@ def png(img: Image.Image) -> bytes:
 
 
 def test_golden_vectors_pin_the_descriptor(photo_images):
-    assert DESCRIPTOR_VERSION == "dct256-q-thumb4-variants-v2"
+    assert DESCRIPTOR_VERSION == "dct256-q-thumb4-variants-keys-v3"
     stored = {name: read_image(img).descriptor for name, img in photo_images.items()}
-    assert all(len(d) == descriptor.STORED_SIZE for d in stored.values())
+    assert {name for name, d in stored.items() if len(d) != descriptor.STORED_SIZE} == {
+        "hubble_deep_field", "retina"  # black around the picture: a backdrop key (GOLDEN_V3)
+    }  # fmt: skip
     assert {name: d[:SIZE].hex() for name, d in stored.items()} == GOLDEN
     tails = {
-        name: (" ".join(f"{h:016x}" for h in _variant_hashes(d)), hashlib.sha256(d).hexdigest())
+        name: (
+            " ".join(f"{h:016x}" for h in _variant_hashes(d)),
+            hashlib.sha256(d[: descriptor.STORED_SIZE]).hexdigest(),
+        )
         for name, d in stored.items()
     }
     assert tails == GOLDEN_V2
+
+
+# Layout v3's keys (phashdb.trim, phashdb.backdrop): for an image that has them, each key's
+# name and pHash, and the sha256 of the stored bytes (whose first 329 are v2's layout).
+GOLDEN_V3 = {
+    "astronaut framed": (
+        "trimmed c2924c5532bddfc8",
+        "55a6b9cbabff889737e4c66e8a802a12b900bd88e24ec2a7ff139a91d17bd20e",
+    ),
+    "sun on black": (
+        "backdrop a5d48fd01dd07d23 trimmed 9e9a6918e5619967",
+        "ea62e30c6ce1cdc51c150a9bbc1238ffd04b111ca16f4ded908929cdb694e6d4",
+    ),
+    "hubble_deep_field": (
+        "backdrop fb32b449c1b2ce43",
+        "27fc0489373a893a7e3d8434f6d62f950dfbd80f67b865136c2ef4042bce094c",
+    ),
+    "retina": (
+        "backdrop ea4abd17f0e0852d",
+        "e1ff11103173db0965a0c6e6f53d1e980dab97900f55cb8ba030982e79e9c6f5",
+    ),
+}
+
+
+def keyed_images(photo_images) -> dict:
+    from test_backdrop import logo, on, sun
+    from test_trim import framed
+
+    return {
+        "astronaut framed": framed(photo_images["astronaut"]),
+        "sun on black": on(logo(sun), (0, 0, 0)),
+        "hubble_deep_field": photo_images["hubble_deep_field"],
+        "retina": photo_images["retina"],
+    }
+
+
+def test_golden_vectors_pin_the_stored_keys(photo_images):
+    """Layout v3: v2's 329 bytes, then per key its name byte, pHash and 49 compared bytes."""
+    got = {}
+    for name, img in keyed_images(photo_images).items():
+        picture = read_image(img)
+        stored = picture.descriptor
+        assert stored[: descriptor.STORED_SIZE] == descriptor.pack(picture.variants)
+        assert len(stored) == descriptor.STORED_SIZE + len(picture.keys) * descriptor.KEY_SIZE
+        shown = " ".join(f"{k.name} {k.hash:016x}" for k in descriptor.stored_keys(stored))
+        got[name] = (shown, hashlib.sha256(stored).hexdigest())
+    assert got == GOLDEN_V3
+
+
+def test_the_stored_keys_are_the_computed_ones(photo_images):
+    from phashdb.backdrop import NAME as BACKDROP
+    from phashdb.trim import NAME as TRIMMED
+
+    assert descriptor.KEYS == (BACKDROP, TRIMMED)
+    for img in keyed_images(photo_images).values():
+        picture = read_image(img)
+        assert picture.keys and descriptor.stored_keys(picture.descriptor) == picture.keys
+        assert descriptor.stored_variants(picture.hash, picture.descriptor) == picture.variants
+        assert descriptor.core(picture.descriptor) == picture.variants[0].descriptor
+    photo = read_image(photo_images["astronaut"])  # most images: no key, v2's 329 bytes
+    assert photo.keys == () and descriptor.stored_keys(photo.descriptor) == ()
+
+
+def test_a_v3_row_with_a_bad_key_is_damaged(photo_images):
+    picture = read_image(keyed_images(photo_images)["sun on black"])
+    stored, at = picture.descriptor, descriptor.STORED_SIZE
+    one = stored[: at + descriptor.KEY_SIZE]
+    assert not descriptor.damaged(one) and len(descriptor.stored_keys(one)) == 1
+    backwards = stored[:at] + stored[at + descriptor.KEY_SIZE :] + one[at:]
+    unknown = stored[:at] + b"\x09" + stored[at + 1 :]
+    for bad in (backwards, unknown, stored + one[at:], stored[:-1]):
+        assert descriptor.damaged(bad) and descriptor.stored_keys(bad) == ()
+        assert descriptor.stored_variants(picture.hash, bad) == ()
+    with pytest.raises(ValueError, match="'keys' must be named in"):
+        descriptor.pack(picture.variants, picture.keys[::-1])
 
 
 def _variant_hashes(stored: bytes) -> list[int]:

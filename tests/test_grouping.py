@@ -18,7 +18,7 @@ from PIL import ImageDraw
 
 import phashdb
 from phashdb import grouping
-from phashdb.descriptor import SIZE
+from phashdb.descriptor import SIZE, STORED_SIZE
 from phashdb.grouping import connected_groups
 from phashdb.mr import run as mr
 from phashdb.records import Image
@@ -138,6 +138,89 @@ def test_rows_of_descriptor_layout_v1_are_grouped_as_is_only(tmp_path, edited):
         assert groups == ids_of(mr.dedupe(index, "inline"))
         # a check has the pixels: it still finds the mirror
         assert "astronaut" in [m.id for m in index.check(edited["astronaut-mirrored"]).matches]
+
+
+# --- the query keys: framed copies and transparent logos' exports --------------------------
+
+# What each copy is a copy of: found by a check only through its query key (phashdb.trim,
+# phashdb.backdrop), kept in its stored descriptor since layout v3.
+KEYED = {
+    "coffee-framed": "coffee",
+    "sun-on-black": "sun",
+    "sun-alpha-dropped": "sun",
+}
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory) -> dict:
+    """Photos and a framed copy, transparent logos (PNG) and one's exports on black and with
+    the alpha dropped (JPEG), as files."""
+    from test_backdrop import gear, logo, on, sun
+    from test_trim import framed
+
+    folder = tmp_path_factory.mktemp("keyed")
+    made = {name: skimage_photo(name).convert("RGB") for name in ("coffee", "chelsea", "rocket")}
+    made["coffee-framed"] = framed(made["coffee"])
+    made["sun-on-black"] = on(logo(sun), (0, 0, 0))
+    made["sun-alpha-dropped"] = logo(sun).convert("RGB")
+    out = {}
+    for name, img in made.items():
+        out[name] = folder / f"{name}.jpg"
+        img.save(out[name], quality=85)
+    for name, img in (("sun", logo(sun)), ("gear", logo(gear))):
+        out[name] = folder / f"{name}.png"
+        img.save(out[name])
+    return out
+
+
+def test_dedupe_and_the_job_group_framed_copies_and_exports_as_checks_do(index, keyed):
+    fill(index, keyed)
+    for copy, original in KEYED.items():  # what only a key finds
+        found = {m.id: m.variant for m in index.check(keyed[copy], id=copy).matches}
+        assert found[original] == ("trimmed" if copy == "coffee-framed" else "backdrop"), copy
+    expected = checked_groups(index, keyed)
+    assert expected == [["sun", "sun-alpha-dropped", "sun-on-black"], ["coffee", "coffee-framed"]]
+    found = index.dedupe()
+    assert ids_of(found) == expected
+    assert groups_of(mr.dedupe(index, "inline")) == groups_of(found)
+    assert groups_of(mr.dedupe(index, "inline", bands="4,20,20,20", group_bits=3)) == groups_of(
+        found
+    )
+    # flips not searched (the index's setting): a check still searches its keys, so does dedupe
+    with phashdb.open(index.store.url, variants=False) as plain:
+        assert ids_of(plain.dedupe()) == checked_groups(plain, keyed) == expected
+
+
+def test_the_job_on_the_local_runner_groups_framed_copies_and_exports(tmp_path, keyed):
+    with phashdb.open(tmp_path / "index") as index:
+        fill(index, keyed)
+        assert ids_of(mr.dedupe(index, "local")) == checked_groups(index, keyed)
+
+
+def test_rows_of_descriptor_layout_v2_have_no_keys_and_still_open(tmp_path, keyed):
+    """An index made before the keys were stored: its rows are grouped without them (a framed
+    copy is not grouped; re-adding it stores its keys), a check still finds it."""
+    location = tmp_path / "index"
+    with phashdb.open(location) as index:
+        fill(index, keyed)
+    db = sqlite3.connect(location / "index.sqlite3")
+    db.execute("UPDATE images SET descriptor = substr(descriptor, 1, ?)", (STORED_SIZE,))
+    db.execute("UPDATE meta SET value = ? WHERE key = 'descriptor_version'",
+               (json.dumps("dct256-q-thumb4-variants-v2"),))  # fmt: skip
+    db.commit()
+    db.close()
+    with phashdb.open(location) as index:
+        assert index.stats()["descriptor_version"] == "dct256-q-thumb4-variants-v2"
+        assert index.damaged_descriptors() == []
+        groups = ids_of(index.dedupe())
+        assert not any(
+            {copy, original} <= set(g) for copy, original in KEYED.items() for g in groups
+        )
+        assert groups == ids_of(mr.dedupe(index, "inline"))
+        assert "coffee" in [m.id for m in index.check(keyed["coffee-framed"]).matches]
+        index.remove("coffee-framed")
+        index.add(keyed["coffee-framed"], id="coffee-framed", keep_duplicate=True)
+        assert ["coffee", "coffee-framed"] in ids_of(index.dedupe())
 
 
 # --- decisions hold in groups ---------------------------------------------------------------

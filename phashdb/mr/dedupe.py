@@ -1,7 +1,7 @@
 """MapReduce dedupe: every pair of stored images a check would call duplicates, then groups.
 
 The searches are those of phashdb.grouping (as-is up to the reach for an image with a
-descriptor, else the threshold; each stored flip and rotation at the threshold), judged there
+descriptor, else the threshold; each stored flip, rotation and key at the threshold), judged there
 too, so the links are Index.dedupe's. The pigeonhole rule: a query and a stored hash within the
 query's radius R have, in at least one band, values within that band's probe radius for R.
 Each image goes, for every band, to the reducer key of its band value's top G bits
@@ -65,7 +65,7 @@ class MRDedupe(MRJob):
         import base64
 
         from phashdb.bands import flip_masks
-        from phashdb.grouping import queries
+        from phashdb.grouping import NAMES, queries
 
         id, hex_hash, *rest = line.rstrip("\n").split("\t")
         stored = base64.b64decode(rest[0]) if rest and rest[0] else None
@@ -75,7 +75,7 @@ class MRDedupe(MRJob):
             # Strings, not lists: JSON encodes a string in one C call (lists cost 3x, most of
             # the map's time).
             mine = "-" if query.descriptor is None else base64.b64encode(query.descriptor).decode()
-            entry = f"{n} {query.hash:016x} {mine} {id}"
+            entry = f"{NAMES.index(query.variant)} {query.hash:016x} {mine} {id}"
             for band, (width, r, shift) in enumerate(
                 zip(self.layout.widths, self.probe_radii(query.radius), self.layout.shifts)
             ):
@@ -95,8 +95,7 @@ class MRDedupe(MRJob):
         import numpy as np
 
         from phashdb.bands import distances
-        from phashdb.descriptor import VARIANTS
-        from phashdb.grouping import Query, band_tables, judge_hits
+        from phashdb.grouping import NAMES, Query, band_tables, judge_hits
 
         o = self.options
         homes, stored, found = [], {}, []
@@ -109,7 +108,7 @@ class MRDedupe(MRJob):
                 if mine is not None:
                     stored[id] = mine
             radius = o.threshold if n or mine is None else max(o.threshold, o.reach)
-            found.append(Query(id, VARIANTS[n][0], h, mine, radius))
+            found.append(Query(id, NAMES[n], h, mine, radius))
         if not homes:
             return
         home_ids = [id for id, _ in homes]

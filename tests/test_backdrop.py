@@ -1,0 +1,113 @@
+"""The backdrop key (phashdb.backdrop): a transparent logo stored as phashdb sees it (on white)
+is found from its exports on black and with the alpha dropped; blank exports are not."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, ImageDraw
+
+from phashdb.backdrop import backdrop_variant
+from phashdb.descriptor import flat
+from phashdb.hashing import read_image, to_hex
+
+# The backdrop key of logo(sun) flattened on black: pins the definition (phashdb.backdrop).
+GOLDEN_SUN_ON_BLACK = "a5d48fd01dd07d23"
+
+
+def sun(d: ImageDraw.ImageDraw) -> None:
+    d.ellipse((110, 60, 290, 240), fill=(230, 160, 20, 255), outline=(120, 60, 0, 255), width=8)
+    for x in range(40, 360, 64):
+        d.rectangle((x, 262, x + 36, 282), fill=(40, 90, 200, 255))
+    d.polygon([(20, 290), (200, 250), (380, 290)], fill=(30, 120, 60, 180))
+
+
+def gear(d: ImageDraw.ImageDraw) -> None:
+    d.rectangle((60, 40, 340, 120), fill=(200, 30, 40, 255))
+    d.ellipse((150, 130, 250, 230), fill=(20, 20, 120, 255))
+    d.polygon([(40, 280), (120, 160), (200, 280)], fill=(90, 90, 90, 255))
+
+
+def logo(draw, hidden=(0, 0, 0)) -> Image.Image:
+    """A coloured logo on a transparent canvas whose hidden colour is `hidden`."""
+    img = Image.new("RGBA", (400, 300), (*hidden, 0))
+    draw(ImageDraw.Draw(img))
+    return img
+
+
+def on(img: Image.Image, colour) -> Image.Image:
+    out = Image.new("RGB", img.size, colour)
+    out.paste(img, mask=img.getchannel("A"))
+    return out
+
+
+def encoded(img: Image.Image, fmt: str = "JPEG") -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **({"quality": 85} if fmt == "JPEG" else {}))
+    return buf.getvalue()
+
+
+def exports(img: Image.Image) -> dict[str, bytes]:
+    return {
+        "on white": encoded(on(img, (255, 255, 255))),
+        "on black": encoded(on(img, (0, 0, 0))),
+        "alpha dropped": encoded(img.convert("RGB")),
+    }
+
+
+def backdrop(source):
+    return {k.name: k for k in read_image(source).keys}.get("backdrop")
+
+
+def test_the_backdrop_key_is_pinned():
+    key = backdrop(on(logo(sun), (0, 0, 0)))
+    assert key is not None and key.name == "backdrop"
+    assert to_hex(key.hash) == GOLDEN_SUN_ON_BLACK
+    assert key == backdrop_variant(on(logo(sun), (0, 0, 0)).convert("L"))
+
+
+def test_the_backdrop_key_is_the_picture_on_white():
+    stored = read_image(encoded(logo(sun), "PNG"))
+    key = backdrop(encoded(on(logo(sun), (0, 0, 0))))
+    assert (key.hash ^ stored.hash).bit_count() <= 8
+    assert (read_image(encoded(on(logo(sun), (0, 0, 0)))).hash ^ stored.hash).bit_count() > 16
+
+
+def test_photos_have_no_backdrop_key(photo_images):
+    for name in ("astronaut", "camera", "chelsea", "coffee"):
+        assert backdrop(photo_images[name]) is None, name
+
+
+def test_a_black_page_or_a_blank_export_has_no_backdrop_key():
+    assert backdrop(Image.new("RGB", (300, 200), "black")) is None
+    # a white dot on black would be a white page once its backdrop is white: near-constant
+    dot = Image.new("RGB", (300, 200), "black")
+    ImageDraw.Draw(dot).ellipse((145, 95, 150, 100), fill="white")
+    assert backdrop(dot) is None
+
+
+def test_a_transparent_logo_matches_its_three_exports(index):
+    index.add(encoded(logo(sun), "PNG"), id="sun")
+    index.add(encoded(logo(gear), "PNG"), id="gear")
+    found = {}
+    for name, data in exports(logo(sun)).items():
+        found[name] = [(m.id, m.variant) for m in index.check(data).matches]
+    assert found == {
+        "on white": [("sun", "as-is")],
+        "on black": [("sun", "backdrop")],
+        "alpha dropped": [("sun", "backdrop")],  # the black under transparent pixels shows
+    }
+    assert [m.id for m in index.check(exports(logo(gear))["on black"]).matches] == ["gear"]
+
+
+def test_an_export_showing_nothing_is_not_a_copy(index):
+    """A black logo exported on black, or over its hidden black, is a black page."""
+    black = logo(lambda d: d.ellipse((100, 50, 300, 250), fill=(0, 0, 0, 255)))
+    index.add(encoded(black, "PNG"), id="black logo")
+    for name, data in exports(black).items():
+        verdict = index.check(data)
+        if name == "on white":
+            assert [m.id for m in verdict.matches] == ["black logo"]
+        else:
+            assert flat(read_image(data).descriptor)
+            assert not verdict.duplicate, name
