@@ -9,10 +9,10 @@ import os
 from multiprocessing import Pool
 
 import numpy as np
-from accuracy import TRANSFORMS, upright_rgb
 from beyond_edits import OVERLAYS, REFRAMES, TRANSPARENT
 from beyond_keys import NAMES as WINDOW_NAMES
 from beyond_keys import grey_of, window_keys
+from edits import TRANSFORMS, upright_rgb
 from PIL import Image, ImageOps
 
 from phashdb import descriptor, hashing
