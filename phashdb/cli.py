@@ -357,7 +357,9 @@ def dedupe(opts: Options, threshold, runner, action, rule, dry_run, as_json) -> 
 
             groups = mr.dedupe(index, runner, threshold)
         else:
-            groups = index.dedupe(threshold)
+            from phashdb import group_cache
+
+            groups = group_cache.dedupe(index, threshold)
         if action:
             return _apply(opts, index, groups, action, rule, dry_run, as_json)
     if as_json:
