@@ -22,7 +22,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from .descriptor import LOW_QUALITY, Variant, quality, variants
+from .descriptor import LOW_QUALITY, Variant, middle, quality, variants
 from .errors import ImageError
 
 # The name of the hash definition below; indexes record it, so change it with any change of bits.
@@ -325,5 +325,5 @@ def _phash_of(pixels: np.ndarray) -> int:
     # without it, coefficients that are exactly equal (all of them in a flat image) compare
     # at random; with it, the bits match imagehash on flat and symmetric images too.
     low = np.round(_DCT @ pixels @ _DCT.T, 6)
-    bits = low > np.median(low)
+    bits = low > middle(low.ravel())
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
