@@ -108,7 +108,10 @@ def main() -> None:
     for count in (int(c) for c in args.sets.split(",") if c):
         sets[f"{count} small"] = (work / f"s{count}", make(args.photos, work / f"s{count}", count))
     if args.large:
-        sets[f"{args.large * 2} 12 MP"] = (work / "large", large_set(args.photos, work / "large", args.large))
+        sets[f"{args.large * 2} 12 MP"] = (
+            work / "large",
+            large_set(args.photos, work / "large", args.large),
+        )
     tools = {
         "phashdb": lambda f: phashdb_job(f, work / "index", fresh=True),
         "phashdb re-run": lambda f: phashdb_job(f, work / "index", fresh=False),
