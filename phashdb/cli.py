@@ -13,6 +13,12 @@ import click
 
 from phashdb.bands import HBASE_BANDS, BandLayout
 
+# numpy's OpenBLAS starts a thread per core that spins while the first waits: for the 8x32
+# matrices hashing multiplies that is pure cost, a third of a re-run's CPU time, and in every
+# ingest worker it competes with the other workers. Set before numpy is first imported; a
+# user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 EXIT_OK, EXIT_DUPLICATE, EXIT_ERROR = 0, 1, 2
 EXIT_CODES = """Exit codes: 0 done, every image unique; 1 a duplicate was found (check, add);
 2 a usage or input error (a bad image, an unreachable, damaged or read-only index, a full disk)."""
