@@ -198,7 +198,6 @@ class EmbeddedStore:
         self._removed_sorted = np.empty(0, np.int64)
         self._max_seq = self._removal_mark = 0
         self._data_version = None
-        self._commits = 0  # write transactions of this connection (data_version omits them)
         self._in_transaction = False
         self._check_all = False
         self._load_problem: str | None = None  # why the saved tables were not used
@@ -465,7 +464,6 @@ class EmbeddedStore:
         finally:
             self._in_transaction = False
             self._data_version = None  # our own commits do not change data_version
-            self._commits += 1
 
     def version(self) -> tuple | None:
         """A token that changes whenever what is stored changes, here or in another process,

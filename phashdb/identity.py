@@ -24,8 +24,9 @@ from .hashing import DEFAULT_MAX_PIXELS, Picture, _open_regular_file, hash_image
 from .records import Image
 
 CHUNK = 1 << 20
-# Files up to this size are read whole before decoding (see _read_whole); larger ones stream.
-WHOLE_BYTES = 32 << 20
+# Files up to this size are read whole before decoding (see _read_whole), costing their size in
+# memory beside the decoded pixels for a moment; larger ones stream.
+WHOLE_BYTES = 8 << 20
 
 
 class _Digesting:
