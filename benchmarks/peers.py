@@ -32,11 +32,11 @@ HERE = Path(__file__).resolve().parent
 PHASHDB = str(Path(sys.executable).with_name("phashdb"))
 
 
-def timed(argv: list[str], env: dict | None = None) -> tuple[float, str]:
+def timed(argv: list[str], env: dict | None = None, ok=(0, 1)) -> tuple[float, str]:
     t = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     took = time.perf_counter() - t
-    if done.returncode not in (0, 1):
+    if done.returncode not in ok:
         raise SystemExit(f"{argv[0]} failed ({done.returncode}): {done.stderr[-500:]}")
     return took, done.stdout
 
@@ -53,7 +53,9 @@ def phashdb_job(folder: Path, index: Path, *, fresh: bool) -> tuple[float, list[
 def czkawka_job(folder: Path, work: Path) -> tuple[float, list[list[str]]]:
     shutil.rmtree(work / "cache", ignore_errors=True)  # cold: czkawka keeps hashes in its cache
     env = {**os.environ, "XDG_CACHE_HOME": str(work / "cache"), "XDG_CONFIG_HOME": str(work)}
-    took, out = timed(["czkawka_cli", "image", "-d", str(folder)], env)
+    took, out = timed(
+        ["czkawka_cli", "image", "-d", str(folder)], env, ok=(0, 11)
+    )  # 11: found some
     groups, group = [], []
     for line in out.splitlines():
         m = re.match(r'^"?(/[^"]+?)"?\s+-\s', line)
