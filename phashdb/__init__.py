@@ -9,12 +9,34 @@
 
 from __future__ import annotations
 
-from . import descriptor
-from .descriptor import DESCRIPTOR_VERSION
-from .errors import Error, ImageError, IndexMismatchError, StoreError, TrashError
-from .hashing import HASH_VERSION, from_hex, hash_image, read_image, to_hex
-from .index import DEFAULT_THRESHOLD, Group, Index, default_location, open
-from .records import Decision, Image, Match, Verdict
+import importlib
+
+# The public names are loaded on first use (PEP 562): `import phashdb.cli` for `phashdb --help`
+# must not pay for numpy, Pillow and the index. Each name: the module that defines it.
+_LAZY = {
+    "descriptor": ".descriptor", "DESCRIPTOR_VERSION": ".descriptor",
+    "Error": ".errors", "ImageError": ".errors", "IndexMismatchError": ".errors",
+    "StoreError": ".errors", "TrashError": ".errors",
+    "HASH_VERSION": ".hashing", "from_hex": ".hashing", "hash_image": ".hashing",
+    "read_image": ".hashing", "to_hex": ".hashing",
+    "DEFAULT_THRESHOLD": ".index", "Group": ".index", "Index": ".index",
+    "default_location": ".index", "open": ".index",
+    "Decision": ".records", "Image": ".records", "Match": ".records", "Verdict": ".records",
+}  # fmt: skip
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'phashdb' has no attribute {name!r}")
+    module = importlib.import_module(_LAZY[name], __name__)
+    value = module if name == "descriptor" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

@@ -14,8 +14,10 @@ import math
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from itertools import combinations
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 HASH_BITS = 64
 MAX_BAND_BITS = 32
@@ -71,6 +73,8 @@ class BandLayout:
         """Each band's values (uint32) of an array of uint64 hashes: row i is band i's, band 0
         first. Whole-array operations, so a single query pays for three numpy calls, not a
         dozen."""
+        import numpy as np  # here, not at the top: the command line's help reads this module
+
         hashes = np.asarray(hashes, dtype=np.uint64)
         shifts = np.array(self.shifts, dtype=np.uint64)[:, None]
         return (
@@ -117,6 +121,8 @@ def flip_masks(width: int, radius: int) -> np.ndarray:
         for k in range(min(radius, width) + 1)
         for bits in combinations(range(width), k)
     ]
+    import numpy as np
+
     out = np.sort(np.array(masks, dtype=np.uint32))
     out.flags.writeable = False
     return out
@@ -124,6 +130,8 @@ def flip_masks(width: int, radius: int) -> np.ndarray:
 
 def distances(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
     """Hamming distances between uint64 hashes, element-wise (broadcasting)."""
+    import numpy as np
+
     return np.bitwise_count(np.bitwise_xor(a, np.asarray(b, dtype=np.uint64))).astype(np.int8)
 
 

@@ -13,6 +13,12 @@ import click
 
 from phashdb.bands import HBASE_BANDS, BandLayout
 
+# numpy's OpenBLAS starts a thread per core that spins while the first waits: for the 8x32
+# matrices hashing multiplies that is pure cost, a third of a re-run's CPU time, and in every
+# ingest worker it competes with the other workers. Set before numpy is first imported; a
+# user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 EXIT_OK, EXIT_DUPLICATE, EXIT_ERROR = 0, 1, 2
 EXIT_CODES = """Exit codes: 0 done, every image unique; 1 a duplicate was found (check, add);
 2 a usage or input error (a bad image, an unreachable, damaged or read-only index, a full disk)."""
@@ -357,7 +363,9 @@ def dedupe(opts: Options, threshold, runner, action, rule, dry_run, as_json) -> 
 
             groups = mr.dedupe(index, runner, threshold)
         else:
-            groups = index.dedupe(threshold)
+            from phashdb import group_cache
+
+            groups = group_cache.dedupe(index, threshold)
         if action:
             return _apply(opts, index, groups, action, rule, dry_run, as_json)
     if as_json:

@@ -99,6 +99,15 @@ class Variant(NamedTuple):
     descriptor: bytes
 
 
+def middle(a: np.ndarray) -> np.ndarray:
+    """`np.median(a, axis=-1, keepdims=True)` to the bit, for rows of even length: the mean of
+    the two middle values. np.median's checks cost more than sorting 64 or 256 values (a tenth
+    of the time hashing a small photo) and its first call imports numpy.ma."""
+    s = np.sort(a, axis=-1)
+    n = a.shape[-1] // 2
+    return (s[..., n - 1 : n] + s[..., n : n + 1]) / 2
+
+
 def variants(pixels: np.ndarray) -> tuple[Variant, ...]:
     """The eight variants of the 32x32 image `pixels` (as pHash reads it), as-is first."""
     coeffs = np.round(_DCT16 @ pixels @ _DCT16.T, 6)
@@ -107,8 +116,8 @@ def variants(pixels: np.ndarray) -> tuple[Variant, ...]:
     thumbs = np.stack([_undo(thumb, *how) for _, *how in VARIANTS])
     low = c[:, :8, :8].reshape(8, 64)
     full = c.reshape(8, 256)
-    hashes = np.packbits(low > np.median(low, axis=1, keepdims=True), axis=1)
-    bits = np.packbits(full > np.median(full, axis=1, keepdims=True), axis=1)
+    hashes = np.packbits(low > middle(low), axis=1)
+    bits = np.packbits(full > middle(full), axis=1)
     greys = np.clip(np.rint(thumbs), 0, 255).astype(np.uint8).reshape(8, 16)
     q = bytes([quality(pixels)])
     return tuple(

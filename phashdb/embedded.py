@@ -64,6 +64,10 @@ CREATE TABLE IF NOT EXISTS decisions (
 CREATE INDEX IF NOT EXISTS decisions_b ON decisions (b);
 CREATE TRIGGER IF NOT EXISTS images_removed AFTER DELETE ON images
     BEGIN INSERT INTO removals (seq) VALUES (old.seq); END;
+-- Write transactions ever committed (each adds one): the version that outlasts the process, so
+-- that what is derived from the index (dedupe's groups, phashdb.group_cache) is kept on disk.
+CREATE TABLE IF NOT EXISTS writes (n INTEGER NOT NULL);
+INSERT INTO writes SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM writes);
 """
 COLUMNS = "id, hash, path, size, mtime, width, height, added, descriptor, dev, ino, mtime_ns, digest"
 # Columns added since the first layout, with their types: an older database gains them when
@@ -177,6 +181,9 @@ class EmbeddedStore:
             have = {row[1] for row in self._db.execute("PRAGMA table_info(images)")}
             self._column = {c: c if c in have else f"NULL AS {c}" for c in COLUMNS.split(", ")}
             self._columns = ", ".join(self._column.values())
+            self._counts_writes = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'writes'"
+            ).fetchone() is not None
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open the index at {self.path}: {_cause(e, self.path)}") from e
         if not self.read_only:
@@ -191,7 +198,6 @@ class EmbeddedStore:
         self._removed_sorted = np.empty(0, np.int64)
         self._max_seq = self._removal_mark = 0
         self._data_version = None
-        self._commits = 0  # write transactions of this connection (data_version omits them)
         self._in_transaction = False
         self._check_all = False
         self._load_problem: str | None = None  # why the saved tables were not used
@@ -447,6 +453,7 @@ class EmbeddedStore:
         self._in_transaction = True
         try:
             yield
+            self._db.execute("UPDATE writes SET n = n + 1")
             self._db.execute("COMMIT")
         except BaseException as e:
             # SQLite rolls back by itself on some errors (a full disk): then there is no
@@ -462,12 +469,16 @@ class EmbeddedStore:
         finally:
             self._in_transaction = False
             self._data_version = None  # our own commits do not change data_version
-            self._commits += 1
 
-    def version(self) -> tuple[int, int]:
-        """A token that changes whenever what is stored changes: SQLite's data_version counts
-        the commits of every other connection, `_commits` this one's."""
-        return self._sql("PRAGMA data_version").fetchone()[0], self._commits
+    def version(self) -> tuple | None:
+        """A token that changes whenever what is stored changes, here or in another process,
+        and stays the same across processes and reopenings while nothing is written: the
+        database's id and its count of write transactions. None for an index made before that
+        count and opened read-only (it cannot gain the table)."""
+        if not self._counts_writes:
+            return None
+        with self._reading():
+            return self._database_id(), self._sql("SELECT n FROM writes").fetchone()[0]
 
     @contextmanager
     def _reading(self):

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from .backdrop import backdrop_variant
-from .descriptor import LOW_QUALITY, Variant, pack, quality, variants
+from .descriptor import LOW_QUALITY, Variant, middle, pack, quality, variants
 from .errors import ImageError
 from .trim import trimmed_variant
 
@@ -333,5 +333,5 @@ def _phash_of(pixels: np.ndarray) -> int:
     # without it, coefficients that are exactly equal (all of them in a flat image) compare
     # at random; with it, the bits match imagehash on flat and symmetric images too.
     low = np.round(_DCT @ pixels @ _DCT.T, 6)
-    bits = low > np.median(low)
+    bits = low > middle(low.ravel())
     return int.from_bytes(np.packbits(bits).tobytes(), "big")

@@ -13,6 +13,7 @@ to act on another file.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
 from dataclasses import replace
@@ -23,6 +24,9 @@ from .hashing import DEFAULT_MAX_PIXELS, Picture, _open_regular_file, hash_image
 from .records import Image
 
 CHUNK = 1 << 20
+# Files up to this size are read whole before decoding (see _read_whole), costing their size in
+# memory beside the decoded pixels for a moment; larger ones stream.
+WHOLE_BYTES = 8 << 20
 
 
 class _Digesting:
@@ -69,13 +73,29 @@ def read_file(path: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Pictu
     except (OSError, ValueError) as e:
         raise ImageError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from e
     with f:
-        reader = _Digesting(f, os.fsdecode(path))
-        picture = read_image(reader, max_pixels=max_pixels)
-        try:
-            digest = reader.hexdigest()
-        except OSError as e:
-            raise ImageError(f"{path}: cannot read ({e.strerror or e})") from e
+        if os.fstat(f.fileno()).st_size <= WHOLE_BYTES:
+            picture, digest = _read_whole(f, path, max_pixels)
+        else:
+            reader = _Digesting(f, os.fsdecode(path))
+            picture = read_image(reader, max_pixels=max_pixels)
+            try:
+                digest = reader.hexdigest()
+            except OSError as e:
+                raise ImageError(f"{path}: cannot read ({e.strerror or e})") from e
         return picture, fields(os.fstat(f.fileno()), digest)
+
+
+def _read_whole(f: BinaryIO, path: str, max_pixels: int) -> tuple[Picture, str]:
+    """The picture and digest of a small file read in one go: decoders read a small file in
+    hundreds of pieces (PNG chunks, JPEG segments), a third of the time spent on a 0.2 MB photo
+    when each piece is a system call and a digest update."""
+    try:
+        data = f.read()
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read ({e.strerror or e})") from e
+    buffer = io.BytesIO(data)
+    buffer.name = os.fsdecode(path)  # what errors name
+    return read_image(buffer, max_pixels=max_pixels), hashlib.sha256(data).hexdigest()
 
 
 def fields(st: os.stat_result, digest: str | None = None) -> dict:

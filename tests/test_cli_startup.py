@@ -1,0 +1,56 @@
+"""What a command loads: `phashdb --help` neither numpy nor Pillow, `check` none of the
+serve, MapReduce or HBase stacks; and numpy's BLAS runs on one thread unless the user says."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+LOADED = """
+import json, sys
+from phashdb.cli import cli
+try:
+    cli(sys.argv[1:])
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def loaded(*args, env=None) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, *map(str, args)], capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, timeout=120,
+    )  # fmt: skip
+    names = json.loads(done.stderr.splitlines()[-1])
+    return {m.split(".")[0] for m in names} | {m for m in names if m.startswith("phashdb.")}
+
+
+def test_help_loads_neither_numpy_nor_pillow():
+    modules = loaded("--help")
+    assert "phashdb" in modules and "click" in modules
+    assert not modules & {"numpy", "PIL"}
+
+
+def test_check_loads_no_service_mapreduce_or_hbase(tmp_path, photos):
+    location = tmp_path / "index"
+    subprocess.run(
+        [sys.executable, "-m", "phashdb", "--db", location, "add", photos["rocket"]], check=True,
+        capture_output=True,
+    )  # fmt: skip
+    modules = loaded("--db", location, "check", photos["rocket"])
+    assert {"numpy", "PIL", "sqlite3"} <= modules
+    assert not modules & {"uvicorn", "starlette", "fastapi", "mrjob", "thriftpy2", "happybase"}
+    assert not modules & {"phashdb.serve", "phashdb.mr", "phashdb.hbase"}
+
+
+def test_blas_runs_on_one_thread_unless_the_user_says(tmp_path):
+    show = "import os, phashdb.cli; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    mine = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True)
+    assert mine.stdout.strip() == "1"
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    theirs = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True)
+    assert theirs.stdout.strip() == "2"

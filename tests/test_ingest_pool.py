@@ -1,0 +1,54 @@
+"""Where ingest hashes: in this process for a little work, in worker processes for more. The
+records are the same either way; only where they are computed changes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+
+import pytest
+
+import phashdb
+import phashdb.ingest
+from phashdb.ingest import ingest
+
+
+@pytest.fixture
+def folder(tmp_path, photos, near_copies):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in photos:
+        shutil.copy(photos[name], folder / f"{name}.jpg")
+        shutil.copy(near_copies[name], folder / f"{name}-copy.jpg")
+    return folder
+
+
+def ingested(location, folder, **options):
+    """The stored records after ingesting `folder`, and whether worker processes were running
+    while the files were done (seen from the progress callback, as each file is stored)."""
+    children = []
+    with phashdb.open(location) as index:
+        report = ingest(
+            index, [folder], workers=2,
+            progress=lambda n: children.append(len(multiprocessing.active_children())),
+            **options,
+        )  # fmt: skip
+        records = {i.id: (i.hash, i.width, i.height, i.descriptor) for i in index.images()}
+    return report, records, any(children)
+
+
+def test_a_little_work_is_hashed_here_and_more_in_workers_alike(tmp_path, folder, monkeypatch):
+    small = ingested(tmp_path / "here", folder)
+    assert not small[2]  # 12 small files: no worker process was started
+    monkeypatch.setattr(phashdb.ingest, "POOL_MIN_FILES", 4)
+    pooled = ingested(tmp_path / "pooled", folder)
+    assert pooled[2]  # more than 4: the workers hashed them
+    assert small[0].to_json() == pooled[0].to_json()
+    assert small[1] == pooled[1] and len(small[1]) == 12
+
+
+def test_the_bytes_also_count(tmp_path, folder, monkeypatch):
+    monkeypatch.setattr(phashdb.ingest, "POOL_MIN_BYTES", 1000)
+    assert phashdb.ingest.worth_a_pool([str(p) for p in folder.iterdir()])
+    monkeypatch.setattr(phashdb.ingest, "POOL_MIN_BYTES", 1 << 40)
+    assert not phashdb.ingest.worth_a_pool([str(p) for p in folder.iterdir()])
