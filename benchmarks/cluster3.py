@@ -36,7 +36,7 @@ from phashdb.hbase.thrift import RECORDS_SUFFIX, hb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hbase_bulkload import region_start_key
-from hbase_search import RADII, measure
+from hbase_search import RADII, measure, workload
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "cluster3.sh"
@@ -209,11 +209,7 @@ def main() -> None:
     parser.add_argument("--regions-per-band", type=int, default=4)
     parser.add_argument("--dir", help="use the cluster running there")
     args = parser.parse_args()
-    rng = np.random.default_rng(3)
-    hashes = rng.integers(0, 2**64, args.size, dtype=np.uint64, endpoint=False)
-    pairs = [(f"img{i:08d}", h) for i, h in enumerate(hashes.tolist())]
-    near = hashes[rng.integers(0, args.size, args.queries)] ^ np.uint64(0b1000_0100_0010_0001)
-    queries = [int(q) for q in near]
+    hashes, pairs, queries = workload(args.size, args.queries)
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with cluster(args.dir) as (info, dir_):
         os.environ["HBASE_CONF_DIR"] = str(Path(dir_) / "conf" / "hbase")

@@ -163,6 +163,16 @@ def calls_per_check(index) -> tuple[float, dict]:
     return tally.total / len(photos), dict(tally.calls)
 
 
+def workload(size: int, queries: int) -> tuple[np.ndarray, list, list[int]]:
+    """`size` random hashes, as an array and as (id, hash) pairs, and `queries` queries 4 bits
+    from stored hashes (the same every run)."""
+    rng = np.random.default_rng(3)
+    hashes = rng.integers(0, 2**64, size, dtype=np.uint64, endpoint=False)
+    pairs = [(f"img{i:08d}", h) for i, h in enumerate(hashes.tolist())]
+    near = hashes[rng.integers(0, size, queries)] ^ np.uint64(0b1000_0100_0010_0001)
+    return hashes, pairs, [int(q) for q in near]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000)
@@ -171,11 +181,7 @@ def main() -> None:
     parser.add_argument("--regions-per-band", type=int, default=6)
     parser.add_argument("--row-bits", type=int, default=keys.DEFAULT_ROW_BITS)
     args = parser.parse_args()
-    rng = np.random.default_rng(3)
-    hashes = rng.integers(0, 2**64, args.size, dtype=np.uint64, endpoint=False)
-    pairs = [(f"img{i:08d}", h) for i, h in enumerate(hashes.tolist())]
-    near = hashes[rng.integers(0, args.size, args.queries)] ^ np.uint64(0b1000_0100_0010_0001)
-    queries = [int(q) for q in near]
+    hashes, pairs, queries = workload(args.size, args.queries)
     with started_cluster() as (info, tmp):
         url = f"hbase://127.0.0.1:{info['thrift2_port']}/bench"
         create_tables(
