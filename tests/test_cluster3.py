@@ -432,13 +432,22 @@ def host_running_a_map(stop: threading.Event) -> int | None:
 
 
 def kill_nodemanager(cluster, host: int) -> None:
-    """SIGKILL host N's NodeManager and its containers; its other daemons go on."""
-    others = {
-        d["pid"] for h in cluster["hosts"] if h["host"] == host
-        for name, d in h["daemons"].items() if name != "nm"
-    }  # fmt: skip
-    victims = [pid for pid in processes(host) if pid not in others]
-    assert any(pid == _daemon(cluster, host, "nm") for pid in victims)
+    """SIGKILL host N's NodeManager and its containers (the processes descended from it); its
+    other daemons go on, whatever their pids are now."""
+    nm = _daemon(cluster, host, "nm")
+    parent = {}
+    for pid in processes(host):
+        try:
+            # /proc/PID/stat: "pid (comm) state ppid ...": the command may hold spaces.
+            parent[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    assert nm in parent, f"host {host}'s NodeManager (pid {nm}) is not running"
+    victims, frontier = {nm}, [nm]
+    while frontier:
+        children = [pid for pid, ppid in parent.items() if ppid in frontier and pid not in victims]
+        victims.update(children)
+        frontier = children
     for pid in victims:
         try:
             os.kill(pid, 9)
