@@ -53,7 +53,15 @@ heap_of() {
 }
 
 network_up() {
-  ip link show "$BRIDGE" >/dev/null 2>&1 && die "already running (bridge $BRIDGE exists): cluster3.sh stop first"
+  if ip link show "$BRIDGE" >/dev/null 2>&1; then
+    # Left by a run that was killed before its stop: the network without a process in it is
+    # taken down; a cluster with processes is someone's, and left alone.
+    local n live=""
+    for n in 1 2 3; do live+=$(ip netns pids "$(ns "$n")" 2>/dev/null || true); done
+    [[ -z "$live" ]] || die "already running (bridge $BRIDGE exists, processes in it): cluster3.sh stop first"
+    echo "cluster3.sh: a stale network of a killed run (no process in it) is taken down" >&2
+    network_down
+  fi
   ip link add "$BRIDGE" type bridge
   ip addr add "$NET.254/24" dev "$BRIDGE"
   ip link set "$BRIDGE" up
