@@ -1,5 +1,5 @@
-"""The commands of phashdb as a service: `serve`, `review`, and `decisions`. Registered by
-`phashdb.cli`; they need only its context object (`opts.db`, `opts.open()`)."""
+"""The commands of phashdb as a service: `serve`, `review`, and `decisions`. They need only
+the context object (`phashdb.cli.common.Options`: `opts.db`, `opts.open()`)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""The commands that deal with duplicates once found: `report`, `watch`, `trash` and the work
-of `dedupe --apply`. Registered by `phashdb.cli`, whose helpers they share (import `phashdb.cli`,
-not this module)."""
+"""The commands that find duplicates already stored and deal with them: `dedupe` (and its
+`--apply`), `report`, `watch` and `trash`."""
 
 from __future__ import annotations
 
@@ -11,18 +10,74 @@ import time
 
 import click
 
-from phashdb.cli import (
+from phashdb.cli.common import (
     EXIT_ERROR,
+    FromLibrary,
     Options,
-    _each,
-    _line,
-    _progress,
-    _say,
-    _shown,
+    default_of,
+    each,
+    given,
     json_option,
     keep_option,
+    library,
+    progress,
+    runner_option,
+    say,
+    shown,
     threshold_option,
+    verdict_line,
 )
+
+
+@click.command()
+@threshold_option
+@runner_option
+@click.option(
+    "--apply", "action", cls=FromLibrary,
+    settings=lambda: {"type": click.Choice(library("phashdb.apply", "ACTIONS"))},
+    help="Keep one image of each group; move the others to the trash, or replace them by a "
+    "hard or symbolic link to it.",
+)
+@keep_option
+@click.option("--dry-run", is_flag=True, help="With --apply: say what would be done, do nothing.")
+@json_option
+@click.pass_obj
+def dedupe(opts: Options, threshold, runner, action, rule, dry_run, as_json) -> None:
+    """Every group of near-duplicates already in the index (with --runner: as the MapReduce
+    dedupe job); with --apply, keep one image of each and deal with the rest."""
+    from phashdb.keep import BEST
+
+    if not action and (dry_run or rule not in (None, BEST)):
+        raise click.UsageError("--keep and --dry-run go with --apply")
+    with opts.open() as index:
+        if runner:
+            from phashdb.mr import run as mr
+
+            groups = mr.dedupe(index, runner, threshold)
+        else:
+            from phashdb import group_cache
+
+            groups = group_cache.dedupe(index, threshold)
+        if action:
+            return _apply(opts, index, groups, action, rule or BEST, dry_run, as_json)
+    if as_json:
+        click.echo(json.dumps([_group_json(g) for g in groups]))
+        return
+    for n, group in enumerate(groups, 1):
+        click.echo(f"group {n}: {len(group.images)} images")
+        for image in group.images:
+            click.echo(f"  {shown(image.path or image.id)}")
+    click.echo(f"{len(groups)} groups, {sum(len(g.images) for g in groups)} images")
+
+
+def _group_json(group) -> dict:
+    return {
+        "images": [
+            {"id": i.id, "path": i.path, "size": i.size, "width": i.width, "height": i.height}
+            for i in group.images
+        ],
+        "pairs": [{"a": a, "b": b, "distance": d} for a, b, d in group.pairs],
+    }
 
 
 @click.command()
@@ -42,16 +97,19 @@ def report(opts: Options, out, threshold, rule) -> None:
     keeper, the bytes removing the rest frees. Self-contained: open it anywhere."""
     from phashdb import report as page
     from phashdb.errors import Error
+    from phashdb.keep import BEST
+
+    rule = rule or BEST
 
     folder = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(folder):  # said before the work, not after it
-        raise Error(_shown(f"cannot write the report to {out}: no folder {folder}"))
+        raise Error(shown(f"cannot write the report to {out}: no folder {folder}"))
     with opts.open() as index:
         groups = index.dedupe(threshold)
-        with _progress(opts, sum(len(g.images) for g in groups), "thumbnails") as bar:
+        with progress(opts, sum(len(g.images) for g in groups), "thumbnails") as bar:
             html = page.build(
                 groups,
-                source=_shown(index.store.url),
+                source=shown(index.store.url),
                 threshold=index.threshold if threshold is None else threshold,
                 rule=rule,
                 progress=bar.update,
@@ -59,18 +117,26 @@ def report(opts: Options, out, threshold, rule) -> None:
     try:
         page.write(out, html)
     except OSError as e:
-        raise Error(_shown(f"cannot write the report to {out}: {e.strerror or e}")) from e
+        raise Error(shown(f"cannot write the report to {out}: {e.strerror or e}")) from e
     freed = sum(p.freed for p in _plans(groups, rule))
     click.echo(f"{out}: {len(groups)} groups, {page.human_bytes(freed)} reclaimable")
+
+
+def _watch_default() -> str:
+    from phashdb.watch import watch
+
+    return default_of(watch, "on_duplicate")
 
 
 @click.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option(
     "--on-duplicate",
-    type=click.Choice(["keep", "trash", "skip"]),
-    default="keep",
-    show_default=True,
+    cls=FromLibrary,
+    settings=lambda: {
+        "type": click.Choice(library("phashdb.watch", "ON_DUPLICATE")),
+        "default_shown": _watch_default(),
+    },
     help="What to do with a duplicate: keep it (stored as a known duplicate), move it to the "
     "trash, or skip it (left where it is, not stored).",
 )
@@ -91,8 +157,8 @@ def watch(opts: Options, folder, on_duplicate) -> None:
             index,
             folder,
             stop=stop,
-            on_duplicate=on_duplicate,
-            report=lambda seen: click.echo(_seen_line(seen)),
+            **given(on_duplicate=on_duplicate),
+            report=lambda seen: click.echo(_seenverdict_line(seen)),
             ready=lambda: click.echo(f"watching {folder} (Ctrl-C to stop)", err=True),
         )
     click.echo(
@@ -124,7 +190,7 @@ def trash_list(opts: Options, as_json) -> None:
     for t in items:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.when))
         size = human_bytes(t.size) if t.size is not None else "?"
-        click.echo(f"{t.id}  {when}  {size:>9}  {_shown(t.original)}")
+        click.echo(f"{t.id}  {when}  {size:>9}  {shown(t.original)}")
     total = human_bytes(sum(t.size or 0 for t in items))
     click.echo(f"{len(items)} files, {total}, in {where}")
 
@@ -149,12 +215,12 @@ def trash_restore(opts: Options, ids, everything, yes) -> None:
                     abort=True,
                     err=True,
                 )
-        failed = _each(
+        failed = each(
             opts,
             ids,
             lambda id: restore(index.trash, id, index=index),
             lambda _, item: click.echo(
-                f"restored {_shown(item.original)}" + (" (stored)" if item.image_id else "")
+                f"restored {shown(item.original)}" + (" (stored)" if item.image_id else "")
             ),
         )
     if failed:
@@ -193,7 +259,7 @@ def trash_empty(opts: Options, yes) -> None:
             gone, error = e.deleted, e
     click.echo(f"deleted {len(gone)} files, {human_bytes(sum(t.size or 0 for t in gone))}")
     if error:
-        click.echo(f"phashdb: error: {_shown(error)}", err=True)
+        click.echo(f"phashdb: error: {shown(error)}", err=True)
         sys.exit(EXIT_ERROR)
 
 
@@ -210,14 +276,14 @@ def _apply(opts: Options, index, groups, action: str, rule: str, dry_run: bool, 
     from phashdb.report import human_bytes
 
     plans = _plans(groups, rule)
-    with _progress(opts, len(plans), "applying") as bar:
+    with progress(opts, len(plans), "applying") as bar:
         done = apply(index, plans, action, dry_run=dry_run, progress=bar.update)
     for d in done:
         if d.error:
-            click.echo(f"phashdb: error: {_shown(d.error)}", err=True)
+            click.echo(f"phashdb: error: {shown(d.error)}", err=True)
         else:
             what = f"would {action}" if dry_run else f"{action}ed"
-            _say(as_json, _shown(f"{what} {d.image.path} (keeping {d.keeper.path})"))
+            say(as_json, shown(f"{what} {d.image.path} (keeping {d.keeper.path})"))
     freed = bytes_freed(d.image for d in done if not d.error)
     failed = sum(1 for d in done if d.error)
     if as_json:
@@ -250,13 +316,13 @@ def _apply(opts: Options, index, groups, action: str, rule: str, dry_run: bool, 
         sys.exit(EXIT_ERROR)
 
 
-def _seen_line(seen) -> str:
+def _seenverdict_line(seen) -> str:
     """One line per file `watch` saw, coloured by verdict on a terminal."""
     if seen.action == "failed":
-        return click.style(_shown(f"{seen.path}: failed: {seen.detail}"), fg="red")
+        return click.style(shown(f"{seen.path}: failed: {seen.detail}"), fg="red")
     if seen.action == "moved":  # a stored image renamed: its record followed it
-        return click.style(_shown(f"{seen.path}: {seen.detail}, its record follows it"), fg="green")
-    line = _line(seen.path, seen.verdict)
+        return click.style(shown(f"{seen.path}: {seen.detail}, its record follows it"), fg="green")
+    line = verdict_line(seen.path, seen.verdict)
     if seen.action == "stored":
         return click.style(line, fg="green")
     if seen.action == "trashed":
