@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from phashdb.cli.common import FromLibrary, given
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -15,15 +17,19 @@ def _config(opts, *, uploads=None, token=None, max_bytes=None, max_pixels=None, 
             body_timeout=None):  # fmt: skip
     from phashdb.serve import ServeConfig
 
-    given = {
-        "uploads": Path(uploads).resolve() if uploads else None,
-        "token": token or None,
-        "max_bytes": max_bytes,
-        "max_pixels": max_pixels,
-        "workers": workers,
-        "body_timeout": body_timeout,
-    }
-    return ServeConfig(db=opts.db, **{k: v for k, v in given.items() if v is not None})
+    return ServeConfig(db=opts.db, **given(
+        uploads=Path(uploads).resolve() if uploads else None, token=token or None,
+        max_bytes=max_bytes, max_pixels=max_pixels, workers=workers, body_timeout=body_timeout,
+    ))  # fmt: skip
+
+
+def _config_default(name: str) -> dict:
+    """The service's own default for a setting, shown in the help."""
+    import dataclasses
+
+    from phashdb.serve import ServeConfig
+
+    return {"default_shown": next(f.default for f in dataclasses.fields(ServeConfig) if f.name == name)}
 
 
 def _needs_serve():
@@ -54,13 +60,15 @@ def _needs_serve():
     "their hashes are stored.",
 )  # fmt: skip
 @click.option(
-    "--max-bytes", type=click.IntRange(1), default=64 * 1024 * 1024, show_default=True,
+    "--max-bytes", type=click.IntRange(1), cls=FromLibrary,
+    settings=lambda: _config_default("max_bytes"),
     help="Largest request body accepted.",
 )  # fmt: skip
 @click.option("--max-pixels", type=click.IntRange(1), help="Largest image, in pixels, hashed.")
 @click.option("--workers", type=click.IntRange(1, 64), help="Threads running index calls.")
 @click.option(
-    "--body-timeout", type=click.FloatRange(0, min_open=True), default=30.0, show_default=True,
+    "--body-timeout", type=click.FloatRange(0, min_open=True), cls=FromLibrary,
+    settings=lambda: _config_default("body_timeout"),
     help="Seconds an upload may send nothing before it is refused (408).",
 )  # fmt: skip
 @click.option(

@@ -21,6 +21,7 @@ from ..records import Image, image_from_json
 from ..store import capabilities
 
 RUNNERS = ("inline", "local", "hadoop", "spark", "emr", "dataproc")
+CLUSTER_RUNNERS = ("hadoop", "emr", "dataproc")  # on a Hadoop cluster: the job sets its task counts
 # Input lines (image files) per map task on a cluster: enough work to amortise a task's start
 # (a container JVM and a Python with numpy and Pillow, a few seconds), and many tasks for a
 # large ingest, so that every node's containers get work.
@@ -110,7 +111,7 @@ def dedupe(
         "--threshold", str(threshold), "--reach", str(index.reach), "--variants",
         str(int(index.variants)), "--bands", bands, "--group-bits", str(group_bits),
     ]  # fmt: skip
-    if runner in ("hadoop", "emr", "dataproc"):
+    if runner in CLUSTER_RUNNERS:
         # A reduce task per key, up to REDUCES (the band count, at group_bits 0).
         keys = len(bands.split(",")) if "," in bands else int(bands)
         args += ["--jobconf", f"mapreduce.job.reduces={min(keys << group_bits, REDUCES)}"]
@@ -135,7 +136,7 @@ def run(
         source = Path(tmp) / "input.txt"
         source.write_text("".join(f"{line}\n" for line in lines))
         argv = ["-r", runner]
-        if runner in ("hadoop", "emr", "dataproc"):
+        if runner in CLUSTER_RUNNERS:
             count = source.read_text().count("\n")
             maps = max(2, -(-count // lines_per_map))
             argv += ["--jobconf", f"mapreduce.job.maps={maps}"]
