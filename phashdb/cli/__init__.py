@@ -15,10 +15,10 @@ import sys
 # user's own setting wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import click  # noqa: E402
+import click
 
-from phashdb.cli import admin, cleanup, index_cmds, serve  # noqa: E402
-from phashdb.cli.common import EXIT_CODES, EXIT_OK, Cli, Options, reader_gone  # noqa: E402
+from phashdb.cli import admin, cleanup, index_cmds, serve
+from phashdb.cli.common import EXIT_CODES, EXIT_OK, Cli, Options, reader_gone
 
 
 @click.group(cls=Cli, epilog=EXIT_CODES)
