@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 import phashdb.cli
 from phashdb import apply, hdfs, index, keep, watch
+from phashdb.bands import BandLayout
 from phashdb.cli import cli
 from phashdb.mr import run as mr
 from phashdb.serve import ServeConfig
@@ -112,7 +113,7 @@ def test_defaults_shown_are_the_library_s_and_left_to_it(names, name, default, a
 
 
 def test_init_help_says_the_library_s_reach_and_band_count():
-    from phashdb.bands import HBASE_BANDS, BandLayout
+    from phashdb.bands import HBASE_BANDS
 
     shown = " ".join(CliRunner().invoke(cli, ["init", "--help"]).output.split())
     assert f"(default {index.DEFAULT_REACH}; 0: off)" in shown
@@ -141,3 +142,12 @@ def test_keep_without_apply_is_refused_unless_it_is_the_default(run):
     assert refused.returncode == 2 and "--keep and --dry-run go with --apply" in refused.stderr
     assert run("dedupe", "--keep", keep.BEST).returncode == 0
 
+
+
+def test_print_schema_without_regions_per_band_takes_the_library_s_default():
+    from phashdb.hbase import DEFAULT_BANDS, DEFAULT_REGIONS_PER_BAND, schema_script
+
+    done = fresh("--db", "hbase://h:9090/pics", "init", "--print-schema")
+    assert done.returncode == 0, done.stderr
+    layout = BandLayout.even(DEFAULT_BANDS)
+    assert done.stdout == schema_script("pics", layout, DEFAULT_REGIONS_PER_BAND)

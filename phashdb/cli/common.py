@@ -130,6 +130,10 @@ class FromLibrary(click.Option):
         self._read()
         return super().get_help_record(ctx)
 
+    def shell_complete(self, ctx, incomplete):
+        self._read()
+        return super().shell_complete(ctx, incomplete)
+
     def get_help_extra(self, ctx):
         extra = super().get_help_extra(ctx)
         if self.default_shown is not None:
