@@ -100,7 +100,6 @@ def report(opts: Options, out, threshold, rule) -> None:
     from phashdb.keep import BEST
 
     rule = rule or BEST
-
     folder = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(folder):  # said before the work, not after it
         raise Error(shown(f"cannot write the report to {out}: no folder {folder}"))
