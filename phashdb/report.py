@@ -85,7 +85,7 @@ def build(
     """The report page for duplicate groups (`Index.dedupe()`), as HTML text. `progress(n)` is
     called as thumbnails are made."""
     ordered = plans(groups, rule)
-    images = [i for p in ordered for i in _members(p)]
+    images = [i for p in ordered for i, _ in p.roles()]
     # Decoding and resizing release the GIL: threads make thumbnails on all cores.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         thumbs = {}
@@ -118,8 +118,8 @@ def write(path: str | os.PathLike, html: str) -> None:
 
 
 def _group_json(plan: Plan, thumbs: dict[str, str | None]) -> dict:
-    members = _members(plan)
-    position = {image.id: n for n, image in enumerate(members)}
+    roles = plan.roles()
+    position = {image.id: n for n, (image, _) in enumerate(roles)}
     # Pairs as (A, B, distance), in the order the images are shown: the keeper is A.
     pairs = sorted(
         (*sorted((position[a], position[b])), d)
@@ -140,22 +140,12 @@ def _group_json(plan: Plan, thumbs: dict[str, str | None]) -> dict:
                 "dims": f"{image.width} × {image.height}" if image.width else "",
                 "thumb": thumbs.get(image.id),
                 "missing": None if thumbs.get(image.id) else _why_no_thumb(image.path),
-                "role": _role(plan, image),
+                "role": role,
             }
-            for image in members
+            for image, role in roles
         ],
         "pairs": [[_label(a), _label(b), d] for a, b, d in pairs],
     }
-
-
-def _members(plan: Plan) -> list:
-    return [plan.keeper, *plan.rest, *plan.linked, *plan.missing]
-
-
-def _role(plan: Plan, image) -> str:
-    if image is plan.keeper:
-        return "keep"
-    return "linked" if image in plan.linked else "missing" if image in plan.missing else "remove"
 
 
 def _why_no_thumb(path: str | None) -> str:
