@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from phashdb.apply import Done
 from phashdb.grouping import Group
 from phashdb.keep import Plan, group_version
 from phashdb.records import Image, Match, Verdict, pair_to_json
@@ -70,3 +71,12 @@ def test_a_plan_lists_its_images_keeper_first_with_their_roles_and_its_version()
 ])  # fmt: skip
 def test_a_groups_version_changes_when_a_member_does(changed):
     assert group_version([replace(A, **changed), B, C]) != group_version([A, B, C])
+
+
+def test_an_actions_outcome_names_the_image_and_where_its_file_went():
+    moved = Done(B, A, "trash", "20261206-1f2e")
+    failed = Done(C, A, "trash", error="the file is gone")
+    assert moved.to_json() == {"id": "b.jpg", "path": "/photos/b.jpg", "trash_id": "20261206-1f2e",
+                               "error": None}  # fmt: skip
+    assert failed.to_json() == {"id": "c.jpg", "path": None, "trash_id": None,
+                                "error": "the file is gone"}  # fmt: skip

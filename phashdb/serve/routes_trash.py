@@ -36,10 +36,7 @@ async def trash(request: TrashRequest, served: Shared):
     actions = served.actions
     actions.arrived(request)
     done = await served.workers.run(lambda index: actions.trash(index, request))
-    return {"done": [
-        {"id": d.image.id, "path": d.image.path, "trash_id": d.detail or None, "error": d.error}
-        for d in done
-    ]}  # fmt: skip
+    return {"done": [d.to_json() for d in done]}
 
 
 @router.get("/trash")
