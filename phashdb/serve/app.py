@@ -37,16 +37,6 @@ def create_app(config: ServeConfig) -> FastAPI:
         incoming=incoming_folder(config.uploads),
         page=routes_review.review_html(config),
     )
-
-    @asynccontextmanager
-    async def lifespan(app):
-        try:
-            served.workers.start()
-            yield
-        finally:
-            served.workers.close()
-            remove_incoming(served.incoming, config.uploads)
-
     app = FastAPI(
         title="phashdb",
         summary="Near-duplicate image detection: check and admit uploads, review duplicates.",
@@ -67,6 +57,18 @@ def create_app(config: ServeConfig) -> FastAPI:
     offline_docs(app)
     app.include_router(routes_admin.router)
     return app
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    """The indexes are opened when the application starts, closed when it stops."""
+    served = app.state.served
+    try:
+        served.workers.start()
+        yield
+    finally:
+        served.workers.close()
+        remove_incoming(served.incoming, served.config.uploads)
 
 
 def _version() -> str:
