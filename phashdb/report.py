@@ -22,6 +22,7 @@ from PIL import ImageOps
 
 from .errors import ImageError
 from .keep import BEST, Plan, plans
+from .pages import render
 
 THUMB_SIZE = 160  # pixels, the longer side
 THUMB_QUALITY = 75
@@ -95,7 +96,8 @@ def build(
                 progress(1)
     data = [_group_json(p, thumbs) for p in ordered]
     freed = sum(p.freed for p in ordered)
-    return _template().render(
+    return render(
+        "report.html",
         title=title,
         source=source,
         threshold=threshold,
@@ -160,12 +162,3 @@ def _label(n: int) -> str:
         n, r = divmod(n - 1, 26)
         out = chr(65 + r) + out
     return out
-
-
-def _template():
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    env = Environment(
-        loader=PackageLoader("phashdb", "templates"), autoescape=select_autoescape(["html"])
-    )
-    return env.get_template("report.html")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from ..keep import KEEP_RULES, plans
+from ..pages import render
 from .auth import V1, same_token, token_cookie
 from .names import query_id
 from .state import ServeConfig, Shared, known
@@ -43,12 +44,7 @@ async def review_page(request: Request, served: Shared, token: str | None = None
 
 
 def review_html(config: ServeConfig) -> str:
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    env = Environment(
-        loader=PackageLoader("phashdb", "templates"), autoescape=select_autoescape(["html"])
-    )
-    return env.get_template("review.html").render(rule=config.rule, keep_rules=KEEP_RULES)
+    return render("review.html", rule=config.rule, keep_rules=KEEP_RULES)
 
 
 @router.get("/duplicates", tags=["duplicates"])
