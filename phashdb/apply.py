@@ -35,6 +35,14 @@ class Done:
     detail: str = ""  # where a trashed file went
     error: str | None = None
 
+    def to_json(self) -> dict:
+        """The outcome as the API shows it (`POST /v1/trash`): the image, the trash entry its
+        file went to (None when none), and the error (None when done)."""
+        return {
+            "id": self.image.id, "path": self.image.path, "trash_id": self.detail or None,
+            "error": self.error,
+        }  # fmt: skip
+
 
 def apply(
     index,

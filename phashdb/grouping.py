@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import descriptor
-from .records import Image
+from .records import Image, pair_to_json
 
 AS_IS = descriptor.VARIANTS[0][0]
 # Every way a stored image searches, numbered (as-is 0, the flips, then the keys): the job
@@ -44,6 +44,13 @@ class Group:
 
     images: tuple[Image, ...]
     pairs: tuple[tuple[str, str, int], ...]
+
+    def to_json(self) -> dict:
+        """The group as JSON: its images as the API shows a record, its close pairs."""
+        return {
+            "images": [i.to_json() for i in self.images],
+            "pairs": [pair_to_json(*p) for p in self.pairs],
+        }
 
 
 class Query(NamedTuple):  # a tuple: a dedupe makes one per stored image at least

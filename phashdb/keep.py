@@ -15,12 +15,13 @@ keeper is chosen among files that exist, and nothing about them need be stored.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .records import Image
+from .records import Image, pair_to_json
 
 BEST = "best"
 CAMERA_FORMATS = ("JPEG", "MPO", "HEIF", "TIFF")  # what cameras and phones write (DNG is TIFF)
@@ -103,6 +104,36 @@ class Plan:
     freed: int = 0
     pairs: tuple[tuple[str, str, int], ...] = ()  # the group's close pairs (id, id, distance)
     why: str = ""
+
+    def roles(self) -> list[tuple[Image, str]]:
+        """The group's images in the order shown, the keeper first, each with its role:
+        "keep", "remove", "linked" or "missing"."""
+        return [(self.keeper, "keep"), *((i, "remove") for i in self.rest),
+                *((i, "linked") for i in self.linked), *((i, "missing") for i in self.missing)]  # fmt: skip
+
+    def to_json(self) -> dict:
+        """The group as the API shows it (`GET /v1/duplicates`): the keeper and why, the
+        group's version (group_version), the bytes freed, the images with their roles and the
+        close pairs."""
+        roles = self.roles()
+        return {
+            "keeper": self.keeper.id,
+            "why": self.why,
+            "version": group_version(i for i, _ in roles),
+            "freed": self.freed,
+            "images": [{**i.to_json(), "role": role} for i, role in roles],
+            "pairs": [pair_to_json(*p) for p in self.pairs],
+        }
+
+
+def group_version(images: Iterable[Image]) -> str:
+    """A short token of a group's state: its members' ids, paths, sizes, times and hashes. It
+    changes when any member is trashed, removed, replaced or re-ingested (an action on a group
+    names the version it was shown: phashdb.serve.actions)."""
+    digest = hashlib.sha256()
+    for i in sorted(images, key=lambda i: i.id):
+        digest.update(repr((i.id, i.path, i.size, i.mtime, i.hash)).encode("utf-8", "replace"))
+    return digest.hexdigest()[:16]
 
 
 def plan(images: Iterable[Image], rule: str = BEST, pairs: Iterable = ()) -> Plan:

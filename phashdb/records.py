@@ -31,6 +31,15 @@ class Image:
     mtime_ns: int | None = field(default=None, repr=False)
     digest: str | None = field(default=None, repr=False)  # SHA-256 of the bytes, hex
 
+    def to_json(self) -> dict:
+        """The record as the API shows it (`GET /v1/images/{id}`, groups' images): its hash in
+        hex, its file's facts; not the descriptor or the file's identity (image_to_json carries
+        every field, for the MapReduce jobs)."""
+        return {
+            "id": self.id, "hash": to_hex(self.hash), "path": self.path, "size": self.size,
+            "mtime": self.mtime, "width": self.width, "height": self.height, "added": self.added,
+        }  # fmt: skip
+
 
 def file_fields(image: Image) -> tuple:
     """What resumable ingest compares a file against: (size, mtime, dev, ino, mtime_ns)."""
@@ -72,6 +81,22 @@ class Match:
         then the second stage's score (closest first; none after any), the distance, the id."""
         return (not self.same_file, self.variant != "as-is", self.score is None,
                 self.score or 0.0, self.distance, self.id)  # fmt: skip
+
+    def to_json(self) -> dict:
+        """The match as a verdict's JSON lists it (the score to two decimals)."""
+        return {
+            "id": self.id,
+            "path": self.path,
+            "distance": self.distance,
+            "score": None if self.score is None else round(self.score, 2),
+            "variant": self.variant,
+            "same_file": self.same_file,
+        }
+
+
+def pair_to_json(a: str, b: str, distance: int) -> dict:
+    """A close pair of a group (stored ids `a`, `b` and their pHash distance) as JSON."""
+    return {"a": a, "b": b, "distance": distance}
 
 
 @dataclass(frozen=True)
@@ -117,15 +142,5 @@ class Verdict:
             "verdict": "duplicate" if self.duplicate else "unique",
             "added": self.added,
             "threshold": self.threshold,
-            "matches": [
-                {
-                    "id": m.id,
-                    "path": m.path,
-                    "distance": m.distance,
-                    "score": None if m.score is None else round(m.score, 2),
-                    "variant": m.variant,
-                    "same_file": m.same_file,
-                }
-                for m in self.matches
-            ],
+            "matches": [m.to_json() for m in self.matches],
         }

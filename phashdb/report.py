@@ -22,6 +22,7 @@ from PIL import ImageOps
 
 from .errors import ImageError
 from .keep import BEST, Plan, plans
+from .pages import render
 
 THUMB_SIZE = 160  # pixels, the longer side
 THUMB_QUALITY = 75
@@ -85,7 +86,7 @@ def build(
     """The report page for duplicate groups (`Index.dedupe()`), as HTML text. `progress(n)` is
     called as thumbnails are made."""
     ordered = plans(groups, rule)
-    images = [i for p in ordered for i in _members(p)]
+    images = [i for p in ordered for i, _ in p.roles()]
     # Decoding and resizing release the GIL: threads make thumbnails on all cores.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         thumbs = {}
@@ -95,7 +96,8 @@ def build(
                 progress(1)
     data = [_group_json(p, thumbs) for p in ordered]
     freed = sum(p.freed for p in ordered)
-    return _template().render(
+    return render(
+        "report.html",
         title=title,
         source=source,
         threshold=threshold,
@@ -118,8 +120,8 @@ def write(path: str | os.PathLike, html: str) -> None:
 
 
 def _group_json(plan: Plan, thumbs: dict[str, str | None]) -> dict:
-    members = _members(plan)
-    position = {image.id: n for n, image in enumerate(members)}
+    roles = plan.roles()
+    position = {image.id: n for n, (image, _) in enumerate(roles)}
     # Pairs as (A, B, distance), in the order the images are shown: the keeper is A.
     pairs = sorted(
         (*sorted((position[a], position[b])), d)
@@ -140,22 +142,12 @@ def _group_json(plan: Plan, thumbs: dict[str, str | None]) -> dict:
                 "dims": f"{image.width} × {image.height}" if image.width else "",
                 "thumb": thumbs.get(image.id),
                 "missing": None if thumbs.get(image.id) else _why_no_thumb(image.path),
-                "role": _role(plan, image),
+                "role": role,
             }
-            for image in members
+            for image, role in roles
         ],
         "pairs": [[_label(a), _label(b), d] for a, b, d in pairs],
     }
-
-
-def _members(plan: Plan) -> list:
-    return [plan.keeper, *plan.rest, *plan.linked, *plan.missing]
-
-
-def _role(plan: Plan, image) -> str:
-    if image is plan.keeper:
-        return "keep"
-    return "linked" if image in plan.linked else "missing" if image in plan.missing else "remove"
 
 
 def _why_no_thumb(path: str | None) -> str:
@@ -170,12 +162,3 @@ def _label(n: int) -> str:
         n, r = divmod(n - 1, 26)
         out = chr(65 + r) + out
     return out
-
-
-def _template():
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    env = Environment(
-        loader=PackageLoader("phashdb", "templates"), autoescape=select_autoescape(["html"])
-    )
-    return env.get_template("report.html")

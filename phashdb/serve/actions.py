@@ -12,28 +12,18 @@ action is refused whole with a 409 naming what changed; the keeper therefore alw
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
 from starlette.exceptions import HTTPException
 
 from ..apply import apply
-from ..keep import Plan
+from ..keep import Plan, group_version
 from ..records import Image
 
 LOCK = ".phashdb-actions.lock"
-
-
-def group_version(images: Iterable[Image]) -> str:
-    """A short token of a group's state: its members' ids, paths, sizes, times and hashes. It
-    changes when any member is trashed, removed, replaced or re-ingested."""
-    digest = hashlib.sha256()
-    for i in sorted(images, key=lambda i: i.id):
-        digest.update(repr((i.id, i.path, i.size, i.mtime, i.hash)).encode("utf-8", "replace"))
-    return digest.hexdigest()[:16]
 
 
 class GroupActions:

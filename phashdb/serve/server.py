@@ -11,7 +11,8 @@ import time
 import uvicorn
 
 from ..errors import Error
-from .app import ServeConfig, create_app, is_loopback
+from .app import ServeConfig, create_app
+from .guard import is_loopback
 
 
 def check_exposure(host: str, config: ServeConfig) -> None:
