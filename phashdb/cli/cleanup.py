@@ -61,23 +61,13 @@ def dedupe(opts: Options, threshold, runner, action, rule, dry_run, as_json) -> 
         if action:
             return _apply(opts, index, groups, action, rule or BEST, dry_run, as_json)
     if as_json:
-        click.echo(json.dumps([_group_json(g) for g in groups]))
+        click.echo(json.dumps([g.to_json() for g in groups]))
         return
     for n, group in enumerate(groups, 1):
         click.echo(f"group {n}: {len(group.images)} images")
         for image in group.images:
             click.echo(f"  {shown(image.path or image.id)}")
     click.echo(f"{len(groups)} groups, {sum(len(g.images) for g in groups)} images")
-
-
-def _group_json(group) -> dict:
-    return {
-        "images": [
-            {"id": i.id, "path": i.path, "size": i.size, "width": i.width, "height": i.height}
-            for i in group.images
-        ],
-        "pairs": [{"a": a, "b": b, "distance": d} for a, b, d in group.pairs],
-    }
 
 
 @click.command()
@@ -292,16 +282,7 @@ def _apply(opts: Options, index, groups, action: str, rule: str, dry_run: bool, 
                     "dry_run": dry_run,
                     "action": action,
                     "freed": freed,
-                    "done": [
-                        {
-                            "path": d.image.path,
-                            "id": d.image.id,
-                            "keeper": d.keeper.path,
-                            "trash_id": d.detail or None,
-                            "error": d.error,
-                        }
-                        for d in done
-                    ],
+                    "done": [{**d.to_json(), "keeper": d.keeper.path} for d in done],
                 }
             )
         )

@@ -265,7 +265,7 @@ def similar(opts: Options, image, top, as_json) -> None:
     with opts.open() as index:
         found = index.similar(image, **given(top=top))
     if as_json:
-        click.echo(json.dumps([{"id": m.id, "path": m.path, "distance": m.distance} for m in found]))
+        click.echo(json.dumps([m.to_json() for m in found]))
     for m in [] if as_json else found:
         click.echo(f"{m.distance:2d}  {shown(m.path or m.id)}")
 
