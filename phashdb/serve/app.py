@@ -26,8 +26,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from ..decode import DEFAULT_MAX_PIXELS
 from ..errors import Error, ImageError, StoreError
-from ..hashing import DEFAULT_MAX_PIXELS
 from ..index import open as open_index
 from ..keep import KEEP_RULES, Plan, plans
 from ..records import Image
