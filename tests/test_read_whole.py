@@ -1,5 +1,5 @@
 """Small files are read whole before decoding, larger ones streamed: the picture, the digest
-and the errors are the same either way (phashdb.identity.WHOLE_BYTES is only where the line is)."""
+and the errors are the same either way (phashdb.source.WHOLE_BYTES is only where the line is)."""
 
 from __future__ import annotations
 
