@@ -24,12 +24,10 @@ from .grouping import Group, connected_groups  # noqa: F401 (public here too)
 from .matching import by_query, confirmed, queries, ranked
 from .phash import from_hex
 from .records import Decision, Image, Match, Verdict
-from .settings import DEFAULT_REACH, DEFAULT_THRESHOLD, opened
+from .settings import DEFAULT_REACH, DEFAULT_THRESHOLD, opened  # noqa: F401 (public here too)
 from .settings import radius as _radius
 from .source import read_source
 from .store import open_store
-
-__all__ = ["DEFAULT_REACH", "DEFAULT_THRESHOLD", "Group", "Index", "default_location", "open"]
 
 
 class Index:

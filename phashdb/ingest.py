@@ -23,8 +23,6 @@ from .identity import inside, unchanged_stat
 from .records import Image
 from .source import read_source
 
-__all__ = ["IMAGE_SUFFIXES", "IngestReport", "find_images", "hash_file", "ingest"]
-
 BATCH = 1000
 # A batch is also stored once this many seconds have passed since the last: a run killed early
 # keeps what it hashed, whatever the count (a commit costs milliseconds).

@@ -60,7 +60,9 @@ def test_every_kind_of_source_gives_one_record(photos, tmp_path):
     assert from_path.ino == os.stat(path).st_ino
     pipe, writer = pipe_of(data)
     with pipe, open(path, "rb") as file:
-        others = [read_source(s).image for s in (data, bytearray(data), io.BytesIO(data), file, pipe)]
+        others = [
+            read_source(s).image for s in (data, bytearray(data), io.BytesIO(data), file, pipe)
+        ]
     writer.join()
     for image in others:
         assert image.id == content_id(digest) and image.path is None and image.digest == digest
@@ -136,5 +138,7 @@ def test_uploads_and_the_index_name_the_same_bytes_alike(photos):
     from phashdb.serve.uploads import content_id as upload_id
 
     data = photos["coffee"].read_bytes()
-    got = Received(path=None, size=len(data), sha256=hashlib.sha256(data).hexdigest(), filename=None)
+    got = Received(
+        path=None, size=len(data), sha256=hashlib.sha256(data).hexdigest(), filename=None
+    )
     assert upload_id(got) == read_source(data).image.id

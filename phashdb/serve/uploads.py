@@ -15,8 +15,6 @@ from .body import Received
 
 log = logging.getLogger(__name__)
 
-__all__ = ["admit", "content_id", "format_suffix"]
-
 
 def admit(index, got: Received, id: str | None, keep: bool, threshold, uploads: Path | None):
     """The upload flow of `phashdb add` for one received file: stored as a file in the uploads
