@@ -35,7 +35,8 @@ from multiprocessing import Pool
 import numpy as np
 from edits import TRANSFORMS, upright_rgb
 
-from phashdb import descriptor, hashing, index
+from phashdb import descriptor, index
+from phashdb import phash as hashing
 from phashdb.ingest import find_images
 
 SKIMAGE_PHOTOS = [

@@ -22,7 +22,8 @@ from beyond_match import Rows, candidate_pairs
 from PIL import Image, ImageOps
 from scipy.stats import beta
 
-from phashdb import descriptor, hashing
+from phashdb import descriptor
+from phashdb import phash as hashing
 
 # The stored side of the false-match count: every image's original and these copies.
 STORED_EDITS = ("original", "jpeg q70", "resize 50%", "caption bottom", "white box 1/4",

@@ -15,7 +15,8 @@ from beyond_keys import grey_of, window_keys
 from edits import TRANSFORMS, upright_rgb
 from PIL import Image, ImageOps
 
-from phashdb import descriptor, hashing
+from phashdb import descriptor
+from phashdb import phash as hashing
 from phashdb.ingest import find_images
 
 # A few of the earlier edits (benchmarks/accuracy.py measures them all on photos): their copies

@@ -14,7 +14,8 @@ from contextlib import ExitStack
 import numpy as np
 from PIL import Image, ImageOps
 
-from phashdb import descriptor, hashing
+from phashdb import decode, descriptor
+from phashdb import phash as hashing
 
 # A window: (name, function of (width, height) -> box or None when it would be the whole image).
 RATIOS = {"16:9": 16 / 9, "16:10": 16 / 10, "4:3": 4 / 3, "5:4": 5 / 4, "1:1": 1.0}
@@ -60,7 +61,7 @@ def grey_of(source) -> Image.Image:
     """The upright greyscale image phashdb hashes (transparency flattened as it does), reduced
     to WORK_SIDE: the library's own steps, without its reduced-scale JPEG decoding."""
     with ExitStack() as stack:
-        img = source if isinstance(source, Image.Image) else hashing._open(source, "x", stack)
+        img = source if isinstance(source, Image.Image) else decode.open_image(source, "x", stack)
         img.load()
         img = ImageOps.exif_transpose(img)
         grey = hashing._greyscale(img, "x")

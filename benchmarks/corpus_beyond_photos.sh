@@ -25,7 +25,7 @@ mkdir -p "$X/emoji" && tar -xzf "$DL/emoji-datasource-twitter-16.0.0.tgz" -C "$X
 "${PYTHON:-python3}" - "$X" "$OUT" <<'EOF'
 import glob, hashlib, os, re, shutil, sys
 from PIL import Image
-from phashdb.hashing import read_image
+from phashdb.phash import read_image
 
 x, out = sys.argv[1], sys.argv[2]
 W = f"{x}/wesnoth-1.16-data/usr/share/games/wesnoth/1.16/data/core/images"

@@ -22,7 +22,7 @@ import imagehash
 from accuracy import find_photos
 from PIL import Image
 
-from phashdb import hashing
+from phashdb import phash as hashing
 
 # (mode, request size): mode "L" decodes the luma channel only; the size is the smallest the
 # decoder may go to (libjpeg scales by 1/2, 1/4 or 1/8 while both sides stay at least that).

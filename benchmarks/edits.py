@@ -7,7 +7,7 @@ import io
 
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
-from phashdb import hashing
+from phashdb import phash as hashing
 
 
 def encoded(img: Image.Image, fmt: str, **options) -> bytes:

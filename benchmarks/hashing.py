@@ -26,7 +26,7 @@ from accuracy import find_photos
 from PIL import Image
 
 import phashdb
-from phashdb import hashing
+from phashdb import phash as hashing
 
 
 def rate(fn, paths) -> float:

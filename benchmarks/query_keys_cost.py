@@ -20,7 +20,7 @@ from pathlib import Path
 from accuracy import find_photos
 from PIL import Image
 
-from phashdb import hashing
+from phashdb import phash as hashing
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 source flattened on black, or exported with its alpha dropped over the black that lies under
 transparent pixels) seen as phashdb sees the transparent source itself, on white.
 
-phashdb hashes a transparent image on white (phashdb.hashing._flatten). Its exports on black
+phashdb hashes a transparent image on white (phashdb.phash._flatten). Its exports on black
 show the same shapes against the opposite background, so their pHash is another picture's; the
 backdrop, the black connected to the image's border, is what was transparent. Made white, it
 gives back the picture on white, up to the anti-aliased edges, which the descriptor's

@@ -2,8 +2,8 @@
 anything moves, links or deletes a file.
 
 A record describes its file by device and inode, size, modification time in nanoseconds and
-a SHA-256 of its bytes, the digest taken from the bytes read for hashing (`read_file`), not by
-a second read. Before an action, `changed` says whether a path still holds the file a record
+a SHA-256 of its bytes, the digest taken from the bytes read for hashing (phashdb.source), not
+by a second read. Before an action, `changed` says whether a path still holds the file a record
 describes, and `same_file` whether two paths are one file (the same inode, a hard or symbolic
 link to the other, a path through a symlinked folder): a file is never trashed, nor replaced
 by a link, as a copy of itself, and a record whose file is gone or changed is never the reason
@@ -13,89 +13,16 @@ to act on another file.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import stat
 from dataclasses import replace
-from typing import BinaryIO
 
+from .decode import DEFAULT_MAX_PIXELS, open_regular_file
 from .errors import ImageError
-from .hashing import DEFAULT_MAX_PIXELS, Picture, _open_regular_file, hash_image, read_image
+from .phash import hash_image
 from .records import Image
 
 CHUNK = 1 << 20
-# Files up to this size are read whole before decoding (see _read_whole), costing their size in
-# memory beside the decoded pixels for a moment; larger ones stream.
-WHOLE_BYTES = 8 << 20
-
-
-class _Digesting:
-    """A file read through, hashing its bytes as they go by: each byte once, in order, however
-    the decoder seeks (a high-water mark); `hexdigest` reads what it skipped or left unread."""
-
-    def __init__(self, f: BinaryIO, name: str) -> None:
-        self._f, self._sha, self._done = f, hashlib.sha256(), 0
-        self.name = name  # what errors name
-
-    def read(self, size: int = -1) -> bytes:
-        at = self._f.tell()
-        data = self._f.read(size)
-        if at <= self._done < at + len(data):
-            self._sha.update(memoryview(data)[self._done - at :])
-            self._done = at + len(data)
-        return data
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        return self._f.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._f.tell()
-
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-    def hexdigest(self) -> str:
-        self._f.seek(self._done)
-        while chunk := self._f.read(CHUNK):
-            self._sha.update(chunk)
-        return self._sha.hexdigest()
-
-
-def read_file(path: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Picture, dict]:
-    """Decode the image file at `path` (see hashing.read_image) and say what identifies it:
-    ({"size", "mtime", "dev", "ino", "mtime_ns", "digest"}, of the very file opened and read,
-    not of whatever the path names a moment later). Raises ImageError as read_image does."""
-    try:
-        f = _open_regular_file(path, path)
-    except (OSError, ValueError) as e:
-        raise ImageError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from e
-    with f:
-        if os.fstat(f.fileno()).st_size <= WHOLE_BYTES:
-            picture, digest = _read_whole(f, path, max_pixels)
-        else:
-            reader = _Digesting(f, os.fsdecode(path))
-            picture = read_image(reader, max_pixels=max_pixels)
-            try:
-                digest = reader.hexdigest()
-            except OSError as e:
-                raise ImageError(f"{path}: cannot read ({e.strerror or e})") from e
-        return picture, fields(os.fstat(f.fileno()), digest)
-
-
-def _read_whole(f: BinaryIO, path: str, max_pixels: int) -> tuple[Picture, str]:
-    """The picture and digest of a small file read in one go: decoders read a small file in
-    hundreds of pieces (PNG chunks, JPEG segments), a third of the time spent on a 0.2 MB photo
-    when each piece is a system call and a digest update."""
-    try:
-        data = f.read()
-    except OSError as e:
-        raise ImageError(f"{path}: cannot read ({e.strerror or e})") from e
-    buffer = io.BytesIO(data)
-    buffer.name = os.fsdecode(path)  # what errors name
-    return read_image(buffer, max_pixels=max_pixels), hashlib.sha256(data).hexdigest()
 
 
 def fields(st: os.stat_result, digest: str | None = None) -> dict:
@@ -109,7 +36,7 @@ def fields(st: os.stat_result, digest: str | None = None) -> dict:
 def digest_of(path: str) -> str:
     """The SHA-256 (hex) of the bytes of the file at `path`."""
     sha = hashlib.sha256()
-    with _open_regular_file(path, path) as f:
+    with open_regular_file(path, path) as f:
         while chunk := f.read(CHUNK):
             sha.update(chunk)
     return sha.hexdigest()

@@ -6,46 +6,28 @@ image records; everything users see (add, check, query, dedupe, ...) is built he
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import time
 from collections.abc import Iterable
 from dataclasses import replace
-from itertools import islice, repeat
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
 from . import grouping
 from .bands import HASH_BITS
-from .descriptor import (
-    DESCRIPTOR_VERSION,
-    READS_DESCRIPTOR_VERSIONS,
-    VARIANTS,
-    damaged,
-    judge_many,
-)
-from .errors import Error, IndexMismatchError
+from .decode import DEFAULT_MAX_PIXELS
+from .descriptor import damaged
+from .errors import Error
 from .grouping import Group, connected_groups  # noqa: F401 (public here too)
-from .hashing import DEFAULT_MAX_PIXELS, HASH_VERSION, READS_HASH_VERSIONS, from_hex, read_image
-from .identity import read_file
+from .matching import by_query, confirmed, queries, ranked
+from .phash import from_hex
 from .records import Decision, Image, Match, Verdict
+from .settings import DEFAULT_REACH, DEFAULT_THRESHOLD, opened  # noqa: F401 (public here too)
+from .settings import radius as _radius
+from .source import read_source
 from .store import open_store
-
-# Chosen by benchmarks/accuracy.py on 231 real photos (README, "Accuracy"): the largest distance
-# with no false match (at 10, one edited copy matched another photo: in a million-image index
-# that would flag most unique uploads), still catching re-encodes, resizes and most small edits.
-DEFAULT_THRESHOLD = 8
-# The second stage (phashdb.descriptor): stored images up to this pHash distance are candidates,
-# kept when the descriptors confirm them; the flipped and rotated variants of a query are
-# searched at the threshold and confirmed the same way. Chosen by benchmarks/accuracy.py
-# (README, "Accuracy") against the cost of a wider search (benchmarks/check_10m.py).
-DEFAULT_REACH = 16
-FORMAT = 1  # the layout of what a backend stores; bumped when that changes
-# The layout of image records: 2 adds the file's identity (phashdb.identity); records of
-# layout 1 are read as they are (their files are checked by size and mtime).
-RECORD_VERSION = 2
 
 
 class Index:
@@ -57,37 +39,7 @@ class Index:
     ):
         self.store = store
         self.max_pixels = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-        settings = store.read_settings()
-        if "hash_version" not in settings:  # a new index (HBase's tables come with their bands)
-            settings = {
-                **settings,
-                "format": FORMAT,
-                "hash_version": HASH_VERSION,
-                "descriptor_version": DESCRIPTOR_VERSION,
-                "threshold": DEFAULT_THRESHOLD if threshold is None else _radius(threshold),
-                "record_version": RECORD_VERSION,
-            }
-            store.write_settings(settings)
-        elif "descriptor_version" not in settings:  # made before the second stage: rows lack it
-            if not getattr(store, "read_only", False):  # (read-only: reading needs no setting)
-                store.write_settings({"descriptor_version": DESCRIPTOR_VERSION})
-            settings = {**settings, "descriptor_version": DESCRIPTOR_VERSION}
-        settings = _record_version(store, settings)
-        # An index made with layout v1 or v2 keeps saying so while new rows get v3: rows are
-        # told apart by their length (phashdb.descriptor).
-        if settings["descriptor_version"] not in READS_DESCRIPTOR_VERSIONS:
-            raise IndexMismatchError(
-                f"the index at {store.url} holds descriptors of version "
-                f"{settings['descriptor_version']!r}, but this phashdb makes "
-                f"{DESCRIPTOR_VERSION!r}: ingest the images into a new index"
-            )
-        if settings.get("hash_version") not in READS_HASH_VERSIONS or settings.get("format") != FORMAT:
-            raise IndexMismatchError(
-                f"the index at {store.url} holds hashes of version "
-                f"{settings.get('hash_version')!r} (format {settings.get('format')}), but this "
-                f"phashdb makes {HASH_VERSION!r} (format {FORMAT}): ingest the images into a "
-                "new index instead of mixing the two"
-            )
+        settings = opened(store, threshold)
         self.settings = settings
         self.threshold = settings["threshold"] if threshold is None else _radius(threshold)
         # How far the second stage reaches, and whether flips and rotations are searched.
@@ -102,7 +54,7 @@ class Index:
         image, variants = self._read(source, id)
         radius = self._radius_or_threshold(threshold)
         found = self._undecided(image.id, self._confirmed(image, variants, radius))
-        return Verdict(image.hash, _ranked(image, found), image.path, image.id, False, radius, image)
+        return Verdict(image.hash, ranked(image, found), image.path, image.id, False, radius, image)
 
     def add(
         self, source, id: str | None = None, *, keep_duplicate: bool = False,
@@ -121,7 +73,7 @@ class Index:
             if self.store.find([image.id]):
                 raise Error(f"id {image.id!r} is already in the index at {self.store.url}")
             found = [*self._confirmed(image, variants, radius), *rivals]
-            matches = _ranked(image, self._undecided(image.id, found))
+            matches = ranked(image, self._undecided(image.id, found))
             store_it = keep_duplicate or not matches
             if store_it:
                 self.store.put([image])
@@ -190,19 +142,7 @@ class Index:
         )
         radius = self._radius_or_threshold(radius)
         qidx, ids, dists = self.store.search(queries, radius, records=records)
-        out: list[list[tuple[str, int]]] = [[] for _ in queries]
-        # numpy orders the matches by query and distance; each run of one query's matches at one
-        # distance is then sorted as plain strings, so thousands of matches cost little.
-        key = np.asarray(qidx, dtype=np.int64) << 8 | np.asarray(dists, dtype=np.int64)
-        order = np.argsort(key, kind="stable")
-        if (order[1:] < order[:-1]).any():  # the embedded store answers in this order already
-            key, ids = key[order], ids[order]
-        ids = ids.tolist()
-        cuts = np.flatnonzero(key[1:] != key[:-1]) + 1
-        firsts = np.concatenate(([0], cuts)) if len(key) else cuts
-        for a, b, k in zip(firsts.tolist(), [*cuts.tolist(), len(ids)], key[firsts].tolist()):
-            out[k >> 8].extend(zip(sorted(ids[a:b]), repeat(k & 0xFF)))
-        return out
+        return by_query(len(queries), qidx, ids, dists)
 
     def matches(self, hashes: Iterable[int | str], radius: int | None = None) -> list[list[Match]]:
         """For each hash, the stored images within `radius` as Matches (with their stored
@@ -214,7 +154,7 @@ class Index:
 
     def similar(self, source, top: int = 5) -> list[Match]:
         """The `top` stored images nearest to an image (or a hash), nearest first."""
-        h = source if isinstance(source, int) else self._read(source, None)[0].hash
+        h = source if isinstance(source, int) else self._read(source, None, False)[0].hash
         for radius in (4, 8, 12, 16, 24, 32, HASH_BITS):
             found = self.matches([h], radius)[0]
             # Exact search: once `top` lie within the radius, none further out can beat them.
@@ -386,50 +326,23 @@ class Index:
 
     # --- inside -----------------------------------------------------------------------------
 
-    def _read(self, source, id: str | None) -> tuple[Image, tuple]:
-        path, known = None, {}
-        if isinstance(source, (str, os.PathLike)):
-            path = os.path.abspath(source)
-            # What identifies the file, from the very bytes hashed (phashdb.identity).
-            picture, known = read_file(path, max_pixels=self.max_pixels)
-        else:
-            picture = read_image(source, max_pixels=self.max_pixels)
-        if id is None:
-            id = path or _content_id(source)
-        image = Image(
-            id, picture.hash, path, width=picture.width, height=picture.height,
-            descriptor=picture.descriptor, **known,
+    def _read(self, source, id: str | None, descriptor: bool = True) -> tuple[Image, tuple]:
+        """The record of `source` (phashdb.source) and its variants and keys, as-is first."""
+        image, picture = read_source(
+            source, id, max_pixels=self.max_pixels, descriptor=descriptor
         )
         return image, picture.variants + picture.keys
 
     def _confirmed(self, image: Image, variants: tuple, radius: int) -> list[Match]:
         """The stored images that `image` (with its flipped and rotated `variants`, as-is
-        first) duplicates. As-is within `radius` of the pHash, as a plain pHash index says;
-        as-is within the reach, or flipped or rotated within `radius`, when the descriptors
-        confirm it; a near-constant image only by its descriptor (phashdb.descriptor.confirms).
-        Each stored image once, by its closest way of matching."""
-        reach = max(radius, self.reach)
-        queries = [(VARIANTS[0][0], image.hash, image.descriptor, reach)]
-        if variants and self.variants:
-            queries += [(v.name, v.hash, v.descriptor, radius) for v in variants[1:len(VARIANTS)]]
-        # the query's other keys (phashdb.backdrop, phashdb.trim): confirmed like a variant
-        queries += [(v.name, v.hash, v.descriptor, radius) for v in variants[len(VARIANTS):]]
+        first) duplicates (phashdb.matching.confirmed)."""
+        asked = queries(image, variants, radius, self.reach, self.variants)
         read: dict[str, Image] = {}
-        found = self._search(queries, read)
+        found = self._search(asked, read)
         # A check reads each record once: those the search read come with it.
         records = {id: read[id] for _, id, _ in found if id in read}
         records.update(self.store.find({id for _, id, _ in found} - set(records)))
-        best: dict[str, Match] = {}
-        for q, (name, _, mine, _) in enumerate(queries):
-            hits = [(id, d) for n, id, d in found if n == q and id in records]
-            verdicts = judge_many(
-                name, [d for _, d in hits], radius, mine, [records[id].descriptor for id, _ in hits]
-            )
-            for (id, d), (ok, score) in zip(hits, verdicts):
-                match = Match(id, d, records[id].path, score, name)
-                if ok and (id not in best or match.rank() < best[id].rank()):
-                    best[id] = match
-        return sorted(best.values(), key=Match.rank)
+        return confirmed(asked, found, records, radius)
 
     def _search(self, queries: list, records: dict) -> list[tuple[int, str, int]]:
         """(query number, id, distance) of every stored image within each query's radius:
@@ -446,52 +359,11 @@ class Index:
         return self.threshold if radius is None else _radius(radius)
 
 
-def _ranked(image: Image, matches: Iterable[Match]) -> tuple[Match, ...]:
-    """The matches best first (Match.rank), those whose stored file is the file checked
-    (`image.path`: the same device and inode) marked `same_file`."""
-    mine = _inode(image.path)
-    if mine is not None:
-        matches = [replace(m, same_file=_inode(m.path) == mine) for m in matches]
-    return tuple(sorted(matches, key=Match.rank))
-
-
-def _inode(path: str | None) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path) if path else None
-    except (OSError, ValueError):  # gone, unreadable, or a name the system cannot take
-        return None
-    return None if st is None else (st.st_dev, st.st_ino)
-
-
-def _record_version(store, settings: dict) -> dict:
-    """An index of older records gains the newer layout's version once opened to write (its
-    records are read as they are, and those written from now on carry file identity); one
-    of a newer layout than this code knows is refused."""
-    version = settings.get("record_version", 1)
-    if version > RECORD_VERSION:
-        raise IndexMismatchError(
-            f"the index at {store.url} holds records of layout {version}, but this phashdb "
-            f"reads up to {RECORD_VERSION}: upgrade phashdb"
-        )
-    if version < RECORD_VERSION and not getattr(store, "read_only", False):
-        store.write_settings({"record_version": RECORD_VERSION})
-        settings = {**settings, "record_version": RECORD_VERSION}
-    return settings
-
-
 def _pair(a: str, b: str) -> tuple[str, str]:
     """A decision's pair, in the one order it is stored in."""
     if not isinstance(a, str) or not isinstance(b, str) or a == b:
         raise ValueError(f"a decision is about two different ids, got {a!r} and {b!r}")
     return (a, b) if a < b else (b, a)
-
-
-def _radius(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"'radius' must be a whole number of bits, got {value!r}")
-    if not 0 <= value <= HASH_BITS:
-        raise ValueError(f"'radius' must be in 0..{HASH_BITS}, got {value}")
-    return int(value)
 
 
 def _hash_value(h) -> int:
@@ -501,18 +373,6 @@ def _hash_value(h) -> int:
     if isinstance(h, (int, np.integer)) and not isinstance(h, bool):
         return int(h)
     raise ValueError(f"a hash must be an int or 16 hex digits, got {h!r}")
-
-
-def _content_id(source) -> str:
-    """An id for an image that came without a path: a digest of its bytes (or pixels)."""
-    if isinstance(source, bytes):
-        data = source
-    elif isinstance(source, io.IOBase) or hasattr(source, "read"):
-        source.seek(0)
-        data = source.read()
-    else:
-        data = source.tobytes()
-    return "sha256:" + hashlib.sha256(data).hexdigest()[:32]
 
 
 def default_location() -> Path:

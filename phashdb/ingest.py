@@ -17,28 +17,12 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from . import hdfs
+from .decode import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from .errors import ImageError
-from .hashing import DEFAULT_MAX_PIXELS, read_image
-from .identity import inside, read_file, unchanged_stat
+from .identity import inside, unchanged_stat
 from .records import Image
+from .source import read_source
 
-IMAGE_SUFFIXES = frozenset(
-    [
-        ".jpg",
-        ".jpeg",
-        ".jpe",
-        ".jfif",
-        ".png",
-        ".gif",
-        ".webp",
-        ".bmp",
-        ".dib",
-        ".tif",
-        ".tiff",
-        ".heic",
-        ".heif",
-    ]
-)
 BATCH = 1000
 # A batch is also stored once this many seconds have passed since the last: a run killed early
 # keeps what it hashed, whatever the count (a commit costs milliseconds).
@@ -155,23 +139,14 @@ def _unchanged(stored: tuple | None, path: str) -> bool:
 
 
 def hash_file(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, Image | str]:
-    """(path, the record of the image file) or (path, the reason it could not be hashed)."""
+    """(path, the record of the image file: phashdb.source) or (path, the reason it could not
+    be hashed)."""
     try:
-        if hdfs.is_hdfs(path):
-            size, mtime = hdfs.stat(path)
-            picture = read_image(hdfs.open_image(path), max_pixels=max_pixels)
-            known = {"size": size, "mtime": mtime}
-        else:  # what identifies the file, taken from the very bytes hashed (phashdb.identity)
-            picture, known = read_file(path, max_pixels=max_pixels)
+        return path, read_source(path, max_pixels=max_pixels).image
     except ImageError as e:
         return path, str(e)
     except OSError as e:  # gone since it was listed, a dangling link, a loop of links
         return path, f"{path}: cannot read ({e.strerror or e})"
-    image = Image(
-        path, picture.hash, path, width=picture.width, height=picture.height,
-        descriptor=picture.descriptor, **known,
-    )
-    return path, image
 
 
 def ingest(

@@ -205,14 +205,14 @@ def _sizes(image: Image) -> set:
 def _read_exif(path: str, size: int, mtime_ns: int) -> _Read:
     from PIL import Image as PILImage
 
+    from .decode import DECODE_ERRORS, open_regular_file
     from .errors import ImageError
-    from .hashing import _DECODE_ERRORS, _open_regular_file
 
     try:
-        with _open_regular_file(path, path) as file, PILImage.open(file) as img:
+        with open_regular_file(path, path) as file, PILImage.open(file) as img:
             tags = img.getexif()
             sub = tags.get_ifd(0x8769)  # the Exif sub-IFD: capture time, pixel size
-    except (*_DECODE_ERRORS, ImageError, PILImage.DecompressionBombError):
+    except (*DECODE_ERRORS, ImageError, PILImage.DecompressionBombError):
         return _Read()  # a file Pillow cannot parse has no EXIF facts
     # Converted to PNG or WEBP, a photo keeps its EXIF: a camera's is only in a camera's format.
     camera = img.format in CAMERA_FORMATS and bool(

@@ -43,11 +43,11 @@ def thumbnail(path: str | os.PathLike | None, size: int = THUMB_SIZE) -> str | N
     a regular file only (a FIFO at a stored path would block forever), the allowed formats."""
     if not path:
         return None
-    from .hashing import _open
+    from .decode import open_image
 
     try:
         with ExitStack() as stack:
-            img = _open(path, os.fsdecode(path), stack)
+            img = open_image(path, os.fsdecode(path), stack)
             # JPEG: decode at a reduced scale, several times faster, still sharper than needed.
             img.draft("RGB", (size * 2, size * 2))
             img = ImageOps.exif_transpose(img)

@@ -121,8 +121,10 @@ def check(folder: str | os.PathLike, index, *, repair: bool = False) -> list[str
 def _orphan(path: Path, index, repair: bool) -> str:
     if not repair:
         return f"{path}: an upload with no record in the index"
+    from .source import content_id  # the id checking the same bytes gives
+
     try:
-        verdict = index.add(path, "sha256:" + path.stem)
+        verdict = index.add(path, content_id(path.stem))
     except ImageError as e:
         os.unlink(path)
         return f"{path}: an upload with no record, removed ({e})"

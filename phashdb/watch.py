@@ -21,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .decode import IMAGE_SUFFIXES
 from .errors import Error, ImageError
 from .follow import admit, moved, trash_duplicate
-from .ingest import IMAGE_SUFFIXES
 from .records import Verdict
 
 ON_DUPLICATE = ("keep", "trash", "skip")

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 
 from phashdb.backdrop import backdrop_variant
 from phashdb.descriptor import flat
-from phashdb.hashing import read_image, to_hex
+from phashdb.phash import read_image, to_hex
 
 # The backdrop key of logo(sun) flattened on black: pins the definition (phashdb.backdrop).
 GOLDEN_SUN_ON_BLACK = "a5d48fd01dd07d23"

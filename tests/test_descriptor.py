@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 import phashdb
 from phashdb import descriptor
 from phashdb.descriptor import DESCRIPTOR_VERSION, SIZE, VARIANTS, confirms, flat, judge
-from phashdb.hashing import read_image
+from phashdb.phash import read_image
 
 # The persisted definition: these must never change under DESCRIPTOR_VERSION.
 GOLDEN = {

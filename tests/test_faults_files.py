@@ -148,7 +148,7 @@ def test_hashing_a_large_rgba_png_takes_little_more_than_its_decoded_pixels(tmp_
         """How much a fresh process's peak resident memory grows running `statement`."""
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec.
         measure = (
-            "import re, sys, phashdb, phashdb.hashing\n"  # imports are not hashing's memory
+            "import re, sys, phashdb, phashdb.phash\n"  # imports are not hashing's memory
             "from PIL import Image\n"
             "peak = lambda: int(re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read())[1])\n"
             "before = peak()\n"
@@ -173,7 +173,7 @@ def test_hashing_a_large_rgba_png_takes_little_more_than_its_decoded_pixels(tmp_
 def test_converting_in_strips_gives_the_same_pixels(photo_images, mode, monkeypatch):
     from PIL import Image
 
-    from phashdb import hashing
+    from phashdb import phash as hashing
 
     photo = photo_images["astronaut"].convert("RGBA")
     photo.putalpha(photo.getchannel("R"))  # transparency that varies
@@ -347,7 +347,7 @@ def test_damaged_image_bytes_give_a_hash_or_an_image_error(small_encodings):
     from hypothesis import strategies as st
 
     from phashdb import ImageError
-    from phashdb.hashing import read_image
+    from phashdb.phash import read_image
 
     @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
     @given(

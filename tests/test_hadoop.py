@@ -5,6 +5,7 @@ index on the same real photos."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -186,6 +187,30 @@ def test_ingest_reads_images_and_packs_from_hdfs_on_yarn(tmp_path, collection, h
         # Re-running skips what is stored, for files and pack members alike.
         assert mr.ingest(packed, [f"{hadoop_cluster['namenode']}/packs"], "inline").added == 0
         assert ingest(plain, [url]).skipped == 8
+
+
+def test_index_add_and_check_read_hdfs_urls_as_ingest_does(tmp_path, photos, hadoop_cluster):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    shutil.copy(photos["coffee"], folder / "coffee.jpg")
+    url = put_folder(hadoop_cluster, folder, "/road") + "/coffee.jpg"
+    nn = hadoop_cluster["namenode"]
+    packs = phashdb.hdfs.write_packs([folder / "coffee.jpg"], f"{nn}/road-packs")
+    data = photos["coffee"].read_bytes()
+    with phashdb.open(tmp_path / "index") as index:
+        verdict = index.add(url)
+        assert verdict.added and verdict.id == verdict.path == url
+        stored = index.get(url)
+        assert stored.hash == phashdb.hash_image(photos["coffee"])
+        assert stored.size == len(data) and stored.digest == hashlib.sha256(data).hexdigest()
+        member = f"{packs[0]}#coffee.jpg"
+        assert index.check(member).matches[0].id == url
+        assert index.check(photos["coffee"]).matches[0].id == url
+    _, ingested = phashdb.ingest.hash_file(url)
+    assert ingested == verdict.image
+    with phashdb.open(tmp_path / "index") as index:
+        with pytest.raises(phashdb.ImageError, match="/road/missing.jpg: cannot read"):
+            index.check(url.replace("coffee", "missing"))
 
 
 def test_cli_ingest_and_pack_with_hdfs_urls(tmp_path, photos, hadoop_cluster):

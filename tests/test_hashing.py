@@ -1,4 +1,4 @@
-"""phashdb.hashing: what a hash is, how every kind of input is decoded, and how bad input fails."""
+"""phashdb.phash and phashdb.decode: what a hash is, how every kind of input is decoded, and how bad input fails."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
-from phashdb import ImageError, hashing
-from phashdb.hashing import HASH_VERSION, Picture, from_hex, hash_image, read_image, to_hex
+from phashdb import ImageError, decode, phash
+from phashdb.phash import HASH_VERSION, Picture, from_hex, hash_image, read_image, to_hex
 
 # The persisted definition: these must never change under HASH_VERSION "phash-dct64-v2" (v1
 # gave the same bits to every image but transparent ones blank on white).
@@ -364,7 +364,7 @@ def test_transparency_is_flattened_onto_white(photo_images):
     assert hash_image(holed) == hash_image(on_white)
     assert hash_image(encode(holed, "PNG")) == hash_image(encode(holed, "WEBP", lossless=True))
     assert hash_image(encode(holed, "PNG")) == hash_image(on_white)
-    assert hashing.BACKGROUND == (255, 255, 255)
+    assert phash.BACKGROUND == (255, 255, 255)
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "LA", "PA"])
@@ -480,7 +480,7 @@ def test_a_permission_error_raises_image_error_even_as_root(monkeypatch, tmp_pat
     def refuse(path, mode):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(hashing, "_open_regular_file", refuse)
+    monkeypatch.setattr(decode, "open_regular_file", refuse)
     with pytest.raises(ImageError, match=f"^{tmp_path}/a.png: cannot read .Permission denied"):
         hash_image(tmp_path / "a.png")
 
@@ -497,7 +497,7 @@ def test_the_pixel_limit_is_checked_before_decoding_and_configurable(photo_files
 
 
 def test_the_default_pixel_limit_is_pillows_hard_limit_and_its_warning_stays_quiet():
-    assert hashing.DEFAULT_MAX_PIXELS == 2 * 89_478_485
+    assert decode.DEFAULT_MAX_PIXELS == 2 * 89_478_485
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Pillow's DecompressionBombWarning would raise here
         # 100 Mpx: over Pillow's warning, under our limit, so it is decoded (and found empty)
@@ -535,7 +535,7 @@ def test_pillow_heif_is_not_imported_with_phashdb():
 
 def test_heic_without_pillow_heif_says_what_to_install(monkeypatch):
     monkeypatch.delitem(Image.OPEN, "HEIF", raising=False)
-    monkeypatch.setattr(hashing, "_register_heif", lambda: False)
+    monkeypatch.setattr(decode, "register_heif", lambda: False)
     heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(100)
     with pytest.raises(ImageError, match=r"^<bytes>: HEIC/HEIF needs pillow-heif: pip install"):
         hash_image(heic)

@@ -21,7 +21,7 @@ import pytest
 from conftest import PHASHDB
 
 import phashdb
-from phashdb import identity
+from phashdb import identity, source
 from phashdb.follow import admit, trash_duplicate
 from phashdb.hbase import keys
 from phashdb.ingest import hash_file, ingest
@@ -84,7 +84,7 @@ def test_the_digest_is_of_every_byte_whatever_the_decoder_reads(tmp_path, photos
     # Bytes after the image's end (a JPEG's trailer) are not read by the decoder: still hashed.
     padded = tmp_path / "padded.jpg"
     padded.write_bytes(Path(photos["coffee"]).read_bytes() + b"\0trailer" * 1000)
-    picture, known = identity.read_file(str(padded))
+    picture, known = source.read_file(str(padded))
     assert known["digest"] == sha256(padded)
     assert picture.hash == phashdb.hash_image(photos["coffee"])
 

@@ -1,14 +1,14 @@
 """Small files are read whole before decoding, larger ones streamed: the picture, the digest
-and the errors are the same either way (phashdb.identity.WHOLE_BYTES is only where the line is)."""
+and the errors are the same either way (phashdb.source.WHOLE_BYTES is only where the line is)."""
 
 from __future__ import annotations
 
 import pytest
 from PIL import Image as PILImage
 
-import phashdb.identity
+import phashdb.source
 from phashdb.errors import ImageError
-from phashdb.identity import read_file
+from phashdb.source import read_file
 
 
 @pytest.fixture
@@ -20,9 +20,9 @@ def files(tmp_path, photos, near_copies):
 
 def both_ways(path, monkeypatch):
     """read_file(path) streamed, then read whole."""
-    monkeypatch.setattr(phashdb.identity, "WHOLE_BYTES", -1)
+    monkeypatch.setattr(phashdb.source, "WHOLE_BYTES", -1)
     streamed = read_file(path)
-    monkeypatch.setattr(phashdb.identity, "WHOLE_BYTES", 1 << 40)
+    monkeypatch.setattr(phashdb.source, "WHOLE_BYTES", 1 << 40)
     return streamed, read_file(path)
 
 
@@ -38,7 +38,7 @@ def test_the_same_error_naming_the_file_either_way(tmp_path, photos, monkeypatch
     cut.write_bytes(photos["rocket"].read_bytes()[:3000])
     errors = []
     for whole in (-1, 1 << 40):
-        monkeypatch.setattr(phashdb.identity, "WHOLE_BYTES", whole)
+        monkeypatch.setattr(phashdb.source, "WHOLE_BYTES", whole)
         with pytest.raises(ImageError) as e:
             read_file(str(cut))
         errors.append(str(e.value))

@@ -116,7 +116,7 @@ def test_check_gives_the_verdict_json_of_the_cli_and_stores_nothing(
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF"])
 def test_an_upload_without_a_file_name_is_stored_under_its_format_suffix(fmt, photos):
     # The suffix is read from the first bytes; it must be the one Pillow's reading names.
-    from phashdb.hashing import _register_heif
+    from phashdb.decode import register_heif as _register_heif
     from phashdb.serve.uploads import format_suffix
 
     if fmt == "HEIF" and not _register_heif():

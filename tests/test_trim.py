@@ -6,7 +6,7 @@ import io
 
 from PIL import Image, ImageOps
 
-from phashdb.hashing import read_image, to_hex
+from phashdb.phash import read_image, to_hex
 from phashdb.trim import trimmed_variant
 
 # The trimmed key of the astronaut in a 5% frame: pins the definition (phashdb.trim).

@@ -26,7 +26,7 @@ class MRIngest(MRJob):
         self.batch = []
 
     def mapper(self, _, line):
-        from phashdb.hashing import DEFAULT_MAX_PIXELS
+        from phashdb.decode import DEFAULT_MAX_PIXELS
         from phashdb.ingest import find_images, hash_file
         from phashdb.records import image_to_json
 

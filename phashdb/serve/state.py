@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
 
-from ..hashing import DEFAULT_MAX_PIXELS
+from ..decode import DEFAULT_MAX_PIXELS
 from ..records import Image
 from .actions import GroupActions
 from .workers import IndexWorkers

@@ -7,19 +7,13 @@ import logging
 import os
 from pathlib import Path
 
+from ..decode import HEAD, IMAGE_SUFFIXES, format_suffix
 from ..errors import Error
-from ..ingest import IMAGE_SUFFIXES
+from ..source import content_id as digest_id
 from ..uploaded import Busy, held, lock, upload_name
 from .body import Received
 
 log = logging.getLogger(__name__)
-
-# The leading bytes of each format an upload may be stored as -> its suffix (so `ingest` of the
-# folder sees it). Read from the file's first bytes rather than by opening it with Pillow, which
-# for a WebP sets up a decoder: a third of a millisecond to two thirds, on every upload.
-MAGIC = ((b"\xff\xd8\xff", ".jpg"), (b"\x89PNG\r\n\x1a\n", ".png"), (b"GIF87a", ".gif"),
-         (b"GIF89a", ".gif"), (b"BM", ".bmp"), (b"II*\x00", ".tif"), (b"MM\x00*", ".tif"))  # fmt: skip
-HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 
 
 def admit(index, got: Received, id: str | None, keep: bool, threshold, uploads: Path | None):
@@ -77,19 +71,9 @@ def _suffix(got: Received) -> str:
     if given in IMAGE_SUFFIXES:
         return given
     with open(got.path, "rb") as file:
-        return format_suffix(file.read(16))
-
-
-def format_suffix(head: bytes) -> str:
-    """The suffix of the image format whose file starts with `head` (16 bytes); ".img" when
-    it is none of them (not an image: `index.add` says so, naming the upload)."""
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return ".webp"
-    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
-        return ".heic"
-    return next((suffix for magic, suffix in MAGIC if head.startswith(magic)), ".img")
+        return format_suffix(file.read(HEAD))
 
 
 def content_id(got: Received) -> str:
     # The id `Index.add` gives bytes: checking and uploading the same bytes name one image.
-    return "sha256:" + got.sha256[:32]
+    return digest_id(got.sha256)

@@ -1,28 +1,34 @@
-"""Perceptual hashing: decode an image safely, orient it, and compute its 64-bit DCT pHash.
+"""The pHash: an image's pixels in greyscale, upright, to its 64-bit DCT hash.
 
 The hash has the same bits as `imagehash.phash(img)` for the same decoded pixels (greyscale,
 LANCZOS to 32x32, 2-D DCT-II, top-left 8x8 against their median, first bit most significant),
-so `to_hex(h)` equals `str(imagehash.phash(img))`. Decoding adds what a photo collection needs:
-a pixel limit checked before decoding, EXIF orientation, the first frame of animations,
-transparency flattened onto white, and JPEGs decoded at reduced scale.
+so `to_hex(h)` equals `str(imagehash.phash(img))`. What a photo collection needs on top: EXIF
+orientation, the first frame of animations, transparency flattened onto white, and JPEGs
+decoded at reduced scale. Which inputs are read at all, and how bad ones fail, is
+phashdb.decode's; the bytes' digest and the record made are phashdb.source's.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import re
-import stat
-import struct
 import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import numpy as np
-from PIL import ExifTags, Image, UnidentifiedImageError
+from PIL import ExifTags, Image
 
 from .backdrop import backdrop_variant
+from .decode import (
+    DEFAULT_MAX_PIXELS,
+    check_max_pixels,
+    check_pixels,
+    decoding,
+    name_of,
+    open_image,
+)
 from .descriptor import LOW_QUALITY, Variant, middle, pack, quality, variants
 from .errors import ImageError
 from .trim import trimmed_variant
@@ -32,10 +38,6 @@ from .trim import trimmed_variant
 # black instead; every other image keeps its v1 bits, so indexes of v1 are read as they are.
 HASH_VERSION = "phash-dct64-v2"
 READS_HASH_VERSIONS = (HASH_VERSION, "phash-dct64-v1")
-
-# Pillow's own hard limit (2 x its default MAX_IMAGE_PIXELS): above every real camera's output
-# (100-megapixel sensors, most panoramas), while a bomb can make us allocate at most ~0.7 GB.
-DEFAULT_MAX_PIXELS = 178_956_970
 
 # Transparent pixels are shown on white by browsers and viewers, so that is what we hash.
 BACKGROUND = (255, 255, 255)
@@ -48,13 +50,6 @@ BACKGROUND = (255, 255, 255)
 DRAFT_MODE = "L"
 DRAFT_SIZE = (512, 512)
 
-# Pillow reads dozens of formats; we let it try only these: the long tail of rarely used decoders
-# is where decoder bugs live, and EPS would run Ghostscript. JPEG includes cameras' MPO; HEIF
-# joins when pillow-heif is installed.
-FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
-_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1"}
-_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"RIFF", b"BM", b"II*\x00", b"MM\x00*")
-
 # The same table as PIL.ImageOps.exif_transpose, applied to the greyscale image instead (it
 # commutes with the point-wise greyscale conversion and is a quarter of the size to move).
 _TRANSPOSE = {
@@ -66,9 +61,6 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-
-# What Pillow's decoders raise on bad data (the exceptions its own fuzzing accepts).
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
 
 # The first 8 rows of scipy.fftpack's unnormalised 32-point DCT-II matrix: only the 8x8 lowest
 # frequencies are kept, and a matrix product spares the CLI the slow import of scipy.
@@ -101,55 +93,50 @@ class Picture:
 
 def hash_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
     """The 64-bit pHash of `source`; see read_image for what it may be."""
-    return read_image(source, max_pixels=max_pixels).hash
+    return read_image(source, max_pixels=max_pixels, descriptor=False).hash
 
 
-def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
-    """Decode `source` and return its hash and its original size, EXIF orientation applied.
+def read_image(
+    source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS, descriptor: bool = True
+) -> Picture:
+    """Decode `source` and return its hash and its original size, EXIF orientation applied;
+    with `descriptor`, the second stage's variants and keys too (the hash is the same).
 
     `source` is a path, the bytes of an image file, a binary file object, or a PIL image (hashed
     as it is: no reduced-scale decoding, its current frame). Images over `max_pixels` are refused
     before decoding. Raises ImageError naming the input for anything that is not a readable image.
     """
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
-        raise ValueError(f"'max_pixels' must be a positive int, got {max_pixels!r}")
-    name = _name(source)
+    check_max_pixels(max_pixels)
+    name = name_of(source)
     # max_pixels is the limit that counts: Pillow's warning at half its hard limit would be
     # noise, or (warnings as errors) a refusal below max_pixels. catch_warnings is process-wide
     # before Python 3.14, so threads hashing at once may briefly see each other's filter.
     with warnings.catch_warnings(), ExitStack() as stack:
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        img = source if isinstance(source, Image.Image) else _open(source, name, stack)
-        width, height = img.size
-        if width * height > max_pixels:
-            raise ImageError(
-                f"{name}: {width}x{height} = {width * height:,} pixels is more than the limit "
-                f"of {max_pixels:,} (a guard against decompression bombs); raise max_pixels "
-                "to hash it"
-            )
-        try:
+        img = source if isinstance(source, Image.Image) else open_image(source, name, stack)
+        check_pixels(img, name, max_pixels)
+        size = img.size  # before a reduced-scale decode
+        with decoding(name):
             if img is not source and img.format in ("JPEG", "MPO"):
                 img.draft(DRAFT_MODE, DRAFT_SIZE)
             img.load()
-            grey = _greyscale_in_strips(img, name)
-            orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
-            if orientation in _TRANSPOSE:
-                grey = grey.transpose(_TRANSPOSE[orientation])
-            if orientation in (5, 6, 7, 8):
-                width, height = height, width
-            pixels = _pixels(grey)
-            keys = tuple(k for k in (backdrop_variant(grey), trimmed_variant(grey)) if k)
-            return Picture(_phash_of(pixels), width, height, variants(pixels), keys)
-        except Image.DecompressionBombError as e:
-            raise ImageError(f"{name}: a frame is larger than Pillow's pixel limit ({e})") from e
-        except _DECODE_ERRORS as e:
-            # Pillow's words for a file that ends early count what is left, not what is missing.
-            why = "the file ends before the image does" if _ends_early(e) else e
-            raise ImageError(f"{name}: truncated or corrupt image data ({why})") from e
+            return _picture(img, size, _greyscale_in_strips(img, name), descriptor)
 
 
-def _ends_early(error: BaseException) -> bool:
-    return isinstance(error, OSError) and str(error).startswith("image file is truncated")
+def _picture(img: Image.Image, size: tuple, grey: Image.Image, descriptor: bool) -> Picture:
+    """The Picture of a decoded image of `size` (as its file says), from its greyscale pixels
+    as stored in the file."""
+    width, height = size
+    orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+    if orientation in _TRANSPOSE:
+        grey = grey.transpose(_TRANSPOSE[orientation])
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    pixels = _pixels(grey)
+    if not descriptor:
+        return Picture(_phash_of(pixels), width, height)
+    keys = tuple(k for k in (backdrop_variant(grey), trimmed_variant(grey)) if k)
+    return Picture(_phash_of(pixels), width, height, variants(pixels), keys)
 
 
 def to_hex(h: int) -> str:
@@ -164,98 +151,6 @@ def from_hex(s: str) -> int:
     if not isinstance(s, str) or not re.fullmatch(r"[0-9a-fA-F]{16}", s):
         raise ValueError(f"{s!r} is not a 16-hex-digit pHash")
     return int(s, 16)
-
-
-def _name(source: Source) -> str:
-    if isinstance(source, (str, os.PathLike)):
-        return os.fsdecode(source)
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return "<bytes>"
-    if isinstance(source, Image.Image):
-        return "<PIL image>"
-    if hasattr(source, "read") and not isinstance(source, io.TextIOBase):
-        return source.name if isinstance(getattr(source, "name", None), str) else "<file object>"
-    raise TypeError(
-        "'source' must be a path, bytes, a binary file object or a PIL image, "
-        f"got {type(source).__name__}"
-    )
-
-
-def _open(source: Source, name: str, stack: ExitStack) -> Image.Image:
-    """Pillow's lazy image of `source`: header read, pixels not decoded yet."""
-    try:
-        if isinstance(source, (str, os.PathLike)):
-            fp = stack.enter_context(_open_regular_file(source, name))
-        elif isinstance(source, (bytes, bytearray, memoryview)):
-            fp = io.BytesIO(source)
-        elif getattr(source, "seekable", lambda: False)():
-            fp = source
-        else:  # the head may be read twice (Pillow, then our sniffing): keep what a pipe gives
-            fp = io.BytesIO(source.read())
-    except (OSError, ValueError) as e:  # missing, a directory, no permission, a closed file
-        raise ImageError(f"{name}: cannot read ({getattr(e, 'strerror', None) or e})") from e
-    try:
-        try:
-            return stack.enter_context(Image.open(fp, formats=_formats()))
-        except UnidentifiedImageError:
-            fp.seek(0)
-            head = fp.read(12)
-            heif = head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
-            if heif and _register_heif():
-                fp.seek(0)
-                return stack.enter_context(Image.open(fp, formats=_formats()))
-    except Image.DecompressionBombError as e:
-        raise ImageError(  # Pillow refuses above 2 x MAX_IMAGE_PIXELS, whatever max_pixels says
-            f"{name}: more pixels than Pillow allows ({e}); hashing it needs a larger max_pixels "
-            "and PIL.Image.MAX_IMAGE_PIXELS raised to at least half the image's pixels"
-        ) from e
-    except UnidentifiedImageError as e:  # pillow-heif did not recognise it either
-        raise ImageError(f"{name}: truncated or corrupt image data (unreadable header)") from e
-    except _DECODE_ERRORS as e:
-        raise ImageError(f"{name}: truncated or corrupt image data ({e})") from e
-    if not head:
-        raise ImageError(f"{name}: empty file (0 bytes)")
-    if heif:
-        raise ImageError(f"{name}: HEIC/HEIF needs pillow-heif: pip install 'phashdb[heic]'")
-    if head.startswith(_MAGIC):
-        raise ImageError(f"{name}: truncated or corrupt image data (unreadable header)")
-    raise ImageError(f"{name}: not an image (unrecognised format; reads {', '.join(FORMATS)})")
-
-
-_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device",
-          stat.S_IFBLK: "a device", stat.S_IFSOCK: "a socket"}  # fmt: skip
-
-
-def _open_regular_file(path: str | os.PathLike, name: str) -> BinaryIO:
-    """`path` opened for reading if it is a regular file; anything else is refused without
-    waiting: opening a FIFO blocks until a writer comes, and a device may never end. Opened
-    non-blocking, then checked by its descriptor, so a file swapped in between is seen."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = _KINDS.get(stat.S_IFMT(mode), "not a file")
-            raise ImageError(f"{name}: cannot read (not a regular file: {kind})")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _formats() -> tuple[str, ...]:
-    # HEIF joins once pillow-heif has registered its opener (by us on first need, or the caller).
-    return FORMATS + ("HEIF",) if "HEIF" in Image.OPEN else FORMATS
-
-
-def _register_heif() -> bool:
-    """Teach Pillow HEIC/HEIF if pillow-heif is installed; done on first need, since importing
-    it costs every CLI start."""
-    try:
-        import pillow_heif
-    except ImportError:
-        return False
-    pillow_heif.register_heif_opener()
-    return True
 
 
 # Converting a whole decoded image at once takes several full-size copies: an RGBA one needs a

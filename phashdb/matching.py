@@ -1,0 +1,80 @@
+"""From what a search found to the matches a verdict lists: results ordered by query and
+distance, the searches a check makes (the image as-is, its flips and rotations, its other
+keys), the second stage's confirmation of each, and the ranking of what is kept."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import replace
+from itertools import repeat
+
+import numpy as np
+
+from .descriptor import VARIANTS, judge_many
+from .records import Image, Match
+
+
+def by_query(count: int, qidx, ids, dists) -> list[list[tuple[str, int]]]:
+    """A search's answer (query number, id, distance arrays) as, for each of `count` queries,
+    its (id, distance) pairs nearest first, then by id."""
+    out: list[list[tuple[str, int]]] = [[] for _ in range(count)]
+    # numpy orders the matches by query and distance; each run of one query's matches at one
+    # distance is then sorted as plain strings, so thousands of matches cost little.
+    key = np.asarray(qidx, dtype=np.int64) << 8 | np.asarray(dists, dtype=np.int64)
+    order = np.argsort(key, kind="stable")
+    if (order[1:] < order[:-1]).any():  # the embedded store answers in this order already
+        key, ids = key[order], ids[order]
+    ids = ids.tolist()
+    cuts = np.flatnonzero(key[1:] != key[:-1]) + 1
+    firsts = np.concatenate(([0], cuts)) if len(key) else cuts
+    for a, b, k in zip(firsts.tolist(), [*cuts.tolist(), len(ids)], key[firsts].tolist()):
+        out[k >> 8].extend(zip(sorted(ids[a:b]), repeat(k & 0xFF)))
+    return out
+
+
+def queries(image: Image, variants: tuple, radius: int, reach: int, flips: bool) -> list:
+    """The searches a check of `image` makes, as (name, hash, descriptor, radius): as-is up to
+    the reach (or `radius`), its flipped and rotated `variants` (as-is first) within `radius`
+    when `flips`, and its other keys (phashdb.backdrop, phashdb.trim) within `radius`."""
+    out = [(VARIANTS[0][0], image.hash, image.descriptor, max(radius, reach))]
+    if variants and flips:
+        out += [(v.name, v.hash, v.descriptor, radius) for v in variants[1 : len(VARIANTS)]]
+    # the query's other keys: confirmed like a variant
+    out += [(v.name, v.hash, v.descriptor, radius) for v in variants[len(VARIANTS) :]]
+    return out
+
+
+def confirmed(queries: list, found: list, records: dict[str, Image], radius: int) -> list[Match]:
+    """The stored images (`records`) that the searches `queries` found (as (query number, id,
+    distance)) and the second stage confirms (phashdb.descriptor.judge_many): as-is within
+    `radius` as a plain pHash index says, else when the descriptors agree. Each stored image
+    once, by its closest way of matching, best first."""
+    best: dict[str, Match] = {}
+    for q, (name, _, mine, _) in enumerate(queries):
+        hits = [(id, d) for n, id, d in found if n == q and id in records]
+        verdicts = judge_many(
+            name, [d for _, d in hits], radius, mine, [records[id].descriptor for id, _ in hits]
+        )
+        for (id, d), (ok, score) in zip(hits, verdicts):
+            match = Match(id, d, records[id].path, score, name)
+            if ok and (id not in best or match.rank() < best[id].rank()):
+                best[id] = match
+    return sorted(best.values(), key=Match.rank)
+
+
+def ranked(image: Image, matches: Iterable[Match]) -> tuple[Match, ...]:
+    """The matches best first (Match.rank), those whose stored file is the file checked
+    (`image.path`: the same device and inode) marked `same_file`."""
+    mine = _inode(image.path)
+    if mine is not None:
+        matches = [replace(m, same_file=_inode(m.path) == mine) for m in matches]
+    return tuple(sorted(matches, key=Match.rank))
+
+
+def _inode(path: str | None) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path) if path else None
+    except (OSError, ValueError):  # gone, unreadable, or a name the system cannot take
+        return None
+    return None if st is None else (st.st_dev, st.st_ino)
