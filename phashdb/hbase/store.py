@@ -60,9 +60,9 @@ class HBaseStore:
         try:
             self.bands = Table(options.table, BAND_FAMILY, self.pool, self._threads)
             # the old naming's record table, when the index has one (schema.record_table)
-            names = record_table(self.pool, options)
+            name = record_table(self.pool, options)
             self.records = RecordTable(
-                Table(names, RECORD_FAMILY, self.pool, self._threads), self.url
+                Table(name, RECORD_FAMILY, self.pool, self._threads), self.url
             )
             settings = self._checked_settings()
         except BaseException:
