@@ -70,7 +70,7 @@ def main() -> None:
             for _ in range(2):
                 measure("a cell per image")
             t = time.perf_counter()
-            cells = pack(store, min_age=0)
+            cells = pack(store.writer, min_age=0)
             print(f"pack: {cells:,} cells replaced in {time.perf_counter() - t:.1f} s")
             compacted()
             for _ in range(2):

@@ -350,12 +350,12 @@ def test_a_writer_that_died_after_its_claim_never_makes_a_duplicate(hbase_url):
     with phashdb.open(hbase_url) as index:
         # A writer claims a hash (band cells and a live claim with a 2 s lease), then dies.
         dead = Claim(
-            index.store.next_number(),
+            index.store.admission.next_number(),
             Image("never-stored", 0x7777_0000_FFFF_1234),
             int(time.time() * 1000),
         )
-        index.store.write_band_cells([(dead.number, dead.image)], tag=dead.number)
-        write_claim(index.store, dead, lease=2.0)
+        index.store.writer.write_band_cells([(dead.number, dead.image)], tag=dead.number)
+        write_claim(index.store.records, dead, lease=2.0)
         # A near copy arrives: it waits out the lease at most, and is unique.
         found = add_by_hash(index, Image("upload", 0x7777_0000_FFFF_1235), 8)
         assert found == []
@@ -372,10 +372,10 @@ def test_a_crash_between_writes_leaves_no_visible_half_entry_and_fsck_removes_it
     with phashdb.open(hbase_url) as index:
         index.add_hashes([("kept", 0x1111_2222_3333_4444)])
         # A writer that died after its band cells and id cell, before its record:
-        number = index.store.allocate(1)[0]
+        number = index.store.records.allocate(1)[0]
         half = Image("half", 0x1111_2222_3333_4445)
-        index.store.write_band_cells([(number, half)], tag=number)
-        index.store.write_ids([(number, half)])
+        index.store.writer.write_band_cells([(number, half)], tag=number)
+        index.store.records.put_ids([(number, half)])
         assert index.query(0x1111_2222_3333_4444, 4) == [("kept", 0)]
         assert index.get("half") is None and "half" not in index
         assert index.fsck() == []  # too young: it may be a writer at work
@@ -410,7 +410,7 @@ def test_fsck_repair_packs_each_band_values_cells_into_one_and_every_answer_stay
 
     def cells_per_value(store):
         counts: dict[tuple[bytes, bytes], int] = {}
-        for result in store.pool.scan(store._bands, b"", b""):
+        for result in store.bands.scan():
             for cell in result.columnValues:
                 key = result.row, cell.qualifier[: keys.LOW_BYTES]
                 counts[key] = counts.get(key, 0) + 1
@@ -443,7 +443,7 @@ def test_a_batch_of_hashes_keeps_replaces_and_adds_as_the_embedded_index_does(
     # Batches of more than LOOKUP_AFTER_COUNTER ids: the first into empty tables (no id looked
     # up), the second over stored ids, unchanged and changed, with new ones; an id twice. Each
     # is written (and looked up) in steps of 700 ids.
-    monkeypatch.setattr("phashdb.hbase.store.WRITE_STEP", 700)
+    monkeypatch.setattr("phashdb.hbase.writes.WRITE_STEP", 700)
     rng = np.random.default_rng(5)
     hashes = rng.integers(0, 2**64, 3000, dtype=np.uint64, endpoint=False).tolist()
     first = [(f"img{k}", h) for k, h in enumerate(hashes[:2000])] + [("twice", 1), ("twice", 2)]

@@ -36,8 +36,6 @@ import numpy as np
 from ..errors import StoreError
 from ..records import Image
 from . import keys
-from .keys import RECORD_FAMILY as I
-from .thrift import hb
 
 PROJECT = Path(__file__).resolve().parents[2]
 JAR = PROJECT / "java" / "hbase" / "target" / "phashdb-hbase.jar"
@@ -120,7 +118,7 @@ def _load(store, ids: list[str], hashes, images, zookeeper) -> LoadReport:
     # a band value, which holds as many entries as an online batch's cell at most.
     per_cell = store.options.batch_size
     tags = -(-len(ids) // per_cell)
-    last = store.allocate(tags + len(ids))[-1]
+    last = store.records.allocate(tags + len(ids))[-1]
     numbers = np.arange(last - len(ids) + 1, last + 1, dtype=np.uint64)
     tag_numbers = list(range(last - len(ids) - tags + 1, last - len(ids) + 1))
     band_ts = int(now * 1000) - int(now * 1000) % keys.BAND_TIME_STEP
@@ -131,7 +129,7 @@ def _load(store, ids: list[str], hashes, images, zookeeper) -> LoadReport:
         del records
         summary = run_java(
             java, cp, source, store.options.table, zookeeper or store.options.zookeeper,
-            store.url, len(ids), records=store._records.decode(),
+            store.url, len(ids), records=store.records.table.name.decode(),
         )  # fmt: skip
     report.added = summary["images"]
     report.seconds = summary.get("seconds")
@@ -142,17 +140,10 @@ def _load(store, ids: list[str], hashes, images, zookeeper) -> LoadReport:
 # --- which ids are stored ------------------------------------------------------------------
 
 
-def counter(store) -> int:
-    """The last image number given out (0: none ever)."""
-    get = hb.TGet(row=keys.COUNTER_ROW, columns=[hb.TColumn(I, keys.COUNTER)])
-    result = store.pool.call(lambda c: c.get(store._records, get))
-    return int.from_bytes(result.columnValues[0].value, "big") if result.columnValues else 0
-
-
 def stored_ids(store, ids: list[str]) -> set[str]:
     """Which of `ids` are stored. Reading every id cell and record key costs in proportion to
     the numbers ever given out; looking each id up, to the ids asked about: the cheaper one."""
-    given = counter(store)
+    given = store.records.last_number()
     if given == 0:
         return set()
     if given > 4 * len(ids):
@@ -160,16 +151,8 @@ def stored_ids(store, ids: list[str]) -> set[str]:
         for lo in range(0, len(ids), LOOKUP_CHUNK):
             found.update(store.lookup(ids[lo : lo + LOOKUP_CHUNK]))
         return found
-    numbers = {}
-    for result in store.pool.scan(store._records, b"i", b"j"):
-        for cell in result.columnValues:
-            numbers[cell.qualifier] = int.from_bytes(cell.value, "big")
-    recorded = {
-        keys.number_of(result.row, cell.qualifier)
-        for result in store.pool.scan(store._records, b"n", b"o", keys_only=True)
-        for cell in result.columnValues
-        if len(cell.qualifier) == 1
-    }
+    numbers = {q: n for _, q, n, _ in store.records.id_cells()}
+    recorded = set(store.records.numbers())
     # An id cell whose number has no record is left from a removal: that id is not stored.
     return {id for id in ids if numbers.get(keys.encode_id(id), 0) in recorded}
 

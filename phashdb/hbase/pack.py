@@ -14,25 +14,25 @@ from collections import defaultdict
 import numpy as np
 
 from . import keys
-from .keys import BAND_FAMILY as B
-from .thrift import hb
+from .writes import Writer
 
 ROWS_A_STEP = 2000  # band rows packed, then their old cells deleted, at a time
 
 
-def pack(store, *, min_age: float = 120.0) -> int:
-    """Gather the cells of each band value written more than `min_age` seconds ago into one new
-    cell, tagged with a fresh counter number; returns how many cells were replaced. The new
+def pack(writer: Writer, *, min_age: float = 120.0) -> int:
+    """Gather the cells of each band value (in `writer`'s tables) written more than `min_age`
+    seconds ago into one new cell, tagged with a fresh counter number; returns how many cells
+    were replaced. The new
     cell is written before the old ones are deleted, so a search meanwhile finds every entry
     (an image met twice is counted once). An image removed while its cells were packed may come
     back as an entry without a record: searches skip it, and `fsck --repair` takes it out."""
     old = int(time.time() * 1000) - int(min_age * 1000)
-    tag = store.allocate(1)[0].to_bytes(keys.NUMBER_BYTES, "big")
-    packed: dict[bytes, list] = {}
+    tag = writer.records.allocate(1)[0].to_bytes(keys.NUMBER_BYTES, "big")
+    packed: dict[bytes, dict] = {}
     replaced: list[tuple[bytes, bytes]] = []
     count = 0
-    for result in store.pool.scan(store._bands, b"", b""):
-        size = keys.entry_size(store.layout.widths[result.row[0]])
+    for result in writer.bands.scan():
+        size = keys.entry_size(writer.layout.widths[result.row[0]])
         kept = size - keys.NUMBER_BYTES
         cells = defaultdict(list)  # a band value's bits below the row's -> its old cells
         for cell in result.columnValues:
@@ -43,15 +43,15 @@ def pack(store, *, min_age: float = 120.0) -> int:
                 continue
             raw = np.frombuffer(b"".join(c.value for c in group), np.uint8).reshape(-1, size)
             raw = raw[np.lexsort(raw[:, kept - 1 :: -1].T)]  # sorted by hash, as written
-            packed.setdefault(result.row, []).append(hb.TColumnValue(B, low + tag, raw.tobytes()))
+            packed.setdefault(result.row, {})[low + tag] = raw.tobytes()
             replaced += [(result.row, c.qualifier) for c in group]
         if len(packed) >= ROWS_A_STEP:
-            count += _replace(store, packed, replaced)
+            count += _replace(writer, packed, replaced)
             packed, replaced = {}, []
-    return count + _replace(store, packed, replaced)
+    return count + _replace(writer, packed, replaced)
 
 
-def _replace(store, packed: dict[bytes, list], replaced: list[tuple[bytes, bytes]]) -> int:
-    store.put_band_rows(packed)
-    store.delete_cells(store._bands, replaced, B)
+def _replace(writer: Writer, packed: dict[bytes, dict], replaced: list[tuple[bytes, bytes]]) -> int:
+    writer.put_band_rows(packed)
+    writer.bands.delete_cells(replaced)
     return len(replaced)

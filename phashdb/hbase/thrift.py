@@ -14,7 +14,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TypeVar
@@ -198,21 +198,6 @@ class Pool:
             log.info("retrying after a Thrift transport failure: %s", error)
             time.sleep(0.25 * 2**attempt if connecting else 0.05)
         raise AssertionError("unreachable")
-
-    def scan(self, table: bytes, start: bytes, stop: bytes, *, keys_only: bool = False) -> Iterator:
-        """Every row between `start` and `stop`, a batch of rows per call."""
-        scan = hb.TScan(
-            startRow=start,
-            stopRow=stop,
-            caching=1000,
-            filterString=b"KeyOnlyFilter()" if keys_only else None,
-        )
-        scanner = self.call(lambda c: c.openScanner(table, scan))
-        try:
-            while rows := self.call(lambda c: c.getScannerRows(scanner, 1000)):
-                yield from rows
-        finally:
-            self.call(lambda c: c.closeScanner(scanner))
 
     def close(self) -> None:
         while True:
