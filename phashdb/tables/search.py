@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _hamming
-from .bands import BandLayout, flip_masks
+from .. import _hamming
+from ..bands import BandLayout, flip_masks
 
 MAGIC = b"PHDBTAB3"
 # What `save` writes after the magic: the header's length and CRC32, then the header (JSON).

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .bands import BandLayout
-from .errors import StoreError
-from .records import Image, file_fields
-from .tables import BandTables, Damaged, decode_ids, encode_ids, id_slices, scan
+from ..bands import BandLayout
+from ..errors import StoreError
+from ..records import Image, file_fields
+from ..tables import BandTables, Damaged, decode_ids, encode_ids, id_slices, scan
 
 log = logging.getLogger(__name__)
 
