@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
-from .store import DATABASE_FILE, REBUILD_AT, TABLES_FILE, EmbeddedStore
+from .database import DATABASE_FILE
+from .live import REBUILD_AT, TABLES_FILE
+from .store import EmbeddedStore
 
 __all__ = ["DATABASE_FILE", "REBUILD_AT", "TABLES_FILE", "EmbeddedStore"]
