@@ -26,7 +26,7 @@ from .database import (
     signed_or_none,
     sql_text,
     unsigned,
-)  # fmt: skip
+)
 from .live import LiveTables
 
 
