@@ -128,6 +128,25 @@ def flip_masks(width: int, radius: int) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=256)
+def probe_plan(
+    layout: BandLayout, radius: int
+) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """What a query at `radius` probes, band by band: (band, its XOR masks, the bit masks and
+    probe radii of the bands probed before it). Made once per radius, not once per query; the
+    band tables and HBase's probes both follow it."""
+    import numpy as np
+
+    probed = [(b, r) for b, r in enumerate(layout.probe_radii(radius)) if r >= 0]
+    plan = []
+    for i, (band, r) in enumerate(probed):
+        earlier = np.array([layout.masks[b] for b, _ in probed[:i]], dtype=np.uint64)
+        earlier_radii = np.array([r for _, r in probed[:i]], dtype=np.int32)
+        earlier.flags.writeable = earlier_radii.flags.writeable = False  # shared by all callers
+        plan.append((band, flip_masks(layout.widths[band], r), earlier, earlier_radii))
+    return plan
+
+
 def distances(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
     """Hamming distances between uint64 hashes, element-wise (broadcasting)."""
     import numpy as np

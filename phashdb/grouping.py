@@ -144,10 +144,7 @@ def band_tables(hashes: np.ndarray):
     from .bands import BandLayout
     from .tables import BandTables
 
-    n = len(hashes)
-    return BandTables.build(
-        np.arange(n), hashes, BandLayout.for_size(n), np.zeros(0, np.uint8), np.zeros(n, np.int64)
-    )
+    return BandTables.build(hashes, BandLayout.for_size(len(hashes)))
 
 
 def in_memory(ids: Sequence[str], hashes: np.ndarray) -> Callable:

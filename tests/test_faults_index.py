@@ -182,29 +182,27 @@ def test_fsck_finds_tables_that_disagree_with_sqlite_and_repair_rebuilds_from_sq
 def test_a_damaged_table_file_found_mid_query_is_rebuilt_not_read_out_of_bounds(tmp_path):
     # Damage the C loops meet without the load noticing (written after the file was verified,
     # bypassing the file system's record of the change): they refuse to read out of bounds.
-    from phashdb.tables import BandTables, Damaged
+    from phashdb.tables import BandTables, Damaged, RowIds, load
 
     path = tmp_path / "index"
     pairs = make_index(path)
-    tables, _ = BandTables.load(path / TABLES_FILE)
+    tables, rows, _ = load(path / TABLES_FILE)
     wrecked = BandTables(
         tables.layout,
-        tables.keys,
         tables.hashes,
         list(tables.orders),
         [np.full_like(s, 2**31 - 1) for s in tables.starts],
         list(tables.sorted_hashes),
-        tables.id_blob,
-        np.full_like(tables.id_ends, 2**40),
     )
+    wrecked_rows = RowIds(rows.keys, rows.id_blob, np.full_like(rows.id_ends, 2**40))
     queries = np.array(list(pairs.values())[:10], dtype=np.uint64)
     with pytest.raises(Damaged):
         wrecked.search(queries, 4, strategy="probe")
     with pytest.raises(Damaged):
-        wrecked.ids(np.array([0, 1]))
+        wrecked_rows.ids(np.array([0, 1]))
     with phashdb.open(path) as index:
-        index.store._refresh()
-        index.store._tables = wrecked
+        index.store._live.refresh()
+        index.store._live.tables, index.store._live.rows = wrecked, wrecked_rows
         assert index.query(pairs["img3"], 0)[0] == ("img3", 0)
 
 

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import phashdb
-from phashdb import embedded
 from phashdb.bands import BandLayout
-from phashdb.tables import BandTables, encode_ids
+from phashdb.embedded import live
+from phashdb.tables import BandTables, RowIds
 
 MASK64 = (1 << 64) - 1
 
@@ -72,9 +72,7 @@ layouts = st.one_of(
 def test_band_tables_find_exactly_what_a_scan_finds(hashes, layout, radius, seed):
     rng = np.random.default_rng(seed)
     layout = layout or BandLayout.for_size(len(hashes))
-    tables = BandTables.build(
-        np.arange(len(hashes)), hashes, layout, *encode_ids([str(i) for i in range(len(hashes))])
-    )
+    tables = BandTables.build(hashes, layout)
     queries = queries_near(rng, hashes)
     expected = brute_force(hashes, queries, radius)
     assert as_set(*tables.search(queries, radius, strategy="probe")) == expected
@@ -88,11 +86,9 @@ def test_probing_path_is_exact_on_a_large_clustered_set(radius):
     rng = np.random.default_rng(radius)
     centres = rng.integers(0, 2**64, 3000, dtype=np.uint64, endpoint=False)
     hashes = flip_bits(rng, centres[rng.integers(0, 3000, 200_000)], 6)
-    tables = BandTables.build(
-        np.arange(len(hashes)), hashes, BandLayout.for_size(len(hashes)),
-        *encode_ids([f"id-{i}" for i in range(len(hashes))]),
-    )
-    assert tables.ids(np.array([0, 5, 199_999])) == ["id-0", "id-5", "id-199999"]
+    tables = BandTables.build(hashes, BandLayout.for_size(len(hashes)))
+    rows = RowIds.of(np.arange(len(hashes)), [f"id-{i}" for i in range(len(hashes))])
+    assert rows.ids(np.array([0, 5, 199_999])) == ["id-0", "id-5", "id-199999"]
     queries = queries_near(rng, hashes, 50)
     expected = brute_force(hashes, queries, radius)
     assert as_set(*tables.search(queries, radius, strategy="probe")) == expected
@@ -104,20 +100,15 @@ def test_probing_path_is_exact_on_a_large_clustered_set(radius):
 def test_ids_come_back_as_stored_whatever_their_characters(ids, data):
     # Including NULs (which the fast path splits on) and characters of several UTF-8 bytes.
     rows = data.draw(st.lists(st.integers(0, len(ids) - 1), max_size=60) if ids else st.just([]))
-    tables = BandTables.build(
-        np.arange(len(ids)), np.zeros(len(ids), np.uint64), BandLayout.for_size(len(ids)),
-        *encode_ids(ids),
-    )
-    assert tables.ids(np.array(rows, dtype=np.int64)) == [ids[r] for r in rows]
+    stored = RowIds.of(np.arange(len(ids)), ids)
+    assert stored.ids(np.array(rows, dtype=np.int64)) == [ids[r] for r in rows]
 
 
 def test_ids_of_rows_outside_the_tables_are_refused_not_read():
-    tables = BandTables.build(
-        np.arange(3), np.zeros(3, np.uint64), BandLayout.for_size(3), *encode_ids(["a", "b", "c"])
-    )
+    rows = RowIds.of(np.arange(3), ["a", "b", "c"])
     for row in (-1, 3):
         with pytest.raises(IndexError, match=f"row {row} is not in 0..2"):
-            tables.ids(np.array([0, row]))
+            rows.ids(np.array([0, row]))
 
 
 @settings(max_examples=25, deadline=None)
@@ -128,7 +119,7 @@ def test_index_queries_match_brute_force_through_adds_and_removes(
     # Several rounds of adds and removes, with tables rebuilt often, so that answers come
     # from the tables, the rows added since, and the removals since, all at once.
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(embedded, "REBUILD_AT", 500)
+        mp.setattr(live, "REBUILD_AT", 500)
         check_index_against_brute_force(tmp_path_factory, hashes, radius, seed, rounds)
 
 

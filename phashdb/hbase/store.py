@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bands import BandLayout, flip_masks
+from ..bands import BandLayout, probe_plan
 from ..errors import StoreError
 from ..records import Image, file_fields
 from . import keys, thrift
@@ -127,13 +127,12 @@ class HBaseStore:
         return qidx[keep], ids, dists[keep]
 
     def probes(self, queries: np.ndarray, radius: int) -> list[tuple[int, int, int]]:
-        """(query number, band, band value) of every probe at `radius`."""
+        """(query number, band, band value) of every probe at `radius` (bands.probe_plan's,
+        as the embedded index's tables probe)."""
         out = []
         values = self.layout.split(np.asarray(queries, dtype=np.uint64))
-        for band, (width, r) in enumerate(zip(self.layout.widths, self.layout.probe_radii(radius))):
-            if r < 0:
-                continue
-            masks = flip_masks(width, r).tolist()
+        for band, masks, _, _ in probe_plan(self.layout, radius):
+            masks = masks.tolist()
             for q, v in enumerate(values[band].tolist()):
                 out.extend((q, band, v ^ m) for m in masks)
         return out

@@ -1,0 +1,10 @@
+"""The embedded index: a folder holding an SQLite database (database.py) and band tables kept
+live beside it (live.py), joined by EmbeddedStore (store.py)."""
+
+from __future__ import annotations
+
+from .database import DATABASE_FILE
+from .live import TABLES_FILE
+from .store import EmbeddedStore
+
+__all__ = ["DATABASE_FILE", "TABLES_FILE", "EmbeddedStore"]
