@@ -21,7 +21,7 @@ from multiprocessing import Pool
 import numpy as np
 from accuracy_beyond import STORED_EDITS
 from beyond_hash import KIND_OF_EDIT
-from beyond_match import REACH, T, Rows, candidate_pairs, popcount
+from beyond_match import REACH, Rows, T, candidate_pairs, popcount
 
 from phashdb import descriptor
 
@@ -42,8 +42,9 @@ def features(qh, qd, sh, sd) -> dict:
     qb = np.broadcast_to(sd[:, None, 32], qa.shape).astype(np.int64)
     reach = np.concatenate([d[:, :1] <= REACH, d[:, 1:] <= T], axis=1)
     thumbs_agree = np.abs(ta - tb).max(-1) <= 4
-    return dict(d=d, bits=bits, corr=corr, score=bits - WEIGHT * corr, qa=qa, qb=qb,
-                reach=reach, thumbs_agree=thumbs_agree)  # fmt: skip
+    score = bits - WEIGHT * corr
+    return {"d": d, "bits": bits, "corr": corr, "score": score, "qa": qa, "qb": qb,
+            "reach": reach, "thumbs_agree": thumbs_agree}  # fmt: skip
 
 
 def verdict(f: dict, rule) -> np.ndarray:
