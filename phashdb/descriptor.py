@@ -59,7 +59,7 @@ CORRELATION_WEIGHT = 80
 # Below this quality (a mean step of one grey level between neighbours; the flattest of 231 real
 # photos and their edits scored 2.0) an image is near-constant: its pHash and DCT bits are
 # rounding noise that every blank image shares, so neither can say two such images are copies.
-# Nor can its thumbnail: blank exports of 182 different black logos (black pages) agreed cell by
+# Nor can its thumbnail: black exports of 14 different images (black pages) agreed cell by
 # cell in 364 pairs of distinct images (benchmarks/beyond_rules.py), so a near-constant image is
 # never matched, by its blankness or otherwise.
 LOW_QUALITY = 8
