@@ -106,8 +106,8 @@ def judged(f: dict, rule) -> np.ndarray:
 
 def beyond_pairs(z) -> tuple[dict, dict, int]:
     """Features of the default's candidate pairs of distinct images (every row against every
-    other image's STORED_EDITS rows), of every copy against its own original, and the pairs
-    counted."""
+    other image's STORED_EDITS rows), of every copy against its own original (each with its
+    "rows": query and stored row numbers), and the pairs counted."""
     rows = Rows(z)
     edit, image = z["edit"], z["image"]
     names = [str(n) for n in z["edit_names"]]
@@ -125,6 +125,7 @@ def beyond_pairs(z) -> tuple[dict, dict, int]:
     false = features(h[qi], d[qi], h[si, 0], d[si, 0])
     true = features(h[tq], d[tq], h[orig[image[tq]], 0], d[orig[image[tq]], 0])
     true["group"] = _groups(z, tq)
+    false["rows"], true["rows"] = (qi, si), (tq, orig[image[tq]])
     return false, true, pairs
 
 
