@@ -31,9 +31,8 @@ def confirm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     norm = np.sqrt((ac * ac).sum(axis=1) * (bc * bc).sum(axis=1))
     corr = np.divide((ac * bc).sum(axis=1), norm, out=np.zeros(len(a)), where=norm > 0)
     score = bits - descriptor.CORRELATION_WEIGHT * corr
-    fa, fb = a[:, 32] < descriptor.LOW_QUALITY, b[:, 32] < descriptor.LOW_QUALITY
-    flat_ok = fa & fb & (np.abs(ta - tb).max(axis=1) <= descriptor.FLAT_TOLERANCE)
-    return np.where(fa | fb, flat_ok, score <= descriptor.SCORE_LIMIT)
+    shows = (a[:, 32] >= descriptor.LOW_QUALITY) & (b[:, 32] >= descriptor.LOW_QUALITY)
+    return shows & (score <= descriptor.SCORE_LIMIT)
 
 
 def plain(d: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

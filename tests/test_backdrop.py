@@ -111,3 +111,35 @@ def test_an_export_showing_nothing_is_not_a_copy(index):
         else:
             assert flat(read_image(data).descriptor)
             assert not verdict.duplicate, name
+
+
+def test_black_exports_of_two_different_logos_are_not_duplicates(index):
+    """Two black logos exported on black are both a black page: nothing tells them apart, so
+    neither is a copy of the other (issue 24: 364 such pairs among 10^8 were matched)."""
+    ring = logo(lambda d: d.ellipse((100, 50, 300, 250), outline=(0, 0, 0, 255), width=30))
+    bars = logo(lambda d: [d.rectangle((x, 40, x + 30, 260), fill=(0, 0, 0)) for x in (60, 180)])
+    index.add(exports(ring)["on black"], id="ring on black")
+    for name in ("on black", "alpha dropped"):
+        data = exports(bars)[name]
+        assert flat(read_image(data).descriptor)
+        assert not index.check(data).duplicate, name
+    index.add(exports(bars)["on black"], id="bars on black")
+    assert index.dedupe() == []
+
+
+def test_a_backdrop_needs_half_of_the_border_dark():
+    """A picture on black that touches its border (a portrait cut off at the bottom) still has
+    a backdrop key while half its border is black (phashdb.backdrop.BORDER_SHARE, 0.5)."""
+
+    def portrait(touching: float) -> Image.Image:
+        # `touching` of the border is covered: the picture reaches the bottom and up the sides
+        img = Image.new("RGB", (400, 400), (0, 0, 0))
+        d = ImageDraw.Draw(img)
+        up = round(400 * (4 * touching - 1) / 2)  # rows of each side covered beyond the bottom
+        d.rectangle((0, 400 - max(up, 1), 399, 399), fill=(200, 150, 90))
+        d.ellipse((100, 40, 300, 240), fill=(230, 190, 140), outline=(90, 40, 10), width=6)
+        d.rectangle((140, 120, 260, 140), fill=(40, 30, 20))
+        return img
+
+    assert backdrop(encoded(portrait(0.45))) is not None  # 55% of the border black
+    assert backdrop(encoded(portrait(0.55))) is None  # 45% black
