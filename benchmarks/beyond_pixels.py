@@ -22,7 +22,7 @@ from beyond_rules import beyond_pairs, verdict
 from edits import upright_rgb
 from PIL import Image, ImageOps
 
-from phashdb import descriptor, hashing
+from phashdb import descriptor, phash
 
 _seen: list[np.ndarray] = []
 
@@ -35,13 +35,13 @@ def _kept(pixels: np.ndarray):
 
 def pixels_of(source) -> np.ndarray:
     _seen.clear()
-    hashing.read_image(source)
+    phash.read_image(source)
     return _seen[0]
 
 
 def image_rows(path: str) -> list[tuple[int, np.ndarray]]:
     """(edit number, 32x32 image) of the original and each copy, as beyond_hash.hash_one."""
-    hashing.variants = _kept  # in the worker only: the library's own decoding and resizing
+    phash.variants = _kept  # in the worker only: the library's own decoding and resizing
     rows = [(0, pixels_of(path))]
     img = _reduced(upright_rgb(path))
     rows += [(k, pixels_of(edit(img))) for k, edit in enumerate(EDITS.values(), start=1)]
