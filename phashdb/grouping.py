@@ -5,7 +5,7 @@ Two stored images are linked when a check of either one, with the other stored, 
 (Index.check): as-is within the threshold as a plain pHash index says, as-is up to the reach
 when their descriptors confirm it, or a flipped or rotated variant of one (its hashes kept in
 its stored descriptor, phashdb.descriptor) within the threshold of the other and confirmed;
-near-constant images only by their descriptors; or one's query key (the picture framed, or on
+a near-constant image never (its blankness is no evidence); or one's query key (the picture framed, or on
 white instead of a black backdrop: phashdb.trim, phashdb.backdrop, kept in its stored descriptor
 since layout v3) within the threshold of the other and confirmed, as a check searches a query's
 keys (whether or not flips are searched). A row without a descriptor (bare hashes), with one of
