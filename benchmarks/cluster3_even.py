@@ -18,6 +18,8 @@ KINDS = ("bands", "ids", "numbers")
 
 # Admin calls Thrift2 does not offer, compiled at run time: "flush T", "compact T" (major, waits
 # until done), "balance -" (one balancer run, then waits until no region is in transition).
+# The balancer is off while it flushes and compacts: it weighs store-file bytes, which a flush
+# changes, and a region moved meanwhile drops its compaction.
 ADMIN_JAVA = """
 import org.apache.hadoop.hbase.*;
 import org.apache.hadoop.hbase.client.*;
@@ -28,8 +30,10 @@ public class C3Admin {
     conf.setInt("hbase.client.operation.timeout", 1200000);
     try (Connection c = ConnectionFactory.createConnection(conf);
          Admin admin = c.getAdmin()) {
+      boolean balancing = admin.isBalancerEnabled();
       for (int i = 0; i < a.length; i += 2) {
         if (a[i].equals("balance")) {
+          admin.balancerSwitch(true, true);
           System.out.println("balancer ran: " + admin.balance());
           while (!admin.getClusterMetrics(java.util.EnumSet.of(
               ClusterMetrics.Option.REGIONS_IN_TRANSITION)).getRegionStatesInTransition().isEmpty()) {
@@ -37,6 +41,7 @@ public class C3Admin {
           }
           continue;
         }
+        admin.balancerSwitch(false, true);
         TableName t = TableName.valueOf(a[i + 1]);
         if (a[i].equals("flush")) admin.flush(t);
         else admin.majorCompact(t);
@@ -46,6 +51,7 @@ public class C3Admin {
         TableName t = TableName.valueOf(a[i + 1]);
         while (admin.getCompactionState(t) != CompactionState.NONE) Thread.sleep(500);
       }
+      admin.balancerSwitch(balancing, true);
     }
   }
 }
