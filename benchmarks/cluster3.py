@@ -7,8 +7,11 @@ Starts the cluster in a temporary folder (or uses the one running in --dir). Loa
 random hashes online (Index.add_hashes through host 1's Thrift2 gateway) into one pair of
 tables and --size more through HFiles (phashdb.hbase.bulkload) into another; times checks
 (Index.query) at r=4/8/10 against a single-row Get (the floor); flushes and compacts; copies
---photos photos into HDFS (the corpus of ../shared/photos/build.sh in var/photos or $PHASHDB_PHOTOS, else scikit-image's); prints each
-host's DataNode used bytes, store-file bytes and region count with max/min. Then it adds
+--photos photos into HDFS (the corpus of ../shared/photos/build.sh in var/photos or $PHASHDB_PHOTOS, else scikit-image's); ingests 10
+new photo files into the bulk-loaded index and counts what that reads (rows of the record
+table, at the Thrift client); runs the balancer; prints each host's DataNode used bytes,
+store-file bytes (band cells, ids, records apart) and region count with max/min
+(benchmarks/cluster3_even.py). Then it adds
 images one at a time, SIGKILLs host 3 after the 50th acknowledged one, goes on adding until
 every region is served by hosts 1 and 2, and counts the acknowledged images not found (lost).
 """
@@ -18,12 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,10 +35,11 @@ import numpy as np
 import phashdb
 from phashdb.hbase import create_tables, keys
 from phashdb.hbase.bulkload import load_hashes
+from phashdb.hbase.schema import DEFAULT_REGIONS_PER_BAND
 from phashdb.hbase.thrift import RECORDS_SUFFIX, hb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hbase_bulkload import region_start_key
+from cluster3_even import HOSTS, admin, evenness, locations, print_evenness
 from hbase_search import RADII, measure, workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,36 +49,6 @@ CORPUS = Path(os.environ.get("PHASHDB_PHOTOS", ROOT / "var" / "photos" / "photos
 RUN = f"{int(time.time()) % 10**6}"
 ONLINE, BULK = f"bench{RUN}", f"bulk{RUN}"
 TABLES = (ONLINE, ONLINE + RECORDS_SUFFIX, BULK, BULK + RECORDS_SUFFIX)
-HOSTS = ("198.18.0.1", "198.18.0.2", "198.18.0.3")
-
-# A few Admin calls Thrift2 does not offer (flush, major compaction), compiled at run time.
-ADMIN_JAVA = """
-import org.apache.hadoop.hbase.HBaseConfiguration;
-import org.apache.hadoop.hbase.TableName;
-import org.apache.hadoop.hbase.client.*;
-public class C3Admin {
-  public static void main(String[] a) throws Exception {
-    org.apache.hadoop.conf.Configuration conf = HBaseConfiguration.create();
-    conf.setInt("hbase.rpc.timeout", 600000);  // a flush of a large region takes a while
-    conf.setInt("hbase.client.operation.timeout", 1200000);
-    try (Connection c = ConnectionFactory.createConnection(conf);
-         Admin admin = c.getAdmin()) {
-      for (int i = 0; i < a.length; i += 2) {
-        TableName t = TableName.valueOf(a[i + 1]);
-        if (a[i].equals("flush")) admin.flush(t);
-        else admin.majorCompact(t);
-      }
-      for (int i = 0; i < a.length; i += 2) {
-        TableName t = TableName.valueOf(a[i + 1]);
-        while (a[i].equals("compact") && admin.getCompactionState(t) != CompactionState.NONE) {
-          Thread.sleep(500);
-        }
-      }
-    }
-  }
-}
-"""
-
 
 @contextmanager
 def cluster(dir_: str | None):
@@ -89,67 +63,8 @@ def cluster(dir_: str | None):
             subprocess.run([str(SCRIPT), "stop", tmp], check=False, stdout=subprocess.DEVNULL)
 
 
-def admin(dir_: str, *commands: str) -> None:
-    """Run HBase Admin commands ("flush", TABLE, "compact", TABLE...) from a small Java class."""
-    work = Path(dir_) / "admin"
-    work.mkdir(exist_ok=True)
-    cp = ":".join([str(Path(dir_) / "conf" / "hbase"), str(Path(dir_) / "conf" / "hadoop"),
-                   (ROOT / "tests" / "hbase" / "target" / "classpath.txt").read_text().strip()])  # fmt: skip
-    if not (work / "C3Admin.class").exists():
-        (work / "C3Admin.java").write_text(ADMIN_JAVA)
-        subprocess.run(
-            ["javac", "-cp", cp, "-d", str(work), str(work / "C3Admin.java")], check=True
-        )
-    done = subprocess.run(
-        ["java", "-Xmx256m", "-Dlog4j.configuration=file:/dev/null", "-cp", f"{work}:{cp}",
-         "C3Admin", *commands],
-        check=False, capture_output=True, text=True,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"HBase admin {' '.join(commands)} failed:\n{done.stderr[-3000:]}")
-
-
-def locations(client) -> dict[tuple[str, bytes], str]:
-    """Every region of the tables: (table, start key) -> its host."""
-    return {
-        (table, loc.regionInfo.startKey or b""): loc.serverName.hostName
-        for table in TABLES
-        for loc in client.getAllRegionLocations(table.encode())
-    }
-
-
-def evenness(info: dict, client) -> dict[str, dict[str, float]]:
-    """Per host: DataNode used bytes, store-file bytes, region count."""
-    import hdfs_native
-
-    out = {h: {"datanode": 0, "storefiles": 0, "regions": 0} for h in HOSTS}
-    url = f"http://{info['namenode_http']}/jmx?qry=Hadoop:service=NameNode,name=NameNodeInfo"
-    with urllib.request.urlopen(url, timeout=30) as r:
-        live = json.loads(json.load(r)["beans"][0]["LiveNodes"])
-    for node in live.values():
-        out[node["xferaddr"].split(":")[0]]["datanode"] = node["usedSpace"]
-    fs = hdfs_native.Client(info["namenode"])
-    where = locations(client)
-    for host in where.values():
-        out[host]["regions"] += 1
-    for table in TABLES:
-        # A region's folder names no start key: its .regioninfo does.
-        for folder in fs.list_status(f"/hbase/data/default/{table}"):
-            if folder.path.rsplit("/", 1)[1].startswith("."):
-                continue
-            with fs.read(f"{folder.path}/.regioninfo") as f:
-                host = where[(table, region_start_key(f.read()))]
-            out[host]["storefiles"] += sum(
-                s.length for s in fs.list_status(folder.path, recursive=True)
-                if not s.isdir and s.path.rsplit("/", 2)[-2] in ("b", "i")
-            )  # fmt: skip
-    return out
-
-
-def put_photos(info: dict, count: int) -> int:
-    """`count` photo files in HDFS under /photosRUN (the corpus again and again under new names)."""
-    import hdfs_native
-
+def corpus_files() -> list[Path]:
+    """The photo corpus's files (../shared/photos/build.sh), else scikit-image's photos."""
     manifest = CORPUS.parent / "manifest.tsv"
     files = [CORPUS / line.split("\t")[0] for line in manifest.read_text().splitlines()[1:]
              if line] if manifest.exists() else []  # fmt: skip
@@ -157,6 +72,14 @@ def put_photos(info: dict, count: int) -> int:
         from skimage import data
 
         files = sorted(Path(data.__file__).parent.glob("*.jpg"))
+    return files
+
+
+def put_photos(info: dict, count: int) -> int:
+    """`count` photo files in HDFS under /photosRUN (the corpus again and again under new names)."""
+    import hdfs_native
+
+    files = corpus_files()
     fs = hdfs_native.Client(info["namenode"])
     fs.mkdirs(f"/photos{RUN}", create_parent=True)
     total = 0
@@ -166,6 +89,29 @@ def put_photos(info: dict, count: int) -> int:
             f.write(payload)
         total += len(payload)
     return total
+
+
+def ingest_reads(url: str, held: int, count: int = 10) -> None:
+    """Ingest `count` new photo files into the index at `url` (holding `held` images), then the
+    same folder again (every file known, skipped); print what each read of the index, counted
+    at the Thrift client: calls, record-table rows and cells, records, band cells."""
+    from phashdb.hbase.tally import CallTally
+    from phashdb.ingest import ingest
+
+    with tempfile.TemporaryDirectory(prefix="cluster3-ingest-") as folder, phashdb.open(url) as index:
+        for i, path in enumerate(corpus_files()[:count]):
+            shutil.copy(path, Path(folder) / f"{RUN}-{i:02d}-{path.name}")
+        store = index.store
+        for run in ("new", "known"):
+            with CallTally(store.pool) as tally:
+                report = ingest(index, [folder], workers=1)
+            cells = tally.cells_of(store.options.images_table)
+            records = sum(1 for row, q in cells if row.startswith(b"n") and len(q) == 1)
+            print(f"ingest of {count} {run} files into a {held:,}-image index (added "
+                  f"{report.added}, skipped {report.skipped}): {tally.total} Thrift calls, "
+                  f"{len({row for row, _ in cells})} record-table rows read ({len(cells)} "
+                  f"cells, {records} records), {len(tally.cells_of(store.options.table))} "
+                  "band cells", flush=True)  # fmt: skip
 
 
 def host_death(info: dict, dir_: str, client) -> tuple[float, int, int]:
@@ -180,7 +126,7 @@ def host_death(info: dict, dir_: str, client) -> tuple[float, int, int]:
             time.sleep(0.01)
         t0 = time.monotonic()
         subprocess.run([str(SCRIPT), "kill-host", "3"], check=True)
-        while HOSTS[2] in set(locations(client).values()):
+        while HOSTS[2] in set(locations(client, TABLES).values()):
             time.sleep(0.2)
         seconds["moved"] = time.monotonic() - t0
         done.set()
@@ -206,7 +152,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--photos", type=int, default=3000)
     parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--regions-per-band", type=int, default=4)
+    parser.add_argument("--regions-per-band", type=int, default=DEFAULT_REGIONS_PER_BAND)
     parser.add_argument("--dir", help="use the cluster running there")
     args = parser.parse_args()
     hashes, pairs, queries = workload(args.size, args.queries)
@@ -243,23 +189,20 @@ def main() -> None:
         from thriftpy2.rpc import make_client
 
         client = make_client(hb.THBaseService, host, int(port), timeout=120_000)
-        even = evenness(info, client)
+        ingest_reads(f"{base}/{BULK}", report.added)
+        # The balancer weighs each region's store-file bytes as last reported (every 3 s) since
+        # the compaction: a few runs, as its periodic runs (every 30 s) would do.
+        for _ in range(3):
+            time.sleep(5)
+            print(admin(dir_, "balance", "-").strip(), flush=True)
+        even = evenness(info, client, TABLES)
         moved, acked, lost = host_death(info, dir_, client)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"three hosts, {args.size:,} hashes online + {args.size:,} through HFiles, "
           f"{args.photos:,} photos ({photo_bytes / 1e6:,.0f} MB) in HDFS, replication {info['replication']}")  # fmt: skip
     print(f"host 3 SIGKILLed under load: every region served again after {moved:.1f} s; "
           f"{acked} adds acknowledged, {lost} lost")  # fmt: skip
-    print(f"{'host':>12} {'DataNode used MB':>17} {'store files MB':>15} {'regions':>8}")
-    for h, v in even.items():
-        print(
-            f"{h:>12} {v['datanode'] / 1e6:>17,.1f} {v['storefiles'] / 1e6:>15,.1f} {v['regions']:>8}"
-        )
-    ratios = {k: max(v[k] for v in even.values()) / max(1, min(v[k] for v in even.values()))
-              for k in ("datanode", "storefiles", "regions")}  # fmt: skip
-    print(
-        f"{'max/min':>12} {ratios['datanode']:>17.2f} {ratios['storefiles']:>15.2f} {ratios['regions']:>8.2f}"
-    )
+    print_evenness(even)
 
 
 if __name__ == "__main__":

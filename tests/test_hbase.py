@@ -135,6 +135,20 @@ def test_split_keys_cut_every_band_into_equal_slices():
     assert split[3] == b"\x01\x00\x00"
 
 
+def test_record_split_keys_give_each_region_an_equal_share_of_the_ids_and_numbers():
+    import bisect
+    from collections import Counter
+
+    regions = 4
+    split = keys.record_split_keys(regions)
+    rows = [keys.id_cell(f"photos/{k:06d}.jpg")[0] for k in range(20_000)]
+    rows += [keys.number_cell(n)[0] for n in range(0, 20_000 * 256, 256)]
+    held = Counter(bisect.bisect_right(split, row) for row in rows)
+    # Region 0 (before b"i") holds the settings and counter rows only; then 4 of ids, 4 of numbers.
+    assert sorted(held) == list(range(1, 2 * regions + 1))
+    assert max(held.values()) / min(held.values()) < 1.1, held
+
+
 def test_url_options_are_parsed_and_checked():
     o = HBaseOptions.from_url("hbase://h:9999/pics?pool_size=3&timeout=2.5&transport=framed")
     assert (o.host, o.server, o.table, o.pool_size, o.timeout, o.transport) == (

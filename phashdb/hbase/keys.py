@@ -273,10 +273,12 @@ def number_of(row: bytes, qualifier: bytes) -> int:
 
 
 def record_split_keys(regions: int) -> list[bytes]:
-    """Pre-split points of the record table: equal slices of the number rows and the id rows."""
+    """Pre-split points of the record table: equal slices of the number rows and the id rows.
+    An id row's 2 bytes hold a bucket of ID_BUCKET_BITS bits: the slices cut that range (cut
+    at 1/4, 1/2, 3/4 of 2**16, every id went to the first id region)."""
     keys = [b"i", b"n"]
     for i in range(1, regions):
-        keys.append(b"i" + ((i << 16) // regions).to_bytes(2, "big"))
+        keys.append(b"i" + ((i << ID_BUCKET_BITS) // regions).to_bytes(2, "big"))
         keys.append(b"n" + bytes([i * 256 // regions]))
     return sorted(keys)
 
