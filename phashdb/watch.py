@@ -83,17 +83,8 @@ def watch(
     by `index.add`, until `stop` is set; a duplicate is kept, moved to the trash or skipped by
     `on_duplicate`. `report(seen)` is called once per file; `ready()` once the watch is on:
     files that arrive from then on are all seen. Files there before are left alone."""
-    if on_duplicate not in ON_DUPLICATE:
-        raise ValueError(
-            f"'on_duplicate' must be one of {', '.join(ON_DUPLICATE)}, got {on_duplicate!r}"
-        )
-    folder = Path(folder).resolve()
-    if not folder.is_dir():
-        raise Error(f"{folder}: not a folder, nothing to watch")
-    try:
-        from watchdog.observers import Observer
-    except ImportError as e:
-        raise Error(f"watching needs watchdog: pip install 'phashdb[watch]' ({e})") from e
+    folder = _checked(folder, on_duplicate)
+    from watchdog.observers import Observer
 
     # (path, where it was moved from or None)
     arrived: queue.Queue[tuple[str, str | None]] = queue.Queue()
@@ -129,6 +120,22 @@ def watch(
         observer.join()
     summary.pending = len(arriving) + arrived.qsize()
     return summary
+
+
+def _checked(folder: str | os.PathLike, on_duplicate: str) -> Path:
+    """The folder to watch, resolved, once the arguments and watchdog are there."""
+    if on_duplicate not in ON_DUPLICATE:
+        raise ValueError(
+            f"'on_duplicate' must be one of {', '.join(ON_DUPLICATE)}, got {on_duplicate!r}"
+        )
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        raise Error(f"{folder}: not a folder, nothing to watch")
+    try:
+        import watchdog.observers  # noqa: F401
+    except ImportError as e:
+        raise Error(f"watching needs watchdog: pip install 'phashdb[watch]' ({e})") from e
+    return folder
 
 
 def _enqueuer(arrived: queue.Queue, own: Path):
