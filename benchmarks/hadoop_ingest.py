@@ -137,12 +137,12 @@ def upload(client, nn: str, files: list[str], size: int) -> list[str]:
     t = time.perf_counter()
     with ThreadPoolExecutor(16) as threads:  # a file's write waits for its replicas' acks
         list(threads.map(put, files))
-    upload = time.perf_counter() - t
+    took = time.perf_counter() - t
     t = time.perf_counter()
     packs = hdfs.write_packs(files, f"{nn}/packs", pack_bytes=64 << 20)
     packing = time.perf_counter() - t
-    print(f"upload to HDFS: plain files {count / upload:.0f} files/s (16 threads) "
-          f"({size / 2**20 / upload:.1f} MB/s); {len(packs)} packs of <= 64 MB "
+    print(f"upload to HDFS: plain files {count / took:.0f} files/s (16 threads) "
+          f"({size / 2**20 / took:.1f} MB/s); {len(packs)} packs of <= 64 MB "
           f"{count / packing:.0f} images/s ({size / 2**20 / packing:.1f} MB/s)")
     return packs
 
