@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections import Counter
+from dataclasses import dataclass
 from multiprocessing import Pool
 
 import numpy as np
@@ -113,7 +114,27 @@ def default_matches(
     return out
 
 
-def main() -> None:
+@dataclass
+class Hashed:
+    """The photos hashed with their copies, and the distances every table is made of."""
+
+    photos: list[str]
+    variants: np.ndarray  # (n, 1+T, 8): every variant's hash of each photo and copy
+    descs: list  # [photo][photo or copy]: its variants' descriptors
+    names: list[str]  # the transformations
+    originals: np.ndarray
+    own: np.ndarray  # (n, transforms): each copy's distance to its original
+    pairs: np.ndarray  # distances of distinct originals
+    positive: list[int]  # the transformations plain pHash is meant to find
+    cross: np.ndarray  # (photo, transform, other photo); its own never counts
+    cross_pairs: int
+
+    @property
+    def n(self) -> int:
+        return len(self.photos)
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*", help="folders of photos (default: scikit-image's)")
     parser.add_argument("--workers", type=int, default=2)
@@ -128,14 +149,15 @@ def main() -> None:
         action="store_true",
         help="FOLDER is OTHERS PHOTOS: report beyond photos (benchmarks/accuracy_beyond.py)",
     )
-    parser.add_argument("--hashed", help="with --beyond: the .npz of hashed copies (made if missing)")
-    args = parser.parse_args()
-    if args.beyond:
-        from accuracy_beyond import main as beyond
+    parser.add_argument(
+        "--hashed", help="with --beyond: the .npz of hashed copies (made if missing)"
+    )
+    return parser.parse_args()
 
-        return beyond(*args.folders, args.hashed, args.workers)
-    photos = find_photos(args.folders)
-    with Pool(args.workers) as pool:
+
+def hash_all(folders: list[str], workers: int) -> Hashed:
+    photos = find_photos(folders)
+    with Pool(workers) as pool:
         hashed = pool.map(hash_photo, photos, chunksize=2)
     variants = np.array([[h for h, _ in row] for row in hashed], dtype=np.uint64)  # (n, 1+T, 8)
     descs = [[d for _, d in row] for row in hashed]
@@ -149,39 +171,50 @@ def main() -> None:
     cross = within(copies[:, :, None], originals[None, None, :])
     cross[np.arange(n), :, np.arange(n)] = 65
     cross_pairs = n * len(names) * (n - 1)
-    thresholds = range(args.max_threshold + 1)
+    return Hashed(
+        photos, variants, descs, names, originals, own, pairs, positive, cross, cross_pairs
+    )
 
+
+def print_distances(h: Hashed, thresholds: range) -> None:
+    """The closest pairs, then plain pHash's recall per transformation."""
     print(
-        f"{n} photos, {len(names)} transformations, {len(pairs)} pairs of distinct photos, "
-        f"{cross_pairs} copy-vs-other-original pairs"
+        f"{h.n} photos, {len(h.names)} transformations, {len(h.pairs)} pairs of distinct photos, "
+        f"{h.cross_pairs} copy-vs-other-original pairs"
     )
     print(
-        f"distinct photos: min distance {pairs.min()}, mean {pairs.mean():.1f}; "
-        f"copies vs other originals: min {cross.min()}. Closest of these:"
+        f"distinct photos: min distance {h.pairs.min()}, mean {h.pairs.mean():.1f}; "
+        f"copies vs other originals: min {h.cross.min()}. Closest of these:"
     )
-    for flat in np.argsort(cross, axis=None)[:5]:
-        i, j, k = np.unravel_index(flat, cross.shape)
-        print(f"  {cross[i, j, k]:2d}  {short(photos[i])} [{names[j]}] ~ {short(photos[k])}")
-    shown = [t for t in thresholds if t % 2 == 0 or t == args.max_threshold]
+    for flat in np.argsort(h.cross, axis=None)[:5]:
+        i, j, k = np.unravel_index(flat, h.cross.shape)
+        print(
+            f"  {h.cross[i, j, k]:2d}  {short(h.photos[i])} [{h.names[j]}] ~ {short(h.photos[k])}"
+        )
+    shown = [t for t in thresholds if t % 2 == 0 or t == thresholds[-1]]
     print("\nplain pHash recall (fraction of copies within t of their original)")
     print(f"{'transformation':24} {'mean':>5} {'max':>4}  " + " ".join(f"t={t:<3}" for t in shown))
-    for i, name in enumerate(names):
-        d = own[:, i]
+    for i, name in enumerate(h.names):
+        d = h.own[:, i]
         cells = " ".join(f"{(d <= t).mean():5.3f}" for t in shown)
         print(f"{name:24} {d.mean():5.2f} {d.max():4d}  {cells}")
 
+
+def print_false_positives(h: Hashed, thresholds: range, corpus: bool) -> dict:
+    """Plain pHash's false positives per threshold and the recommended threshold; returns
+    the false positives by threshold: (distinct pairs, copies vs other originals)."""
     print(
         "\nplain pHash false positives: pairs within t; per query in a 1M-image index = rate x 1e6"
     )
     print("t   recall  distinct pairs (rate)   copy vs other original (rate)   per query in 1M")
-    recall = {t: (own[:, positive] <= t).mean() for t in thresholds}
-    fp = {t: (int((pairs <= t).sum()), int((cross <= t).sum())) for t in thresholds}
+    recall = {t: (h.own[:, h.positive] <= t).mean() for t in thresholds}
+    fp = {t: (int((h.pairs <= t).sum()), int((h.cross <= t).sum())) for t in thresholds}
     for t in thresholds:
         a, b = fp[t]
-        rate = (a + b) / (len(pairs) + cross_pairs)
+        rate = (a + b) / (len(h.pairs) + h.cross_pairs)
         print(
-            f"{t:<3} {recall[t]:6.3f}  {a:6d} ({a / len(pairs):.1e})   "
-            f"{b:10d} ({b / cross_pairs:.1e})          {rate * 1e6:8.2f}"
+            f"{t:<3} {recall[t]:6.3f}  {a:6d} ({a / len(h.pairs):.1e})   "
+            f"{b:10d} ({b / h.cross_pairs:.1e})          {rate * 1e6:8.2f}"
         )
     # Each hash has exactly 32 one-bits (half the coefficients lie above their median), so
     # distances are even and an odd threshold finds what the even one below it finds.
@@ -190,32 +223,47 @@ def main() -> None:
         f"\nRecommended plain threshold: {best}, the largest with no false positive "
         f"(recall {recall[best]:.1%}); distances are even, so {best + 1} is the same."
     )
-    if args.folders:
+    if corpus:
         print(
             "Caveat: shared/photos/build.sh keeps no two photos closer than 14, so its "
             "distinct pairs cannot fall under 14: the copies-vs-other-originals column is the "
             "one that tests the threshold."
         )
+    return fp
 
-    # The index's default decision, stage by stage, on the same copies and pairs.
-    t0 = index.DEFAULT_THRESHOLD
-    flat_v = variants.reshape(n * (1 + len(names)), 8)
-    flat_d = [row for photo in descs for row in photo]
-    photo_of = np.repeat(np.arange(n), 1 + len(names))
-    stored_d = [descs[i][0][0] for i in range(n)]
+
+def variant_of(h: Hashed, q: int) -> str:
+    """The name of flat query `q`'s variant: "original" or its transformation."""
+    return (["original"] + h.names)[q % (1 + len(h.names))]
+
+
+def default_stages(h: Hashed) -> dict:
+    """What each stage of the index's default finds: label -> (found own copies, false matches)."""
+    n, t0 = h.n, index.DEFAULT_THRESHOLD
+    flat_v = h.variants.reshape(n * (1 + len(h.names)), 8)
+    flat_d = [row for photo in h.descs for row in photo]
+    photo_of = np.repeat(np.arange(n), 1 + len(h.names))
+    stored_d = [h.descs[i][0][0] for i in range(n)]
     # what each stage adds: the variants alone (as-is reach cut to the threshold), the default,
     # and the default with a shorter reach (14: a cheaper search, see check_10m.py)
     stages = {}
     for label, reach in (("+variants", t0), ("reach 14", 14), ("default", index.DEFAULT_REACH)):
-        found = default_matches(flat_v, flat_d, originals, stored_d, lambda q, s: False, reach)
-        mine = np.zeros((n, 1 + len(names)), dtype=bool)
+        found = default_matches(flat_v, flat_d, h.originals, stored_d, lambda q, s: False, reach)
+        mine = np.zeros((n, 1 + len(h.names)), dtype=bool)
         false = []
         for q, s, d, score in found:
             if photo_of[q] == s:
-                mine[s, q % (1 + len(names))] = True
+                mine[s, q % (1 + len(h.names))] = True
             else:
                 false.append((q, s, d, score))
         stages[label] = (mine, false)
+    return stages
+
+
+def print_default(h: Hashed, stages: dict, fp: dict) -> list[tuple]:
+    """The default next to plain pHash, per edit; returns its rows (name, plain, variants,
+    default, reach 14)."""
+    t0 = index.DEFAULT_THRESHOLD
     false_matches = stages["default"][1]
     print(
         f"\nthe default: as-is up to pHash distance {index.DEFAULT_REACH} and flips/rotations "
@@ -225,8 +273,8 @@ def main() -> None:
         f"{'transformation':24} {'plain t=' + str(t0):>10} " + " ".join(f"{k:>10}" for k in stages)
     )
     rows = []
-    for i, name in enumerate(names):
-        plain = (own[:, i] <= t0).mean()
+    for i, name in enumerate(h.names):
+        plain = (h.own[:, i] <= t0).mean()
         var, r14, new = (stages[k][0][:, i + 1].mean() for k in stages)
         rows.append((name, plain, var, new, r14))
         print(f"{name:24} {plain:10.3f} {var:10.3f} {r14:10.3f} {new:10.3f}")
@@ -234,46 +282,53 @@ def main() -> None:
         f"{'false matches':24} {fp[t0][0] * 2 + fp[t0][1]:10d} "
         + " ".join(f"{len(stages[k][1]):10d}" for k in stages)
     )
-    allp = np.mean([r[1] for r in rows])
-    allv = np.mean([r[2] for r in rows])
-    alln = np.mean([r[3] for r in rows])
-    all14 = np.mean([r[4] for r in rows])
+    allp, allv, alln, all14 = (np.mean([r[c] for r in rows]) for c in (1, 2, 3, 4))
     print(f"{'all edits':24} {allp:10.3f} {allv:10.3f} {all14:10.3f} {alln:10.3f}")
     print(
-        f"false matches among the {len(pairs) * 2 + cross_pairs:,} (query, other photo) pairs: "
+        f"false matches among the {len(h.pairs) * 2 + h.cross_pairs:,} (query, other photo) pairs: "
         f"{len(false_matches)}"
     )
+    photo_of = np.repeat(np.arange(h.n), 1 + len(h.names))
     for q, s, d, score in false_matches[:5]:
         print(
-            f"  {short(photos[photo_of[q]])} [{(['original'] + names)[q % (1 + len(names))]}] "
-            f"~ {short(photos[s])}: distance {d}, score {score}"
+            f"  {short(h.photos[photo_of[q]])} [{variant_of(h, q)}] "
+            f"~ {short(h.photos[s])}: distance {d}, score {score}"
         )
-    if not args.no_copies:
-        # every copy stored, every copy queried: pairs of different photos only
-        stored_all = flat_v[:, 0]
-        fm = default_matches(
-            flat_v,
-            flat_d,
-            stored_all,
-            [d[0] for d in flat_d],
-            lambda q, s: photo_of[q] == photo_of[s],
-        )
-        total = len(flat_v) * (len(flat_v) - (1 + len(names)))
-        print(f"false matches among {total:,} (copy, another photo's copy) pairs: {len(fm)}")
-        edit_pairs = Counter(
-            tuple((["original"] + names)[x % (1 + len(names))] for x in (q, s)) for q, s, _, _ in fm
-        )
-        plain = sum(d <= t0 for _, _, d, _ in fm)
+    return rows
+
+
+def print_copies(h: Hashed) -> None:
+    """The false matches with every copy stored and every copy queried (different photos)."""
+    t0 = index.DEFAULT_THRESHOLD
+    flat_v = h.variants.reshape(h.n * (1 + len(h.names)), 8)
+    flat_d = [row for photo in h.descs for row in photo]
+    photo_of = np.repeat(np.arange(h.n), 1 + len(h.names))
+    fm = default_matches(
+        flat_v,
+        flat_d,
+        flat_v[:, 0],
+        [d[0] for d in flat_d],
+        lambda q, s: photo_of[q] == photo_of[s],
+    )
+    total = len(flat_v) * (len(flat_v) - (1 + len(h.names)))
+    print(f"false matches among {total:,} (copy, another photo's copy) pairs: {len(fm)}")
+    edit_pairs = Counter(tuple(variant_of(h, x) for x in (q, s)) for q, s, _, _ in fm)
+    plain = sum(d <= t0 for _, _, d, _ in fm)
+    print(
+        f"  of which within the plain threshold {t0} (as plain pHash says): {plain}; "
+        f"by edits: {dict(edit_pairs.most_common(6))}"
+    )
+    for q, s, d, score in fm[:5]:
         print(
-            f"  of which within the plain threshold {t0} (as plain pHash says): {plain}; "
-            f"by edits: {dict(edit_pairs.most_common(6))}"
+            f"  {short(h.photos[photo_of[q]])} [{variant_of(h, q)}] ~ "
+            f"{short(h.photos[photo_of[s]])} [{variant_of(h, s)}]: "
+            f"distance {d}, score {score}"
         )
-        for q, s, d, score in fm[:5]:
-            print(
-                f"  {short(photos[photo_of[q]])} [{(['original'] + names)[q % (1 + len(names))]}] ~ "
-                f"{short(photos[photo_of[s]])} [{(['original'] + names)[s % (1 + len(names))]}]: "
-                f"distance {d}, score {score}"
-            )
+
+
+def print_markdown(rows: list[tuple]) -> None:
+    t0 = index.DEFAULT_THRESHOLD
+    allp, allv, alln, all14 = (np.mean([r[c] for r in rows]) for c in (1, 2, 3, 4))
     print()
     print(
         f"| edit | plain pHash t={t0} | + flips and rotations | reach 14 | "
@@ -283,6 +338,22 @@ def main() -> None:
     for name, plain, var, new, r14 in rows:
         print(f"| {name} | {plain:.1%} | {var:.1%} | {r14:.1%} | {new:.1%} |")
     print(f"| **all edits** | **{allp:.1%}** | **{allv:.1%}** | **{all14:.1%}** | **{alln:.1%}** |")
+
+
+def main() -> None:
+    args = parse_args()
+    if args.beyond:
+        from accuracy_beyond import main as beyond
+
+        return beyond(*args.folders, args.hashed, args.workers)
+    h = hash_all(args.folders, args.workers)
+    thresholds = range(args.max_threshold + 1)
+    print_distances(h, thresholds)
+    fp = print_false_positives(h, thresholds, bool(args.folders))
+    rows = print_default(h, default_stages(h), fp)
+    if not args.no_copies:
+        print_copies(h)
+    print_markdown(rows)
 
 
 if __name__ == "__main__":

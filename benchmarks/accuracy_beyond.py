@@ -117,15 +117,22 @@ def recall(z, rows: Rows, keys) -> dict:
     return q, found
 
 
-def false_matches(z, rows: Rows, keys) -> tuple[int, dict]:
-    """pairs, and per part the (candidate, confirmed) pairs of distinct images among every row
-    queried against every stored row (STORED_EDITS) of the other images."""
+def queried_and_stored(z) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every row (the queries), the STORED_EDITS rows, and how many (query, stored) pairs are
+    of distinct images."""
     edit, image = z["edit"], z["image"]
     names = [str(n) for n in z["edit_names"]]
     stored = np.nonzero(np.isin(edit, [names.index(n) for n in STORED_EDITS]))[0]
     q = np.arange(len(edit))
     per_image = np.bincount(image[stored], minlength=image.max() + 1)
-    pairs = int(len(q) * len(stored) - per_image[image[q]].sum())
+    return q, stored, int(len(q) * len(stored) - per_image[image[q]].sum())
+
+
+def false_matches(z, rows: Rows, keys) -> tuple[int, dict]:
+    """pairs, and per part the (candidate, confirmed) pairs of distinct images among every row
+    queried against every stored row (STORED_EDITS) of the other images."""
+    edit, image = z["edit"], z["image"]
+    q, stored, pairs = queried_and_stored(z)
     out = {}
     for label, how in parts(rows):
         qi, si = candidate_pairs(rows, q, stored, how[0], *how[1:], radius=WINDOW_RADIUS)

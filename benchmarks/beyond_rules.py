@@ -19,7 +19,7 @@ import sys
 from multiprocessing import Pool
 
 import numpy as np
-from accuracy_beyond import STORED_EDITS
+from accuracy_beyond import queried_and_stored
 from beyond_hash import KIND_OF_EDIT
 from beyond_match import REACH, Rows, T, candidate_pairs, popcount
 
@@ -110,11 +110,7 @@ def beyond_pairs(z) -> tuple[dict, dict, int]:
     "rows": query and stored row numbers), and the pairs counted."""
     rows = Rows(z)
     edit, image = z["edit"], z["image"]
-    names = [str(n) for n in z["edit_names"]]
-    stored = np.nonzero(np.isin(edit, [names.index(n) for n in STORED_EDITS]))[0]
-    q = np.arange(len(edit))
-    per_image = np.bincount(image[stored], minlength=image.max() + 1)
-    pairs = int(len(q) * len(stored) - per_image[image[q]].sum())
+    q, stored, pairs = queried_and_stored(z)
     qi, si = candidate_pairs(rows, q, stored, "default")
     other = image[qi] != image[si]
     qi, si = qi[other], si[other]

@@ -104,18 +104,31 @@ def run_all(cluster: dict, tmp: Path, images: Path, size: int) -> None:
     import hdfs_native
 
     nn = cluster["namenode"]
+    use_cluster(cluster, tmp)
+    files = find_images([images])
+    client = hdfs_native.Client(nn)
+    packs = upload(client, nn, files, size)
+    read_rates(client, cluster, files, packs)
+    fixed_cost(client, nn, tmp, files)
+    ingest_rates(nn, tmp, images, len(files))
+    print_namenode(cluster, len(files), len(packs))
+
+
+def use_cluster(cluster: dict, tmp: Path) -> None:
+    """Points mrjob at the cluster (MRJOB_CONF)."""
     conf = tmp / "mrjob.conf"
     conf.write_text(json.dumps({"runners": {"hadoop": {
         "hadoop_bin": [str(HADOOP / "bin" / "hadoop"), "--config", cluster["conf_dir"]],
         "hadoop_streaming_jar": str(HADOOP / "target" / "lib" / "hadoop-streaming-3.3.4.jar"),
-        "hadoop_tmp_dir": f"{nn}/tmp/mrjob",
+        "hadoop_tmp_dir": f"{cluster['namenode']}/tmp/mrjob",
         "python_bin": sys.executable,
     }}}))
     os.environ["MRJOB_CONF"] = str(conf)
-    files = find_images([images])
-    count = len(files)
 
-    client = hdfs_native.Client(nn)
+
+def upload(client, nn: str, files: list[str], size: int) -> list[str]:
+    """The files uploaded to /plain, and packed to /packs: the packs."""
+    count = len(files)
     client.mkdirs("/plain", create_parent=True)
     def put(path):
         with client.create(f"/plain/{os.path.basename(path)}") as f:
@@ -124,15 +137,18 @@ def run_all(cluster: dict, tmp: Path, images: Path, size: int) -> None:
     t = time.perf_counter()
     with ThreadPoolExecutor(16) as threads:  # a file's write waits for its replicas' acks
         list(threads.map(put, files))
-    upload = time.perf_counter() - t
+    took = time.perf_counter() - t
     t = time.perf_counter()
     packs = hdfs.write_packs(files, f"{nn}/packs", pack_bytes=64 << 20)
     packing = time.perf_counter() - t
-    print(f"upload to HDFS: plain files {count / upload:.0f} files/s (16 threads) "
-          f"({size / 2**20 / upload:.1f} MB/s); {len(packs)} packs of <= 64 MB "
+    print(f"upload to HDFS: plain files {count / took:.0f} files/s (16 threads) "
+          f"({size / 2**20 / took:.1f} MB/s); {len(packs)} packs of <= 64 MB "
           f"{count / packing:.0f} images/s ({size / 2**20 / packing:.1f} MB/s)")
+    return packs
 
-    # The clients, reading the same 500 files one after another (what a task does).
+
+def read_rates(client, cluster: dict, files: list[str], packs: list[str]) -> None:
+    """The clients, reading the same 500 files one after another (what a task does)."""
     sample = [f"/plain/{os.path.basename(p)}" for p in files[:500]]
     t = time.perf_counter()
     for path in sample:
@@ -154,8 +170,10 @@ def run_all(cluster: dict, tmp: Path, images: Path, size: int) -> None:
           f"{web:.0f} files/s ({native / web:.1f}x); pack members (ranged reads) "
           f"{packed:.0f} images/s")
 
-    # A job's fixed cost: a 2-image job, with mrjob's own runner (a `hadoop fs` JVM for each of
-    # its file operations) and with phashdb's (them through hdfs-native).
+
+def fixed_cost(client, nn: str, tmp: Path, files: list[str]) -> None:
+    """A job's fixed cost: a 2-image job, with mrjob's own runner (a `hadoop fs` JVM for each
+    of its file operations) and with phashdb's (them through hdfs-native)."""
     client.mkdirs("/two", create_parent=True)
     for path in files[:2]:
         with client.create(f"/two/{os.path.basename(path)}") as f:
@@ -174,6 +192,9 @@ def run_all(cluster: dict, tmp: Path, images: Path, size: int) -> None:
     print("a 2-image job on YARN (its fixed cost): " + ", ".join(
         f"{name} {t:.1f} s" for name, t in fixed.items()))
 
+
+def ingest_rates(nn: str, tmp: Path, images: Path, count: int) -> None:
+    """The whole ingest, by a local pool and by YARN, of plain files and of packs."""
     rates, counters, elapsed = {}, {}, {}
     runs = [
         ("local pool, local files", [str(images)], None),
@@ -202,9 +223,11 @@ def run_all(cluster: dict, tmp: Path, images: Path, size: int) -> None:
             line += f"; {count / busy:.1f} images/s per map container ({busy:.0f} s in maps)"
         print(line)
 
+
+def print_namenode(cluster: dict, count: int, packs: int) -> None:
     fs = jmx(cluster, "FSNamesystem")
     print(f"NameNode: {fs['FilesTotal']} files and {fs['BlocksTotal']} blocks "
-          f"({count} plain images, {len(packs)} packs, the jobs' files)")
+          f"({count} plain images, {packs} packs, the jobs' files)")
     nodes = json.loads(jmx(cluster, "NameNodeInfo")["LiveNodes"])
     used = {name: node["usedSpace"] for name, node in sorted(nodes.items())}
     total = sum(used.values())

@@ -80,59 +80,73 @@ def main() -> None:
             index[name].add_hashes((f"i{k}", h) for k, h in enumerate(hashes))
             control(info, f"flush {name}", f"compact {name}")
             settled(info["pid"])
-        store = index["small"].store
-        empty = [
-            hb.TGet(
-                row=bytes([9]) + k.to_bytes(2, "big"),
-                filterBytes=column_range_filter(b"\0\0", b"\0\1"),
-            )
-            for k in range(57)
-        ]
-        tests = {
-            "floor (one Get)": lambda q: store.pool.call(
-                lambda c: c.get(b"small", hb.TGet(row=bytes([9, 0, 0])))
-            ),
-            "57 Gets of empty rows": lambda q: store.pool.call(
-                lambda c: c.getMultiple(b"small", empty)
-            ),
-        }
-        for r in (8, 10):
-            for name in ("small", "large"):
-                tests[f"{name} r={r}"] = lambda q, n=name, r=r: index[n].store.candidates(
-                    np.array([q], np.uint64), r
-                )
         queries = rng.integers(0, 2**64, 200, dtype=np.uint64).tolist()
-        times: dict[str, list[float]] = {k: [] for k in tests}
-        for _ in range(3):
-            for q in queries:
-                for k, f in tests.items():
-                    t = time.perf_counter()
-                    f(q)
-                    times[k].append(time.perf_counter() - t)
-        p50 = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
-        layout = store.layout
+        p50 = medians(lookups(index), queries)
         for k, v in p50.items():
             print(f"{k:>24}: p50 {v:.2f} ms")
-        rates = []
-        for r in (8, 10):
-            probes, small = probes_and_entries(layout, r, args.small)
-            _, large = probes_and_entries(layout, r, args.large)
-            per_entry = (p50[f"large r={r}"] - p50[f"small r={r}"]) / (large - small)
-            per_probe = (p50[f"small r={r}"] - p50["floor (one Get)"] - small * per_entry) / probes
-            print(
-                f"r={r}: {probes} probes, {small:,.0f} / {large:,.0f} entries: "
-                f"{per_entry * 1e6:.0f} ns an entry, {per_probe * 1e3:.1f} µs a probe"
-            )
-            rates.append((per_entry, per_probe))
-        # The dearer entry rate of the two radii: the 1M/4M difference is small next to
-        # the noise now that the region servers drop most entries.
-        per_entry, per_probe = max(rates)
-        if per_entry > 0 and per_probe > 0:
-            project(per_probe, per_entry, p50["floor (one Get)"])
-        else:
-            print("no projection: the tables are too small to tell these costs from the noise")
+        print_rates(p50, index["small"].store.layout, args.small, args.large)
         for i in index.values():
             i.close()
+
+
+def lookups(index: dict) -> dict:
+    """What is timed, by name: a function of a query hash."""
+    store = index["small"].store
+    empty = [
+        hb.TGet(
+            row=bytes([9]) + k.to_bytes(2, "big"),
+            filterBytes=column_range_filter(b"\0\0", b"\0\1"),
+        )
+        for k in range(57)
+    ]
+    tests = {
+        "floor (one Get)": lambda q: store.pool.call(
+            lambda c: c.get(b"small", hb.TGet(row=bytes([9, 0, 0])))
+        ),
+        "57 Gets of empty rows": lambda q: store.pool.call(
+            lambda c: c.getMultiple(b"small", empty)
+        ),
+    }
+    for r in (8, 10):
+        for name in ("small", "large"):
+            tests[f"{name} r={r}"] = lambda q, n=name, r=r: index[n].store.candidates(
+                np.array([q], np.uint64), r
+            )
+    return tests
+
+
+def medians(tests: dict, queries: list[int]) -> dict[str, float]:
+    """Each test's median milliseconds, all taking turns query by query, three times over."""
+    times: dict[str, list[float]] = {k: [] for k in tests}
+    for _ in range(3):
+        for q in queries:
+            for k, f in tests.items():
+                t = time.perf_counter()
+                f(q)
+                times[k].append(time.perf_counter() - t)
+    return {k: float(np.median(v)) * 1e3 for k, v in times.items()}
+
+
+def print_rates(p50: dict[str, float], layout, small_size: int, large_size: int) -> None:
+    """A probe's and an entry's cost, from the two tables' difference; then the projection."""
+    rates = []
+    for r in (8, 10):
+        probes, small = probes_and_entries(layout, r, small_size)
+        _, large = probes_and_entries(layout, r, large_size)
+        per_entry = (p50[f"large r={r}"] - p50[f"small r={r}"]) / (large - small)
+        per_probe = (p50[f"small r={r}"] - p50["floor (one Get)"] - small * per_entry) / probes
+        print(
+            f"r={r}: {probes} probes, {small:,.0f} / {large:,.0f} entries: "
+            f"{per_entry * 1e6:.0f} ns an entry, {per_probe * 1e3:.1f} µs a probe"
+        )
+        rates.append((per_entry, per_probe))
+    # The dearer entry rate of the two radii: the 1M/4M difference is small next to
+    # the noise now that the region servers drop most entries.
+    per_entry, per_probe = max(rates)
+    if per_entry > 0 and per_probe > 0:
+        project(per_probe, per_entry, p50["floor (one Get)"])
+    else:
+        print("no projection: the tables are too small to tell these costs from the noise")
 
 
 if __name__ == "__main__":

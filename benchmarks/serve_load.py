@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -209,7 +210,22 @@ def near_identical(data: bytes, count: int) -> list[bytes]:
     return out
 
 
-def main() -> None:
+@dataclass
+class Tally:
+    """What one (connections, work) measure saw: seconds and CPU seconds of each side, the
+    service's latencies and statuses, each library call's seconds, and per near-identical set
+    how many were admitted."""
+
+    took: dict = field(default_factory=lambda: {"threaded": 0.0, "single": 0.0, "service": 0.0})
+    cpu: dict = field(default_factory=lambda: {"threaded": 0.0, "single": 0.0, "service": 0.0})
+    client_cpu: float = 0.0
+    latencies: list = field(default_factory=list)
+    statuses: list = field(default_factory=list)
+    calls: dict = field(default_factory=lambda: {"threaded": [], "single": []})
+    rivals: list = field(default_factory=list)
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("photos", type=Path, help="build.sh's output folder")
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
@@ -217,7 +233,11 @@ def main() -> None:
     parser.add_argument("--turn", type=int, default=8, help="requests a turn, per connection")
     parser.add_argument("--sets", type=int, default=10, help="near-identical upload sets")
     parser.add_argument("--workers", type=int, default=ServeConfig.workers)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     every = photos(args.photos)
     # The last photos make the near-identical sets: they must not be stored before.
     bodies, spare = every[: -args.sets], every[-args.sets :]
@@ -248,38 +268,14 @@ def main() -> None:
                 threaded = Library(*fresh(work), args.workers, work)
                 single = Library(*fresh(work), 1, work)
                 server = Server(*fresh(work), args.workers)
-                took = {"threaded": 0.0, "single": 0.0, "service": 0.0}
-                cpu = dict.fromkeys(took, 0.0)
-                client_cpu, latencies, statuses, rivals = 0.0, [], [], []
-                calls = {"threaded": [], "single": []}  # each library call's seconds
-                size = args.turn * connections
+                tally = Tally()
                 try:
-                    for turn, first in enumerate(range(0, len(sent), size)):
-                        chunk = sent[first : first + size]
-                        # Each in turn, in a rotating order: the machine's load moves by the
-                        # second, and each side gets its share of every moment.
-                        order = ["threaded", "single", "service"]
-                        for side in order[turn % 3 :] + order[: turn % 3]:
-                            if side == "service":
-                                before, mine = server.cpu(), own_cpu_seconds()
-                                seconds, lat, got = asyncio.run(
-                                    load(server.url, path, chunk, connections)
-                                )
-                                cpu[side] += server.cpu() - before
-                                client_cpu += own_cpu_seconds() - mine
-                                latencies += lat
-                                statuses += got
-                            else:
-                                library = threaded if side == "threaded" else single
-                                seconds, lat, used = library.run(chunk, first)
-                                cpu[side] += used
-                                calls[side] += lat
-                            took[side] += seconds
+                    take_turns(tally, sent, path, connections, args.turn, threaded, single, server)
                     if work == "add":
                         for data in spare:
                             copies = near_identical(data, connections)
                             _, _, got = asyncio.run(load(server.url, path, copies, connections))
-                            rivals.append(got.count(201))
+                            tally.rivals.append(got.count(201))
                 except OSError as e:
                     raise SystemExit(f"{path}: {e!r}; the server's log:\n" + server.tail()) from e
                 finally:
@@ -287,35 +283,64 @@ def main() -> None:
                     threaded.close()
                     single.close()
                 expected = {200} if work == "check" else {201}
-                assert set(statuses) == expected, set(statuses)
-                n = len(sent)
-                rate = {side: n / seconds for side, seconds in took.items()}
-                best = max(rate["threaded"], rate["single"])
-                p50, p99 = quantile(latencies, 0.5), quantile(latencies, 0.99)
-                l50, l99 = quantile(calls["single"], 0.5), quantile(calls["single"], 0.99)
-                t50, t99 = quantile(calls["threaded"], 0.5), quantile(calls["threaded"], 0.99)
-                print(
-                    f"POST {path:10s} {connections:2d} connections: {rate['service']:5.1f}/s, "
-                    f"p50 {ms(p50)}, p99 {ms(p99)} (p99/p50 {p99 / p50:.1f}) | library "
-                    f"{rate['threaded']:.1f}/s with {args.workers} threads, {rate['single']:.1f}/s "
-                    f"one by one (a call: p50 {ms(l50)}, p99 {ms(l99)}, p99/p50 {l99 / l50:.1f}) "
-                    f"| service/library {rate['service'] / best:.2f}"
-                )
-                print(
-                    f"  a library call with {args.workers} threads: p50 {ms(t50)}, p99 {ms(t99)}, "
-                    f"p99/p50 {t99 / t50:.1f}"
-                )
-                print(
-                    f"  CPU a request: server {cpu['service'] / n * 1000:.1f} ms + client "
-                    f"{client_cpu / n * 1000:.1f} ms; library {cpu['threaded'] / n * 1000:.1f} ms "
-                    f"with {args.workers} threads, {cpu['single'] / n * 1000:.1f} ms one by one"
-                )
-                if work == "add":
-                    print(
-                        f"  near-identical sets of {connections} sent at once, admitted per set: "
-                        f"{rivals} ({'exactly one each' if set(rivals) == {1} else 'NOT exactly one'})"
-                    )
+                assert set(tally.statuses) == expected, set(tally.statuses)
+                report(tally, work, path, len(sent), connections, args.workers)
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def take_turns(tally, sent, path, connections, turn_size, threaded, single, server) -> None:
+    """Sends `sent`: the library both ways and the service, `turn_size` requests a connection
+    at a time each."""
+    size = turn_size * connections
+    for turn, first in enumerate(range(0, len(sent), size)):
+        chunk = sent[first : first + size]
+        # Each in turn, in a rotating order: the machine's load moves by the
+        # second, and each side gets its share of every moment.
+        order = ["threaded", "single", "service"]
+        for side in order[turn % 3 :] + order[: turn % 3]:
+            if side == "service":
+                before, mine = server.cpu(), own_cpu_seconds()
+                seconds, lat, got = asyncio.run(load(server.url, path, chunk, connections))
+                tally.cpu[side] += server.cpu() - before
+                tally.client_cpu += own_cpu_seconds() - mine
+                tally.latencies += lat
+                tally.statuses += got
+            else:
+                library = threaded if side == "threaded" else single
+                seconds, lat, used = library.run(chunk, first)
+                tally.cpu[side] += used
+                tally.calls[side] += lat
+            tally.took[side] += seconds
+
+
+def report(tally: Tally, work: str, path: str, n: int, connections: int, workers: int) -> None:
+    took, cpu, calls, rivals = tally.took, tally.cpu, tally.calls, tally.rivals
+    rate = {side: n / seconds for side, seconds in took.items()}
+    best = max(rate["threaded"], rate["single"])
+    p50, p99 = quantile(tally.latencies, 0.5), quantile(tally.latencies, 0.99)
+    l50, l99 = quantile(calls["single"], 0.5), quantile(calls["single"], 0.99)
+    t50, t99 = quantile(calls["threaded"], 0.5), quantile(calls["threaded"], 0.99)
+    print(
+        f"POST {path:10s} {connections:2d} connections: {rate['service']:5.1f}/s, "
+        f"p50 {ms(p50)}, p99 {ms(p99)} (p99/p50 {p99 / p50:.1f}) | library "
+        f"{rate['threaded']:.1f}/s with {workers} threads, {rate['single']:.1f}/s "
+        f"one by one (a call: p50 {ms(l50)}, p99 {ms(l99)}, p99/p50 {l99 / l50:.1f}) "
+        f"| service/library {rate['service'] / best:.2f}"
+    )
+    print(
+        f"  a library call with {workers} threads: p50 {ms(t50)}, p99 {ms(t99)}, "
+        f"p99/p50 {t99 / t50:.1f}"
+    )
+    print(
+        f"  CPU a request: server {cpu['service'] / n * 1000:.1f} ms + client "
+        f"{tally.client_cpu / n * 1000:.1f} ms; library {cpu['threaded'] / n * 1000:.1f} ms "
+        f"with {workers} threads, {cpu['single'] / n * 1000:.1f} ms one by one"
+    )
+    if work == "add":
+        print(
+            f"  near-identical sets of {connections} sent at once, admitted per set: "
+            f"{rivals} ({'exactly one each' if set(rivals) == {1} else 'NOT exactly one'})"
+        )
 
 
 if __name__ == "__main__":

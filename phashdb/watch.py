@@ -83,6 +83,47 @@ def watch(
     by `index.add`, until `stop` is set; a duplicate is kept, moved to the trash or skipped by
     `on_duplicate`. `report(seen)` is called once per file; `ready()` once the watch is on:
     files that arrive from then on are all seen. Files there before are left alone."""
+    folder = _checked(folder, on_duplicate)
+    from watchdog.observers import Observer
+
+    # (path, where it was moved from or None)
+    arrived: queue.Queue[tuple[str, str | None]] = queue.Queue()
+    # The index's own folder (its trash above all) is never watched, wherever the user put
+    # it; only its trash, when the user asked to watch that folder itself (as ingest does).
+    trash = Path(index.trash).resolve()
+    own = trash if folder.is_relative_to(trash.parent) else trash.parent
+
+    summary = WatchSummary()
+    observer = Observer()
+    observer.schedule(_enqueuer(arrived, own), str(folder), recursive=True)
+    observer.start()
+    log.info("watching %s", folder)
+    if ready:
+        ready()
+    arriving: dict[str, _Arriving] = {}
+    try:
+        while not stop.is_set():
+            _take(arrived, arriving, timeout=min(settle / 5, 0.1))
+            for path in list(arriving):
+                if stop.is_set():
+                    break
+                seen = _try(index, path, arriving[path], on_duplicate, settle, give_up)
+                if seen is None:
+                    continue
+                del arriving[path]
+                if seen.action != "gone":
+                    setattr(summary, seen.action, getattr(summary, seen.action) + 1)
+                    if report:
+                        report(seen)
+    finally:
+        observer.stop()
+        observer.join()
+    summary.pending = len(arriving) + arrived.qsize()
+    return summary
+
+
+def _checked(folder: str | os.PathLike, on_duplicate: str) -> Path:
+    """The folder to watch, resolved, once the arguments and watchdog are there."""
     if on_duplicate not in ON_DUPLICATE:
         raise ValueError(
             f"'on_duplicate' must be one of {', '.join(ON_DUPLICATE)}, got {on_duplicate!r}"
@@ -91,17 +132,16 @@ def watch(
     if not folder.is_dir():
         raise Error(f"{folder}: not a folder, nothing to watch")
     try:
-        from watchdog.events import FileSystemEventHandler
-        from watchdog.observers import Observer
+        import watchdog.observers  # noqa: F401
     except ImportError as e:
         raise Error(f"watching needs watchdog: pip install 'phashdb[watch]' ({e})") from e
+    return folder
 
-    # (path, where it was moved from or None)
-    arrived: queue.Queue[tuple[str, str | None]] = queue.Queue()
-    # The index's own folder (its trash above all) is never watched, wherever the user put
-    # it; only its trash, when the user asked to watch that folder itself (as ingest does).
-    trash = Path(index.trash).resolve()
-    own = trash if folder.is_relative_to(trash.parent) else trash.parent
+
+def _enqueuer(arrived: queue.Queue, own: Path):
+    """A watchdog handler that puts each image file created, written or moved in, outside
+    `own` (the index's folder), on `arrived` as (path, where it was moved from or None)."""
+    from watchdog.events import FileSystemEventHandler
 
     class Enqueue(FileSystemEventHandler):
         # Runs in the observer's thread: nothing slow here, or events pile up in the kernel.
@@ -120,40 +160,19 @@ def watch(
             if image and not Path(path).is_relative_to(own):
                 arrived.put((path, source))
 
-    summary = WatchSummary()
-    observer = Observer()
-    observer.schedule(Enqueue(), str(folder), recursive=True)
-    observer.start()
-    log.info("watching %s", folder)
-    if ready:
-        ready()
-    arriving: dict[str, _Arriving] = {}
+    return Enqueue()
+
+
+def _take(arrived: queue.Queue, arriving: dict[str, _Arriving], timeout: float) -> None:
+    """Moves what has arrived (waiting up to `timeout` for the first) into `arriving`."""
     try:
-        while not stop.is_set():
-            try:
-                path, source = arrived.get(timeout=min(settle / 5, 0.1))
-                while True:  # take in what has arrived, then try what has settled
-                    state = arriving.setdefault(path, _Arriving((-1, -1), time.monotonic()))
-                    state.source = source or state.source
-                    path, source = arrived.get_nowait()
-            except queue.Empty:
-                pass
-            for path in list(arriving):
-                if stop.is_set():
-                    break
-                seen = _try(index, path, arriving[path], on_duplicate, settle, give_up)
-                if seen is None:
-                    continue
-                del arriving[path]
-                if seen.action != "gone":
-                    setattr(summary, seen.action, getattr(summary, seen.action) + 1)
-                    if report:
-                        report(seen)
-    finally:
-        observer.stop()
-        observer.join()
-    summary.pending = len(arriving) + arrived.qsize()
-    return summary
+        path, source = arrived.get(timeout=timeout)
+        while True:
+            state = arriving.setdefault(path, _Arriving((-1, -1), time.monotonic()))
+            state.source = source or state.source
+            path, source = arrived.get_nowait()
+    except queue.Empty:
+        pass
 
 
 def _try(index, path: str, state: _Arriving, on_duplicate: str, settle: float, give_up: float):

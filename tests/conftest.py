@@ -55,23 +55,29 @@ REPO = Path(__file__).resolve().parent.parent
 REQUIRE_HBASE = os.environ.get("CI") == "true" or os.environ.get("PHASHDB_REQUIRE_HBASE") == "1"
 
 
+def started_cluster(tmp_path_factory, name: str, what: str):
+    """Builds and starts tests/<name>/cluster.sh, yields its ports (cluster.json), stops it.
+    Skipped without Java and Maven, except under CI."""
+    script = REPO / "tests" / name / "cluster.sh"
+    if not (shutil.which("java") and shutil.which("mvn")):
+        if REQUIRE_HBASE:
+            pytest.fail(f"the {what} tests need java and mvn")
+        pytest.skip(f"no java/mvn: {what} tests skipped (PHASHDB_REQUIRE_HBASE=1 makes this fail)")
+    folder = tmp_path_factory.mktemp(name)
+    for step in (["build"], ["start", str(folder)]):
+        result = subprocess.run([str(script), *step], check=False, capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.fail(f"{name} cluster.sh {step[0]} failed:\n{result.stdout}\n{result.stderr}")
+    yield json.loads((folder / "cluster.json").read_text())
+    subprocess.run([str(script), "stop", str(folder)], check=False, capture_output=True)
+
+
 @pytest.fixture(scope="session")
 def hbase_cluster(tmp_path_factory) -> dict:
     """A real HBase (ZooKeeper, master, 3 region servers, Thrift1 and Thrift2) started once
     for the session from tests/hbase; its ports (cluster.json). Skipped without Java and
     Maven, except under CI."""
-    script = REPO / "tests" / "hbase" / "cluster.sh"
-    if not (shutil.which("java") and shutil.which("mvn")):
-        if REQUIRE_HBASE:
-            pytest.fail("the HBase tests need java and mvn")
-        pytest.skip("no java/mvn: HBase tests skipped (PHASHDB_REQUIRE_HBASE=1 makes this fail)")
-    folder = tmp_path_factory.mktemp("hbase")
-    for step in (["build"], ["start", str(folder)]):
-        result = subprocess.run([str(script), *step], capture_output=True, text=True)
-        if result.returncode != 0:
-            pytest.fail(f"cluster.sh {step[0]} failed:\n{result.stdout}\n{result.stderr}")
-    yield json.loads((folder / "cluster.json").read_text())
-    subprocess.run([str(script), "stop", str(folder)], capture_output=True)
+    yield from started_cluster(tmp_path_factory, "hbase", "HBase")
 
 
 @pytest.fixture(scope="session")
@@ -80,18 +86,7 @@ def hadoop_cluster(tmp_path_factory) -> dict:
     DataNodes, replication 2) and YARN (a ResourceManager and a NodeManager), on loopback; its
     addresses (cluster.json: "namenode" is the hdfs:// URL, "conf_dir" the client config).
     Skipped without Java and Maven, except under CI."""
-    script = REPO / "tests" / "hadoop" / "cluster.sh"
-    if not (shutil.which("java") and shutil.which("mvn")):
-        if REQUIRE_HBASE:
-            pytest.fail("the Hadoop tests need java and mvn")
-        pytest.skip("no java/mvn: Hadoop tests skipped (PHASHDB_REQUIRE_HBASE=1 makes this fail)")
-    folder = tmp_path_factory.mktemp("hadoop")
-    for step in (["build"], ["start", str(folder)]):
-        result = subprocess.run([str(script), *step], check=False, capture_output=True, text=True)
-        if result.returncode != 0:
-            pytest.fail(f"hadoop cluster.sh {step[0]} failed:\n{result.stdout}\n{result.stderr}")
-    yield json.loads((folder / "cluster.json").read_text())
-    subprocess.run([str(script), "stop", str(folder)], check=False, capture_output=True)
+    yield from started_cluster(tmp_path_factory, "hadoop", "Hadoop")
 
 
 @pytest.fixture(scope="session")

@@ -117,18 +117,23 @@ def test_the_job_on_the_local_runner_groups_what_checks_confirm(tmp_path, edited
         assert ids_of(mr.dedupe(index, "local")) == checked_groups(index, edited)
 
 
+def stored_as(location, images, size: int, version: str):
+    """An index of `images` at `location` as an older version wrote it: each descriptor cut
+    to its first `size` bytes and the index marked `version`."""
+    with phashdb.open(location) as index:
+        fill(index, images)
+    db = sqlite3.connect(location / "index.sqlite3")
+    db.execute("UPDATE images SET descriptor = substr(descriptor, 1, ?)", (size,))
+    db.execute("UPDATE meta SET value = ? WHERE key = 'descriptor_version'", (json.dumps(version),))
+    db.commit()
+    db.close()
+    return location
+
+
 def test_rows_of_descriptor_layout_v1_are_grouped_as_is_only(tmp_path, edited):
     """An index made before the variants were stored still opens; its rows are judged as
     before (as-is, to the reach): captions are grouped, mirrors are not."""
-    location = tmp_path / "index"
-    with phashdb.open(location) as index:
-        fill(index, edited)
-    db = sqlite3.connect(location / "index.sqlite3")
-    db.execute("UPDATE images SET descriptor = substr(descriptor, 1, ?)", (SIZE,))
-    db.execute("UPDATE meta SET value = ? WHERE key = 'descriptor_version'",
-               (json.dumps("dct256-q-thumb4-v1"),))  # fmt: skip
-    db.commit()
-    db.close()
+    location = stored_as(tmp_path / "index", edited, SIZE, "dct256-q-thumb4-v1")
     with phashdb.open(location) as index:
         assert index.stats()["descriptor_version"] == "dct256-q-thumb4-v1"
         groups = ids_of(index.dedupe())
@@ -199,15 +204,7 @@ def test_the_job_on_the_local_runner_groups_framed_copies_and_exports(tmp_path, 
 def test_rows_of_descriptor_layout_v2_have_no_keys_and_still_open(tmp_path, keyed):
     """An index made before the keys were stored: its rows are grouped without them (a framed
     copy is not grouped; re-adding it stores its keys), a check still finds it."""
-    location = tmp_path / "index"
-    with phashdb.open(location) as index:
-        fill(index, keyed)
-    db = sqlite3.connect(location / "index.sqlite3")
-    db.execute("UPDATE images SET descriptor = substr(descriptor, 1, ?)", (STORED_SIZE,))
-    db.execute("UPDATE meta SET value = ? WHERE key = 'descriptor_version'",
-               (json.dumps("dct256-q-thumb4-variants-v2"),))  # fmt: skip
-    db.commit()
-    db.close()
+    location = stored_as(tmp_path / "index", keyed, STORED_SIZE, "dct256-q-thumb4-variants-v2")
     with phashdb.open(location) as index:
         assert index.stats()["descriptor_version"] == "dct256-q-thumb4-variants-v2"
         assert index.damaged_descriptors() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
 
 import pytest
 
@@ -269,7 +270,11 @@ def test_empty_deletes_an_entry_a_crash_left_with_an_empty_trashed_json(index, s
     assert not (index.trash / item.id).exists()
 
 
-def test_fsck_repairs_a_trashed_image_left_in_the_index(run, tmp_path, photos):
+@contextmanager
+def trashed_but_indexed(run, tmp_path, photos):
+    """A photo added by the CLI and moved to the trash, its record put back when the block
+    ends, as if killed between the move and the removal: yields (the photo, its entry, the
+    index)."""
     import phashdb
 
     photo = tmp_path / "photo.jpg"
@@ -278,7 +283,13 @@ def test_fsck_repairs_a_trashed_image_left_in_the_index(run, tmp_path, photos):
     with phashdb.open(tmp_path / "index") as index:
         record = index.get(str(photo))
         item = move_to_trash(photo, index.trash, index=index)
-        index.insert([record])  # as if killed between the move and the removal
+        yield photo, item, index
+        index.insert([record])
+
+
+def test_fsck_repairs_a_trashed_image_left_in_the_index(run, tmp_path, photos):
+    with trashed_but_indexed(run, tmp_path, photos) as (photo, item, _):
+        pass
     found = run("fsck")
     assert (
         found.returncode == 1 and "trashed" in found.stdout and "still in the index" in found.stdout
@@ -291,16 +302,8 @@ def test_fsck_repairs_a_trashed_image_left_in_the_index(run, tmp_path, photos):
 
 
 def test_fsck_repairs_entries_a_crash_left_half_made(run, tmp_path, photos):
-    import phashdb
-
-    photo = tmp_path / "photo.jpg"
-    shutil.copy(photos["camera"], photo)
-    run("add", photo)
-    with phashdb.open(tmp_path / "index") as index:
-        record = index.get(str(photo))
-        item = move_to_trash(photo, index.trash, index=index)
+    with trashed_but_indexed(run, tmp_path, photos) as (photo, item, index):
         shutil.move(item.path, photo)  # as if killed before the move: an entry, no file
-        index.insert([record])
         (index.trash / "20260101-000000-deadbeef").mkdir()  # killed before trashed.json
     found = run("fsck")
     assert found.returncode == 1 and found.stdout.count("trash: ") == 2
