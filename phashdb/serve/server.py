@@ -65,8 +65,13 @@ class Running:
         return self._server.config.app
 
     def stop(self) -> None:
+        """Stop serving: requests under way are given `GRACE` seconds (uvicorn's graceful
+        shutdown), then the server is told to quit without waiting for anything."""
         self._server.should_exit = True
-        self._thread.join()
+        self._thread.join(GRACE + 5)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join()
 
     def wait(self) -> None:
         """Until the server stops."""
@@ -90,6 +95,8 @@ class _HideTokens(logging.Filter):
         return True
 
 
+GRACE = 10  # seconds requests under way get when the server is told to stop
+
 _TOKEN = re.compile(r"([?&])token=[^&]*")
 _HIDE_TOKENS = _HideTokens()
 
@@ -104,6 +111,9 @@ def _uvicorn_config(config: ServeConfig, host: str, port: int, log_level: str,
         # here too): a server closing an idle connection just as the client reuses it fails
         # that request (a read error), which an upload service would see under load.
         timeout_keep_alive=30,
+        # A client that never finishes (a stalled upload, a connection left open) must not
+        # hold the server up when it is told to stop: what runs is cancelled after GRACE s.
+        timeout_graceful_shutdown=GRACE,
     )  # fmt: skip
     logging.getLogger("uvicorn.access").addFilter(_HIDE_TOKENS)
     return made
