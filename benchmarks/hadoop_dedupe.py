@@ -26,7 +26,7 @@ from hadoop_ingest import HADOOP, task_seconds
 
 import phashdb
 from phashdb.mr import run as mr
-from phashdb.mr.components import CHANGES, LARGEST, largest_inputs
+from phashdb.mr.counting import CHANGES, LARGEST, largest_inputs
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 import phashdb
 from phashdb.ingest import ingest
 from phashdb.mr import run as mr
-from phashdb.mr.components import LARGEST
+from phashdb.mr.counting import LARGEST
 from phashdb.mr.dedupe import MRDedupe
 
 

@@ -14,7 +14,7 @@ Input lines: `id<TAB>16-hex-digit hash[<TAB>stored descriptor in base64]`, and
 `<TAB>a<TAB>b` for each pair the user marked not duplicates. Output (JSON lines), one record a
 pair, from the pair's own reducer: {"link": [a, b, distance, score, variant]} for each linked
 pair (its strongest way), {"decided": [a, b]} for each decided pair (its link left out). The
-groups are made from them in MapReduce steps too (phashdb.mr.components).
+groups are made from them in MapReduce steps too (phashdb.mr.stars, phashdb.mr.groups).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 from mrjob.protocol import JSONProtocol, JSONValueProtocol, RawValueProtocol
 from mrjob.step import MRStep
 
-from .components import CHANGES, CountsInput
+from phashdb.mr.counting import CHANGES, CountsInput  # not relative: Hadoop runs this file
 
 # A reducer holds its group (ids, hashes, band tables) in memory: containers of this size.
 REDUCE_MEMORY_MB = 1536

@@ -101,10 +101,12 @@ def dedupe(
 ) -> list[Group]:
     """`Index.dedupe` as MapReduce jobs on `runner`: the same groups, and no step on one node
     (the close pairs by band keys, phashdb.mr.dedupe; the groups by connected components,
-    phashdb.mr.components). `group_bits`: as the dedupe job's --group-bits (default
-    `group_bits_for` the number of stored images). `counters`: as for run(), every step's."""
-    from .components import CHANGES, MRGroups, MRStars
+    phashdb.mr.stars and phashdb.mr.groups). `group_bits`: as the dedupe job's --group-bits
+    (default `group_bits_for` the stored images). `counters`: as for run(), every step's."""
+    from .counting import CHANGES
     from .dedupe import MRDedupe
+    from .groups import MRGroups
+    from .stars import MRStars
 
     threshold = index.threshold if threshold is None else threshold
     index.dedupe_bound(threshold)
