@@ -1,6 +1,7 @@
 """The dedupe job on YARN against Index.dedupe, on the same stored hashes.
 
     python benchmarks/hadoop_dedupe.py [--count 100000] [--chains 1000] [--chain-length 30]
+        [--group-bits G]
 
 Hashes: clusters of near-duplicates (each a centre with ~5% of its bits flipped per copy) among
 random ones, and chains (each hash 5 random bits from the one before, at random places, so
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--chains", type=int, default=1000)
     parser.add_argument("--chain-length", type=int, default=30)
+    parser.add_argument("--group-bits", type=int, help="default: chosen from the count")
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     hashes = rng.integers(0, 2**64, args.count, dtype=np.uint64, endpoint=False)
@@ -72,7 +74,7 @@ def main() -> None:
                 local = time.perf_counter() - t
                 counters: list = []
                 t = time.perf_counter()
-                got = mr.dedupe(index, "hadoop", counters=counters)
+                got = mr.dedupe(index, "hadoop", group_bits=args.group_bits, counters=counters)
                 job = time.perf_counter() - t
         finally:
             subprocess.run([str(script), "stop", str(tmp / "cluster")], check=False,

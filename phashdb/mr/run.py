@@ -33,11 +33,14 @@ DEDUPE_LINES_PER_MAP = 250_000
 # Hashes a reducer key of the dedupe job holds as its homes at most (probes come on top):
 # the group bits grow with the index so that no reducer holds more than a bounded share.
 KEY_HASHES = 50_000
+# Links a reduce task of the components jobs takes (a task's start costs seconds; a link, us).
+PAIRS_PER_REDUCE = 200_000
 # Rounds of the connected components at most: large-star/small-star takes O(log^2 n) rounds
 # at worst, about log n in practice (Kiveris et al.).
 MAX_ROUNDS = 40
-# Reduce tasks of the dedupe job at most.
-REDUCES = 64
+# Reduce tasks of the dedupe jobs at most: each reports its largest input as a counter of its
+# own, and Hadoop fails a job past 120 counters (mapreduce.job.counters.max; ~60 its own).
+REDUCES = 32
 
 
 LOADS = ("hfile", "online")
@@ -133,17 +136,18 @@ def dedupe(
     counters = [] if counters is None else counters
     with Jobs(runner) as jobs:
         pairs = jobs.run(MRDedupe, args, [jobs.write(lines)], counters, DEDUPE_LINES_PER_MAP)
-        if not any(step.get(CHANGES, {}).get("links") for step in counters):
+        links = sum(step.get(CHANGES, {}).get("links", 0) for step in counters)
+        if not links:
             return []
-        edges = pairs
+        edges, more = pairs, reduces(runner, links)
         for _ in range(MAX_ROUNDS):
             done = len(counters)
-            edges = jobs.run(MRStars, reduces(runner), [edges], counters)
+            edges = jobs.run(MRStars, more, [edges], counters)
             if not any(step.get(CHANGES, {}).get("changes") for step in counters[done:]):
                 break
         else:
             raise Error(f"the connected components did not converge in {MAX_ROUNDS} rounds")
-        found = list(jobs.values(MRGroups, reduces(runner), [pairs, edges], counters))
+        found = list(jobs.values(MRGroups, more, [pairs, edges], counters))
     return job_groups(found, index.store.find)
 
 
@@ -154,9 +158,11 @@ def group_bits_for(count: int) -> int:
     return max(0, math.ceil(math.log2(max(count, 1) / KEY_HASHES)))
 
 
-def reduces(runner: str) -> list[str]:
-    """The components jobs' reduce tasks: as many as the dedupe job's at most."""
-    return ["--jobconf", f"mapreduce.job.reduces={REDUCES}"] if runner in CLUSTER_RUNNERS else []
+def reduces(runner: str, links: int) -> list[str]:
+    """The components jobs' reduce tasks: one per PAIRS_PER_REDUCE links, REDUCES at most."""
+    if runner not in CLUSTER_RUNNERS:
+        return []
+    return ["--jobconf", f"mapreduce.job.reduces={min(REDUCES, -(-links // PAIRS_PER_REDUCE))}"]
 
 
 def job_groups(found: Iterable[dict], find) -> list[Group]:
