@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 import phashdb
 from phashdb.ingest import ingest
 from phashdb.mr import run as mr
-from phashdb.mr.counting import LARGEST
+from phashdb.mr.counting import LARGEST, largest_inputs
 from phashdb.mr.dedupe import MRDedupe
 
 
@@ -160,6 +160,23 @@ def test_the_distributed_groups_equal_the_index_dedupe_with_chains_decisions_and
         counters: list = []
         assert groups_of(mr.dedupe(index, runner, 4, counters=counters)) == expected
         assert star_rounds(counters) > 2
+
+
+def test_the_group_bits_grow_with_the_index_so_no_reducer_holds_a_quarter(tmp_path, monkeypatch):
+    assert [mr.group_bits_for(n) for n in (1, 50_000, 10**6, 10**9)] == [0, 0, 5, 15]
+    monkeypatch.setattr(mr, "KEY_HASHES", 100)  # 3,200 hashes then take the bits of 10^6
+    rng = np.random.default_rng(3)
+    hashes = rng.integers(0, 2**64, 3200, dtype=np.uint64, endpoint=False)
+    hashes[1::2] = hashes[::2] ^ np.uint64(0b10010001)  # pairs at distance 3
+    with phashdb.open(tmp_path / "index") as index:
+        index.add_hashes((f"i{n}", int(h)) for n, h in enumerate(hashes))
+        counters: list = []
+        assert groups_of(mr.dedupe(index, "inline", counters=counters)) == groups_of(
+            index.dedupe()
+        )
+        close_pairs = largest_inputs(counters)[0]  # a key's homes and probes
+        assert 0 < close_pairs <= len(hashes) / 4
+        assert max(largest_inputs(counters)[1:]) <= 2  # a pair's ways; a node's neighbours
 
 
 def test_an_unknown_runner_is_refused(tmp_path):
