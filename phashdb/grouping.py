@@ -218,7 +218,7 @@ def groups(
     kept = [link for link in kept if link.a in records and link.b in records]
     members = connected_groups((link.a, link.b) for link in kept)
     if decided and any(_splits(ids, decided) for ids in members):
-        kept = _apart(kept, decided)
+        kept = apart(kept, decided)
         members = connected_groups((link.a, link.b) for link in kept)
     group_of = {i: n for n, ids in enumerate(members) for i in ids}
     pairs: list[list] = [[] for _ in members]
@@ -236,7 +236,7 @@ def _splits(ids: list, decided: set) -> bool:
     return any(a in members and b in members for a, b in decided)
 
 
-def _apart(links: list[Link], decided: set) -> list[Link]:
+def apart(links: list[Link], decided: set) -> list[Link]:
     """`links` less those that would join a decided pair, taken strongest first (Kruskal's
     order): each left-out link is the weakest on every path it would have closed between them."""
     apart: dict[str, set] = {}

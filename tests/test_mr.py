@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image as PILImage
 
 import phashdb
 from phashdb.ingest import ingest
 from phashdb.mr import run as mr
+from phashdb.mr.counting import LARGEST, largest_inputs
 from phashdb.mr.dedupe import MRDedupe
 
 
@@ -112,6 +114,69 @@ def test_dedupe_job_leaves_out_pairs_marked_not_duplicates(tmp_path):
         index.mark_not_duplicates([("a", "b"), ("a", "c")])
         assert groups_of(mr.dedupe(index, "inline", 4)) == groups_of(index.dedupe(4))
         assert groups_of(mr.dedupe(index, "inline", 4)) == [(["b", "c"], (("b", "c", 1),))]
+
+
+def chain(rng, length: int, threshold: int) -> list[int]:
+    """Hashes each `threshold // 2 + 1` new bits from the one before: each within the
+    threshold of its neighbours in the chain only."""
+    step = threshold // 2 + 1
+    bits = rng.permutation(64)
+    out = [int(rng.integers(0, 2**63))]
+    for k in range(length - 1):
+        out.append(out[-1] ^ sum(1 << int(b) for b in bits[k * step : (k + 1) * step]))
+    return out
+
+
+def star_rounds(counters) -> int:
+    return sum(any(n.startswith("large-star") for n in step.get(LARGEST, {})) for step in counters)
+
+
+@pytest.mark.parametrize("runner", ["inline", pytest.param("hadoop", marks=pytest.mark.hadoop)])
+def test_the_distributed_groups_equal_the_index_dedupe_with_chains_decisions_and_judged_pairs(
+    tmp_path, photos, near_copies, runner, request, monkeypatch
+):
+    if runner == "hadoop":
+        monkeypatch.setenv("MRJOB_CONF", str(request.getfixturevalue("hadoop_conf")))
+    rng = np.random.default_rng(26)
+    # A chain of 22 images whose ids are in no order along it: the components take rounds.
+    hashes = chain(rng, 22, 4)
+    ids = [f"c{n:02d}" for n in rng.permutation(len(hashes))]
+    for name, grey in (("white", 255), ("grey", 235), ("black", 10)):
+        # pages of one grey each: one pHash, told apart by the descriptor judge only
+        PILImage.new("L", (400, 300), grey).convert("RGB").save(tmp_path / f"{name}.jpg")
+    with phashdb.open(tmp_path / "index") as index:
+        index.add_hashes(zip(ids, hashes))
+        for name in ("white", "grey", "black"):
+            index.add(tmp_path / f"{name}.jpg", id=name, keep_duplicate=True)
+        index.add(photos["astronaut"], id="astronaut")
+        index.add(near_copies["astronaut"], id="astronaut-copy", keep_duplicate=True)
+        assert len({index.get(name).hash for name in ("white", "grey", "black")}) == 1
+        before = groups_of(index.dedupe(4))
+        assert sorted(len(ids) for ids, _ in before) == [2, 22]  # no blank pages grouped
+        index.mark_not_duplicates([(ids[2], ids[17])])  # splits the chain's group in two
+        expected = groups_of(index.dedupe(4))
+        chained = [members for members, _ in expected if members[0].startswith("c")]
+        assert len(chained) == 2 and sum(map(len, chained)) == 22
+        counters: list = []
+        assert groups_of(mr.dedupe(index, runner, 4, counters=counters)) == expected
+        assert star_rounds(counters) > 2
+
+
+def test_the_group_bits_grow_with_the_index_so_no_reducer_holds_a_quarter(tmp_path, monkeypatch):
+    assert [mr.group_bits_for(n) for n in (1, 50_000, 10**6, 10**9)] == [0, 0, 5, 15]
+    monkeypatch.setattr(mr, "KEY_HASHES", 100)  # 3,200 hashes then take the bits of 10^6
+    rng = np.random.default_rng(3)
+    hashes = rng.integers(0, 2**64, 3200, dtype=np.uint64, endpoint=False)
+    hashes[1::2] = hashes[::2] ^ np.uint64(0b10010001)  # pairs at distance 3
+    with phashdb.open(tmp_path / "index") as index:
+        index.add_hashes((f"i{n}", int(h)) for n, h in enumerate(hashes))
+        counters: list = []
+        assert groups_of(mr.dedupe(index, "inline", counters=counters)) == groups_of(
+            index.dedupe()
+        )
+        close_pairs = largest_inputs(counters)[0]  # a key's homes and probes
+        assert 0 < close_pairs <= len(hashes) / 4
+        assert max(largest_inputs(counters)[1:]) <= 2  # a pair's ways; a node's neighbours
 
 
 def test_an_unknown_runner_is_refused(tmp_path):

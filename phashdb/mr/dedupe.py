@@ -10,23 +10,25 @@ are within the probe radius of them. So a query and a close stored hash meet at 
 their first close band: the hash's home. That reducer searches its group exactly (phashdb's
 band tables over its homes, every query it got) and judges a hit only there. G = 0 makes one
 key per band holding every hash; each bit more halves a group and adds probe records.
-Input lines: `id<TAB>16-hex-digit hash[<TAB>stored descriptor in base64]`. Output (JSON
-lines): {"link": [a, b, distance, score, variant]} for each linked pair (its strongest way),
-then {"group": [ids]} for each connected group, largest first (decisions not applied: the
-driver, phashdb.mr.run.dedupe, groups the links as Index.dedupe does).
+Input lines: `id<TAB>16-hex-digit hash[<TAB>stored descriptor in base64]`, and
+`<TAB>a<TAB>b` for each pair the user marked not duplicates. Output (JSON lines), one record a
+pair, from the pair's own reducer: {"link": [a, b, distance, score, variant]} for each linked
+pair (its strongest way), {"decided": [a, b]} for each decided pair (its link left out). The
+groups are made from them in MapReduce steps too (phashdb.mr.stars, phashdb.mr.groups).
 """
 
 from __future__ import annotations
 
-from mrjob.job import MRJob
 from mrjob.protocol import JSONProtocol, JSONValueProtocol, RawValueProtocol
 from mrjob.step import MRStep
+
+from phashdb.mr.counting import CHANGES, CountsInput  # not relative: Hadoop runs this file
 
 # A reducer holds its group (ids, hashes, band tables) in memory: containers of this size.
 REDUCE_MEMORY_MB = 1536
 
 
-class MRDedupe(MRJob):
+class MRDedupe(CountsInput):
     INPUT_PROTOCOL = RawValueProtocol
     INTERNAL_PROTOCOL = JSONProtocol
     OUTPUT_PROTOCOL = JSONValueProtocol
@@ -46,7 +48,7 @@ class MRDedupe(MRJob):
                 mapper_init=self.load_layout, mapper=self.band_keys,
                 reducer_init=self.load_layout, reducer=self.close_pairs, jobconf=memory,
             ),
-            MRStep(mapper=self.all_to_one, reducer=self.groups),
+            MRStep(reducer=self.best_link),
         ]
 
     def load_layout(self):
@@ -68,6 +70,9 @@ class MRDedupe(MRJob):
         from phashdb.grouping import NAMES, queries
 
         id, hex_hash, *rest = line.rstrip("\n").split("\t")
+        if not id:  # a decided pair: to its own reducer in the next step
+            yield f"decided {hex_hash}", f"d\t{hex_hash}\t{rest[0]}"
+            return
         stored = base64.b64decode(rest[0]) if rest and rest[0] else None
         o = self.options
         found = queries(id, int(hex_hash, 16), stored, o.threshold, o.reach, bool(o.variants))
@@ -97,9 +102,13 @@ class MRDedupe(MRJob):
         from phashdb.bands import distances
         from phashdb.grouping import NAMES, Query, band_tables, judge_hits
 
+        if key.startswith("decided "):
+            for entry in entries:
+                yield entry.split("\t")[1:], "decided"
+            return
         o = self.options
         homes, stored, found = [], {}, []
-        for entry in entries:
+        for entry in self.counted("close-pairs", entries):
             kind, n, hex_hash, mine, id = entry.split(" ", 4)
             h, n = int(hex_hash, 16), int(n)
             mine = None if mine == "-" else base64.b64decode(mine)
@@ -125,17 +134,16 @@ class MRDedupe(MRJob):
         for link in judge_hits(found, q.tolist(), ids, d.tolist(), stored, o.threshold):
             yield [link.a, link.b], link.to_json()
 
-    def all_to_one(self, pair, link):
-        yield None, link
+    def best_link(self, pair, links):
+        from phashdb.grouping import best_links, link_from_json
 
-    def groups(self, _, links):
-        from phashdb.grouping import best_links, connected_groups, link_from_json
-
-        best = best_links(link_from_json(link) for link in links)
-        for pair in sorted(best):
-            yield None, {"link": best[pair].to_json()}
-        for group in connected_groups(best):
-            yield None, {"group": group}
+        links = self.counted("best-link", links)
+        if "decided" in links:
+            yield None, {"decided": pair}
+            return
+        (best,) = best_links(link_from_json(link) for link in links).values()
+        self.increment_counter(CHANGES, "links")
+        yield None, {"link": best.to_json()}
 
 
 if __name__ == "__main__":
