@@ -131,12 +131,13 @@ def star_rounds(counters) -> int:
     return sum(any(n.startswith("large-star") for n in step.get(LARGEST, {})) for step in counters)
 
 
-@pytest.mark.parametrize("runner", ["inline", pytest.param("hadoop", marks=pytest.mark.hadoop)])
+# On the local runner (each job a real mrjob run in subprocesses, the outputs of one the inputs
+# of the next); on YARN the same jobs run in tests/test_grouping.py and tests/test_hadoop.py
+# (one YARN application a round: this chain's rounds would add minutes to the suite).
+@pytest.mark.parametrize("runner", ["inline", "local"])
 def test_the_distributed_groups_equal_the_index_dedupe_with_chains_decisions_and_judged_pairs(
-    tmp_path, photos, near_copies, runner, request, monkeypatch
+    tmp_path, photos, near_copies, runner
 ):
-    if runner == "hadoop":
-        monkeypatch.setenv("MRJOB_CONF", str(request.getfixturevalue("hadoop_conf")))
     rng = np.random.default_rng(26)
     # A chain of 22 images whose ids are in no order along it: the components take rounds.
     hashes = chain(rng, 22, 4)
