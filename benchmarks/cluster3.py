@@ -50,6 +50,7 @@ RUN = f"{int(time.time()) % 10**6}"
 ONLINE, BULK = f"bench{RUN}", f"bulk{RUN}"
 TABLES = (ONLINE, ONLINE + RECORDS_SUFFIX, BULK, BULK + RECORDS_SUFFIX)
 
+
 @contextmanager
 def cluster(dir_: str | None):
     if dir_:
@@ -98,7 +99,10 @@ def ingest_reads(url: str, held: int, count: int = 10) -> None:
     from phashdb.hbase.tally import CallTally
     from phashdb.ingest import ingest
 
-    with tempfile.TemporaryDirectory(prefix="cluster3-ingest-") as folder, phashdb.open(url) as index:
+    with (
+        tempfile.TemporaryDirectory(prefix="cluster3-ingest-") as folder,
+        phashdb.open(url) as index,
+    ):
         for i, path in enumerate(corpus_files()[:count]):
             shutil.copy(path, Path(folder) / f"{RUN}-{i:02d}-{path.name}")
         store = index.store

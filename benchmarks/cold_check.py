@@ -46,15 +46,24 @@ def main() -> None:
         rng = np.random.default_rng(1)
         with phashdb.open(Path(tmp) / "index") as index:
             index.add_hashes(
-                (f"i{i}", h) for i, h in enumerate(
-                    rng.integers(0, 2**64, args.size, dtype=np.uint64, endpoint=False).tolist())
+                (f"i{i}", h)
+                for i, h in enumerate(
+                    rng.integers(0, 2**64, args.size, dtype=np.uint64, endpoint=False).tolist()
+                )
             )
             index.add(photo, id="chelsea")
             index.query(0, 0)  # band tables built and saved on close, as any used index has
         cli = str(Path(sys.executable).parent / "phashdb")
         ours = median_run([cli, "--db", str(Path(tmp) / "index"), "check", str(photo)], args.runs)
-        base = median_run([sys.executable, "-c", "import imagehash, sys; from PIL import Image; "
-                           f"imagehash.phash(Image.open({str(photo)!r}))"], args.runs)
+        base = median_run(
+            [
+                sys.executable,
+                "-c",
+                "import imagehash, sys; from PIL import Image; "
+                f"imagehash.phash(Image.open({str(photo)!r}))",
+            ],
+            args.runs,
+        )
     print(f"cold `phashdb check` on a {args.size:,}-hash index, median of {args.runs} runs:")
     print(f"  phashdb check               {ours * 1e3:6.0f} ms  (goal: 500 ms)")
     print(f"  python + imagehash, no index {base * 1e3:5.0f} ms")

@@ -55,17 +55,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         script = HADOOP / "cluster.sh"
-        subprocess.run([str(script), "start", str(tmp / "cluster")], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(script), "start", str(tmp / "cluster")], check=True, stdout=subprocess.DEVNULL
+        )
         try:
             cluster = json.loads((tmp / "cluster" / "cluster.json").read_text())
             conf = tmp / "mrjob.conf"
-            conf.write_text(json.dumps({"runners": {"hadoop": {
-                "hadoop_bin": [str(HADOOP / "bin" / "hadoop"), "--config", cluster["conf_dir"]],
-                "hadoop_streaming_jar": str(HADOOP / "target/lib/hadoop-streaming-3.3.4.jar"),
-                "hadoop_tmp_dir": f"{cluster['namenode']}/tmp/mrjob",
-                "python_bin": sys.executable,
-            }}}))
+            conf.write_text(
+                json.dumps(
+                    {
+                        "runners": {
+                            "hadoop": {
+                                "hadoop_bin": [
+                                    str(HADOOP / "bin" / "hadoop"),
+                                    "--config",
+                                    cluster["conf_dir"],
+                                ],
+                                "hadoop_streaming_jar": str(
+                                    HADOOP / "target/lib/hadoop-streaming-3.3.4.jar"
+                                ),
+                                "hadoop_tmp_dir": f"{cluster['namenode']}/tmp/mrjob",
+                                "python_bin": sys.executable,
+                            }
+                        }
+                    }
+                )
+            )
             os.environ["MRJOB_CONF"] = str(conf)
             with phashdb.open(tmp / "index") as index:
                 index.add_hashes((f"i{n}", int(h)) for n, h in enumerate(hashes))
@@ -77,18 +92,23 @@ def main() -> None:
                 got = mr.dedupe(index, "hadoop", group_bits=args.group_bits, counters=counters)
                 job = time.perf_counter() - t
         finally:
-            subprocess.run([str(script), "stop", str(tmp / "cluster")], check=False,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [str(script), "stop", str(tmp / "cluster")], check=False, stdout=subprocess.DEVNULL
+            )
     want_pairs = sum(len(g.pairs) for g in expected)
     got_pairs = sum(len(g.pairs) for g in got)
     same = [(g.images, g.pairs) for g in got] == [(g.images, g.pairs) for g in expected]
-    print(f"{args.count} hashes, threshold {index.threshold}: Index.dedupe {local:.1f} s, "
-          f"{len(expected)} groups, {want_pairs} pairs")
+    print(
+        f"{args.count} hashes, threshold {index.threshold}: Index.dedupe {local:.1f} s, "
+        f"{len(expected)} groups, {want_pairs} pairs"
+    )
     print_steps(counters, args.count)
-    print(f"dedupe job on YARN: {job:.0f} s ({job / local:.1f}x Index.dedupe), {len(got)} groups, "
-          f"{got_pairs} pairs ({'the same groups and pairs' if same else 'DIFFERENT'}); task "
-          f"seconds: map {task_seconds(counters, 'map'):.0f}, reduce "
-          f"{task_seconds(counters, 'reduce'):.0f} over {len(counters)} steps")
+    print(
+        f"dedupe job on YARN: {job:.0f} s ({job / local:.1f}x Index.dedupe), {len(got)} groups, "
+        f"{got_pairs} pairs ({'the same groups and pairs' if same else 'DIFFERENT'}); task "
+        f"seconds: map {task_seconds(counters, 'map'):.0f}, reduce "
+        f"{task_seconds(counters, 'reduce'):.0f} over {len(counters)} steps"
+    )
 
 
 def print_steps(counters: list, count: int) -> None:
@@ -104,12 +124,16 @@ def print_steps(counters: list, count: int) -> None:
         )  # fmt: skip
         whole = count if name == "close-pairs" else pairs
         shares.append(largest / max(whole, 1))
-        print(f"  step {n:2d} {name:12s} largest reducer input {largest:>9,} of {total:>11,} "
-              f"reduce input records; {shares[-1]:.4f} of the {'hashes' if whole == count else 'pairs'}")
+        print(
+            f"  step {n:2d} {name:12s} largest reducer input {largest:>9,} of {total:>11,} "
+            f"reduce input records; {shares[-1]:.4f} of the {'hashes' if whole == count else 'pairs'}"
+        )
     rounds = sum(any(k.startswith("large-star") for k in s.get(LARGEST, {})) for s in counters)
-    print(f"{len(counters)} steps ({rounds} rounds of large-star/small-star), {pairs:,} pairs; "
-          f"largest reducer input at most {max(shares):.4f} of its step's whole "
-          f"({'<= 1/4' if max(shares) <= 0.25 else 'MORE THAN 1/4'})")
+    print(
+        f"{len(counters)} steps ({rounds} rounds of large-star/small-star), {pairs:,} pairs; "
+        f"largest reducer input at most {max(shares):.4f} of its step's whole "
+        f"({'<= 1/4' if max(shares) <= 0.25 else 'MORE THAN 1/4'})"
+    )
 
 
 if __name__ == "__main__":

@@ -46,7 +46,9 @@ def variants(job: tuple[str, list[tuple[str, int]]]) -> None:
         photo = photo.convert("RGB")
     for target, k in targets:
         scale = (300 + (k * 137) % 800) / max(photo.size)
-        img = photo.resize((max(8, round(photo.width * scale)), max(8, round(photo.height * scale))))
+        img = photo.resize(
+            (max(8, round(photo.width * scale)), max(8, round(photo.height * scale)))
+        )
         if k % 2:
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         img.save(target, quality=60 + (k * 7) % 36)
@@ -61,12 +63,15 @@ def jmx(cluster: dict, name: str) -> dict:
 def task_seconds(counters: list, kind: str) -> float:
     """Seconds all `kind` ("map", "reduce") tasks of a job's steps took, from its counters."""
     # Hadoop names the group "Job Counters " (with a space)
-    return sum(
-        group.get(f"Total time spent by all {kind} tasks (ms)", 0)
-        for step in counters
-        for name, group in step.items()
-        if name.strip() == "Job Counters"
-    ) / 1000
+    return (
+        sum(
+            group.get(f"Total time spent by all {kind} tasks (ms)", 0)
+            for step in counters
+            for name, group in step.items()
+            if name.strip() == "Job Counters"
+        )
+        / 1000
+    )
 
 
 def main() -> None:
@@ -80,24 +85,35 @@ def main() -> None:
         images = tmp / "images"
         images.mkdir()
         t = time.perf_counter()
-        jobs = [(photo, [(str(images / f"{n:06d}.jpg"), n // len(photos))
-                         for n in range(i, args.count, len(photos))])
-                for i, photo in enumerate(photos)]
+        jobs = [
+            (
+                photo,
+                [
+                    (str(images / f"{n:06d}.jpg"), n // len(photos))
+                    for n in range(i, args.count, len(photos))
+                ],
+            )
+            for i, photo in enumerate(photos)
+        ]
         with ProcessPoolExecutor() as pool:
             list(pool.map(variants, jobs))
         size = sum(p.stat().st_size for p in images.iterdir())
-        print(f"{args.count} variants of {len(photos)} photos, {size / 2**20:.0f} MB, made in "
-              f"{time.perf_counter() - t:.0f} s")
+        print(
+            f"{args.count} variants of {len(photos)} photos, {size / 2**20:.0f} MB, made in "
+            f"{time.perf_counter() - t:.0f} s"
+        )
 
         script = HADOOP / "cluster.sh"
-        subprocess.run([str(script), "start", str(tmp / "cluster")], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(script), "start", str(tmp / "cluster")], check=True, stdout=subprocess.DEVNULL
+        )
         try:
             cluster = json.loads((tmp / "cluster" / "cluster.json").read_text())
             run_all(cluster, tmp, images, size)
         finally:
-            subprocess.run([str(script), "stop", str(tmp / "cluster")], check=False,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [str(script), "stop", str(tmp / "cluster")], check=False, stdout=subprocess.DEVNULL
+            )
 
 
 def run_all(cluster: dict, tmp: Path, images: Path, size: int) -> None:
@@ -117,12 +133,26 @@ def run_all(cluster: dict, tmp: Path, images: Path, size: int) -> None:
 def use_cluster(cluster: dict, tmp: Path) -> None:
     """Points mrjob at the cluster (MRJOB_CONF)."""
     conf = tmp / "mrjob.conf"
-    conf.write_text(json.dumps({"runners": {"hadoop": {
-        "hadoop_bin": [str(HADOOP / "bin" / "hadoop"), "--config", cluster["conf_dir"]],
-        "hadoop_streaming_jar": str(HADOOP / "target" / "lib" / "hadoop-streaming-3.3.4.jar"),
-        "hadoop_tmp_dir": f"{cluster['namenode']}/tmp/mrjob",
-        "python_bin": sys.executable,
-    }}}))
+    conf.write_text(
+        json.dumps(
+            {
+                "runners": {
+                    "hadoop": {
+                        "hadoop_bin": [
+                            str(HADOOP / "bin" / "hadoop"),
+                            "--config",
+                            cluster["conf_dir"],
+                        ],
+                        "hadoop_streaming_jar": str(
+                            HADOOP / "target" / "lib" / "hadoop-streaming-3.3.4.jar"
+                        ),
+                        "hadoop_tmp_dir": f"{cluster['namenode']}/tmp/mrjob",
+                        "python_bin": sys.executable,
+                    }
+                }
+            }
+        )
+    )
     os.environ["MRJOB_CONF"] = str(conf)
 
 
@@ -130,6 +160,7 @@ def upload(client, nn: str, files: list[str], size: int) -> list[str]:
     """The files uploaded to /plain, and packed to /packs: the packs."""
     count = len(files)
     client.mkdirs("/plain", create_parent=True)
+
     def put(path):
         with client.create(f"/plain/{os.path.basename(path)}") as f:
             f.write(Path(path).read_bytes())
@@ -141,9 +172,11 @@ def upload(client, nn: str, files: list[str], size: int) -> list[str]:
     t = time.perf_counter()
     packs = hdfs.write_packs(files, f"{nn}/packs", pack_bytes=64 << 20)
     packing = time.perf_counter() - t
-    print(f"upload to HDFS: plain files {count / took:.0f} files/s (16 threads) "
-          f"({size / 2**20 / took:.1f} MB/s); {len(packs)} packs of <= 64 MB "
-          f"{count / packing:.0f} images/s ({size / 2**20 / packing:.1f} MB/s)")
+    print(
+        f"upload to HDFS: plain files {count / took:.0f} files/s (16 threads) "
+        f"({size / 2**20 / took:.1f} MB/s); {len(packs)} packs of <= 64 MB "
+        f"{count / packing:.0f} images/s ({size / 2**20 / packing:.1f} MB/s)"
+    )
     return packs
 
 
@@ -166,9 +199,11 @@ def read_rates(client, cluster: dict, files: list[str], packs: list[str]) -> Non
     for name in members:
         hdfs.open_image(f"{packs[0]}#{name}")
     packed = len(members) / (time.perf_counter() - t)
-    print(f"reading small files one by one: hdfs-native {native:.0f} files/s, WebHDFS "
-          f"{web:.0f} files/s ({native / web:.1f}x); pack members (ranged reads) "
-          f"{packed:.0f} images/s")
+    print(
+        f"reading small files one by one: hdfs-native {native:.0f} files/s, WebHDFS "
+        f"{web:.0f} files/s ({native / web:.1f}x); pack members (ranged reads) "
+        f"{packed:.0f} images/s"
+    )
 
 
 def fixed_cost(client, nn: str, tmp: Path, files: list[str]) -> None:
@@ -179,8 +214,10 @@ def fixed_cost(client, nn: str, tmp: Path, files: list[str]) -> None:
         with client.create(f"/two/{os.path.basename(path)}") as f:
             f.write(Path(path).read_bytes())
     fixed = {}
-    for name, make in (("mrjob's runner", lambda job, runner: job.make_runner()),
-                       ("hdfs-native file operations", mr.make_runner)):
+    for name, make in (
+        ("mrjob's runner", lambda job, runner: job.make_runner()),
+        ("hdfs-native file operations", mr.make_runner),
+    ):
         with phashdb.open(tmp / f"two-{len(fixed)}") as index:
             saved, mr.make_runner = mr.make_runner, make
             try:
@@ -189,8 +226,10 @@ def fixed_cost(client, nn: str, tmp: Path, files: list[str]) -> None:
                 fixed[name] = time.perf_counter() - t
             finally:
                 mr.make_runner = saved
-    print("a 2-image job on YARN (its fixed cost): " + ", ".join(
-        f"{name} {t:.1f} s" for name, t in fixed.items()))
+    print(
+        "a 2-image job on YARN (its fixed cost): "
+        + ", ".join(f"{name} {t:.1f} s" for name, t in fixed.items())
+    )
 
 
 def ingest_rates(nn: str, tmp: Path, images: Path, count: int) -> None:
@@ -216,8 +255,10 @@ def ingest_rates(nn: str, tmp: Path, images: Path, count: int) -> None:
     base = rates["local pool, local files"]
     print(f"ingest of {count} images, {os.cpu_count()} cores:")
     for name, rate in rates.items():
-        line = (f"  {name:<26} {rate:7.1f} images/s  {elapsed[name]:5.0f} s  "
-                f"({rate / base:.2f}x the local pool)")
+        line = (
+            f"  {name:<26} {rate:7.1f} images/s  {elapsed[name]:5.0f} s  "
+            f"({rate / base:.2f}x the local pool)"
+        )
         if task_seconds(counters[name], "map"):
             busy = task_seconds(counters[name], "map")
             line += f"; {count / busy:.1f} images/s per map container ({busy:.0f} s in maps)"
@@ -226,8 +267,10 @@ def ingest_rates(nn: str, tmp: Path, images: Path, count: int) -> None:
 
 def print_namenode(cluster: dict, count: int, packs: int) -> None:
     fs = jmx(cluster, "FSNamesystem")
-    print(f"NameNode: {fs['FilesTotal']} files and {fs['BlocksTotal']} blocks "
-          f"({count} plain images, {packs} packs, the jobs' files)")
+    print(
+        f"NameNode: {fs['FilesTotal']} files and {fs['BlocksTotal']} blocks "
+        f"({count} plain images, {packs} packs, the jobs' files)"
+    )
     nodes = json.loads(jmx(cluster, "NameNodeInfo")["LiveNodes"])
     used = {name: node["usedSpace"] for name, node in sorted(nodes.items())}
     total = sum(used.values())

@@ -42,7 +42,8 @@ def ingest_rate(folder: Path, workers: int, scratch: Path) -> float:
     t = time.perf_counter()
     subprocess.run(
         [str(phashdb_cli), "--db", str(index), "ingest", "-j", str(workers), str(folder)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     return len(os.listdir(folder)) / (time.perf_counter() - t)
 
@@ -82,8 +83,10 @@ def main() -> None:
         print(f"  phashdb.hash_image        {ours:7.1f} images/s")
         print(f"  imagehash.phash (full)    {theirs:7.1f} images/s")
         print(f"  ratio                     {ours / theirs:7.2f}x")
-        print(f"  without the descriptor    {bare:7.1f} images/s: the descriptor and variants "
-              f"make hashing {bare / ours:.3f}x as long")
+        print(
+            f"  without the descriptor    {bare:7.1f} images/s: the descriptor and variants "
+            f"make hashing {bare / ours:.3f}x as long"
+        )
         # Ingest gets more files (each JPEG under --names names) so that starting the worker
         # processes, once per command, weighs as little as it does on a real collection.
         many = tmp / "many"
@@ -92,8 +95,10 @@ def main() -> None:
             for p in paths:
                 os.symlink(p, many / f"{k}-{p.name}")
         one, two = ingest_rate(many, 1, tmp), ingest_rate(many, 2, tmp)
-        print(f"phashdb ingest of {args.names * len(paths)} files, whole command: -j 1 {one:.1f} images/s,"
-              f" -j 2 {two:.1f} images/s, ratio {two / one:.2f}x")
+        print(
+            f"phashdb ingest of {args.names * len(paths)} files, whole command: -j 1 {one:.1f} images/s,"
+            f" -j 2 {two:.1f} images/s, ratio {two / one:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ def started_cluster():
             yield json.loads((Path(tmp) / "cluster.json").read_text()), tmp
         finally:
             subprocess.run([str(CLUSTER), "stop", tmp], check=False, stdout=subprocess.DEVNULL)
+
+
 RADII = (4, 8, 10)
 
 
@@ -253,14 +255,18 @@ def main() -> None:
         f"{args.size:,} hashes: {args.size / max(h['client_cpu'], h['server_cpu']):,.0f} hashes/s "
         "if each had one core to itself"
     )
-    print(f"Thrift calls per check (a real photo, flips searched): {per_check[0]:.1f} {per_check[1]}")
+    print(
+        f"Thrift calls per check (a real photo, flips searched): {per_check[0]:.1f} {per_check[1]}"
+    )
     print("HBase/floor at p50: " + ", ".join(f"r={r} {h[r][0] / floor[0]:.1f}x" for r in RADII))
     u = results["unfiltered"]
     print(
         f"unfiltered/floor at p50 (its own floor {u['floor'][0]:.2f} ms): "
         + ", ".join(f"r={r} {u[r][0] / u['floor'][0]:.1f}x" for r in RADII)
     )
-    print(f"after the load's flush and compaction, the cluster was busy {sizes['settled']:.0f} s more")
+    print(
+        f"after the load's flush and compaction, the cluster was busy {sizes['settled']:.0f} s more"
+    )
     print(
         f"bytes per image on disk (flushed, major-compacted): band table "
         f"{sizes['bench'] / args.size:.1f}, records {sizes['bench.images'] / args.size:.1f}"

@@ -32,15 +32,28 @@ def main() -> None:
     photos = find_photos(sys.argv[1:])
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        home = Path(subprocess.run([str(HADOOP / "setup.sh")], capture_output=True, text=True,
-                                   check=True).stdout.strip().splitlines()[-1])
+        home = Path(
+            subprocess.run([str(HADOOP / "setup.sh")], capture_output=True, text=True, check=True)
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         conf = tmp / "mrjob.conf"
-        conf.write_text(json.dumps({"runners": {"hadoop": {
-            "hadoop_bin": str(home / "bin" / "hadoop"),
-            "hadoop_streaming_jar": str(home / "target" / "lib" / "hadoop-streaming-3.3.4.jar"),
-            "hadoop_tmp_dir": (tmp / "hadoop-tmp").as_uri(),
-            "python_bin": sys.executable,
-        }}}))
+        conf.write_text(
+            json.dumps(
+                {
+                    "runners": {
+                        "hadoop": {
+                            "hadoop_bin": str(home / "bin" / "hadoop"),
+                            "hadoop_streaming_jar": str(
+                                home / "target" / "lib" / "hadoop-streaming-3.3.4.jar"
+                            ),
+                            "hadoop_tmp_dir": (tmp / "hadoop-tmp").as_uri(),
+                            "python_bin": sys.executable,
+                        }
+                    }
+                }
+            )
+        )
         os.environ["MRJOB_CONF"] = str(conf)
         folder = tmp / "photos"
         folder.mkdir()

@@ -47,8 +47,10 @@ def main() -> None:
         db.executemany("INSERT INTO t VALUES (?, ?)", zip(ids, hashes.view(np.int64).tolist()))
         db.execute("COMMIT")
         bare = time.perf_counter() - t
-        print(f"add_hashes of {args.size:,}: {args.size / ours:,.0f} hashes/s; bare SQLite "
-              f"INSERT {args.size / bare:,.0f} rows/s; ratio {bare / ours:.2f} (goal >= 500,000/s)")
+        print(
+            f"add_hashes of {args.size:,}: {args.size / ours:,.0f} hashes/s; bare SQLite "
+            f"INSERT {args.size / bare:,.0f} rows/s; ratio {bare / ours:.2f} (goal >= 500,000/s)"
+        )
 
         folder = tmp / "files"
         for d in range(args.files // 1000 + 1):
@@ -63,11 +65,15 @@ def main() -> None:
             report = ingest(index, [folder])
             resume = time.perf_counter() - t
         t = time.perf_counter()
-        seen = sum(os.stat(os.path.join(d, f)).st_size >= 0 for d, _, fs in os.walk(folder) for f in fs)
+        seen = sum(
+            os.stat(os.path.join(d, f)).st_size >= 0 for d, _, fs in os.walk(folder) for f in fs
+        )
         walk = time.perf_counter() - t
-        print(f"resumed ingest of {report.skipped:,} stored files: {report.skipped / resume:,.0f} "
-              f"files/s; os.walk + stat {seen / walk:,.0f} files/s; ratio {walk / resume:.2f} "
-              f"(goal >= 20,000/s)")
+        print(
+            f"resumed ingest of {report.skipped:,} stored files: {report.skipped / resume:,.0f} "
+            f"files/s; os.walk + stat {seen / walk:,.0f} files/s; ratio {walk / resume:.2f} "
+            f"(goal >= 20,000/s)"
+        )
 
 
 if __name__ == "__main__":

@@ -43,20 +43,29 @@ def main() -> None:
         index.add_hashes((f"i{i}", int(h)) for i, h in enumerate(hashes.tolist()))
         load = time.perf_counter() - t
         index.query(0, 4)  # builds the band tables once, as any open index has them
-        print(f"{args.size} random hashes, loaded in {load:.1f} s "
-              f"({args.size / load:,.0f} hashes/s); bands {index.stats()['bands']}")
-        print(f"{'radius':>6} {'index ms':>10} {'numpy ms':>10} {'ratio':>8} "
-              f"{'batch ms/q':>11} {'batch gain':>10}")
+        print(
+            f"{args.size} random hashes, loaded in {load:.1f} s "
+            f"({args.size / load:,.0f} hashes/s); bands {index.stats()['bands']}"
+        )
+        print(
+            f"{'radius':>6} {'index ms':>10} {'numpy ms':>10} {'ratio':>8} "
+            f"{'batch ms/q':>11} {'batch gain':>10}"
+        )
         for radius in map(int, args.radii.split(",")):
             ours = [timed(index.query, int(q), radius) for q in queries.tolist()]
             brute = [
-                timed(lambda q, radius=radius: np.flatnonzero(np.bitwise_count(hashes ^ q) <= radius), q)
+                timed(
+                    lambda q, radius=radius: np.flatnonzero(np.bitwise_count(hashes ^ q) <= radius),
+                    q,
+                )
                 for q in queries
             ]
             batch = timed(index.query_many, queries.tolist(), radius) / len(queries)
             ours_ms, brute_ms = statistics.median(ours) * 1e3, statistics.median(brute) * 1e3
-            print(f"{radius:>6} {ours_ms:>10.3f} {brute_ms:>10.3f} {ours_ms / brute_ms:>8.3f} "
-                  f"{batch * 1e3:>11.3f} {ours_ms / (batch * 1e3):>9.1f}x")
+            print(
+                f"{radius:>6} {ours_ms:>10.3f} {brute_ms:>10.3f} {ours_ms / brute_ms:>8.3f} "
+                f"{batch * 1e3:>11.3f} {ours_ms / (batch * 1e3):>9.1f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -91,31 +91,41 @@ def main() -> None:
             # A cold open in a process of its own: its time and its whole resident memory.
             cold, rss = subprocess.run(
                 [sys.executable, "-c", COLD_OPEN, folder, str(int(queries[0]))],
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout.split()
             index = phashdb.open(folder)
             flat = faiss.IndexBinaryFlat(64)
             flat.add(hashes.view(np.uint8).reshape(-1, 8))
             q8 = queries.view(np.uint8).reshape(-1, 8)
-            print(f"\n{kind}: {args.size:,} hashes; add_hashes {args.size / load:,.0f}/s, "
-                  f"band tables built in {build:.1f} s; cold open + first query {float(cold):.2f} s"
-                  f" in a new process of {float(rss):,.0f} MB resident; bands {index.stats()['bands']}")
-            print(f"{'radius':>6} {'index ms':>9} {'faiss ms':>9} {'ratio':>7} {'matches':>8} "
-                  f"{'batch ms/q':>10} {'batch gain':>10}")
+            print(
+                f"\n{kind}: {args.size:,} hashes; add_hashes {args.size / load:,.0f}/s, "
+                f"band tables built in {build:.1f} s; cold open + first query {float(cold):.2f} s"
+                f" in a new process of {float(rss):,.0f} MB resident; bands {index.stats()['bands']}"
+            )
+            print(
+                f"{'radius':>6} {'index ms':>9} {'faiss ms':>9} {'ratio':>7} {'matches':>8} "
+                f"{'batch ms/q':>10} {'batch gain':>10}"
+            )
             for r in radii:
                 # Ours and faiss's take turns, all the queries at a time, three times over: the
                 # shared machine's slow and fast moments fall on both alike.
                 ours, theirs = [], []
                 for _ in range(3):
                     ours += [timed(index.query, q, r) for q in queries.tolist()]
-                    theirs += [timed(flat.range_search, q8[i : i + 1], r + 1) for i in range(len(q8))]
+                    theirs += [
+                        timed(flat.range_search, q8[i : i + 1], r + 1) for i in range(len(q8))
+                    ]
                 ours, theirs = statistics.median(ours), statistics.median(theirs)
                 t = time.perf_counter()
                 found = index.query_many(queries.tolist(), r)
                 batch = (time.perf_counter() - t) * 1e3 / len(queries)
                 matches = statistics.mean(len(f) for f in found)
-                print(f"{r:>6} {ours:>9.3f} {theirs:>9.3f} {ours / theirs:>7.3f} {matches:>8.1f} "
-                      f"{batch:>10.3f} {ours / batch:>9.1f}x")
+                print(
+                    f"{r:>6} {ours:>9.3f} {theirs:>9.3f} {ours / theirs:>7.3f} {matches:>8.1f} "
+                    f"{batch:>10.3f} {ours / batch:>9.1f}x"
+                )
             index.close()
             del flat
 

@@ -1,10 +1,10 @@
 """phashdb: near-duplicate image detection with perceptual hashes in an exact Hamming index.
 
-    import phashdb
-    with phashdb.open() as index:            # the embedded index, or "hbase://host:9090/images"
-        verdict = index.add("upload.jpg")
-        if verdict.duplicate:
-            print("duplicate of", verdict.matches[0].path, "at distance", verdict.matches[0].distance)
+import phashdb
+with phashdb.open() as index:            # the embedded index, or "hbase://host:9090/images"
+    verdict = index.add("upload.jpg")
+    if verdict.duplicate:
+        print("duplicate of", verdict.matches[0].path, "at distance", verdict.matches[0].distance)
 """
 
 from __future__ import annotations

@@ -90,7 +90,10 @@ def _one(index, image: Image, keeper: Image, action: str, dry_run: bool) -> Done
         # The one check (phashdb.identity): still the file stored, not in the index's trash,
         # not the keeper's own file under another record (a link, a symlinked folder).
         why = refusal(
-            image.path, record=image, keep=(keeper,), home=index.trash,
+            image.path,
+            record=image,
+            keep=(keeper,),
+            home=index.trash,
             max_pixels=index.max_pixels,
         )
         if why:

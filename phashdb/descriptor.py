@@ -178,10 +178,13 @@ def stored_variants(hash: int, stored: bytes | None) -> tuple[Variant, ...]:
     out = [Variant(VARIANTS[0][0], hash, stored[:SIZE])]
     for k, (name, *how) in enumerate(VARIANTS[1:]):
         at = SIZE + k * VARIANT_SIZE
-        out.append(Variant(
-            name, int.from_bytes(stored[at : at + 8], "big"),
-            stored[at + 8 : at + VARIANT_SIZE] + tail[:1] + _undo(grid, *how).tobytes(),
-        ))
+        out.append(
+            Variant(
+                name,
+                int.from_bytes(stored[at : at + 8], "big"),
+                stored[at + 8 : at + VARIANT_SIZE] + tail[:1] + _undo(grid, *how).tobytes(),
+            )
+        )
     return tuple(out)
 
 

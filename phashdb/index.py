@@ -34,8 +34,13 @@ class Index:
     """A near-duplicate index over a storage backend. Use `phashdb.open()` to get one."""
 
     def __init__(
-        self, store, *, threshold: int | None = None, max_pixels: int | None = None,
-        reach: int | None = None, variants: bool | None = None,
+        self,
+        store,
+        *,
+        threshold: int | None = None,
+        max_pixels: int | None = None,
+        reach: int | None = None,
+        variants: bool | None = None,
     ):
         self.store = store
         self.max_pixels = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
@@ -57,7 +62,11 @@ class Index:
         return Verdict(image.hash, ranked(image, found), image.path, image.id, False, radius, image)
 
     def add(
-        self, source, id: str | None = None, *, keep_duplicate: bool = False,
+        self,
+        source,
+        id: str | None = None,
+        *,
+        keep_duplicate: bool = False,
         threshold: int | None = None,
     ) -> Verdict:
         """Check an image and store it if it is unique, as one atomic step: of several
@@ -98,9 +107,7 @@ class Index:
             raise Error(f"the index at {self.store.url} is not in HBase: bulk load needs HBase")
         return load(images)
 
-    def add_hashes(
-        self, pairs: Iterable[tuple[str, int | str]], *, batch: int = 1_000_000
-    ) -> None:
+    def add_hashes(self, pairs: Iterable[tuple[str, int | str]], *, batch: int = 1_000_000) -> None:
         """Store (id, hash) pairs made elsewhere; a hash may be an int or imagehash's hex.
         As `insert`: a stored id keeps its record if the hash is the same, else is replaced."""
         pairs = iter(pairs)
@@ -243,7 +250,10 @@ class Index:
     # --- the rest -------------------------------------------------------------------------
 
     def configure(
-        self, *, threshold: int | None = None, reach: int | None = None,
+        self,
+        *,
+        threshold: int | None = None,
+        reach: int | None = None,
         variants: bool | None = None,
     ) -> None:
         """Change the index's stored settings: the plain pHash `threshold`; the second stage's
@@ -328,9 +338,7 @@ class Index:
 
     def _read(self, source, id: str | None, descriptor: bool = True) -> tuple[Image, tuple]:
         """The record of `source` (phashdb.source) and its variants and keys, as-is first."""
-        image, picture = read_source(
-            source, id, max_pixels=self.max_pixels, descriptor=descriptor
-        )
+        image, picture = read_source(source, id, max_pixels=self.max_pixels, descriptor=descriptor)
         return image, picture.variants + picture.keys
 
     def _confirmed(self, image: Image, variants: tuple, radius: int) -> list[Match]:

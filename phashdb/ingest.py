@@ -54,8 +54,10 @@ class IngestReport:
 
 
 def find_images(
-    folders: Iterable[str | os.PathLike], failed: list[tuple[str, str]] | None = None,
-    *, exclude: str | os.PathLike | None = None,
+    folders: Iterable[str | os.PathLike],
+    failed: list[tuple[str, str]] | None = None,
+    *,
+    exclude: str | os.PathLike | None = None,
 ) -> list[str]:
     """Absolute paths of the image files (by suffix) under the folders (or files), sorted.
     Symbolic links are listed as they are (a dangling one fails when it is read); a folder that

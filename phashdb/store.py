@@ -136,7 +136,11 @@ _BACKENDS: dict[str, Backend] = {}
 
 
 def register(
-    scheme: str, opener: Callable[..., Store], module: str, *, extra: str | None = None,
+    scheme: str,
+    opener: Callable[..., Store],
+    module: str,
+    *,
+    extra: str | None = None,
     capabilities: Iterable[str] = (),
 ) -> None:
     """Make URLs of `scheme` open stores through `opener(url, **options)`, which may import
@@ -186,6 +190,9 @@ def _hbase(url: str, **options: Any) -> Store:
 register("", _embedded, "phashdb.embedded")
 register("file", _embedded, "phashdb.embedded")
 register(
-    "hbase", _hbase, "phashdb.hbase", extra="hbase",
+    "hbase",
+    _hbase,
+    "phashdb.hbase",
+    extra="hbase",
     capabilities={"remote", "layout", "bulk_load"},
 )

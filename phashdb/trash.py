@@ -58,8 +58,13 @@ class Trashed:
 
 
 def move_to_trash(
-    path: str | os.PathLike, trash: Path, *, index=None, id: str | None = None,
-    keep: Iterable[Image] = (), record: Image | None = None,
+    path: str | os.PathLike,
+    trash: Path,
+    *,
+    index=None,
+    id: str | None = None,
+    keep: Iterable[Image] = (),
+    record: Image | None = None,
 ) -> Trashed:
     """Move a file into the trash folder `trash`; returns where it went. With `index`, the
     image stored under `id` (default: the file's absolute path), if any, leaves the index.

@@ -131,6 +131,4 @@ def _orphan(path: Path, index, repair: bool) -> str:
     if verdict.added:
         return f"{path}: an upload with no record, taken over as {verdict.id}"
     os.unlink(path)
-    return (
-        f"{path}: an upload with no record, removed: a duplicate of {verdict.matches[0].id}"
-    )
+    return f"{path}: an upload with no record, removed: a duplicate of {verdict.matches[0].id}"

@@ -261,7 +261,6 @@ def run_stream(servers: list[Server], stream: list[list[Path]], acked: threading
     return answers
 
 
-
 # --- the daemons ------------------------------------------------------------------
 
 

@@ -46,7 +46,9 @@ def near_copies(tmp_path_factory, photos) -> dict:
         with PILImage.open(path) as img:
             edited = ImageEnhance.Contrast(img.crop((img.width // 50, 0, *img.size))).enhance(1.3)
             out[name] = folder / f"{name}-copy.jpg"
-            edited.resize((edited.width * 3 // 4, edited.height * 3 // 4)).save(out[name], quality=40)
+            edited.resize((edited.width * 3 // 4, edited.height * 3 // 4)).save(
+                out[name], quality=40
+            )
     return out
 
 
@@ -95,12 +97,26 @@ def hadoop_conf(hadoop_cluster, tmp_path_factory) -> Path:
     Streaming), its temp files in HDFS, the tasks running this interpreter (the venv's)."""
     home = REPO / "tests" / "hadoop"
     conf = tmp_path_factory.mktemp("mrjob") / "mrjob.conf"
-    conf.write_text(json.dumps({"runners": {"hadoop": {
-        "hadoop_bin": [str(home / "bin" / "hadoop"), "--config", hadoop_cluster["conf_dir"]],
-        "hadoop_streaming_jar": str(home / "target" / "lib" / "hadoop-streaming-3.3.4.jar"),
-        "hadoop_tmp_dir": f"{hadoop_cluster['namenode']}/tmp/mrjob",
-        "python_bin": sys.executable,
-    }}}))
+    conf.write_text(
+        json.dumps(
+            {
+                "runners": {
+                    "hadoop": {
+                        "hadoop_bin": [
+                            str(home / "bin" / "hadoop"),
+                            "--config",
+                            hadoop_cluster["conf_dir"],
+                        ],
+                        "hadoop_streaming_jar": str(
+                            home / "target" / "lib" / "hadoop-streaming-3.3.4.jar"
+                        ),
+                        "hadoop_tmp_dir": f"{hadoop_cluster['namenode']}/tmp/mrjob",
+                        "python_bin": sys.executable,
+                    }
+                }
+            }
+        )
+    )
     return conf
 
 
@@ -118,8 +134,13 @@ def run(tmp_path):
         if input is None and stdin is None:
             stdin = subprocess.DEVNULL  # not the terminal pytest may run in: nothing is asked
         return subprocess.run(
-            [PHASHDB, *map(str, args)], capture_output=True, text=True, env=env, input=input,
-            stdin=stdin, timeout=300,
+            [PHASHDB, *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=env,
+            input=input,
+            stdin=stdin,
+            timeout=300,
         )
 
     return run

@@ -46,9 +46,7 @@ def test_split_bands_put_the_hash_back_together():
     hashes = rng.integers(0, 2**64, 1000, dtype=np.uint64, endpoint=False)
     for layout in (BandLayout.even(3), BandLayout.even(4), BandLayout((10, 30, 24))):
         parts = layout.split(hashes)
-        rebuilt = sum(
-            p.astype(np.uint64) << np.uint64(s) for p, s in zip(parts, layout.shifts)
-        )
+        rebuilt = sum(p.astype(np.uint64) << np.uint64(s) for p, s in zip(parts, layout.shifts))
         assert np.array_equal(rebuilt, hashes)
         assert all(int(p.max()) < 1 << w for p, w in zip(parts, layout.widths))
 

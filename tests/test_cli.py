@@ -43,7 +43,9 @@ def test_check_gives_a_verdict_and_an_exit_code(run, collection, photos, near_co
     dup = run("check", near_copies["coffee"])
     assert dup.returncode == 1
     assert f"duplicate of {collection / 'coffee.jpg'} (distance" in dup.stdout
-    assert run("stats", "--json").stdout and json.loads(run("stats", "--json").stdout)["images"] == 2
+    assert (
+        run("stats", "--json").stdout and json.loads(run("stats", "--json").stdout)["images"] == 2
+    )
 
 
 def test_check_json_has_the_documented_shape(run, photos, near_copies):

@@ -143,7 +143,6 @@ def test_keep_without_apply_is_refused_unless_it_is_the_default(run):
     assert run("dedupe", "--keep", keep.BEST).returncode == 0
 
 
-
 def test_print_schema_without_regions_per_band_takes_the_library_s_default():
     from phashdb.hbase import DEFAULT_BANDS, DEFAULT_REGIONS_PER_BAND, schema_script
 

@@ -128,12 +128,18 @@ def test_cli_ingest_and_dedupe_with_the_hadoop_runner(tmp_path, collection):
     phashdb_cli = [str(Path(sys.executable).parent / "phashdb")]
     result = subprocess.run(
         [*phashdb_cli, "ingest", "--runner", "hadoop", str(collection)],
-        check=False, capture_output=True, text=True, env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert "8 added, 0 skipped, 2 duplicates, 1 failed" in result.stdout, result.stderr[-2000:]
     dedupe = subprocess.run(
         [*phashdb_cli, "dedupe", "--runner", "hadoop"],
-        check=False, capture_output=True, text=True, env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert dedupe.returncode == 0 and "2 groups, 4 images" in dedupe.stdout
 
@@ -169,7 +175,8 @@ def test_ingest_reads_images_and_packs_from_hdfs_on_yarn(tmp_path, collection, h
         want = by_name(expected, str(collection))
     url = put_folder(hadoop_cluster, collection, "/photos")
     packs = phashdb.hdfs.write_packs(
-        phashdb.ingest.find_images([collection]), f"{hadoop_cluster['namenode']}/packs",
+        phashdb.ingest.find_images([collection]),
+        f"{hadoop_cluster['namenode']}/packs",
         pack_bytes=300_000,
     )
     assert len(packs) > 1 and all(p.startswith("hdfs://") for p in packs)
@@ -219,7 +226,10 @@ def test_cli_ingest_and_pack_with_hdfs_urls(tmp_path, photos, hadoop_cluster):
     target = f"{hadoop_cluster['namenode']}/cli-packs"
     packed = subprocess.run(
         [*cli, "pack", "--to", target, str(next(iter(photos.values())).parent)],
-        check=False, capture_output=True, text=True, env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert f"6 images in 1 packs under {target}" in packed.stdout, packed.stderr
     result = subprocess.run(
@@ -228,12 +238,18 @@ def test_cli_ingest_and_pack_with_hdfs_urls(tmp_path, photos, hadoop_cluster):
     assert "6 added, 0 skipped" in result.stdout, result.stderr[-2000:]
     similar = subprocess.run(
         [*cli, "similar", str(photos["rocket"]), "--top", "1"],
-        check=False, capture_output=True, text=True, env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert f"{target}/pack-00000.tar#rocket.jpg" in similar.stdout, similar.stderr
     missing = subprocess.run(
         [*cli, "ingest", f"{hadoop_cluster['namenode']}/nowhere"],
-        check=False, capture_output=True, text=True, env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert missing.returncode != 0 and "/nowhere: cannot list" in missing.stderr
 
@@ -313,7 +329,8 @@ def test_ingest_from_hdfs_on_yarn_into_hbase_on_hdfs_answers_as_the_embedded_ind
     for table, family in (("onhdfs", BAND_FAMILY), ("onhdfs.images", RECORD_FAMILY)):
         # TABLE/REGION/FAMILY/STOREFILE: a store file in each region that took rows.
         store_files = [
-            f for f in hdfs_files(client, f"/hbase/data/default/{table}")
+            f
+            for f in hdfs_files(client, f"/hbase/data/default/{table}")
             if f.split("/")[-2] == family.decode()
         ]
         assert len({f.split("/")[-3] for f in store_files}) >= 2, store_files

@@ -113,7 +113,9 @@ def test_similar_ranks_the_nearest_images(index):
     index.add_hashes([("d0", base), ("d5", base ^ 0b11111), ("d20", base ^ (2**20 - 1))])
     index.add_hashes([("d40", base ^ (2**40 - 1))])
     assert [(m.id, m.distance) for m in index.similar(base, top=3)] == [
-        ("d0", 0), ("d5", 5), ("d20", 20)
+        ("d0", 0),
+        ("d5", 5),
+        ("d20", 20),
     ]
     assert [m.id for m in index.similar(base, top=10)] == ["d0", "d5", "d20", "d40"]
 
@@ -122,8 +124,14 @@ def test_dedupe_groups_images_connected_by_close_pairs(index):
     a = 0x0F0F_0F0F_0F0F_0F0F
     # a ~ b and b ~ c within the threshold, a and c further apart: one group of three.
     index.add_hashes(
-        [("a", a), ("b", a ^ 0xFF), ("c", a ^ 0xFFFF), ("lonely", ~a & (2**64 - 1)),
-         ("p", 0x1234_5678_0000_0000), ("q", 0x1234_5678_0000_0001)]
+        [
+            ("a", a),
+            ("b", a ^ 0xFF),
+            ("c", a ^ 0xFFFF),
+            ("lonely", ~a & (2**64 - 1)),
+            ("p", 0x1234_5678_0000_0000),
+            ("q", 0x1234_5678_0000_0001),
+        ]
     )
     groups = index.dedupe(threshold=8)
     assert [[i.id for i in g.images] for g in groups] == [["a", "b", "c"], ["p", "q"]]
@@ -270,7 +278,9 @@ def test_the_descriptor_is_stored_with_the_image(index, reopen, photos):
         assert [i.descriptor for i in again.images()] == [expected]
 
 
-def test_hashes_loaded_without_a_descriptor_match_by_the_plain_threshold(index, photos, near_copies):
+def test_hashes_loaded_without_a_descriptor_match_by_the_plain_threshold(
+    index, photos, near_copies
+):
     index.add_hashes([("bare", phashdb.to_hex(phashdb.hash_image(photos["astronaut"])))])
     assert index.get("bare").descriptor is None
     [match] = index.check(near_copies["astronaut"]).matches
@@ -295,7 +305,9 @@ def test_dedupe_groups_copies_the_second_stage_confirms(index, photos):
 # --- decisions: pairs the user said are not duplicates ---------------------------------------
 
 
-def test_a_pair_marked_not_duplicates_is_no_match_in_check_add_or_dedupe(index, photos, near_copies):
+def test_a_pair_marked_not_duplicates_is_no_match_in_check_add_or_dedupe(
+    index, photos, near_copies
+):
     a = index.add(photos["astronaut"]).id
     b = index.add(near_copies["astronaut"], keep_duplicate=True).id
     index.add(photos["chelsea"])
@@ -333,9 +345,7 @@ def test_decisions_are_listed_oldest_first_and_last_across_opens(reopen, photos,
     with reopen() as index:
         found = index.decisions()
         assert [(d.a, d.b) for d in found][0] == (min(a, b), max(a, b))
-        assert {(d.a, d.b) for d in found} == {
-            tuple(sorted(p)) for p in [(a, b), (a, c), (b, c)]
-        }
+        assert {(d.a, d.b) for d in found} == {tuple(sorted(p)) for p in [(a, b), (a, c), (b, c)]}
         assert [d.made for d in found] == sorted(d.made for d in found)
         # A decision outlives the image leaving the index (trashed, then restored).
         index.remove(b)

@@ -172,9 +172,7 @@ def test_the_group_bits_grow_with_the_index_so_no_reducer_holds_a_quarter(tmp_pa
     with phashdb.open(tmp_path / "index") as index:
         index.add_hashes((f"i{n}", int(h)) for n, h in enumerate(hashes))
         counters: list = []
-        assert groups_of(mr.dedupe(index, "inline", counters=counters)) == groups_of(
-            index.dedupe()
-        )
+        assert groups_of(mr.dedupe(index, "inline", counters=counters)) == groups_of(index.dedupe())
         close_pairs = largest_inputs(counters)[0]  # a key's homes and probes
         assert 0 < close_pairs <= len(hashes) / 4
         assert max(largest_inputs(counters)[1:]) <= 2  # a pair's ways; a node's neighbours

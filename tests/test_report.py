@@ -41,7 +41,9 @@ def duplicates(tmp_path, photos, near_copies):
 
 def page_data(path: Path) -> list[dict]:
     text = path.read_text()
-    blob = re.search(r'<script type="application/json" id="groups-data">(.*?)</script>', text, re.DOTALL)
+    blob = re.search(
+        r'<script type="application/json" id="groups-data">(.*?)</script>', text, re.DOTALL
+    )
     return json.loads(blob.group(1))
 
 
@@ -67,7 +69,8 @@ def test_report_shows_every_group_keeper_first_most_bytes_first(run, duplicates,
     assert {p[0] for p in rocket["pairs"]} <= {"A", "B"} and len(rocket["pairs"]) == 3
     coffee = next(g for g in groups if any("coffee" in i["path"] for i in g["images"]))
     assert [(i["role"], i["missing"]) for i in coffee["images"]] == [
-        ("keep", None), ("missing", "file missing")
+        ("keep", None),
+        ("missing", "file missing"),
     ]
     assert coffee["freed"] == 0
     camera = next(g for g in groups if any("camera" in i["path"] for i in g["images"]))
@@ -79,7 +82,9 @@ def test_report_shows_every_group_keeper_first_most_bytes_first(run, duplicates,
 def test_the_keeper_rules():
     old_small = Image("a", 0, "/a", size=900, mtime=1.0, width=100, height=100, added=5.0)
     new_big = Image("b", 0, "/b", size=500, mtime=9.0, width=200, height=200, added=6.0)
-    same_big_larger_file = Image("c", 0, "/c", size=800, mtime=5.0, width=200, height=200, added=7.0)
+    same_big_larger_file = Image(
+        "c", 0, "/c", size=800, mtime=5.0, width=200, height=200, added=7.0
+    )
     group = [old_small, new_big, same_big_larger_file]
     # Nothing exists on disk here: the rule alone decides, all are "missing" alike.
     assert keep.plan(group, "pixels").keeper == same_big_larger_file  # the former default

@@ -153,7 +153,10 @@ def test_the_page_works_with_file_names_that_are_not_utf8(browser, tmp_path, pho
         for step, key in enumerate("nutu", 1):  # decide, undo, trash, undo: each by its id
             page.keyboard.press(key)
             page.wait_for_function(f"document.body.dataset.done === '{step}'")
-            assert "error" not in page.inner_text("#status").lower(), (key, page.inner_text("#status"))
+            assert "error" not in page.inner_text("#status").lower(), (
+                key,
+                page.inner_text("#status"),
+            )
             with phashdb.open(db) as index:
                 decided, stored = index.decisions(), {i.id for i in index.images()}
             assert decided == [] if key != "n" else len(decided) == 1

@@ -135,7 +135,9 @@ def _stalled_upload(url: str, path: str = "/v1/images") -> socket.socket:
     sock = socket.create_connection((where.hostname, where.port))
     sock.sendall(
         f"POST {path} HTTP/1.1\r\nHost: {where.netloc}\r\nContent-Length: 100000\r\n"
-        "Content-Type: application/octet-stream\r\n\r\n".encode() + b"\xff\xd8\xff" + bytes(7)
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+        + b"\xff\xd8\xff"
+        + bytes(7)
     )
     return sock
 
@@ -229,7 +231,9 @@ def test_a_fifo_at_a_stored_path_neither_hangs_the_report_nor_holds_the_workers(
     assert "1 group" in made.stdout
     _, client = start(workers=1)
     for _ in range(3):  # each would hold the one worker forever
-        assert_error(client.get("/v1/thumbnails/" + quote(fifo_stored, safe="")), 404, "no readable")
+        assert_error(
+            client.get("/v1/thumbnails/" + quote(fifo_stored, safe="")), 404, "no readable"
+        )
     assert client.get("/healthz").json()["images"] == 2
 
 

@@ -18,7 +18,9 @@ def _images(count: int, seed: int) -> list[Image]:
     rng = random.Random(seed)
     base = rng.getrandbits(64)
     # Half near one hash (so searches find several), half anywhere.
-    hashes = [base ^ (1 << rng.randrange(64)) if k % 2 else rng.getrandbits(64) for k in range(count)]
+    hashes = [
+        base ^ (1 << rng.randrange(64)) if k % 2 else rng.getrandbits(64) for k in range(count)
+    ]
     return [
         Image(f"img/{k:03d}", h, f"/photos/{k:03d}.jpg", 1000 + k, 1.7e9 + k, 64, 48, added=1.7e9)
         for k, h in enumerate(hashes)
@@ -26,7 +28,11 @@ def _images(count: int, seed: int) -> list[Image]:
 
 
 def _brute(images: list[Image], query: int, radius: int) -> set[tuple[str, int]]:
-    return {(i.id, (i.hash ^ query).bit_count()) for i in images if (i.hash ^ query).bit_count() <= radius}
+    return {
+        (i.id, (i.hash ^ query).bit_count())
+        for i in images
+        if (i.hash ^ query).bit_count() <= radius
+    }
 
 
 def test_each_backend_satisfies_the_protocol_and_declares_what_it_can_do(index):
@@ -48,7 +54,9 @@ def test_search_is_exact_and_hands_back_the_records_it_read(index):
     read: dict = {}
     qidx, ids, dists = index.store.search(queries, 6, records=read)
     for q, query in enumerate(queries.tolist()):
-        got = {(i, int(d)) for n, i, d in zip(qidx.tolist(), ids.tolist(), dists.tolist()) if n == q}
+        got = {
+            (i, int(d)) for n, i, d in zip(qidx.tolist(), ids.tolist(), dists.tolist()) if n == q
+        }
         assert got == _brute(images, query, 6)
     stored = index.store.find(ids.tolist())
     # A backend that read records to answer hands back each found image's, as stored.
@@ -88,17 +96,26 @@ def test_settings_and_decisions_round_trip(index):
 
 
 def test_an_unknown_scheme_names_the_url_and_the_known_ones():
-    with pytest.raises(ValueError, match=r"unknown index URL scheme 'ftp' in 'ftp://x/y': use a path or .*hbase://"):
+    with pytest.raises(
+        ValueError, match=r"unknown index URL scheme 'ftp' in 'ftp://x/y': use a path or .*hbase://"
+    ):
         phashdb.open("ftp://x/y")
 
 
 def test_a_missing_extra_says_what_to_install(monkeypatch):
     from phashdb import store
 
-    monkeypatch.setitem(store._BACKENDS, "nothere", store.Backend(
-        "nothere", lambda url: None, "phashdb_no_such_backend_module", extra="nothere"
-    ))
-    with pytest.raises(Error, match=r"^nothere://h/t: the nothere backend needs "
-                       r"phashdb_no_such_backend_module: pip install 'phashdb\[nothere\]'"):
+    monkeypatch.setitem(
+        store._BACKENDS,
+        "nothere",
+        store.Backend(
+            "nothere", lambda url: None, "phashdb_no_such_backend_module", extra="nothere"
+        ),
+    )
+    with pytest.raises(
+        Error,
+        match=r"^nothere://h/t: the nothere backend needs "
+        r"phashdb_no_such_backend_module: pip install 'phashdb\[nothere\]'",
+    ):
         open_store("nothere://h/t")
     assert backend("/a/plain/folder").scheme == ""

@@ -126,9 +126,14 @@ def test_watch_gives_every_arrival_a_verdict_and_trashes_duplicates(
     assert all(Path(t["path"]).read_bytes() == near_copies[stored[Path(t["original"]).name]]
                .read_bytes() for t in trashed)  # fmt: skip
     with phashdb.open(env["PHASHDB_URL"]) as index:
-        assert len(index) == 6 and all(str(inbox / n) in index for n in ("coffee.jpg", "hubble.jpg"))
+        assert len(index) == 6 and all(
+            str(inbox / n) in index for n in ("coffee.jpg", "hubble.jpg")
+        )
     assert sorted(p.name for p in inbox.iterdir()) == [
-        "coffee.jpg", "hubble.jpg", "notes.txt", "rocket.jpg"
+        "coffee.jpg",
+        "hubble.jpg",
+        "notes.txt",
+        "rocket.jpg",
     ]
 
 

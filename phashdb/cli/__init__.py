@@ -23,7 +23,9 @@ from phashdb.cli.common import EXIT_CODES, EXIT_OK, Cli, Options, reader_gone
 
 @click.group(cls=Cli, epilog=EXIT_CODES)
 @click.option(
-    "--db", envvar="PHASHDB_URL", metavar="URL",
+    "--db",
+    envvar="PHASHDB_URL",
+    metavar="URL",
     help="The index: a folder for the embedded index (default ~/.local/share/phashdb) or "
     "hbase://HOST:PORT/TABLE. Also read from $PHASHDB_URL.",
 )

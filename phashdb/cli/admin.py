@@ -49,7 +49,8 @@ def remove(opts: Options, ids) -> None:
 
 @click.command()
 @click.option(
-    "--repair", is_flag=True,
+    "--repair",
+    is_flag=True,
     help="Remove what a crashed writer left half-written; rebuild the band tables from the "
     "database (on HBase: gather each band value's cells into one, which single adds spread).",
 )
@@ -69,7 +70,9 @@ def fsck(opts: Options, repair, uploads) -> None:
     with opts.open() as index:
         orphans = index.fsck(repair=repair)
         trash_problems = check_trash(index.trash, index=index, repair=repair)
-        in_uploads = check_uploads(os.path.abspath(uploads), index, repair=repair) if uploads else []
+        in_uploads = (
+            check_uploads(os.path.abspath(uploads), index, repair=repair) if uploads else []
+        )
         damaged = index.damaged_descriptors(repair=repair)
     for id, h in orphans:
         click.echo(f"{'removed' if repair else 'orphan'}: {id} {h:016x}")

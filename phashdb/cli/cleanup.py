@@ -33,7 +33,9 @@ from phashdb.cli.common import (
 @threshold_option
 @runner_option
 @click.option(
-    "--apply", "action", cls=FromLibrary,
+    "--apply",
+    "action",
+    cls=FromLibrary,
     settings=lambda: {"type": click.Choice(library("phashdb.apply", "ACTIONS"))},
     help="Keep one image of each group; move the others to the trash, or replace them by a "
     "hard or symbolic link to it.",

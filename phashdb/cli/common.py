@@ -91,7 +91,8 @@ class Cli(click.Group):
                 raise
             click.echo(
                 f"phashdb: error: unexpected {type(e).__name__}: {shown(e)} (run with --debug for "
-                "the traceback, and please report it)", err=True,
+                "the traceback, and please report it)",
+                err=True,
             )
             ctx.exit(EXIT_ERROR)
 
@@ -159,17 +160,23 @@ def given(**values) -> dict:
 
 
 threshold_option = click.option(
-    "--threshold", "-t", type=click.IntRange(0, HASH_BITS),
+    "--threshold",
+    "-t",
+    type=click.IntRange(0, HASH_BITS),
     help="Largest Hamming distance (bits) that counts as a duplicate; default: the index's.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (see README).")
 runner_option = click.option(
-    "--runner", "-r", cls=FromLibrary,
+    "--runner",
+    "-r",
+    cls=FromLibrary,
     settings=lambda: {"type": click.Choice(library("phashdb.mr.run", "RUNNERS"))},
     help="Run as a MapReduce job on this mrjob runner (needs phashdb[mr]).",
 )
 keep_option = click.option(
-    "--keep", "rule", cls=FromLibrary,
+    "--keep",
+    "rule",
+    cls=FromLibrary,
     settings=lambda: {
         "type": click.Choice(library("phashdb.keep", "KEEP_RULES")),
         "default_shown": library("phashdb.keep", "BEST"),

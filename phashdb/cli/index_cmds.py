@@ -44,28 +44,33 @@ def _reach_help() -> str:
 @click.command()
 @threshold_option
 @click.option(
-    "--bands", metavar="W,W,...",
+    "--bands",
+    metavar="W,W,...",
     help=f"HBase: band widths in bits, adding up to {HASH_BITS} (default "
     f"{len(_HBASE_WIDTHS)} bands: {','.join(map(str, _HBASE_WIDTHS))}).",
 )
 @click.option(
-    "--regions-per-band", type=click.IntRange(1, 256), cls=FromLibrary,
-    settings=lambda: {
-        "default_shown": library("phashdb.hbase.schema", "DEFAULT_REGIONS_PER_BAND")
-    },
+    "--regions-per-band",
+    type=click.IntRange(1, 256),
+    cls=FromLibrary,
+    settings=lambda: {"default_shown": library("phashdb.hbase.schema", "DEFAULT_REGIONS_PER_BAND")},
     help="HBase: regions each band is pre-split into.",
 )
 @click.option(
-    "--print-schema", is_flag=True,
+    "--print-schema",
+    is_flag=True,
     help="HBase: print the HBase shell script that creates the tables, and do nothing else.",
 )
 @click.option(
-    "--reach", type=click.IntRange(0, HASH_BITS), cls=FromLibrary,
+    "--reach",
+    type=click.IntRange(0, HASH_BITS),
+    cls=FromLibrary,
     settings=lambda: {"help": _reach_help()},
     help="Largest pHash distance at which the second stage may confirm a duplicate (0: off).",
 )
 @click.option(
-    "--variants/--no-variants", default=None,
+    "--variants/--no-variants",
+    default=None,
     help="Whether flipped and rotated copies are looked for (default: yes).",
 )
 @click.pass_obj
@@ -86,7 +91,11 @@ def init(opts: Options, threshold, bands, regions_per_band, print_schema, reach,
             schema_script,
         )
 
-        layout = BandLayout(tuple(int(w) for w in bands.split(","))) if bands else BandLayout.even(DEFAULT_BANDS)
+        layout = (
+            BandLayout(tuple(int(w) for w in bands.split(",")))
+            if bands
+            else BandLayout.even(DEFAULT_BANDS)
+        )
         if regions_per_band is None:
             regions_per_band = DEFAULT_REGIONS_PER_BAND
         if print_schema:
@@ -121,7 +130,9 @@ def _load_settings() -> dict:
 @click.option("--workers", "-j", type=click.IntRange(1), help="Processes (default: all cores).")
 @runner_option
 @click.option(
-    "--load", cls=FromLibrary, settings=_load_settings,
+    "--load",
+    cls=FromLibrary,
+    settings=_load_settings,
     help="With --runner and an HBase index: load through HFiles (HBase's bulk load) or by "
     "the tasks' puts.",
 )
@@ -169,7 +180,9 @@ def _pack_mb() -> int:
 @click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--to", "target", required=True, help="Folder for the packs: hdfs:// or local.")
 @click.option(
-    "--pack-mb", type=click.IntRange(1), cls=FromLibrary,
+    "--pack-mb",
+    type=click.IntRange(1),
+    cls=FromLibrary,
     settings=lambda: {"default_shown": _pack_mb()},
 )
 def pack(folders, target, pack_mb) -> None:
@@ -197,7 +210,8 @@ def check(opts: Options, images, threshold, as_json) -> None:
 @click.command()
 @click.argument("images", nargs=-1, required=True)
 @click.option(
-    "--on-duplicate", cls=FromLibrary,
+    "--on-duplicate",
+    cls=FromLibrary,
     settings=lambda: {"type": click.Choice(("ask", *library("phashdb.watch", "ON_DUPLICATE")))},
     help="What to do with a duplicate: ask; keep it (stored as a known duplicate); move it to "
     "the trash; or skip it (left where it is, not stored). Default: ask on a terminal; keep "
@@ -255,8 +269,13 @@ def add(opts: Options, images, on_duplicate, threshold, as_json) -> None:
 @click.command()
 @click.argument("image")
 @click.option(
-    "--top", "-k", type=click.IntRange(1), cls=FromLibrary,
-    settings=lambda: {"default_shown": default_of(library("phashdb.index", "Index").similar, "top")},
+    "--top",
+    "-k",
+    type=click.IntRange(1),
+    cls=FromLibrary,
+    settings=lambda: {
+        "default_shown": default_of(library("phashdb.index", "Index").similar, "top")
+    },
 )
 @json_option
 @click.pass_obj

@@ -29,7 +29,9 @@ def _config_default(name: str) -> dict:
 
     from phashdb.serve import ServeConfig
 
-    return {"default_shown": next(f.default for f in dataclasses.fields(ServeConfig) if f.name == name)}
+    return {
+        "default_shown": next(f.default for f in dataclasses.fields(ServeConfig) if f.name == name)
+    }
 
 
 def _needs_serve():

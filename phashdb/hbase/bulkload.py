@@ -245,8 +245,15 @@ def classpath(url: str) -> str:
 
 
 def run_java(
-    java: str, cp: str, source: Path, table: str, zookeeper: str | None, url: str, count: int,
-    *, records: str | None = None,
+    java: str,
+    cp: str,
+    source: Path,
+    table: str,
+    zookeeper: str | None,
+    url: str,
+    count: int,
+    *,
+    records: str | None = None,
 ) -> dict:
     heap = os.environ.get("PHASHDB_BULKLOAD_HEAP") or f"{max(1024, 512 + count * 120 // 2**20)}m"
     command = [java, f"-Xmx{heap}", "-XX:+UseParallelGC", *JDK_FLAGS, "-cp", cp, MAIN_CLASS]

@@ -314,7 +314,9 @@ def encode_record(image: Image) -> bytes:
     identity = [image.dev, image.ino, image.mtime_ns, image.digest]
     has_identity = any(v is not None for v in identity)
     if image.descriptor is not None or has_identity:
-        fields.append(None if image.descriptor is None else base64.b64encode(image.descriptor).decode())
+        fields.append(
+            None if image.descriptor is None else base64.b64encode(image.descriptor).decode()
+        )
     if has_identity:
         fields.extend(identity)
     return _compact_json(fields).encode()

@@ -21,7 +21,9 @@ class CountsInput(MRJob):
         self._largest = largest
         if len(values) > largest.get(step, 0):
             task = jobconf_from_env("mapreduce.task.partition", "0")
-            self.increment_counter(LARGEST, f"{step} task {task}", len(values) - largest.get(step, 0))
+            self.increment_counter(
+                LARGEST, f"{step} task {task}", len(values) - largest.get(step, 0)
+            )
             largest[step] = len(values)
         return values
 

@@ -45,8 +45,11 @@ class MRDedupe(CountsInput):
         memory = {"mapreduce.reduce.memory.mb": str(REDUCE_MEMORY_MB)}
         return [
             MRStep(
-                mapper_init=self.load_layout, mapper=self.band_keys,
-                reducer_init=self.load_layout, reducer=self.close_pairs, jobconf=memory,
+                mapper_init=self.load_layout,
+                mapper=self.band_keys,
+                reducer_init=self.load_layout,
+                reducer=self.close_pairs,
+                jobconf=memory,
             ),
             MRStep(reducer=self.best_link),
         ]

@@ -16,7 +16,9 @@ class MRIngest(MRJob):
 
     def configure_args(self):
         super().configure_args()
-        self.add_passthru_arg("--db", default="", help="hbase://HOST:PORT/TABLE the tasks load into")
+        self.add_passthru_arg(
+            "--db", default="", help="hbase://HOST:PORT/TABLE the tasks load into"
+        )
         self.add_passthru_arg("--max-pixels", type=int, default=0, help="pixel limit (0: default)")
 
     def mapper_init(self):

@@ -99,8 +99,12 @@ def ingest(
 
 
 def dedupe(
-    index, runner: str, threshold: int | None = None, bands: str = "5",
-    group_bits: int | None = None, counters: list | None = None,
+    index,
+    runner: str,
+    threshold: int | None = None,
+    bands: str = "5",
+    group_bits: int | None = None,
+    counters: list | None = None,
 ) -> list[Group]:
     """`Index.dedupe` as MapReduce jobs on `runner`: the same groups, and no step on one node
     (the close pairs by band keys, phashdb.mr.dedupe; the groups by connected components,
@@ -120,7 +124,8 @@ def dedupe(
     decided = {(min(a, b), max(a, b)) for a, b, _ in index.store.decisions(None)}
     lines = itertools.chain(
         (
-            f"{id}\t{h:016x}" + (f"\t{base64.b64encode(stored[id]).decode()}" if id in stored else "")
+            f"{id}\t{h:016x}"
+            + (f"\t{base64.b64encode(stored[id]).decode()}" if id in stored else "")
             for id, h in zip(ids.tolist(), hashes.tolist())
         ),
         (f"\t{a}\t{b}" for a, b in sorted(decided)),
@@ -182,7 +187,11 @@ def job_groups(found: Iterable[dict], find) -> list[Group]:
 
 
 def run(
-    job_class, runner: str, args: list[str], lines: Iterable[str], counters: list | None = None,
+    job_class,
+    runner: str,
+    args: list[str],
+    lines: Iterable[str],
+    counters: list | None = None,
     lines_per_map: int = LINES_PER_MAP,
 ) -> Iterator[dict]:
     """Run `job_class` on `runner` over input `lines`; yield its output values. phashdb goes
