@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from hadoop_ingest import HADOOP, task_seconds
+from hadoop_ingest import HADOOP, task_seconds, use_cluster
 
 import phashdb
 from phashdb.mr import run as mr
@@ -37,21 +35,7 @@ def main() -> None:
     parser.add_argument("--chain-length", type=int, default=30)
     parser.add_argument("--group-bits", type=int, help="default: chosen from the count")
     args = parser.parse_args()
-    rng = np.random.default_rng(7)
-    hashes = rng.integers(0, 2**64, args.count, dtype=np.uint64, endpoint=False)
-    copies = rng.random(args.count) < 0.2  # a fifth are near-copies of an earlier hash
-    source = rng.integers(0, args.count, args.count) % np.maximum(np.arange(args.count), 1)
-    hashes[copies] = hashes[source[copies]]
-    for bit in range(64):
-        hashes[copies & (rng.random(args.count) < 0.05)] ^= np.uint64(1 << bit)
-    # row k: the k-th hash of each chain
-    chains = rng.permutation(args.count)[: args.chains * args.chain_length]
-    chains = chains.reshape(args.chain_length, args.chains)
-    for before, after in zip(chains[:-1], chains[1:]):
-        bits = np.zeros(args.chains, dtype=np.uint64)
-        for _ in range(5):
-            bits |= np.uint64(1) << rng.integers(0, 64, args.chains).astype(np.uint64)
-        hashes[after] = hashes[before] ^ bits
+    hashes = make_hashes(args.count, args.chains, args.chain_length)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         script = HADOOP / "cluster.sh"
@@ -59,29 +43,7 @@ def main() -> None:
             [str(script), "start", str(tmp / "cluster")], check=True, stdout=subprocess.DEVNULL
         )
         try:
-            cluster = json.loads((tmp / "cluster" / "cluster.json").read_text())
-            conf = tmp / "mrjob.conf"
-            conf.write_text(
-                json.dumps(
-                    {
-                        "runners": {
-                            "hadoop": {
-                                "hadoop_bin": [
-                                    str(HADOOP / "bin" / "hadoop"),
-                                    "--config",
-                                    cluster["conf_dir"],
-                                ],
-                                "hadoop_streaming_jar": str(
-                                    HADOOP / "target/lib/hadoop-streaming-3.3.4.jar"
-                                ),
-                                "hadoop_tmp_dir": f"{cluster['namenode']}/tmp/mrjob",
-                                "python_bin": sys.executable,
-                            }
-                        }
-                    }
-                )
-            )
-            os.environ["MRJOB_CONF"] = str(conf)
+            use_cluster(json.loads((tmp / "cluster" / "cluster.json").read_text()), tmp)
             with phashdb.open(tmp / "index") as index:
                 index.add_hashes((f"i{n}", int(h)) for n, h in enumerate(hashes))
                 t = time.perf_counter()
@@ -95,14 +57,42 @@ def main() -> None:
             subprocess.run(
                 [str(script), "stop", str(tmp / "cluster")], check=False, stdout=subprocess.DEVNULL
             )
+    print_result(args.count, index.threshold, expected, local, got, job, counters)
+
+
+def make_hashes(count: int, chains: int, chain_length: int) -> np.ndarray:
+    """Random hashes, a fifth of them near-copies of an earlier one, and chains of hashes each
+    5 random bits from the one before."""
+    rng = np.random.default_rng(7)
+    hashes = rng.integers(0, 2**64, count, dtype=np.uint64, endpoint=False)
+    copies = rng.random(count) < 0.2  # a fifth are near-copies of an earlier hash
+    source = rng.integers(0, count, count) % np.maximum(np.arange(count), 1)
+    hashes[copies] = hashes[source[copies]]
+    for bit in range(64):
+        hashes[copies & (rng.random(count) < 0.05)] ^= np.uint64(1 << bit)
+    # row k: the k-th hash of each chain
+    rows = rng.permutation(count)[: chains * chain_length]
+    rows = rows.reshape(chain_length, chains)
+    for before, after in zip(rows[:-1], rows[1:]):
+        bits = np.zeros(chains, dtype=np.uint64)
+        for _ in range(5):
+            bits |= np.uint64(1) << rng.integers(0, 64, chains).astype(np.uint64)
+        hashes[after] = hashes[before] ^ bits
+    return hashes
+
+
+def print_result(
+    count: int, threshold: int, expected: list, local: float, got: list, job: float, counters: list
+) -> None:
+    """Both times and groups, whether they are the same, and the job's steps."""
     want_pairs = sum(len(g.pairs) for g in expected)
     got_pairs = sum(len(g.pairs) for g in got)
     same = [(g.images, g.pairs) for g in got] == [(g.images, g.pairs) for g in expected]
     print(
-        f"{args.count} hashes, threshold {index.threshold}: Index.dedupe {local:.1f} s, "
+        f"{count} hashes, threshold {threshold}: Index.dedupe {local:.1f} s, "
         f"{len(expected)} groups, {want_pairs} pairs"
     )
-    print_steps(counters, args.count)
+    print_steps(counters, count)
     print(
         f"dedupe job on YARN: {job:.0f} s ({job / local:.1f}x Index.dedupe), {len(got)} groups, "
         f"{got_pairs} pairs ({'the same groups and pairs' if same else 'DIFFERENT'}); task "
