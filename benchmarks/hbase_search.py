@@ -194,29 +194,8 @@ def main() -> None:
         )
         control(info, "balance")
         with phashdb.open(url) as hbase:
-            layout = hbase.store.layout
-            row = keys.probe_range(0, 12345, layout.widths[0], hbase.store.row_bits)[0]
-            get = hb.TGet(row=row, columns=[hb.TColumn(keys.BAND_FAMILY, b"\0")])
-
-            def floor():
-                hbase.store.pool.call(lambda c: c.get(b"bench", get))
-
-            sizes = {}
-
-            def settle():
-                # the tables as they settle after a load: flushed and major-compacted
-                control(
-                    info,
-                    "flush bench",
-                    "flush bench.images",
-                    "compact bench",
-                    "compact bench.images",
-                )
-                for t in ("bench", "bench.images"):
-                    sizes[t] = table_bytes(info["data_dir"], t)
-                sizes["settled"] = settled(info["pid"])
-
-            results = {"hbase": measure(hbase, pairs, queries, floor, info["pid"], settle)}
+            get = floor_get(hbase)
+            results = {"hbase": measure_loaded(hbase, info, pairs, queries, get)}
             assert hbase.store.server_filter
             per_check = calls_per_check(hbase)
         # The same data, every band entry sent to the client (no HammingFilter).
@@ -228,13 +207,51 @@ def main() -> None:
                 lambda: unfiltered.store.pool.call(lambda c: c.get(b"bench", get)),
             )
         with phashdb.open(url) as hbase:
-            floor = results["hbase"]["floor"]
             info_stats = hbase.stats()
             requests = json.loads(control(info, "metrics bench")[0])
         with phashdb.open(Path(tmp) / "embedded") as embedded:
             results["embedded"] = measure(embedded, pairs, queries)
+    print_report(args.size, results, per_check, info_stats, requests)
+
+
+def floor_get(hbase) -> hb.TGet:
+    """A single-row Get of one band row: the floor a search is measured against."""
+    layout = hbase.store.layout
+    row = keys.probe_range(0, 12345, layout.widths[0], hbase.store.row_bits)[0]
+    return hb.TGet(row=row, columns=[hb.TColumn(keys.BAND_FAMILY, b"\0")])
+
+
+def measure_loaded(hbase, info: dict, pairs: list, queries: list, get: hb.TGet) -> dict:
+    """The load and searches of HBase; with the tables' bytes once flushed and compacted, and
+    the seconds the cluster was busy after, under "sizes"."""
+    sizes = {}
+
+    def floor():
+        hbase.store.pool.call(lambda c: c.get(b"bench", get))
+
+    def settle():
+        # the tables as they settle after a load: flushed and major-compacted
+        control(
+            info,
+            "flush bench",
+            "flush bench.images",
+            "compact bench",
+            "compact bench.images",
+        )
+        for t in ("bench", "bench.images"):
+            sizes[t] = table_bytes(info["data_dir"], t)
+        sizes["settled"] = settled(info["pid"])
+
+    result = measure(hbase, pairs, queries, floor, info["pid"], settle)
+    return {**result, "sizes": sizes}
+
+
+def print_report(size: int, results: dict, per_check: tuple, info_stats: dict, requests: dict):
+    """The table of times per backend, then HBase's costs and its spread over the servers."""
+    floor = results["hbase"]["floor"]
+    sizes = results["hbase"]["sizes"]
     print(
-        f"{args.size:,} random hashes; HBase: bands {info_stats['bands']}, {info_stats['regions']} "
+        f"{size:,} random hashes; HBase: bands {info_stats['bands']}, {info_stats['regions']} "
         f"band regions on {info_stats['region_servers']} region servers; single-row Get p50 "
         f"{floor[0]:.2f} ms (the floor)"
     )
@@ -252,7 +269,7 @@ def main() -> None:
     h = results["hbase"]
     print(
         f"HBase load CPU: client {h['client_cpu']:.0f} s, cluster JVM {h['server_cpu']:.0f} s for "
-        f"{args.size:,} hashes: {args.size / max(h['client_cpu'], h['server_cpu']):,.0f} hashes/s "
+        f"{size:,} hashes: {size / max(h['client_cpu'], h['server_cpu']):,.0f} hashes/s "
         "if each had one core to itself"
     )
     print(
@@ -269,7 +286,7 @@ def main() -> None:
     )
     print(
         f"bytes per image on disk (flushed, major-compacted): band table "
-        f"{sizes['bench'] / args.size:.1f}, records {sizes['bench.images'] / args.size:.1f}"
+        f"{sizes['bench'] / size:.1f}, records {sizes['bench.images'] / size:.1f}"
     )
     for server, s in info_stats["per_region_server"].items():
         r = requests.get(server, {})
