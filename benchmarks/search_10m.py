@@ -81,13 +81,7 @@ def main() -> None:
         flips = rng.integers(0, 2**64, args.queries, dtype=np.uint64, endpoint=False)
         queries = near ^ (flips & np.uint64(0x0101_0001_0100_0001))
         with tempfile.TemporaryDirectory() as folder:
-            with phashdb.open(folder) as index:
-                t = time.perf_counter()
-                index.add_hashes(zip((f"i{i}" for i in range(args.size)), hashes.tolist()))
-                load = time.perf_counter() - t
-                t = time.perf_counter()
-                index.query(0, 0)  # folds the new rows into band tables (saved on close)
-                build = time.perf_counter() - t
+            load, build = load_index(folder, hashes)
             # A cold open in a process of its own: its time and its whole resident memory.
             cold, rss = subprocess.run(
                 [sys.executable, "-c", COLD_OPEN, folder, str(int(queries[0]))],
@@ -98,36 +92,50 @@ def main() -> None:
             index = phashdb.open(folder)
             flat = faiss.IndexBinaryFlat(64)
             flat.add(hashes.view(np.uint8).reshape(-1, 8))
-            q8 = queries.view(np.uint8).reshape(-1, 8)
             print(
                 f"\n{kind}: {args.size:,} hashes; add_hashes {args.size / load:,.0f}/s, "
                 f"band tables built in {build:.1f} s; cold open + first query {float(cold):.2f} s"
                 f" in a new process of {float(rss):,.0f} MB resident; bands {index.stats()['bands']}"
             )
-            print(
-                f"{'radius':>6} {'index ms':>9} {'faiss ms':>9} {'ratio':>7} {'matches':>8} "
-                f"{'batch ms/q':>10} {'batch gain':>10}"
-            )
-            for r in radii:
-                # Ours and faiss's take turns, all the queries at a time, three times over: the
-                # shared machine's slow and fast moments fall on both alike.
-                ours, theirs = [], []
-                for _ in range(3):
-                    ours += [timed(index.query, q, r) for q in queries.tolist()]
-                    theirs += [
-                        timed(flat.range_search, q8[i : i + 1], r + 1) for i in range(len(q8))
-                    ]
-                ours, theirs = statistics.median(ours), statistics.median(theirs)
-                t = time.perf_counter()
-                found = index.query_many(queries.tolist(), r)
-                batch = (time.perf_counter() - t) * 1e3 / len(queries)
-                matches = statistics.mean(len(f) for f in found)
-                print(
-                    f"{r:>6} {ours:>9.3f} {theirs:>9.3f} {ours / theirs:>7.3f} {matches:>8.1f} "
-                    f"{batch:>10.3f} {ours / batch:>9.1f}x"
-                )
+            print_radii(index, flat, queries, radii)
             index.close()
             del flat
+
+
+def load_index(folder: str, hashes: np.ndarray) -> tuple[float, float]:
+    """Seconds to add the hashes to a new index in folder, and to build its band tables."""
+    with phashdb.open(folder) as index:
+        t = time.perf_counter()
+        index.add_hashes(zip((f"i{i}" for i in range(len(hashes))), hashes.tolist()))
+        load = time.perf_counter() - t
+        t = time.perf_counter()
+        index.query(0, 0)  # folds the new rows into band tables (saved on close)
+        return load, time.perf_counter() - t
+
+
+def print_radii(index, flat, queries: np.ndarray, radii: list[int]) -> None:
+    """Per radius: our median query time against faiss's, the matches, the batch's gain."""
+    q8 = queries.view(np.uint8).reshape(-1, 8)
+    print(
+        f"{'radius':>6} {'index ms':>9} {'faiss ms':>9} {'ratio':>7} {'matches':>8} "
+        f"{'batch ms/q':>10} {'batch gain':>10}"
+    )
+    for r in radii:
+        # Ours and faiss's take turns, all the queries at a time, three times over: the
+        # shared machine's slow and fast moments fall on both alike.
+        ours, theirs = [], []
+        for _ in range(3):
+            ours += [timed(index.query, q, r) for q in queries.tolist()]
+            theirs += [timed(flat.range_search, q8[i : i + 1], r + 1) for i in range(len(q8))]
+        ours, theirs = statistics.median(ours), statistics.median(theirs)
+        t = time.perf_counter()
+        found = index.query_many(queries.tolist(), r)
+        batch = (time.perf_counter() - t) * 1e3 / len(queries)
+        matches = statistics.mean(len(f) for f in found)
+        print(
+            f"{r:>6} {ours:>9.3f} {theirs:>9.3f} {ours / theirs:>7.3f} {matches:>8.1f} "
+            f"{batch:>10.3f} {ours / batch:>9.1f}x"
+        )
 
 
 if __name__ == "__main__":
