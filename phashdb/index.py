@@ -22,7 +22,7 @@ from .descriptor import damaged
 from .errors import Error
 from .grouping import Group, connected_groups  # noqa: F401 (public here too)
 from .matching import by_query, confirmed, queries, ranked
-from .phash import from_hex
+from .phash import from_hex, hash_value
 from .records import Decision, Image, Match, Verdict
 from .settings import DEFAULT_REACH, DEFAULT_THRESHOLD, opened  # noqa: F401 (public here too)
 from .settings import radius as _radius
@@ -117,7 +117,7 @@ class Index:
             ids = [i if type(i) is str else str(i) for i, _ in chunk]
             values = [h for _, h in chunk]
             if not all(type(h) is int for h in values):
-                values = [_hash_value(h) for h in values]
+                values = [hash_value(h) for h in values]
             try:
                 hashes = np.array(values, dtype=np.uint64)
             except OverflowError:
@@ -372,15 +372,6 @@ def _pair(a: str, b: str) -> tuple[str, str]:
     if not isinstance(a, str) or not isinstance(b, str) or a == b:
         raise ValueError(f"a decision is about two different ids, got {a!r} and {b!r}")
     return (a, b) if a < b else (b, a)
-
-
-def _hash_value(h) -> int:
-    """A hash given as an int (Python's or numpy's) or as imagehash's 16 hex digits."""
-    if isinstance(h, str):
-        return from_hex(h)
-    if isinstance(h, (int, np.integer)) and not isinstance(h, bool):
-        return int(h)
-    raise ValueError(f"a hash must be an int or 16 hex digits, got {h!r}")
 
 
 def default_location() -> Path:

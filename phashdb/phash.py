@@ -153,6 +153,15 @@ def from_hex(s: str) -> int:
     return int(s, 16)
 
 
+def hash_value(h) -> int:
+    """A hash given as an int (Python's or numpy's) or as imagehash's 16 hex digits."""
+    if isinstance(h, str):
+        return from_hex(h)
+    if isinstance(h, (int, np.integer)) and not isinstance(h, bool):
+        return int(h)
+    raise ValueError(f"a hash must be an int or 16 hex digits, got {h!r}")
+
+
 # Converting a whole decoded image at once takes several full-size copies: an RGBA one needs a
 # copy, an RGB canvas, its alpha channel and the greyscale result, 13 bytes a pixel on top of
 # the 4 decoded (2.2 GB for a 13000x13000 PNG). Every step is point-wise, so converting a band
