@@ -1,6 +1,7 @@
 # What the two test clusters' scripts (tests/hbase/cluster.sh, tests/hadoop/cluster.sh) share:
 # the java to run, a cluster's pid, waiting for it to write DIR/cluster.json, stopping it, and
-# the command line. Sourced, not run; the sourcing script defines build() and start().
+# the command line. Sourced, not run; the sourcing script defines build() and start() (see
+# start_in).
 
 if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
   JAVA="${JAVA:-$JAVA_HOME/bin/java}"
@@ -62,10 +63,24 @@ stop() {
   echo "cluster.sh: stopped (pid $pid)"
 }
 
+# start_in DIR [ARGS...]: a start in DIR (made if missing) unless a cluster runs there; the
+# sourcing script's start() gets DIR as an absolute path, the build done.
+start_in() {
+  local dir="${1:?usage: cluster.sh start DIR [ARGS...]}"
+  shift
+  mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd)"
+  if pid_of "$dir" >/dev/null; then
+    die "already running in $dir (pid $(cat "$dir/cluster.pid"))"
+  fi
+  build
+  start "$dir" "$@"
+}
+
 cluster_main() {
   case "${1:-}" in
     build) build ;;
-    start) shift; start "$@" ;;
+    start) shift; start_in "$@" ;;
     stop) stop "${2:-}" ;;
     status) pid_of "${2:?usage: cluster.sh status DIR}" >/dev/null ;;
     *) echo "usage: cluster.sh build | start DIR [ARGS...] | stop DIR | status DIR" >&2; exit 2 ;;

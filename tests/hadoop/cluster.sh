@@ -23,14 +23,8 @@ source "$HERE/../jvm-flags.sh"
 build() { "$HERE/setup.sh" >/dev/null; }
 
 start() {
-  local dir="${1:?usage: cluster.sh start DIR [ARGS...]}"
+  local dir="$1"
   shift
-  mkdir -p "$dir"
-  dir="$(cd "$dir" && pwd)"
-  if pid_of "$dir" >/dev/null; then
-    die "already running in $dir (pid $(cat "$dir/cluster.pid"))"
-  fi
-  build
   # Every start is an empty cluster.
   rm -rf "$dir/cluster.json" "$dir/cluster.json.tmp" "$dir/data" "$dir/target" "$dir/conf" "$dir/tmp"
   mkdir -p "$dir/tmp"

@@ -48,14 +48,8 @@ build() {
 }
 
 start() {
-  local dir="${1:?usage: cluster.sh start DIR [ARGS...]}"
+  local dir="$1"
   shift
-  mkdir -p "$dir"
-  dir="$(cd "$dir" && pwd)"
-  if pid_of "$dir" >/dev/null; then
-    die "already running in $dir (pid $(cat "$dir/cluster.pid"))"
-  fi
-  build
   "$HERE/../../java/hbase/build.sh"
   rm -f "$dir/cluster.json" "$dir/cluster.json.tmp"
   rm -rf "$dir/data" "$dir/tmp"
