@@ -123,6 +123,19 @@ def hadoop_conf(hadoop_cluster, tmp_path_factory) -> Path:
 PHASHDB = shutil.which("phashdb", path=str(Path(sys.executable).parent)) or "phashdb"
 
 
+def run_cli(*args, env_url=None, timeout: float | None = 300) -> subprocess.CompletedProcess:
+    """Run `phashdb ARGS` in a process of its own, on the index at `env_url` if given."""
+    env = {**os.environ, **({"PHASHDB_URL": env_url} if env_url else {})}
+    return subprocess.run(
+        [PHASHDB, *map(str, args)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
 @pytest.fixture
 def run(tmp_path):
     """Run `phashdb ARGS` on a fresh embedded index (via $PHASHDB_URL); returns the result.

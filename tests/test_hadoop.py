@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 import phashdb
 import phashdb.hdfs
@@ -124,23 +123,10 @@ def test_ingest_on_yarn_into_the_embedded_index_is_loaded_by_the_driver(
 
 
 def test_cli_ingest_and_dedupe_with_the_hadoop_runner(tmp_path, collection):
-    env = {**os.environ, "PHASHDB_URL": str(tmp_path / "index")}
-    phashdb_cli = [str(Path(sys.executable).parent / "phashdb")]
-    result = subprocess.run(
-        [*phashdb_cli, "ingest", "--runner", "hadoop", str(collection)],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    url = str(tmp_path / "index")
+    result = run_cli("ingest", "--runner", "hadoop", collection, env_url=url, timeout=None)
     assert "8 added, 0 skipped, 2 duplicates, 1 failed" in result.stdout, result.stderr[-2000:]
-    dedupe = subprocess.run(
-        [*phashdb_cli, "dedupe", "--runner", "hadoop"],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    dedupe = run_cli("dedupe", "--runner", "hadoop", env_url=url, timeout=None)
     assert dedupe.returncode == 0 and "2 groups, 4 images" in dedupe.stdout
 
 
@@ -221,36 +207,17 @@ def test_index_add_and_check_read_hdfs_urls_as_ingest_does(tmp_path, photos, had
 
 
 def test_cli_ingest_and_pack_with_hdfs_urls(tmp_path, photos, hadoop_cluster):
-    env = {**os.environ, "PHASHDB_URL": str(tmp_path / "index")}
-    cli = [str(Path(sys.executable).parent / "phashdb")]
+    url = str(tmp_path / "index")
     target = f"{hadoop_cluster['namenode']}/cli-packs"
-    packed = subprocess.run(
-        [*cli, "pack", "--to", target, str(next(iter(photos.values())).parent)],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    folder = next(iter(photos.values())).parent
+    packed = run_cli("pack", "--to", target, folder, env_url=url, timeout=None)
     assert f"6 images in 1 packs under {target}" in packed.stdout, packed.stderr
-    result = subprocess.run(
-        [*cli, "ingest", target], check=False, capture_output=True, text=True, env=env
-    )
+    result = run_cli("ingest", target, env_url=url, timeout=None)
     assert "6 added, 0 skipped" in result.stdout, result.stderr[-2000:]
-    similar = subprocess.run(
-        [*cli, "similar", str(photos["rocket"]), "--top", "1"],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    similar = run_cli("similar", photos["rocket"], "--top", "1", env_url=url, timeout=None)
     assert f"{target}/pack-00000.tar#rocket.jpg" in similar.stdout, similar.stderr
-    missing = subprocess.run(
-        [*cli, "ingest", f"{hadoop_cluster['namenode']}/nowhere"],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    nowhere = f"{hadoop_cluster['namenode']}/nowhere"
+    missing = run_cli("ingest", nowhere, env_url=url, timeout=None)
     assert missing.returncode != 0 and "/nowhere: cannot list" in missing.stderr
 
 

@@ -7,14 +7,13 @@ from __future__ import annotations
 import gc
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 import phashdb
 from phashdb import StoreError
@@ -24,7 +23,6 @@ from phashdb.hbase.claims import Claim, write_claim
 from phashdb.hbase.thrift import hb
 from phashdb.records import Image
 
-PHASHDB = str(Path(sys.executable).parent / "phashdb")
 hbase = pytest.mark.hbase
 
 
@@ -164,18 +162,6 @@ def test_url_options_are_parsed_and_checked():
         HBaseOptions.from_url("hbase://h/pics?colour=red")
     with pytest.raises(ValueError, match="'transport'"):
         HBaseOptions.from_url("hbase://h/pics?transport=carrier-pigeon")
-
-
-def run_cli(*args, env_url=None):
-    env = {**os.environ, **({"PHASHDB_URL": env_url} if env_url else {})}
-    return subprocess.run(
-        [PHASHDB, *map(str, args)],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
 
 
 def test_print_schema_gives_a_shell_script_with_the_split_points():
