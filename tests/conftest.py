@@ -136,6 +136,15 @@ def run_cli(*args, env_url=None, timeout: float | None = 300) -> subprocess.Comp
     )
 
 
+def add_by_hash(index, image, radius):
+    """Index.add's steps, with a hash instead of a file."""
+    with index.store.claim(image, radius) as rivals:
+        found = index.matches([image.hash], radius)[0] + rivals
+        if not found:
+            index.store.put([image])
+    return found
+
+
 @pytest.fixture
 def run(tmp_path):
     """Run `phashdb ARGS` on a fresh embedded index (via $PHASHDB_URL); returns the result.
