@@ -32,7 +32,6 @@ def clustered_hashes(n, seed=7):
     return hashes
 
 
-# --- on the real cluster ----------------------------------------------------------------------
 
 
 @hbase

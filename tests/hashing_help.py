@@ -1,0 +1,23 @@
+"""What the hashing tests (tests/test_hashing.py, tests/test_decode.py) share: encoding an image,
+imagehash's pHash as an int, the distance of two hashes."""
+
+from __future__ import annotations
+
+import io
+
+import imagehash
+from PIL import Image
+
+
+def encode(img: Image.Image, fmt: str, **options) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **options)
+    return buf.getvalue()
+
+
+def imagehash_phash(img: Image.Image) -> int:
+    return int(str(imagehash.phash(img)), 16)
+
+
+def distance(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
