@@ -1,5 +1,6 @@
-"""The embedded index under faults: damaged files, a database restored from a backup, a full
-disk, a read-only index, images removed while `dedupe` reads, kill -9 of `ingest`.
+"""The embedded index under faults: damaged band table files, a database restored from a
+backup, images removed while `dedupe` reads, and the fault suite (seeded random damage, kill -9
+of `ingest`).
 
 The promise under test (README, "What survives what"): SQLite holds the truth and the band table
 file is derived from it; whatever happens to the files, a command gives the verdict a brute-force
@@ -8,109 +9,23 @@ scan over SQLite's hashes gives, or a clear one-line error, and never crashes th
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image as PILImage
+from conftest import PHASHDB
+from faults_help import make_index, phashdb_cli, photo_folder, verdicts
 
 import phashdb
 from phashdb import StoreError
 from phashdb.embedded import DATABASE_FILE, TABLES_FILE
-
-PHASHDB = shutil.which("phashdb", path=str(Path(sys.executable).parent)) or "phashdb"
-IN_CI = os.environ.get("CI") == "true"
-AS_ROOT = os.geteuid() == 0
-
-
-def clustered_hashes(seed: int, n: int) -> np.ndarray:
-    """Hashes in clusters, so that queries near them have several answers at small radii."""
-    rng = np.random.default_rng(seed)
-    centres = rng.integers(0, 2**64, max(n // 20, 1), dtype=np.uint64, endpoint=False)
-    hashes = centres[rng.integers(0, len(centres), n)]
-    for bit in range(64):
-        hashes[rng.random(n) < 0.04] ^= np.uint64(1 << bit)
-    return hashes
-
-
-def make_index(path: Path, n: int = 3000, seed: int = 1) -> dict[str, int]:
-    """An index of `n` clustered hashes whose band tables are saved (what a large index has)."""
-    pairs = {f"img{i}": int(h) for i, h in enumerate(clustered_hashes(seed, n))}
-    with phashdb.open(path) as index:
-        index.add_hashes(pairs.items())
-        index.fsck(repair=True)  # builds the tables now; they are saved on close
-    assert (path / TABLES_FILE).exists()
-    return pairs
-
-
-# A fresh process answers queries near stored hashes at several radii and compares every answer
-# with a brute-force scan over the hashes SQLite holds (the truth). Prints one JSON line.
-VERDICTS = r"""
-import json, sqlite3, sys
-import numpy as np
-import phashdb
-path, seed = sys.argv[1], int(sys.argv[2])
-try:
-    db = sqlite3.connect(f"file:{path}/index.sqlite3?mode=ro", uri=True)
-    rows = db.execute("SELECT id, hash FROM images").fetchall()
-    # A malformed b-tree can read back without an error yet miss or repeat rows: SQLite's own
-    # check says whether what it read is the truth.
-    if db.execute("PRAGMA integrity_check").fetchall() != [("ok",)]:
-        rows = None
-except sqlite3.DatabaseError:
-    rows = None  # SQLite itself cannot read it all: nothing to compare with
-if rows and not all(type(i) is str and type(h) is int for i, h in rows):
-    rows = None  # rows that break the schema: the truth itself is damaged
-try:
-    index = phashdb.open(path)
-    if rows is None:
-        index.query_many(list(range(40)), 8)
-        index.close()
-        print(json.dumps({"outcome": "unverifiable"}))
-        sys.exit()
-    ids = [r[0] for r in rows]
-    hashes = np.array([r[1] for r in rows], dtype=np.int64).view(np.uint64)
-    rng = np.random.default_rng(seed)
-    queries = hashes[rng.integers(0, len(hashes), 40)]
-    for bit in range(64):
-        queries[rng.random(len(queries)) < 0.03] ^= np.uint64(1 << bit)
-    wrong = 0
-    for radius in (0, 3, 8, 12):
-        answers = index.query_many(queries.tolist(), radius)
-        d = np.bitwise_count(hashes[None, :] ^ queries[:, None])
-        for q, got in enumerate(answers):
-            near = np.flatnonzero(d[q] <= radius)
-            want = sorted((int(d[q, r]), ids[r]) for r in near)
-            wrong += sorted((dist, i) for i, dist in got) != want
-    index.close()
-    print(json.dumps({"outcome": "wrong" if wrong else "right", "wrong": wrong}))
-except phashdb.Error as e:
-    print(json.dumps({"outcome": "error", "message": str(e)}))
-"""
-
-
-def verdicts(path: Path, seed: int = 0) -> dict:
-    """Run VERDICTS on the index at `path` in a fresh process (a crash is seen, not suffered)."""
-    done = subprocess.run(
-        [sys.executable, "-c", VERDICTS, str(path), str(seed)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if done.returncode != 0:
-        return {"outcome": f"crash (exit {done.returncode})", "stderr": done.stderr[-2000:]}
-    return {**json.loads(done.stdout.strip().splitlines()[-1]), "stderr": done.stderr}
 
 
 def array_span(path: Path, name: str) -> tuple[int, int]:
@@ -278,148 +193,6 @@ def test_dedupe_while_another_process_removes_images_gives_the_groups_left(tmp_p
         index.store.find = find_after_a_removal
         groups = index.dedupe()
     assert [[i.id for i in g.images] for g in groups] == [["a1", "a2", "a3"]]
-
-
-# --- defect 8 and 13: a full disk, a read-only index (real file systems, mounted here) ----------
-
-needs_root = pytest.mark.skipif(
-    not AS_ROOT and not IN_CI, reason="mounting a small tmpfs needs root"
-)
-
-
-@contextmanager
-def tmpfs(path: Path, size: str):
-    path.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=True)
-
-
-def fill(folder: Path) -> Path:
-    """Fill the file system of `folder` to the last byte; returns the file that does it."""
-    ballast = folder / "ballast"
-    try:
-        with open(ballast, "wb", buffering=0) as f:
-            while True:
-                f.write(b"\0" * 4096)
-    except OSError:
-        pass
-    return ballast
-
-
-def phashdb_cli(db: Path, *args, timeout: float = 300):
-    return subprocess.run(
-        [PHASHDB, "-q", "--db", str(db), *map(str, args)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
-
-
-def photo_folder(folder: Path, count: int, seed: int) -> Path:
-    """`count` distinct small photos (random blocks, so that each hashes differently)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for n in range(count):
-        blocks = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
-        PILImage.fromarray(blocks).resize((96, 96), PILImage.NEAREST).save(folder / f"p{n:04}.png")
-    return folder
-
-
-@needs_root
-def test_a_full_disk_is_a_one_line_error_exit_2_nothing_lost_nothing_left(tmp_path):
-    photos = photo_folder(tmp_path / "photos", 40, seed=3)
-    with tmpfs(tmp_path / "disk", "4m") as disk:
-        db = disk / "index"
-        first = phashdb_cli(db, "ingest", photos)
-        assert first.returncode == 0, first.stderr
-        with phashdb.open(db) as index:
-            index.add_hashes((f"h{i}", int(h)) for i, h in enumerate(clustered_hashes(5, 2000)))
-        # A reader holds the index open, as a busy machine has: SQLite's shared-memory and
-        # log files stay (a process opening an index makes them, which a full disk refuses).
-        holder = phashdb.open(db)
-        holder.query(0, 1)
-        ballast = fill(disk)
-        more = photo_folder(tmp_path / "more", 30, seed=4)
-        for args in (
-            ["add", "--on-duplicate", "keep", *sorted(more.iterdir())[:3]],
-            ["ingest", more],
-            ["fsck", "--repair"],
-        ):
-            done = phashdb_cli(db, *args)
-            assert done.returncode == 2, (args, done.stdout, done.stderr)
-            errors = [line for line in done.stderr.splitlines() if "error" in line]
-            assert errors and "Traceback" not in done.stderr, done.stderr
-            assert "disk is full" in errors[0] and str(db) in errors[0], done.stderr
-            assert leftovers(db) == []
-        assert phashdb_cli(db, "check", min(photos.iterdir())).returncode == 1
-        ballast.unlink()
-        holder.close()
-        with phashdb.open(db) as index:
-            assert len(index) == 2040
-        again = phashdb_cli(db, "ingest", more)
-        assert again.returncode == 0, again.stderr
-        with phashdb.open(db) as index:
-            assert len(index) == 2070 and index.fsck() == []
-
-
-def test_stale_temporary_table_files_of_dead_processes_are_removed_on_open(tmp_path):
-    path = tmp_path / "index"
-    make_index(path, 100)
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    (path / f"{TABLES_FILE}.{dead.pid}.tmp").write_bytes(b"half a table")
-    (path / f"{TABLES_FILE}.{os.getpid()}.tmp").write_bytes(b"ours, being written")
-    phashdb.open(path).close()
-    assert leftovers(path) == [f"{TABLES_FILE}.{os.getpid()}.tmp"]
-
-
-@contextmanager
-def read_only(folder: Path):
-    """Make `folder` read-only for real: a read-only bind mount as root (root ignores file
-    modes), file modes otherwise."""
-    if AS_ROOT:
-        subprocess.run(["mount", "--bind", str(folder), str(folder)], check=True)
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True)
-        try:
-            yield
-        finally:
-            subprocess.run(["umount", str(folder)], check=True)
-    else:
-        modes = {p: p.stat().st_mode for p in [folder, *folder.iterdir()]}
-        for p in modes:
-            p.chmod(0o555 if p.is_dir() else 0o444)
-        try:
-            yield
-        finally:
-            for p, mode in modes.items():
-                p.chmod(mode)
-
-
-def test_a_read_only_index_answers_reads_and_refuses_writes_naming_the_path(tmp_path, photos):
-    db = tmp_path / "index"
-    assert phashdb_cli(db, "add", photos["astronaut"], photos["coffee"]).returncode == 0
-    with phashdb.open(db) as index:
-        index.fsck(repair=True)
-    with read_only(db):
-        done = phashdb_cli(db, "check", photos["astronaut"])
-        assert done.returncode == 1 and "duplicate of" in done.stdout, done.stderr
-        done = phashdb_cli(db, "stats")
-        assert done.returncode == 0 and "images: 2" in done.stdout, done.stderr
-        done = phashdb_cli(db, "dedupe")
-        assert done.returncode == 0, done.stderr
-        done = phashdb_cli(db, "add", photos["chelsea"])
-        assert done.returncode == 2 and "read-only" in done.stderr, done.stderr
-        assert str(db) in done.stderr and "Traceback" not in done.stderr
-    with phashdb.open(db) as index:
-        assert len(index) == 2
 
 
 # --- the fault suite: seeded random damage, kill -9 ---------------------------------------------
