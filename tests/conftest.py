@@ -146,6 +146,16 @@ def add_by_hash(index, image, radius):
 
 
 @pytest.fixture
+def album(tmp_path, photos, near_copies):
+    """A folder of three photos, and a folder for what arrives later."""
+    folder = tmp_path / "album"
+    folder.mkdir()
+    for name in ("astronaut", "camera", "rocket"):
+        shutil.copy(photos[name], folder / f"{name}.jpg")
+    return folder
+
+
+@pytest.fixture
 def run(tmp_path):
     """Run `phashdb ARGS` on a fresh embedded index (via $PHASHDB_URL); returns the result.
     The index is made first: reading commands (`check`, `stats`) refuse a missing one."""

@@ -15,14 +15,11 @@ import sqlite3
 import subprocess
 import threading
 from pathlib import Path
-from urllib.parse import quote
 
-import pytest
 from conftest import PHASHDB
 
 import phashdb
 from phashdb import identity, source
-from phashdb.follow import admit, trash_duplicate
 from phashdb.hbase import keys
 from phashdb.ingest import hash_file, ingest
 from phashdb.records import Image
@@ -45,16 +42,6 @@ def assert_identity(record: Image, path) -> None:
         st.st_mtime_ns,
     )
     assert record.digest == sha256(path) and record.path == str(path)
-
-
-@pytest.fixture
-def album(tmp_path, photos, near_copies):
-    """A folder of three photos, and a folder for what arrives later."""
-    folder = tmp_path / "album"
-    folder.mkdir()
-    for name in ("astronaut", "camera", "rocket"):
-        shutil.copy(photos[name], folder / f"{name}.jpg")
-    return folder
 
 
 # --- what is recorded, and how it is stored -------------------------------------------------
@@ -367,47 +354,7 @@ def test_ingest_hashes_again_a_file_whose_inode_changed_with_the_same_size_and_m
         assert index.get(str(folder / "x.jpg")).hash == phashdb.hash_image(photos["coffee"])
 
 
-# --- the index's own folder ---------------------------------------------------------------
-
-
-def test_an_index_inside_the_ingested_folder_is_never_ingested_and_apply_keeps_originals(
-    tmp_path, album
-):
-    url = album / "index"  # the index, and its trash, inside the folder ingested
-    shutil.copy(album / "camera.jpg", album / "camera-copy.jpg")
-    env = {**os.environ, "PHASHDB_URL": str(url)}
-    for _ in range(2):
-        run = subprocess.run(
-            [PHASHDB, "ingest", str(album)], check=False, env=env, capture_output=True, text=True
-        )
-        assert run.returncode == 0, run.stderr
-        run = subprocess.run([PHASHDB, "dedupe", "--apply", "trash"], check=False, env=env, capture_output=True,
-                             text=True)  # fmt: skip
-        assert run.returncode in (0, 1), run.stderr
-    with phashdb.open(url) as index:
-        assert not any(identity.inside(i.path, url) for i in index.images())
-        assert len(list_trash(index.trash)) == 1
-    assert (album / "camera.jpg").exists() or (album / "camera-copy.jpg").exists()
-    kept = [p for p in ("camera.jpg", "camera-copy.jpg") if (album / p).exists()]
-    assert len(kept) == 1
-
-
-def test_apply_refuses_a_keeper_in_the_trash_of_an_index_that_stored_it(tmp_path, album):
-    # An index made by an older phashdb may hold records of its own trash: never a keeper.
-    url = album / "index"
-    with phashdb.open(url) as index:
-        index.add(album / "camera.jpg")
-        index.trash.mkdir(parents=True)
-        shutil.copy(album / "camera.jpg", index.trash / "camera.jpg")
-        shutil.copy(album / "camera.jpg", album / "camera-2.jpg")
-        index.add(index.trash / "camera.jpg", keep_duplicate=True)
-        trashed = index.get(str(index.trash / "camera.jpg"))
-        from phashdb.apply import apply
-        from phashdb.keep import Plan
-
-        done = apply(index, [Plan(trashed, (index.get(str(album / "camera.jpg")),))], "trash")
-    assert done[0].error and "trash" in done[0].error
-    assert (album / "camera.jpg").exists()
+# --- the index's own folder, inside a watched one ----------------------------------------
 
 
 def test_watch_ignores_the_index_folder_inside_the_watched_one(tmp_path, album, near_copies):
@@ -426,80 +373,3 @@ def test_watch_ignores_the_index_folder_inside_the_watched_one(tmp_path, album, 
     assert trashed.action == "trashed" and last.action == "trashed"
     assert not any(identity.inside(p, url) for p in seen_paths)
     assert summary.failed == 0
-
-
-# --- the review API: keep A, trash the rest -----------------------------------------------
-
-
-def test_the_library_trash_of_a_duplicate_through_a_symlinked_folder_is_refused(tmp_path, album):
-    url = tmp_path / "index"
-    os.symlink(album, tmp_path / "link")
-    with phashdb.open(url) as index:
-        index.add(album / "camera.jpg")
-        verdict = admit(index, str(tmp_path / "link" / "camera.jpg"), keep_duplicate=False).verdict
-        assert verdict.duplicate
-        with pytest.raises(phashdb.Error, match="the same file as"):
-            trash_duplicate(index, str(tmp_path / "link" / "camera.jpg"), verdict)
-    assert (album / "camera.jpg").exists()
-
-
-@pytest.fixture
-def server(tmp_path):
-    """The HTTP service over the embedded index at tmp_path/index, a real client to it."""
-    import httpx
-
-    from phashdb.serve import Running, ServeConfig
-
-    running = Running(ServeConfig(db=str(tmp_path / "index"), workers=1))
-    yield httpx.Client(base_url=running.url, timeout=60)
-    running.stop()
-
-
-def test_keep_a_trash_the_rest_refuses_as_own_file_through_a_symlinked_folder(
-    tmp_path, album, server
-):
-    # A folder ingested twice, once through a symlinked path: two records, one file.
-    os.symlink(album, tmp_path / "link")
-    with phashdb.open(tmp_path / "index") as index:
-        ingest(index, [album, tmp_path / "link"], workers=1)
-    a, b = str(album / "camera.jpg"), str(tmp_path / "link" / "camera.jpg")
-    done = server.post("/v1/trash", json={"keeper": a, "ids": [b, str(album / "rocket.jpg")]})
-    assert done.status_code == 200, done.text
-    first, second = done.json()["done"]
-    assert first["id"] == b and first["trash_id"] is None and "the same file as" in first["error"]
-    assert second["trash_id"] is not None and second["error"] is None  # the others go on
-    assert (album / "camera.jpg").read_bytes()
-    assert server.get("/v1/trash").json()["trash"][0]["original"] == str(album / "rocket.jpg")
-
-
-def test_keep_a_trash_the_rest_after_apply_symlink_refuses_the_links_target(
-    tmp_path, album, server
-):
-    shutil.copy(album / "camera.jpg", album / "camera-copy.jpg")
-    env = {**os.environ, "PHASHDB_URL": str(tmp_path / "index")}
-    for command in (["ingest", str(album)], ["dedupe", "--apply", "symlink"]):
-        run = subprocess.run(
-            [PHASHDB, *command], check=False, env=env, capture_output=True, text=True
-        )
-        assert run.returncode in (0, 1), run.stderr
-    links = [p for p in ("camera.jpg", "camera-copy.jpg") if (album / p).is_symlink()]
-    assert len(links) == 1
-    link = str(album / links[0])
-    target = os.path.realpath(link)
-    # Keep the symlink, trash "the rest": the file the symlink points to. Refused.
-    done = server.post("/v1/trash", json={"keeper": link, "ids": [target]}).json()["done"]
-    assert done[0]["trash_id"] is None and "the same file as" in done[0]["error"]
-    assert Path(target).exists() and Path(link).read_bytes()
-
-
-def test_delete_of_an_image_whose_file_was_replaced_leaves_the_new_file_alone(
-    tmp_path, album, photos, server
-):
-    with phashdb.open(tmp_path / "index") as index:
-        index.add(album / "camera.jpg")
-    (tmp_path / "new.jpg").write_bytes(Path(photos["coffee"]).read_bytes())
-    os.replace(tmp_path / "new.jpg", album / "camera.jpg")
-    response = server.delete("/v1/images/" + quote(str(album / "camera.jpg"), safe=""))
-    assert response.status_code == 409, response.text
-    assert "changed since it was stored" in response.json()["error"]
-    assert (album / "camera.jpg").read_bytes() == Path(photos["coffee"]).read_bytes()
