@@ -1,5 +1,5 @@
-"""What the hashing tests (tests/test_hashing.py, tests/test_decode.py) share: encoding an image,
-imagehash's pHash as an int, the distance of two hashes."""
+"""What the hashing and descriptor tests share: encoding an image (as JPEG, as PNG), imagehash's
+pHash as an int, the distance of two hashes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,14 @@ def encode(img: Image.Image, fmt: str, **options) -> bytes:
     buf = io.BytesIO()
     img.save(buf, fmt, **options)
     return buf.getvalue()
+
+
+def jpeg(img: Image.Image, **options) -> bytes:
+    return encode(img.convert("RGB"), "JPEG", **{"quality": 85, **options})
+
+
+def png(img: Image.Image) -> bytes:
+    return encode(img, "PNG")
 
 
 def imagehash_phash(img: Image.Image) -> int:
