@@ -156,6 +156,42 @@ def album(tmp_path, photos, near_copies):
 
 
 @pytest.fixture
+def start(tmp_path):
+    """Start a server over a fresh embedded index (options as ServeConfig's); stopped after."""
+    import httpx
+
+    from phashdb.serve import Running, ServeConfig
+
+    servers = []
+
+    def start(**options) -> tuple[Running, httpx.Client]:
+        options = {"db": str(tmp_path / "index"), "uploads": tmp_path / "uploads",
+                   "workers": 2, **options}  # fmt: skip
+        server = Running(ServeConfig(**options))
+        servers.append(server)
+        return server, httpx.Client(base_url=server.url, timeout=60)
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def client(start):
+    return start()[1]
+
+
+@pytest.fixture
+def db(tmp_path):
+    """The server's index, opened beside it (as another process would)."""
+
+    def open_index():
+        return phashdb.open(tmp_path / "index")
+
+    return open_index
+
+
+@pytest.fixture
 def run(tmp_path):
     """Run `phashdb ARGS` on a fresh embedded index (via $PHASHDB_URL); returns the result.
     The index is made first: reading commands (`check`, `stats`) refuse a missing one."""

@@ -32,8 +32,6 @@ def clustered_hashes(n, seed=7):
     return hashes
 
 
-
-
 @hbase
 def test_regions_spread_over_three_region_servers_and_stats_show_each(hbase_url):
     with phashdb.open(hbase_url) as index:

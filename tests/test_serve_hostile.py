@@ -18,13 +18,10 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
-import test_serve
 from conftest import PHASHDB
 from test_serve import assert_error, jpeg
 
 import phashdb
-
-start, client, db = test_serve.start, test_serve.client, test_serve.db  # the same fixtures
 
 # --- DNS rebinding and cross-site requests --------------------------------------------------------
 
