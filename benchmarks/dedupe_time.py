@@ -2,9 +2,10 @@
 
     python benchmarks/dedupe_time.py [--count 1000000] [--descriptors]
 
-Hashes: benchmarks/hadoop_dedupe.py's generator (clusters of near-duplicates among random
-ones) in an embedded index. With --descriptors each row also gets a random descriptor of layout
-v2 (not near-constant): the searches and judging a dedupe does for photos, on hashes.
+Hashes: clusters of near-duplicates among random ones (near_copies, which
+benchmarks/hadoop_dedupe.py uses too) in an embedded index. With --descriptors each row also
+gets a random descriptor of layout v2 (not near-constant): the searches and judging a dedupe
+does for photos, on hashes.
 """
 
 from __future__ import annotations
@@ -19,18 +20,25 @@ import phashdb
 from phashdb.records import Image
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--count", type=int, default=1_000_000)
-    parser.add_argument("--descriptors", action="store_true")
-    args = parser.parse_args()
-    count, rng = args.count, np.random.default_rng(7)
+def near_copies(count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` random hashes, a fifth of them near-copies (each bit flipped with chance 5%) of
+    an earlier one."""
     hashes = rng.integers(0, 2**64, count, dtype=np.uint64, endpoint=False)
     copies = rng.random(count) < 0.2  # a fifth are near-copies of an earlier hash
     source = rng.integers(0, count, count) % np.maximum(np.arange(count), 1)
     hashes[copies] = hashes[source[copies]]
     for bit in range(64):
         hashes[copies & (rng.random(count) < 0.05)] ^= np.uint64(1 << bit)
+    return hashes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--descriptors", action="store_true")
+    args = parser.parse_args()
+    count, rng = args.count, np.random.default_rng(7)
+    hashes = near_copies(count, rng)
     with tempfile.TemporaryDirectory() as tmp, phashdb.open(tmp) as index:
         if args.descriptors:
             from phashdb.descriptor import STORED_SIZE

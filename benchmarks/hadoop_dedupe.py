@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from dedupe_time import near_copies
 from hadoop_ingest import HADOOP, task_seconds, use_cluster
 
 import phashdb
@@ -64,12 +65,7 @@ def make_hashes(count: int, chains: int, chain_length: int) -> np.ndarray:
     """Random hashes, a fifth of them near-copies of an earlier one, and chains of hashes each
     5 random bits from the one before."""
     rng = np.random.default_rng(7)
-    hashes = rng.integers(0, 2**64, count, dtype=np.uint64, endpoint=False)
-    copies = rng.random(count) < 0.2  # a fifth are near-copies of an earlier hash
-    source = rng.integers(0, count, count) % np.maximum(np.arange(count), 1)
-    hashes[copies] = hashes[source[copies]]
-    for bit in range(64):
-        hashes[copies & (rng.random(count) < 0.05)] ^= np.uint64(1 << bit)
+    hashes = near_copies(count, rng)
     # row k: the k-th hash of each chain
     rows = rng.permutation(count)[: chains * chain_length]
     rows = rows.reshape(chain_length, chains)

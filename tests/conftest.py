@@ -123,8 +123,9 @@ def hadoop_conf(hadoop_cluster, tmp_path_factory) -> Path:
 PHASHDB = shutil.which("phashdb", path=str(Path(sys.executable).parent)) or "phashdb"
 
 
-def run_cli(*args, env_url=None, timeout: float | None = 300) -> subprocess.CompletedProcess:
-    """Run `phashdb ARGS` in a process of its own, on the index at `env_url` if given."""
+def run_cli(*args, env_url=None, timeout: float | None = 300, **options):
+    """Run `phashdb ARGS` in a process of its own, on the index at `env_url` if given;
+    `options` (input, stdin) go to subprocess.run."""
     env = {**os.environ, **({"PHASHDB_URL": env_url} if env_url else {})}
     return subprocess.run(
         [PHASHDB, *map(str, args)],
@@ -133,6 +134,7 @@ def run_cli(*args, env_url=None, timeout: float | None = 300) -> subprocess.Comp
         text=True,
         env=env,
         timeout=timeout,
+        **options,
     )
 
 
@@ -195,21 +197,12 @@ def db(tmp_path):
 def run(tmp_path):
     """Run `phashdb ARGS` on a fresh embedded index (via $PHASHDB_URL); returns the result.
     The index is made first: reading commands (`check`, `stats`) refuse a missing one."""
-    env = {**os.environ, "PHASHDB_URL": str(tmp_path / "index")}
     phashdb.open(tmp_path / "index").close()
 
     def run(*args, input=None, stdin=None):
         if input is None and stdin is None:
             stdin = subprocess.DEVNULL  # not the terminal pytest may run in: nothing is asked
-        return subprocess.run(
-            [PHASHDB, *map(str, args)],
-            capture_output=True,
-            text=True,
-            env=env,
-            input=input,
-            stdin=stdin,
-            timeout=300,
-        )
+        return run_cli(*args, env_url=str(tmp_path / "index"), input=input, stdin=stdin)
 
     return run
 
