@@ -88,6 +88,8 @@ def collection(tmp_path, photos, near_copies):
 def test_the_review_page_trashes_decides_and_undoes_in_a_real_browser(
     browser, collection, tmp_path
 ):
+    """One reviewer's session, step after step in one page (long on purpose: each step acts on
+    what the one before left on the page, as a person's clicks do)."""
     from phashdb.serve import Running, ServeConfig
 
     ARTIFACTS.mkdir(exist_ok=True)
