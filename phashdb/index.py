@@ -21,7 +21,7 @@ from .decode import DEFAULT_MAX_PIXELS
 from .descriptor import damaged
 from .errors import Error
 from .grouping import Group, connected_groups  # noqa: F401 (public here too)
-from .matching import by_query, confirmed, queries, ranked
+from .matching import by_query, confirmed, marked, queries, ranked
 from .phash import from_hex, hash_value
 from .records import Decision, Image, Match, Verdict
 from .settings import DEFAULT_REACH, DEFAULT_THRESHOLD, opened  # noqa: F401 (public here too)
@@ -160,13 +160,15 @@ class Index:
         return [[Match(id, d, records[id].path) for id, d in f if id in records] for f in found]
 
     def similar(self, source, top: int = 5) -> list[Match]:
-        """The `top` stored images nearest to an image (or a hash), nearest first."""
-        h = source if isinstance(source, int) else self._read(source, None, False)[0].hash
+        """The `top` stored images nearest to an image (or a hash), nearest first; a stored
+        record of the very file asked about is marked `same_file`."""
+        image = None if isinstance(source, int) else self._read(source, None, False)[0]
+        h = source if image is None else image.hash
         for radius in (4, 8, 12, 16, 24, 32, HASH_BITS):
             found = self.matches([h], radius)[0]
             # Exact search: once `top` lie within the radius, none further out can beat them.
             if len(found) >= top or radius == HASH_BITS:
-                return found[:top]
+                return marked(image and image.path, found[:top])
         raise AssertionError("unreachable")
 
     def dedupe(self, threshold: int | None = None, *, reach: int | None = None) -> list[Group]:

@@ -65,11 +65,17 @@ def confirmed(queries: list, found: list, records: dict[str, Image], radius: int
 
 def ranked(image: Image, matches: Iterable[Match]) -> tuple[Match, ...]:
     """The matches best first (Match.rank), those whose stored file is the file checked
-    (`image.path`: the same device and inode) marked `same_file`."""
-    mine = _inode(image.path)
-    if mine is not None:
-        matches = [replace(m, same_file=_inode(m.path) == mine) for m in matches]
-    return tuple(sorted(matches, key=Match.rank))
+    marked `same_file` (see `marked`)."""
+    return tuple(sorted(marked(image.path, matches), key=Match.rank))
+
+
+def marked(path: str | None, matches: Iterable[Match]) -> list[Match]:
+    """The matches in their order, those whose stored file is the file at `path` (the same
+    device and inode) marked `same_file`."""
+    mine = _inode(path)
+    if mine is None:
+        return list(matches)
+    return [replace(m, same_file=_inode(m.path) == mine) for m in matches]
 
 
 def _inode(path: str | None) -> tuple[int, int] | None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 
 import pytest
 from PIL import Image as PILImage
@@ -118,6 +119,16 @@ def test_similar_ranks_the_nearest_images(index):
         ("d20", 20),
     ]
     assert [m.id for m in index.similar(base, top=10)] == ["d0", "d5", "d20", "d40"]
+
+
+def test_similar_marks_the_stored_record_of_the_very_file_asked_about(index, photos, tmp_path):
+    copy = tmp_path / "copy.png"
+    shutil.copy(photos["coffee"], copy)
+    index.add(photos["coffee"])
+    index.add(copy, keep_duplicate=True)
+    found = {m.path: m.same_file for m in index.similar(photos["coffee"], top=2)}
+    assert found == {str(photos["coffee"]): True, str(copy): False}
+    assert not any(m.same_file for m in index.similar(index.get(str(copy)).hash, top=2))
 
 
 def test_dedupe_groups_images_connected_by_close_pairs(index):
