@@ -9,14 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import queue
 import shutil
 import sqlite3
 import subprocess
-import threading
 from pathlib import Path
 
 from conftest import PHASHDB
+from watch_help import Watching
 
 import phashdb
 from phashdb import identity, source
@@ -24,9 +23,6 @@ from phashdb.hbase import keys
 from phashdb.ingest import hash_file, ingest
 from phashdb.records import Image
 from phashdb.trash import list_trash
-from phashdb.watch import watch
-
-DEADLINE = 180
 
 
 def sha256(path) -> str:
@@ -200,38 +196,6 @@ def test_changed_and_same_file_see_links_symlinked_folders_and_rewrites(tmp_path
 # --- renames: the record follows ------------------------------------------------------------
 
 
-class Watching:
-    """The library's watch over `folder` in a thread (the index belongs to it, as in the CLI);
-    what it reports arrives on `seen`."""
-
-    def __init__(self, url, folder, on_duplicate="trash"):
-        self.stop, ready, self.seen = threading.Event(), threading.Event(), queue.Queue()
-        self.summary = {}
-
-        def run():
-            with phashdb.open(url) as index:
-                self.summary["s"] = watch(
-                    index, folder, stop=self.stop, on_duplicate=on_duplicate,
-                    report=self.seen.put, ready=ready.set, give_up=2.0,
-                )  # fmt: skip
-
-        self.thread = threading.Thread(target=run)
-        self.thread.start()
-        assert ready.wait(DEADLINE)
-
-    def next(self, path):
-        """The next report about `path` (reports of other paths are skipped)."""
-        while True:
-            seen = self.seen.get(timeout=DEADLINE)
-            if seen.path == str(path):
-                return seen
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(DEADLINE)
-        return self.summary["s"]
-
-
 def test_a_rename_in_watch_with_trash_moves_the_record_and_trashes_nothing(reopen, album):
     with reopen() as index:
         ingest(index, [album], workers=1)
@@ -284,11 +248,11 @@ def test_add_with_trash_of_a_renamed_file_follows_it_and_keeps_decisions(reopen,
 
 
 def test_a_file_replaced_under_a_stored_name_is_hashed_again_and_a_copy_of_the_old_photo_kept(
-    tmp_path, album, photos, near_copies
+    reopen, tmp_path, album, photos, near_copies
 ):
-    url = tmp_path / "index"
-    with phashdb.open(url) as index:
+    with reopen() as index:
         ingest(index, [album], workers=1)
+        url = index.store.url
     staging = tmp_path / "staging"
     staging.mkdir()
     watching = Watching(url, album)
@@ -366,10 +330,7 @@ def test_watch_ignores_the_index_folder_inside_the_watched_one(tmp_path, album, 
     trashed = watching.next(album / "camera-copy.jpg")
     shutil.copy(near_copies["rocket"], album / "zz-last.jpg")  # a marker: seen after the trash
     last = watching.next(album / "zz-last.jpg")
-    seen_paths = set()
-    while not watching.seen.empty():
-        seen_paths.add(watching.seen.get().path)
     summary = watching.close()
     assert trashed.action == "trashed" and last.action == "trashed"
-    assert not any(identity.inside(p, url) for p in seen_paths)
+    assert not any(identity.inside(seen.path, url) for seen in watching.reports)
     assert summary.failed == 0
