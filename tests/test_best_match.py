@@ -8,37 +8,69 @@ import json
 import os
 import shutil
 
+import pytest
 from PIL import Image as PILImage
 from PIL import ImageOps
+from watch_help import Watching
 
 import phashdb
 
 
-def test_a_reencoded_copy_names_an_as_is_match_first_never_the_mirror(tmp_path, photos, run):
+@pytest.fixture
+def stored(tmp_path, photos):
+    """An index at tmp_path/index of a photo, a byte-identical copy and a mirror of it, and a
+    re-encoded copy of the photo (not stored) to check: its folder."""
     folder = tmp_path / "c"
     folder.mkdir()
     # Named so that the mirror comes first by name (the former order: distance, then id).
     with PILImage.open(photos["astronaut"]) as img:
         ImageOps.mirror(img).save(folder / "a-mirror.jpg", quality=92)
-        img.save(folder / "q-reencoded.jpg", quality=60)
+        img.save(tmp_path / "q-reencoded.jpg", quality=60)
     shutil.copy(photos["astronaut"], folder / "b-original.jpg")
     shutil.copy(photos["astronaut"], folder / "c-identical.jpg")
     with phashdb.open(tmp_path / "index") as index:
         for name in ("a-mirror.jpg", "b-original.jpg", "c-identical.jpg"):
             index.add(folder / name, keep_duplicate=True)
-        matches = index.check(folder / "q-reencoded.jpg").matches
+    return folder
+
+
+def names(matches) -> list[str]:
+    return [os.path.basename(m["path"] if isinstance(m, dict) else m.path) for m in matches]
+
+
+def test_a_reencoded_copy_names_an_as_is_match_first_never_the_mirror(tmp_path, stored, run):
+    query = tmp_path / "q-reencoded.jpg"
+    with phashdb.open(tmp_path / "index") as index:
+        matches = index.check(query).matches
         variants = {os.path.basename(m.path): m.variant for m in matches}
         assert variants == {"a-mirror.jpg": "mirrored", "b-original.jpg": "as-is",
                             "c-identical.jpg": "as-is"}  # fmt: skip
-        assert [os.path.basename(m.path) for m in matches][-1] == "a-mirror.jpg"
+        assert names(matches)[-1] == "a-mirror.jpg"
         assert matches == tuple(sorted(matches, key=lambda m: m.rank()))
         assert not any(m.same_file for m in matches)
         # add gives the same order.
-        added = index.add(folder / "q-reencoded.jpg", keep_duplicate=True)
+        added = index.add(query, keep_duplicate=True)
         assert added.matches == matches
     # The CLI names the best first too.
-    said = json.loads(run("check", "--json", folder / "q-reencoded.jpg").stdout)[0]
+    said = json.loads(run("check", "--json", query).stdout)[0]
     assert said["matches"][0]["variant"] == "as-is" and said["matches"][-1]["variant"] == "mirrored"
+
+
+def test_watch_and_the_service_name_the_match_check_names_first(tmp_path, stored, start):
+    """Issue 21 saw the mirror named first in `watch` and `/v1/check` too."""
+    query = tmp_path / "q-reencoded.jpg"
+    with phashdb.open(tmp_path / "index") as index:
+        expected = names(index.check(query).matches)
+    assert expected[-1] == "a-mirror.jpg"
+    _, client = start()
+    checked = client.post("/v1/check", files={"image": ("q.jpg", query.read_bytes())})
+    assert checked.status_code == 200, checked.text
+    assert names(checked.json()["matches"]) == expected
+    watching = Watching(tmp_path / "index", stored, on_duplicate="keep")
+    shutil.copy(query, stored / "q-reencoded.jpg")
+    seen = watching.next(stored / "q-reencoded.jpg")
+    watching.close()
+    assert seen.verdict.duplicate and names(seen.verdict.matches) == expected
 
 
 def test_a_stored_file_that_is_the_file_checked_is_named_so_and_first(tmp_path, photos, run):
