@@ -6,6 +6,7 @@ dedupe's threshold is bounded; a damaged descriptor is treated as missing."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -280,6 +281,39 @@ def test_the_service_never_groups_a_decided_pair(tmp_path, triangle):
         assert client.post("/v1/decisions", json={"pairs": [["a", "b"]]}).status_code == 201
         [group] = members()
         assert "c" in group and not {"a", "b"} <= group
+
+
+def report_groups(run, out: Path) -> list[set[str]]:
+    """The groups `phashdb report` shows, each as its files' names (the ids here)."""
+    done = run("report", "--out", out)
+    assert done.returncode == 0, done.stderr
+    blob = re.search(r'id="groups-data">(.*?)</script>', out.read_text(), re.DOTALL).group(1)
+    return [{Path(i["path"]).stem for i in g["images"]} for g in json.loads(blob)]
+
+
+def test_the_report_never_shows_a_decided_pair_in_one_group(run, tmp_path, triangle):
+    with phashdb.open(tmp_path / "index") as index:
+        for name, path in triangle.items():
+            index.add(path, id=name, keep_duplicate=True)
+    assert report_groups(run, tmp_path / "r.html") == [{"a", "b", "c"}]
+    with phashdb.open(tmp_path / "index") as index:
+        index.mark_not_duplicates([("a", "b")])
+    [group] = report_groups(run, tmp_path / "r.html")
+    assert "c" in group and not {"a", "b"} <= group
+
+
+def test_the_report_and_the_service_show_the_groups_of_dedupe(run, tmp_path, edited):
+    """One verdict everywhere: `phashdb report` and /v1/duplicates (what the review page
+    shows) give Index.dedupe's groups: the planted copies in, the blank pages out."""
+    with phashdb.open(tmp_path / "index") as index:
+        fill(index, edited)
+        expected = sorted(sorted(g) for g in ids_of(index.dedupe()))
+    assert all(any({c, o} <= set(g) for g in expected) for c, o in PLANTED.items())
+    assert sorted(map(sorted, report_groups(run, tmp_path / "r.html"))) == expected
+    config = ServeConfig(db=str(tmp_path / "index"), uploads=tmp_path / "uploads", workers=1)
+    with Running(config) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        shown = client.get("/v1/duplicates").json()["groups"]
+    assert sorted(sorted(i["id"] for i in g["images"]) for g in shown) == expected
 
 
 # --- the threshold of a dedupe is bounded ------------------------------------------------
