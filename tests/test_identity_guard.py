@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 from conftest import PHASHDB
+from watch_help import Watching
 
 import phashdb
 from phashdb import identity
@@ -63,6 +64,26 @@ def test_apply_refuses_a_keeper_in_the_trash_of_an_index_that_stored_it(tmp_path
         done = apply(index, [Plan(trashed, (index.get(str(album / "camera.jpg")),))], "trash")
     assert done[0].error and "trash" in done[0].error
     assert (album / "camera.jpg").exists()
+
+
+def test_an_index_kept_in_the_photo_folder_itself_never_takes_its_trash_for_photos(
+    album, near_copies
+):
+    # The index's own files and its trash in the very folder watched and ingested.
+    with phashdb.open(album) as index:
+        ingest(index, [album], workers=1)
+        trash = index.trash
+    watching = Watching(album, album)
+    shutil.copy(near_copies["camera"], album / "camera-copy.jpg")
+    trashed = watching.next(album / "camera-copy.jpg")
+    shutil.copy(near_copies["rocket"], album / "zz-last.jpg")  # a marker: seen after the trash
+    last = watching.next(album / "zz-last.jpg")
+    watching.close()
+    assert (trashed.action, last.action) == ("trashed", "trashed")
+    assert not any(identity.inside(seen.path, trash) for seen in watching.reports)
+    with phashdb.open(album) as index:
+        assert ingest(index, [album], workers=1).added == 0
+        assert len(index) == 3 and len(list_trash(trash)) == 2
 
 
 # --- the review API: keep A, trash the rest -----------------------------------------------
