@@ -56,6 +56,18 @@ def test_a_reencoded_copy_names_an_as_is_match_first_never_the_mirror(tmp_path, 
     assert said["matches"][0]["variant"] == "as-is" and said["matches"][-1]["variant"] == "mirrored"
 
 
+def test_every_backend_names_the_same_match_first(reopen, tmp_path, stored):
+    query = tmp_path / "q-reencoded.jpg"
+    with phashdb.open(tmp_path / "index") as embedded:
+        expected = embedded.check(query).matches
+    with reopen() as index:  # on the embedded backend, the very index `stored` made
+        for name in ("a-mirror.jpg", "b-original.jpg", "c-identical.jpg"):
+            if str(stored / name) not in index:
+                index.add(stored / name, keep_duplicate=True)
+        assert index.check(query).matches == expected
+    assert [m.variant for m in expected] == ["as-is", "as-is", "mirrored"]
+
+
 def test_watch_and_the_service_name_the_match_check_names_first(tmp_path, stored, start):
     """Issue 21 saw the mirror named first in `watch` and `/v1/check` too."""
     query = tmp_path / "q-reencoded.jpg"

@@ -114,20 +114,28 @@ def server(tmp_path):
 
 
 def test_keep_a_trash_the_rest_refuses_as_own_file_through_a_symlinked_folder(
-    tmp_path, album, server
+    tmp_path, album, reopen
 ):
+    import httpx
+
+    from phashdb.serve import Running, ServeConfig
+
     # A folder ingested twice, once through a symlinked path: two records, one file.
     os.symlink(album, tmp_path / "link")
-    with phashdb.open(tmp_path / "index") as index:
+    with reopen() as index:
         ingest(index, [album, tmp_path / "link"], workers=1)
+        url = index.store.url
     a, b = str(album / "camera.jpg"), str(tmp_path / "link" / "camera.jpg")
-    done = server.post("/v1/trash", json={"keeper": a, "ids": [b, str(album / "rocket.jpg")]})
+    with Running(ServeConfig(db=url, workers=1)) as running:
+        server = httpx.Client(base_url=running.url, timeout=60)
+        done = server.post("/v1/trash", json={"keeper": a, "ids": [b, str(album / "rocket.jpg")]})
+        listed = server.get("/v1/trash").json()["trash"]
     assert done.status_code == 200, done.text
     first, second = done.json()["done"]
     assert first["id"] == b and first["trash_id"] is None and "the same file as" in first["error"]
     assert second["trash_id"] is not None and second["error"] is None  # the others go on
     assert (album / "camera.jpg").read_bytes()
-    assert server.get("/v1/trash").json()["trash"][0]["original"] == str(album / "rocket.jpg")
+    assert [t["original"] for t in listed] == [str(album / "rocket.jpg")]
 
 
 def test_keep_a_trash_the_rest_after_apply_symlink_refuses_the_links_target(

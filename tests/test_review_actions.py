@@ -21,12 +21,12 @@ ROUNDS = int(os.environ.get("PHASHDB_RACE_ROUNDS", "3"))  # CI sets more
 
 
 @pytest.fixture
-def groups(tmp_path):
+def groups(tmp_path, reopen):
     """An index of 20 pairs (a quarter of a photo and a smaller re-encoded copy of it), files
-    in a folder."""
+    in a folder, on each backend: its URL."""
     folder = tmp_path / "photos"
     folder.mkdir()
-    with phashdb.open(tmp_path / "index") as index:
+    with reopen() as index:
         for name in PHOTO_NAMES:
             img = skimage_photo(name).convert("RGB")
             w, h = img.size
@@ -38,7 +38,7 @@ def groups(tmp_path):
                 copy.save(folder / f"{name}-{k}-copy.jpg", quality=60)
                 index.add(folder / f"{name}-{k}.jpg", keep_duplicate=True)
                 index.add(folder / f"{name}-{k}-copy.jpg", keep_duplicate=True)
-    return tmp_path / "index"
+        return index.store.url
 
 
 @pytest.fixture
@@ -83,8 +83,10 @@ def keep_one(client, group, keeper: str, barrier: threading.Barrier) -> httpx.Re
 def test_two_conflicting_actions_on_a_group_never_both_win(server, groups):
     hook = HeldUntilBothArrived(server)
     client = httpx.Client(base_url=server.url, timeout=120)
+    # The lock and the checks are the same code on HBase, where a round costs far more: two.
+    rounds = min(ROUNDS, 2) if groups.startswith("hbase://") else ROUNDS
     with ThreadPoolExecutor(2) as pool:
-        for _ in range(ROUNDS):
+        for _ in range(rounds):
             shown = client.get("/v1/duplicates", params={"limit": 1000}).json()["groups"]
             assert len(shown) >= GROUPS
             for group in shown[:GROUPS]:
