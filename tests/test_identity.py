@@ -19,6 +19,7 @@ from watch_help import Watching
 
 import phashdb
 from phashdb import identity, source
+from phashdb.cli.cleanup import _seenverdict_line
 from phashdb.hbase import keys
 from phashdb.ingest import hash_file, ingest
 from phashdb.records import Image
@@ -263,6 +264,7 @@ def test_a_file_replaced_under_a_stored_name_is_hashed_again_and_a_copy_of_the_o
     copy = watching.next(album / "camera-copy.jpg")
     summary = watching.close()
     assert replaced.action == "stored" and "replaced" in replaced.detail
+    assert "(replaced the record of" in _seenverdict_line(replaced)  # what `phashdb watch` says
     assert copy.action == "stored" and not copy.verdict.duplicate
     assert (album / "camera-copy.jpg").exists() and summary.trashed == 0
     with phashdb.open(url) as index:

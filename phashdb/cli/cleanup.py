@@ -305,12 +305,10 @@ def _seenverdict_line(seen) -> str:
     if seen.action == "moved":  # a stored image renamed: its record followed it
         return click.style(shown(f"{seen.path}: {seen.detail}, its record follows it"), fg="green")
     line = verdict_line(seen.path, seen.verdict)
-    if seen.action == "stored":
-        return click.style(line, fg="green")
     if seen.action == "trashed":
         line += f", moved to the trash (restore: phashdb trash restore {seen.detail})"
     elif seen.action == "skipped":
         line += ", skipped"
-    if seen.detail and seen.action != "trashed":
-        line += f" ({seen.detail})"
-    return click.style(line, fg="yellow")
+    if seen.detail and seen.action != "trashed":  # a stored one: the record it replaced
+        line += f" ({shown(seen.detail)})"
+    return click.style(line, fg="green" if seen.action == "stored" else "yellow")
