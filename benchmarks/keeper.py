@@ -2,7 +2,7 @@
 by every rule of phashdb.keep (the former default `pixels`, the default `best`, and each
 `--keep` choice).
 
-    python benchmarks/keeper.py [FOLDER] [--photos 40] [--out /tmp/keeper-pairs]
+    python benchmarks/keeper.py [FOLDER] [--photos 40] [--out NEW_FOLDER]
 
 FOLDER holds the photos (default: $PHASHDB_PHOTOS, else var/photos/photos: build it with
 ../shared/photos/build.sh var/photos). Each photo becomes an original as a camera leaves it: a JPEG with
@@ -23,7 +23,8 @@ import argparse
 import io
 import os
 import random
-import shutil
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -183,13 +184,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folder", nargs="?", default=DEFAULT_PHOTOS)
     parser.add_argument("--photos", type=int, default=40, help="how many photos (a seeded sample)")
-    parser.add_argument("--out", default="/tmp/keeper-pairs", help="where the pairs are written")
+    parser.add_argument("--out", help="a new folder for the pairs, kept (default: a temporary one)")
     args = parser.parse_args()
     found = sorted(Path(p) for p in find_images([args.folder]))
     photos = random.Random(21).sample(found, min(args.photos, len(found)))
-    out = Path(args.out)
-    shutil.rmtree(out, ignore_errors=True)
-    counts = evaluate(photos, out)
+    if args.out:
+        out = Path(args.out)
+        if out.exists():
+            sys.exit(f"keeper.py: {out} exists; name a new folder for the pairs")
+        counts = evaluate(photos, out)
+    else:
+        with tempfile.TemporaryDirectory(prefix="keeper-pairs-") as tmp:
+            counts = evaluate(photos, Path(tmp))
     rules = ["pixels", "best", *(r for r in keep.KEEP_RULES if r not in ("pixels", "best"))]
     print(f"{len(photos)} photos from {args.folder}; originals kept, per rule "
           "(pixels: the former default; best: the default)")  # fmt: skip
