@@ -81,7 +81,9 @@ def test_it_waits_while_another_apt_holds_the_lock_then_goes_on(setup):
     rest, errors = process.communicate(timeout=300)
     assert process.returncode == 0, (said, rest, errors)
     assert said + rest.splitlines() == [
-        *STEPS, "setup: waiting for apt's lock (another apt is running)", DONE
+        *STEPS,
+        "setup: waiting for apt's lock (another apt is running)",
+        DONE,
     ]
     assert errors == ""
     calls = apt_calls(env)
