@@ -19,6 +19,7 @@ import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from .records import Image, pair_to_json
@@ -205,11 +206,12 @@ def _sizes(image: Image) -> set:
 def _read_exif(path: str, size: int, mtime_ns: int) -> _Read:
     from PIL import Image as PILImage
 
-    from .decode import DECODE_ERRORS, open_regular_file
+    from .decode import DECODE_ERRORS, open_image
     from .errors import ImageError
 
-    try:
-        with open_regular_file(path, path) as file, PILImage.open(file) as img:
+    try:  # opened as hashing opens files: a regular file, without blocking, its formats only
+        with ExitStack() as stack:
+            img = open_image(path, path, stack)
             tags = img.getexif()
             sub = tags.get_ifd(0x8769)  # the Exif sub-IFD: capture time, pixel size
     except (*DECODE_ERRORS, ImageError, PILImage.DecompressionBombError):

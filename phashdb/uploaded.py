@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,7 +51,7 @@ def lock(fd: int) -> None:
 @contextmanager
 def held(path: str | os.PathLike) -> Iterator[int]:
     """`path` open (not following a link) and locked for as long as the block runs."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)  # a FIFO
     try:
         lock(fd)
         yield fd
@@ -64,6 +65,12 @@ def digest_of(fd: int) -> str:
     while chunk := os.read(fd, 1 << 20):
         digest.update(chunk)
     return digest.hexdigest()
+
+
+def named_by_its_bytes(fd: int, path: Path) -> bool:
+    """Whether the file open as `fd` is a regular file whose SHA-256 begins with its name, as
+    an upload's does."""
+    return stat.S_ISREG(os.fstat(fd).st_mode) and digest_of(fd).startswith(path.stem)
 
 
 def is_upload(path: str | os.PathLike) -> bool:
@@ -109,7 +116,7 @@ def check(folder: str | os.PathLike, index, *, repair: bool = False) -> list[str
             continue
         try:
             with held(path) as fd:
-                if not digest_of(fd).startswith(path.stem):
+                if not named_by_its_bytes(fd, path):
                     found.append(f"{path}: named as an upload but its bytes are not: left alone")
                     continue
                 found.append(_orphan(path, index, repair))

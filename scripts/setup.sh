@@ -20,11 +20,13 @@ quietly() {
   fi
 }
 
-# apt-get, quiet, waiting (at most 5 minutes) while another apt holds its locks, as unattended
-# upgrades do on a fresh VM: DPkg::Lock::Timeout covers dpkg's lock, not `update`'s lists lock.
+# apt-get, quiet, waiting (at most $APT_LOCK_WAIT seconds, 5 minutes by default) while another
+# apt holds its locks, as unattended upgrades do on a fresh VM: DPkg::Lock::Timeout covers
+# dpkg's lock, not `update`'s lists lock.
 apt_get() {
-  local deadline=$((SECONDS + 300)) said=""
-  until apt-get -o DPkg::Lock::Timeout=300 "$@" >"$LOG" 2>&1; do
+  local wait=${APT_LOCK_WAIT:-300}
+  local deadline=$((SECONDS + wait)) said=""
+  until apt-get -o DPkg::Lock::Timeout="$wait" "$@" >"$LOG" 2>&1; do
     if ! grep -q "Could not get lock" "$LOG" || ((SECONDS >= deadline)); then
       tail -n 20 "$LOG" >&2
       echo "setup: failed: apt-get $*" >&2

@@ -8,7 +8,7 @@ import os
 
 import pytest
 from PIL import Image as PILImage
-from PIL import ImageDraw
+from PIL import ImageDraw, features
 
 from phashdb import keep
 from phashdb.records import Image
@@ -113,6 +113,22 @@ def test_a_fifo_or_a_broken_file_has_no_exif_and_never_blocks(tmp_path, original
     assert keep.exif_of(others[0]) == keep.exif_of(others[1]) == keep.Exif()
     assert keep.exif_of(image) == keep.Exif(True, TAKEN)
     assert keep.plan([*others, image]).keeper == image
+
+
+def test_a_file_of_a_format_phashdb_does_not_read_gives_no_exif(tmp_path, original):
+    """A stored path whose file is now of another format Pillow reads (AVIF) is opened as
+    hashing opens files, its formats only: no other decoder parses it, its EXIF decides nothing
+    (issue 22: every file the service or the report opens)."""
+    if not features.check("avif"):
+        pytest.skip("this Pillow reads no AVIF")
+    image, picture = original
+    exif = PILImage.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "1999:01:01 00:00:00"  # before the original's
+    avif = copy(tmp_path, picture, "a-copy.jpg", exif=exif.tobytes(), format="AVIF")
+    with PILImage.open(avif.path) as img:  # what an open of any format sees
+        assert img.format == "AVIF" and img.getexif().get_ifd(0x8769)[0x9003]
+    assert keep.exif_of(avif) == keep.Exif()
+    assert keep.plan([avif, image]).keeper == image
 
 
 def test_a_capture_time_counts_an_unset_one_does_not(tmp_path, original):

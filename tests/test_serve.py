@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,6 +47,15 @@ def test_healthz_and_the_openapi_document_name_every_endpoint(client):
         "/v1/trash": {"get", "post"}, "/v1/trash/{entry}/restore": {"post"},
         "/v1/thumbnails/{id}": {"get"}, "/healthz": {"get"},
     } == {path: set(methods) for path, methods in paths.items()}  # fmt: skip
+
+
+def test_no_page_of_the_server_loads_anything_from_another_host(client):
+    # Offline, a page whose script comes from a CDN is blank (FastAPI's /docs and /redoc).
+    pages = {url: client.get(url) for url in ("/", "/docs", "/redoc")}
+    assert pages["/redoc"].status_code == 404  # one API page, /docs, is enough
+    for url in ("/", "/docs"):
+        assert pages[url].status_code == 200 and "<html" in pages[url].text.lower()
+        assert re.findall(r"""(?:src|href)=["']?(?:https?:)?//""", pages[url].text) == [], url
 
 
 def test_check_gives_the_verdict_json_of_the_cli_and_stores_nothing(

@@ -249,6 +249,10 @@ def test_file_names_that_are_not_utf8_come_back_as_escapes_not_500s(client, db, 
     checked = client.post("/v1/check", content=jpeg(photos["astronaut"], 85))
     assert checked.status_code == 200, checked.text
     assert name in {m["id"] for m in checked.json()["matches"]}
+    # An id given as bytes in an upload's address is read as names are: found by them again.
+    given = client.post("/v1/images?id=caf%E9-2", content=jpeg(photos["coffee"]))
+    assert given.status_code == 201 and given.json()["id"] == "caf\udce9-2"
+    assert client.get("/v1/images/caf%E9-2").json()["id"] == "caf\udce9-2"
 
 
 # --- a full disk ------------------------------------------------------------------------------------

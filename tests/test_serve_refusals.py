@@ -4,6 +4,10 @@ token, and listening beyond loopback without one."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+
 import pytest
 from test_serve import assert_error, jpeg
 
@@ -55,6 +59,33 @@ def test_bad_requests_are_refused_with_a_clear_4xx(client, db, photos):
     assert_error(client.post("/v1/trash/nope/restore"), 404, "no entry 'nope'")
     assert_error(client.get("/v1/nothing-here"), 404)
     assert_error(client.put("/v1/check"), 405)
+
+
+def test_ids_in_a_json_body_that_no_file_name_gives_are_refused_with_a_clear_4xx(
+    client, db, photos, tmp_path
+):
+    # A name that is not UTF-8 comes as \udcXX escapes (one a byte); JSON can carry any other
+    # lone surrogate too, which no id can hold (the store cannot encode it: it was a 500).
+    name = os.fsdecode(bytes(tmp_path) + b"/caf\xe9.jpg")
+    shutil.copy(photos["rocket"], name)
+    with db() as index:
+        a, b = index.add(name).id, index.add(photos["coffee"]).id
+
+    def post(url: str, body: dict):
+        raw = json.dumps(body).encode("ascii")  # escapes, as a browser's JSON.stringify sends
+        return client.post(url, content=raw, headers={"Content-Type": "application/json"})
+
+    for bad in ("\ud800", "x\udfff", "\udc7f"):
+        for url, body in (("/v1/decisions", {"pairs": [[a, bad]]}),
+                          ("/v1/decisions", {"pairs": [[a, b]], "members": [a, b, bad]}),
+                          ("/v1/trash", {"ids": [bad], "keeper": a}),
+                          ("/v1/trash", {"ids": [b], "keeper": bad}),
+                          ("/v1/trash", {"ids": [b], "keeper": a, "members": [bad]})):  # fmt: skip
+            assert_error(post(url, body), 422, f"{bad!r} is no id", "lone surrogate")
+    with db() as index:
+        assert len(index) == 2 and index.decisions() == []
+    # The escapes of a name's bytes are ids like any other.
+    assert post("/v1/decisions", {"pairs": [[a, b]]}).status_code == 201
 
 
 # --- the bearer token ---------------------------------------------------------------------------

@@ -44,6 +44,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         lifespan=lifespan,
         default_response_class=JSON,
         docs_url=None,
+        redoc_url=None,  # a page of a CDN's script: blank offline; /docs is served here
     )
     # Without a token, only requests naming loopback are answered (no DNS rebinding).
     app.add_middleware(Guard, loopback_only=config.token is None)

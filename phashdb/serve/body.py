@@ -8,6 +8,7 @@ import errno
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -36,15 +37,17 @@ class Received:
 
 
 INCOMING = ".incoming-"  # the prefix of a file being received
+TEMPORARY = "phashdb-incoming-"  # + pid + "-": a server's folder for them without --uploads
 NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 
 
 def incoming_folder(uploads: Path | None) -> Path:
     """The folder uploads are received in, private to the server's user (mode 0700): the
     uploads folder's `.incoming`, emptied of what a killed server left there; without an
-    uploads folder, a new temporary one (removed by `remove_incoming`)."""
+    uploads folder, a new temporary one (removed by `remove_incoming`; those of killed
+    servers are removed first)."""
     if uploads is None:
-        return Path(tempfile.mkdtemp(prefix="phashdb-incoming-"))
+        return _temporary_folder()
     folder = uploads / ".incoming"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder.chmod(0o700)
@@ -52,6 +55,33 @@ def incoming_folder(uploads: Path | None) -> Path:
         if left.is_file() and not left.is_symlink():
             left.unlink(missing_ok=True)
     return folder
+
+
+def _temporary_folder() -> Path:
+    """A new temporary folder named after this process; those servers killed before they could
+    remove theirs left (their process gone) are removed first."""
+    for left in Path(tempfile.gettempdir()).glob(TEMPORARY + "*-*"):
+        if _abandoned(left):
+            shutil.rmtree(left, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{TEMPORARY}{os.getpid()}-"))
+
+
+def _abandoned(folder: Path) -> bool:
+    """Whether `folder` is a temporary folder of this user's servers whose process is gone (a
+    process id used again keeps it: left, never wrongly removed)."""
+    pid = folder.name.removeprefix(TEMPORARY).split("-", 1)[0]
+    if os.name != "posix" or not pid.isdigit():
+        return False
+    try:
+        st = folder.lstat()
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            return False
+        os.kill(int(pid), 0)  # signal 0: only asks whether the process is there
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):  # gone meanwhile, or another user's process
+        return False
+    return False
 
 
 def remove_incoming(folder: Path, uploads: Path | None) -> None:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Annotated
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 from starlette.requests import Request
 
 
@@ -40,3 +42,21 @@ def query_id(request: Request, name: str) -> str:
     query = request.scope.get("query_string", b"").decode("latin-1")
     found = dict(parse_qsl(query, keep_blank_values=True, errors="surrogateescape"))
     return found[name]
+
+
+def _file_name(id: str) -> str:
+    # JSON may carry any lone surrogate; only \udc80-\udcff stand for a byte of a name.
+    try:
+        id.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as e:
+        bad = id[e.start]
+        raise ValueError(
+            f"{id!r} is no id: {bad!r} is a lone surrogate that no file name's byte gives "
+            "(only \\udc80-\\udcff stand for one)"
+        ) from None
+    return id
+
+
+# An id in a JSON body: what a stored id can be, a str os.fsdecode could have made (a 422
+# naming it otherwise, not the store's UnicodeEncodeError).
+Id = Annotated[str, AfterValidator(_file_name)]

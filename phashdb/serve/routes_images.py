@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 
 from .auth import V1
 from .body import receive
-from .names import JSON
+from .names import JSON, query_id
 from .state import Shared, known
 from .uploads import admit, content_id
 
@@ -66,6 +66,7 @@ async def upload(
     server's uploads folder, named by its SHA-256; `id` defaults to `sha256:` and its
     first 32 hex digits."""
     config = served.config
+    id = None if id is None else query_id(request, "id")  # bytes as in paths (names.py)
     got = await receive(
         request, served.incoming, max_bytes=config.max_bytes, idle=config.body_timeout
     )

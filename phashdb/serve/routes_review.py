@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from ..keep import KEEP_RULES, plans
 from ..pages import render
 from .auth import V1, same_token, token_cookie
-from .names import query_id
+from .names import Id, query_id
 from .state import ServeConfig, Shared, known
 
 page = APIRouter()
@@ -23,8 +23,8 @@ class Pairs(BaseModel):
     """Pairs of stored image ids, each marked not a duplicate of the other; with the group's
     `members` and `version` as /v1/duplicates gave them, refused (409) if the group changed."""
 
-    pairs: list[tuple[str, str]] = Field(min_length=1, max_length=10_000)
-    members: list[str] | None = Field(default=None, max_length=10_000)
+    pairs: list[tuple[Id, Id]] = Field(min_length=1, max_length=10_000)
+    members: list[Id] | None = Field(default=None, max_length=10_000)
     version: str | None = Field(default=None, max_length=100)
 
 

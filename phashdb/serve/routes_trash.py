@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from .auth import V1
+from .names import Id
 from .state import Shared
 
 router = APIRouter(prefix="/v1", dependencies=V1, tags=["trash"])
@@ -18,9 +19,9 @@ class TrashRequest(BaseModel):
     """Images to move to the trash, and the image of their group that stays; with the group's
     `members` and `version` as /v1/duplicates gave them, refused (409) if the group changed."""
 
-    ids: list[str] = Field(min_length=1, max_length=10_000)
-    keeper: str
-    members: list[str] | None = Field(default=None, max_length=10_000)
+    ids: list[Id] = Field(min_length=1, max_length=10_000)
+    keeper: Id
+    members: list[Id] | None = Field(default=None, max_length=10_000)
     version: str | None = Field(default=None, max_length=100)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..decode import HEAD, IMAGE_SUFFIXES, format_suffix
 from ..errors import Error
 from ..source import content_id as digest_id
-from ..uploaded import Busy, held, lock, upload_name
+from ..uploaded import Busy, held, lock, named_by_its_bytes, upload_name
 from .body import Received
 
 log = logging.getLogger(__name__)
@@ -54,9 +54,14 @@ def _link(received: Path, final: Path, index) -> None:
         return
     except FileExistsError:
         pass
-    with held(final):  # Busy (409) while another admission holds it
+    with held(final) as fd:  # Busy (409) while another admission holds it
         if str(final) in index.files():
             raise Error(f"the same bytes were already uploaded, as {final.name}") from None
+        if not named_by_its_bytes(fd, final):  # not what a kill left: not ours to replace
+            raise Error(
+                f"{final.name} in the uploads folder is no upload (its bytes are not its "
+                "name's): left alone, move it away"
+            )
         log.warning("%s: an upload left without a record (a kill?): taken over", final)
         os.unlink(final)
     try:
