@@ -233,14 +233,15 @@ def trash_empty(opts: Options, yes) -> None:
             click.echo("the trash is empty")
             return
         size = human_bytes(sum(t.size or 0 for t in list_trash(index.trash)))
+        files = f"{count} file" + ("s" if count != 1 else "")
         if not yes and not sys.stdin.isatty():
             raise TrashError(
-                f"not deleting the {count} files in {index.trash} without a terminal to ask: "
+                f"not deleting the {files} in {index.trash} without a terminal to ask: "
                 "give --yes to delete them for good"
             )
         if not yes:
             click.confirm(
-                f"Delete {count} files ({size}) in {index.trash} for good?",
+                f"Delete {files} ({size}) in {index.trash} for good?",
                 abort=True,
                 err=True,
             )
