@@ -19,7 +19,6 @@ from dataclasses import replace
 
 from .decode import DEFAULT_MAX_PIXELS, open_regular_file
 from .errors import ImageError
-from .phash import hash_image
 from .records import Image
 
 CHUNK = 1 << 20
@@ -98,6 +97,8 @@ def changed(
             return f"{what} (size or modification time differ; ingest it again)"
         if not strict:
             return None
+    from .phash import hash_image  # numpy and Pillow: only when a file must be hashed again
+
     try:
         h = hash_image(path, max_pixels=max_pixels)
     except ImageError as e:
