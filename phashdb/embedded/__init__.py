@@ -4,16 +4,7 @@ live beside it (live.py), joined by EmbeddedStore (store.py)."""
 from __future__ import annotations
 
 from .database import DATABASE_FILE
+from .folder import TABLES_FILE
 from .store import EmbeddedStore
-
-
-def __getattr__(name: str):
-    # The band tables' module loads numpy: only what needs them imports it (PEP 562).
-    if name == "TABLES_FILE":
-        from .live import TABLES_FILE
-
-        return TABLES_FILE
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = ["DATABASE_FILE", "TABLES_FILE", "EmbeddedStore"]

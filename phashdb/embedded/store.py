@@ -25,6 +25,7 @@ from .database import (
     sql_text,
     unsigned,
 )
+from .folder import remove_stale_temporary_files
 
 if TYPE_CHECKING:  # the band tables (numpy) are loaded on first need: see _live
     import numpy as np
@@ -41,6 +42,8 @@ class EmbeddedStore:
         self.home = self.path  # where local files of the index (the trash) go
         self._db = Database(self.path, busy_timeout=busy_timeout)
         self.read_only = self._db.read_only
+        if not self.read_only:
+            remove_stale_temporary_files(self.path)
         self._tables: LiveTables | None = None
 
     @property
