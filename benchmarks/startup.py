@@ -1,11 +1,12 @@
 """Whole commands from a new process, this phashdb against another tree of it, in alternating runs.
 
     git archive BASE_COMMIT | tar -x -C /tmp/base
-    python benchmarks/startup.py SET_DIR... [--base /tmp/base] [--runs 5]
+    python benchmarks/startup.py SET_DIR... [--base /tmp/base] [--runs 5] [--steps a,b]
 
 For each SET_DIR (e.g. made by benchmarks/small_sets.py): `phashdb --help`, `phashdb check` of
 one of its images, `phashdb ingest DIR && phashdb dedupe --json` into a fresh index (cold) and
-again over the folder already stored (re-run). Each is run with `python -m phashdb`, once with
+again over the folder already stored (re-run; and each of its two commands alone). --steps
+picks some of them by name (the cold run of 1,200 files takes seconds a turn). Each is run with `python -m phashdb`, once with
 this tree and once with the --base tree on PYTHONPATH, in turns, so that the machine's load
 falls on both alike; prints the medians of wall and CPU time (user + system, of every process
 of the command: the steadier figure on a loaded machine), the ratios and the load average.
@@ -53,6 +54,7 @@ def main() -> None:
     parser.add_argument("sets", nargs="+", type=Path)
     parser.add_argument("--base", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--steps", help="comma-separated step names (default: all)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="phashdb-startup-"))
     p = f"{sys.executable} -m phashdb"
@@ -65,16 +67,22 @@ def main() -> None:
             "check one image": f"{p} check {image}",
             "ingest+dedupe cold": f"rm -rf {{index}}; {dedupe}",
             "ingest+dedupe re-run": dedupe,
+            "ingest re-run": f"{p} -q ingest {folder}",
+            "dedupe re-run": f"{p} dedupe --json",
         }
+        if args.steps:
+            steps = {s: steps[s] for s in args.steps.split(",")}
+        load = os.getloadavg()
         times = {(s, t): [] for s in steps for t in trees}
         for _ in range(args.runs):
             for step, script in steps.items():
                 for tree, path in trees.items():
                     index = work / tree / folder.name
-                    if step == "check one image" and not index.exists():
-                        run(path, index, f"{p} -q ingest {folder}")
+                    if "cold" not in step and not index.exists():
+                        run(path, index, dedupe)  # stored, and dedupe's groups kept
                     times[step, tree].append(run(path, index, script.format(index=index)))
-        print(f"\n{folder} ({sum(1 for _ in folder.iterdir())} files), load {os.getloadavg()}")
+        loads = f"load {load[0]:.2f} -> {os.getloadavg()[0]:.2f} (1 min)"
+        print(f"\n{folder} ({sum(1 for _ in folder.iterdir())} files), {loads}")
         for step in steps:
             (bw, bc), (aw, ac) = (
                 [statistics.median(x) for x in zip(*times[step, t])] for t in ("before", "after")

@@ -14,11 +14,12 @@ import stat
 import struct
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import BinaryIO
-
-from PIL import Image, UnidentifiedImageError
+from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import ImageError
+
+if TYPE_CHECKING:  # Pillow is imported where an image is read: listing files needs none of it
+    from PIL import Image
 
 # Pillow's own hard limit (2 x its default MAX_IMAGE_PIXELS): above every real camera's output
 # (100-megapixel sensors, most panoramas), while a bomb can make us allocate at most ~0.7 GB.
@@ -66,6 +67,8 @@ def name_of(source) -> str:
         return os.fsdecode(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return "<bytes>"
+    from PIL import Image
+
     if isinstance(source, Image.Image):
         return "<PIL image>"
     if hasattr(source, "read") and not isinstance(source, io.TextIOBase):
@@ -79,6 +82,8 @@ def name_of(source) -> str:
 def open_image(source, name: str, stack: ExitStack) -> Image.Image:
     """Pillow's lazy image of `source` (a path, bytes or a binary file object): header read,
     pixels not decoded yet; closed with `stack`. Raises ImageError naming `name`."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         if isinstance(source, (str, os.PathLike)):
             fp = stack.enter_context(open_regular_file(source, name))
@@ -126,6 +131,8 @@ def _unidentified(name: str, head: bytes) -> ImageError:
 @contextmanager
 def decoding(name: str) -> Iterator[None]:
     """Pillow's errors while decoding the pixels of `name`, as ImageErrors naming it."""
+    from PIL import Image
+
     try:
         yield
     except Image.DecompressionBombError as e:
@@ -178,6 +185,8 @@ def open_regular_file(path: str | os.PathLike, name: str) -> BinaryIO:
 
 def formats() -> tuple[str, ...]:
     # HEIF joins once pillow-heif has registered its opener (by us on first need, or the caller).
+    from PIL import Image
+
     return FORMATS + ("HEIF",) if "HEIF" in Image.OPEN else FORMATS
 
 

@@ -30,9 +30,11 @@ threshold).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from functools import cache
+from typing import TYPE_CHECKING, NamedTuple
 
-import numpy as np
+if TYPE_CHECKING:  # imported where used: opening an index reads this module's constants
+    import numpy as np
 
 # The name of the layout above; indexes record it, so change it with any change of bytes.
 DESCRIPTOR_VERSION = "dct256-q-thumb4-variants-keys-v3"
@@ -79,16 +81,22 @@ VARIANTS = (
     ("transverse", True, True, True),
 )
 
-_k, _n = np.arange(16)[:, None], np.arange(32)[None, :]
-_DCT16 = 2 * np.cos(np.pi * _k * (2 * _n + 1) / 64)
-_ODD = np.arange(16) % 2 == 1
-# Each variant's signs: -1 on the odd rows it flips and the odd columns it mirrors.
-_SIGNS = np.stack(
-    [
-        np.where(_ODD[:, None] & rows, -1.0, 1.0) * np.where(_ODD[None, :] & cols, -1.0, 1.0)
-        for _, _, rows, cols in VARIANTS
-    ]
-)
+
+@cache
+def _transforms() -> tuple[np.ndarray, np.ndarray]:
+    """(the first 16 rows of the unnormalised 32-point DCT-II matrix, each variant's signs:
+    -1 on the odd rows it flips and the odd columns it mirrors)."""
+    import numpy as np
+
+    k, n = np.arange(16)[:, None], np.arange(32)[None, :]
+    odd = np.arange(16) % 2 == 1
+    signs = np.stack(
+        [
+            np.where(odd[:, None] & rows, -1.0, 1.0) * np.where(odd[None, :] & cols, -1.0, 1.0)
+            for _, _, rows, cols in VARIANTS
+        ]
+    )
+    return 2 * np.cos(np.pi * k * (2 * n + 1) / 64), signs
 
 
 class Variant(NamedTuple):
@@ -103,6 +111,8 @@ def middle(a: np.ndarray) -> np.ndarray:
     """`np.median(a, axis=-1, keepdims=True)` to the bit, for rows of even length: the mean of
     the two middle values. np.median's checks cost more than sorting 64 or 256 values (a tenth
     of the time hashing a small photo) and its first call imports numpy.ma."""
+    import numpy as np
+
     s = np.sort(a, axis=-1)
     n = a.shape[-1] // 2
     return (s[..., n - 1 : n] + s[..., n : n + 1]) / 2
@@ -110,9 +120,12 @@ def middle(a: np.ndarray) -> np.ndarray:
 
 def variants(pixels: np.ndarray) -> tuple[Variant, ...]:
     """The eight variants of the 32x32 image `pixels` (as pHash reads it), as-is first."""
-    coeffs = np.round(_DCT16 @ pixels @ _DCT16.T, 6)
+    import numpy as np
+
+    dct16, signs = _transforms()
+    coeffs = np.round(dct16 @ pixels @ dct16.T, 6)
     thumb = pixels.reshape(4, 8, 4, 8).mean(axis=(1, 3))
-    c = np.stack([coeffs.T if t else coeffs for _, t, _, _ in VARIANTS]) * _SIGNS
+    c = np.stack([coeffs.T if t else coeffs for _, t, _, _ in VARIANTS]) * signs
     thumbs = np.stack([_undo(thumb, *how) for _, *how in VARIANTS])
     low = c[:, :8, :8].reshape(8, 64)
     full = c.reshape(8, 256)
@@ -171,6 +184,8 @@ def damaged(stored: bytes | None) -> bool:
 def stored_variants(hash: int, stored: bytes | None) -> tuple[Variant, ...]:
     """The eight variants of a stored image of pHash `hash` from its stored descriptor, as
     `variants` gave them; () when it holds none (layout v1, bare hashes, damaged)."""
+    import numpy as np
+
     if stored is None or len(stored) < STORED_SIZE or not _whole(stored):
         return ()
     tail = stored[32:SIZE]
@@ -209,6 +224,8 @@ def _undo(a: np.ndarray, transpose: bool, flip_rows: bool, flip_cols: bool) -> n
 def quality(pixels: np.ndarray) -> int:
     """The quality byte of a 32x32 image: its mean absolute step between neighbours, in
     eighths of a grey level (PDQ's quality is likewise a sum of gradients)."""
+    import numpy as np
+
     steps = np.abs(np.diff(pixels, axis=0)).mean() + np.abs(np.diff(pixels, axis=1)).mean()
     return min(255, round(steps / 2 * 8))
 
@@ -236,6 +253,8 @@ def judge_many(
     """`judge` of one query against many candidates at once (a check meets hundreds at a
     wide reach): `distances` and `theirs` (descriptors or None) one per candidate. Stored
     descriptors of either layout are compared by their 49 bytes; a damaged one counts as none."""
+    import numpy as np
+
     mine, theirs = core(mine), [core(t) for t in theirs]
     plain = (
         np.asarray(distances) <= threshold
@@ -265,12 +284,16 @@ def flat(descriptor: bytes) -> bool:
 
 
 def _table(descriptors) -> np.ndarray:
+    import numpy as np
+
     return np.frombuffer(b"".join(descriptors), dtype=np.uint8).reshape(-1, SIZE)
 
 
 def _compare(mine: bytes, theirs) -> tuple[np.ndarray, np.ndarray]:
     """(confirmed, score) of descriptor `mine` against each of `theirs` (a list of descriptors
     or their _table)."""
+    import numpy as np
+
     table = theirs if isinstance(theirs, np.ndarray) else _table([core(t) for t in theirs])
     me = np.frombuffer(core(mine), dtype=np.uint8)
     bits = np.bitwise_count(table[:, :32] ^ me[:32]).sum(axis=1, dtype=np.int64)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 from .index import Group, Index
@@ -82,6 +81,8 @@ def _load(path: Path, key: list) -> list[Group] | None:
 
 
 def _save(path: Path, key: list, groups: list[Group]) -> None:
+    import tempfile  # ~5 ms of imports that a dedupe answered from the file does not need
+
     kept = {
         "key": key,
         "groups": [

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
-
-import numpy as np
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import descriptor
 from .records import Image, pair_to_json
+
+if TYPE_CHECKING:  # imported where used: opening an index and reading records need no numpy
+    import numpy as np
 
 AS_IS = descriptor.VARIANTS[0][0]
 # Every way a stored image searches, numbered (as-is 0, the flips, then the keys): the job
@@ -152,6 +153,8 @@ def in_memory(ids: Sequence[str], hashes: np.ndarray) -> Callable:
     (query numbers, ids, distances), from band tables built here: a dedupe has read every hash
     anyway, and in memory a search to the reach costs the same on every backend (on HBase, a
     check's probes for each stored image would take hours at a million)."""
+    import numpy as np
+
     tables = band_tables(hashes)
     ids = np.asarray(ids, dtype=object)
 
@@ -169,6 +172,8 @@ def search_links(
     """Every link among stored images (`ids`, `hashes`, `stored` descriptors by id), found by
     `search(hashes, radius)` (a store's: query numbers, ids, distances), a chunk of queries at
     a time. Raises ValueError past MAX_PAIRS hits."""
+    import numpy as np
+
     found = [
         query
         for id, h in zip(ids, hashes.tolist())

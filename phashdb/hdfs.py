@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import os
 import posixpath
-import tarfile
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -115,6 +114,8 @@ def pack_members(pack_url: str) -> dict[str, tuple[int, int, float]]:
     """Each regular file in a pack: name -> (offset of its bytes, size, modification time).
     Reads only the tar headers (a seek past each member's data). Cached per process: a map
     task or pool worker reads the members of a pack one after another."""
+    import tarfile  # here: every command imports this module, few read packs
+
     client, path, _ = _split(pack_url)
     with client.read(path) as f, tarfile.open(fileobj=f, mode="r:") as tar:
         return {m.name: (m.offset_data, m.size, float(m.mtime)) for m in tar if m.isfile()}
@@ -126,6 +127,8 @@ def write_packs(
     """Pack local image files into tar files of about `pack_bytes` each under `target` (an
     hdfs:// folder or a local folder), named PREFIX-00000.tar, ...; each member is named by
     the image's path relative to the common folder of `images`. Returns the packs' locations."""
+    import tarfile
+
     images = sorted(os.path.abspath(p) for p in images)
     if not images:
         return []

@@ -12,14 +12,12 @@ to act on another file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from dataclasses import replace
 
 from .decode import DEFAULT_MAX_PIXELS, open_regular_file
 from .errors import ImageError
-from .phash import hash_image
 from .records import Image
 
 CHUNK = 1 << 20
@@ -35,6 +33,8 @@ def fields(st: os.stat_result, digest: str | None = None) -> dict:
 
 def digest_of(path: str) -> str:
     """The SHA-256 (hex) of the bytes of the file at `path`."""
+    import hashlib  # here: a re-run's ingest only compares stats
+
     sha = hashlib.sha256()
     with open_regular_file(path, path) as f:
         while chunk := f.read(CHUNK):
@@ -98,6 +98,8 @@ def changed(
             return f"{what} (size or modification time differ; ingest it again)"
         if not strict:
             return None
+    from .phash import hash_image  # numpy and Pillow: only when a file must be hashed again
+
     try:
         h = hash_image(path, max_pixels=max_pixels)
     except ImageError as e:

@@ -13,20 +13,17 @@ from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 
-import numpy as np
-
 from . import grouping
 from .bands import HASH_BITS
 from .decode import DEFAULT_MAX_PIXELS
 from .descriptor import damaged
 from .errors import Error
 from .grouping import Group, connected_groups  # noqa: F401 (public here too)
+from .hashvalue import from_hex, hash_value
 from .matching import by_query, confirmed, marked, queries, ranked
-from .phash import from_hex, hash_value
 from .records import Decision, Image, Match, Verdict
 from .settings import DEFAULT_REACH, DEFAULT_THRESHOLD, opened  # noqa: F401 (public here too)
 from .settings import radius as _radius
-from .source import read_source
 from .store import open_store
 
 
@@ -110,6 +107,8 @@ class Index:
     def add_hashes(self, pairs: Iterable[tuple[str, int | str]], *, batch: int = 1_000_000) -> None:
         """Store (id, hash) pairs made elsewhere; a hash may be an int or imagehash's hex.
         As `insert`: a stored id keeps its record if the hash is the same, else is replaced."""
+        import numpy as np  # here: opening an index needs no numpy
+
         pairs = iter(pairs)
         while chunk := list(islice(pairs, batch)):
             # Two comprehensions, not zip(*chunk): splatting a quarter-million pairs into zip
@@ -144,6 +143,8 @@ class Index:
 
     def _query_many(self, hashes, radius: int | None, records: dict | None):
         """`query_many`; the records the store read to answer go into `records` (a dict)."""
+        import numpy as np
+
         queries = np.array(
             [from_hex(h) if isinstance(h, str) else h for h in hashes], dtype=np.uint64
         )
@@ -340,6 +341,8 @@ class Index:
 
     def _read(self, source, id: str | None, descriptor: bool = True) -> tuple[Image, tuple]:
         """The record of `source` (phashdb.source) and its variants and keys, as-is first."""
+        from .source import read_source  # Pillow and numpy: only when an image is read
+
         image, picture = read_source(source, id, max_pixels=self.max_pixels, descriptor=descriptor)
         return image, picture.variants + picture.keys
 

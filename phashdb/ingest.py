@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
-from multiprocessing import get_context
 from pathlib import Path
 
 from . import hdfs
@@ -21,7 +20,6 @@ from .decode import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from .errors import ImageError
 from .identity import inside, unchanged_stat
 from .records import Image
-from .source import read_source
 
 BATCH = 1000
 # A batch is also stored once this many seconds have passed since the last: a run killed early
@@ -86,9 +84,15 @@ def find_images(
                 if not d.startswith(".") and not inside(os.path.join(dirpath, d), exclude)
             ]  # fmt: skip
             for name in filenames:
-                if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                if _suffix(name) in IMAGE_SUFFIXES:
                     found.add(os.path.abspath(os.path.join(dirpath, name)))
     return sorted(found)
+
+
+def _suffix(name: str) -> str:
+    """`Path(name).suffix.lower()` without making a Path: a re-run lists every file."""
+    dot = name.rfind(".")
+    return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
 
 
 def pending_files(
@@ -143,6 +147,8 @@ def _unchanged(stored: tuple | None, path: str) -> bool:
 def hash_file(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, Image | str]:
     """(path, the record of the image file: phashdb.source) or (path, the reason it could not
     be hashed)."""
+    from .source import read_source  # numpy and Pillow: only where files are hashed
+
     try:
         return path, read_source(path, max_pixels=max_pixels).image
     except ImageError as e:
@@ -170,6 +176,8 @@ def ingest(
         results = map(hash_one, todo)
         _store(index, results, report, progress)
     else:
+        from multiprocessing import get_context  # ~40 ms of imports a re-run does not need
+
         # spawn, not fork: the parent may hold open database handles and threads.
         with get_context("spawn").Pool(workers) as pool:
             results = pool.imap_unordered(hash_one, todo, chunksize=2)

@@ -9,8 +9,6 @@ from collections.abc import Iterable
 from dataclasses import replace
 from itertools import repeat
 
-import numpy as np
-
 from .descriptor import VARIANTS, judge_many
 from .records import Image, Match
 
@@ -18,6 +16,8 @@ from .records import Image, Match
 def by_query(count: int, qidx, ids, dists) -> list[list[tuple[str, int]]]:
     """A search's answer (query number, id, distance arrays) as, for each of `count` queries,
     its (id, distance) pairs nearest first, then by id."""
+    import numpy as np  # here: opening an index and reading records need no numpy
+
     out: list[list[tuple[str, int]]] = [[] for _ in range(count)]
     # numpy orders the matches by query and distance; each run of one query's matches at one
     # distance is then sorted as plain strings, so thousands of matches cost little.

@@ -11,7 +11,6 @@ phashdb.decode's; the bytes' digest and the record made are phashdb.source's.
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -31,13 +30,18 @@ from .decode import (
 )
 from .descriptor import LOW_QUALITY, Variant, middle, pack, quality, variants
 from .errors import ImageError
-from .trim import trimmed_variant
 
-# The name of the hash definition below; indexes record it, so change it with any change of bits.
-# v2: a transparent image that is blank on white (white shapes on transparency) is hashed on
-# black instead; every other image keeps its v1 bits, so indexes of v1 are read as they are.
-HASH_VERSION = "phash-dct64-v2"
-READS_HASH_VERSIONS = (HASH_VERSION, "phash-dct64-v1")
+# The name of the hash definition below (HASH_VERSION) and the hash's text form live in
+# phashdb.hashvalue, which opening an index imports without numpy or Pillow: change the name
+# there with any change of bits here.
+from .hashvalue import (  # noqa: F401 (public here too)
+    HASH_VERSION,
+    READS_HASH_VERSIONS,
+    from_hex,
+    hash_value,
+    to_hex,
+)
+from .trim import trimmed_variant
 
 # Transparent pixels are shown on white by browsers and viewers, so that is what we hash.
 BACKGROUND = (255, 255, 255)
@@ -137,29 +141,6 @@ def _picture(img: Image.Image, size: tuple, grey: Image.Image, descriptor: bool)
         return Picture(_phash_of(pixels), width, height)
     keys = tuple(k for k in (backdrop_variant(grey), trimmed_variant(grey)) if k)
     return Picture(_phash_of(pixels), width, height, variants(pixels), keys)
-
-
-def to_hex(h: int) -> str:
-    """`h` as imagehash writes a pHash: 16 lowercase hex digits."""
-    if isinstance(h, bool) or not isinstance(h, int) or not 0 <= h < 1 << 64:
-        raise ValueError(f"'h' must be a 64-bit unsigned int, got {h!r}")
-    return f"{h:016x}"
-
-
-def from_hex(s: str) -> int:
-    """The hash written as 16 hex digits in `s` (as imagehash and to_hex write it)."""
-    if not isinstance(s, str) or not re.fullmatch(r"[0-9a-fA-F]{16}", s):
-        raise ValueError(f"{s!r} is not a 16-hex-digit pHash")
-    return int(s, 16)
-
-
-def hash_value(h) -> int:
-    """A hash given as an int (Python's or numpy's) or as imagehash's 16 hex digits."""
-    if isinstance(h, str):
-        return from_hex(h)
-    if isinstance(h, (int, np.integer)) and not isinstance(h, bool):
-        return int(h)
-    raise ValueError(f"a hash must be an int or 16 hex digits, got {h!r}")
 
 
 # Converting a whole decoded image at once takes several full-size copies: an RGBA one needs a

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from dataclasses import asdict, dataclass, field
 
-from .phash import to_hex
+from .hashvalue import to_hex
 
 
 @dataclass(frozen=True)

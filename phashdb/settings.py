@@ -3,12 +3,10 @@ and the refusal of an index whose hashes, descriptors or records this phashdb ca
 
 from __future__ import annotations
 
-import numpy as np
-
 from .bands import HASH_BITS
 from .descriptor import DESCRIPTOR_VERSION, READS_DESCRIPTOR_VERSIONS
 from .errors import IndexMismatchError
-from .phash import HASH_VERSION, READS_HASH_VERSIONS
+from .hashvalue import HASH_VERSION, READS_HASH_VERSIONS, is_integer
 
 # Chosen by benchmarks/accuracy.py on 231 real photos (README, "Accuracy"): the largest distance
 # with no false match (at 10, one edited copy matched another photo: in a million-image index
@@ -81,7 +79,7 @@ def _record_version(store, settings: dict) -> dict:
 
 def radius(value: int) -> int:
     """`value` as a Hamming radius (a threshold, a reach); ValueError when it is not one."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_integer(value):
         raise ValueError(f"'radius' must be a whole number of bits, got {value!r}")
     if not 0 <= value <= HASH_BITS:
         raise ValueError(f"'radius' must be in 0..{HASH_BITS}, got {value}")

@@ -23,13 +23,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlparse
-
-import numpy as np
 
 from .errors import Error
 from .records import Image
+
+if TYPE_CHECKING:  # the seam's arrays; opening a store needs no numpy
+    import numpy as np
 
 
 @runtime_checkable

@@ -54,3 +54,21 @@ def test_blas_runs_on_one_thread_unless_the_user_says(tmp_path):
     env["OPENBLAS_NUM_THREADS"] = "2"
     theirs = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True)
     assert theirs.stdout.strip() == "2"
+
+
+def test_a_rerun_over_stored_files_loads_neither_numpy_nor_pillow(tmp_path, photos):
+    """The daily re-run (`ingest` of a folder already stored, then `dedupe` from its kept
+    groups) asks the index about files and records only: no image is read."""
+    location, folder = tmp_path / "index", tmp_path / "photos"
+    folder.mkdir()
+    for name in ("rocket", "camera"):
+        (folder / f"{name}.jpg").write_bytes(open(photos[name], "rb").read())
+    for args in (("ingest", folder), ("dedupe", "--json")):
+        subprocess.run(
+            [sys.executable, "-m", "phashdb", "--db", location, *args], check=True,
+            capture_output=True,
+        )  # fmt: skip
+    for args in (("-q", "ingest", folder), ("dedupe", "--json")):
+        modules = loaded("--db", location, *args)
+        assert {"phashdb.index", "sqlite3"} <= modules
+        assert not modules & {"numpy", "PIL", "multiprocessing"}, args

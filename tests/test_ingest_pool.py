@@ -4,12 +4,14 @@ records are the same either way; only where they are computed changes."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
 
 import pytest
 
 import phashdb
 import phashdb.ingest
+import phashdb.source
 from phashdb.ingest import ingest
 
 
@@ -52,3 +54,24 @@ def test_the_bytes_also_count(tmp_path, folder, monkeypatch):
     assert phashdb.ingest.worth_a_pool([str(p) for p in folder.iterdir()])
     monkeypatch.setattr(phashdb.ingest, "POOL_MIN_BYTES", 1 << 40)
     assert not phashdb.ingest.worth_a_pool([str(p) for p in folder.iterdir()])
+
+
+def test_a_rerun_hashes_only_what_changed_and_starts_no_workers(tmp_path, folder, monkeypatch):
+    location = tmp_path / "index"
+    ingested(location, folder)
+    monkeypatch.setattr(phashdb.ingest, "POOL_MIN_FILES", 0)  # any hashing would take a pool
+    pools, decoded = [], []
+    get_context, read_image = multiprocessing.get_context, phashdb.source.read_image
+    monkeypatch.setattr(
+        multiprocessing, "get_context", lambda *a: pools.append(a) or get_context(*a)
+    )
+    monkeypatch.setattr(
+        phashdb.source, "read_image", lambda *a, **kw: decoded.append(1) or read_image(*a, **kw)
+    )
+    report, records, _ = ingested(location, folder)
+    assert (report.added, report.skipped, pools, len(decoded)) == (0, 12, [], 0)
+    changed = folder / "rocket.jpg"
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
+    again, after, _ = ingested(location, folder)
+    assert (again.added, again.skipped, pools, len(decoded)) == (1, 11, [], 1)
+    assert after == records  # the same picture: the same record, but its file's time

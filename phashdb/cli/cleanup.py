@@ -47,10 +47,11 @@ from phashdb.cli.common import (
 def dedupe(opts: Options, threshold, runner, action, rule, dry_run, as_json) -> None:
     """Every group of near-duplicates already in the index (with --runner: as the MapReduce
     dedupe job); with --apply, keep one image of each and deal with the rest."""
-    from phashdb.keep import BEST
+    if not action and (dry_run or rule is not None):
+        from phashdb.keep import BEST  # here: listing the groups needs none of phashdb.keep
 
-    if not action and (dry_run or rule not in (None, BEST)):
-        raise click.UsageError("--keep and --dry-run go with --apply")
+        if dry_run or rule != BEST:
+            raise click.UsageError("--keep and --dry-run go with --apply")
     with opts.open() as index:
         if runner:
             from phashdb.mr import run as mr
@@ -61,6 +62,8 @@ def dedupe(opts: Options, threshold, runner, action, rule, dry_run, as_json) -> 
 
             groups = group_cache.dedupe(index, threshold)
         if action:
+            from phashdb.keep import BEST
+
             return _apply(opts, index, groups, action, rule or BEST, dry_run, as_json)
     if as_json:
         click.echo(json.dumps([g.to_json() for g in groups]))

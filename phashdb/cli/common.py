@@ -259,9 +259,12 @@ class _NoBar:
         pass
 
 
-def progress(opts: Options, total: int, label: str):
+def progress(opts: Options, total: int | Callable[[], int], label: str):
+    """A progress bar on a terminal's stderr; `total` may be a function, called only when a
+    bar is shown (counting may cost a walk of the folders)."""
     if opts.quiet or not sys.stderr.isatty():
         return _NoBar()
+    total = total() if callable(total) else total
     return click.progressbar(length=total, label=label, file=sys.stderr)
 
 

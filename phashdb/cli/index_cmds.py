@@ -153,7 +153,7 @@ def ingest(opts: Options, folders, workers, runner, load, as_json) -> None:
 
             report = mr.ingest(index, folders, runner, **given(load=load))
         else:
-            with progress(opts, len(find_images(folders)), "hashing") as bar:
+            with progress(opts, lambda: len(find_images(folders)), "hashing") as bar:
                 report = run(index, folders, workers=workers, progress=bar.update)
     if not (report.added or report.skipped or report.duplicates or report.failed):
         click.echo(shown(f"phashdb: no image files found under {', '.join(folders)}"), err=True)

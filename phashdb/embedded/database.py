@@ -22,11 +22,13 @@ import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import StoreError
 from ..records import Image
+
+if TYPE_CHECKING:  # rows_array's; opening the database needs no numpy
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +273,8 @@ class Database:
         """(seq, hash, id) rows as an n x 2 int64 array of (seq, hash); rows that break the
         schema (as a damaged database page can give) are an error, not a wrong hash."""
         if all(type(r[1]) is int and type(r[2]) in (str, bytes) for r in rows):
+            import numpy as np
+
             return np.array([r[:2] for r in rows], dtype=np.int64).reshape(-1, 2)
         raise StoreError(
             f"the database of the index at {self.path} is damaged: a row's hash or id is not "

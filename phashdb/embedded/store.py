@@ -11,12 +11,10 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..errors import StoreError
-from ..records import Image, file_fields
-from ..tables import Damaged, decode_ids
+from ..records import Image
 from .database import (
     COLUMNS,
     Database,
@@ -27,7 +25,12 @@ from .database import (
     sql_text,
     unsigned,
 )
-from .live import LiveTables
+from .folder import remove_stale_temporary_files
+
+if TYPE_CHECKING:  # the band tables (numpy) are loaded on first need: see _live
+    import numpy as np
+
+    from .live import LiveTables
 
 
 class EmbeddedStore:
@@ -39,7 +42,19 @@ class EmbeddedStore:
         self.home = self.path  # where local files of the index (the trash) go
         self._db = Database(self.path, busy_timeout=busy_timeout)
         self.read_only = self._db.read_only
-        self._live = LiveTables(self._db)
+        if not self.read_only:
+            remove_stale_temporary_files(self.path)
+        self._tables: LiveTables | None = None
+
+    @property
+    def _live(self) -> LiveTables:
+        """The band tables, made on first need: a store asked only about settings, files and
+        records (a re-run's ingest, dedupe's kept groups) loads neither them nor numpy."""
+        if self._tables is None:
+            from .live import LiveTables
+
+            self._tables = LiveTables(self._db)
+        return self._tables
 
     # --- settings -------------------------------------------------------------------------
 
@@ -98,6 +113,10 @@ class EmbeddedStore:
 
     def hashes(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, hashes) of every stored image."""
+        import numpy as np
+
+        from ..tables import Damaged, decode_ids
+
         try:
             self._live.refresh()
             _, hashes, blob, ends = self._live.live()
@@ -110,15 +129,18 @@ class EmbeddedStore:
     def find(self, ids: Iterable[str]) -> dict[str, Image]:
         """The stored Image of each id that is stored."""
         out = {}
+        for row in self._rows(self._db.columns, ids):
+            image = image_of(row)
+            out[image.id] = image
+        return out
+
+    def _rows(self, what: str, ids: Iterable[str]) -> Iterator[tuple]:
+        """The columns `what` of each stored image among `ids`, asked 900 ids at a time."""
         ids = list(ids)
         for lo in range(0, len(ids), 900):
             part = [sql_text(i) for i in ids[lo : lo + 900]]
             marks = ",".join("?" * len(part))
-            query = f"SELECT {self._db.columns} FROM images WHERE id IN ({marks})"
-            for row in self._db.sql(query, part):
-                image = image_of(row)
-                out[image.id] = image
-        return out
+            yield from self._db.sql(f"SELECT {what} FROM images WHERE id IN ({marks})", part)
 
     def images(self) -> Iterator[Image]:
         """Every stored image, in the order they were added."""
@@ -134,9 +156,12 @@ class EmbeddedStore:
         """(size, mtime, dev, ino, mtime_ns) of each stored path among `paths`, looked up as ids
         (as ingest stores them); None: of every stored path. What resumable ingest compares
         against."""
-        if paths is not None:
-            return {i.path: file_fields(i) for i in self.find(paths).values() if i.path}
         names = ("path", "size", "mtime", "dev", "ino", "mtime_ns")
+        if paths is not None:
+            # These columns alone, not whole records: a re-run asks about every file it finds.
+            rows = self._rows(", ".join(self._db.column[c] for c in names), paths)
+            found = ((as_text(p), s, m, d, i, ns) for p, s, m, d, i, ns in rows)
+            return {p: (s, m, unsigned(d), unsigned(i), ns) for p, s, m, d, i, ns in found if p}
         what = ", ".join(self._db.column[c] for c in names) + " FROM images"
         rows = self._db.sql(f"SELECT {what} WHERE typeof(path) = 'text'")
         found = {p: (s, m, unsigned(d), unsigned(i), ns) for p, s, m, d, i, ns in rows}
@@ -196,6 +221,8 @@ class EmbeddedStore:
         """Store (id, hash) pairs as `put` would, at bulk-load speed: a batch of ids not stored
         yet goes in with one plain INSERT, and the band tables take the new rows as they are
         instead of reading them back; a batch meeting a stored id falls back to `put`."""
+        import numpy as np
+
         hashes = np.asarray(hashes, dtype=np.uint64)
         with self.exclusive():
             self._live.catch_up()
@@ -276,6 +303,7 @@ class EmbeddedStore:
         return []
 
     def close(self) -> None:
-        if self._live.dirty and not self._db.in_transaction and not self.read_only:
-            self._live.save()
+        live = self._tables
+        if live is not None and live.dirty and not self._db.in_transaction and not self.read_only:
+            live.save()
         self._db.close()

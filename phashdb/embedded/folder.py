@@ -1,0 +1,26 @@
+"""The band table file's name in an embedded index's folder, and the leftovers of processes
+that died writing it: apart from live.py (numpy) so that opening the index clears them
+without loading the tables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TABLES_FILE = "bands.bin"
+
+
+def remove_stale_temporary_files(folder: Path) -> None:
+    """Temporary table files (name.PID.tmp) left by processes that died while writing them."""
+    for tmp in folder.glob(f"{TABLES_FILE}*.tmp"):
+        try:
+            pid = int(tmp.name.split(".")[-2])
+            if pid <= 0:
+                continue
+            os.kill(pid, 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            continue  # alive, another user's
