@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import skimage_photo
+from conftest import run_cli, skimage_photo
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
@@ -369,8 +369,19 @@ def test_the_service_answers_past_a_damaged_descriptor(tmp_path, photos, near_co
 
 
 @pytest.mark.hadoop
-def test_the_job_on_yarn_groups_what_checks_confirm(tmp_path, edited, hadoop_conf, monkeypatch):
+@pytest.mark.hbase
+def test_the_job_on_yarn_groups_what_checks_confirm(edited, hbase_url, hadoop_conf, monkeypatch):
+    # The suite's one dedupe on YARN (its jobs are several applications, minutes on the test
+    # cluster), asked everything at once: through the CLI's --runner, over what an HBase index
+    # holds (hashes, descriptors), the groups checks confirm and, pair for pair, the index's
+    # own dedupe.
     monkeypatch.setenv("MRJOB_CONF", str(hadoop_conf))
-    with phashdb.open(tmp_path / "index") as index:
+    with phashdb.open(hbase_url) as index:
         fill(index, edited)
-        assert ids_of(mr.dedupe(index, "hadoop")) == checked_groups(index, edited)
+        expected = checked_groups(index, edited)
+        found = [g.to_json() for g in index.dedupe()]
+    result = run_cli("dedupe", "--runner", "hadoop", "--json", env_url=hbase_url, timeout=None)
+    assert result.returncode == 0, result.stderr[-2000:]
+    job = json.loads(result.stdout)
+    assert [[i["id"] for i in g["images"]] for g in job] == expected
+    assert job == found
