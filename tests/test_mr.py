@@ -1,5 +1,6 @@
 """The MapReduce jobs: ingest and dedupe on mrjob's inline and local runners (and, in
-tests/test_hadoop.py, on real Hadoop), giving what the one-machine code gives."""
+tests/test_hadoop.py and tests/test_grouping.py, on real Hadoop), giving what the one-machine
+code gives."""
 
 from __future__ import annotations
 
@@ -60,7 +61,10 @@ def test_the_cli_says_what_the_jobs_did(run, collection):
     assert dedupe.returncode == 0 and "2 groups, 4 images" in dedupe.stdout, dedupe.stderr
 
 
-@pytest.mark.parametrize("runner", ["inline", "local"])
+# Inline only: the same jobs run on the local runner in test_the_distributed_groups_equal_...
+# below and in tests/test_grouping.py (here they took 106 s, a subprocess per task of each
+# round's steps).
+@pytest.mark.parametrize("runner", ["inline"])
 def test_dedupe_job_equals_the_index_dedupe(tmp_path, runner):
     rng = np.random.default_rng(5)
     centres = rng.integers(0, 2**64, 30, dtype=np.uint64, endpoint=False)
