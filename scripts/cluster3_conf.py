@@ -159,6 +159,11 @@ def yarn_site(h1: str, me: str | None, data: str, classpath: str | None) -> dict
         # A NodeManager silent for 20 s is lost: its containers are reported failed and the
         # MapReduce application master runs their tasks again elsewhere (default: 10 min).
         "yarn.nm.liveness-monitor.expiry-interval-ms": "20000",
+        # ... and calls to it are given up after 20 s too (default: 3 min): an application
+        # master stopping a container on a lost node held the job's end that long (its task
+        # long done elsewhere).
+        "yarn.client.nodemanager-connect.max-wait-ms": "20000",
+        "yarn.client.nodemanager-connect.retry-interval-ms": "2000",
         "yarn.resourcemanager.nodemanagers.heartbeat-interval-ms": "1000",
         # One container per NodeManager heartbeat: a job's tasks spread over the machines
         # instead of filling the first one that reports.

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import PHOTO_FILES, REPO, REQUIRE_HBASE
+from conftest import PHOTO_FILES, REPO, REQUIRE_HBASE, until_last_use
 from PIL import Image as PILImage
 from PIL import ImageEnhance
 
@@ -58,8 +58,8 @@ def cluster3(tmp_path_factory) -> dict:
         pytest.skip("needs root, java and mvn: three-host tests skipped")
     folder = tmp_path_factory.mktemp("cluster3")
     sh("start", str(folder))
-    yield {**json.loads((folder / "cluster.json").read_text()), "dir": str(folder)}
-    sh("stop", str(folder), check=False)
+    info = {**json.loads((folder / "cluster.json").read_text()), "dir": str(folder)}
+    yield from until_last_use("cluster3", info, [str(SCRIPT), "stop", str(folder)])
 
 
 @pytest.fixture

@@ -70,8 +70,59 @@ def started_cluster(tmp_path_factory, name: str, what: str):
         result = subprocess.run([str(script), *step], check=False, capture_output=True, text=True)
         if result.returncode != 0:
             pytest.fail(f"{name} cluster.sh {step[0]} failed:\n{result.stdout}\n{result.stderr}")
-    yield json.loads((folder / "cluster.json").read_text())
-    subprocess.run([str(script), "stop", str(folder)], check=False, capture_output=True)
+    info = json.loads((folder / "cluster.json").read_text())
+    yield from until_last_use(f"{name}_cluster", info, [str(script), "stop", str(folder)])
+
+
+# --- A cluster stops once the last test needing it is done -----------------------------------
+# Left to the session's end, a cluster would idle (heartbeats, balancers) beside every later
+# test on the two cores, and the clusters would stop one after another in the last test's
+# teardown. So each stop runs in the background, those of the clusters below as soon as their
+# last test is done (they are never asked for by request.getfixturevalue, so the tests needing
+# them are known after collection); the session's end waits for every stop.
+STOPPED_EARLY = ("hadoop_cluster", "cluster3")
+_last_user: dict[str, str] = {}  # a fixture of STOPPED_EARLY -> the last test needing it
+_running: dict[str, list[str]] = {}  # a cluster fixture -> its stop command, while it runs
+_stopping: dict[str, subprocess.Popen] = {}  # a stop command's folder -> the stop under way
+
+
+def until_last_use(fixture: str, value, stop: list[str]):
+    """Yield `value`, the session fixture `fixture`'s, its cluster stopped by the command
+    `stop` (its last argument the cluster's folder) after the last test needing it, else at the
+    session's end; in the background."""
+    _running[fixture] = stop
+    try:
+        yield value
+    finally:
+        _running.pop(fixture, None)
+        stop_in_background(stop)
+
+
+def stop_in_background(stop: list[str]) -> None:
+    if stop[-1] not in _stopping:
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        _stopping[stop[-1]] = subprocess.Popen(stop, **quiet)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    for item in items:  # in the order they run
+        for fixture in STOPPED_EARLY:
+            if fixture in item.fixturenames:
+                _last_user[fixture] = item.nodeid
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield  # the test's own fixtures first (they may still use the cluster)
+    for fixture in STOPPED_EARLY:
+        if fixture in _running and _last_user.get(fixture) == item.nodeid:
+            stop_in_background(_running.pop(fixture))
+
+
+def pytest_sessionfinish(session):
+    for stop in _stopping.values():
+        stop.wait()
 
 
 @pytest.fixture(scope="session")

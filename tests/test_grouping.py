@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import skimage_photo
+from conftest import run_cli, skimage_photo
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
@@ -112,12 +112,6 @@ def test_dedupe_and_the_job_group_what_checks_confirm(index, edited):
     assert groups_of(job) == groups_of(found)
 
 
-def test_the_job_on_the_local_runner_groups_what_checks_confirm(tmp_path, edited):
-    with phashdb.open(tmp_path / "index") as index:
-        fill(index, edited)
-        assert ids_of(mr.dedupe(index, "local")) == checked_groups(index, edited)
-
-
 def stored_as(location, images, size: int, version: str):
     """An index of `images` at `location` as an older version wrote it: each descriptor cut
     to its first `size` bytes and the index marked `version`."""
@@ -196,10 +190,18 @@ def test_dedupe_and_the_job_group_framed_copies_and_exports_as_checks_do(index, 
         assert ids_of(plain.dedupe()) == checked_groups(plain, keyed) == expected
 
 
-def test_the_job_on_the_local_runner_groups_framed_copies_and_exports(tmp_path, keyed):
+def both_sets(edited, keyed) -> dict:
+    """The edited and the keyed files, the keyed ones' ids prefixed (both sets hold the coffee,
+    chelsea and rocket photos: their groups join)."""
+    return {**edited, **{f"keyed-{name}": path for name, path in keyed.items()}}
+
+
+def test_the_job_on_the_local_runner_groups_what_checks_confirm(tmp_path, edited, keyed):
+    # One run of the jobs (their tasks real processes) over both sets.
+    files = both_sets(edited, keyed)
     with phashdb.open(tmp_path / "index") as index:
-        fill(index, keyed)
-        assert ids_of(mr.dedupe(index, "local")) == checked_groups(index, keyed)
+        fill(index, files)
+        assert ids_of(mr.dedupe(index, "local")) == checked_groups(index, files)
 
 
 def test_rows_of_descriptor_layout_v2_have_no_keys_and_still_open(tmp_path, keyed):
@@ -403,8 +405,22 @@ def test_the_service_answers_past_a_damaged_descriptor(tmp_path, photos, near_co
 
 
 @pytest.mark.hadoop
-def test_the_job_on_yarn_groups_what_checks_confirm(tmp_path, edited, hadoop_conf, monkeypatch):
+@pytest.mark.hbase
+def test_the_job_on_yarn_groups_what_checks_confirm(
+    edited, keyed, hbase_url, hadoop_conf, monkeypatch
+):
+    # The suite's one dedupe on YARN (its jobs are several applications, minutes on the test
+    # cluster), asked everything at once: over both sets, through the CLI's --runner, over what
+    # an HBase index holds (hashes, descriptors with their keys), the groups checks confirm
+    # and, pair for pair, the index's own dedupe.
     monkeypatch.setenv("MRJOB_CONF", str(hadoop_conf))
-    with phashdb.open(tmp_path / "index") as index:
-        fill(index, edited)
-        assert ids_of(mr.dedupe(index, "hadoop")) == checked_groups(index, edited)
+    files = both_sets(edited, keyed)
+    with phashdb.open(hbase_url) as index:
+        fill(index, files)
+        expected = checked_groups(index, files)
+        found = [g.to_json() for g in index.dedupe()]
+    result = run_cli("dedupe", "--runner", "hadoop", "--json", env_url=hbase_url, timeout=None)
+    assert result.returncode == 0, result.stderr[-2000:]
+    job = json.loads(result.stdout)
+    assert [[i["id"] for i in g["images"]] for g in job] == expected
+    assert job == found

@@ -1,5 +1,6 @@
 """The MapReduce jobs: ingest and dedupe on mrjob's inline and local runners (and, in
-tests/test_hadoop.py, on real Hadoop), giving what the one-machine code gives."""
+tests/test_hadoop.py and tests/test_grouping.py, on real Hadoop), giving what the one-machine
+code gives."""
 
 from __future__ import annotations
 
@@ -46,9 +47,24 @@ def test_ingest_job_stores_what_local_ingest_stores(tmp_path, collection, runner
         assert stored(by_job) == stored(by_pool)
         again = mr.ingest(by_job, [collection], runner)
         assert (again.added, again.skipped) == (0, 8) and len(by_job) == 8
+        (collection / "broken.png").unlink()  # a failed file is tried again: now none is
+        counters: list = []
+        assert mr.ingest(by_job, [collection], runner, counters).skipped == 8
+        assert counters == []  # nothing new: no job (on a cluster, no application) at all
 
 
-@pytest.mark.parametrize("runner", ["inline", "local"])
+def test_the_cli_says_what_the_jobs_did(run, collection):
+    # The lines `ingest` and `dedupe` print with --runner (on YARN the tests read --json).
+    ingested = run("ingest", "--runner", "inline", collection)
+    assert "8 added, 0 skipped, 2 duplicates, 1 failed" in ingested.stdout, ingested.stderr
+    dedupe = run("dedupe", "--runner", "inline")
+    assert dedupe.returncode == 0 and "2 groups, 4 images" in dedupe.stdout, dedupe.stderr
+
+
+# Inline only: the same jobs run on the local runner in test_the_distributed_groups_equal_...
+# below and in tests/test_grouping.py (here they took 106 s, a subprocess per task of each
+# round's steps).
+@pytest.mark.parametrize("runner", ["inline"])
 def test_dedupe_job_equals_the_index_dedupe(tmp_path, runner):
     rng = np.random.default_rng(5)
     centres = rng.integers(0, 2**64, 30, dtype=np.uint64, endpoint=False)
@@ -132,8 +148,8 @@ def star_rounds(counters) -> int:
 
 
 # On the local runner (each job a real mrjob run in subprocesses, the outputs of one the inputs
-# of the next); on YARN the same jobs run in tests/test_grouping.py and tests/test_hadoop.py
-# (one YARN application a round: this chain's rounds would add minutes to the suite).
+# of the next); on YARN the same jobs run in tests/test_grouping.py (two YARN applications a
+# round: this chain's rounds would add minutes to the suite).
 @pytest.mark.parametrize("runner", ["inline", "local"])
 def test_the_distributed_groups_equal_the_index_dedupe_with_chains_decisions_and_judged_pairs(
     tmp_path, photos, near_copies, runner
@@ -176,6 +192,16 @@ def test_the_group_bits_grow_with_the_index_so_no_reducer_holds_a_quarter(tmp_pa
         close_pairs = largest_inputs(counters)[0]  # a key's homes and probes
         assert 0 < close_pairs <= len(hashes) / 4
         assert max(largest_inputs(counters)[1:]) <= 2  # a pair's ways; a node's neighbours
+
+
+def test_a_small_index_takes_one_reduce_task_of_the_dedupe_job_on_a_cluster():
+    tasks = lambda n, bands="5": mr.dedupe_reduces("hadoop", bands, mr.group_bits_for(n), n)
+    assert tasks(14) == ["--jobconf", "mapreduce.job.reduces=1"]
+    assert [tasks(n)[1] for n in (25_000, 50_000, 10**6)] == [
+        "mapreduce.job.reduces=3", "mapreduce.job.reduces=5", "mapreduce.job.reduces=32"
+    ]  # fmt: skip
+    assert tasks(25_000, "4,20,20,20")[1] == "mapreduce.job.reduces=3"
+    assert mr.dedupe_reduces("local", "5", 0, 14) == []
 
 
 def test_an_unknown_runner_is_refused(tmp_path):

@@ -35,6 +35,8 @@ DEDUPE_LINES_PER_MAP = 250_000
 KEY_HASHES = 50_000
 # Links a reduce task of the components jobs takes (a task's start costs seconds; a link, us).
 PAIRS_PER_REDUCE = 200_000
+# Hashes a reduce task of the dedupe job takes: a small index needs no reducer per key.
+HASHES_PER_REDUCE = 10_000
 # Rounds of the connected components at most: large-star/small-star takes O(log^2 n) rounds
 # at worst, about log n in practice (Kiveris et al.).
 MAX_ROUNDS = 40
@@ -60,6 +62,8 @@ def ingest(
         raise ValueError(f"'load' must be one of {', '.join(LOADS)}, got {load!r}")
     report = IngestReport()
     todo, report.skipped = pending_files(index, folders)
+    if not todo:  # nothing new: no job (on a cluster, an application of its own)
+        return report
     # A store with bulk load takes the job's output as HFiles; one other machines reach by its
     # URL may be written by the tasks themselves.
     bulk_loads = getattr(index.store, "bulk_load", None) is not None
@@ -134,10 +138,7 @@ def dedupe(
         "--threshold", str(threshold), "--reach", str(index.reach), "--variants",
         str(int(index.variants)), "--bands", bands, "--group-bits", str(group_bits),
     ]  # fmt: skip
-    if runner in CLUSTER_RUNNERS:
-        # A reduce task per key, up to REDUCES.
-        keys = len(bands.split(",")) if "," in bands else int(bands)
-        args += ["--jobconf", f"mapreduce.job.reduces={min(keys << group_bits, REDUCES)}"]
+    args += dedupe_reduces(runner, bands, group_bits, len(ids))
     counters = [] if counters is None else counters
     with Jobs(runner) as jobs:
         pairs = jobs.run(MRDedupe, args, [jobs.write(lines)], counters, DEDUPE_LINES_PER_MAP)
@@ -161,6 +162,16 @@ def group_bits_for(count: int) -> int:
     homes to KEY_HASHES (each bit halves them; a reducer then gets about (1 + G) / 2^G of
     the hashes with the default five bands at threshold 8: 19% at G = 5)."""
     return max(0, math.ceil(math.log2(max(count, 1) / KEY_HASHES)))
+
+
+def dedupe_reduces(runner: str, bands: str, group_bits: int, count: int) -> list[str]:
+    """The dedupe job's reduce tasks for `count` hashes: one per key, REDUCES at most, and
+    one per HASHES_PER_REDUCE hashes at most (a task's start costs seconds)."""
+    if runner not in CLUSTER_RUNNERS:
+        return []
+    keys = len(bands.split(",")) if "," in bands else int(bands)
+    tasks = min(keys << group_bits, REDUCES, -(-count // HASHES_PER_REDUCE))
+    return ["--jobconf", f"mapreduce.job.reduces={max(1, tasks)}"]
 
 
 def reduces(runner: str, links: int) -> list[str]:
