@@ -59,6 +59,20 @@ class RowIds:
             raise _hamming.Damaged("the ids' ends are out of order or past the id blob")
 
 
+def join_rows(parts: list[RowIds]) -> RowIds:
+    """The rows of `parts` one after the other, as one RowIds (a single part as it is)."""
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return RowIds.of(np.empty(0, np.int64), [])
+    offsets = np.cumsum([0] + [len(p.id_blob) for p in parts[:-1]])
+    return RowIds(
+        np.concatenate([p.keys for p in parts]),
+        np.concatenate([p.id_blob for p in parts]),
+        np.concatenate([p.id_ends + o for p, o in zip(parts, offsets.tolist())]),
+    )
+
+
 def encode_ids(ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Ids as (blob, ends), the layout RowIds keeps them in."""
     encoded = [i.encode(*UTF8) for i in ids]
