@@ -23,8 +23,16 @@ import numpy as np
 from ..bands import BandLayout
 from ..errors import StoreError
 from ..tables import (
-    BandTables, Damaged, RowIds, decode_ids, encode_ids, join_rows, load, save, scan,
-)  # fmt: skip
+    BandTables,
+    Damaged,
+    RowIds,
+    decode_ids,
+    encode_ids,
+    join_rows,
+    load,
+    save,
+    scan,
+)
 from .database import Database, as_text
 from .folder import TABLES_FILE
 
