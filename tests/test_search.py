@@ -163,3 +163,19 @@ def test_rows_added_since_the_tables_are_held_as_bytes_not_python_strings(tmp_pa
         assert held < n * (3 * 8 + 14 + 16), held / n
         h = 123 * 0x9E3779B97F4A7C15 & MASK64
         assert index.query(h, 0) == [("image-00000123", 0)]
+
+
+def test_a_rebuild_that_fails_midway_loses_no_row(tmp_path):
+    # The delta is let go before the tables are built (its memory is needed for them): a
+    # build that fails must not leave the rows it held out of later answers.
+    def fail(*args):
+        raise MemoryError("no memory for the band tables")
+
+    with phashdb.open(tmp_path / "index") as index:
+        index.add_hashes((f"a{i}", i << 20) for i in range(3000))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(live.BandTables, "build", fail)
+            with pytest.raises(MemoryError):
+                index.query(5 << 20, 0)
+        found = index.query_many([i << 20 for i in range(3000)], 0)
+        assert found == [[(f"a{i}", 0)] for i in range(3000)]

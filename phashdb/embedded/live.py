@@ -250,7 +250,11 @@ class LiveTables:
         """Fold the delta and the removals into new tables (to be saved)."""
         keys, hashes, blob, ends = self.live()
         self._forget_delta()  # before building: the delta's copy in `live` is all it needs
-        self.tables = BandTables.build(hashes, BandLayout.for_size(len(keys)))
+        try:
+            self.tables = BandTables.build(hashes, BandLayout.for_size(len(keys)))
+        except BaseException:
+            self.forget()  # the delta is gone: the next use loads the tables and reads it again
+            raise
         self.rows = RowIds(keys, blob, ends)
         last_id = None
         if len(keys) and keys[-1] == self.max_seq:
