@@ -106,7 +106,10 @@ def load_index(folder: str, hashes: np.ndarray) -> tuple[float, float]:
     """Seconds to add the hashes to a new index in folder, and to build its band tables."""
     with phashdb.open(folder) as index:
         t = time.perf_counter()
-        index.add_hashes(zip((f"i{i}" for i in range(len(hashes))), hashes.tolist()))
+        # A million at a time: all of them as Python ints at once took 4 GB at 10^8.
+        for lo in range(0, len(hashes), 1_000_000):
+            part = hashes[lo : lo + 1_000_000].tolist()
+            index.add_hashes(zip((f"i{i}" for i in range(lo, lo + len(part))), part))
         load = time.perf_counter() - t
         t = time.perf_counter()
         index.query(0, 0)  # folds the new rows into band tables (saved on close)

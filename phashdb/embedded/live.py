@@ -22,7 +22,17 @@ import numpy as np
 
 from ..bands import BandLayout
 from ..errors import StoreError
-from ..tables import BandTables, Damaged, RowIds, decode_ids, encode_ids, load, save, scan
+from ..tables import (
+    BandTables,
+    Damaged,
+    RowIds,
+    decode_ids,
+    encode_ids,
+    join_rows,
+    load,
+    save,
+    scan,
+)
 from .database import Database, as_text
 from .folder import TABLES_FILE
 
@@ -56,9 +66,11 @@ class LiveTables:
         self.load_problem: str | None = None  # why the saved tables were not used
 
     def _forget_delta(self) -> None:
-        self.delta_keys = np.empty(0, np.int64)
-        self.delta_hashes = np.empty(0, np.uint64)
-        self.delta_ids: list[str] = []
+        # The rows added since the tables were built, a piece per batch read or written, ids
+        # as bytes end to end: 10^8 of them as Python strings took 6 GB, and joining each
+        # batch to all before it copied the delta a hundred times over.
+        self.pieces: list[tuple[RowIds, np.ndarray]] = []
+        self.delta_count = 0
         self.removed: set[int] = set()
         self.removed_sorted = np.empty(0, np.int64)
 
@@ -76,45 +88,48 @@ class LiveTables:
         self.refresh()
         queries = np.asarray(queries, dtype=np.uint64)
         q1, rows, d1 = self.tables.search(queries, radius)
-        q2, drows, d2 = scan(self.delta_hashes, queries, radius)
+        delta, delta_hashes = self._delta()
+        q2, drows, d2 = scan(delta_hashes, queries, radius)
         if len(self.removed_sorted):
             live = ~np.isin(self.rows.keys[rows], self.removed_sorted)
             q1, rows, d1 = q1[live], rows[live], d1[live]
-            live = ~np.isin(self.delta_keys[drows], self.removed_sorted)
+            live = ~np.isin(delta.keys[drows], self.removed_sorted)
             q2, drows, d2 = q2[live], drows[live], d2[live]
         # Ids are made in the order the caller sorts answers in (query, then distance), so a
         # batch's many thousand strings are laid out in memory as they will be read.
         order = np.argsort(q1 << 8 | d1, kind="stable")
         q1, rows, d1 = q1[order], rows[order], d1[order]
         ids = np.empty(len(rows) + len(drows), dtype=object)
-        ids[:] = self.rows.ids(rows) + [self.delta_ids[r] for r in drows.tolist()]
+        ids[:] = self.rows.ids(rows) + delta.ids(drows)
         return np.concatenate((q1, q2)), ids, np.concatenate((d1, d2))
 
     def live(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(keys, hashes, id blob, id ends) of the rows in the tables and the delta not removed."""
-        t, r, dkeys = self.tables, self.rows, self.delta_keys
-        r.check()
-        rows = np.arange(len(t))
-        drows = np.arange(len(dkeys))
+        self.rows.check()
+        parts = [(self.rows, self.tables.hashes), *self.pieces]
         if len(self.removed_sorted):
-            rows = rows[~np.isin(r.keys, self.removed_sorted)]
-            drows = drows[~np.isin(dkeys, self.removed_sorted)]
-        blob, lengths = r.slices(rows)
-        dblob, dends = encode_ids([self.delta_ids[d] for d in drows.tolist()])
-        ends = np.concatenate((np.cumsum(lengths), dends + int(lengths.sum())))
-        return (
-            np.concatenate((r.keys[rows], dkeys[drows])),
-            np.concatenate((t.hashes[rows], self.delta_hashes[drows])),
-            np.concatenate((blob, dblob)),
-            ends.astype(np.int64),
-        )
+            parts = [_without(rows, hashes, self.removed_sorted) for rows, hashes in parts]
+        joined = join_rows([rows for rows, _ in parts])
+        hashes = np.concatenate([h for _, h in parts])
+        return joined.keys, hashes, joined.id_blob, joined.id_ends
+
+    def _delta(self) -> tuple[RowIds, np.ndarray]:
+        """The delta's rows and hashes, its pieces joined into one."""
+        if len(self.pieces) != 1:
+            joined = join_rows([rows for rows, _ in self.pieces])
+            hashes = np.concatenate([h for _, h in self.pieces] or [np.empty(0, np.uint64)])
+            self.pieces = [(joined, hashes)]
+        return self.pieces[0]
+
+    def _extend(self, keys: np.ndarray, hashes: np.ndarray, ids: list[str]) -> None:
+        """Take rows (their seqs, hashes and ids) into the delta."""
+        self.pieces.append((RowIds.of(keys, ids), np.ascontiguousarray(hashes, dtype=np.uint64)))
+        self.delta_count += len(keys)
 
     def added(self, first: int, ids: list[str], hashes: np.ndarray) -> None:
         """Rows just written with seqs from `first` on, by a writer holding the write lock and
         caught up: taken into the delta as they are, not read back."""
-        self.delta_keys = np.concatenate((self.delta_keys, np.arange(first, first + len(hashes))))
-        self.delta_hashes = np.concatenate((self.delta_hashes, hashes))
-        self.delta_ids.extend(ids)
+        self._extend(np.arange(first, first + len(hashes)), hashes, ids)
         self.max_seq = first + len(hashes) - 1
 
     # --- keeping them current --------------------------------------------------------------
@@ -124,7 +139,7 @@ class LiveTables:
         self.catch_up()
         # Scanning the delta costs a pass over it per query: fold it into the tables once it
         # is large against what a probe reads.
-        stale = len(self.delta_keys) + len(self.removed)
+        stale = self.delta_count + len(self.removed)
         if stale > max(REBUILD_AT, len(self.tables) // 8):
             self.rebuild()
 
@@ -146,11 +161,8 @@ class LiveTables:
                 "SELECT n, seq FROM removals WHERE n > ? ORDER BY n", (self.removal_mark,)
             ).fetchall()
         if rows:
-            new = db.rows_array(rows)
-            self.delta_keys = np.concatenate((self.delta_keys, new[:, 0]))
-            self.delta_hashes = np.concatenate((self.delta_hashes, new[:, 1].view(np.uint64)))
-            self.delta_ids.extend(as_text(r[2]) for r in rows)
-            self.max_seq = int(new[-1, 0])
+            self._extend_by(rows)
+            self.max_seq = rows[-1][0]
         if removals:
             self.removed.update(seq for _, seq in removals)
             self.removed_sorted = np.array(sorted(self.removed), dtype=np.int64)
@@ -221,18 +233,28 @@ class LiveTables:
             self._empty()
             self.max_seq = db.sql("SELECT next FROM sequence").fetchone()[0] - 1
             self.removal_mark = db.sql("SELECT coalesce(max(n), 0) FROM removals").fetchone()[0]
-            rows = db.sql("SELECT seq, hash, id FROM images ORDER BY seq").fetchall()
+            found = db.sql("SELECT seq, hash, id FROM images ORDER BY seq")
+            # A piece at a time: all the rows as Python objects at once would take gigabytes.
+            for piece in iter(lambda: found.fetchmany(1_000_000), []):
+                self._extend_by(piece)
             self.data_version = db.data_version()
-        new = db.rows_array(rows)
-        self.delta_keys = new[:, 0].copy()
-        self.delta_hashes = new[:, 1].view(np.uint64)
-        self.delta_ids = [as_text(r[2]) for r in rows]
         self.rebuild()
+
+    def _extend_by(self, rows: list) -> None:
+        """Take (seq, hash, id) rows read from the database into the delta."""
+        new = self.db.rows_array(rows)
+        hashes = np.ascontiguousarray(new[:, 1]).view(np.uint64)
+        self._extend(new[:, 0], hashes, [as_text(r[2]) for r in rows])
 
     def rebuild(self) -> None:
         """Fold the delta and the removals into new tables (to be saved)."""
         keys, hashes, blob, ends = self.live()
-        self.tables = BandTables.build(hashes, BandLayout.for_size(len(keys)))
+        self._forget_delta()  # before building: the delta's copy in `live` is all it needs
+        try:
+            self.tables = BandTables.build(hashes, BandLayout.for_size(len(keys)))
+        except BaseException:
+            self.forget()  # the delta is gone: the next use loads the tables and reads it again
+            raise
         self.rows = RowIds(keys, blob, ends)
         last_id = None
         if len(keys) and keys[-1] == self.max_seq:
@@ -245,7 +267,6 @@ class LiveTables:
             "database_id": self.db.database_id(), "last_id": last_id,
             "removal_seq": removal[0] if removal else None,
         }  # fmt: skip
-        self._forget_delta()
         self.dirty = True
 
     def damaged(self, e: Exception) -> None:
@@ -303,3 +324,10 @@ def _same_ids(held: RowIds, rows: np.ndarray, truth: list[str]) -> np.ndarray:
     if np.array_equal(lengths, np.diff(truth_ends, prepend=0)) and np.array_equal(blob, truth_blob):
         return np.ones(len(rows), dtype=bool)
     return np.array([a == b for a, b in zip(decode_ids(blob, lengths), truth)], dtype=bool)
+
+
+def _without(rows: RowIds, hashes: np.ndarray, removed: np.ndarray) -> tuple[RowIds, np.ndarray]:
+    """The rows (and their hashes) whose keys are not among `removed` (sorted)."""
+    kept = np.flatnonzero(~np.isin(rows.keys, removed))
+    blob, lengths = rows.slices(kept)
+    return RowIds(rows.keys[kept], blob, np.cumsum(lengths, dtype=np.int64)), hashes[kept]

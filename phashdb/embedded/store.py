@@ -233,7 +233,8 @@ class EmbeddedStore:
                     f"INSERT INTO images (seq, id, hash, added) VALUES (?, ?, ?, {time.time()!r})",
                     zip(
                         range(first, first + len(hashes)),
-                        map(sql_text, ids),
+                        # All ASCII (a bulk load's ids are): no id need be looked at alone.
+                        ids if "".join(ids).isascii() else map(sql_text, ids),
                         hashes.view(np.int64).tolist(),
                     ),
                 )

@@ -63,7 +63,10 @@ def save(path: Path, tables: BandTables, rows: RowIds, extra: dict) -> None:
             f.write(zlib.crc32(head).to_bytes(4, "little") + head)
             f.write(b"\0" * (base - f.tell()))
             for a in arrays.values():
-                f.write(np.ascontiguousarray(a).tobytes() + b"\0" * (-a.nbytes % ALIGN))
+                # Written from the array's own memory: tobytes() and a join copied the largest
+                # (0.8 GB at 10^8 rows) twice over.
+                f.write(memoryview(np.ascontiguousarray(a)).cast("B"))
+                f.write(b"\0" * (-a.nbytes % ALIGN))
             f.flush()
             os.fsync(f.fileno())
             inode = os.fstat(f.fileno()).st_ino

@@ -59,11 +59,30 @@ class RowIds:
             raise _hamming.Damaged("the ids' ends are out of order or past the id blob")
 
 
+def join_rows(parts: list[RowIds]) -> RowIds:
+    """The rows of `parts` one after the other, as one RowIds (a single part as it is)."""
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return RowIds.of(np.empty(0, np.int64), [])
+    offsets = np.cumsum([0] + [len(p.id_blob) for p in parts[:-1]])
+    return RowIds(
+        np.concatenate([p.keys for p in parts]),
+        np.concatenate([p.id_blob for p in parts]),
+        np.concatenate([p.id_ends + o for p, o in zip(parts, offsets.tolist())]),
+    )
+
+
 def encode_ids(ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Ids as (blob, ends), the layout RowIds keeps them in."""
-    encoded = [i.encode(*UTF8) for i in ids]
-    blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    return blob, np.cumsum([len(e) for e in encoded], dtype=np.int64)
+    # Encoded as one string: a bulk load's million ids a batch in 30 ms, not 300. When the
+    # bytes are as many as the characters, every character took one byte, so each id's
+    # length in characters is its length in bytes.
+    blob = "".join(ids).encode(*UTF8)
+    lengths = np.fromiter(map(len, ids), np.int64, len(ids))
+    if len(blob) != lengths.sum():
+        lengths = np.fromiter((len(i.encode(*UTF8)) for i in ids), np.int64, len(ids))
+    return np.frombuffer(blob, dtype=np.uint8), np.cumsum(lengths, dtype=np.int64)
 
 
 def decode_ids(blob: np.ndarray, lengths: np.ndarray) -> list[str]:

@@ -51,12 +51,16 @@ class BandTables:
                 f"got {list(layout.widths)}"
             )
         hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
-        orders, starts = [], []
-        for width, values in zip(layout.widths, layout.split(hashes)):
+        orders, starts, sorted_hashes = [], [], []
+        # One band at a time, not layout.split of all: at 10^8 hashes its uint64 temporaries
+        # of every band at once took 5 GB.
+        for width, shift in zip(layout.widths, layout.shifts):
+            values = ((hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.uint32)
             orders.append(np.argsort(values, kind="stable").astype(np.int32))
             counts = np.bincount(values, minlength=1 << width)
+            del values
             starts.append(np.concatenate(([0], np.cumsum(counts))).astype(np.int32))
-        sorted_hashes = [hashes[order] for order in orders]
+            sorted_hashes.append(hashes[orders[-1]])
         return cls(layout, hashes, orders, starts, sorted_hashes)
 
     def __len__(self) -> int:
