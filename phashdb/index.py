@@ -115,6 +115,9 @@ class Index:
             # itemgetter maps, not zip(*chunk): splatting a quarter-million pairs into zip
             # cost more than SQLite's insert of them; types looked at in C, a loop in Python
             # only when some are not str and int.
+            if set(map(len, chunk)) != {2}:
+                bad = next(p for p in chunk if len(p) != 2)
+                raise ValueError(f"add_hashes takes (id, hash) pairs, got {bad!r}")
             ids = list(map(itemgetter(0), chunk))
             values = list(map(itemgetter(1), chunk))
             if set(map(type, ids)) - {str}:

@@ -101,6 +101,12 @@ def test_add_hashes_refuses_a_hash_that_is_not_64_bits_and_stores_nothing_of_it(
     assert len(index) == 0
 
 
+def test_add_hashes_refuses_what_is_not_an_id_and_hash_pair(index):
+    with pytest.raises(ValueError, match=r"\(id, hash\) pairs, got \('b', 1, 2\)"):
+        index.add_hashes([("a", 1), ("b", 1, 2)])
+    assert len(index) == 0
+
+
 def test_remove_forgets_an_image(index, photos, near_copies):
     verdict = index.add(photos["astronaut"])
     assert index.remove(verdict.id)
