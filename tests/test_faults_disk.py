@@ -96,8 +96,11 @@ def test_stale_temporary_table_files_of_dead_processes_are_removed_on_open(tmp_p
     dead.wait()
     (path / f"{TABLES_FILE}.{dead.pid}.tmp").write_bytes(b"half a table")
     (path / f"{TABLES_FILE}.{os.getpid()}.tmp").write_bytes(b"ours, being written")
+    (path / f"{TABLES_FILE}.{2**70}.tmp").write_bytes(b"no process id: not ours to judge")
     phashdb.open(path).close()
-    assert leftovers(path) == [f"{TABLES_FILE}.{os.getpid()}.tmp"]
+    assert leftovers(path) == sorted(
+        [f"{TABLES_FILE}.{os.getpid()}.tmp", f"{TABLES_FILE}.{2**70}.tmp"]
+    )
 
 
 @contextmanager

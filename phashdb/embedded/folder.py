@@ -4,8 +4,9 @@ without loading the tables."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from ..processes import gone
 
 TABLES_FILE = "bands.bin"
 
@@ -15,12 +16,7 @@ def remove_stale_temporary_files(folder: Path) -> None:
     for tmp in folder.glob(f"{TABLES_FILE}*.tmp"):
         try:
             pid = int(tmp.name.split(".")[-2])
-            if pid <= 0:
-                continue
-            os.kill(pid, 0)
         except ValueError:
             continue
-        except ProcessLookupError:
+        if gone(pid):
             tmp.unlink(missing_ok=True)
-        except OSError:
-            continue  # alive, another user's

@@ -17,6 +17,8 @@ from pathlib import Path
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
+from ..processes import gone
+
 
 class BodyError(Exception):
     """The request's body cannot be taken: `status` and a message for the client."""
@@ -70,18 +72,13 @@ def _abandoned(folder: Path) -> bool:
     """Whether `folder` is a temporary folder of this user's servers whose process is gone (a
     process id used again keeps it: left, never wrongly removed)."""
     pid = folder.name.removeprefix(TEMPORARY).split("-", 1)[0]
-    if os.name != "posix" or not pid.isdigit():
+    if not pid.isdigit():
         return False
     try:
         st = folder.lstat()
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
-            return False
-        os.kill(int(pid), 0)  # signal 0: only asks whether the process is there
-    except ProcessLookupError:
-        return True
-    except (OSError, OverflowError):  # gone meanwhile, or another user's process
+    except OSError:  # gone meanwhile
         return False
-    return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and gone(int(pid))
 
 
 def remove_incoming(folder: Path, uploads: Path | None) -> None:
