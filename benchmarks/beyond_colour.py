@@ -29,24 +29,35 @@ _picture = phash._picture
 
 
 def values_of(img: Image.Image, grey: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-    """(chroma: Cb, Cr minus 128 of an 8x8 grid, (2, 8, 8); detail: the mean absolute
-    gradient of the 128x128 grey image in a 16x16 grid), both upright as the pHash's image."""
+    """(chroma_of, detail_of), both upright as the pHash's image."""
     orientation = img.getexif().get(0x0112, 1)
+    if orientation in phash._TRANSPOSE:
+        img = img.transpose(phash._TRANSPOSE[orientation])
+        grey = grey.transpose(phash._TRANSPOSE[orientation])
+    return chroma_of(img), detail_of(grey)
+
+
+def chroma_of(img: Image.Image) -> np.ndarray:
+    """Cb, Cr minus 128 of an 8x8 grid, (2, 8, 8); transparency on white."""
     if img.mode != "YCbCr":
         if img.has_transparency_data:
             rgba = (img.copy() if img.mode == "P" else img).convert("RGBA")
             img = Image.new("RGB", rgba.size, phash.BACKGROUND)
             img.paste(rgba, mask=rgba.getchannel("A"))
         img = img.convert("RGB").convert("YCbCr")
-    if orientation in phash._TRANSPOSE:
-        img = img.transpose(phash._TRANSPOSE[orientation])
-        grey = grey.transpose(phash._TRANSPOSE[orientation])
     small = np.asarray(img.resize((8, 8), Image.Resampling.BOX), dtype=np.float64)
-    chroma = np.moveaxis(small[:, :, 1:] - 128, -1, 0)
+    return np.moveaxis(small[:, :, 1:] - 128, -1, 0)
+
+
+def detail_of(grey: Image.Image) -> np.ndarray:
+    """The mean absolute steps of the 128x128 grey image in four directions in a 16x16 grid,
+    (4, 16, 16): along a row, along a column, and the two diagonals (a flip swaps the
+    diagonals, a transposition the first two)."""
     g = np.asarray(grey.resize((128, 128), Image.Resampling.LANCZOS), dtype=np.float64)
-    steps = np.abs(np.diff(g, axis=0))[:, :-1] + np.abs(np.diff(g, axis=1))[:-1, :]
-    steps = np.pad(steps, ((0, 1), (0, 1)), mode="edge")
-    return chroma, steps.reshape(16, 8, 16, 8).mean(axis=(1, 3))
+    steps = np.stack([np.abs(g[:-1, 1:] - g[:-1, :-1]), np.abs(g[1:, :-1] - g[:-1, :-1]),
+                      np.abs(g[1:, 1:] - g[:-1, :-1]), np.abs(g[1:, :-1] - g[:-1, 1:])])  # fmt: skip
+    steps = np.pad(steps, ((0, 0), (0, 1), (0, 1)), mode="edge")
+    return steps.reshape(4, 16, 8, 16, 8).mean(axis=(2, 4))
 
 
 def _kept(img, size, grey, want):
@@ -78,7 +89,7 @@ def read_all(z, images, workers: int) -> dict:
     row_of = {(int(i), int(e)): r for r, (i, e) in enumerate(zip(z["image"], z["edit"]))}
     n = len(z["edit"])
     out = {"have": np.zeros(n, bool), "chroma": np.zeros((n, 2, 8, 8), np.float32),
-           "detail": np.zeros((n, 16, 16), np.float32), "same_hash": np.zeros(n, bool)}  # fmt: skip
+           "detail": np.zeros((n, 4, 16, 16), np.float32), "same_hash": np.zeros(n, bool)}  # fmt: skip
     for i, rows in zip(images, done):
         for e, (h, chroma, detail) in rows:
             r = row_of[(int(i), e)]
@@ -89,7 +100,11 @@ def read_all(z, images, workers: int) -> dict:
 
 def _undo(a: np.ndarray, transpose: bool, flip_rows: bool, flip_cols: bool) -> np.ndarray:
     a = np.swapaxes(a, -1, -2) if transpose else a
-    return a[..., :: -1 if flip_rows else 1, :: -1 if flip_cols else 1]
+    a = a[..., :: -1 if flip_rows else 1, :: -1 if flip_cols else 1]
+    if a.shape[1] != 4:  # chroma
+        return a
+    order = [1, 0] if transpose else [0, 1]
+    return a[:, order + ([3, 2] if flip_rows != flip_cols else [2, 3])]
 
 
 def per_variant(values: np.ndarray, qi, si, measure) -> np.ndarray:
@@ -120,23 +135,48 @@ def chroma_apart(cells: int, at_least: float, how: str):
     return measure
 
 
-def detail_correlation(a, b):
+def coloured_cells(at_least: float):
+    """The chroma grids' mean |dCb| + |dCr| over the cells where either image has colour
+    (chroma at least 6), where both images have colour (colourful >= at_least); else 0."""
+
+    def measure(a, b):
+        d = np.abs(a - b).sum(axis=1).reshape(len(a), -1)
+        cells = np.maximum(*(np.hypot(x[:, 0], x[:, 1]).reshape(len(x), -1) for x in (a, b))) >= 6
+        mean = np.divide((d * cells).sum(1), cells.sum(1), out=np.zeros(len(a)),
+                         where=cells.any(1))  # fmt: skip
+        both = (colourful(a) >= at_least) & (colourful(b) >= at_least)
+        return np.where(both, mean, 0.0)
+
+    return measure
+
+
+def correlation(a, b):
     a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
     ac, bc = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
     norm = np.sqrt((ac * ac).sum(1) * (bc * bc).sum(1))
     return np.divide((ac * bc).sum(1), norm, out=np.zeros(len(a)), where=norm > 0)
 
 
+def detail_total(a, b):
+    return correlation(a.sum(axis=1), b.sum(axis=1))
+
+
 # (label, value, measure, [(limit label, condition on the measure)])
 _AT_MOST = [(f"<= {t}", lambda m, t=t: m <= t) for t in (8, 12, 16, 24, 32)]
+_AT_LEAST = [(f">= {t}", lambda m, t=t: m >= t) for t in (0.3, 0.5, 0.7)]
 CANDIDATES = [
     *[(f"chroma 8x8 {how}, both colourful >= {c}", "chroma", chroma_apart(8, c, how), _AT_MOST)
       for how in ("mean", "p90") for c in (2, 4)],
     *[(f"chroma 4x4 {how}, both colourful >= {c}", "chroma", chroma_apart(4, c, how), _AT_MOST)
       for how in ("mean", "p90") for c in (2, 4)],
-    ("detail 16x16 of 128x128, correlation", "detail", detail_correlation,
-     [(f">= {t}", lambda m, t=t: m >= t) for t in (0.3, 0.5, 0.7)]),
+    ("chroma 8x8 of coloured cells, both colourful >= 2", "chroma", coloured_cells(2), _AT_MOST),
+    ("detail 16x16 of 128x128, correlation", "detail", detail_total, _AT_LEAST),
+    ("detail 16x16 x 4 directions, correlation", "detail", correlation, _AT_LEAST),
 ]  # fmt: skip
+# Two conditions at once: (candidate label, limit label) each.
+COMBINED = [
+    ((CANDIDATES[0][0], "<= 16"), (CANDIDATES[-1][0], f">= {t}")) for t in (0.3, 0.5)
+] + [((CANDIDATES[-3][0], "<= 16"), (CANDIDATES[-1][0], ">= 0.3"))]
 
 
 def main() -> None:
@@ -167,15 +207,24 @@ def main() -> None:
           "the images read again: " + ", ".join(f"{c} {int((group == c).sum())}" for c in columns))
     print("\n| value | limit | false left | copies lost: " + " | ".join(columns) + " |")
     print("|---|---|---|" + "---|" * len(columns))
+    conditions = {}
     for label, value, measure, limits in CANDIDATES:
         mf = per_variant(v[value], fq, fs, measure)
         mt = per_variant(v[value], tq[found], ts[found], measure)
         for limit, cond in limits:
-            left = verdict(_rows(false, verdict(false, keep)), lambda f, m=mf, c=cond: c(m)).sum()
-            kept = verdict(_rows(true, found), lambda f, m=mt, c=cond: c(m))
-            lost = [int((~kept & (group == c)).sum()) for c in columns]
-            print(f"| {label} | {limit} | {int(left)} | " + " | ".join(map(str, lost)) + " |")
+            conditions[label, limit] = cond(mf), cond(mt)
+            _line(f"{label} | {limit}", false, true, keep, found, *conditions[label, limit])
+    for one, two in COMBINED:
+        both = [conditions[one][k] & conditions[two][k] for k in (0, 1)]
+        _line(f"{one[0]} {one[1]} and {two[0]} | {two[1]}", false, true, keep, found, *both)
 
+
+def _line(label: str, false, true, keep, found, cf, ct) -> None:
+    group = true["group"][found]
+    left = verdict(_rows(false, verdict(false, keep)), lambda f: cf).sum()
+    kept = verdict(_rows(true, found), lambda f: ct)
+    lost = [int((~kept & (group == c)).sum()) for c in sorted(set(group))]
+    print(f"| {label} | {int(left)} | " + " | ".join(map(str, lost)) + " |")
 
 if __name__ == "__main__":
     main()
