@@ -169,14 +169,19 @@ CANDIDATES = [
       for how in ("mean", "p90") for c in (2, 4)],
     *[(f"chroma 4x4 {how}, both colourful >= {c}", "chroma", chroma_apart(4, c, how), _AT_MOST)
       for how in ("mean", "p90") for c in (2, 4)],
-    ("chroma 8x8 of coloured cells, both colourful >= 2", "chroma", coloured_cells(2), _AT_MOST),
+    *[(f"chroma 8x8 of coloured cells, both colourful >= {c}", "chroma", coloured_cells(c),
+       _AT_MOST) for c in (0.5, 2)],
     ("detail 16x16 of 128x128, correlation", "detail", detail_total, _AT_LEAST),
     ("detail 16x16 x 4 directions, correlation", "detail", correlation, _AT_LEAST),
 ]  # fmt: skip
 # Two conditions at once: (candidate label, limit label) each.
+_DETAIL = "detail 16x16 x 4 directions, correlation"
 COMBINED = [
-    ((CANDIDATES[0][0], "<= 16"), (CANDIDATES[-1][0], f">= {t}")) for t in (0.3, 0.5)
-] + [((CANDIDATES[-3][0], "<= 16"), (CANDIDATES[-1][0], ">= 0.3"))]
+    (("chroma 8x8 mean, both colourful >= 2", "<= 16"), (_DETAIL, ">= 0.3")),
+    (("chroma 8x8 mean, both colourful >= 2", "<= 16"), (_DETAIL, ">= 0.5")),
+    (("chroma 8x8 of coloured cells, both colourful >= 0.5", "<= 16"), (_DETAIL, ">= 0.3")),
+    (("chroma 8x8 of coloured cells, both colourful >= 0.5", "<= 12"), (_DETAIL, ">= 0.5")),
+]
 
 
 def main() -> None:
@@ -203,8 +208,10 @@ def main() -> None:
     found = verdict(true, keep) & have[tq] & have[ts]
     group = true["group"][found]
     columns = sorted(set(group))
-    print(f"{len(fq)} false matches of the default; {int(found.sum())} copies it finds among "
-          "the images read again: " + ", ".join(f"{c} {int((group == c).sum())}" for c in columns))
+    print(
+        f"{len(fq)} false matches of the default; {int(found.sum())} copies it finds among "
+        "the images read again: " + ", ".join(f"{c} {int((group == c).sum())}" for c in columns)
+    )
     print("\n| value | limit | false left | copies lost: " + " | ".join(columns) + " |")
     print("|---|---|---|" + "---|" * len(columns))
     conditions = {}
@@ -225,6 +232,7 @@ def _line(label: str, false, true, keep, found, cf, ct) -> None:
     kept = verdict(_rows(true, found), lambda f: ct)
     lost = [int((~kept & (group == c)).sum()) for c in sorted(set(group))]
     print(f"| {label} | {int(left)} | " + " | ".join(map(str, lost)) + " |")
+
 
 if __name__ == "__main__":
     main()

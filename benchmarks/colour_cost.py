@@ -67,5 +67,6 @@ def main() -> None:
         t = statistics.median(spent)
         print(f"read_image of a 12 MP JPEG, {label}: {t * 1e3:.1f} ms, ratio {t / today:.3f}")
 
+
 if __name__ == "__main__":
     main()
