@@ -5,11 +5,14 @@ copy or a grey image is never refused for it) and finer detail (the mean gradien
 grey image in a 16x16 grid, by correlation), each as one more condition on the default's verdict.
 
     python benchmarks/beyond_colour.py HASHED.npz --values VALUES.npz [--workers 2]
+        [--photos PHOTOS --photos-hashed FILE.npz --photo-values FILE.npz]
 
 HASHED.npz as for benchmarks/beyond_rules.py. The images taking part in a false match, and the
 photos, are read again as benchmarks/beyond_pixels.py reads them, with JPEGs decoded in draft
 mode "YCbCr" instead of "L" (their pHashes, checked against HASHED.npz, show the Y is the same);
-the values are kept in VALUES.npz (made if missing) so the rules can be re-measured.
+the values are kept in VALUES.npz (made if missing) so the rules can be re-measured. With
+--photos, the copies lost among the 27 edits of benchmarks/accuracy.py's photo benchmark too
+(FILE.npz of the hashes as for benchmarks/beyond_rules.py; the values read again likewise).
 """
 
 from __future__ import annotations
@@ -80,6 +83,41 @@ def image_rows(path: str) -> list[tuple[int, tuple]]:
     phash.DRAFT_MODE = "YCbCr"
     beyond_pixels.pixels_of = read
     return beyond_pixels.image_rows(path)
+
+
+def photo_rows(path: str) -> list[tuple]:
+    """(pHash, chroma, detail) of the photo and of each of benchmarks/accuracy.py's 27 edits."""
+    from edits import TRANSFORMS, upright_rgb
+
+    phash._picture = _kept  # in the worker only, as image_rows
+    phash.DRAFT_MODE = "YCbCr"
+    img = upright_rgb(path)
+    return [read(path)] + [read(t(img)) for t in TRANSFORMS.values()]
+
+
+def photo_copies(folder: str, hashed: str, values: str, workers: int) -> tuple[dict, dict]:
+    """(features of each of the 27 edits of every photo against its original, as
+    beyond_rules.photo_features gives them with their "rows"; the values of those rows)."""
+    from accuracy import find_photos
+    from beyond_rules import photo_features
+
+    f = photo_features(folder, hashed, workers)
+    try:
+        v = dict(np.load(values))
+    except FileNotFoundError:
+        with Pool(workers) as pool:
+            done = pool.map(photo_rows, find_photos([folder]), chunksize=1)
+        rows = [r for photo in done for r in photo]
+        v = {"h": np.array([r[0] for r in rows], np.uint64),
+             "chroma": np.array([r[1] for r in rows], np.float32),
+             "detail": np.array([r[2] for r in rows], np.float32)}  # fmt: skip
+        np.savez(values, **v)
+    n, per = np.load(hashed)["h"].shape[:2]
+    if not np.array_equal(v["h"], np.load(hashed)["h"][:, :, 0].ravel()):
+        raise SystemExit(f"{values}: the pHashes read differ from {hashed}'s")
+    q = np.arange(n * per).reshape(n, per)
+    f["rows"] = (q[:, 1:].ravel(), np.repeat(q[:, 0], per - 1))
+    return f, v
 
 
 def read_all(z, images, workers: int) -> dict:
@@ -184,16 +222,32 @@ COMBINED = [
 ]
 
 
+def conditions(v: dict, qi, si) -> dict:
+    """Each candidate's condition (and each pair of them, COMBINED) per pair and variant of the
+    rows `qi` (queries) and `si` (stored), keyed by (label, limit)."""
+    out = {}
+    for label, value, measure, limits in CANDIDATES:
+        m = per_variant(v[value], qi, si, measure)
+        out.update({(label, limit): cond(m) for limit, cond in limits})
+    for one, two in COMBINED:
+        out[f"{one[0]} {one[1]} and {two[0]}", two[1]] = out[one] & out[two]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("hashed")
     parser.add_argument("--values", required=True, help="the .npz of values read (made if missing)")
+    parser.add_argument("--photos", help="the photo folder: its 27-edit benchmark too")
+    parser.add_argument("--photos-hashed", help="with --photos: as for beyond_rules.py")
+    parser.add_argument("--photo-values", help="with --photos: its values' .npz (made if missing)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    if args.photos and not (args.photos_hashed and args.photo_values):
+        parser.error("--photos needs --photos-hashed FILE.npz and --photo-values FILE.npz")
     z = dict(np.load(args.hashed))
     false, true, pairs = beyond_pairs(z)
-    keep = lambda f: np.ones(f["d"].shape, bool)  # noqa: E731
-    fq, fs = (r[verdict(false, keep)] for r in false["rows"])
+    fq, fs = (r[verdict(false, _KEEP)] for r in false["rows"])
     try:
         v = dict(np.load(args.values))
     except FileNotFoundError:
@@ -205,33 +259,39 @@ def main() -> None:
     print(f"{pairs:,} pairs; rows read again {int(have.sum())}, of them pHash as stored "
           f"(JPEGs decoded in YCbCr): {int(v['same_hash'][have].sum())}")  # fmt: skip
     tq, ts = true["rows"]
-    found = verdict(true, keep) & have[tq] & have[ts]
+    found = verdict(true, _KEEP) & have[tq] & have[ts]
     group = true["group"][found]
     columns = sorted(set(group))
     print(
         f"{len(fq)} false matches of the default; {int(found.sum())} copies it finds among "
         "the images read again: " + ", ".join(f"{c} {int((group == c).sum())}" for c in columns)
     )
-    print("\n| value | limit | false left | copies lost: " + " | ".join(columns) + " |")
-    print("|---|---|---|" + "---|" * len(columns))
-    conditions = {}
-    for label, value, measure, limits in CANDIDATES:
-        mf = per_variant(v[value], fq, fs, measure)
-        mt = per_variant(v[value], tq[found], ts[found], measure)
-        for limit, cond in limits:
-            conditions[label, limit] = cond(mf), cond(mt)
-            _line(f"{label} | {limit}", false, true, keep, found, *conditions[label, limit])
-    for one, two in COMBINED:
-        both = [conditions[one][k] & conditions[two][k] for k in (0, 1)]
-        _line(f"{one[0]} {one[1]} and {two[0]} | {two[1]}", false, true, keep, found, *both)
+    sets = [(_rows(false, verdict(false, _KEEP)), conditions(v, fq, fs), None),
+            (_rows(true, found), conditions(v, tq[found], ts[found]), group)]  # fmt: skip
+    if args.photos:
+        f, pv = photo_copies(args.photos, args.photos_hashed, args.photo_values, args.workers)
+        pq, ps = f["rows"]
+        ok = verdict(f, _KEEP)
+        print(f"27-edit photos: the default finds {int(ok.sum())} of {len(ok)}")
+        sets.append((_rows(f, ok), conditions(pv, pq[ok], ps[ok]), np.full(int(ok.sum()), "")))
+    _table(sets, columns, bool(args.photos))
 
 
-def _line(label: str, false, true, keep, found, cf, ct) -> None:
-    group = true["group"][found]
-    left = verdict(_rows(false, verdict(false, keep)), lambda f: cf).sum()
-    kept = verdict(_rows(true, found), lambda f: ct)
-    lost = [int((~kept & (group == c)).sum()) for c in sorted(set(group))]
-    print(f"| {label} | {int(left)} | " + " | ".join(map(str, lost)) + " |")
+def _table(sets: list, columns: list, photos: bool) -> None:
+    """Per condition: the false matches left (the first set), the copies lost (the others)."""
+    print("\n| value | limit | false left | copies lost: " + " | ".join(columns)
+          + (" | 27-edit photos" if photos else "") + " |")  # fmt: skip
+    print("|---|---|---|" + "---|" * (len(columns) + photos))
+    (false, false_conds, _), *copies = sets
+    for key in false_conds:
+        counts = [int(verdict(false, lambda _, c=false_conds[key]: c).sum())]
+        for feats, conds, groups in copies:
+            lost = ~verdict(feats, lambda _, c=conds[key]: c)
+            counts += [int((lost & (groups == g)).sum()) for g in sorted(set(groups))]
+        print(f"| {key[0]} | {key[1]} | " + " | ".join(map(str, counts)) + " |")
+
+
+_KEEP = lambda f: np.ones(f["d"].shape, bool)  # noqa: E731
 
 
 if __name__ == "__main__":
