@@ -1,8 +1,9 @@
 """Whether a stored value that sees more than pHash's 32x32 grey image (a descriptor layout v4)
 could refuse the default's false matches beyond photos without losing copies: colour (the Cb/Cr
 means of an 8x8 or 4x4 grid, compared only where both images have colour, so that a greyscale
-copy or a grey image is never refused for it) and finer detail (the mean gradient of a 128x128
-grey image in a 16x16 grid, by correlation), each as one more condition on the default's verdict.
+copy or a grey image is never refused for it) and finer detail (the mean steps of a 128x128
+grey image, summed or in four directions, in a 16x16 grid, by correlation), each alone and in
+pairs as one more condition on the default's verdict.
 
     python benchmarks/beyond_colour.py HASHED.npz --values VALUES.npz [--workers 2]
         [--photos PHOTOS --photos-hashed FILE.npz --photo-values FILE.npz]
