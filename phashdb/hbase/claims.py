@@ -153,12 +153,13 @@ class Admission:
                 _wait(deadline, f"{self.records.url}: {image.id!r}")
 
     def commit(self, image: Image) -> bool:
-        """Commit this store's pending claim of `image` (its band cells are written): the id
-        cell, then the record, then the claim cell goes. False: no such claim."""
+        """Commit this store's pending claim of `image` (its band cells are written): its
+        keys' cells, the id cell, then the record, then the claim cell goes. False: no such claim."""
         claim = self.pending.get(image.id)
         if claim is None or claim.image.hash != image.hash or claim.committed:
             return False
         numbered = [(claim.number, image if image.added else replace(image, added=time.time()))]
+        self.writer.write_key_cells(numbered, claim.number)  # (only an image stored has keys)
         self.records.put_ids(numbered)
         self.records.put_records(numbered)
         claim.committed = True
