@@ -14,16 +14,19 @@ phash._flatten makes at LOW_QUALITY for the hash itself); 256: every transparent
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 
 import numpy as np
 from beyond_hash import KIND_OF_EDIT
-from beyond_match import Rows, T, confirm, popcount
+from beyond_match import REACH, Rows, T, popcount, scores
 from PIL import Image
 
 from phashdb import descriptor
 from phashdb.descriptor import quality
 from phashdb.phash import read_image
 from phashdb.renderings import NAMES
+
+LIMIT = descriptor.SCORE_LIMIT
 
 
 def library_keys(paths) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, np.ndarray]:
@@ -50,10 +53,16 @@ def library_keys(paths) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, np.nd
     return np.array(img_of, np.int64), np.array(hs, np.uint64), ds, names, white
 
 
-def by_keys(rows: Rows, qi: np.ndarray, kh: np.ndarray, kd: np.ndarray):
-    """(candidate, confirmed) of query rows `qi` as-is against keys (one per pair)."""
-    cand = popcount(rows.h[qi, 0] ^ kh) <= T
-    return cand, cand & confirm(rows.d[qi, 0], kd)
+def by_keys(
+    rows: Rows, qi: np.ndarray, kh: np.ndarray, kd: np.ndarray, limit: float = LIMIT,
+    radius: int = T,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(candidate, confirmed) of query rows `qi` as-is against keys (one per pair) within
+    `radius`, confirmed when the second stage's score is at most `limit` (the library's:
+    the threshold and SCORE_LIMIT)."""
+    cand = popcount(rows.h[qi, 0] ^ kh) <= radius
+    shows, score = scores(rows.d[qi, 0], kd)
+    return cand, cand & shows & (score <= limit)
 
 
 def today(rows: Rows, qi: np.ndarray, si: np.ndarray) -> np.ndarray:
@@ -82,36 +91,53 @@ def main(path: str, below: list[int]) -> None:
     fq, fk = [], []
     for lo in range(0, len(edit), 2000):
         part = np.arange(lo, min(lo + 2000, len(edit)))
-        a, b = np.nonzero(popcount(rows.h[part, 0][:, None] ^ kh[None, :]) <= T)
+        a, b = np.nonzero(popcount(rows.h[part, 0][:, None] ^ kh[None, :]) <= REACH)
         fq.append(part[a])
         fk.append(b)
     fq, fk = np.concatenate(fq), np.concatenate(fk)
     other = image[fq] != img_of[fk]
     fq, fk = fq[other], fk[other]
-    fok = by_keys(rows, fq, kh[fk], kd[fk])[1]
-    already = today(rows, fq[fok], orig[img_of[fk[fok]]])
-    print("| keys stored when quality on white < | keys | " + " | ".join(
+    print("| keys stored, confirmed | keys | " + " | ".join(
         f"{n} (of {int(((edit[q] == names.index(n)) & shows).sum())})"
         for n in ("flattened on white", "flattened on black", "alpha dropped")
     ) + " | other copies newly found | false matches | of them new |")  # fmt: skip
     print("|---" * 7 + "|")
-    for limit in below:
-        use = white[img_of] < limit
+    every = np.ones(len(kh), bool)
+    rules = [("every key, score <= 20", every, LIMIT, T)]
+    rules += [(f"quality on white < {b}", white[img_of] < b, LIMIT, T) for b in below]
+    rules += [(f"key quality >= {b}", kd[:, 32] >= b, LIMIT, T) for b in (16, 32, 64)]
+    rules += [(f"every key, score <= {b}", every, b, T) for b in (0, -20, -40)]
+    rules += [(f"every key, score <= 20, within {REACH}", every, LIMIT, REACH)]
+    for label, use, limit, radius in rules:
         found = base.copy()
         for k in np.nonzero(use)[0]:
             mine = np.nonzero(image[q] == img_of[k])[0]
-            found[mine] |= by_keys(rows, q[mine], kh[k], kd[k][None, :])[1]
+            found[mine] |= by_keys(rows, q[mine], kh[k], kd[k][None, :], limit, radius)[1]
         cells = []
         for n in ("flattened on white", "flattened on black", "alpha dropped"):
             m = (edit[q] == names.index(n)) & shows
             cells.append(f"{base[m].mean():.1%} -> {found[m].mean():.1%}")
         newly = int((found & ~base & (kind != "transparent")).sum())
-        pairs = {(a, orig[img_of[k]]) for a, k in zip(fq[fok].tolist(), fk[fok].tolist())
-                 if use[k]}  # fmt: skip
-        new = {(a, orig[img_of[k]]) for a, k, o in zip(fq[fok].tolist(), fk[fok].tolist(),
-               already.tolist()) if use[k] and not o}  # fmt: skip
-        print(f"| {limit} | {int(use.sum())} | " + " | ".join(cells)
-              + f" | {newly} | {len(pairs)} | {len(new)} |")  # fmt: skip
+        ok = by_keys(rows, fq, kh[fk], kd[fk], limit, radius)[1] & use[fk]
+        pairs = sorted({(a, orig[img_of[k]]) for a, k in zip(fq[ok].tolist(), fk[ok].tolist())})
+        a, b = (np.array(x, dtype=np.int64) for x in zip(*pairs)) if pairs else (q[:0], q[:0])
+        new = int((~today(rows, a, b)).sum())
+        print(f"| {label} | {int(use.sum())} | " + " | ".join(cells)
+              + f" | {newly} | {len(pairs)} | {new} |")  # fmt: skip
+        if label == rules[0][0]:
+            kinds = Counter(f"{z['kinds'][image[x]]}~{z['kinds'][image[y]]}" for x, y in pairs)
+            by_edit = Counter(names[edit[x]] for x, _ in pairs)
+            held = f"{dict(kinds.most_common(6))}; query edits {dict(by_edit.most_common(5))}"
+            # the same query already matched by today's rule to the other image's black export
+            black = np.full(image.max() + 1, -1)
+            at = edit == names.index("flattened on black")
+            black[image[at]] = np.nonzero(at)[0]
+            has = black[image[b]] >= 0
+            twice = int(today(rows, a[has], black[image[b[has]]]).sum())
+    print(
+        f"false matches of every key, by kinds: {held}; of them, {twice} whose query "
+        "today matches the other image's stored black export (the default's false match)"
+    )
     blank = (~shows) & (kind == "transparent")
     print(f"exports showing nothing: {int(blank.sum())}, matched by stored keys: "
           f"{int((found & ~base & blank).sum())}")  # fmt: skip
@@ -120,6 +146,6 @@ def main(path: str, below: list[int]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("hashed")
-    parser.add_argument("--below", type=int, nargs="+", default=[256, 64, 32, 16, 8])
+    parser.add_argument("--below", type=int, nargs="+", default=[64, 32])
     args = parser.parse_args()
     main(args.hashed, args.below)
