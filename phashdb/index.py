@@ -355,15 +355,16 @@ class Index:
 
     def _confirmed(self, image: Image, variants: tuple, radius: int) -> list[Match]:
         """The stored images that `image` (with its flipped and rotated `variants`, as-is
-        first) duplicates (phashdb.matching.confirmed)."""
+        first) duplicates (phashdb.matching.confirmed), and those whose stored keys it does
+        (phashdb.matching.by_keys)."""
+        import numpy as np  # here: opening an index needs no numpy
+
         asked = queries(image, variants, radius, self.reach, self.variants)
         read: dict[str, Image] = {}
         found = self._search(asked, read)
         # The stored images' keys, found by the image as-is (as a batch pass searches each
         # stored key against the images as-is: phashdb.grouping).
-        import numpy as np
-
-        q, ids, names, dists = self.store.search_keys(
+        _, ids, names, dists = self.store.search_keys(
             np.array([image.hash], dtype=np.uint64), radius, records=read
         )
         keyed = list(zip(ids.tolist(), names.tolist(), dists.tolist()))
