@@ -7,6 +7,7 @@ format 1 is brought up to format 2."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -130,6 +131,18 @@ def test_removing_or_replacing_an_image_removes_its_keys(index):
     index.add(encoded(banner(), "PNG"), id="banner")
     index.insert([Record("banner", read_image(encoded(hidden(sun), "PNG")).hash)])
     assert index.check(black).matches == ()
+
+
+def test_a_record_rewritten_with_its_hash_keeps_its_keys(index):
+    """A record stored again with the same hash (its file moved) is rewritten, not replaced:
+    its keys stay searchable (HBase writes their cells again, with no new image in the batch)."""
+    black = exports(banner())["on black"]
+    index.add(encoded(banner(), "PNG"), id="banner")
+    index.insert([replace(index.get("banner"), path="/elsewhere/banner.png")])
+    assert index.get("banner").path == "/elsewhere/banner.png"
+    assert [(m.id, m.path) for m in index.check(black).matches] == [
+        ("banner", "/elsewhere/banner.png")
+    ]
 
 
 def test_dedupe_and_the_job_group_a_source_and_its_exports_as_checks_do(index, tmp_path):

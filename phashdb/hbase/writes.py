@@ -155,7 +155,9 @@ class Writer:
             ]
         # Keys' cells before their records; a record rewritten may have gained keys (one
         # that lost them leaves entries its record no longer holds: searches skip them).
-        self.write_key_cells(numbered + rewrite, tag)
+        keyed = [(n, i) for n, i in numbered + rewrite if stored_keys(i.descriptor)]
+        if keyed:
+            self.write_key_cells(keyed, tag if fresh else self.records.allocate(1)[0])
         rows = record_rows(numbered + rewrite)
         for write in first:
             write.result()
