@@ -195,3 +195,27 @@ def test_an_index_of_an_unknown_format_is_refused(reopen):
         index.store.write_settings({"format": 3})
     with pytest.raises(phashdb.IndexMismatchError, match="format 3"):
         reopen()
+
+
+@pytest.mark.hbase
+def test_hbase_fsck_packs_the_keys_cells_and_takes_out_their_orphans(hbase_url):
+    """The keys' band rows are band rows to `fsck --repair`: an entry a dead writer left there
+    (an image number without a record) is found and taken out, the cells are packed, and the
+    keys still answer."""
+    from phashdb.hbase.keys import KEY_BANDS
+
+    black = exports(banner())["on black"]
+    with phashdb.open(hbase_url) as index:
+        index.add(encoded(banner(), "PNG"), id="banner")
+        index.add(encoded(hidden(sun), "PNG"), id="sun")
+        store = index.store
+        dead, tag = store.records.allocate(2)
+        lost = read_image(exports(banner())["alpha dropped"]).hash
+        store.writer._write_band_cells(
+            np.array([lost], np.uint64), np.array([dead], np.uint64), tag, KEY_BANDS
+        )
+        assert store.fsck(repair=True, min_age=0) == [(f"#{dead}", lost)]
+        assert store.fsck(min_age=0) == []
+        _, numbers, _ = store.candidates(np.array([lost], np.uint64), 0, KEY_BANDS)
+        assert dead not in numbers.tolist()
+        assert [(m.id, m.variant) for m in index.check(black).matches] == [("banner", "on black")]
