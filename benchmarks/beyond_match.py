@@ -25,14 +25,19 @@ def popcount(a: np.ndarray) -> np.ndarray:
 
 def confirm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """descriptor.confirms of each pair of descriptor rows (n, 49) of `a` and `b`."""
+    shows, score = scores(a, b)
+    return shows & (score <= descriptor.SCORE_LIMIT)
+
+
+def scores(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(neither near-constant, the second stage's score) of each pair of descriptor rows."""
     bits = popcount(a[:, :32] ^ b[:, :32]).sum(axis=1, dtype=np.int64)
     ta, tb = a[:, 33:].astype(np.float64), b[:, 33:].astype(np.float64)
     ac, bc = ta - ta.mean(axis=1, keepdims=True), tb - tb.mean(axis=1, keepdims=True)
     norm = np.sqrt((ac * ac).sum(axis=1) * (bc * bc).sum(axis=1))
     corr = np.divide((ac * bc).sum(axis=1), norm, out=np.zeros(len(a)), where=norm > 0)
     score = bits - descriptor.CORRELATION_WEIGHT * corr
-    shows = (a[:, 32] >= descriptor.LOW_QUALITY) & (b[:, 32] >= descriptor.LOW_QUALITY)
-    return shows & (score <= descriptor.SCORE_LIMIT)
+    return (a[:, 32] >= descriptor.LOW_QUALITY) & (b[:, 32] >= descriptor.LOW_QUALITY), score
 
 
 def plain(d: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

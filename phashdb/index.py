@@ -21,7 +21,7 @@ from .descriptor import damaged
 from .errors import Error
 from .grouping import Group, connected_groups  # noqa: F401 (public here too)
 from .hashvalue import from_hex, hash_value
-from .matching import by_query, confirmed, marked, queries, ranked
+from .matching import best, by_keys, by_query, confirmed, marked, queries, ranked
 from .records import Decision, Image, Match, Verdict
 from .settings import DEFAULT_REACH, DEFAULT_THRESHOLD, opened  # noqa: F401 (public here too)
 from .settings import radius as _radius
@@ -355,14 +355,26 @@ class Index:
 
     def _confirmed(self, image: Image, variants: tuple, radius: int) -> list[Match]:
         """The stored images that `image` (with its flipped and rotated `variants`, as-is
-        first) duplicates (phashdb.matching.confirmed)."""
+        first) duplicates (phashdb.matching.confirmed), and those whose stored keys it does
+        (phashdb.matching.by_keys)."""
+        import numpy as np  # here: opening an index needs no numpy
+
         asked = queries(image, variants, radius, self.reach, self.variants)
         read: dict[str, Image] = {}
         found = self._search(asked, read)
+        # The stored images' keys, found by the image as-is (as a batch pass searches each
+        # stored key against the images as-is: phashdb.grouping).
+        _, ids, names, dists = self.store.search_keys(
+            np.array([image.hash], dtype=np.uint64), radius, records=read
+        )
+        keyed = list(zip(ids.tolist(), names.tolist(), dists.tolist()))
         # A check reads each record once: those the search read come with it.
-        records = {id: read[id] for _, id, _ in found if id in read}
-        records.update(self.store.find({id for _, id, _ in found} - set(records)))
-        return confirmed(asked, found, records, radius)
+        wanted = {id for _, id, _ in found} | {id for id, _, _ in keyed}
+        records = {id: read[id] for id in wanted if id in read}
+        records.update(self.store.find(wanted - set(records)))
+        return best(
+            [*confirmed(asked, found, records, radius), *by_keys(image, keyed, records, radius)]
+        )
 
     def _search(self, queries: list, records: dict) -> list[tuple[int, str, int]]:
         """(query number, id, distance) of every stored image within each query's radius:

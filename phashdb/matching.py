@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from itertools import repeat
 
-from .descriptor import VARIANTS, judge_many
+from .descriptor import VARIANTS, judge_many, stored_keys
 from .records import Image, Match
 
 
@@ -61,6 +61,36 @@ def confirmed(queries: list, found: list, records: dict[str, Image], radius: int
             if ok and (id not in best or match.rank() < best[id].rank()):
                 best[id] = match
     return sorted(best.values(), key=Match.rank)
+
+
+def by_keys(image: Image, found: list, records: dict[str, Image], radius: int) -> list[Match]:
+    """The stored images whose keys (`found`: (id, key name, distance), Store.search_keys)
+    image `image` as-is met within `radius` and the second stage confirms against the key's
+    own descriptor, as a variant is (Match.variant names the key)."""
+    out = []
+    for name in sorted({n for _, n, _ in found}):
+        hits = [(id, d) for id, n, d in found if n == name and id in records]
+        theirs = [_key(records[id].descriptor, name) for id, _ in hits]
+        verdicts = judge_many(name, [d for _, d in hits], radius, image.descriptor, theirs)
+        out += [
+            Match(id, d, records[id].path, score, name)
+            for (id, d), (ok, score) in zip(hits, verdicts)
+            if ok
+        ]
+    return out
+
+
+def _key(stored: bytes | None, name: str) -> bytes | None:
+    return next((k.descriptor for k in stored_keys(stored) if k.name == name), None)
+
+
+def best(matches: Iterable[Match]) -> list[Match]:
+    """Each stored image once, by its best way of matching (Match.rank), best first."""
+    out: dict[str, Match] = {}
+    for m in matches:
+        if m.id not in out or m.rank() < out[m.id].rank():
+            out[m.id] = m
+    return sorted(out.values(), key=Match.rank)
 
 
 def ranked(image: Image, matches: Iterable[Match]) -> tuple[Match, ...]:

@@ -41,6 +41,7 @@ from .hashvalue import (  # noqa: F401 (public here too)
     hash_value,
     to_hex,
 )
+from .renderings import rendering_keys
 from .trim import trimmed_variant
 
 # Transparent pixels are shown on white by browsers and viewers, so that is what we hash.
@@ -140,7 +141,10 @@ def _picture(img: Image.Image, size: tuple, grey: Image.Image, descriptor: bool)
     if not descriptor:
         return Picture(_phash_of(pixels), width, height)
     keys = tuple(k for k in (backdrop_variant(grey), trimmed_variant(grey)) if k)
-    return Picture(_phash_of(pixels), width, height, variants(pixels), keys)
+    hash = _phash_of(pixels)
+    upright = _TRANSPOSE.get(orientation)
+    keys += rendering_keys(img, hash, lambda g: g.transpose(upright) if upright else g)
+    return Picture(hash, width, height, variants(pixels), keys)
 
 
 # Converting a whole decoded image at once takes several full-size copies: an RGBA one needs a

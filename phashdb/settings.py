@@ -17,7 +17,12 @@ DEFAULT_THRESHOLD = 8
 # searched at the threshold and confirmed the same way. Chosen by benchmarks/accuracy.py
 # (README, "Accuracy") against the cost of a wider search (benchmarks/check_10m.py).
 DEFAULT_REACH = 16
-FORMAT = 1  # the layout of what a backend stores; bumped when that changes
+# The layout of what a backend stores; bumped when that changes. 2: an image's keys (its other
+# hashes, kept in its descriptor) are searchable (Store.search_keys); an index of format 1 is
+# brought up to it when opened to write (Store.index_keys), and one opened read-only is read
+# as it is (its keys are found where the backend reads them from the descriptors).
+FORMAT = 2
+READS_FORMATS = (1, FORMAT)
 # The layout of image records: 2 adds the file's identity (phashdb.identity); records of
 # layout 1 are read as they are (their files are checked by size and mtime).
 RECORD_VERSION = 2
@@ -43,6 +48,7 @@ def opened(store, threshold: int | None) -> dict:
             store.write_settings({"descriptor_version": DESCRIPTOR_VERSION})
         settings = {**settings, "descriptor_version": DESCRIPTOR_VERSION}
     settings = _record_version(store, settings)
+    settings = _format(store, settings)
     # An index made with layout v1 or v2 keeps saying so while new rows get v3: rows are
     # told apart by their length (phashdb.descriptor).
     if settings["descriptor_version"] not in READS_DESCRIPTOR_VERSIONS:
@@ -51,13 +57,24 @@ def opened(store, threshold: int | None) -> dict:
             f"{settings['descriptor_version']!r}, but this phashdb makes "
             f"{DESCRIPTOR_VERSION!r}: ingest the images into a new index"
         )
-    if settings.get("hash_version") not in READS_HASH_VERSIONS or settings.get("format") != FORMAT:
+    format = settings.get("format")
+    if settings.get("hash_version") not in READS_HASH_VERSIONS or format not in READS_FORMATS:
         raise IndexMismatchError(
             f"the index at {store.url} holds hashes of version "
             f"{settings.get('hash_version')!r} (format {settings.get('format')}), but this "
             f"phashdb makes {HASH_VERSION!r} (format {FORMAT}): ingest the images into a "
             "new index instead of mixing the two"
         )
+    return settings
+
+
+def _format(store, settings: dict) -> dict:
+    """An index of format 1 made searchable by its keys (Store.index_keys) once opened to
+    write, then marked format 2; one of another format is left to the refusal below."""
+    if settings.get("format") == 1 and not getattr(store, "read_only", False):
+        store.index_keys()
+        store.write_settings({"format": FORMAT})
+        settings = {**settings, "format": FORMAT}
     return settings
 
 

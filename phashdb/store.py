@@ -55,6 +55,18 @@ class Store(Protocol):
         puts them in `records` (id -> Image) when given, so the caller need not read them
         again; one that does not leaves it alone."""
 
+    def search_keys(
+        self, queries: np.ndarray, radius: int, *, records: dict[str, Image] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every stored image with a key (an image's other hashes, kept in its descriptor:
+        descriptor.KEYS, descriptor.stored_keys) within `radius` of each query, exactly:
+        (query numbers, ids, key names, distances), one per (query, image, key). `records`
+        as in `search`. Index format 2 (settings.FORMAT) keeps keys searchable."""
+
+    def index_keys(self) -> int:
+        """Make the keys of every stored record searchable (the migration of an index of
+        format 1, whose records may hold keys no key search knows): how many images have."""
+
     def find(self, ids: Iterable[str]) -> dict[str, Image]:
         """The stored record of each of `ids` that is stored (one batched read)."""
 
@@ -103,6 +115,38 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Let go of connections and files."""
+
+
+def key_rows(images: Iterable[tuple[str, bytes | None]]) -> tuple[list, list, np.ndarray]:
+    """(ids, key names, key hashes) of the keys in (id, stored descriptor) pairs: one row per
+    key; images without keys give none."""
+    import numpy as np
+
+    from .descriptor import stored_keys
+
+    ids, names, hashes = [], [], []
+    for id, stored in images:
+        for key in stored_keys(stored):
+            ids.append(id)
+            names.append(key.name)
+            hashes.append(key.hash)
+    return ids, names, np.array(hashes, dtype=np.uint64)
+
+
+def near_keys(queries: np.ndarray, radius: int, ids: list, names: list, hashes: np.ndarray):
+    """`search_keys`'s answer over key rows (`key_rows`), by brute force: the definition."""
+    import numpy as np
+
+    from .tables import scan
+
+    q, rows, d = scan(hashes, np.asarray(queries, dtype=np.uint64), radius)
+    pick = rows.tolist()
+    return (
+        q,
+        np.array([ids[r] for r in pick], dtype=object),
+        np.array([names[r] for r in pick], dtype=object),
+        d,
+    )
 
 
 # A store may also have `version() -> token` (changes with every write: what is derived from

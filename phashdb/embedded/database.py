@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..descriptor import STORED_SIZE
 from ..errors import StoreError
 from ..records import Image
 
@@ -74,6 +75,11 @@ ADDED_COLUMNS = {
     "digest": "TEXT",
 }  # fmt: skip
 DATABASE_FILE = "index.sqlite3"
+# The rows holding keys (phashdb.descriptor: longer than a keyless descriptor), found by a
+# partial index (keys.py reads them): made when the database is opened to write, which makes
+# an older index's in one pass; queries must write the WHERE so for SQLite to use it.
+KEYED = f"length(descriptor) > {STORED_SIZE}"
+KEYED_INDEX = f"CREATE INDEX IF NOT EXISTS images_keyed ON images (seq) WHERE {KEYED}"
 
 
 def signed(h: int) -> int:
@@ -185,6 +191,7 @@ class Database:
         db.execute("PRAGMA recursive_triggers=ON")
         db.executescript(SCHEMA)
         _add_columns(db)
+        db.execute(KEYED_INDEX)
         return db
 
     def sql(self, statement: str, params: Sequence = ()) -> Rows:

@@ -17,6 +17,7 @@ from ..errors import StoreError
 from ..records import Image
 from .database import (
     COLUMNS,
+    KEYED,
     Database,
     as_text,
     image_of,
@@ -30,6 +31,7 @@ from .folder import remove_stale_temporary_files
 if TYPE_CHECKING:  # the band tables (numpy) are loaded on first need: see _live
     import numpy as np
 
+    from .keys import StoredKeys
     from .live import LiveTables
 
 
@@ -45,6 +47,7 @@ class EmbeddedStore:
         if not self.read_only:
             remove_stale_temporary_files(self.path)
         self._tables: LiveTables | None = None
+        self._keys: StoredKeys | None = None
 
     @property
     def _live(self) -> LiveTables:
@@ -110,6 +113,20 @@ class EmbeddedStore:
         distances), one entry per (query, image) pair. The band tables are in memory: no
         record is read, so `records` is left as it is."""
         return self._live.search(queries, radius)
+
+    def search_keys(self, queries: np.ndarray, radius: int, *, records: dict | None = None):
+        """Every stored key within `radius` of each query, exactly: (query numbers, ids, key
+        names, distances); the keyed rows are held in memory (keys.py), `records` left alone."""
+        if self._keys is None:
+            from .keys import StoredKeys
+
+            self._keys = StoredKeys(self._db)
+        return self._keys.search(queries, radius)
+
+    def index_keys(self) -> int:
+        """Nothing to do: keys are read from the descriptors (by the partial index the
+        database gains when opened); how many images have keys."""
+        return self._db.sql(f"SELECT count(*) FROM images WHERE {KEYED}").fetchone()[0]
 
     def hashes(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, hashes) of every stored image."""

@@ -122,6 +122,8 @@ def _load(store, ids: list[str], hashes, images, zookeeper) -> LoadReport:
     numbers = np.arange(last - len(ids) + 1, last + 1, dtype=np.uint64)
     tag_numbers = list(range(last - len(ids) - tags + 1, last - len(ids) + 1))
     band_ts = int(now * 1000) - int(now * 1000) % keys.BAND_TIME_STEP
+    if images:  # keys' band cells (few images have keys) online, before the records
+        store.writer.write_key_cells(list(zip(numbers.tolist(), images)), tag_numbers[0])
     with tempfile.TemporaryDirectory(prefix="phashdb-bulkload-") as tmp:
         source = Path(tmp) / "cells.bin"
         write_input(source, store.layout, store.row_bits, band_ts, int(now * 1000), per_cell,

@@ -153,12 +153,13 @@ class Admission:
                 _wait(deadline, f"{self.records.url}: {image.id!r}")
 
     def commit(self, image: Image) -> bool:
-        """Commit this store's pending claim of `image` (its band cells are written): the id
-        cell, then the record, then the claim cell goes. False: no such claim."""
+        """Commit this store's pending claim of `image` (its band cells are written): its
+        keys' cells, the id cell, then the record, then the claim cell goes. False: no such claim."""
         claim = self.pending.get(image.id)
         if claim is None or claim.image.hash != image.hash or claim.committed:
             return False
         numbered = [(claim.number, image if image.added else replace(image, added=time.time()))]
+        self.writer.write_key_cells(numbered, claim.number)  # (only an image stored has keys)
         self.records.put_ids(numbered)
         self.records.put_records(numbered)
         claim.committed = True
@@ -185,13 +186,15 @@ def orphans(
     layout, row_bits, records = writer.layout, writer.row_bits, writer.records
     cells = []
     for result in writer.bands.scan():
-        band = result.row[0]
+        band = keys.band_index(result.row[0])
+        first = result.row[0] - band  # 0, or keys.KEY_BANDS for the cells of keys
         width = layout.widths[band]
         for cell in result.columnValues:
             if cell.timestamp <= old:  # whole minutes: a cell may look a minute older
                 value = keys.cell_value(result.row, cell.qualifier, width, row_bits)
-                cells.append(keys.parse_band_cells(layout, band, value, [cell.value]))
-    states = records.read_numbers({n for _, numbers in cells for n in numbers.tolist()})
+                hashes, numbers = keys.parse_band_cells(layout, band, value, [cell.value])
+                cells.append((first, hashes, numbers))
+    states = records.read_numbers({n for _, _, numbers in cells for n in numbers.tolist()})
     now = _now_ms()
 
     def is_dead(n: int) -> bool:
@@ -199,13 +202,18 @@ def orphans(
         return record is None and (pending is None or pending[1] < now)
 
     found: dict[int, tuple[str, int]] = {}
-    for hashes, numbers in cells:
+    dead: dict[int, list[int]] = {0: [], keys.KEY_BANDS: []}  # the hashes of each band set
+    for first, hashes, numbers in cells:
         for n, h in zip(numbers.tolist(), hashes.tolist()):
             if is_dead(n):
                 pending = states.get(n, (None, None))[1]
-                found[n] = (pending[2] if pending else f"#{n}", h)
+                dead[first].append(h)
+                if first == 0 or n not in found:
+                    found[n] = (pending[2] if pending else f"#{n}", h)
     if repair:
-        writer.drop_entries(set(found), [h for _, h in found.values()])
+        for first, held in dead.items():
+            if held:
+                writer.drop_entries(set(found), held, first)
         records.delete_claims(found)
         records.table.delete_cells(_stale_ids(records, old))
     return sorted(found.values())

@@ -67,6 +67,17 @@ LOW_BYTES = 2  # a band value's bits below the row's, first in a band cell's qua
 BAND_TIME_STEP = 60_000  # band cells' timestamps are whole minutes (ms), see store.py
 
 
+# Band rows of keys (an image's other hashes, phashdb.descriptor.KEYS; index format 2): laid
+# out as the hashes' band rows, their band number plus KEY_BANDS, an entry per key holding its
+# hash and its image's number. Which key of the image it is, the image's record says.
+KEY_BANDS = 64
+
+
+def band_index(first: int) -> int:
+    """The band of a band row, by its first byte (a hash's or a key's)."""
+    return first - KEY_BANDS if first >= KEY_BANDS else first
+
+
 def encode_id(id: str) -> bytes:
     return id.encode("utf-8", "surrogateescape")
 
@@ -108,12 +119,14 @@ def entry_size(width: int) -> int:
 
 
 def band_cells_many(
-    layout: BandLayout, row_bits: int, hashes: np.ndarray, numbers: np.ndarray, tag: int
-) -> dict[bytes, list[tuple[bytes, bytes]]]:
+    layout: BandLayout, row_bits: int, hashes: np.ndarray, numbers: np.ndarray, tag: int,
+    first_band: int = 0,
+) -> dict[bytes, list[tuple[bytes, bytes]]]:  # fmt: skip
     """The band cells of a batch of images, as {row key: [(qualifier, value), ...]}: per band,
     one cell per band value, tagged with `tag`, holding every image of the batch with that
     value, as entries sorted by hash. The tag is a number from the counter no image has (a
-    batch takes one more than it has images), or the image's own number when it is alone."""
+    batch takes one more than it has images), or the image's own number when it is alone.
+    Keys' cells: `first_band` KEY_BANDS."""
     hashes = np.asarray(hashes, dtype=np.uint64)
     numbers = np.asarray(numbers, dtype=np.uint64)
     if not len(hashes):
@@ -139,7 +152,7 @@ def band_cells_many(
         cuts.append(len(order))
         for a, b in itertools.pairwise(cuts):
             v = values[a]
-            out.setdefault(band_row(band, v, width, row_bits), []).append(
+            out.setdefault(band_row(first_band + band, v, width, row_bits), []).append(
                 (band_qualifier(v, width, row_bits, tag), raw[a * size : b * size])
             )
     return out

@@ -32,7 +32,7 @@ def pack(writer: Writer, *, min_age: float = 120.0) -> int:
     replaced: list[tuple[bytes, bytes]] = []
     count = 0
     for result in writer.bands.scan():
-        size = keys.entry_size(writer.layout.widths[result.row[0]])
+        size = keys.entry_size(writer.layout.widths[keys.band_index(result.row[0])])
         kept = size - keys.NUMBER_BYTES
         cells = defaultdict(list)  # a band value's bits below the row's -> its old cells
         for cell in result.columnValues:

@@ -20,8 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from ..bands import BandLayout, probe_plan
+from ..descriptor import stored_keys
 from ..errors import StoreError
 from ..records import Image, file_fields
+from ..store import key_rows, near_keys
 from . import keys, thrift
 from .claims import Admission, orphans
 from .keys import BAND_FAMILY, RECORD_FAMILY
@@ -137,15 +139,39 @@ class HBaseStore:
                 out.extend((q, band, v ^ m) for m in masks)
         return out
 
+    def search_keys(
+        self, queries: np.ndarray, radius: int, *, records: dict[str, Image] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every stored key within `radius` of each query, exactly: (query numbers, ids, key
+        names, distances). The keys' band cells (keys.KEY_BANDS) give the candidates; their
+        records, read to tell (into `records` if given), say which keys they hold now."""
+        queries = np.asarray(queries, dtype=np.uint64)
+        _, numbers, _ = self.candidates(queries, radius, keys.KEY_BANDS)
+        read = self.records.read_numbers(set(numbers.tolist()))
+        found = [r for r, _ in read.values() if r is not None]
+        if records is not None:
+            records.update((r.id, r) for r in found)
+        return near_keys(queries, radius, *key_rows((r.id, r.descriptor) for r in found))
+
+    def index_keys(self) -> int:
+        """Write the key band cells of every stored record with keys (an index of format 1
+        has none): how many images have keys."""
+        keyed = [(n, i) for n, i in self.records.scan() if stored_keys(i.descriptor)]
+        for lo in range(0, len(keyed), self.options.batch_size):
+            part = keyed[lo : lo + self.options.batch_size]
+            self.writer.write_key_cells(part, self.records.allocate(1)[0])
+        return len(keyed)
+
     def candidates(
-        self, queries: np.ndarray, radius: int
+        self, queries: np.ndarray, radius: int, first_band: int = 0
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Band entries within `radius` of each query, whatever their records say: (query
-        numbers, image numbers, distances), one per (query, number)."""
+        numbers, image numbers, distances), one per (query, number); of the keys' band cells
+        when `first_band` is keys.KEY_BANDS."""
         queries = np.asarray(queries, dtype=np.uint64)
         widths = self.layout.widths
         found: dict[int, list] = defaultdict(list)  # band -> [(query, value, entries)]
-        for (q, band), result in self._probe(queries, radius):
+        for (q, band), result in self._probe(queries, radius, first_band):
             for cell in result.columnValues or []:
                 v = keys.cell_value(result.row, cell.qualifier, widths[band], self.row_bits)
                 found[band].append((q, v, cell.value))
@@ -170,7 +196,9 @@ class HBaseStore:
         _, first = np.unique(qidx << 40 | numbers, return_index=True)
         return qidx[first], numbers[first], dists[first].astype(np.int8)
 
-    def _probe(self, queries: np.ndarray, radius: int) -> list[tuple[tuple[int, int], object]]:
+    def _probe(
+        self, queries: np.ndarray, radius: int, first_band: int = 0
+    ) -> list[tuple[tuple[int, int], object]]:
         """((query number, band), result) of the Gets of every probe at `radius`: one Get per
         row a query probes, of the cells of its probed band values there (a prefix filter, so
         the region server seeks from one to the next). With the server-side filter, a cell
@@ -178,7 +206,8 @@ class HBaseStore:
         widths, qs = self.layout.widths, queries.tolist()
         rows: dict[tuple[int, int, bytes], list[int]] = defaultdict(list)
         for q, band, v in self.probes(queries, radius):
-            rows[q, band, keys.band_row(band, v, widths[band], self.row_bits)].append(v)
+            row = keys.band_row(first_band + band, v, widths[band], self.row_bits)
+            rows[q, band, row].append(v)
         where = list(rows)
         prefixes = [
             column_prefix_filter(

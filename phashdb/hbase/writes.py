@@ -19,6 +19,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..bands import BandLayout
+from ..descriptor import stored_keys
 from ..records import Image
 from . import keys
 from .records import RecordTable, consecutive_record_rows, id_rows, record_rows
@@ -152,6 +153,11 @@ class Writer:
                 self._writers.submit(self.write_band_cells, numbered, tag),
                 self._writers.submit(self.records.put_ids, numbered),
             ]
+        # Keys' cells before their records; a record rewritten may have gained keys (one
+        # that lost them leaves entries its record no longer holds: searches skip them).
+        keyed = [(n, i) for n, i in numbered + rewrite if stored_keys(i.descriptor)]
+        if keyed:
+            self.write_key_cells(keyed, tag if fresh else self.records.allocate(1)[0])
         rows = record_rows(numbered + rewrite)
         for write in first:
             write.result()
@@ -165,8 +171,20 @@ class Writer:
             tag,
         )
 
-    def _write_band_cells(self, hashes: np.ndarray, numbers: np.ndarray, tag: int) -> None:
-        cells = keys.band_cells_many(self.layout, self.row_bits, hashes, numbers, tag)
+    def write_key_cells(self, numbered: Sequence[tuple[int, Image]], tag: int) -> None:
+        """The key band cells (keys.KEY_BANDS) of numbered images that have keys."""
+        pairs = [(n, k.hash) for n, i in numbered for k in stored_keys(i.descriptor)]
+        if pairs:
+            numbers, hashes = zip(*pairs)
+            self._write_band_cells(
+                np.array(hashes, dtype=np.uint64), np.array(numbers, dtype=np.uint64), tag,
+                keys.KEY_BANDS,
+            )  # fmt: skip
+
+    def _write_band_cells(
+        self, hashes: np.ndarray, numbers: np.ndarray, tag: int, first_band: int = 0
+    ) -> None:
+        cells = keys.band_cells_many(self.layout, self.row_bits, hashes, numbers, tag, first_band)
         self.put_band_rows({row: dict(qvs) for row, qvs in cells.items()})
 
     def put_band_rows(self, rows: dict[bytes, dict[bytes, bytes]]) -> None:
@@ -183,15 +201,19 @@ class Writer:
         numbered = list(numbered)
         self.records.delete_numbers(n for n, _ in numbered)
         self.drop_entries({n for n, _ in numbered}, [i.hash for _, i in numbered])
+        held = [k.hash for _, i in numbered for k in stored_keys(i.descriptor)]
+        if held:
+            self.drop_entries({n for n, _ in numbered}, held, keys.KEY_BANDS)
 
-    def drop_entries(self, numbers: set[int], hashes: Sequence[int]) -> None:
-        """Take the entries of image `numbers` (with these hashes) out of their band cells.
-        Two removals rewriting one cell at once may put back the other's entry: harmless
-        (readers skip entries without a record), and `fsck --repair` takes it out."""
+    def drop_entries(self, numbers: set[int], hashes: Sequence[int], first_band: int = 0) -> None:
+        """Take the entries of image `numbers` (with these hashes) out of their band cells
+        (of keys: `first_band` keys.KEY_BANDS). Two removals rewriting one cell at once may
+        put back the other's entry: harmless (readers skip entries without a record), and
+        `fsck --repair` takes it out."""
         values = self.layout.split(np.asarray(hashes, dtype=np.uint64))
         probes = sorted({(b, v) for b in range(len(values)) for v in values[b].tolist()})
         widths = self.layout.widths
-        ranges = [keys.probe_range(b, v, widths[b], self.row_bits) for b, v in probes]
+        ranges = [keys.probe_range(first_band + b, v, widths[b], self.row_bits) for b, v in probes]
         rows = [row for row, _, _ in ranges]
         filters = [column_range_filter(first, end) for _, first, end in ranges]
         rewritten: dict[bytes, dict] = defaultdict(dict)
