@@ -1,0 +1,175 @@
+"""A query's unboxed key: an image with a plain box laid over it (a caption box, a black bar, a
+sticker of one colour) seen with the box filled in from what surrounds it.
+
+A white or black box of a quarter of the width and 15% of the height moves the pHash of a
+smooth, flat picture past the reach (benchmarks/accuracy.py --beyond, "white box 1/4"): the
+box is a large step in the 32x32 image a pHash reads. A photo hides a box in its detail; a flat
+artwork does not, but neither has it much to hide under the box, so continuing the picture
+across the box from its edges gives back the stored picture closely enough for the second
+stage to confirm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from .descriptor import LOW_QUALITY, Variant, quality, variants
+
+# The box is looked for on the image reduced to this size (BOX filter: text in a caption box
+# becomes a few grey pixels), and filled on the image reduced to FILL_SIDE.
+SIDE, FILL_SIDE = 64, 128
+# A pixel within this many grey levels of the box's level is the box (JPEG and the reduction
+# keep a plain box within a few levels; its blurred edge is grown over when filled).
+TOLERANCE = 12
+# The box's share of the image: less is within a pHash's reach, more is a plain ground, not
+# something laid over a picture.
+MIN_SHARE, MAX_SHARE = 0.02, 0.3
+# Gaps this many reduced pixels wide (the text in a caption box) are closed before the box is
+# measured; at least this share of the box must be its level as it is.
+GAP, FILLED = 2, 0.6
+# A box stands out from what surrounds it: at most this share of the pixels just outside it
+# (where it does not touch the image's border) are of its level.
+RING_LEVEL = 0.5
+# The grey levels tried for a box: the most common ones, this many.
+LEVELS = 3
+NAME = "unboxed"
+
+
+def unboxed_variant(grey: Image.Image) -> Variant | None:
+    """The as-is Variant of greyscale `grey` with its plain box filled in from around it, or
+    None when it has no such box (most images) or what is left is near-constant."""
+    small = np.asarray(
+        grey.resize((min(SIDE, grey.width), min(SIDE, grey.height)), Image.Resampling.BOX),
+        dtype=np.int16,
+    )
+    box = find_box(small)
+    if box is None:
+        return None
+    fw, fh = min(FILL_SIDE, grey.width), min(FILL_SIDE, grey.height)
+    a = np.asarray(grey.resize((fw, fh), Image.Resampling.BOX), dtype=np.float64)
+    sy, sx = fh / small.shape[0], fw / small.shape[1]
+    # one reduced pixel more on every side: the box's edge is blurred by the reductions
+    top, left = max(0, int((box[0] - 1) * sy)), max(0, int((box[1] - 1) * sx))
+    bottom, right = min(fh, int(np.ceil((box[2] + 1) * sy))), min(fw, int(np.ceil((box[3] + 1) * sx)))
+    filled = fill(a, top, left, bottom, right)
+    pixels = np.asarray(
+        Image.fromarray(np.clip(np.rint(filled), 0, 255).astype(np.uint8)).resize(
+            (32, 32), Image.Resampling.LANCZOS
+        ),
+        dtype=np.float64,
+    )
+    if quality(pixels) < LOW_QUALITY:
+        return None
+    return variants(pixels)[0]._replace(name=NAME)
+
+
+def find_box(a: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right) of the plain box over the reduced image `a`, or None."""
+    h, w = a.shape
+    if h < 8 or w < 8:
+        return None
+    for level in _levels(a):
+        exact = np.abs(a - level) <= TOLERANCE
+        box = _largest_rectangle(_closed(exact))
+        if box is not None and _is_box(exact, box):
+            return box
+    return None
+
+
+def _levels(a: np.ndarray) -> list[int]:
+    """The most common grey levels (within TOLERANCE), each with enough pixels for a box."""
+    counts = np.bincount(a.ravel(), minlength=256).astype(np.int64)
+    near = np.convolve(counts, np.ones(2 * TOLERANCE + 1, np.int64), mode="same")
+    out = []
+    for _ in range(LEVELS):
+        level = int(near.argmax())
+        if near[level] < MIN_SHARE * a.size:
+            break
+        out.append(level)
+        near[max(0, level - 2 * TOLERANCE) : level + 2 * TOLERANCE + 1] = 0
+    return out
+
+
+def _shift_all(m: np.ndarray, pad: bool, op) -> np.ndarray:
+    """`op` (np.logical_and or _or) of `m` shifted by every offset within GAP, `pad` outside."""
+    p = np.pad(m, GAP, constant_values=pad)
+    h, w = m.shape
+    out = m.copy()
+    for dy in range(2 * GAP + 1):
+        for dx in range(2 * GAP + 1):
+            out = op(out, p[dy : dy + h, dx : dx + w])
+    return out
+
+
+def _closed(m: np.ndarray) -> np.ndarray:
+    """`m` with gaps up to 2 * GAP wide closed (dilated, then eroded)."""
+    return _shift_all(_shift_all(m, False, np.logical_or), True, np.logical_and)
+
+
+def _largest_rectangle(m: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The all-True rectangle of `m` with the largest area (the histogram-stack method)."""
+    h, w = m.shape
+    counts = np.zeros(w, np.int64)
+    best, found = 0, None
+    for y in range(h):
+        counts = np.where(m[y], counts + 1, 0)
+        heights = counts.tolist() + [0]
+        stack: list[int] = []
+        for x, height in enumerate(heights):
+            while stack and heights[stack[-1]] >= height:
+                top = heights[stack.pop()]
+                left = stack[-1] + 1 if stack else 0
+                if top * (x - left) > best:
+                    best, found = top * (x - left), (y + 1 - top, left, y + 1, x)
+            stack.append(x)
+    return found
+
+
+def _is_box(exact: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """Whether rectangle `box` of level mask `exact` is a box laid over a picture."""
+    top, left, bottom, right = box
+    h, w = exact.shape
+    share = (bottom - top) * (right - left) / exact.size
+    if not MIN_SHARE <= share <= MAX_SHARE or min(bottom - top, right - left) < 2:
+        return False
+    if exact[top:bottom, left:right].mean() < FILLED:
+        return False
+    outside = []
+    if top > 0:
+        outside.append(exact[top - 1, left:right])
+    if bottom < h:
+        outside.append(exact[bottom, left:right])
+    if left > 0:
+        outside.append(exact[top:bottom, left - 1])
+    if right < w:
+        outside.append(exact[top:bottom, right])
+    return bool(outside) and np.concatenate(outside).mean() <= RING_LEVEL
+
+
+def fill(a: np.ndarray, top: int, left: int, bottom: int, right: int) -> np.ndarray:
+    """`a` with rectangle [top:bottom, left:right] filled in from the pixels around it: each
+    row continued linearly between the pixels left and right of it, each column between those
+    above and below, the two averaged (a side on the image's border gives no pixels: the
+    opposite side's are continued)."""
+    out = a.copy()
+    h, w = a.shape
+    across = _between(a, top, bottom, left, right, w)
+    down = _between(a.T, left, right, top, bottom, h)
+    down = None if down is None else down.T
+    parts = [p for p in (across, down) if p is not None]
+    if parts:
+        out[top:bottom, left:right] = sum(parts) / len(parts)
+    return out
+
+
+def _between(a: np.ndarray, r0: int, r1: int, c0: int, c1: int, n: int) -> np.ndarray | None:
+    """Rows r0:r1 of columns c0:c1 of `a`, each continued from the columns just outside."""
+    before = a[r0:r1, c0 - 1] if c0 > 0 else None
+    after = a[r0:r1, c1] if c1 < n else None
+    if before is None and after is None:
+        return None
+    before = after if before is None else before
+    after = before if after is None else after
+    t = (np.arange(c0, c1) - (c0 - 1)) / (c1 - c0 + 1)
+    return before[:, None] * (1 - t)[None, :] + after[:, None] * t[None, :]
