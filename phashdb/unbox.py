@@ -27,12 +27,15 @@ TOLERANCE = 12
 MIN_SHARE, MAX_SHARE = 0.02, 0.3
 # Gaps this many reduced pixels wide (the text in a caption box) are closed before the box is
 # measured; at least this share of the box must be its level as it is.
-GAP, FILLED = 2, 0.6
+GAP, FILLED = 2, 0.5
 # A box stands out from what surrounds it: at most this share of the pixels just outside it
 # (where it does not touch the image's border) are of its level.
 RING_LEVEL = 0.5
 # The grey levels tried for a box: the most common ones, this many.
-LEVELS = 3
+LEVELS = 8
+# A box's region fills at least this share of its bounding rectangle (a plain ground around
+# a picture does not).
+RECTANGULAR = 0.9
 NAME = "unboxed"
 
 
@@ -65,20 +68,29 @@ def unboxed_variant(grey: Image.Image) -> Variant | None:
 
 
 def find_box(a: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(top, left, bottom, right) of the plain box over the reduced image `a`, or None."""
+    """(top, left, bottom, right) of the plain box over the reduced image `a`, or None: of
+    the regions of one level (gaps closed) that nearly fill their bounding rectangle, the
+    largest."""
     h, w = a.shape
     if h < 8 or w < 8:
         return None
+    best, found = 0, None
     for level in _levels(a):
         exact = np.abs(a - level) <= TOLERANCE
-        box = _largest_rectangle(_closed(exact))
-        if box is not None and _is_box(exact, box):
-            return box
-    return None
+        closed = _closed(exact)
+        labels = _components(closed)
+        ids, counts = np.unique(labels[closed], return_counts=True)
+        for i in ids[(counts >= MIN_SHARE * a.size) & (counts > best)]:
+            ys, xs = np.nonzero(labels == i)
+            box = (int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1)
+            area = (box[2] - box[0]) * (box[3] - box[1])
+            if len(ys) >= RECTANGULAR * area and _is_box(exact, box):
+                best, found = len(ys), box
+    return found
 
 
 def _levels(a: np.ndarray) -> list[int]:
-    """The most common grey levels (within TOLERANCE), each with enough pixels for a box."""
+    """The common grey levels (peaks within TOLERANCE), each with enough pixels for a box."""
     counts = np.bincount(a.ravel(), minlength=256).astype(np.int64)
     near = np.convolve(counts, np.ones(2 * TOLERANCE + 1, np.int64), mode="same")
     out = []
@@ -92,14 +104,17 @@ def _levels(a: np.ndarray) -> list[int]:
 
 
 def _shift_all(m: np.ndarray, pad: bool, op) -> np.ndarray:
-    """`op` (np.logical_and or _or) of `m` shifted by every offset within GAP, `pad` outside."""
-    p = np.pad(m, GAP, constant_values=pad)
-    h, w = m.shape
-    out = m.copy()
-    for dy in range(2 * GAP + 1):
-        for dx in range(2 * GAP + 1):
-            out = op(out, p[dy : dy + h, dx : dx + w])
-    return out
+    """`op` (np.logical_and or _or) of `m` shifted by every offset within GAP (rows, then
+    columns: a square is the product of its sides), `pad` outside."""
+    for axis in (0, 1):
+        width = [(0, 0), (0, 0)]
+        width[axis] = (GAP, GAP)
+        p = np.pad(m, width, constant_values=pad)
+        out = m
+        for d in range(2 * GAP + 1):
+            out = op(out, p[d : d + m.shape[0]] if axis == 0 else p[:, d : d + m.shape[1]])
+        m = out
+    return m
 
 
 def _closed(m: np.ndarray) -> np.ndarray:
@@ -107,23 +122,27 @@ def _closed(m: np.ndarray) -> np.ndarray:
     return _shift_all(_shift_all(m, False, np.logical_or), True, np.logical_and)
 
 
-def _largest_rectangle(m: np.ndarray) -> tuple[int, int, int, int] | None:
-    """The all-True rectangle of `m` with the largest area (the histogram-stack method)."""
-    h, w = m.shape
-    counts = np.zeros(w, np.int64)
-    best, found = 0, None
-    for y in range(h):
-        counts = np.where(m[y], counts + 1, 0)
-        heights = counts.tolist() + [0]
-        stack: list[int] = []
-        for x, height in enumerate(heights):
-            while stack and heights[stack[-1]] >= height:
-                top = heights[stack.pop()]
-                left = stack[-1] + 1 if stack else 0
-                if top * (x - left) > best:
-                    best, found = top * (x - left), (y + 1 - top, left, y + 1, x)
-            stack.append(x)
-    return found
+def _components(m: np.ndarray) -> np.ndarray:
+    """A label per pixel of `m`, the same within each 4-connected region of True pixels (the
+    smallest pixel number in it), `m.size` elsewhere: each round every label takes the least
+    of its pixels' neighbours' labels, and labels follow their new labels to the end (pointer
+    jumping: a few rounds, not one a pixel of the longest path)."""
+    big = m.size
+    labels = np.where(m, np.arange(big).reshape(m.shape), big)
+    while True:
+        p = np.pad(labels, 1, constant_values=big)
+        low = np.minimum.reduce([labels, p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]])
+        parent = np.arange(big + 1)
+        np.minimum.at(parent, labels[m], low[m])
+        while True:
+            jumped = parent[parent]
+            if (jumped == parent).all():
+                break
+            parent = jumped
+        new = parent[labels]
+        if (new == labels).all():
+            return labels
+        labels = new
 
 
 def _is_box(exact: np.ndarray, box: tuple[int, int, int, int]) -> bool:
