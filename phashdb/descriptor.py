@@ -47,7 +47,7 @@ VARIANT_SIZE = 8 + 32
 STORED_SIZE = SIZE + 7 * VARIANT_SIZE  # layout v2, and v3 without keys
 # The query keys a row of layout v3 may hold, by name byte - 1 (phashdb.backdrop.NAME,
 # phashdb.trim.NAME); appending a name keeps every stored byte's meaning.
-KEYS = ("backdrop", "trimmed")
+KEYS = ("backdrop", "trimmed", "on black", "alpha dropped", "unboxed")
 KEY_SIZE = 1 + 8 + SIZE
 
 # A confirmed match: the 256-bit distance minus 80 times the thumbnails' correlation at most

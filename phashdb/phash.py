@@ -42,6 +42,7 @@ from .hashvalue import (  # noqa: F401 (public here too)
     to_hex,
 )
 from .trim import trimmed_variant
+from .unbox import unboxed_variant
 
 # Transparent pixels are shown on white by browsers and viewers, so that is what we hash.
 BACKGROUND = (255, 255, 255)
@@ -139,7 +140,7 @@ def _picture(img: Image.Image, size: tuple, grey: Image.Image, descriptor: bool)
     pixels = _pixels(grey)
     if not descriptor:
         return Picture(_phash_of(pixels), width, height)
-    keys = tuple(k for k in (backdrop_variant(grey), trimmed_variant(grey)) if k)
+    keys = tuple(k for k in (backdrop_variant(grey), trimmed_variant(grey), unboxed_variant(grey)) if k)
     return Picture(_phash_of(pixels), width, height, variants(pixels), keys)
 
 
