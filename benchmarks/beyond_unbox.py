@@ -69,7 +69,9 @@ def main() -> None:
         z = dict(np.load(args.hashed))
         paths = [str(p) for p in z["paths"]]
         if paths != [p for p, _ in corpus(args.photos, args.others)]:
-            raise SystemExit(f"{args.hashed}: its images are not those of {args.others} and {args.photos}")
+            raise SystemExit(
+                f"{args.hashed}: its images are not those of {args.others} and {args.photos}"
+            )
         z = with_unboxed(z, paths, args.workers)
         np.savez(out, **z)
     rows = Rows(z)

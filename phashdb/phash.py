@@ -140,7 +140,9 @@ def _picture(img: Image.Image, size: tuple, grey: Image.Image, descriptor: bool)
     pixels = _pixels(grey)
     if not descriptor:
         return Picture(_phash_of(pixels), width, height)
-    keys = tuple(k for k in (backdrop_variant(grey), trimmed_variant(grey), unboxed_variant(grey)) if k)
+    keys = tuple(
+        k for k in (backdrop_variant(grey), trimmed_variant(grey), unboxed_variant(grey)) if k
+    )
     return Picture(_phash_of(pixels), width, height, variants(pixels), keys)
 
 

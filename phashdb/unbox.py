@@ -54,7 +54,10 @@ def unboxed_variant(grey: Image.Image) -> Variant | None:
     sy, sx = fh / small.shape[0], fw / small.shape[1]
     # one reduced pixel more on every side: the box's edge is blurred by the reductions
     top, left = max(0, int((box[0] - 1) * sy)), max(0, int((box[1] - 1) * sx))
-    bottom, right = min(fh, int(np.ceil((box[2] + 1) * sy))), min(fw, int(np.ceil((box[3] + 1) * sx)))
+    bottom, right = (
+        min(fh, int(np.ceil((box[2] + 1) * sy))),
+        min(fw, int(np.ceil((box[3] + 1) * sx))),
+    )
     filled = fill(a, top, left, bottom, right)
     pixels = np.asarray(
         Image.fromarray(np.clip(np.rint(filled), 0, 255).astype(np.uint8)).resize(
