@@ -106,13 +106,21 @@ def _levels(a: np.ndarray) -> list[int]:
     return out
 
 
+def _padded(m: np.ndarray, width: int, value, axis: int | None = None) -> np.ndarray:
+    """`m` with `width` cells of `value` added on both sides of `axis` (None: of both axes);
+    np.pad's generality cost more than the rest of a look for a box."""
+    h, w = m.shape
+    dy, dx = (width if axis in (None, 0) else 0), (width if axis in (None, 1) else 0)
+    out = np.full((h + 2 * dy, w + 2 * dx), value, dtype=m.dtype)
+    out[dy : dy + h, dx : dx + w] = m
+    return out
+
+
 def _shift_all(m: np.ndarray, pad: bool, op) -> np.ndarray:
     """`op` (np.logical_and or _or) of `m` shifted by every offset within GAP (rows, then
     columns: a square is the product of its sides), `pad` outside."""
     for axis in (0, 1):
-        width = [(0, 0), (0, 0)]
-        width[axis] = (GAP, GAP)
-        p = np.pad(m, width, constant_values=pad)
+        p = _padded(m, GAP, pad, axis)
         out = m
         for d in range(2 * GAP + 1):
             out = op(out, p[d : d + m.shape[0]] if axis == 0 else p[:, d : d + m.shape[1]])
@@ -133,7 +141,7 @@ def _components(m: np.ndarray) -> np.ndarray:
     big = m.size
     labels = np.where(m, np.arange(big).reshape(m.shape), big)
     while True:
-        p = np.pad(labels, 1, constant_values=big)
+        p = _padded(labels, 1, big)
         low = np.minimum.reduce([labels, p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]])
         parent = np.arange(big + 1)
         np.minimum.at(parent, labels[m], low[m])
