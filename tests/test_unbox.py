@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from phashdb import descriptor
+from phashdb.mr import run as mr
 from phashdb.phash import read_image, to_hex
 from phashdb.unbox import NAME, fill, find_box, unboxed_variant
 
@@ -113,9 +114,14 @@ def test_a_boxed_artwork_is_found_as_unboxed(index, photo_images):
     assert [(m.id, m.variant) for m in found.matches] == [("artwork", "unboxed")]
 
 
-def test_dedupe_groups_a_boxed_artwork_with_its_original(index, photo_images):
+def test_dedupe_and_the_job_group_a_boxed_artwork_with_its_original(index, photo_images):
     """The key is kept in the stored descriptor: a batch pass searches it as a check does."""
     index.add(jpeg(boxed(artwork())), id="boxed")
     index.add(jpeg(artwork()), id="artwork")
     index.add(photo_images["coffee"], id="coffee")
-    assert [sorted(i.id for i in g.images) for g in index.dedupe()] == [["artwork", "boxed"]]
+    found = index.dedupe()
+    assert [sorted(i.id for i in g.images) for g in found] == [["artwork", "boxed"]]
+    job = mr.dedupe(index, "inline")
+    assert [([i.id for i in g.images], g.pairs) for g in job] == [
+        ([i.id for i in g.images], g.pairs) for g in found
+    ]
