@@ -70,18 +70,18 @@ def _reduced(img: Image.Image) -> Image.Image:
     return img.resize((round(img.width * f), round(img.height * f)), Image.Resampling.LANCZOS)
 
 
-def hash_one(path: str) -> list[tuple[int, tuple]]:
-    """(edit number in EDIT_NAMES, row) for the original and each edit that applies."""
-    rows = [(0, _row(path))]
+def hash_one(path: str, row=_row) -> list[tuple[int, tuple]]:
+    """(edit number in EDIT_NAMES, `row` of it) for the original and each edit that applies."""
+    rows = [(0, row(path))]
     img = _reduced(upright_rgb(path))
     for k, edit in enumerate(EDITS.values(), start=1):
-        rows.append((k, _row(edit(img))))
+        rows.append((k, row(edit(img))))
     with Image.open(path) as raw:
         if raw.has_transparency_data:
             raw = ImageOps.exif_transpose(raw)
             raw.load()
             for k, edit in enumerate(TRANSPARENT.values(), start=1 + len(EDITS)):
-                rows.append((k, _row(edit(raw))))
+                rows.append((k, row(edit(raw))))
     return rows
 
 

@@ -46,9 +46,10 @@ SIZE = 49  # what is compared: layout v1, the head of v2 and v3
 VARIANT_SIZE = 8 + 32
 STORED_SIZE = SIZE + 7 * VARIANT_SIZE  # layout v2, and v3 without keys
 # The keys a row of layout v3 may hold, by name byte - 1 (phashdb.backdrop.NAME,
-# phashdb.trim.NAME, phashdb.renderings.NAMES); appending a name keeps every stored byte's
-# meaning. Names 3 and 4 (index format 2) are a transparent source's other renderings.
-KEYS = ("backdrop", "trimmed", "on black", "alpha dropped")
+# phashdb.trim.NAME, phashdb.renderings.NAMES, phashdb.unbox.NAME); appending a name keeps
+# every stored byte's meaning. Names 3 and 4 (index format 2) are a transparent source's other
+# renderings, name 5 the picture with a plain box filled in.
+KEYS = ("backdrop", "trimmed", "on black", "alpha dropped", "unboxed")
 KEY_SIZE = 1 + 8 + SIZE
 
 # A confirmed match: the 256-bit distance minus 80 times the thumbnails' correlation at most

@@ -43,6 +43,7 @@ from .hashvalue import (  # noqa: F401 (public here too)
 )
 from .renderings import rendering_keys
 from .trim import trimmed_variant
+from .unbox import unboxed_variant
 
 # Transparent pixels are shown on white by browsers and viewers, so that is what we hash.
 BACKGROUND = (255, 255, 255)
@@ -140,7 +141,8 @@ def _picture(img: Image.Image, size: tuple, grey: Image.Image, descriptor: bool)
     pixels = _pixels(grey)
     if not descriptor:
         return Picture(_phash_of(pixels), width, height)
-    keys = tuple(k for k in (backdrop_variant(grey), trimmed_variant(grey)) if k)
+    found = (backdrop_variant(grey), trimmed_variant(grey), unboxed_variant(grey))
+    keys = tuple(k for k in found if k)
     hash = _phash_of(pixels)
     upright = _TRANSPOSE.get(orientation)
     keys += rendering_keys(img, hash, lambda g: g.transpose(upright) if upright else g)

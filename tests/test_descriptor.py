@@ -176,7 +176,8 @@ def test_golden_vectors_pin_the_descriptor(photo_images):
     assert DESCRIPTOR_VERSION == "dct256-q-thumb4-variants-keys-v3"
     stored = {name: read_image(img).descriptor for name, img in photo_images.items()}
     assert {name for name, d in stored.items() if len(d) != descriptor.STORED_SIZE} == {
-        "hubble_deep_field", "retina"  # black around the picture: a backdrop key (GOLDEN_V3)
+        "hubble_deep_field", "retina",  # black around the picture: a backdrop key (GOLDEN_V3)
+        "motorcycle_left",  # a plain bright patch at its top: an unboxed key (phashdb.unbox)
     }  # fmt: skip
     assert {name: d[:SIZE].hex() for name, d in stored.items()} == GOLDEN
     tails = {
@@ -240,8 +241,10 @@ def test_the_stored_keys_are_the_computed_ones(photo_images):
     from phashdb.backdrop import NAME as BACKDROP
     from phashdb.renderings import NAMES as RENDERINGS
     from phashdb.trim import NAME as TRIMMED
+    from phashdb.unbox import NAME as UNBOXED
 
-    assert descriptor.KEYS == (BACKDROP, TRIMMED, *RENDERINGS)  # (renderings: index format 2)
+    # (renderings: index format 2)
+    assert descriptor.KEYS == (BACKDROP, TRIMMED, *RENDERINGS, UNBOXED)
     for img in keyed_images(photo_images).values():
         picture = read_image(img)
         assert picture.keys and descriptor.stored_keys(picture.descriptor) == picture.keys

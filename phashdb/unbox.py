@@ -1,0 +1,205 @@
+"""A query's unboxed key: an image with a plain box laid over it (a caption box, a black bar, a
+sticker of one colour) seen with the box filled in from what surrounds it.
+
+A white or black box of a quarter of the width and 15% of the height moves the pHash of a
+smooth, flat picture past the reach (benchmarks/accuracy.py --beyond, "white box 1/4"): the
+box is a large step in the 32x32 image a pHash reads. A photo hides a box in its detail; a flat
+artwork does not, but neither has it much to hide under the box, so continuing the picture
+across the box from its edges gives back the stored picture closely enough for the second
+stage to confirm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from .descriptor import LOW_QUALITY, Variant, quality, variants
+
+# The box is looked for on the image reduced to this size (BOX filter: text in a caption box
+# becomes a few grey pixels), and filled on the image reduced to FILL_SIDE.
+SIDE, FILL_SIDE = 64, 128
+# A pixel within this many grey levels of the box's level is the box (JPEG and the reduction
+# keep a plain box within a few levels; its blurred edge is grown over when filled).
+TOLERANCE = 12
+# The box's share of the image: less is within a pHash's reach, more is a plain ground, not
+# something laid over a picture.
+MIN_SHARE, MAX_SHARE = 0.02, 0.3
+# Gaps this many reduced pixels wide (the text in a caption box) are closed before the box is
+# measured; at least this share of the box must be its level as it is.
+GAP, FILLED = 2, 0.5
+# A box stands out from what surrounds it: at most this share of the pixels just outside it
+# (where it does not touch the image's border) are of its level.
+RING_LEVEL = 0.5
+# The grey levels tried for a box: the most common ones, this many.
+LEVELS = 8
+# A box's region fills at least this share of its bounding rectangle (a plain ground around
+# a picture does not).
+RECTANGULAR = 0.9
+NAME = "unboxed"
+
+
+def unboxed_variant(grey: Image.Image) -> Variant | None:
+    """The as-is Variant of greyscale `grey` with its plain box filled in from around it, or
+    None when it has no such box (most images) or what is left is near-constant."""
+    small = np.asarray(
+        grey.resize((min(SIDE, grey.width), min(SIDE, grey.height)), Image.Resampling.BOX),
+        dtype=np.int16,
+    )
+    box = find_box(small)
+    if box is None:
+        return None
+    fw, fh = min(FILL_SIDE, grey.width), min(FILL_SIDE, grey.height)
+    a = np.asarray(grey.resize((fw, fh), Image.Resampling.BOX), dtype=np.float64)
+    sy, sx = fh / small.shape[0], fw / small.shape[1]
+    # one reduced pixel more on every side: the box's edge is blurred by the reductions
+    top, left = max(0, int((box[0] - 1) * sy)), max(0, int((box[1] - 1) * sx))
+    bottom, right = (
+        min(fh, int(np.ceil((box[2] + 1) * sy))),
+        min(fw, int(np.ceil((box[3] + 1) * sx))),
+    )
+    filled = fill(a, top, left, bottom, right)
+    pixels = np.asarray(
+        Image.fromarray(np.clip(np.rint(filled), 0, 255).astype(np.uint8)).resize(
+            (32, 32), Image.Resampling.LANCZOS
+        ),
+        dtype=np.float64,
+    )
+    if quality(pixels) < LOW_QUALITY:
+        return None
+    return variants(pixels)[0]._replace(name=NAME)
+
+
+def find_box(a: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right) of the plain box over the reduced image `a`, or None: of
+    the regions of one level (gaps closed) that nearly fill their bounding rectangle, the
+    largest."""
+    h, w = a.shape
+    if h < 8 or w < 8:
+        return None
+    best, found = 0, None
+    for level in _levels(a):
+        exact = np.abs(a - level) <= TOLERANCE
+        closed = _closed(exact)
+        labels = _components(closed)
+        ids, counts = np.unique(labels[closed], return_counts=True)
+        for i in ids[(counts >= MIN_SHARE * a.size) & (counts > best)]:
+            ys, xs = np.nonzero(labels == i)
+            box = (int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1)
+            area = (box[2] - box[0]) * (box[3] - box[1])
+            if len(ys) >= RECTANGULAR * area and _is_box(exact, box):
+                best, found = len(ys), box
+    return found
+
+
+def _levels(a: np.ndarray) -> list[int]:
+    """The common grey levels (peaks within TOLERANCE), each with enough pixels for a box."""
+    counts = np.bincount(a.ravel(), minlength=256).astype(np.int64)
+    near = np.convolve(counts, np.ones(2 * TOLERANCE + 1, np.int64), mode="same")
+    out = []
+    for _ in range(LEVELS):
+        level = int(near.argmax())
+        if near[level] < MIN_SHARE * a.size:
+            break
+        out.append(level)
+        near[max(0, level - 2 * TOLERANCE) : level + 2 * TOLERANCE + 1] = 0
+    return out
+
+
+def _padded(m: np.ndarray, width: int, value, axis: int | None = None) -> np.ndarray:
+    """`m` with `width` cells of `value` added on both sides of `axis` (None: of both axes);
+    np.pad's generality cost more than the rest of a look for a box."""
+    h, w = m.shape
+    dy, dx = (width if axis in (None, 0) else 0), (width if axis in (None, 1) else 0)
+    out = np.full((h + 2 * dy, w + 2 * dx), value, dtype=m.dtype)
+    out[dy : dy + h, dx : dx + w] = m
+    return out
+
+
+def _shift_all(m: np.ndarray, pad: bool, op) -> np.ndarray:
+    """`op` (np.logical_and or _or) of `m` shifted by every offset within GAP (rows, then
+    columns: a square is the product of its sides), `pad` outside."""
+    for axis in (0, 1):
+        p = _padded(m, GAP, pad, axis)
+        out = m
+        for d in range(2 * GAP + 1):
+            out = op(out, p[d : d + m.shape[0]] if axis == 0 else p[:, d : d + m.shape[1]])
+        m = out
+    return m
+
+
+def _closed(m: np.ndarray) -> np.ndarray:
+    """`m` with gaps up to 2 * GAP wide closed (dilated, then eroded)."""
+    return _shift_all(_shift_all(m, False, np.logical_or), True, np.logical_and)
+
+
+def _components(m: np.ndarray) -> np.ndarray:
+    """A label per pixel of `m`, the same within each 4-connected region of True pixels (the
+    smallest pixel number in it), `m.size` elsewhere: each round every label takes the least
+    of its pixels' neighbours' labels, and labels follow their new labels to the end (pointer
+    jumping: a few rounds, not one a pixel of the longest path)."""
+    big = m.size
+    labels = np.where(m, np.arange(big).reshape(m.shape), big)
+    while True:
+        p = _padded(labels, 1, big)
+        low = np.minimum.reduce([labels, p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]])
+        parent = np.arange(big + 1)
+        np.minimum.at(parent, labels[m], low[m])
+        while True:
+            jumped = parent[parent]
+            if (jumped == parent).all():
+                break
+            parent = jumped
+        new = parent[labels]
+        if (new == labels).all():
+            return labels
+        labels = new
+
+
+def _is_box(exact: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """Whether rectangle `box` of level mask `exact` is a box laid over a picture."""
+    top, left, bottom, right = box
+    h, w = exact.shape
+    share = (bottom - top) * (right - left) / exact.size
+    if not MIN_SHARE <= share <= MAX_SHARE or min(bottom - top, right - left) < 2:
+        return False
+    if exact[top:bottom, left:right].mean() < FILLED:
+        return False
+    outside = []
+    if top > 0:
+        outside.append(exact[top - 1, left:right])
+    if bottom < h:
+        outside.append(exact[bottom, left:right])
+    if left > 0:
+        outside.append(exact[top:bottom, left - 1])
+    if right < w:
+        outside.append(exact[top:bottom, right])
+    return bool(outside) and np.concatenate(outside).mean() <= RING_LEVEL
+
+
+def fill(a: np.ndarray, top: int, left: int, bottom: int, right: int) -> np.ndarray:
+    """`a` with rectangle [top:bottom, left:right] filled in from the pixels around it: each
+    row continued linearly between the pixels left and right of it, each column between those
+    above and below, the two averaged (a side on the image's border gives no pixels: the
+    opposite side's are continued)."""
+    out = a.copy()
+    h, w = a.shape
+    across = _between(a, top, bottom, left, right, w)
+    down = _between(a.T, left, right, top, bottom, h)
+    down = None if down is None else down.T
+    parts = [p for p in (across, down) if p is not None]
+    if parts:
+        out[top:bottom, left:right] = sum(parts) / len(parts)
+    return out
+
+
+def _between(a: np.ndarray, r0: int, r1: int, c0: int, c1: int, n: int) -> np.ndarray | None:
+    """Rows r0:r1 of columns c0:c1 of `a`, each continued from the columns just outside."""
+    before = a[r0:r1, c0 - 1] if c0 > 0 else None
+    after = a[r0:r1, c1] if c1 < n else None
+    if before is None and after is None:
+        return None
+    before = after if before is None else before
+    after = before if after is None else after
+    t = (np.arange(c0, c1) - (c0 - 1)) / (c1 - c0 + 1)
+    return before[:, None] * (1 - t)[None, :] + after[:, None] * t[None, :]

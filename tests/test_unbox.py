@@ -1,0 +1,129 @@
+"""The unboxed key (phashdb.unbox): a flat artwork under a caption box is found as the picture
+without the box."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from phashdb import descriptor
+from phashdb.mr import run as mr
+from phashdb.phash import read_image, to_hex
+from phashdb.unbox import NAME, fill, find_box, unboxed_variant
+
+# The unboxed key of the JPEG of artwork() under a white caption box, and the stored
+# descriptor's bytes (layout v3, the key's name byte 5: after backdrop, trimmed, "on black",
+# "alpha dropped"): pin the definition (phashdb.unbox) and the stored layout.
+GOLDEN_BOXED_KEY = "9ac52798c7936c66"
+GOLDEN_BOXED_STORED = "cc2328f9c8e6bff61a6caaa502035c8af86ea6218d1872c0dae144f3b20ca9a7"
+
+
+def artwork() -> Image.Image:
+    """A flat picture: a sky gradient, three discs, a hill."""
+    w, h = 480, 320
+    y = np.linspace(0, 1, h)[:, None, None]
+    sky = np.array([184, 83, 60]) * (1 - y) + np.array([252, 45, 81]) * y
+    img = Image.fromarray((sky * np.ones((1, w, 1))).astype(np.uint8))
+    d = ImageDraw.Draw(img)
+    d.ellipse((244, 173, 244 + 149, 173 + 149), fill=(222, 12, 100))
+    d.ellipse((217, 96, 217 + 114, 96 + 114), fill=(95, 10, 27))
+    d.ellipse((206, 105, 206 + 194, 105 + 194), fill=(61, 217, 65))
+    d.polygon([(0, h), (w * 0.3, h * 0.55), (w * 0.7, h)], fill=(36, 47, 101))
+    return img
+
+
+def boxed(img: Image.Image, colour: str = "white") -> Image.Image:
+    """A caption box of 1/4 of the width and 15% of the height, bottom left, with its text."""
+    out = img.copy()
+    w, h = img.width // 4, round(img.height * 0.15)
+    x, y = img.width // 40, img.height - h - img.height // 40
+    d = ImageDraw.Draw(out)
+    d.rectangle((x, y, x + w, y + h), fill=colour)
+    ink = "black" if colour == "white" else "white"
+    d.text((x + w // 12, y + h // 4), "caption", fill=ink, font_size=h // 3)
+    return out
+
+
+def jpeg(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def unboxed(source):
+    return {k.name: k for k in read_image(source).keys}.get(NAME)
+
+
+def test_the_unboxed_key_is_pinned():
+    copy = jpeg(boxed(artwork()))
+    picture = read_image(copy)
+    key = unboxed(copy)
+    assert key is not None and to_hex(key.hash) == GOLDEN_BOXED_KEY
+    assert unboxed(boxed(artwork())) == unboxed_variant(boxed(artwork()).convert("L"))
+    stored = picture.descriptor
+    assert stored[descriptor.STORED_SIZE] == descriptor.KEYS.index(NAME) + 1 == 5
+    assert hashlib.sha256(stored).hexdigest() == GOLDEN_BOXED_STORED
+    assert descriptor.stored_keys(stored) == picture.keys == (key,)
+
+
+def test_the_unboxed_key_is_the_picture_without_its_box():
+    stored = read_image(artwork()).hash
+    copy = jpeg(boxed(artwork()))
+    assert (read_image(copy).hash ^ stored).bit_count() > 16  # past the reach
+    assert (unboxed(copy).hash ^ stored).bit_count() <= 8
+
+
+def test_the_box_is_found_where_it_is():
+    """On the 64-pixel reduction: rows 53..62 and columns 1..17 of the box drawn at rows
+    0.825..0.975 and columns 0.025..0.275 of the image (its text closed over)."""
+    copy = boxed(artwork()).convert("L").resize((64, 64), Image.Resampling.BOX)
+    top, left, bottom, right = find_box(np.asarray(copy, dtype=np.int16))
+    assert 52 <= top <= 54 and 61 <= bottom <= 64 and left <= 2 and 17 <= right <= 19
+
+
+def test_a_box_is_filled_from_around_it():
+    a = np.tile(np.arange(10, dtype=np.float64) * 10, (6, 1))  # columns 0, 10, ... 90
+    box = a.copy()
+    box[1:4, 3:7] = 255
+    assert np.allclose(fill(box, 1, 3, 4, 7), a)  # a gradient is continued exactly
+    edge = a.copy()
+    edge[3:, 3:7] = 0  # on the bottom border: rows continued from the pixels above
+    assert np.allclose(fill(edge, 3, 3, 6, 7), a)
+
+
+def test_photos_and_plain_pictures_have_no_unboxed_key(photo_images):
+    for name in ("astronaut", "camera", "chelsea", "coffee", "rocket"):
+        assert unboxed(photo_images[name]) is None, name
+    assert unboxed(artwork()) is None
+    assert unboxed(Image.new("RGB", (300, 200), "white")) is None
+    # a box on a blank page leaves a blank page: near-constant, never matched
+    page = Image.new("RGB", (300, 200), (90, 90, 90))
+    ImageDraw.Draw(page).rectangle((20, 140, 95, 170), fill="white")
+    assert unboxed(page) is None
+
+
+def test_a_boxed_artwork_is_found_as_unboxed(index, photo_images):
+    """A white caption box moves the artwork's pHash past the reach: only the unboxed key
+    finds it, on both backends."""
+    index.add(jpeg(artwork()), id="artwork")
+    index.add(photo_images["coffee"], id="coffee")
+    found = index.check(jpeg(boxed(artwork())))
+    assert [(m.id, m.variant) for m in found.matches] == [("artwork", "unboxed")]
+
+
+def test_dedupe_and_the_job_group_a_boxed_artwork_with_its_original(index, photo_images):
+    """The key is kept in the stored descriptor: a batch pass searches it as a check does
+    (and so does a check, since index format 2: the original added after its boxed copy is
+    its duplicate, kept here as a user keeps one)."""
+    index.add(jpeg(boxed(artwork())), id="boxed")
+    assert index.add(jpeg(artwork()), id="artwork", keep_duplicate=True).matches[0].id == "boxed"
+    index.add(photo_images["coffee"], id="coffee")
+    found = index.dedupe()
+    assert [sorted(i.id for i in g.images) for g in found] == [["artwork", "boxed"]]
+    job = mr.dedupe(index, "inline")
+    assert [([i.id for i in g.images], g.pairs) for g in job] == [
+        ([i.id for i in g.images], g.pairs) for g in found
+    ]
