@@ -1,49 +1,106 @@
 """dedupe's groups kept in the index's folder while the index stays the same, so that the daily
-re-run over a folder already stored answers without searching again.
+re-run over a folder already stored answers without searching again; and its links kept beside
+them, so that after a change only the images that changed are searched again.
 
-Derived data, checked against the truth: the file holds the groups beside the key they were
+Derived data, checked against the truth: `groups.json` holds the groups beside the key they were
 found under (this file's format, phashdb's version, the index's version, the threshold, reach
 and variants in force, the arguments asked); under any other key they are found again and the
 file replaced. The index's version changes with every write transaction (images, decisions,
 settings), here or in another process. It is read before the search, so groups found while
 another process writes are kept under the older version and never served for the newer one.
+
+`links.json` holds every link of the last search (phashdb.grouping: a link depends on its two
+images alone) beside a fingerprint of each image searched (its pHash and a digest of its
+descriptor), under the same key less the index's version. A dedupe after a change reads every
+stored hash and descriptor, drops the links of images gone or changed, searches for the links of
+images added or changed (and theirs only) and groups all links under the decisions stored now:
+the groups a search of everything finds (tests/test_group_cache.py holds them equal).
+
 Only an index with a folder and a version that outlasts the process (the embedded one) keeps
-them; elsewhere this is `index.dedupe`.
+them; elsewhere this is `index.dedupe`. Deleting either file is always safe.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 from pathlib import Path
 
+from .grouping import Link
 from .index import Group, Index
 from .records import image_from_json, image_to_json
 
 log = logging.getLogger(__name__)
 
-# The layout of the file, and what the groups mean: raise it when dedupe's answer changes for
-# the same stored data (groups kept by an older phashdb are then found again).
-FORMAT = 1
+# The layout of the files, and what the groups mean: raise it when dedupe's answer changes for
+# the same stored data (groups and links kept by an older phashdb are then found again).
+FORMAT = 2
 FILE = "groups.json"
+LINKS = "links.json"
 
 
 def dedupe(index: Index, threshold: int | None = None, *, reach: int | None = None) -> list[Group]:
     """`index.dedupe(threshold, reach=reach)`, answered from the kept groups when the index has
-    not changed since they were found."""
+    not changed since they were found, and from the kept links and a search of what changed
+    when it has."""
     folder = _folder(index)
     version = index.version() if folder is not None else None
     if version is None:
         return index.dedupe(threshold, reach=reach)
-    key = _key(index, version, threshold, reach)
-    path = folder / FILE
-    kept = _load(path, key)
+    asked = _asked(index, threshold, reach)
+    key = [*asked, version]
+    kept = _load(folder / FILE, key)
     if kept is not None:
-        return kept
-    groups = index.dedupe(threshold, reach=reach)
-    _save(path, key, groups)
+        try:
+            return [_group_from_json(g) for g in kept["groups"]]
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            log.info("not using the kept groups in %s: %s", folder / FILE, e)
+    groups = index.groups(_links(index, folder / LINKS, asked, threshold, reach))
+    _save(folder / FILE, {"key": key, "groups": [_group_to_json(g) for g in groups]})
     return groups
+
+
+def _links(index: Index, path: Path, asked: list, threshold, reach) -> dict:
+    """Every link among the images stored now: the kept ones of images unchanged, and a search
+    for those of images added or changed."""
+    rows = index.rows()
+    prints = _prints(rows)
+    before, links = _kept_links(path, asked)
+    if links is None:
+        links = index.links(rows, threshold, reach=reach)
+    else:
+        changed = {i for i, p in prints.items() if before.get(i) != p}
+        gone = changed | (before.keys() - prints.keys())
+        links = {p: k for p, k in links.items() if p[0] not in gone and p[1] not in gone}
+        if changed:
+            links.update(index.links(rows, threshold, reach=reach, touching=changed))
+    _save(path, {"key": asked, "prints": prints, "links": [list(k) for k in links.values()]})
+    return links
+
+
+def _kept_links(path: Path, asked: list) -> tuple[dict, dict | None]:
+    """(fingerprints, links by pair) kept under `asked`, or ({}, None)."""
+    kept = _load(path, asked)
+    if kept is None:
+        return {}, None
+    try:
+        before = {str(i): str(p) for i, p in kept["prints"].items()}
+        return before, {(a, b): Link(a, b, d, s, v) for a, b, d, s, v in kept["links"]}
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        log.info("not using the kept links in %s: %s", path, e)
+        return {}, None
+
+
+def _prints(rows: tuple) -> dict[str, str]:
+    """Each image's fingerprint: all a link of it depends on (its pHash and descriptor)."""
+    ids, hashes, stored = rows
+    return {
+        id: f"{h:016x}" + ("" if d is None else hashlib.blake2b(d, digest_size=12).hexdigest())
+        for id, h in zip(ids, hashes.tolist())
+        for d in (stored.get(id),)
+    }
 
 
 def _folder(index: Index) -> Path | None:
@@ -51,45 +108,42 @@ def _folder(index: Index) -> Path | None:
     return path if isinstance(path, Path) and path.is_dir() else None
 
 
-def _key(index: Index, version, threshold: int | None, reach: int | None) -> list:
+def _asked(index: Index, threshold: int | None, reach: int | None) -> list:
     from . import __version__
 
     # Through JSON and back, so that a key read from the file compares equal (tuples -> lists).
     asked = [threshold, reach, index.threshold, index.reach, index.variants]
-    return json.loads(json.dumps([FORMAT, __version__, version, asked]))
+    return json.loads(json.dumps([FORMAT, __version__, asked]))
 
 
-def _load(path: Path, key: list) -> list[Group] | None:
+def _group_from_json(g: dict) -> Group:
+    return Group(
+        tuple(image_from_json(i) for i in g["images"]),
+        tuple((a, b, d) for a, b, d in g["pairs"]),
+    )
+
+
+def _group_to_json(g: Group) -> dict:
+    return {"images": [image_to_json(i) for i in g.images], "pairs": [list(p) for p in g.pairs]}
+
+
+def _load(path: Path, key: list) -> dict | None:
+    """The file's content when it was kept under `key`."""
     try:
         with open(path, encoding="utf-8") as f:
             kept = json.load(f)
-        if kept.get("key") != key:
-            return None
-        return [
-            Group(
-                tuple(image_from_json(i) for i in g["images"]),
-                tuple((a, b, d) for a, b, d in g["pairs"]),
-            )
-            for g in kept["groups"]
-        ]
+        return kept if kept.get("key") == key else None
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+    except (OSError, ValueError, AttributeError) as e:
         # Derived data: a damaged or unreadable file is found again, never trusted.
         log.info("not using the kept groups in %s: %s", path, e)
         return None
 
 
-def _save(path: Path, key: list, groups: list[Group]) -> None:
+def _save(path: Path, kept: dict) -> None:
     import tempfile  # ~5 ms of imports that a dedupe answered from the file does not need
 
-    kept = {
-        "key": key,
-        "groups": [
-            {"images": [image_to_json(i) for i in g.images], "pairs": [list(p) for p in g.pairs]}
-            for g in groups
-        ],
-    }
     try:  # written aside, then renamed: a reader sees the old file or the new, never half
         fd, aside = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     except OSError as e:  # a read-only index answers all the same, without keeping them

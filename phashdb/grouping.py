@@ -194,6 +194,23 @@ def search_links(
     return links
 
 
+def links_touching(
+    rows: tuple, touching: set[str], threshold: int, reach: int, variants: bool = True
+) -> list[Link]:
+    """The links among `rows` (ids, hashes, descriptors by id, as `search_links` takes them)
+    with an end in `touching`: what `search_links` over all rows finds of them, from both
+    sides (a check need not be symmetric: a flip or key of either may be the one that meets
+    the other), the added images' searches over all rows and every row's over the added."""
+    ids, hashes, stored = rows
+    mine = [k for k, id in enumerate(ids) if id in touching]
+    if not mine:
+        return []
+    mine_ids, mine_hashes = [ids[k] for k in mine], hashes[mine]
+    ask = (threshold, reach, variants)
+    links = search_links(mine_ids, mine_hashes, stored, in_memory(ids, hashes), *ask)
+    return links + search_links(ids, hashes, stored, in_memory(mine_ids, mine_hashes), *ask)
+
+
 def too_many(threshold: int) -> str:
     return (
         f"more than {MAX_PAIRS:,} close pairs at threshold {threshold}: a dedupe holds them in "
