@@ -50,7 +50,7 @@ def dedupe(index: Index, threshold: int | None = None, *, reach: int | None = No
     if version is None:
         return index.dedupe(threshold, reach=reach)
     asked = _asked(index, threshold, reach)
-    key = [*asked, version]
+    key = [*asked, json.loads(json.dumps(version))]
     kept = _load(folder / FILE, key)
     if kept is not None:
         try:
