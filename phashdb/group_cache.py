@@ -28,6 +28,7 @@ import logging
 import os
 from pathlib import Path
 
+from . import grouping
 from .grouping import Link
 from .index import Group, Index
 from .records import image_from_json, image_to_json
@@ -67,30 +68,39 @@ def _links(index: Index, path: Path, asked: list, threshold, reach) -> dict:
     for those of images added or changed."""
     rows = index.rows()
     prints = _prints(rows)
-    before, links = _kept_links(path, asked)
+    before, searches, links = _kept_links(path, asked)
+    changed = {i for i, p in prints.items() if before.get(i) != p}
+    searches = {i: s for i, s in searches.items() if i in prints and i not in changed}
     if links is None:
         links = index.links(rows, threshold, reach=reach)
     else:
-        changed = {i for i, p in prints.items() if before.get(i) != p}
         gone = changed | (before.keys() - prints.keys())
         links = {p: k for p, k in links.items() if p[0] not in gone and p[1] not in gone}
         if changed:
-            links.update(index.links(rows, threshold, reach=reach, touching=changed))
-    _save(path, {"key": asked, "prints": prints, "links": [list(k) for k in links.values()]})
+            ask = {"touching": changed, "searches": searches}
+            links.update(index.links(rows, threshold, reach=reach, **ask))
+    ids, hashes, stored = rows
+    for id, h in zip(ids, hashes.tolist()):  # kept so that the next search of a change is
+        if id in changed:  # no longer than the change (grouping.links_touching)
+            searches[id] = grouping.search_hashes(h, stored.get(id), index.variants)
+    kept = {"prints": prints, "searches": searches, "links": [list(k) for k in links.values()]}
+    _save(path, {"key": asked, **kept})
     return links
 
 
-def _kept_links(path: Path, asked: list) -> tuple[dict, dict | None]:
-    """(fingerprints, links by pair) kept under `asked`, or ({}, None)."""
+def _kept_links(path: Path, asked: list) -> tuple[dict, dict, dict | None]:
+    """(fingerprints, searches, links by pair) kept under `asked`, or ({}, {}, None)."""
     kept = _load(path, asked)
     if kept is None:
-        return {}, None
+        return {}, {}, None
     try:
         before = {str(i): str(p) for i, p in kept["prints"].items()}
-        return before, {(a, b): Link(a, b, d, s, v) for a, b, d, s, v in kept["links"]}
+        searches = {str(i): [int(h) for h in s] for i, s in kept["searches"].items()}
+        links = {(a, b): Link(a, b, d, s, v) for a, b, d, s, v in kept["links"]}
+        return before, searches, links
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         log.info("not using the kept links in %s: %s", path, e)
-        return {}, None
+        return {}, {}, None
 
 
 def _prints(rows: tuple) -> dict[str, str]:
@@ -151,7 +161,7 @@ def _save(path: Path, kept: dict) -> None:
         return
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(kept, f)
+            f.write(json.dumps(kept))  # json.dump to a file is the pure-Python encoder: 10x slower
         os.replace(aside, path)
     except OSError as e:
         log.info("cannot keep the groups in %s: %s", path, e)

@@ -198,10 +198,11 @@ class Index:
 
     def links(
         self, rows: tuple, threshold: int | None = None, *, reach: int | None = None,
-        touching: set[str] | None = None,
+        touching: set[str] | None = None, searches: dict | None = None,
     ) -> dict[tuple[str, str], grouping.Link]:  # fmt: skip
         """The strongest link of each linked pair among `rows` (`rows()`), as `dedupe` finds
-        them; with `touching` (ids), only the pairs with an image of it: what changed."""
+        them; with `touching` (ids), only the pairs with an image of it: what changed
+        (`searches`: grouping.links_touching)."""
         radius = self.dedupe_bound(threshold)
         reach = self.reach if reach is None else _radius(reach)
         ids, hashes, stored = rows
@@ -209,7 +210,8 @@ class Index:
             search = grouping.in_memory(ids, hashes)
             found = grouping.search_links(ids, hashes, stored, search, radius, reach, self.variants)
         else:
-            found = grouping.links_touching(rows, touching, radius, reach, self.variants)
+            ask = (radius, reach, self.variants, searches)
+            found = grouping.links_touching(rows, touching, *ask)
         return grouping.best_links(found)
 
     def dedupe_bound(self, threshold: int | None) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from .hashvalue import to_hex
 
@@ -49,7 +49,8 @@ def file_fields(image: Image) -> tuple:
 def image_to_json(image: Image) -> dict:
     """`image` as a JSON object (the MapReduce jobs' records): its fields, the descriptor in
     base64."""
-    out = asdict(image)
+    # Its fields are plain values: asdict's deep copy of each costs ~0.1 ms a record.
+    out = {f.name: getattr(image, f.name) for f in fields(image)}
     if image.descriptor is not None:
         out["descriptor"] = base64.b64encode(image.descriptor).decode()
     return out
