@@ -150,8 +150,9 @@ def test_a_damaged_file_is_found_again_and_replaced(stored, damage):
         key = json.loads(kept.read_text())["key"]
         kept.write_bytes(damage)
         calls = counted(index)
-        assert group_cache.dedupe(index) == index.dedupe()
-        assert calls == [None]  # the kept answer was not used: the links were searched again
+        found = group_cache.dedupe(index)
+        assert calls == []  # grouped again from the kept links: nothing changed, nothing searched
+        assert found == index.dedupe()
         assert json.loads(kept.read_text())["key"] == key
 
 
@@ -164,3 +165,30 @@ def test_groups_kept_before_a_write_never_answer_after_it(stored):
         (stored / group_cache.FILE).write_bytes(kept)
         assert group_cache.dedupe(index) == index.dedupe()
         assert not any("camera-copy" in [i.id for i in g.images] for g in group_cache.dedupe(index))
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b'{"key": 1}', b"[]", b"{}"])
+def test_damaged_links_are_searched_again_in_full(stored, damage):
+    with phashdb.open(stored) as index:
+        group_cache.dedupe(index)
+        key = json.loads((stored / group_cache.LINKS).read_text())["key"]
+        (stored / group_cache.LINKS).write_bytes(damage)
+        index.remove("rocket-copy")
+        calls = counted(index)
+        found = group_cache.dedupe(index)
+        assert calls == [None]
+        assert found == index.dedupe()
+        assert json.loads((stored / group_cache.LINKS).read_text())["key"] == key
+
+
+def test_kept_links_of_wrong_shape_are_searched_again_in_full(stored):
+    with phashdb.open(stored) as index:
+        group_cache.dedupe(index)
+        kept = json.loads((stored / group_cache.LINKS).read_text())
+        kept["links"] = [["a", "b"]]
+        (stored / group_cache.LINKS).write_text(json.dumps(kept))
+        index.remove("rocket-copy")
+        calls = counted(index)
+        found = group_cache.dedupe(index)
+        assert calls == [None]
+        assert found == index.dedupe()
