@@ -40,27 +40,61 @@ log = logging.getLogger(__name__)
 FORMAT = 2
 FILE = "groups.json"
 LINKS = "links.json"
+TEXT = "dedupe.json"  # the key's line, then `dedupe --json`'s answer
 
 
 def dedupe(index: Index, threshold: int | None = None, *, reach: int | None = None) -> list[Group]:
     """`index.dedupe(threshold, reach=reach)`, answered from the kept groups when the index has
     not changed since they were found, and from the kept links and a search of what changed
     when it has."""
-    folder = _folder(index)
-    version = index.version() if folder is not None else None
-    if version is None:
+    folder, key = _where(index, threshold, reach)
+    if key is None:
         return index.dedupe(threshold, reach=reach)
-    asked = _asked(index, threshold, reach)
-    key = [*asked, json.loads(json.dumps(version))]
     kept = _load(folder / FILE, key)
     if kept is not None:
         try:
             return [_group_from_json(g) for g in kept["groups"]]
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             log.info("not using the kept groups in %s: %s", folder / FILE, e)
-    groups = index.groups(_links(index, folder / LINKS, asked, threshold, reach))
-    _save(folder / FILE, {"key": key, "groups": [_group_to_json(g) for g in groups]})
+    groups = index.groups(_links(index, folder / LINKS, key[:-1], threshold, reach))
+    kept = {"key": key, "groups": [_group_to_json(g) for g in groups]}
+    _save(folder / FILE, json.dumps(kept))
     return groups
+
+
+def dedupe_json(index: Index, threshold: int | None = None, *, reach: int | None = None) -> str:
+    """`dedupe --json`'s answer (`to_json(groups)`), kept beside the groups under the same key:
+    a re-run over an unchanged index prints it without reading the groups again (reading and
+    writing 1,200 images' records is most of its work)."""
+    folder, key = _where(index, threshold, reach)
+    if key is None:
+        return to_json(index.dedupe(threshold, reach=reach))
+    head = json.dumps(key)
+    try:
+        with open(folder / TEXT, encoding="utf-8") as f:
+            if f.readline().rstrip("\n") == head:
+                return f.read()
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as e:  # derived data: found again, never trusted
+        log.info("not using the kept answer in %s: %s", folder / TEXT, e)
+    text = to_json(dedupe(index, threshold, reach=reach))
+    _save(folder / TEXT, f"{head}\n{text}")
+    return text
+
+
+def to_json(groups: list[Group]) -> str:
+    """The groups as `dedupe --json` prints them."""
+    return json.dumps([g.to_json() for g in groups])
+
+
+def _where(index: Index, threshold: int | None, reach: int | None) -> tuple[Path | None, list]:
+    """(the index's folder, the key of what is kept for this dedupe) or (None, None)."""
+    folder = _folder(index)
+    version = index.version() if folder is not None else None
+    if version is None:
+        return None, None
+    return folder, [*_asked(index, threshold, reach), json.loads(json.dumps(version))]
 
 
 def _links(index: Index, path: Path, asked: list, threshold, reach) -> dict:
@@ -84,7 +118,7 @@ def _links(index: Index, path: Path, asked: list, threshold, reach) -> dict:
         if id in changed:  # no longer than the change (grouping.links_touching)
             searches[id] = grouping.search_hashes(h, stored.get(id), index.variants)
     kept = {"prints": prints, "searches": searches, "links": [list(k) for k in links.values()]}
-    _save(path, {"key": asked, **kept})
+    _save(path, json.dumps({"key": asked, **kept}))
     return links
 
 
@@ -151,7 +185,7 @@ def _load(path: Path, key: list) -> dict | None:
         return None
 
 
-def _save(path: Path, kept: dict) -> None:
+def _save(path: Path, text: str) -> None:
     import tempfile  # ~5 ms of imports that a dedupe answered from the file does not need
 
     try:  # written aside, then renamed: a reader sees the old file or the new, never half
@@ -161,7 +195,7 @@ def _save(path: Path, kept: dict) -> None:
         return
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(kept))  # json.dump to a file is the pure-Python encoder: 10x slower
+            f.write(text)
         os.replace(aside, path)
     except OSError as e:
         log.info("cannot keep the groups in %s: %s", path, e)

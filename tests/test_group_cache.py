@@ -192,3 +192,27 @@ def test_kept_links_of_wrong_shape_are_searched_again_in_full(stored):
         found = group_cache.dedupe(index)
         assert calls == [None]
         assert found == index.dedupe()
+
+
+def test_the_json_answer_is_kept_and_follows_every_change(stored):
+    with phashdb.open(stored) as index:
+        fresh = json.dumps([g.to_json() for g in index.dedupe()])
+        assert group_cache.dedupe_json(index) == fresh
+        calls = counted(index)
+        index.rows = None  # answered from the kept text: no stored hash or descriptor read
+        assert group_cache.dedupe_json(index) == fresh
+        assert calls == []
+    with phashdb.open(stored) as index:
+        index.remove("chelsea-copy")
+        after = group_cache.dedupe_json(index)
+        assert after != fresh and after == json.dumps([g.to_json() for g in index.dedupe()])
+        assert group_cache.dedupe_json(index, 0) == group_cache.to_json(index.dedupe(0))
+
+
+def test_dedupe_json_prints_the_same_bytes_kept_or_found(stored):
+    run = [sys.executable, "-m", "phashdb", "--db", str(stored), "dedupe", "--json"]
+    first = subprocess.run(run, capture_output=True, check=True).stdout
+    assert (stored / group_cache.TEXT).is_file()
+    again = subprocess.run(run, capture_output=True, check=True).stdout
+    with phashdb.open(stored) as index:
+        assert first == again == (json.dumps([g.to_json() for g in index.dedupe()]) + "\n").encode()
