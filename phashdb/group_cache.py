@@ -22,7 +22,6 @@ them; elsewhere this is `index.dedupe`. Deleting either file is always safe.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -139,6 +138,8 @@ def _kept_links(path: Path, asked: list) -> tuple[dict, dict, dict | None]:
 
 def _prints(rows: tuple) -> dict[str, str]:
     """Each image's fingerprint: all a link of it depends on (its pHash and descriptor)."""
+    import hashlib  # ~3 ms of imports (OpenSSL) that a dedupe answered from the files does not need
+
     ids, hashes, stored = rows
     return {
         id: f"{h:016x}" + ("" if d is None else hashlib.blake2b(d, digest_size=12).hexdigest())
