@@ -98,27 +98,36 @@ def _where(index: Index, threshold: int | None, reach: int | None) -> tuple[Path
 
 def _links(index: Index, path: Path, asked: list, threshold, reach) -> dict:
     """Every link among the images stored now: the kept ones of images unchanged, and a search
-    for those of images added or changed."""
-    rows = index.rows()
-    prints = _prints(rows)
+    for those of images added or changed (only then is numpy imported: after a removal or a
+    decision, the kept links are grouped again as they are)."""
+    records = {i.id: i for i in index.store.images()}
+    prints = {id: _print(i) for id, i in records.items()}
     before, searches, links = _kept_links(path, asked)
     changed = {i for i, p in prints.items() if before.get(i) != p}
     searches = {i: s for i, s in searches.items() if i in prints and i not in changed}
     if links is None:
-        links = index.links(rows, threshold, reach=reach)
+        links = index.links(_rows(records), threshold, reach=reach)
     else:
         gone = changed | (before.keys() - prints.keys())
         links = {p: k for p, k in links.items() if p[0] not in gone and p[1] not in gone}
         if changed:
             ask = {"touching": changed, "searches": searches}
-            links.update(index.links(rows, threshold, reach=reach, **ask))
-    ids, hashes, stored = rows
-    for id, h in zip(ids, hashes.tolist()):  # kept so that the next search of a change is
-        if id in changed:  # no longer than the change (grouping.links_touching)
-            searches[id] = grouping.search_hashes(h, stored.get(id), index.variants)
+            links.update(index.links(_rows(records), threshold, reach=reach, **ask))
+    for id in changed:  # kept so that the next search of a change is no longer than the change
+        image = records[id]
+        searches[id] = grouping.search_hashes(image.hash, image.descriptor, index.variants)
     kept = {"prints": prints, "searches": searches, "links": [list(k) for k in links.values()]}
     _save(path, json.dumps({"key": asked, **kept}))
     return links
+
+
+def _rows(records: dict) -> tuple:
+    """`records` (Image by id) as `Index.rows()` gives them: read once, searched as read."""
+    import numpy as np
+
+    hashes = np.array([i.hash for i in records.values()], dtype=np.uint64)
+    stored = {id: i.descriptor for id, i in records.items() if i.descriptor is not None}
+    return list(records), hashes, stored
 
 
 def _kept_links(path: Path, asked: list) -> tuple[dict, dict, dict | None]:
@@ -136,16 +145,13 @@ def _kept_links(path: Path, asked: list) -> tuple[dict, dict, dict | None]:
         return {}, {}, None
 
 
-def _prints(rows: tuple) -> dict[str, str]:
-    """Each image's fingerprint: all a link of it depends on (its pHash and descriptor)."""
-    import hashlib  # ~3 ms of imports (OpenSSL) that a dedupe answered from the files does not need
+def _print(image) -> str:
+    """The image's fingerprint: all a link of it depends on (its pHash and descriptor)."""
+    import hashlib  # ~3 ms of imports (OpenSSL) a dedupe answered from the files does not need
 
-    ids, hashes, stored = rows
-    return {
-        id: f"{h:016x}" + ("" if d is None else hashlib.blake2b(d, digest_size=12).hexdigest())
-        for id, h in zip(ids, hashes.tolist())
-        for d in (stored.get(id),)
-    }
+    if image.descriptor is None:
+        return f"{image.hash:016x}"
+    return f"{image.hash:016x}{hashlib.blake2b(image.descriptor, digest_size=12).hexdigest()}"
 
 
 def _folder(index: Index) -> Path | None:

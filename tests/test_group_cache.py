@@ -48,7 +48,7 @@ def test_the_groups_are_kept_and_answered_while_nothing_changes(stored):
         assert calls == [None] and (stored / group_cache.FILE).is_file()
     with phashdb.open(stored) as index:  # another process's view: a new connection
         calls = counted(index)
-        index.rows = None  # answered from the file: no stored hash or descriptor read
+        index.store.images = None  # answered from the file: no stored record read
         assert group_cache.dedupe(index) == fresh
         assert calls == []
 
@@ -199,7 +199,7 @@ def test_the_json_answer_is_kept_and_follows_every_change(stored):
         fresh = json.dumps([g.to_json() for g in index.dedupe()])
         assert group_cache.dedupe_json(index) == fresh
         calls = counted(index)
-        index.rows = None  # answered from the kept text: no stored hash or descriptor read
+        index.store.images = None  # answered from the kept text: no stored record read
         assert group_cache.dedupe_json(index) == fresh
         assert calls == []
     with phashdb.open(stored) as index:
