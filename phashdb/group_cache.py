@@ -30,13 +30,12 @@ from pathlib import Path
 from . import grouping
 from .grouping import Link
 from .index import Group, Index
-from .records import image_from_json, image_to_json
 
 log = logging.getLogger(__name__)
 
 # The layout of the files, and what the groups mean: raise it when dedupe's answer changes for
 # the same stored data (groups and links kept by an older phashdb are then found again).
-FORMAT = 2
+FORMAT = 3
 FILE = "groups.json"
 LINKS = "links.json"
 TEXT = "dedupe.json"  # the key's line, then `dedupe --json`'s answer
@@ -52,11 +51,11 @@ def dedupe(index: Index, threshold: int | None = None, *, reach: int | None = No
     kept = _load(folder / FILE, key)
     if kept is not None:
         try:
-            return [_group_from_json(g) for g in kept["groups"]]
+            return _groups_from_json(index, kept["groups"])
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             log.info("not using the kept groups in %s: %s", folder / FILE, e)
     groups = index.groups(_links(index, folder / LINKS, key[:-1], threshold, reach))
-    kept = {"key": key, "groups": [_group_to_json(g) for g in groups]}
+    kept = {"key": key, "groups": [[[i.id for i in g.images], g.pairs] for g in groups]}
     _save(folder / FILE, json.dumps(kept))
     return groups
 
@@ -167,15 +166,14 @@ def _asked(index: Index, threshold: int | None, reach: int | None) -> list:
     return json.loads(json.dumps([FORMAT, __version__, asked]))
 
 
-def _group_from_json(g: dict) -> Group:
-    return Group(
-        tuple(image_from_json(i) for i in g["images"]),
-        tuple((a, b, d) for a, b, d in g["pairs"]),
-    )
-
-
-def _group_to_json(g: Group) -> dict:
-    return {"images": [image_to_json(i) for i in g.images], "pairs": [list(p) for p in g.pairs]}
+def _groups_from_json(index: Index, groups: list) -> list[Group]:
+    """The kept groups (ids and close pairs) with their images' records as stored: under the
+    same version of the index, the records they were found with."""
+    records = index.store.find({i for ids, _ in groups for i in ids})
+    return [
+        Group(tuple(records[i] for i in ids), tuple((a, b, d) for a, b, d in pairs))
+        for ids, pairs in groups
+    ]
 
 
 def _load(path: Path, key: list) -> dict | None:
