@@ -194,6 +194,47 @@ def search_links(
     return links
 
 
+def links_touching(
+    rows: tuple, touching: set[str], threshold: int, reach: int, variants: bool = True,
+    searches: Mapping[str, list[int]] | None = None,
+) -> list[Link]:  # fmt: skip
+    """The links among `rows` (ids, hashes, descriptors by id, as `search_links` takes them)
+    with an end in `touching`: what `search_links` over all rows finds of them, from both
+    sides (a check need not be symmetric: a flip or key of either may be the one that meets
+    the other), the added images' searches over all rows and every row's over the added.
+    `searches` (id -> `search_hashes`), when known, spares making every row's queries: only
+    rows with a search within reach of an image touching (or not in it) search again."""
+    ids, hashes, stored = rows
+    mine = [k for k, id in enumerate(ids) if id in touching]
+    if not mine:
+        return []
+    mine_ids, mine_hashes = [ids[k] for k in mine], hashes[mine]
+    ask = (threshold, reach, variants)
+    links = search_links(mine_ids, mine_hashes, stored, in_memory(ids, hashes), *ask)
+    near = in_memory(mine_ids, mine_hashes)
+    if searches is not None:
+        again = _near_rows(ids, searches, near, max(threshold, reach))
+        ids, hashes = [ids[k] for k in again], hashes[again]
+    return links + search_links(ids, hashes, stored, near, *ask)
+
+
+def _near_rows(ids: list[str], searches: Mapping, near: Callable, radius: int) -> list[int]:
+    """The rows with a search (`searches`) within `radius` of a row of `near`, or none known:
+    no other row's search can meet one of `near` (each searches at most that far)."""
+    import numpy as np
+
+    owner = [k for k, id in enumerate(ids) for _ in searches.get(id, ())]
+    flat = np.array([h for id in ids for h in searches.get(id, ())], dtype=np.uint64)
+    q, _, _ = near(flat, radius)
+    unknown = {k for k, id in enumerate(ids) if id not in searches}
+    return sorted({owner[n] for n in q.tolist()} | unknown)
+
+
+def search_hashes(hash: int, stored: bytes | None, variants: bool = True) -> list[int]:
+    """The pHashes the searches of a stored image use (its `queries`, whatever their radii)."""
+    return [query.hash for query in queries("", hash, stored, 0, 0, variants)]
+
+
 def too_many(threshold: int) -> str:
     return (
         f"more than {MAX_PAIRS:,} close pairs at threshold {threshold}: a dedupe holds them in "

@@ -13,6 +13,7 @@ from dataclasses import replace
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import grouping
 from .bands import HASH_BITS
@@ -26,6 +27,9 @@ from .records import Decision, Image, Match, Verdict
 from .settings import DEFAULT_REACH, DEFAULT_THRESHOLD, opened  # noqa: F401 (public here too)
 from .settings import radius as _radius
 from .store import open_store
+
+if TYPE_CHECKING:  # imported where used: opening an index and reading records need no numpy
+    import numpy as np
 
 
 class Index:
@@ -185,14 +189,30 @@ class Index:
         `reach`, default the index's, and the stored flips and rotations; phashdb.grouping),
         groups never joining a pair marked not duplicates. Raises ValueError for a threshold
         beyond the index's reach (or threshold), whose pairs could fill the memory."""
+        return self.groups(self.links(self.rows(), threshold, reach=reach))
+
+    def rows(self) -> tuple[list[str], np.ndarray, dict[str, bytes]]:
+        """What a dedupe searches: every stored image's id and pHash, and the descriptors by id."""
+        ids, hashes = self.store.hashes()
+        return ids.tolist(), hashes, self.descriptors()
+
+    def links(
+        self, rows: tuple, threshold: int | None = None, *, reach: int | None = None,
+        touching: set[str] | None = None, searches: dict | None = None,
+    ) -> dict[tuple[str, str], grouping.Link]:  # fmt: skip
+        """The strongest link of each linked pair among `rows` (`rows()`), as `dedupe` finds
+        them; with `touching` (ids), only the pairs with an image of it: what changed
+        (`searches`: grouping.links_touching)."""
         radius = self.dedupe_bound(threshold)
         reach = self.reach if reach is None else _radius(reach)
-        ids, hashes = self.store.hashes()
-        stored = self.descriptors()
-        ids = ids.tolist()
-        search = grouping.in_memory(ids, hashes)
-        links = grouping.search_links(ids, hashes, stored, search, radius, reach, self.variants)
-        return self.groups(grouping.best_links(links))
+        ids, hashes, stored = rows
+        if touching is None:
+            search = grouping.in_memory(ids, hashes)
+            found = grouping.search_links(ids, hashes, stored, search, radius, reach, self.variants)
+        else:
+            ask = (radius, reach, self.variants, searches)
+            found = grouping.links_touching(rows, touching, *ask)
+        return grouping.best_links(found)
 
     def dedupe_bound(self, threshold: int | None) -> int:
         """The threshold a dedupe uses; ValueError beyond the index's reach (or threshold)."""

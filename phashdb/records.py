@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from .hashvalue import to_hex
 
@@ -49,10 +49,14 @@ def file_fields(image: Image) -> tuple:
 def image_to_json(image: Image) -> dict:
     """`image` as a JSON object (the MapReduce jobs' records): its fields, the descriptor in
     base64."""
-    out = asdict(image)
+    # Its fields are plain values: asdict's deep copy of each costs ~0.1 ms a record.
+    out = {name: getattr(image, name) for name in _IMAGE_FIELDS}
     if image.descriptor is not None:
         out["descriptor"] = base64.b64encode(image.descriptor).decode()
     return out
+
+
+_IMAGE_FIELDS = tuple(f.name for f in fields(Image))
 
 
 def image_from_json(record: dict) -> Image:

@@ -72,3 +72,20 @@ def test_a_rerun_over_stored_files_loads_neither_numpy_nor_pillow(tmp_path, phot
         modules = loaded("--db", location, *args)
         assert {"phashdb.index", "sqlite3"} <= modules
         assert not modules & {"numpy", "PIL", "multiprocessing"}, args
+
+
+def test_a_dedupe_after_a_removal_or_a_decision_loads_no_numpy(tmp_path, photos):
+    """Nothing to search: the kept links of the images left are grouped again as they are."""
+    location, folder = tmp_path / "index", tmp_path / "photos"
+    folder.mkdir()
+    for name in ("rocket", "camera", "coffee"):
+        (folder / f"{name}.jpg").write_bytes(open(photos[name], "rb").read())
+    phashdb = [sys.executable, "-m", "phashdb", "--db", location]
+    subprocess.run([*phashdb, "ingest", folder], check=True, capture_output=True)
+    subprocess.run([*phashdb, "dedupe", "--json"], check=True, capture_output=True)
+    rocket, camera, coffee = (str(folder / f"{n}.jpg") for n in ("rocket", "camera", "coffee"))
+    for change in (["remove", rocket], ["decisions", "add", camera, coffee]):
+        subprocess.run([*phashdb, *change], check=True, capture_output=True)
+        modules = loaded("--db", location, "dedupe", "--json")
+        assert "phashdb.group_cache" in modules
+        assert not modules & {"numpy", "PIL"}, change

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
+from PIL import Image as PILImage
 
 import phashdb
 from phashdb import group_cache
@@ -25,15 +27,16 @@ def stored(tmp_path, photos, near_copies):
 
 
 def counted(index):
-    """`index` whose dedupe counts its calls (the search itself, not the kept answer)."""
+    """`index` whose link search counts its calls (the search itself, not the kept answer):
+    each call's `touching` (None: every image searched)."""
     calls = []
-    search = index.dedupe
+    search = index.links
 
-    def dedupe(*args, **kwargs):
-        calls.append(args)
+    def links(*args, **kwargs):
+        calls.append(kwargs.get("touching"))
         return search(*args, **kwargs)
 
-    index.dedupe = dedupe
+    index.links = links
     return calls
 
 
@@ -42,33 +45,81 @@ def test_the_groups_are_kept_and_answered_while_nothing_changes(stored):
         fresh = index.dedupe()
         calls = counted(index)
         assert group_cache.dedupe(index) == fresh
-        assert len(calls) == 1 and (stored / group_cache.FILE).is_file()
+        assert calls == [None] and (stored / group_cache.FILE).is_file()
     with phashdb.open(stored) as index:  # another process's view: a new connection
         calls = counted(index)
+        index.store.images = None  # answered from the file: no stored record read
         assert group_cache.dedupe(index) == fresh
         assert calls == []
 
 
+def mirrored(path, folder):
+    """The photo flipped left to right: linked to it by a stored variant only."""
+    out = folder / f"{path.stem}-mirrored.png"
+    with PILImage.open(path) as img:
+        img.transpose(PILImage.Transpose.FLIP_LEFT_RIGHT).save(out)
+    return out
+
+
+def replaced(index, photos):
+    """`coffee` stored again under its id with another photo's hash and descriptor (what
+    ingest stores when a file is overwritten by another picture)."""
+    other = index.check(photos["astronaut"], "coffee").image
+    index.store.put([replace(index.get("coffee"), hash=other.hash, descriptor=other.descriptor)])
+
+
 @pytest.mark.parametrize(
-    "change",
+    ("change", "searched", "differs"),
     [
-        lambda index, photos: index.remove("coffee-copy"),
-        lambda index, photos: index.add(photos["astronaut"], "astronaut"),
-        lambda index, photos: index.mark_not_duplicates([("chelsea", "chelsea-copy")]),
-        lambda index, photos: index.store.write_settings({"threshold": 4}),
+        (lambda index, photos, near, tmp: index.remove("coffee-copy"), [], True),
+        (
+            lambda index, photos, near, tmp: index.add(photos["astronaut"], "astronaut"),
+            [{"astronaut"}],
+            False,
+        ),
+        (  # linked from the side of the images stored before (as-is: the larger id's search)
+            lambda index, photos, near, tmp: index.add(
+                near["camera"], "a-copy", keep_duplicate=True
+            ),
+            [{"a-copy"}],
+            True,
+        ),
+        (
+            lambda index, photos, near, tmp: index.add(
+                mirrored(photos["chelsea"], tmp), "mirror", keep_duplicate=True
+            ),
+            [{"mirror"}],
+            True,
+        ),
+        (lambda index, photos, near, tmp: replaced(index, photos), [{"coffee"}], True),
+        (
+            lambda index, photos, near, tmp: index.mark_not_duplicates(
+                [("chelsea", "chelsea-copy")]
+            ),
+            [],
+            True,
+        ),
+        (
+            lambda index, photos, near, tmp: index.store.write_settings({"threshold": 4}),
+            [None],
+            False,
+        ),
     ],
-    ids=["remove", "add", "decision", "settings"],
+    ids=["remove", "add", "add-linked", "add-mirrored", "replace", "decision", "settings"],
 )
-def test_any_change_finds_them_again(stored, photos, change):
+def test_a_change_searches_only_what_changed_and_groups_as_a_full_search(
+    stored, photos, near_copies, tmp_path, change, searched, differs
+):
     with phashdb.open(stored) as index:
-        group_cache.dedupe(index)
+        before = group_cache.dedupe(index)
     with phashdb.open(stored) as other:
-        change(other, photos)
+        change(other, photos, near_copies, tmp_path)
     with phashdb.open(stored) as index:
         calls = counted(index)
         found = group_cache.dedupe(index)
-        assert len(calls) == 1
+        assert calls == searched  # the images changed, and those alone; or all, new settings
         assert found == index.dedupe()
+        assert (found != before) == differs
 
 
 def test_a_change_by_another_process_is_seen(stored, near_copies):
@@ -99,8 +150,9 @@ def test_a_damaged_file_is_found_again_and_replaced(stored, damage):
         key = json.loads(kept.read_text())["key"]
         kept.write_bytes(damage)
         calls = counted(index)
-        assert group_cache.dedupe(index) == index.dedupe()
-        assert len(calls) == 2  # the kept answer was not used
+        found = group_cache.dedupe(index)
+        assert calls == []  # grouped again from the kept links: nothing changed, nothing searched
+        assert found == index.dedupe()
         assert json.loads(kept.read_text())["key"] == key
 
 
@@ -113,3 +165,54 @@ def test_groups_kept_before_a_write_never_answer_after_it(stored):
         (stored / group_cache.FILE).write_bytes(kept)
         assert group_cache.dedupe(index) == index.dedupe()
         assert not any("camera-copy" in [i.id for i in g.images] for g in group_cache.dedupe(index))
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b'{"key": 1}', b"[]", b"{}"])
+def test_damaged_links_are_searched_again_in_full(stored, damage):
+    with phashdb.open(stored) as index:
+        group_cache.dedupe(index)
+        key = json.loads((stored / group_cache.LINKS).read_text())["key"]
+        (stored / group_cache.LINKS).write_bytes(damage)
+        index.remove("rocket-copy")
+        calls = counted(index)
+        found = group_cache.dedupe(index)
+        assert calls == [None]
+        assert found == index.dedupe()
+        assert json.loads((stored / group_cache.LINKS).read_text())["key"] == key
+
+
+def test_kept_links_of_wrong_shape_are_searched_again_in_full(stored):
+    with phashdb.open(stored) as index:
+        group_cache.dedupe(index)
+        kept = json.loads((stored / group_cache.LINKS).read_text())
+        kept["links"] = [["a", "b"]]
+        (stored / group_cache.LINKS).write_text(json.dumps(kept))
+        index.remove("rocket-copy")
+        calls = counted(index)
+        found = group_cache.dedupe(index)
+        assert calls == [None]
+        assert found == index.dedupe()
+
+
+def test_the_json_answer_is_kept_and_follows_every_change(stored):
+    with phashdb.open(stored) as index:
+        fresh = json.dumps([g.to_json() for g in index.dedupe()])
+        assert group_cache.dedupe_json(index) == fresh
+        calls = counted(index)
+        index.store.images = None  # answered from the kept text: no stored record read
+        assert group_cache.dedupe_json(index) == fresh
+        assert calls == []
+    with phashdb.open(stored) as index:
+        index.remove("chelsea-copy")
+        after = group_cache.dedupe_json(index)
+        assert after != fresh and after == json.dumps([g.to_json() for g in index.dedupe()])
+        assert group_cache.dedupe_json(index, 0) == group_cache.to_json(index.dedupe(0))
+
+
+def test_dedupe_json_prints_the_same_bytes_kept_or_found(stored):
+    run = [sys.executable, "-m", "phashdb", "--db", str(stored), "dedupe", "--json"]
+    first = subprocess.run(run, capture_output=True, check=True).stdout
+    assert (stored / group_cache.TEXT).is_file()
+    again = subprocess.run(run, capture_output=True, check=True).stdout
+    with phashdb.open(stored) as index:
+        assert first == again == (json.dumps([g.to_json() for g in index.dedupe()]) + "\n").encode()

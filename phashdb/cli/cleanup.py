@@ -53,6 +53,11 @@ def dedupe(opts: Options, threshold, runner, action, rule, dry_run, as_json) -> 
         if dry_run or rule != BEST:
             raise click.UsageError("--keep and --dry-run go with --apply")
     with opts.open() as index:
+        if as_json and not runner and not action:
+            from phashdb import group_cache
+
+            click.echo(group_cache.dedupe_json(index, threshold))
+            return
         if runner:
             from phashdb.mr import run as mr
 
