@@ -179,8 +179,9 @@ def test_a_load_killed_mid_step_keeps_every_batch_committed_before(tmp_path, sto
         assert not list(path.glob("*.tmp"))
         assert len(index) == 10_000 and index.fsck() == []
         stored = [spread(i) for i in range(10_000)]
-        assert index.query_many(stored[::997], 0) == [[(f"b{i // 5000}-{i % 5000}", 0)]
-                                                      for i in range(0, 10_000, 997)]
+        assert index.query_many(stored[::997], 0) == [
+            [(f"b{i // 5000}-{i % 5000}", 0)] for i in range(0, 10_000, 997)
+        ]
         lost = [spread(i) for i in range(10_000, 15_000, 997)]
         assert index.query_many(lost, 0) == [[] for _ in lost]
         index.add_hashes((f"b2-{i}", spread(10_000 + i)) for i in range(5000))
