@@ -268,7 +268,7 @@ class LiveTables:
             if into_file:
                 self._build_into_file(parts, marks)
                 return
-            rows = join_rows([rows for rows, _ in parts])
+            rows = join_rows([r for r, _ in parts])
             hashes = np.concatenate([h for _, h in parts])
             del parts
             self.tables = BandTables.build(hashes, BandLayout.for_size(len(hashes)))
