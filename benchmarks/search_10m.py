@@ -57,6 +57,17 @@ print(took, int(peak) / 1024)
 """
 
 
+def memory() -> str:
+    """This process's peak resident memory so far, and what is resident now (its own memory,
+    and pages of mapped files: the page cache's, given back whenever needed)."""
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    gb = {k: int(status[k].split()[0]) / 2**20 for k in ("VmHWM", "RssAnon", "RssFile")}
+    return (
+        f"peak {gb['VmHWM']:.2f} GB resident; now {gb['RssAnon']:.2f} GB own memory, "
+        f"{gb['RssFile']:.2f} GB of mapped files"
+    )
+
+
 def timed(fn, *args) -> float:
     """Milliseconds that fn(*args) took."""
     t = time.perf_counter()
@@ -82,6 +93,7 @@ def main() -> None:
         queries = near ^ (flips & np.uint64(0x0101_0001_0100_0001))
         with tempfile.TemporaryDirectory() as folder:
             load, cpu, build = load_index(folder, hashes)
+            print(f"loading: {memory()}", flush=True)
             # A cold open in a process of its own: its time and its whole resident memory.
             cold, rss = subprocess.run(
                 [sys.executable, "-c", COLD_OPEN, folder, str(int(queries[0]))],
@@ -98,6 +110,7 @@ def main() -> None:
                 f" in a new process of {float(rss):,.0f} MB resident; bands {index.stats()['bands']}"
             )
             print_radii(index, flat, queries, radii)
+            print(f"after the queries: {memory()}")
             index.close()
             del flat
 

@@ -100,11 +100,11 @@ def test_building_into_the_file_holds_a_band_at_a_time(tmp_path):
 def test_a_failed_table_file_write_builds_in_memory_and_loses_no_row(tmp_path, caplog):
     real_put, calls = table_file._put, []
 
-    def disk_full_at_the_fifth_array(f, *pieces):
+    def disk_full_at_the_fifth_array(f, pieces):
         calls.append(1)
         if len(calls) == 5:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_put(f, *pieces)
+        return real_put(f, pieces)
 
     path = tmp_path / "index"
     with pytest.MonkeyPatch.context() as mp:
@@ -151,9 +151,9 @@ if stop_in == "insert":
     index.add_hashes(pairs(2))
 else:
     real_put, arrays = file._put, []
-    def put(f, *pieces):
+    def put(f, pieces):
         arrays.append(1)
-        return stop() if len(arrays) == 6 else real_put(f, *pieces)
+        return stop() if len(arrays) == 6 else real_put(f, pieces)
     file._put = put
     index.query(0, 0)
 """

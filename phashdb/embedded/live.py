@@ -297,12 +297,11 @@ class LiveTables:
     def _build_into_file(self, parts: list[tuple[RowIds, np.ndarray]], marks: dict) -> None:
         """Tables over `parts` written to their file a band at a time, then mapped from it: at
         10^8 rows the loading process peaked at 8.5 GB with the whole tables in memory."""
-        hashes = np.concatenate([h for _, h in parts])
-        rows = [r for r, _ in parts]
+        hashes, rows = [h for _, h in parts], [r for r, _ in parts]
         parts.clear()  # the rows are freed as soon as they are written (save_built)
         self.tables = self.rows = None
-        save_built(self.file, hashes, BandLayout.for_size(len(hashes)), rows, marks)
-        del hashes
+        layout = BandLayout.for_size(sum(map(len, hashes)))
+        save_built(self.file, hashes, layout, rows, marks)
         tables, rows, extra = load(self.file)
         if extra != marks:
             # Another process saved its tables over ours meanwhile: use its (checked as any).
