@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 
 from phashdb.bands import BandLayout
-from phashdb.tables import BandTables, RowIds, load, save
+from phashdb.tables import BandTables, RowIds, load, read_header, save, save_built
 
 HASHES = np.array(
     [0, 0xFFFFFFFFFFFFFFFF, 0x0123456789ABCDEF, 0x8000000000000001, 0x0123456789ABCDEE],
@@ -42,3 +42,29 @@ def test_a_saved_file_loads_as_it_was_written(tmp_path):
     assert rows.ids(np.arange(5)) == IDS
     q, found, d = tables.search(HASHES[2:3], 1, strategy="probe")
     assert sorted(zip(found.tolist(), d.tolist())) == [(2, 0), (4, 1)]
+
+
+def test_a_file_built_band_by_band_loads_as_saves_does(tmp_path):
+    # save_built writes the arrays before it knows their CRC32s: its header may end in spaces,
+    # and every array is the one `save` writes, where `save` writes it relative to the header.
+    layout = BandLayout.even(16)
+    save(tmp_path / "whole.bin", BandTables.build(HASHES, layout), RowIds.of(KEYS, IDS), EXTRA)
+    pieces = [RowIds.of(KEYS[:2], IDS[:2]), RowIds.of(KEYS[2:2], []), RowIds.of(KEYS[2:], IDS[2:])]
+    hashes = [HASHES[:2], HASHES[2:2], HASHES[2:]]
+    save_built(tmp_path / "built.bin", hashes, layout, pieces, EXTRA)
+    assert pieces == [] and hashes == []  # let go once written
+    (whole, whole_rows, whole_extra), (built, built_rows, built_extra) = (
+        load(tmp_path / name, check_all=True) for name in ("whole.bin", "built.bin")
+    )
+    assert built_extra == whole_extra and built.layout == whole.layout
+    for a, b in [(whole.hashes, built.hashes), (whole_rows.keys, built_rows.keys),
+                 (whole_rows.id_blob, built_rows.id_blob), (whole_rows.id_ends, built_rows.id_ends),
+                 *zip(whole.orders + whole.starts + whole.sorted_hashes,
+                      built.orders + built.starts + built.sorted_hashes)]:  # fmt: skip
+        assert a.dtype == b.dtype and a.tolist() == b.tolist()
+    whole_head, whole_base = read_header(tmp_path / "whole.bin")
+    built_head, built_base = read_header(tmp_path / "built.bin")
+    assert built_head == whole_head
+    data = [(tmp_path / name).read_bytes()[base:] for name, base in
+            [("whole.bin", whole_base), ("built.bin", built_base)]]  # fmt: skip
+    assert data[0] == data[1]

@@ -246,14 +246,8 @@ class EmbeddedStore:
             first = self._db.take_seqs(len(hashes))
             try:
                 self._db.execute("SAVEPOINT bulk")
-                self._db.executemany(
-                    f"INSERT INTO images (seq, id, hash, added) VALUES (?, ?, ?, {time.time()!r})",
-                    zip(
-                        range(first, first + len(hashes)),
-                        # All ASCII (a bulk load's ids are): no id need be looked at alone.
-                        ids if "".join(ids).isascii() else map(sql_text, ids),
-                        hashes.view(np.int64).tolist(),
-                    ),
+                ids, values = self._db.insert_new(
+                    first, ids, hashes.view(np.int64).tolist(), time.time()
                 )
                 self._db.execute("RELEASE bulk")
             except sqlite3.IntegrityError:
@@ -262,7 +256,7 @@ class EmbeddedStore:
                 self.put(Image(i, h) for i, h in zip(ids, hashes.tolist()))
                 return
             # We hold the write lock and were caught up: these are all the rows since.
-            self._live.added(first, ids, hashes)
+            self._live.added(first, ids, np.array(values, np.int64).view(np.uint64))
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove images by id; returns how many were stored."""

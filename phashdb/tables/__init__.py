@@ -4,12 +4,12 @@ force it is an optimisation of (scan.py)."""
 
 from __future__ import annotations
 
-from .file import load, read_header, save
+from .file import load, read_header, save, save_built
 from .ids import RowIds, decode_ids, encode_ids, id_slices, join_rows
 from .scan import scan
 from .search import BandTables, Damaged
 
 __all__ = [
     "BandTables", "Damaged", "RowIds", "decode_ids", "encode_ids", "id_slices", "join_rows",
-    "load", "read_header", "save", "scan",
+    "load", "read_header", "save", "save_built", "scan",
 ]  # fmt: skip

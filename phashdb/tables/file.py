@@ -16,10 +16,13 @@ the header's length (8 bytes) and CRC32 (4), the header (JSON: band widths, the 
 
 from __future__ import annotations
 
+import ctypes
 import json
 import mmap
 import os
 import zlib
+from collections.abc import Iterable
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +30,7 @@ import numpy as np
 from ..bands import BandLayout
 from .ids import RowIds
 from .scan import threads
-from .search import MAX_ROWS, MAX_TABLE_BITS, BandTables, Damaged
+from .search import MAX_ROWS, MAX_TABLE_BITS, BandTables, Damaged, band_arrays
 
 MAGIC = b"PHDBTAB3"
 # What `save` writes after the magic: the header's length and CRC32, then the header (JSON).
@@ -45,28 +48,109 @@ DTYPES = {"keys": "int64", "hashes": "uint64", "id_blob": "uint8", "id_ends": "i
 def save(path: Path, tables: BandTables, rows: RowIds, extra: dict) -> None:
     """Write `tables` and what their rows stand for to `path` atomically (a reader sees the old
     file or the new one), with `extra` in the header; a failed write leaves no temporary file."""
-    arrays = _named(tables, rows)
-    header = {"widths": list(tables.layout.widths), "extra": extra, "arrays": {}}
+    arrays = {name: np.ascontiguousarray(a) for name, a in _named(tables, rows).items()}
+    crcs = {name: zlib.crc32(a) for name, a in arrays.items()}
+    head = _head(tables.layout.widths, extra, arrays, crcs)
+    with _writing(path) as f:
+        f.write(_prefixed(head))
+        for a in arrays.values():
+            _put(f, [a])
+
+
+def save_built(
+    path: Path, hashes: list[np.ndarray], layout: BandLayout, rows: list[RowIds], extra: dict
+) -> None:
+    """`save` of BandTables.build(the `hashes` pieces joined, layout) with `rows` (pieces, in
+    the same order), built and written a band at a time: only one band's arrays are ever in
+    memory (at 10^8 rows the whole tables were 4.4 GB more). Both lists are emptied once
+    written, so that the caller's memory of the rows' keys and ids goes before the hashes are
+    joined and the bands built. The file reads as `save`'s does; its header's JSON may end in
+    spaces (the CRC32s are known only at the end, the arrays' place at the start)."""
+    n, widths = sum(map(len, hashes)), layout.widths
+    lengths = {"keys": n, "hashes": n, "id_blob": sum(len(r.id_blob) for r in rows), "id_ends": n}
+    for b, width in enumerate(widths):
+        lengths |= {f"order{b}": n, f"start{b}": (1 << width) + 1, f"sorted{b}": n}
+    shapes = {name: np.empty(0, DTYPES[name.rstrip("0123456789")]) for name in lengths}
+    worst = _head(widths, extra, shapes, dict.fromkeys(lengths, 2**32 - 1), lengths)
+    base = _base(worst)
+    with _writing(path) as f:
+        f.seek(base)
+        crcs = {"keys": _put(f, (r.keys for r in rows)), "hashes": _put(f, hashes)}
+        crcs["id_blob"] = _put(f, (r.id_blob for r in rows))
+        offsets = np.cumsum([0] + [len(r.id_blob) for r in rows]).tolist()
+        crcs["id_ends"] = _put(f, (r.id_ends + o for r, o in zip(rows, offsets)))
+        rows.clear()
+        joined = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
+        hashes.clear()
+        _give_back_freed_memory()
+        for b, arrays in enumerate(band_arrays(joined, layout)):
+            for kind, a in zip(("order", "start", "sorted"), arrays):
+                crcs[f"{kind}{b}"] = _put(f, [a])
+        head = _head(widths, extra, shapes, crcs, lengths)
+        if _base(head) != base:
+            head += b" " * (base - PREFIX - len(head))
+        f.seek(0)
+        f.write(_prefixed(head))
+
+
+def _give_back_freed_memory() -> None:
+    """Hand the heap's free pages back to the system before the bands are built. A bulk load's
+    delta is thousands of arrays of ~8 MB, which glibc serves from its heap once its mmap
+    threshold has grown past them: freed, they stayed resident (2.5 GB at 10^8 rows) while
+    the bands' arrays, too large for the heap, were mapped anew beside them."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        return  # not glibc: its allocator gives memory back its own way
+
+
+def _head(widths, extra: dict, arrays: dict, crcs: dict, lengths: dict | None = None) -> bytes:
+    """The header (JSON) of a file of `arrays` (their dtypes; their lengths, unless given)."""
+    header = {"widths": list(widths), "extra": extra, "arrays": {}}
     offset = 0
     for name, a in arrays.items():
-        a = np.ascontiguousarray(a)
-        header["arrays"][name] = [str(a.dtype), len(a), offset, zlib.crc32(a)]
-        offset += a.nbytes + -a.nbytes % ALIGN
+        length = len(a) if lengths is None else lengths[name]
+        header["arrays"][name] = [str(a.dtype), length, offset, crcs[name]]
+        nbytes = length * a.itemsize
+        offset += nbytes + -nbytes % ALIGN
     header["data_bytes"] = offset
-    head = json.dumps(header).encode()
-    base = PREFIX + len(head)
-    base += -base % ALIGN
+    return json.dumps(header).encode()
+
+
+def _base(head: bytes) -> int:
+    """Where the arrays begin, after the header `head`."""
+    return PREFIX + len(head) + -(PREFIX + len(head)) % ALIGN
+
+
+def _prefixed(head: bytes) -> bytes:
+    """The file's start: the magic, the header's length and CRC32, the header, padding."""
+    start = MAGIC + len(head).to_bytes(8, "little") + zlib.crc32(head).to_bytes(4, "little")
+    return start + head + b"\0" * (_base(head) - PREFIX - len(head))
+
+
+def _put(f, pieces: Iterable[np.ndarray]) -> int:
+    """Write one array (in pieces, end to end, each made when its turn comes) and its padding;
+    returns its CRC32."""
+    crc = nbytes = 0
+    for a in pieces:
+        # Written from the array's own memory: tobytes() and a join copied the largest
+        # (0.8 GB at 10^8 rows) twice over.
+        data = memoryview(np.ascontiguousarray(a)).cast("B")
+        f.write(data)
+        crc, nbytes = zlib.crc32(data, crc), nbytes + len(data)
+    f.write(b"\0" * (-nbytes % ALIGN))
+    return crc
+
+
+@contextmanager
+def _writing(path: Path):
+    """A file to write that replaces `path` when done (fsynced), none left when it fails;
+    written from memory just now, it is marked checked. (If another process replaced it
+    meanwhile, its inode differs and its file is checked on its first load.)"""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
-            f.write(MAGIC + len(head).to_bytes(8, "little"))
-            f.write(zlib.crc32(head).to_bytes(4, "little") + head)
-            f.write(b"\0" * (base - f.tell()))
-            for a in arrays.values():
-                # Written from the array's own memory: tobytes() and a join copied the largest
-                # (0.8 GB at 10^8 rows) twice over.
-                f.write(memoryview(np.ascontiguousarray(a)).cast("B"))
-                f.write(b"\0" * (-a.nbytes % ALIGN))
+            yield f
             f.flush()
             os.fsync(f.fileno())
             inode = os.fstat(f.fileno()).st_ino
@@ -74,8 +158,6 @@ def save(path: Path, tables: BandTables, rows: RowIds, extra: dict) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    # Written from memory just now: checked. (If another process replaced it meanwhile,
-    # its inode differs and its file is checked on its first load.)
     st = path.stat()
     if st.st_ino == inode:
         _mark_checked(path, st)

@@ -45,22 +45,12 @@ class BandTables:
     @classmethod
     def build(cls, hashes: np.ndarray, layout: BandLayout) -> BandTables:
         """Tables over `hashes`, row i being hashes[i]."""
-        if max(layout.widths) > MAX_TABLE_BITS:
-            raise ValueError(
-                f"'bands' of the embedded index must be at most {MAX_TABLE_BITS} bits wide, "
-                f"got {list(layout.widths)}"
-            )
         hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
         orders, starts, sorted_hashes = [], [], []
-        # One band at a time, not layout.split of all: at 10^8 hashes its uint64 temporaries
-        # of every band at once took 5 GB.
-        for width, shift in zip(layout.widths, layout.shifts):
-            values = ((hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.uint32)
-            orders.append(np.argsort(values, kind="stable").astype(np.int32))
-            counts = np.bincount(values, minlength=1 << width)
-            del values
-            starts.append(np.concatenate(([0], np.cumsum(counts))).astype(np.int32))
-            sorted_hashes.append(hashes[orders[-1]])
+        for order, start, sorted_band in band_arrays(hashes, layout):
+            orders.append(order)
+            starts.append(start)
+            sorted_hashes.append(sorted_band)
         return cls(layout, hashes, orders, starts, sorted_hashes)
 
     def __len__(self) -> int:
@@ -128,3 +118,21 @@ class BandTables:
             return triples
 
         return in_threads(share, len(queries), 1)
+
+
+def band_arrays(hashes: np.ndarray, layout: BandLayout):
+    """Each band's (order, starts, sorted hashes) over `hashes` (uint64), one band at a time:
+    a caller may write a band away before the next is made (tables/file.py's `save_built`)."""
+    if max(layout.widths) > MAX_TABLE_BITS:
+        raise ValueError(
+            f"'bands' of the embedded index must be at most {MAX_TABLE_BITS} bits wide, "
+            f"got {list(layout.widths)}"
+        )
+    # One band at a time, not layout.split of all: at 10^8 hashes its uint64 temporaries of
+    # every band at once took 5 GB.
+    for width, shift in zip(layout.widths, layout.shifts):
+        values = ((hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.uint32)
+        order = np.argsort(values, kind="stable").astype(np.int32)
+        counts = np.bincount(values, minlength=1 << width)
+        del values
+        yield order, np.concatenate(([0], np.cumsum(counts))).astype(np.int32), hashes[order]
