@@ -34,6 +34,9 @@ COMMIT_SECONDS = 2.0
 # count first. Either way the hashes are the same: only where they are computed changes.
 POOL_MIN_FILES = 256
 POOL_MIN_BYTES = 128 << 20
+# Forked workers (see _pool) start in milliseconds with all that imported: a few dozen files
+# pay for them.
+FORK_MIN_FILES = 32
 
 
 @dataclass
@@ -175,11 +178,12 @@ def ingest(
         progress(report.skipped)
     workers = workers or os.cpu_count() or 1
     hash_one = partial(hash_file, max_pixels=index.max_pixels)
-    if workers == 1 or len(todo) < 2 or not worth_a_pool(todo):
+    fork = safe_to_fork()
+    if workers == 1 or len(todo) < 2 or not worth_a_pool(todo, forked=fork):
         results = map(hash_one, todo)
         _store(index, results, report, progress)
     else:
-        with _pool(workers) as pool:
+        with _pool(workers, fork) as pool:
             results = pool.imap_unordered(hash_one, todo, chunksize=2)
             _store(index, results, report, progress)
     return report
@@ -192,13 +196,13 @@ def safe_to_fork() -> bool:
     return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
-def _pool(workers: int):
-    """A pool of `workers` processes that hash files: forked when that is safe, inheriting
-    numpy, Pillow and phashdb already imported (a spawned worker imports them again, ~0.3 s
-    of wall time on 2 cores before the first file is done), else spawned."""
+def _pool(workers: int, fork: bool):
+    """A pool of `workers` processes that hash files: forked when that is safe (`fork`),
+    inheriting numpy, Pillow and phashdb already imported (a spawned worker imports them again,
+    ~0.3 s of wall time on 2 cores before the first file is done), else spawned."""
     import multiprocessing  # ~40 ms of imports a re-run does not need
 
-    if not safe_to_fork():
+    if not fork:
         return multiprocessing.get_context("spawn").Pool(workers)
     from . import source  # noqa: F401 (imported once, here, for every worker)
 
@@ -209,9 +213,10 @@ def _pool(workers: int):
         gc.unfreeze()
 
 
-def worth_a_pool(paths: list[str]) -> bool:
-    """Whether hashing `paths` is enough work to pay for starting worker processes."""
-    if len(paths) > POOL_MIN_FILES:
+def worth_a_pool(paths: list[str], *, forked: bool = False) -> bool:
+    """Whether hashing `paths` is enough work to pay for starting worker processes (`forked`:
+    by forking this one)."""
+    if len(paths) > (FORK_MIN_FILES if forked else POOL_MIN_FILES):
         return True
     total = 0
     for path in paths:

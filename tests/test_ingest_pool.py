@@ -45,6 +45,7 @@ def test_a_little_work_is_hashed_here_and_more_in_workers_alike(tmp_path, folder
     small = ingested(tmp_path / "here", folder)
     assert not small[2]  # 12 small files: no worker process was started
     monkeypatch.setattr(phashdb.ingest, "POOL_MIN_FILES", 4)
+    monkeypatch.setattr(phashdb.ingest, "FORK_MIN_FILES", 4)
     pooled = ingested(tmp_path / "pooled", folder)
     assert pooled[2] == {"fork"}  # more than 4: forked workers hashed them
     monkeypatch.setattr(phashdb.ingest, "safe_to_fork", lambda: False)
@@ -81,6 +82,7 @@ def test_a_rerun_hashes_only_what_changed_and_starts_no_workers(tmp_path, folder
     location = tmp_path / "index"
     ingested(location, folder)
     monkeypatch.setattr(phashdb.ingest, "POOL_MIN_FILES", 0)  # any hashing would take a pool
+    monkeypatch.setattr(phashdb.ingest, "FORK_MIN_FILES", 0)
     pools, decoded = [], []
     get_context, read_image = multiprocessing.get_context, phashdb.source.read_image
     monkeypatch.setattr(
