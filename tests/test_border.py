@@ -66,9 +66,11 @@ def test_the_ring_is_within_a_level_and_the_keys_are_the_same(
 ):
     grey = framed(picture(seed, width, height), fill, noise, share, sides)
     for side in (backdrop.SIDE, trim.SIDE):
-        ring = border.ring(grey, side)
+        ring = border.edges(grey, side)
         assert np.abs(ring - whole_ring(grey, side)).max() <= 1
-    assert keys(grey) == keys_from_the_whole(grey)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(border, "MIN_PIXELS", 0)  # the edges read on small images too
+        assert keys(grey) == keys_from_the_whole(grey)
 
 
 @pytest.mark.parametrize("name", ["astronaut", "coffee", "rocket"])
@@ -85,10 +87,12 @@ def test_real_photos_framed_and_on_black_keep_their_keys(photos, name):
     assert found[0] is not None and found[1] is not None  # the keys exist: they were compared
 
 
-def test_tiny_and_huge_images_are_reduced_whole():
-    assert border.ring(Image.new("L", (2, 500)), 128) is None
-    assert border.ring(Image.new("L", (border.MAX_SIDE, 3)), 128) is None
-    assert border.ring(Image.new("L", (3, 3)), 128).size == 12
+def test_small_thin_and_huge_images_are_reduced_whole():
+    assert border.ring(Image.new("L", (300, 300)), 128) is None  # under MIN_PIXELS
+    assert border.ring(Image.new("L", (2, 500_000)), 128) is None
+    assert border.ring(Image.new("L", (border.MAX_SIDE, 8)), 128) is None
+    assert border.ring(Image.new("L", (400, 400)), 128).size == 4 * 128
+    assert border.edges(Image.new("L", (3, 3)), 128).size == 12
 
 
 def off_by_one(worst):
