@@ -37,7 +37,7 @@ POOL_MIN_BYTES = 128 << 20
 # Forked workers (see _pool) start in milliseconds with all that imported: a few dozen files
 # pay for them.
 FORK_MIN_FILES = 32
-CHUNK = 24
+CHUNK = 24  # files handed to a worker at a time, at most (see _chunk)
 
 
 @dataclass
