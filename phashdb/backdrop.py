@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from .border import SPARE, ring
 from .descriptor import LOW_QUALITY, Variant, quality, variants
 
 # Grey levels at most this dark are backdrop (a JPEG of black stays within a few levels of 0).
@@ -32,6 +33,9 @@ def backdrop_variant(grey: Image.Image) -> Variant | None:
     """The as-is Variant (pHash and descriptor) of greyscale `grey` with its black backdrop made
     white, or None when its border is not a black backdrop (most images: nothing to search) or
     when what is left is near-constant (a blank export is never matched by its blankness)."""
+    edge = ring(grey, SIDE)  # the border alone rules most images out cheaply (phashdb.border)
+    if edge is not None and (edge <= DARK + SPARE).sum() < BORDER_SHARE * (edge.size - 4):
+        return None
     small = grey.resize((min(SIDE, grey.width), min(SIDE, grey.height)), Image.Resampling.BOX)
     a = np.asarray(small, dtype=np.uint8)
     dark = a <= DARK

@@ -190,7 +190,8 @@ def _greyscale(img: Image.Image, name: str, extrema: tuple | None = None) -> Ima
             # Pillow's P -> RGBA writes the transparency into the source's palette (a caller's
             # image would then save as a broken GIF): convert a copy.
             return _flatten((img.copy() if img.mode == "P" else img).convert("RGBA"))
-        return img.convert("L")
+        # A JPEG decoded in draft mode is greyscale already: convert("L") would only copy it.
+        return img if img.mode == "L" else img.convert("L")
     except ValueError as e:
         raise ImageError(f"{name}: unsupported pixel mode {img.mode!r} ({e})") from e
 

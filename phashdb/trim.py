@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from .border import SPARE
+from .border import ring as edge_ring
 from .descriptor import LOW_QUALITY, Variant, quality, variants
 
 # A pixel within this many grey levels of the border's colour is frame (JPEG keeps a plain
@@ -30,6 +32,10 @@ NAME = "trimmed"
 def trimmed_variant(grey: Image.Image) -> Variant | None:
     """The as-is Variant of greyscale `grey` with its plain frame cut away, or None when it has
     none (most images) or what is left is near-constant."""
+    edge = edge_ring(grey, SIDE)  # the border alone rules most images out cheaply (phashdb.border)
+    if edge is not None:
+        if (np.abs(edge - np.median(edge)) <= TOLERANCE + SPARE).mean() < RING_SHARE:
+            return None
     small = grey.resize((min(SIDE, grey.width), min(SIDE, grey.height)), Image.Resampling.BOX)
     a = np.asarray(small, dtype=np.int16)
     ring = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])

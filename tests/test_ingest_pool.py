@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import threading
 
 import pytest
 
@@ -26,27 +27,48 @@ def folder(tmp_path, photos, near_copies):
 
 
 def ingested(location, folder, **options):
-    """The stored records after ingesting `folder`, and whether worker processes were running
-    while the files were done (seen from the progress callback, as each file is stored)."""
-    children = []
+    """The stored records after ingesting `folder`, and how the worker processes running while
+    the files were done were started (seen from the progress callback, as each file is stored):
+    an empty set when none were."""
+    started = set()
+
+    def progress(n):
+        started.update(p._start_method for p in multiprocessing.active_children())
+
     with phashdb.open(location) as index:
-        report = ingest(
-            index, [folder], workers=2,
-            progress=lambda n: children.append(len(multiprocessing.active_children())),
-            **options,
-        )  # fmt: skip
+        report = ingest(index, [folder], workers=2, progress=progress, **options)
         records = {i.id: (i.hash, i.width, i.height, i.descriptor) for i in index.images()}
-    return report, records, any(children)
+    return report, records, started
 
 
 def test_a_little_work_is_hashed_here_and_more_in_workers_alike(tmp_path, folder, monkeypatch):
     small = ingested(tmp_path / "here", folder)
     assert not small[2]  # 12 small files: no worker process was started
     monkeypatch.setattr(phashdb.ingest, "POOL_MIN_FILES", 4)
+    monkeypatch.setattr(phashdb.ingest, "FORK_MIN_FILES", 4)
     pooled = ingested(tmp_path / "pooled", folder)
-    assert pooled[2]  # more than 4: the workers hashed them
-    assert small[0].to_json() == pooled[0].to_json()
-    assert small[1] == pooled[1] and len(small[1]) == 12
+    assert pooled[2] == {"fork"}  # more than 4: forked workers hashed them
+    monkeypatch.setattr(phashdb.ingest, "safe_to_fork", lambda: False)
+    spawned = ingested(tmp_path / "spawned", folder)
+    assert spawned[2] == {"spawn"}
+    assert small[0].to_json() == pooled[0].to_json() == spawned[0].to_json()
+    assert small[1] == pooled[1] == spawned[1] and len(small[1]) == 12
+
+
+def test_workers_are_not_forked_while_another_thread_runs(tmp_path, folder, monkeypatch):
+    # A forked child would inherit whatever lock that thread held: such workers are spawned.
+    monkeypatch.setattr(phashdb.ingest, "POOL_MIN_FILES", 4)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not phashdb.ingest.safe_to_fork()
+        report, records, started = ingested(tmp_path / "index", folder)
+    finally:
+        stop.set()
+        other.join()
+    assert started == {"spawn"} and report.added == len(records) == 12
+    assert phashdb.ingest.safe_to_fork()
 
 
 def test_the_bytes_also_count(tmp_path, folder, monkeypatch):
@@ -60,6 +82,7 @@ def test_a_rerun_hashes_only_what_changed_and_starts_no_workers(tmp_path, folder
     location = tmp_path / "index"
     ingested(location, folder)
     monkeypatch.setattr(phashdb.ingest, "POOL_MIN_FILES", 0)  # any hashing would take a pool
+    monkeypatch.setattr(phashdb.ingest, "FORK_MIN_FILES", 0)
     pools, decoded = [], []
     get_context, read_image = multiprocessing.get_context, phashdb.source.read_image
     monkeypatch.setattr(
