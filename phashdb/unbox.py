@@ -73,21 +73,25 @@ def unboxed_variant(grey: Image.Image) -> Variant | None:
 def find_box(a: np.ndarray) -> tuple[int, int, int, int] | None:
     """(top, left, bottom, right) of the plain box over the reduced image `a`, or None: of
     the regions of one level (gaps closed) that nearly fill their bounding rectangle, the
-    largest."""
+    largest (the first level's, of equal ones)."""
     h, w = a.shape
-    if h < 8 or w < 8:
+    levels = _levels(a) if h >= 8 and w >= 8 else []
+    if not levels:
         return None
+    # every level's mask at once, one plane each: the closing and the labels never cross planes
+    exact = np.abs(a[None] - np.array(levels)[:, None, None]) <= TOLERANCE
+    closed = _closed(exact)
+    labels = _components(closed)
+    counts = np.bincount(labels[closed], minlength=labels.size)
+    large = np.flatnonzero(counts >= MIN_SHARE * a.size)  # by plane, then label
     best, found = 0, None
-    for level in _levels(a):
-        exact = np.abs(a - level) <= TOLERANCE
-        closed = _closed(exact)
-        labels = _components(closed)
-        ids, counts = np.unique(labels[closed], return_counts=True)
-        for i in ids[(counts >= MIN_SHARE * a.size) & (counts > best)]:
-            ys, xs = np.nonzero(labels == i)
+    for k, plane in enumerate(labels):
+        mine = large[(large >= k * a.size) & (large < (k + 1) * a.size)]
+        for i in mine[counts[mine] > best]:
+            ys, xs = np.nonzero(plane == i)
             box = (int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1)
             area = (box[2] - box[0]) * (box[3] - box[1])
-            if len(ys) >= RECTANGULAR * area and _is_box(exact, box):
+            if len(ys) >= RECTANGULAR * area and _is_box(exact[k], box):
                 best, found = len(ys), box
     return found
 
@@ -107,53 +111,66 @@ def _levels(a: np.ndarray) -> list[int]:
 
 
 def _padded(m: np.ndarray, width: int, value, axis: int | None = None) -> np.ndarray:
-    """`m` with `width` cells of `value` added on both sides of `axis` (None: of both axes);
-    np.pad's generality cost more than the rest of a look for a box."""
-    h, w = m.shape
+    """Planes `m` (..., rows, columns) with `width` cells of `value` added on both sides of
+    `axis` (0: rows, 1: columns, None: both); np.pad's generality cost more than the rest of a
+    look for a box."""
+    h, w = m.shape[-2:]
     dy, dx = (width if axis in (None, 0) else 0), (width if axis in (None, 1) else 0)
-    out = np.full((h + 2 * dy, w + 2 * dx), value, dtype=m.dtype)
-    out[dy : dy + h, dx : dx + w] = m
+    out = np.full((*m.shape[:-2], h + 2 * dy, w + 2 * dx), value, dtype=m.dtype)
+    out[..., dy : dy + h, dx : dx + w] = m
     return out
 
 
 def _shift_all(m: np.ndarray, pad: bool, op) -> np.ndarray:
-    """`op` (np.logical_and or _or) of `m` shifted by every offset within GAP (rows, then
-    columns: a square is the product of its sides), `pad` outside."""
+    """`op` (np.logical_and or _or) of planes `m` shifted by every offset within GAP (rows,
+    then columns: a square is the product of its sides), `pad` outside."""
+    h, w = m.shape[-2:]
     for axis in (0, 1):
         p = _padded(m, GAP, pad, axis)
         out = m
         for d in range(2 * GAP + 1):
-            out = op(out, p[d : d + m.shape[0]] if axis == 0 else p[:, d : d + m.shape[1]])
+            out = op(out, p[..., d : d + h, :] if axis == 0 else p[..., d : d + w])
         m = out
     return m
 
 
 def _closed(m: np.ndarray) -> np.ndarray:
-    """`m` with gaps up to 2 * GAP wide closed (dilated, then eroded)."""
+    """Planes `m` with gaps up to 2 * GAP wide closed (dilated, then eroded)."""
     return _shift_all(_shift_all(m, False, np.logical_or), True, np.logical_and)
 
 
 def _components(m: np.ndarray) -> np.ndarray:
-    """A label per pixel of `m`, the same within each 4-connected region of True pixels (the
-    smallest pixel number in it), `m.size` elsewhere: each round every label takes the least
-    of its pixels' neighbours' labels, and labels follow their new labels to the end (pointer
+    """A label per pixel of planes `m`, the same within each 4-connected region of True pixels
+    of a plane (the smallest pixel number in it), `m.size` elsewhere. On the True pixels and
+    the pairs of them side by side or one above the other: each round every label's root
+    takes the least label across its pairs, and labels follow their roots to the end (pointer
     jumping: a few rounds, not one a pixel of the longest path)."""
-    big = m.size
-    labels = np.where(m, np.arange(big).reshape(m.shape), big)
+    flat = m.ravel()
+    pixels = np.flatnonzero(flat)
+    number = np.zeros(m.size, dtype=np.intp)
+    number[pixels] = np.arange(len(pixels))
+    w = m.shape[-1]
+    at = np.arange(m.size).reshape(m.shape)
+    right = at[..., :, :-1][m[..., :, :-1] & m[..., :, 1:]]
+    down = at[..., :-1, :][m[..., :-1, :] & m[..., 1:, :]]
+    a = number[np.concatenate([right, down])]
+    b = number[np.concatenate([right + 1, down + w])]
+    label = np.arange(len(pixels))
     while True:
-        p = _padded(labels, 1, big)
-        low = np.minimum.reduce([labels, p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]])
-        parent = np.arange(big + 1)
-        np.minimum.at(parent, labels[m], low[m])
+        low = label.copy()
+        np.minimum.at(low, label[a], label[b])
+        np.minimum.at(low, label[b], label[a])
         while True:
-            jumped = parent[parent]
-            if (jumped == parent).all():
+            jumped = low[low]
+            if (jumped == low).all():
                 break
-            parent = jumped
-        new = parent[labels]
-        if (new == labels).all():
-            return labels
-        labels = new
+            low = jumped
+        if (low == label).all():
+            break
+        label = low
+    labels = np.full(m.shape, m.size, dtype=np.intp)
+    labels.ravel()[pixels] = pixels[label]
+    return labels
 
 
 def _is_box(exact: np.ndarray, box: tuple[int, int, int, int]) -> bool:
