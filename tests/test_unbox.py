@@ -7,6 +7,7 @@ import hashlib
 import io
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 
 from phashdb import descriptor
@@ -127,3 +128,37 @@ def test_dedupe_and_the_job_group_a_boxed_artwork_with_its_original(index, photo
     assert [([i.id for i in g.images], g.pairs) for g in job] == [
         ([i.id for i in g.images], g.pairs) for g in found
     ]
+
+
+def regions_by_search(m: np.ndarray) -> np.ndarray:
+    """The definition of unbox._components, by a search from each pixel in order."""
+    labels = np.full(m.shape, m.size, dtype=np.int64)
+    planes, h, w = m.shape
+    for start in range(m.size):
+        if not m.flat[start] or labels.flat[start] != m.size:
+            continue
+        todo = [np.unravel_index(start, m.shape)]
+        labels[todo[0]] = start
+        while todo:
+            k, y, x = todo.pop()
+            for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+                if 0 <= ny < h and 0 <= nx < w and m[k, ny, nx] and labels[k, ny, nx] == m.size:
+                    labels[k, ny, nx] = start
+                    todo.append((k, ny, nx))
+    return labels
+
+
+def test_regions_are_labelled_by_their_smallest_pixel_within_their_plane():
+    """In C (phashdb._regions) and in numpy (where the C is not built: the MapReduce tasks)."""
+    from phashdb import _regions
+    from phashdb.unbox import _components, _propagated
+
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        planes, h, w = (int(v) for v in rng.integers(1, 12, 3))
+        m = rng.random((planes, h, w)) < rng.random()
+        expected = regions_by_search(m)
+        assert np.array_equal(_components(m), expected)
+        assert np.array_equal(_propagated(m), expected)
+    with pytest.raises(ValueError, match="'mask'"):
+        _regions.label(b"\x01\x00", 1, 2, 2)
