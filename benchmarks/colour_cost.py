@@ -9,15 +9,12 @@ machine.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
-from accuracy import find_photos
 from beyond_colour import chroma_of, detail_of
-from PIL import Image
+from query_keys_cost import arguments, camera_jpegs
 
 from phashdb import phash as hashing
 
@@ -44,18 +41,9 @@ WAYS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folders", nargs="*")
-    parser.add_argument("--count", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = arguments(__doc__)
     with tempfile.TemporaryDirectory() as tmp:
-        files = []
-        for k, path in enumerate(find_photos(args.folders)[: args.count]):
-            with Image.open(path) as img:
-                big = img.convert("RGB").resize((4000, 3000), Image.LANCZOS)
-            files.append(Path(tmp) / f"{k}.jpg")
-            big.save(files[-1], quality=90)
+        files = camera_jpegs(args.folders, args.count, tmp)
         times = {k: [] for k in WAYS}
         for _ in range(args.rounds):
             for label, (mode, picture) in WAYS.items():

@@ -23,19 +23,30 @@ from PIL import Image
 from phashdb import phash as hashing
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str) -> argparse.Namespace:
+    """The folders of photos, how many, and how many rounds (this script's, colour_cost's)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("folders", nargs="*")
     parser.add_argument("--count", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def camera_jpegs(folders: list, count: int, tmp: str) -> list[Path]:
+    """`count` of the photos in `folders` upscaled to 12 megapixels, saved as JPEGs in `tmp`."""
+    files = []
+    for k, path in enumerate(find_photos(folders)[:count]):
+        with Image.open(path) as img:
+            big = img.convert("RGB").resize((4000, 3000), Image.LANCZOS)
+        files.append(Path(tmp) / f"{k}.jpg")
+        big.save(files[-1], quality=90)
+    return files
+
+
+def main() -> None:
+    args = arguments(__doc__)
     with tempfile.TemporaryDirectory() as tmp:
-        files = []
-        for k, path in enumerate(find_photos(args.folders)[: args.count]):
-            with Image.open(path) as img:
-                big = img.convert("RGB").resize((4000, 3000), Image.LANCZOS)
-            files.append(Path(tmp) / f"{k}.jpg")
-            big.save(files[-1], quality=90)
+        files = camera_jpegs(args.folders, args.count, tmp)
         real = hashing.backdrop_variant, hashing.trimmed_variant
         times = {"without": [], "with": []}
         for _ in range(args.rounds):
