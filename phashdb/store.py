@@ -117,38 +117,6 @@ class Store(Protocol):
         """Let go of connections and files."""
 
 
-def key_rows(images: Iterable[tuple[str, bytes | None]]) -> tuple[list, list, np.ndarray]:
-    """(ids, key names, key hashes) of the keys in (id, stored descriptor) pairs: one row per
-    key; images without keys give none."""
-    import numpy as np
-
-    from .descriptor import stored_keys
-
-    ids, names, hashes = [], [], []
-    for id, stored in images:
-        for key in stored_keys(stored):
-            ids.append(id)
-            names.append(key.name)
-            hashes.append(key.hash)
-    return ids, names, np.array(hashes, dtype=np.uint64)
-
-
-def near_keys(queries: np.ndarray, radius: int, ids: list, names: list, hashes: np.ndarray):
-    """`search_keys`'s answer over key rows (`key_rows`), by brute force: the definition."""
-    import numpy as np
-
-    from .tables import scan
-
-    q, rows, d = scan(hashes, np.asarray(queries, dtype=np.uint64), radius)
-    pick = rows.tolist()
-    return (
-        q,
-        np.array([ids[r] for r in pick], dtype=object),
-        np.array([names[r] for r in pick], dtype=object),
-        d,
-    )
-
-
 # A store may also have `version() -> token` (changes with every write: what is derived from
 # the index may be kept while it stays the same) and `bulk_load(images) -> int`.
 OPTIONAL_MEMBERS = ("version", "bulk_load")

@@ -4,14 +4,14 @@ tables are (live.py): the rows added since (their seqs grow) and the removals lo
 
 Few images have keys (transparent sources, framed or black-backed pictures): the database
 finds them by a partial index (database.KEYED_INDEX: only rows whose descriptor is longer than a
-keyless one), and a search scans their hashes (store.near_keys, the definition itself).
+keyless one), and a search scans their hashes (keyrows.near_keys, the definition itself).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..store import key_rows, near_keys
+from ..keyrows import key_rows, near_keys
 from .database import KEYED, Database, as_text
 
 

@@ -22,8 +22,8 @@ import numpy as np
 from ..bands import BandLayout, probe_plan
 from ..descriptor import stored_keys
 from ..errors import StoreError
+from ..keyrows import key_rows, near_keys
 from ..records import Image, file_fields
-from ..store import key_rows, near_keys
 from . import keys, thrift
 from .claims import Admission, orphans
 from .keys import BAND_FAMILY, RECORD_FAMILY

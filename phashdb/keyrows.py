@@ -1,0 +1,45 @@
+"""The keys kept in stored descriptors (descriptor.stored_keys) as rows, and their search by
+brute force: what Store.search_keys answers (phashdb.store), for the embedded index (keys.py)
+and HBase alike. Keys are few (a transparent source's renderings, a framed or boxed image's
+keys): a scan of their hashes is the definition itself, and fast enough.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def key_rows(images: Iterable[tuple[str, bytes | None]]) -> tuple[list, list, np.ndarray]:
+    """(ids, key names, key hashes) of the keys in (id, stored descriptor) pairs: one row per
+    key; images without keys give none."""
+    import numpy as np
+
+    from .descriptor import stored_keys
+
+    ids, names, hashes = [], [], []
+    for id, stored in images:
+        for key in stored_keys(stored):
+            ids.append(id)
+            names.append(key.name)
+            hashes.append(key.hash)
+    return ids, names, np.array(hashes, dtype=np.uint64)
+
+
+def near_keys(queries: np.ndarray, radius: int, ids: list, names: list, hashes: np.ndarray):
+    """`search_keys`'s answer over key rows (`key_rows`), by brute force: the definition."""
+    import numpy as np
+
+    from .tables import scan
+
+    q, rows, d = scan(hashes, np.asarray(queries, dtype=np.uint64), radius)
+    pick = rows.tolist()
+    return (
+        q,
+        np.array([ids[r] for r in pick], dtype=object),
+        np.array([names[r] for r in pick], dtype=object),
+        d,
+    )
