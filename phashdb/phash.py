@@ -41,7 +41,7 @@ from .hashvalue import (  # noqa: F401 (public here too)
     hash_value,
     to_hex,
 )
-from .renderings import rendering_keys
+from .renderings import flattened, rendering_keys
 from .trim import trimmed_variant
 from .unbox import unboxed_variant
 
@@ -141,11 +141,19 @@ def _picture(img: Image.Image, size: tuple, grey: Image.Image, descriptor: bool)
     pixels = _pixels(grey)
     if not descriptor:
         return Picture(_phash_of(pixels), width, height)
-    found = (backdrop_variant(grey), trimmed_variant(grey), unboxed_variant(grey))
-    keys = tuple(k for k in found if k)
     hash = _phash_of(pixels)
     upright = _TRANSPOSE.get(orientation)
-    keys += rendering_keys(img, hash, lambda g: g.transpose(upright) if upright else g)
+
+    def seen(render) -> np.ndarray:  # a rendering read as the hash's pixels were
+        grey = _in_strips(img, render)
+        return _pixels(grey.transpose(upright) if upright else grey)
+
+    # in descriptor.KEYS' order, as the stored descriptor holds them
+    found = (
+        backdrop_variant(grey), trimmed_variant(grey), *rendering_keys(img, hash, seen),
+        unboxed_variant(grey),
+    )  # fmt: skip
+    keys = tuple(k for k in found if k)
     return Picture(hash, width, height, variants(pixels), keys)
 
 
@@ -159,15 +167,25 @@ STRIP_PIXELS = 1 << 20
 
 def _greyscale_in_strips(img: Image.Image, name: str) -> Image.Image:
     """`_greyscale(img)`, converted STRIP_PIXELS at a time when the image is larger."""
+    several = img.height > _rows(img)
+    extrema = img.getextrema() if several and img.mode in ("I", "F") else None  # as a whole
+    return _in_strips(img, lambda strip: _greyscale(strip, name, extrema))
+
+
+def _rows(img: Image.Image) -> int:
+    return max(1, STRIP_PIXELS // max(img.width, 1))
+
+
+def _in_strips(img: Image.Image, convert) -> Image.Image:
+    """The greyscale image `convert` makes of `img`, converting STRIP_PIXELS at a time when
+    `img` is larger (every conversion here is point-wise)."""
     width, height = img.size
-    rows = max(1, STRIP_PIXELS // max(width, 1))
+    rows = _rows(img)
     if height <= rows:
-        return _greyscale(img, name)
-    extrema = img.getextrema() if img.mode in ("I", "F") else None  # stretched as a whole
+        return convert(img)
     grey = Image.new("L", img.size)
     for top in range(0, height, rows):
-        strip = img.crop((0, top, width, min(top + rows, height)))
-        grey.paste(_greyscale(strip, name, extrema), (0, top))
+        grey.paste(convert(img.crop((0, top, width, min(top + rows, height)))), (0, top))
     return grey
 
 
@@ -201,12 +219,9 @@ def _flatten(rgba: Image.Image) -> Image.Image:
     and black shows a picture (white shapes on transparency, whose content lies in the alpha
     channel), on black, as a JPEG export onto black, or Pillow's convert("RGB") of the usual
     black under transparent pixels, shows it."""
-    alpha = rgba.getchannel("A")
     seen = []
     for background in (BACKGROUND, (0, 0, 0)):
-        flat = Image.new("RGB", rgba.size, background)
-        flat.paste(rgba, mask=alpha)
-        grey = flat.convert("L")
+        grey = flattened(rgba, background)
         seen.append((quality(_pixels(grey)), grey))
         if seen[0][0] >= LOW_QUALITY:
             break

@@ -27,20 +27,21 @@ NAMES = ("on black", "alpha dropped")
 # A rendering within this pHash distance of the hash or of a key kept before is found by it
 # already (settings.DEFAULT_THRESHOLD: the radius a check searches keys at).
 SAME = 8
-# Renderings are made a band of rows at a time (as phash._greyscale_in_strips): a full-size
-# RGB copy of a 13000x13000 PNG would be half a gigabyte.
-STRIP_PIXELS = 1 << 20
 
 
-def on_black(strip: Image.Image) -> Image.Image:
-    rgba = (strip.copy() if strip.mode == "P" else strip).convert("RGBA")
-    flat = Image.new("RGB", rgba.size, (0, 0, 0))
+def flattened(rgba: Image.Image, background: tuple) -> Image.Image:
+    """RGBA image `rgba` shown on `background`, in greyscale."""
+    flat = Image.new("RGB", rgba.size, background)
     flat.paste(rgba, mask=rgba.getchannel("A"))
     return flat.convert("L")
 
 
-def alpha_dropped(strip: Image.Image) -> Image.Image:
+def on_black(strip: Image.Image) -> Image.Image:
     # A copy: Pillow's P conversions may write the transparency into the caller's palette.
+    return flattened((strip.copy() if strip.mode == "P" else strip).convert("RGBA"), (0, 0, 0))
+
+
+def alpha_dropped(strip: Image.Image) -> Image.Image:
     return (strip.copy() if strip.mode == "P" else strip).convert("RGB").convert("L")
 
 
@@ -50,31 +51,20 @@ RENDER: dict[str, Callable[[Image.Image], Image.Image]] = {
 
 
 def rendering_keys(
-    img: Image.Image, hash: int, upright: Callable[[Image.Image], Image.Image]
+    img: Image.Image, hash: int, seen: Callable[[Callable], np.ndarray]
 ) -> tuple[Variant, ...]:
     """The stored keys of decoded image `img` of pHash `hash` (none unless it has
-    transparency), in NAMES' order; `upright` turns a greyscale rendering as the file's
-    orientation says (as the hash's pixels were)."""
+    transparency), in NAMES' order; `seen(render)` gives the 32x32 pixels pHash reads of the
+    greyscale image `render` makes of `img` (made a band of rows at a time, upright as the
+    hash's pixels were: phashdb.phash)."""
     if not img.has_transparency_data:
         return ()
     kept: list[Variant] = []
     for name in NAMES:
-        grey = upright(_in_strips(img, RENDER[name]))
-        pixels = np.asarray(grey.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
+        pixels = seen(RENDER[name])
         if quality(pixels) < LOW_QUALITY:
             continue
         key = variants(pixels)[0]._replace(name=name)
         if all((key.hash ^ h).bit_count() > SAME for h in (hash, *(k.hash for k in kept))):
             kept.append(key)
     return tuple(kept)
-
-
-def _in_strips(img: Image.Image, render: Callable[[Image.Image], Image.Image]) -> Image.Image:
-    width, height = img.size
-    rows = max(1, STRIP_PIXELS // max(width, 1))
-    if height <= rows:
-        return render(img)
-    grey = Image.new("L", img.size)
-    for top in range(0, height, rows):
-        grey.paste(render(img.crop((0, top, width, min(top + rows, height)))), (0, top))
-    return grey

@@ -219,3 +219,19 @@ def test_hbase_fsck_packs_the_keys_cells_and_takes_out_their_orphans(hbase_url):
         _, numbers, _ = store.candidates(np.array([lost], np.uint64), 0, KEY_BANDS)
         assert dead not in numbers.tolist()
         assert [(m.id, m.variant) for m in index.check(black).matches] == [("banner", "on black")]
+
+
+def test_a_transparent_source_under_a_box_keeps_its_renderings_and_its_unboxed_key(index):
+    """Keys are stored in descriptor.KEYS' order whatever finds them: a transparent source
+    with a black box laid over it has rendering keys and the unboxed key (the order they were
+    found in once made packing its descriptor fail, and an ingest of such a folder stop)."""
+    boxed = banner()
+    width, height = boxed.size
+    ImageDraw.Draw(boxed).rectangle((0, int(height * 0.85), width // 4, height), fill="black")
+    picture = read_image(boxed)
+    assert [k.name for k in picture.keys] == ["on black", "unboxed"]
+    assert descriptor.stored_keys(picture.descriptor) == picture.keys
+    index.add(encoded(boxed, "PNG"), id="boxed banner")
+    assert [k.name for k in descriptor.stored_keys(index.get("boxed banner").descriptor)] == [
+        "on black", "unboxed",
+    ]  # fmt: skip
