@@ -42,7 +42,10 @@ def on_black(strip: Image.Image) -> Image.Image:
 
 
 def alpha_dropped(strip: Image.Image) -> Image.Image:
-    return (strip.copy() if strip.mode == "P" else strip).convert("RGB").convert("L")
+    # Through RGBA: the same colours as P -> RGB, without Pillow's warning about a palette's
+    # transparency given as bytes (printed to the user for every such file).
+    rgba = (strip.copy() if strip.mode == "P" else strip).convert("RGBA")
+    return rgba.convert("RGB").convert("L")
 
 
 RENDER: dict[str, Callable[[Image.Image], Image.Image]] = {
