@@ -85,20 +85,37 @@ def find_box(a: np.ndarray) -> tuple[int, int, int, int] | None:
         return None
     # every level's mask at once, one plane each: the closing and the labels never cross planes
     exact = np.abs(a[None] - np.array(levels)[:, None, None]) <= TOLERANCE
-    closed = _closed(exact)
-    labels = _components(closed)
-    counts = np.bincount(labels[closed], minlength=labels.size)
-    large = np.flatnonzero(counts >= MIN_SHARE * a.size)  # by plane, then label
-    best, found = 0, None
-    for k, plane in enumerate(labels):
-        mine = large[(large >= k * a.size) & (large < (k + 1) * a.size)]
-        for i in mine[counts[mine] > best]:
-            ys, xs = np.nonzero(plane == i)
-            box = (int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1)
-            area = (box[2] - box[0]) * (box[3] - box[1])
-            if len(ys) >= RECTANGULAR * area and _is_box(exact[k], box):
-                best, found = len(ys), box
+    best, found, before = 0, None, -1
+    for k, size, *box in _large_regions(exact, MIN_SHARE * a.size):
+        if k != before:  # a plane's regions are weighed against the best of the planes before
+            floor, before = best, k
+        area = (box[2] - box[0]) * (box[3] - box[1])
+        if size > floor and size >= RECTANGULAR * area and _is_box(exact[k], box):
+            best, found = size, tuple(box)
     return found
+
+
+def _large_regions(exact: np.ndarray, least: float) -> list[tuple[int, ...]]:
+    """(plane, size, top, left, bottom, right) of each region of planes `exact` (gaps closed)
+    with at least `least` pixels, by plane, then by the region's first pixel: by
+    phashdb._regions, or where it is not built, by numpy (the same: tests/test_unbox.py)."""
+    if _regions is None:
+        return _large_regions_numpy(exact, least)
+    planes, h, w = exact.shape
+    return _regions.regions(exact.tobytes(), planes, h, w, GAP, least)
+
+
+def _large_regions_numpy(exact: np.ndarray, least: float) -> list[tuple[int, ...]]:
+    """_large_regions in numpy."""
+    closed = _closed(exact)
+    labels = _propagated(closed)
+    counts = np.bincount(labels[closed], minlength=labels.size)
+    out, plane = [], exact[0].size
+    for i in np.flatnonzero(counts >= least):  # by plane, then label
+        ys, xs = np.nonzero(labels[i // plane] == i)
+        box = (int(ys.min()), int(xs.min()), int(ys.max()) + 1, int(xs.max()) + 1)
+        out.append((int(i // plane), int(counts[i]), *box))
+    return out
 
 
 def _levels(a: np.ndarray) -> list[int]:

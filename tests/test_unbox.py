@@ -162,3 +162,52 @@ def test_regions_are_labelled_by_their_smallest_pixel_within_their_plane():
         assert np.array_equal(_propagated(m), expected)
     with pytest.raises(ValueError, match="'mask'"):
         _regions.label(b"\x01\x00", 1, 2, 2)
+
+
+def crafted_images(rng: np.random.Generator):
+    """Reduced images a box is looked for on: plain boxes touching the border or not, on
+    grounds of several levels, with text-like gaps, tiny and thin ones, and noise."""
+    for h, w in ((64, 64), (64, 40), (9, 64), (8, 8), (12, 9), (3, 64), (64, 1), (1, 1)):
+        for _ in range(6):
+            ground = np.linspace(*rng.integers(0, 256, 2), w)[None] + rng.normal(0, 15, (h, w))
+            a = np.clip(ground, 0, 255).astype(np.int16)  # a gradient with noise
+            for _ in range(int(rng.integers(1, 5))):  # plain rectangles, some on the border
+                bh, bw = (max(1, int(n * rng.uniform(0.1, 0.6))) for n in (h, w))
+                top, left = int(rng.integers(-2, h - bh + 3)), int(rng.integers(-2, w - bw + 3))
+                top, left = min(max(top, 0), h - bh), min(max(left, 0), w - bw)
+                bottom, right = top + bh, left + bw
+                a[top:bottom, left:right] = int(rng.integers(0, 256))
+                gaps = rng.random((bottom - top, right - left)) < 0.1  # its caption's text
+                a[top:bottom, left:right][gaps] = int(rng.integers(0, 256))
+            yield a
+    a = np.full((64, 64), 40, dtype=np.int16)
+    a[:, 32:] = 200  # two grounds, a box on each touching two sides
+    a[50:, :10], a[:12, 54:] = 250, 0
+    yield a
+
+
+def test_the_box_s_regions_are_the_same_in_c_and_in_numpy():
+    """phashdb._regions.regions and numpy's _large_regions_numpy (the MapReduce tasks' zip has
+    no C): the same regions, sizes and rectangles, so the same box, on random masks and on
+    crafted images."""
+    from phashdb import _regions, unbox
+
+    rng = np.random.default_rng(25)
+    for _ in range(80):
+        planes, h, w = (int(v) for v in rng.integers(1, 20, 3))
+        m = rng.random((planes, h, w)) < rng.random()
+        least = float(rng.integers(1, 12))
+        c = _regions.regions(m.tobytes(), planes, h, w, unbox.GAP, least)
+        assert c == unbox._large_regions_numpy(m, least)
+    boxes = []
+    for a in crafted_images(rng):
+        with_c = find_box(a)
+        unbox._regions = None
+        try:
+            assert find_box(a) == with_c
+        finally:
+            unbox._regions = _regions
+        boxes.append(with_c)
+    assert sum(b is not None for b in boxes) >= 10  # boxes were found, not only their absence
+    with pytest.raises(ValueError, match="'mask'"):
+        _regions.regions(b"\x01\x00", 1, 2, 2, 2, 1.0)
