@@ -193,8 +193,8 @@ def test_the_box_s_regions_are_the_same_in_c_and_in_numpy():
     from phashdb import _regions, unbox
 
     rng = np.random.default_rng(25)
-    for _ in range(80):
-        planes, h, w = (int(v) for v in rng.integers(1, 20, 3))
+    for _ in range(120):  # up to 64 columns a row is a word in C; more, a byte a pixel
+        planes, h, w = (int(v) for v in rng.integers(1, [6, 70, 140]))
         m = rng.random((planes, h, w)) < rng.random()
         least = float(rng.integers(1, 12))
         c = _regions.regions(m.tobytes(), planes, h, w, unbox.GAP, least)
