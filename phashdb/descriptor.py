@@ -125,24 +125,41 @@ def variants(pixels: np.ndarray) -> tuple[Variant, ...]:
     import numpy as np
 
     dct16, signs = _transforms()
+    order, low_order, thumb_order, twins = _orders()
     coeffs = np.round(dct16 @ pixels @ dct16.T, 6)
     thumb = pixels.reshape(4, 8, 4, 8).mean(axis=(1, 3))
-    c = np.stack([coeffs.T if t else coeffs for _, t, _, _ in VARIANTS]) * signs
-    thumbs = np.stack([_undo(thumb, *how) for _, *how in VARIANTS])
-    low = c[:, :8, :8].reshape(8, 64)
-    full = c.reshape(8, 256)
-    hashes = np.packbits(low > middle(low), axis=1)
-    bits = np.packbits(full > middle(full), axis=1)
-    greys = np.clip(np.rint(thumbs), 0, 255).astype(np.uint8).reshape(8, 16)
+    # each variant's coefficients and thumbnail moved into place by one index each, the same
+    # values as transposing and flipping them one by one (tests/test_descriptor.py's golden bytes)
+    full = coeffs.ravel()[order] * signs.reshape(8, 256)
+    low = full[:, low_order]
+    hashes = np.packbits(low > middle(low[:4])[twins], axis=1).tobytes()
+    bits = np.packbits(full > middle(full[:4])[twins], axis=1).tobytes()
+    greys = np.clip(np.rint(thumb), 0, 255).astype(np.uint8).ravel()[thumb_order].tobytes()
     q = bytes([quality(pixels)])
     return tuple(
         Variant(
             name,
-            int.from_bytes(hashes[k].tobytes(), "big"),
-            bits[k].tobytes() + q + greys[k].tobytes(),
+            int.from_bytes(hashes[8 * k : 8 * k + 8], "big"),
+            bits[32 * k : 32 * k + 32] + q + greys[16 * k : 16 * k + 16],
         )
         for k, (name, *_) in enumerate(VARIANTS)
     )
+
+
+@cache
+def _orders() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(where each variant's 16x16 coefficients come from in the image's, where its 8x8 lowest
+    ones lie in them, where its 4x4 thumbnail's cells come from, which of the first four
+    variants has the same coefficients up to a transpose: the same median)."""
+    import numpy as np
+
+    at, cells = np.arange(256).reshape(16, 16), np.arange(16).reshape(4, 4)
+    order = np.stack([at.T if t else at for _, t, _, _ in VARIANTS]).reshape(8, 256)
+    thumb_order = np.stack([_undo(cells, *how) for _, *how in VARIANTS]).reshape(8, 16)
+    # a transpose moves odd rows to odd columns: "rotated 90" (transposed, odd columns negated)
+    # has the values of "flipped" (odd rows negated), and so on
+    twins = np.array([0, 1, 2, 3, 0, 2, 1, 3])
+    return order, at[:8, :8].ravel(), thumb_order, twins
 
 
 def pack(found: tuple[Variant, ...], keys: tuple[Variant, ...] = ()) -> bytes:
@@ -228,7 +245,8 @@ def quality(pixels: np.ndarray) -> int:
     eighths of a grey level (PDQ's quality is likewise a sum of gradients)."""
     import numpy as np
 
-    steps = np.abs(np.diff(pixels, axis=0)).mean() + np.abs(np.diff(pixels, axis=1)).mean()
+    # np.diff's own subtractions, without its checks
+    steps = np.abs(pixels[1:] - pixels[:-1]).mean() + np.abs(pixels[:, 1:] - pixels[:, :-1]).mean()
     return min(255, round(steps / 2 * 8))
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from .border import SPARE
 from .border import ring as edge_ring
-from .descriptor import LOW_QUALITY, Variant, quality, variants
+from .descriptor import LOW_QUALITY, Variant, middle, quality, variants
 
 # A pixel within this many grey levels of the border's colour is frame (JPEG keeps a plain
 # frame within a few levels).
@@ -34,12 +34,12 @@ def trimmed_variant(grey: Image.Image) -> Variant | None:
     none (most images) or what is left is near-constant."""
     edge = edge_ring(grey, SIDE)  # the border alone rules most images out cheaply (phashdb.border)
     if edge is not None:
-        if (np.abs(edge - np.median(edge)) <= TOLERANCE + SPARE).mean() < RING_SHARE:
+        if (np.abs(edge - middle(edge)) <= TOLERANCE + SPARE).mean() < RING_SHARE:
             return None
     small = grey.resize((min(SIDE, grey.width), min(SIDE, grey.height)), Image.Resampling.BOX)
     a = np.asarray(small, dtype=np.int16)
     ring = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
-    colour = np.median(ring)
+    colour = middle(ring)[0]  # np.median's value: a ring has an even count of pixels
     if (np.abs(ring - colour) <= TOLERANCE).mean() < RING_SHARE:
         return None
     picture = np.abs(a - colour) > TOLERANCE
