@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from phashdb.backdrop import backdrop_variant
@@ -145,3 +146,45 @@ def test_a_backdrop_needs_half_of_the_border_dark():
 
     assert backdrop(encoded(portrait(0.45))) is not None  # 55% of the border black
     assert backdrop(encoded(portrait(0.55))) is None  # 45% black
+
+
+def grown(dark: np.ndarray, border: np.ndarray) -> np.ndarray:
+    """The definition of backdrop.reached_from: the border's dark pixels grown through dark
+    pixels side by side or one above the other, a pixel a round, until nothing changes."""
+    reached = dark & border
+    while True:
+        more = reached.copy()
+        more[1:] |= reached[:-1]
+        more[:-1] |= reached[1:]
+        more[:, 1:] |= reached[:, :-1]
+        more[:, :-1] |= reached[:, 1:]
+        more &= dark
+        if (more == reached).all():
+            return reached
+        reached = more
+
+
+def test_the_backdrop_is_what_the_border_s_dark_pixels_reach():
+    """By labelled regions, in C (phashdb._regions) and in numpy (the MapReduce tasks' zip),
+    as growing from the border defines it: random masks, a spiral, tiny images."""
+    from phashdb import _regions, unbox
+    from phashdb.backdrop import reached_from
+
+    rng = np.random.default_rng(25)
+    masks = [rng.random(tuple(rng.integers(1, 40, 2))) < rng.random() for _ in range(60)]
+    spiral = np.zeros((21, 21), dtype=bool)  # a winding corridor from the border inwards
+    for i in range(0, 10, 2):
+        spiral[i, i : 21 - i] = spiral[i : 21 - i, 20 - i] = spiral[20 - i, i : 21 - i] = True
+        spiral[i + 2 : 21 - i, i] = True
+    masks.append(spiral)
+    for dark in masks:
+        border = np.zeros_like(dark)
+        border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = True
+        expected = grown(dark, border)
+        assert np.array_equal(reached_from(dark, border), expected)
+        unbox._regions = None
+        try:
+            assert np.array_equal(reached_from(dark, border), expected)
+        finally:
+            unbox._regions = _regions
+    assert grown(spiral, border).sum() > 40  # the corridor is reached deep inside
