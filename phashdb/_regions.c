@@ -10,6 +10,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 
 static int32_t root(int32_t *parent, int32_t p) {
     while (parent[p] != p) {
@@ -189,17 +190,18 @@ static PyObject *label(PyObject *self, PyObject *args) {
         return NULL;
     int32_t n = (int32_t)mask.len;
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n * 8);
-    int32_t *parent = PyMem_Malloc(((size_t)n + 1) * sizeof(int32_t));
-    if (out != NULL && parent != NULL) {
-        int64_t *labels = (int64_t *)PyBytes_AS_STRING(out);
-        find_regions(mask.buf, n, (int32_t)rows, (int32_t)columns, parent);
-        for (int32_t p = 0; p < n; p++)
-            labels[p] = parent[p];
-    } else {
-        Py_CLEAR(out);
-        PyErr_NoMemory();
+    if (out != NULL) {
+        /* the int32 labels in the first half, widened in place from the last: label p's
+         * int64 bytes lie past every int32 label before p */
+        char *bytes = PyBytes_AS_STRING(out);
+        find_regions(mask.buf, n, (int32_t)rows, (int32_t)columns, (int32_t *)bytes);
+        for (int32_t p = n - 1; p >= 0; p--) {
+            int32_t label;
+            memcpy(&label, bytes + 4 * (size_t)p, 4); /* memcpy: the two views may alias */
+            int64_t wide = label;
+            memcpy(bytes + 8 * (size_t)p, &wide, 8);
+        }
     }
-    PyMem_Free(parent);
     PyBuffer_Release(&mask);
     return out;
 }
