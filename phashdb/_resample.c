@@ -137,7 +137,7 @@ static const Filter FILTERS[8] = {
 /* One axis's windows: output i reads `bounds[2i + 1]` input pixels from `bounds[2i]`, weighted
  * by kk[i * ksize ...] in fixed point. */
 typedef struct {
-    int ksize;
+    int ksize; /* weights kept for each output: at least its window's, zero after it */
     int *bounds;
     int32_t *kk;
 } Axis;
@@ -154,13 +154,14 @@ static int axis_make(Axis *a, int in_size, float in0, float in1, int out_size, c
     if (filterscale < 1.0)
         filterscale = 1.0;
     support = f->support * filterscale;
-    int ksize = (int)ceil(support) * 2 + 1;
-    a->ksize = ksize;
+    int kmax = (int)ceil(support) * 2 + 1;
     a->bounds = NULL;
     a->kk = NULL;
-    if (out_size > INT_MAX / (ksize * (int)sizeof(double)))
-        return -1;
-    double *k = malloc((size_t)ksize * sizeof(double));
+    if (out_size > INT_MAX / (kmax * (int)sizeof(double)))
+        return -1; /* Pillow's MemoryError */
+    int ksize = (kmax + 15) & ~15; /* every window summed in whole vectors: see horizontal() */
+    a->ksize = ksize;
+    double *k = malloc((size_t)kmax * sizeof(double));
     a->kk = malloc((size_t)out_size * ksize * sizeof(int32_t));
     a->bounds = malloc((size_t)out_size * 2 * sizeof(int));
     if (!k || !a->kk || !a->bounds) {
@@ -207,24 +208,37 @@ static inline uint8_t clip8(uint32_t sum) {
     return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
 }
 
-/* `rows` rows of `in` (`stride` bytes apart) to rows of a->... outputs each: one window's dot
- * product per output pixel. Sums in uint32_t: the same bits as Pillow's int, without overflow's
- * undefined behaviour. */
-HOT static void horizontal(const uint8_t *in, size_t stride, int rows, uint8_t *out, int out_w,
-                           const Axis *a) {
+/* `rows` rows of width `width` to rows of out_w pixels, one window's dot product each. Every
+ * window is summed over a->ksize pixels (a multiple of 16, its weights zero past the window),
+ * from `line`, the row copied with as many zeros after it: whole vectors, no loop tail. Sums
+ * in uint32_t: the same bits as Pillow's int, without overflow's undefined behaviour. */
+HOT static void horizontal(const uint8_t *in, int width, int rows, uint8_t *out, int out_w,
+                           const Axis *a, uint8_t *line) {
+    const int n = a->ksize;
+    memset(line + width, 0, n);
     for (int yy = 0; yy < rows; yy++) {
-        const uint8_t *line = in + (size_t)yy * stride;
+        memcpy(line, in + (size_t)yy * width, width);
         uint8_t *o = out + (size_t)yy * out_w;
         for (int xx = 0; xx < out_w; xx++) {
             const uint8_t *p = line + a->bounds[xx * 2];
-            const int32_t *k = &a->kk[(size_t)xx * a->ksize];
-            int n = a->bounds[xx * 2 + 1];
+            const int32_t *k = &a->kk[(size_t)xx * n];
             uint32_t ss = 1u << (PRECISION_BITS - 1);
             for (int x = 0; x < n; x++)
                 ss += (uint32_t)p[x] * (uint32_t)k[x];
             o[xx] = clip8(ss);
         }
     }
+}
+
+/* The horizontal pass over `rows` rows of width `width`. 0, or -1 out of memory. */
+static int horizontal_pass(const uint8_t *in, int width, int rows, uint8_t *out, int out_w,
+                           const Axis *a) {
+    uint8_t *line = malloc((size_t)width + a->ksize);
+    if (!line)
+        return -1;
+    horizontal(in, width, rows, out, out_w, a, line);
+    free(line);
+    return 0;
 }
 
 /* Rows of width `w` to out_h rows: each output row a weighted sum of whole input rows, so the
@@ -282,7 +296,9 @@ static int resample_job(const Job *j) {
         acc = malloc((size_t)j->xsize * sizeof(uint32_t));
         if (!temp || !acc)
             goto end;
-        horizontal(j->in + (size_t)first * j->width, j->width, last - first, temp, j->xsize, &ax);
+        if (horizontal_pass(j->in + (size_t)first * j->width, j->width, last - first, temp,
+                            j->xsize, &ax))
+            goto end;
         vertical(temp, j->xsize, j->out, j->ysize, &ay, acc);
     } else if (need_h && need_v) {
         temp = malloc((size_t)j->width * j->ysize);
@@ -290,9 +306,11 @@ static int resample_job(const Job *j) {
         if (!temp || !acc)
             goto end;
         vertical(j->in, j->width, temp, j->ysize, &ay, acc);
-        horizontal(temp, j->width, j->ysize, j->out, j->xsize, &ax);
+        if (horizontal_pass(temp, j->width, j->ysize, j->out, j->xsize, &ax))
+            goto end;
     } else if (need_h) {
-        horizontal(j->in, j->width, j->height, j->out, j->xsize, &ax);
+        if (horizontal_pass(j->in, j->width, j->height, j->out, j->xsize, &ax))
+            goto end;
     } else if (need_v) {
         if (!(acc = malloc((size_t)j->width * sizeof(uint32_t))))
             goto end;
