@@ -1,12 +1,17 @@
 """phashdb's resizes in C (phashdb/_resample.c) against Pillow's, on every image under FOLDER.
 
     python benchmarks/resample_speed.py FOLDER [--rounds 5]
+    python benchmarks/resample_speed.py --alone
+
 
 First every image is read both ways and its Picture compared (hash, size, descriptor, keys:
 the run stops at the first difference). Then `phash.read_image` of the whole folder is timed
 --rounds times each way, alternating in this one process (the order swapped every round), and
 the CPU per file given as medians: all of read_image, and the resizes alone (the calls of
 `phashdb.resample.resized` from phash, backdrop, trim and unbox, in CPU time of the thread).
+With --alone: single resizes of noise images of a few sizes, Pillow's and the C code's calls
+alternating, the least time of each of 200 (20 at 12 MP; the least is the one a busy machine
+disturbed least).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+from PIL import Image
 
 from phashdb import backdrop, phash, resample, trim, unbox
 from phashdb.errors import ImageError
@@ -49,13 +56,44 @@ def one_pass(files: list[str]) -> tuple[float, float]:
     return (time.process_time() - start) / len(files) * 1e3, spent[0] / len(files) * 1e3
 
 
+def best(*calls, times: int = 200) -> list[float]:
+    """The least time of one call of each of `calls`, in ms, the calls made in turn."""
+    least = [float("inf")] * len(calls)
+    for _ in range(times):
+        for i, call in enumerate(calls):
+            start = time.perf_counter()
+            call()
+            least[i] = min(least[i], time.perf_counter() - start)
+    return [t * 1e3 for t in least]
+
+
+def alone() -> None:
+    for width, height in [(800, 600), (600, 800), (1024, 683), (4000, 3000)]:
+        grey = Image.effect_noise((width, height), 40).convert("L")
+        for size, name in [((32, 32), "LANCZOS"), ((64, 64), "BOX"), ((128, 128), "BOX")]:
+            f = Image.Resampling[name]
+            pillow, in_c = best(
+                lambda g=grey, s=size, f=f: g.resize(s, f),
+                lambda g=grey, s=size, f=f: resample.resized(g, s, f),
+                times=200 if width < 2000 else 20,
+            )
+            print(
+                f"{width}x{height} -> {size[0]}x{size[1]}".ljust(24)
+                + f"{name:7s} Pillow {pillow:.3f} ms"
+                f"  C {in_c:.3f} ms  {pillow / in_c:.1f}x"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("folder", type=Path)
+    parser.add_argument("folder", type=Path, nargs="?")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--alone", action="store_true", help="single resizes only")
     args = parser.parse_args()
     if IN_C is None:
         sys.exit("phashdb._resample is not built or not used with this Pillow")
+    if args.alone or args.folder is None:
+        return alone()
     files = sorted(str(p) for p in args.folder.rglob("*") if p.is_file())
     for path in files:
         resample._resample = IN_C
