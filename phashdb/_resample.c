@@ -2,11 +2,15 @@
  * vectorise. Reducing a photo to pHash's 32x32 was a third of hashing it: Pillow sums each
  * output pixel's window one product at a time, and a 1,000 px wide image gives a 32 px wide
  * output a window of ~190 pixels. The arithmetic is Pillow's own (src/libImaging/Resample.c
- * of Pillow 13.0.0, HPND licence): the filter's weights in double, normalised to fixed point
+ * of Pillow 13.0.0; Copyright (c) 1997-2011 Secret Labs AB, (c) 1995-2011 Fredrik Lundh and
+ * contributors, (c) 2010 Jeffrey 'Alex' Clark and contributors; MIT-CMU licence, as phashdb's
+ * copy of its filters and weights is): the filter's weights in double, normalised to fixed point
  * with PRECISION_BITS, one pass per axis into an 8-bit intermediate (the vertical first when
  * the height shrinks more than twice as much as the width), each result clipped to 0..255.
  * Integer sums are exact in any order, so the windows are summed eight or more at a time; the
- * weights are computed exactly as Pillow computes them (no FMA contraction, the same libm).
+ * weights are computed by Pillow's expressions, with the same libm (and on x86-64 without
+ * FMA: the AVX2 clones below are of the integer loops only); tests/test_resample.py checks
+ * the bytes against the installed Pillow's on every platform it runs on.
  *
  * The pixels come from a buffer, or zero-copy from an Arrow C array capsule (Pillow's
  * Image.__arrow_c_array__()); the result is bytes of height * width. The GIL is released.
