@@ -16,6 +16,7 @@ from PIL import Image
 
 from .border import SPARE, ring
 from .descriptor import LOW_QUALITY, Variant, quality, variants
+from .resample import resized
 from .unbox import _components
 
 # Grey levels at most this dark are backdrop (a JPEG of black stays within a few levels of 0).
@@ -37,7 +38,7 @@ def backdrop_variant(grey: Image.Image) -> Variant | None:
     edge = ring(grey, SIDE)  # the border alone rules most images out cheaply (phashdb.border)
     if edge is not None and (edge <= DARK + SPARE).sum() < BORDER_SHARE * (edge.size - 4):
         return None
-    small = grey.resize((min(SIDE, grey.width), min(SIDE, grey.height)), Image.Resampling.BOX)
+    small = resized(grey, (min(SIDE, grey.width), min(SIDE, grey.height)), Image.Resampling.BOX)
     a = np.asarray(small, dtype=np.uint8)
     dark = a <= DARK
     border = np.zeros_like(dark)
@@ -45,9 +46,7 @@ def backdrop_variant(grey: Image.Image) -> Variant | None:
     if dark[border].mean() < BORDER_SHARE or dark.all():
         return None
     white = np.where(reached_from(dark, border), 255, a).astype(np.uint8)
-    pixels = np.asarray(
-        Image.fromarray(white).resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64
-    )
+    pixels = np.asarray(resized(white, (32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
     if quality(pixels) < LOW_QUALITY:
         return None
     return variants(pixels)[0]._replace(name=NAME)

@@ -42,6 +42,7 @@ from .hashvalue import (  # noqa: F401 (public here too)
     to_hex,
 )
 from .renderings import flattened, rendering_keys
+from .resample import resized
 from .trim import trimmed_variant
 from .unbox import unboxed_variant
 
@@ -230,7 +231,7 @@ def _flatten(rgba: Image.Image) -> Image.Image:
 
 def _pixels(grey: Image.Image) -> np.ndarray:
     """The 32x32 image pHash reads."""
-    return np.asarray(grey.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
+    return np.asarray(resized(grey, (32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
 
 
 def _phash_of(pixels: np.ndarray) -> int:

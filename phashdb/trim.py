@@ -14,6 +14,7 @@ from PIL import Image
 from .border import SPARE
 from .border import ring as edge_ring
 from .descriptor import LOW_QUALITY, Variant, middle, quality, variants
+from .resample import resized
 
 # A pixel within this many grey levels of the border's colour is frame (JPEG keeps a plain
 # frame within a few levels).
@@ -36,7 +37,7 @@ def trimmed_variant(grey: Image.Image) -> Variant | None:
     if edge is not None:
         if (np.abs(edge - middle(edge)) <= TOLERANCE + SPARE).mean() < RING_SHARE:
             return None
-    small = grey.resize((min(SIDE, grey.width), min(SIDE, grey.height)), Image.Resampling.BOX)
+    small = resized(grey, (min(SIDE, grey.width), min(SIDE, grey.height)), Image.Resampling.BOX)
     a = np.asarray(small, dtype=np.int16)
     ring = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
     colour = middle(ring)[0]  # np.median's value: a ring has an even count of pixels
@@ -54,7 +55,7 @@ def trimmed_variant(grey: Image.Image) -> Variant | None:
         return None
     fx, fy = grey.width / w, grey.height / h
     box = (round(left * fx), round(top * fy), round(right * fx), round(bottom * fy))
-    pixels = np.asarray(grey.crop(box).resize((32, 32), Image.Resampling.LANCZOS), np.float64)
+    pixels = np.asarray(resized(grey.crop(box), (32, 32), Image.Resampling.LANCZOS), np.float64)
     if quality(pixels) < LOW_QUALITY:
         return None
     return variants(pixels)[0]._replace(name=NAME)

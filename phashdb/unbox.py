@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from .descriptor import LOW_QUALITY, Variant, quality, variants
+from .resample import resized
 
 # The box is looked for on the image reduced to this size (BOX filter: text in a caption box
 # becomes a few grey pixels), and filled on the image reduced to FILL_SIDE.
@@ -48,14 +49,14 @@ def unboxed_variant(grey: Image.Image) -> Variant | None:
     """The as-is Variant of greyscale `grey` with its plain box filled in from around it, or
     None when it has no such box (most images) or what is left is near-constant."""
     small = np.asarray(
-        grey.resize((min(SIDE, grey.width), min(SIDE, grey.height)), Image.Resampling.BOX),
+        resized(grey, (min(SIDE, grey.width), min(SIDE, grey.height)), Image.Resampling.BOX),
         dtype=np.int16,
     )
     box = find_box(small)
     if box is None:
         return None
     fw, fh = min(FILL_SIDE, grey.width), min(FILL_SIDE, grey.height)
-    a = np.asarray(grey.resize((fw, fh), Image.Resampling.BOX), dtype=np.float64)
+    a = np.asarray(resized(grey, (fw, fh), Image.Resampling.BOX), dtype=np.float64)
     sy, sx = fh / small.shape[0], fw / small.shape[1]
     # one reduced pixel more on every side: the box's edge is blurred by the reductions
     top, left = max(0, int((box[0] - 1) * sy)), max(0, int((box[1] - 1) * sx))
@@ -65,8 +66,8 @@ def unboxed_variant(grey: Image.Image) -> Variant | None:
     )
     filled = fill(a, top, left, bottom, right)
     pixels = np.asarray(
-        Image.fromarray(np.clip(np.rint(filled), 0, 255).astype(np.uint8)).resize(
-            (32, 32), Image.Resampling.LANCZOS
+        resized(
+            np.clip(np.rint(filled), 0, 255).astype(np.uint8), (32, 32), Image.Resampling.LANCZOS
         ),
         dtype=np.float64,
     )

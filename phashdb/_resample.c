@@ -1,0 +1,427 @@
+/* Pillow's Image.resize of an 8-bit greyscale ("L") image, bit for bit, in loops a compiler can
+ * vectorise. Reducing a photo to pHash's 32x32 was a third of hashing it: Pillow sums each
+ * output pixel's window one product at a time, and a 1,000 px wide image gives a 32 px wide
+ * output a window of ~190 pixels. The arithmetic is Pillow's own (src/libImaging/Resample.c
+ * of Pillow 13.0.0; Copyright (c) 1997-2011 Secret Labs AB, (c) 1995-2011 Fredrik Lundh and
+ * contributors, (c) 2010 Jeffrey 'Alex' Clark and contributors; MIT-CMU licence, as phashdb's
+ * copy of its filters and weights is): the filter's weights in double, normalised to fixed point
+ * with PRECISION_BITS, one pass per axis into an 8-bit intermediate (the vertical first when
+ * the height shrinks more than twice as much as the width), each result clipped to 0..255.
+ * Integer sums are exact in any order, so the windows are summed eight or more at a time; the
+ * weights are computed by Pillow's expressions, with the same libm (and on x86-64 without
+ * FMA: the AVX2 clones below are of the integer loops only); tests/test_resample.py checks
+ * the bytes against the installed Pillow's on every platform it runs on.
+ *
+ * The pixels come from a buffer, or zero-copy from an Arrow C array capsule (Pillow's
+ * Image.__arrow_c_array__()); the result is bytes of height * width. The GIL is released.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+/* AVX2 where the CPU has it, chosen at load time: a build for generic x86-64 still runs
+ * everywhere. The weights are computed outside these functions, so the clones' arithmetic is
+ * integer only. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define HOT
+#endif
+
+#define PRECISION_BITS (32 - 8 - 2)
+
+/* The Arrow C data interface's array (https://arrow.apache.org/docs/format/CDataInterface.html),
+ * a stable ABI. */
+struct ArrowArray {
+    int64_t length, null_count, offset, n_buffers, n_children;
+    const void **buffers;
+    struct ArrowArray **children;
+    struct ArrowArray *dictionary;
+    void (*release)(struct ArrowArray *);
+    void *private_data;
+};
+
+/* The filters, as Pillow writes them (the same expressions give the same doubles). */
+static double box_filter(double x) { return (x > -0.5 && x <= 0.5) ? 1.0 : 0.0; }
+
+static double bilinear_filter(double x) {
+    if (x < 0.0)
+        x = -x;
+    return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+static double hamming_filter(double x) {
+    if (x < 0.0)
+        x = -x;
+    if (x == 0.0)
+        return 1.0;
+    if (x >= 1.0)
+        return 0.0;
+    x = x * M_PI;
+    return sin(x) / x * (0.54f + 0.46f * cos(x));
+}
+
+static double bicubic_filter(double x) {
+    const double a = -0.5;
+    if (x < 0.0)
+        x = -x;
+    if (x < 1.0)
+        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+    if (x < 2.0)
+        return (((x - 5) * x + 8) * x - 4) * a;
+    return 0.0;
+}
+
+static double sinc_filter(double x) {
+    if (x == 0.0)
+        return 1.0;
+    x = x * M_PI;
+    return sin(x) / x;
+}
+
+static double lanczos_filter(double x) {
+    if (-3.0 <= x && x < 3.0)
+        return sinc_filter(x) * sinc_filter(x / 3);
+    return 0.0;
+}
+
+static double mks_2013_filter(double x) {
+    if (x < 0)
+        x = -x;
+    if (x < 0.5)
+        return 17.0 / 16.0 - 7.0 / 4.0 * pow(x, 2);
+    if (x < 1.5)
+        return (1.0 - x) * (7.0 / 4.0 - x);
+    if (x < 2.5)
+        return -1.0 / 8.0 * pow(x - 5.0 / 2.0, 2);
+    return 0;
+}
+
+static double mks_2021_filter(double x) {
+    if (x < 0)
+        x = -x;
+    if (x < 0.5)
+        return 577.0 / 576.0 - 239.0 / 144.0 * pow(x, 2);
+    if (x < 1.5)
+        return 35.0 / 36.0 * (x - 1.0) * (x - 239.0 / 140.0);
+    if (x < 2.5)
+        return 1.0 / 6.0 * (x - 2.0) * (65.0 / 24.0 - x);
+    if (x < 3.5)
+        return 1.0 / 36.0 * (x - 3.0) * (x - 15.0 / 4.0);
+    if (x < 4.5)
+        return -1.0 / 288.0 * pow(x - 9.0 / 2.0, 2);
+    return 0;
+}
+
+typedef struct {
+    double (*f)(double);
+    double support;
+} Filter;
+
+/* By Pillow's numbers (Image.Resampling): 0 is NEAREST, which is not a resampling. */
+static const Filter FILTERS[8] = {
+    {NULL, 0},
+    {lanczos_filter, 3.0},
+    {bilinear_filter, 1.0},
+    {bicubic_filter, 2.0},
+    {box_filter, 0.5},
+    {hamming_filter, 1.0},
+    {mks_2013_filter, 2.5},
+    {mks_2021_filter, 4.5},
+};
+
+/* One axis's windows: output i reads `bounds[2i + 1]` input pixels from `bounds[2i]`, weighted
+ * by kk[i * ksize ...] in fixed point. */
+typedef struct {
+    int ksize; /* weights kept for each output: at least its window's, zero after it */
+    int *bounds;
+    int32_t *kk;
+} Axis;
+
+static void axis_free(Axis *a) {
+    free(a->bounds);
+    free(a->kk);
+}
+
+/* Pillow's precompute_coeffs and normalize_coeffs_8bpc. 0 on success, -1 out of memory. */
+static int axis_make(Axis *a, int in_size, float in0, float in1, int out_size, const Filter *f) {
+    double scale, filterscale, support;
+    filterscale = scale = (double)(in1 - in0) / out_size;
+    if (filterscale < 1.0)
+        filterscale = 1.0;
+    support = f->support * filterscale;
+    int kmax = (int)ceil(support) * 2 + 1;
+    a->bounds = NULL;
+    a->kk = NULL;
+    if (out_size > INT_MAX / (kmax * (int)sizeof(double)))
+        return -1; /* Pillow's MemoryError */
+    int ksize = (kmax + 15) & ~15; /* every window summed in whole vectors: see horizontal() */
+    a->ksize = ksize;
+    double *k = malloc((size_t)kmax * sizeof(double));
+    a->kk = malloc((size_t)out_size * ksize * sizeof(int32_t));
+    a->bounds = malloc((size_t)out_size * 2 * sizeof(int));
+    if (!k || !a->kk || !a->bounds) {
+        free(k);
+        axis_free(a);
+        return -1;
+    }
+    double inv_filterscale = 1.0 / filterscale;
+    for (int xx = 0; xx < out_size; xx++) {
+        double center = in0 + (xx + 0.5) * scale;
+        double ww = 0.0;
+        int xmin = (int)(center - support + 0.5);
+        if (xmin < 0)
+            xmin = 0;
+        int xmax = (int)(center + support + 0.5);
+        if (xmax > in_size)
+            xmax = in_size;
+        xmax -= xmin;
+        int x;
+        for (x = 0; x < xmax; x++) {
+            double w = f->f((x + xmin - center + 0.5) * inv_filterscale);
+            k[x] = w;
+            ww += w;
+        }
+        if (ww != 0.0)
+            for (x = 0; x < xmax; x++)
+                k[x] /= ww;
+        int32_t *out = &a->kk[(size_t)xx * ksize];
+        for (x = 0; x < xmax; x++)
+            out[x] = k[x] < 0 ? (int32_t)(-0.5 + k[x] * (1 << PRECISION_BITS))
+                              : (int32_t)(0.5 + k[x] * (1 << PRECISION_BITS));
+        for (; x < ksize; x++)
+            out[x] = 0;
+        a->bounds[xx * 2] = xmin;
+        a->bounds[xx * 2 + 1] = xmax;
+    }
+    free(k);
+    return 0;
+}
+
+/* Pillow's clip8: the sum's integer part, in 0..255 (an int sum's range is within its table). */
+static inline uint8_t clip8(uint32_t sum) {
+    int32_t v = (int32_t)sum >> PRECISION_BITS;
+    return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
+}
+
+/* `rows` rows of width `width` to rows of out_w pixels, one window's dot product each. Every
+ * window is summed over a->ksize pixels (a multiple of 16, its weights zero past the window),
+ * from `line`, the row copied with as many zeros after it: whole vectors, no loop tail. Sums
+ * in uint32_t: the same bits as Pillow's int, without overflow's undefined behaviour. */
+HOT static void horizontal(const uint8_t *in, int width, int rows, uint8_t *out, int out_w,
+                           const Axis *a, uint8_t *line) {
+    const int n = a->ksize;
+    memset(line + width, 0, n);
+    for (int yy = 0; yy < rows; yy++) {
+        memcpy(line, in + (size_t)yy * width, width);
+        uint8_t *o = out + (size_t)yy * out_w;
+        for (int xx = 0; xx < out_w; xx++) {
+            const uint8_t *p = line + a->bounds[xx * 2];
+            const int32_t *k = &a->kk[(size_t)xx * n];
+            uint32_t ss = 1u << (PRECISION_BITS - 1);
+            for (int x = 0; x < n; x++)
+                ss += (uint32_t)p[x] * (uint32_t)k[x];
+            o[xx] = clip8(ss);
+        }
+    }
+}
+
+/* The horizontal pass over `rows` rows of width `width`. 0, or -1 out of memory. */
+static int horizontal_pass(const uint8_t *in, int width, int rows, uint8_t *out, int out_w,
+                           const Axis *a) {
+    uint8_t *line = malloc((size_t)width + a->ksize);
+    if (!line)
+        return -1;
+    horizontal(in, width, rows, out, out_w, a, line);
+    free(line);
+    return 0;
+}
+
+/* Rows of width `w` to out_h rows: each output row a weighted sum of whole input rows, so the
+ * loop runs along a row, vector-wide; `acc` holds w sums. */
+HOT static void vertical(const uint8_t *in, int w, uint8_t *out, int out_h, const Axis *a,
+                         uint32_t *acc) {
+    for (int yy = 0; yy < out_h; yy++) {
+        const uint8_t *first = in + (size_t)a->bounds[yy * 2] * w;
+        const int32_t *k = &a->kk[(size_t)yy * a->ksize];
+        int n = a->bounds[yy * 2 + 1];
+        for (int x = 0; x < w; x++)
+            acc[x] = 1u << (PRECISION_BITS - 1);
+        for (int y = 0; y < n; y++) {
+            const uint8_t *row = first + (size_t)y * w;
+            uint32_t ky = (uint32_t)k[y];
+            for (int x = 0; x < w; x++)
+                acc[x] += (uint32_t)row[x] * ky;
+        }
+        uint8_t *o = out + (size_t)yy * w;
+        for (int x = 0; x < w; x++)
+            o[x] = clip8(acc[x]);
+    }
+}
+
+typedef struct {
+    const uint8_t *in;
+    int width, height, xsize, ysize;
+    float box[4];
+    const Filter *filter;
+    uint8_t *out;
+} Job;
+
+/* Pillow's ImagingResampleInner for one band. 0 on success, -1 out of memory. */
+static int resample_job(const Job *j) {
+    int need_h = j->xsize != j->width || j->box[0] || j->box[2] != j->xsize;
+    int need_v = j->ysize != j->height || j->box[1] || j->box[3] != j->ysize;
+    /* Pillow 13: the vertical pass first when the height shrinks more than twice the width */
+    int h_first = !((j->height - j->ysize) > 0 &&
+                    (j->height - j->ysize) > (j->width - j->xsize) * 2);
+    Axis ax = {0}, ay = {0};
+    uint8_t *temp = NULL;
+    uint32_t *acc = NULL;
+    int failed = -1, first = 0;
+    if (need_v && axis_make(&ay, j->height, j->box[1], j->box[3], j->ysize, j->filter))
+        goto end;
+    if (need_h && axis_make(&ax, j->width, j->box[0], j->box[2], j->xsize, j->filter))
+        goto end;
+    if (need_h && need_v && h_first) {
+        /* only the rows the vertical pass reads are reduced horizontally */
+        first = ay.bounds[0];
+        int last = ay.bounds[j->ysize * 2 - 2] + ay.bounds[j->ysize * 2 - 1];
+        for (int i = 0; i < j->ysize; i++)
+            ay.bounds[i * 2] -= first;
+        temp = malloc((size_t)j->xsize * (last - first));
+        acc = malloc((size_t)j->xsize * sizeof(uint32_t));
+        if (!temp || !acc)
+            goto end;
+        if (horizontal_pass(j->in + (size_t)first * j->width, j->width, last - first, temp,
+                            j->xsize, &ax))
+            goto end;
+        vertical(temp, j->xsize, j->out, j->ysize, &ay, acc);
+    } else if (need_h && need_v) {
+        temp = malloc((size_t)j->width * j->ysize);
+        acc = malloc((size_t)j->width * sizeof(uint32_t));
+        if (!temp || !acc)
+            goto end;
+        vertical(j->in, j->width, temp, j->ysize, &ay, acc);
+        if (horizontal_pass(temp, j->width, j->ysize, j->out, j->xsize, &ax))
+            goto end;
+    } else if (need_h) {
+        if (horizontal_pass(j->in, j->width, j->height, j->out, j->xsize, &ax))
+            goto end;
+    } else if (need_v) {
+        if (!(acc = malloc((size_t)j->width * sizeof(uint32_t))))
+            goto end;
+        vertical(j->in, j->width, j->out, j->ysize, &ay, acc);
+    } else {
+        memcpy(j->out, j->in, (size_t)j->width * j->height);
+    }
+    failed = 0;
+end:
+    axis_free(&ax);
+    axis_free(&ay);
+    free(temp);
+    free(acc);
+    return failed;
+}
+
+/* The pixels of `source`: a buffer of width * height bytes, or an Arrow array capsule of as
+ * many uint8 values with no nulls. 0 on success, -1 with an exception set. */
+static int pixels_of(PyObject *source, Py_ssize_t count, Py_buffer *view, const uint8_t **data) {
+    view->obj = NULL;
+    if (PyCapsule_IsValid(source, "arrow_array")) {
+        struct ArrowArray *array = PyCapsule_GetPointer(source, "arrow_array");
+        if (array->release == NULL || array->n_buffers != 2 || array->null_count > 0 ||
+            array->length != count || array->buffers[1] == NULL) {
+            PyErr_Format(PyExc_ValueError,
+                         "'source' must be an Arrow array of %zd uint8 values", count);
+            return -1;
+        }
+        *data = (const uint8_t *)array->buffers[1] + array->offset;
+        return 0;
+    }
+    if (PyObject_GetBuffer(source, view, PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    if (view->len != count) {
+        PyErr_Format(PyExc_ValueError, "'source' must be %zd bytes, got %zd", count, view->len);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    *data = view->buf;
+    return 0;
+}
+
+/* Pillow's checks of resize's arguments (_imaging.c), in its words. */
+static int valid(const Job *j, int filter) {
+    const char *e = NULL;
+    if (j->width < 1 || j->height < 1)
+        e = "the image must have pixels";
+    else if (j->xsize < 1 || j->ysize < 1)
+        e = "height and width must be > 0";
+    else if (filter < 1 || filter > 7)
+        e = "unsupported resampling filter";
+    else if (j->box[0] < 0 || j->box[1] < 0)
+        e = "box offset can't be negative";
+    else if (j->box[2] > j->width || j->box[3] > j->height)
+        e = "box can't exceed original image size";
+    else if (j->box[2] - j->box[0] < 0 || j->box[3] - j->box[1] < 0)
+        e = "box can't be empty";
+    if (e)
+        PyErr_SetString(PyExc_ValueError, e);
+    return e == NULL;
+}
+
+/* resample(source, width, height, (xsize, ysize), filter, (x0, y0, x1, y1)) -> bytes */
+static PyObject *resample(PyObject *self, PyObject *args) {
+    PyObject *source;
+    Job j;
+    int filter;
+    if (!PyArg_ParseTuple(args, "Oii(ii)i(ffff)", &source, &j.width, &j.height, &j.xsize,
+                          &j.ysize, &filter, &j.box[0], &j.box[1], &j.box[2], &j.box[3]))
+        return NULL;
+    if (!valid(&j, filter))
+        return NULL;
+    j.filter = &FILTERS[filter];
+    Py_buffer view;
+    if (pixels_of(source, (Py_ssize_t)j.width * j.height, &view, &j.in) < 0)
+        return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)j.xsize * j.ysize);
+    if (out == NULL)
+        goto end;
+    j.out = (uint8_t *)PyBytes_AS_STRING(out);
+    int failed = 0;
+    Py_BEGIN_ALLOW_THREADS;
+    /* a whole-pixel box of the output's size is a crop, as in Pillow */
+    if (j.box[0] - (int)j.box[0] == 0 && j.box[2] - j.box[0] == j.xsize &&
+        j.box[1] - (int)j.box[1] == 0 && j.box[3] - j.box[1] == j.ysize) {
+        for (int y = 0; y < j.ysize; y++)
+            memcpy(j.out + (size_t)y * j.xsize,
+                   j.in + (size_t)(y + (int)j.box[1]) * j.width + (int)j.box[0], j.xsize);
+    } else {
+        failed = resample_job(&j);
+    }
+    Py_END_ALLOW_THREADS;
+    if (failed) {
+        Py_CLEAR(out);
+        PyErr_NoMemory();
+    }
+end:
+    if (view.obj)
+        PyBuffer_Release(&view);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"resample", resample, METH_VARARGS, "Pillow's resize of an 8-bit greyscale image."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_resample", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__resample(void) { return PyModule_Create(&module); }

@@ -1,0 +1,166 @@
+"""Pillow's resize of greyscale images in C (phashdb.resample): the same bytes as the installed
+Pillow's `Image.resize`, whatever the sizes, filter and region, so that no hash, descriptor or
+key moves; and Pillow's own resize where the C code cannot give them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import PHOTO_NAMES, skimage_photo
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageOps
+
+from phashdb import phash, resample
+
+FILTERS = sorted(resample.FILTERS)
+LANCZOS, BOX = Image.Resampling.LANCZOS, Image.Resampling.BOX
+
+
+def pillows(grey: Image.Image, size, filter, box=None) -> bytes:
+    return grey.resize(size, filter, box).tobytes()
+
+
+def in_c(grey: Image.Image | np.ndarray, size, filter, box=None) -> bytes:
+    """`resized`'s bytes, made sure to be the C code's."""
+    assert resample._source(grey, filter) is not None
+    return resized_bytes(grey, size, filter, box)
+
+
+def resized_bytes(grey, size, filter, box=None) -> bytes:
+    out = resample.resized(grey, size, filter, box)
+    assert out.dtype == np.uint8 and out.shape[:2] == (size[1], size[0])
+    return out.tobytes()
+
+
+def noise(width: int, height: int, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width), dtype=np.uint8))
+
+
+def test_the_c_code_is_used_with_this_pillow():
+    # the tests below would compare Pillow with itself if the extension were not built
+    assert resample._resample is not None
+
+
+SIDES = [(1, 1), (2, 3), (31, 31), (32, 32), (33, 33), (33, 31), (7, 1000), (999, 13),
+         (4000, 3), (3, 4000), (640, 480), (480, 640), (1023, 767), (129, 65)]  # fmt: skip
+TARGETS = [(32, 32), (64, 64), (128, 128), (256, 256), (1, 1), (3, 2), (300, 5), (5, 300)]
+
+
+@pytest.mark.parametrize("filter", FILTERS, ids=lambda f: f.name)
+@pytest.mark.parametrize("side", SIDES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_random_pixels_every_size_down_and_up(side, filter):
+    grey = noise(*side, seed=side[0] * 7919 + side[1])
+    for size in [*TARGETS, side, (side[0] + 1, side[1]), (side[0], side[1] * 3)]:
+        assert in_c(grey, size, filter) == pillows(grey, size, filter), size
+
+
+@pytest.mark.parametrize("name", PHOTO_NAMES)
+def test_real_photos(name):
+    grey = skimage_photo(name).convert("L")
+    w, h = grey.size
+    for filter in FILTERS:
+        for size in [(32, 32), (64, 64), (128, 96), (w // 3, h // 2), (w * 2 + 1, h + 7)]:
+            assert in_c(grey, size, filter) == pillows(grey, size, filter), (filter, size)
+
+
+@pytest.mark.parametrize("filter", [LANCZOS, BOX], ids=lambda f: f.name)
+def test_twelve_megapixels(filter):
+    grey = noise(4000, 3000, seed=12)
+    for size in [(32, 32), (128, 96), (1024, 768)]:
+        assert in_c(grey, size, filter) == pillows(grey, size, filter), size
+    portrait = grey.transpose(Image.Transpose.ROTATE_90)
+    for size in [(32, 32), (96, 128)]:  # the height shrinks most: Pillow's vertical pass first
+        assert in_c(portrait, size, filter) == pillows(portrait, size, filter), size
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    width=st.integers(1, 200),
+    height=st.integers(1, 200),
+    size=st.tuples(st.integers(1, 260), st.integers(1, 260)),
+    filter=st.sampled_from(FILTERS),
+    cut=st.tuples(*[st.floats(0, 1)] * 4),
+    seed=st.integers(0, 2**16),
+)
+def test_any_size_and_region(width, height, size, filter, cut, seed):
+    grey = noise(width, height, seed)
+    x0, x1 = sorted((cut[0] * width, cut[1] * width))
+    y0, y1 = sorted((cut[2] * height, cut[3] * height))
+    for box in (None, (x0, y0, x1, y1), (int(x0), int(y0), int(x0) + 1, int(y0) + 1)):
+        if box and (box[2] > width or box[3] > height):
+            continue
+        assert in_c(grey, size, filter, box) == pillows(grey, size, filter, box), box
+
+
+def test_arrays_as_their_images():
+    a = np.asarray(noise(300, 200, seed=3))
+    for filter in FILTERS:
+        assert in_c(a, (32, 32), filter) == pillows(Image.fromarray(a), (32, 32), filter)
+    view = a[10:150:2, 5:250]  # not contiguous: copied for the C code, the same pixels
+    expected = pillows(Image.fromarray(np.ascontiguousarray(view)), (32, 32), LANCZOS)
+    assert in_c(view, (32, 32), LANCZOS) == expected
+
+
+def test_pillow_resizes_what_the_c_code_does_not(monkeypatch):
+    rgb = Image.merge("RGB", [noise(90, 60, seed) for seed in range(3)])
+    grey = noise(90, 60)
+    wide = np.asarray(grey).astype(np.int16)
+    for image, filter in [(rgb, LANCZOS), (grey, Image.Resampling.NEAREST)]:
+        assert resample._source(image, filter) is None
+        assert resized_bytes(image, (32, 32), filter) == pillows(image, (32, 32), filter)
+    assert resample._source(wide, LANCZOS) is None
+    monkeypatch.setattr(resample, "_resample", None)  # as from a zip: no extension
+    assert resized_bytes(grey, (32, 32), BOX) == pillows(grey, (32, 32), BOX)
+    assert resized_bytes(np.asarray(grey), (17, 9), LANCZOS) == pillows(grey, (17, 9), LANCZOS)
+
+
+def test_an_image_of_several_blocks_is_resized_by_pillow():
+    # Pillow stores an image over its block size (16 MB) in several blocks: no single run of
+    # rows to read, so Pillow resizes it
+    side = int((Image.core.get_block_size() * 1.3) ** 0.5)
+    grey = Image.linear_gradient("L").resize((side, side)).rotate(17)
+    assert resample._source(grey, LANCZOS) is None
+    assert resized_bytes(grey, (32, 32), LANCZOS) == pillows(grey, (32, 32), LANCZOS)
+
+
+@pytest.mark.parametrize("size", [(0, 32), (32, -1)])
+def test_a_bad_size_fails_as_in_pillow(size):
+    grey = noise(40, 30)
+    with pytest.raises(ValueError, match="height and width must be > 0"):
+        grey.resize(size, LANCZOS)
+    with pytest.raises(ValueError, match="height and width must be > 0"):
+        resample.resized(grey, size, LANCZOS)
+
+
+def test_a_bad_region_fails_as_in_pillow():
+    grey = noise(40, 30)
+    for box, message in [((-1, 0, 10, 10), "negative"), ((0, 0, 41, 30), "exceed")]:
+        with pytest.raises(ValueError, match=message):
+            grey.resize((8, 8), LANCZOS, box)
+        with pytest.raises(ValueError, match=message):
+            resample.resized(grey, (8, 8), LANCZOS, box)
+
+
+def with_keys(grey: Image.Image) -> list[Image.Image]:
+    """`grey` as is, on a black backdrop, in a plain frame and under a white box: images whose
+    keys (backdrop, trimmed, unboxed) are made, each from its own resizes."""
+    boxed = grey.copy()
+    boxed.paste(255, (grey.width // 8, grey.height // 10, grey.width // 2, grey.height // 3))
+    return [grey, ImageOps.expand(grey.resize((grey.width // 2, grey.height // 2)), 120, 0),
+            ImageOps.expand(grey, grey.width // 5, 190), boxed]  # fmt: skip
+
+
+def test_hashes_descriptors_and_keys_as_with_pillows_resize(monkeypatch):
+    images = [im for name in PHOTO_NAMES for im in with_keys(skimage_photo(name).convert("L"))]
+    images += [skimage_photo("astronaut").convert("RGBA")]  # transparent: the renderings' keys
+    images[-1].putalpha(Image.linear_gradient("L").resize(images[-1].size))
+
+    def read_all() -> list[tuple]:
+        return [(p.hash, p.descriptor, p.keys) for p in map(phash.read_image, images)]
+
+    in_c = read_all()
+    monkeypatch.setattr(resample, "_resample", None)
+    assert read_all() == in_c
+    assert sum(bool(keys) for _, _, keys in in_c) >= len(PHOTO_NAMES)  # the keys were made
