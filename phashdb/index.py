@@ -226,10 +226,13 @@ class Index:
             )
         return radius
 
-    def groups(self, links: dict) -> list[Group]:
-        """The groups of `links` (phashdb.grouping.best_links) under the decisions stored."""
+    def groups(self, links: dict, records: dict[str, Image] | None = None) -> list[Group]:
+        """The groups of `links` (phashdb.grouping.best_links) under the decisions stored;
+        `records` (by id), when the caller has read them all already, are not read again."""
         decided = [(a, b) for a, b, _ in self.store.decisions(None)]
-        return grouping.groups(links, decided, self.store.find)
+        if records is None:
+            return grouping.groups(links, decided, self.store.find)
+        return grouping.groups(links, decided, lambda ids: {i: records[i] for i in ids})
 
     def descriptors(self) -> dict[str, bytes]:
         """The stored descriptor of every image that has one, by id."""
