@@ -9,7 +9,10 @@ process pool). The tools take turns run by run, so that the machine's load falls
 medians are printed with the ratio to phashdb's cold run, the recall of the planted copies (the
 share found in one group with their original) and `uptime`'s load average. The sets are made by
 benchmarks/small_sets.py (small photos, <= 1920 px, with planted copies); `--large N` adds N
-12-megapixel JPEGs upscaled from the photos, each with a planted copy at 1600 px.
+distinct 12-megapixel JPEGs (benchmarks/large_set.py: the photos upscaled, then collages of four
+of them, up to 1,000 and more), each with a planted copy at 1600 px. The sets are made in a
+temporary folder, or with `--keep DIR` once into DIR and reused from there on later runs (a set
+is there when its `<name>.planted.json` is: it is written last). `--runs 0` only makes them.
 """
 
 from __future__ import annotations
@@ -25,8 +28,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 PHASHDB = str(Path(sys.executable).with_name("phashdb"))
@@ -78,21 +79,13 @@ def recall(groups: list[list[str]], planted: dict[str, str]) -> float:
     return found / len(planted) if planted else 1.0
 
 
-def large_set(photos: Path, out: Path, count: int) -> dict[str, str]:
-    sys.path.insert(0, str(HERE))
-    from small_sets import photos as listed
-    from small_sets import scaled
-
-    out.mkdir(parents=True, exist_ok=True)
-    planted = {}
-    for n, path in enumerate(listed(photos)[:count]):
-        img = Image.open(path).convert("RGB")
-        big = img.resize((4000, 3000) if img.width >= img.height else (3000, 4000),
-                         Image.Resampling.BICUBIC)  # fmt: skip
-        big.save(out / f"L{n:03d}.jpg", quality=90)
-        scaled(big, 1600).save(out / f"L{n:03d}-copy.jpg", quality=80)
-        planted[str(out / f"L{n:03d}-copy.jpg")] = str(out / f"L{n:03d}.jpg")
-    return planted
+def kept(folder: Path, make) -> tuple[Path, dict[str, str]]:
+    """The set in folder, made by make(folder) unless an earlier run finished it there."""
+    listing = folder.with_name(folder.name + ".planted.json")
+    if not listing.exists():
+        shutil.rmtree(folder, ignore_errors=True)  # half made by a run that was stopped
+        listing.write_text(json.dumps(make(folder), indent=1))
+    return folder, json.loads(listing.read_text())
 
 
 def main() -> None:
@@ -101,18 +94,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sets", default="250,1200")
     parser.add_argument("--large", type=int, default=0)
+    parser.add_argument("--keep", type=Path, help="make the sets once into this folder")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="phashdb-peers-"))
+    where = args.keep.resolve() if args.keep else work
     sets = {}
     sys.path.insert(0, str(HERE))
-    from small_sets import make
+    import large_set
+    import small_sets
 
     for count in (int(c) for c in args.sets.split(",") if c):
-        sets[f"{count} small"] = (work / f"s{count}", make(args.photos, work / f"s{count}", count))
+        sets[f"{count} small"] = kept(
+            where / f"s{count}", lambda f, n=count: small_sets.make(args.photos, f, n)
+        )
     if args.large:
-        sets[f"{args.large * 2} 12 MP"] = (
-            work / "large",
-            large_set(args.photos, work / "large", args.large),
+        sets[f"{args.large * 2} 12 MP"] = kept(
+            where / f"large{args.large}", lambda f: large_set.make(args.photos, f, args.large)
         )
     tools = {
         "phashdb": lambda f: phashdb_job(f, work / "index", fresh=True),
@@ -123,7 +120,7 @@ def main() -> None:
         tools["czkawka_cli"] = lambda f: czkawka_job(f, work)
     else:
         print("czkawka_cli is not on PATH: `cargo install czkawka_cli` to compare with it")
-    for name, (folder, planted) in sets.items():
+    for name, (folder, planted) in sets.items() if args.runs else ():
         times = {tool: [] for tool in tools}
         found = {}
         for _ in range(args.runs):

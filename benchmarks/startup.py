@@ -15,6 +15,11 @@ Both trees run from compiled bytecode (compiled first into a folder of the run's
 PYTHONPYCACHEPREFIX), as an installed phashdb does: with PYTHONDONTWRITEBYTECODE set, as in
 some shells and containers, every phashdb module would be compiled again in every process
 (~20-40 ms each). --as-is runs them with the environment as it is.
+
+--split also takes `phashdb check` of one image apart, in a new process each run (both trees
+in turns): the interpreter with site (`python -c pass`), then the CPU time of each import group,
+opening the index, reading and hashing the image (the Pillow plugins it imports included),
+searching and the output line, each timed inside one process as the command does them.
 """
 
 from __future__ import annotations
@@ -53,6 +58,66 @@ def run(tree: Path, index: Path, script: str, bytecode: Path | None) -> tuple[fl
     return took, _children_cpu() - cpu
 
 
+# `phashdb check IMAGE` step by step in one new process: prints "name cpu_seconds" lines.
+SPLIT = """
+import sys, time
+index_path, image_path = sys.argv[1:3]
+last = time.process_time()
+def step(name, modules=()):
+    global last
+    for m in modules:
+        __import__(m)
+    now = time.process_time()
+    print(name, now - last)
+    last = now
+step("start (in the interpreter)")
+step("click", ["click"])
+step("phashdb.cli (commands)", ["phashdb.cli"])
+step("numpy", ["numpy"])
+step("Pillow (PIL.Image)", ["PIL.Image"])
+step("phashdb library", ["phashdb.source", "phashdb.index", "phashdb.embedded.live",
+     "phashdb.embedded.keys", "phashdb.tables", "phashdb.matching"])
+import phashdb
+from phashdb.cli.common import verdict_line
+index = phashdb.open(index_path)
+step("open the index")
+image, variants = index._read(image_path, None)
+step("read and hash (plugins too)")
+found = index._confirmed(image, variants, index.threshold)
+step("search")
+verdict = index.check(image_path)  # the same again, warm: for the verdict line
+line = verdict_line(image_path, verdict)
+index.close()
+last = time.process_time()
+verdict_line(image_path, verdict)
+step("output line")
+"""
+
+
+def split(trees: dict[str, Path], index: dict[str, Path], image: Path, runs: int, bytecode):
+    """Medians of each step of SPLIT (and of the interpreter) per tree, in alternating runs."""
+    cpu: dict[tuple[str, str], list[float]] = {}
+    for _ in range(runs):
+        for tree, path in trees.items():
+            env = {**os.environ, "PYTHONPATH": str(path)}
+            if bytecode is not None:
+                env.pop("PYTHONDONTWRITEBYTECODE", None)
+                env["PYTHONPYCACHEPREFIX"] = str(bytecode)
+            before = _children_cpu()
+            cwd = index[tree].parent  # not this tree: -c puts the working folder on sys.path
+            subprocess.run([sys.executable, "-c", "pass"], env=env, check=True, cwd=cwd)
+            cpu.setdefault(("interpreter and site", tree), []).append(_children_cpu() - before)
+            argv = [sys.executable, "-c", SPLIT, str(index[tree]), str(image)]
+            out = subprocess.run(argv, env=env, check=True, capture_output=True, text=True, cwd=cwd)
+            for line in out.stdout.splitlines():
+                name, took = line.rsplit(" ", 1)
+                cpu.setdefault((name, tree), []).append(float(took))
+    print(f"\n`phashdb check {image}` step by step (CPU ms, medians of {runs})")
+    for name in dict.fromkeys(n for n, _ in cpu):
+        b, a = (statistics.median(cpu[name, t]) * 1000 for t in ("before", "after"))
+        print(f"  {name:28} {b:7.1f} -> {a:7.1f}")
+
+
 def _children_cpu() -> float:
     # On a loaded machine the wall time mostly measures the others; CPU time much less so.
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -66,6 +131,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--steps", help="comma-separated step names (default: all)")
     parser.add_argument("--as-is", action="store_true", help="bytecode as the environment says")
+    parser.add_argument("--split", action="store_true", help="take a check apart, step by step")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="phashdb-startup-"))
     bytecode = None if args.as_is else work / "bytecode"
@@ -102,6 +168,11 @@ def main() -> None:
                         run(path, index, dedupe, bytecode)  # stored, and dedupe's groups kept
                     took = run(path, index, script.format(index=index), bytecode)
                     times[step, tree].append(took)
+        if args.split:
+            for tree, path in trees.items():
+                if not (work / tree / folder.name).exists():
+                    run(path, work / tree / folder.name, dedupe, bytecode)
+            split(trees, {t: work / t / folder.name for t in trees}, image, args.runs, bytecode)
         loads = f"load {load[0]:.2f} -> {os.getloadavg()[0]:.2f} (1 min)"
         print(f"\n{folder} ({sum(1 for _ in folder.iterdir())} files), {loads}")
         for step in steps:

@@ -222,6 +222,15 @@ def stored_variants(hash: int, stored: bytes | None) -> tuple[Variant, ...]:
     return tuple(out)
 
 
+def stored_hashes(hash: int, stored: bytes | None) -> tuple[int, ...]:
+    """The pHashes of `stored_variants(hash, stored)`, read without making their descriptors
+    (what a dedupe keeps of every image searched)."""
+    if stored is None or len(stored) < STORED_SIZE or not _whole(stored):
+        return ()
+    ends = range(SIZE, STORED_SIZE, VARIANT_SIZE)
+    return (hash, *(int.from_bytes(stored[at : at + 8], "big") for at in ends))
+
+
 def stored_keys(stored: bytes | None) -> tuple[Variant, ...]:
     """The query keys (phashdb.backdrop, phashdb.trim) kept in a stored descriptor, as the
     Picture read from the image gave them; () for none (most images, layouts v1 and v2,

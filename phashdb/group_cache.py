@@ -54,7 +54,9 @@ def dedupe(index: Index, threshold: int | None = None, *, reach: int | None = No
             return _groups_from_json(index, kept["groups"])
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             log.info("not using the kept groups in %s: %s", folder / FILE, e)
-    groups = index.groups(_links(index, folder / LINKS, key[:-1], threshold, reach))
+    records = {i.id: i for i in index.store.images()}
+    links = _links(index, records, folder / LINKS, key[:-1], threshold, reach)
+    groups = index.groups(links, records)  # the records just read: 1,200 not read twice
     kept = {"key": key, "groups": [[[i.id for i in g.images], g.pairs] for g in groups]}
     _save(folder / FILE, json.dumps(kept))
     return groups
@@ -95,11 +97,10 @@ def _where(index: Index, threshold: int | None, reach: int | None) -> tuple[Path
     return folder, [*_asked(index, threshold, reach), json.loads(json.dumps(version))]
 
 
-def _links(index: Index, path: Path, asked: list, threshold, reach) -> dict:
-    """Every link among the images stored now: the kept ones of images unchanged, and a search
-    for those of images added or changed (only then is numpy imported: after a removal or a
-    decision, the kept links are grouped again as they are)."""
-    records = {i.id: i for i in index.store.images()}
+def _links(index: Index, records: dict, path: Path, asked: list, threshold, reach) -> dict:
+    """Every link among the images stored now (`records`, by id): the kept ones of images
+    unchanged, and a search for those of images added or changed (only then is numpy
+    imported: after a removal or a decision, the kept links are grouped again as they are)."""
     prints = {id: _print(i) for id, i in records.items()}
     before, searches, links = _kept_links(path, asked)
     changed = {i for i, p in prints.items() if before.get(i) != p}

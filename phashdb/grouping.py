@@ -231,8 +231,12 @@ def _near_rows(ids: list[str], searches: Mapping, near: Callable, radius: int) -
 
 
 def search_hashes(hash: int, stored: bytes | None, variants: bool = True) -> list[int]:
-    """The pHashes the searches of a stored image use (its `queries`, whatever their radii)."""
-    return [query.hash for query in queries("", hash, stored, 0, 0, variants)]
+    """The pHashes the searches of a stored image use (its `queries`, whatever their radii),
+    read from the descriptor without making the queries' descriptors."""
+    if stored is None:
+        return [hash]
+    found = descriptor.stored_hashes(hash, stored)[1:] if variants else ()
+    return [hash, *found, *(key.hash for key in descriptor.stored_keys(stored))]
 
 
 def too_many(threshold: int) -> str:

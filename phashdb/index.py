@@ -15,12 +15,10 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import grouping
 from .bands import HASH_BITS
 from .decode import DEFAULT_MAX_PIXELS
 from .descriptor import damaged
 from .errors import Error
-from .grouping import Group, connected_groups  # noqa: F401 (public here too)
 from .hashvalue import from_hex, hash_value
 from .matching import best, by_keys, by_query, confirmed, marked, queries, ranked
 from .records import Decision, Image, Match, Verdict
@@ -30,6 +28,19 @@ from .store import open_store
 
 if TYPE_CHECKING:  # imported where used: opening an index and reading records need no numpy
     import numpy as np
+
+    from . import grouping
+    from .grouping import Group
+
+
+def __getattr__(name: str):
+    # Group and connected_groups are public here too; phashdb.grouping (~1 ms of a `check`'s
+    # imports) is loaded when a dedupe or one of them first needs it.
+    if name in ("Group", "connected_groups"):
+        from . import grouping
+
+        return getattr(grouping, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Index:
@@ -203,6 +214,8 @@ class Index:
         """The strongest link of each linked pair among `rows` (`rows()`), as `dedupe` finds
         them; with `touching` (ids), only the pairs with an image of it: what changed
         (`searches`: grouping.links_touching)."""
+        from . import grouping
+
         radius = self.dedupe_bound(threshold)
         reach = self.reach if reach is None else _radius(reach)
         ids, hashes, stored = rows
@@ -226,10 +239,15 @@ class Index:
             )
         return radius
 
-    def groups(self, links: dict) -> list[Group]:
-        """The groups of `links` (phashdb.grouping.best_links) under the decisions stored."""
+    def groups(self, links: dict, records: dict[str, Image] | None = None) -> list[Group]:
+        """The groups of `links` (phashdb.grouping.best_links) under the decisions stored;
+        `records` (by id), when the caller has read them all already, are not read again."""
+        from . import grouping
+
         decided = [(a, b) for a, b, _ in self.store.decisions(None)]
-        return grouping.groups(links, decided, self.store.find)
+        if records is None:
+            return grouping.groups(links, decided, self.store.find)
+        return grouping.groups(links, decided, lambda ids: {i: records[i] for i in ids})
 
     def descriptors(self) -> dict[str, bytes]:
         """The stored descriptor of every image that has one, by id."""

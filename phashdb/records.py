@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import base64
+import binascii  # base64's own functions, without its module (~1.5 ms of a `check`)
 from dataclasses import dataclass, field, fields
 
 from .hashvalue import to_hex
@@ -52,7 +52,7 @@ def image_to_json(image: Image) -> dict:
     # Its fields are plain values: asdict's deep copy of each costs ~0.1 ms a record.
     out = {name: getattr(image, name) for name in _IMAGE_FIELDS}
     if image.descriptor is not None:
-        out["descriptor"] = base64.b64encode(image.descriptor).decode()
+        out["descriptor"] = binascii.b2a_base64(image.descriptor, newline=False).decode()
     return out
 
 
@@ -61,7 +61,7 @@ _IMAGE_FIELDS = tuple(f.name for f in fields(Image))
 
 def image_from_json(record: dict) -> Image:
     d = record.get("descriptor")
-    return Image(**{**record, "descriptor": None if d is None else base64.b64decode(d)})
+    return Image(**{**record, "descriptor": None if d is None else binascii.a2b_base64(d)})
 
 
 @dataclass(frozen=True)

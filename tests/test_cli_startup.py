@@ -8,6 +8,9 @@ import os
 import subprocess
 import sys
 
+from conftest import skimage_photo
+from PIL import Image as PILImage
+
 LOADED = """
 import json, sys
 from phashdb.cli import cli
@@ -89,3 +92,70 @@ def test_a_dedupe_after_a_removal_or_a_decision_loads_no_numpy(tmp_path, photos)
         modules = loaded("--db", location, "dedupe", "--json")
         assert "phashdb.group_cache" in modules
         assert not modules & {"numpy", "PIL"}, change
+
+
+PLUGINS = """
+import json, sys
+from PIL import Image
+from phashdb.cli import cli
+try:
+    cli(sys.argv[1:])
+except SystemExit:
+    pass
+print(json.dumps(sorted(m for m in sys.modules if m.endswith("ImagePlugin"))), file=sys.stderr)
+"""
+
+
+def test_a_check_imports_only_the_plugin_of_its_file_s_format(tmp_path):
+    """Pillow's first open imports five format plugins (GIF's with subprocess, PNG's with
+    fractions and decimal): a check imports the one its file's leading bytes name."""
+    location = tmp_path / "index"
+    img = skimage_photo("rocket").convert("RGB")
+    for suffix in (".jpg", ".png"):
+        img.save(tmp_path / f"rocket{suffix}")
+    subprocess.run(
+        [sys.executable, "-m", "phashdb", "--db", location, "add", tmp_path / "rocket.png"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    for name, plugin in (("rocket.jpg", "JpegImagePlugin"), ("rocket.png", "PngImagePlugin")):
+        args = ["--db", location, "check", tmp_path / name]
+        done = subprocess.run(
+            [sys.executable, "-c", PLUGINS, *map(str, args)], capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+        assert json.loads(done.stderr.splitlines()[-1]) == [f"PIL.{plugin}"]
+        assert "duplicate of" in done.stdout  # the same picture, whatever its format
+
+
+EVERY_FORMAT = """
+import sys
+from pathlib import Path
+from PIL import Image
+from phashdb.source import read_source
+folder = Path(sys.argv[1])
+for path in sorted(folder.iterdir()):
+    print(path.suffix, hex(read_source(str(path)).image.hash))
+with Image.open(folder / "a.png") as img:  # the caller's own Pillow use, after ours
+    img.save(folder / "again.gif")
+    img.save(folder / "again.tiff", format="TIFF")
+print(Image.open(folder / "again.gif").format, Image.open(folder / "again.tiff").format)
+"""
+
+
+def test_every_format_reads_after_one_plugin_was_imported_alone(tmp_path):
+    """In a new process (where no plugin was imported yet): each format read in turn, the
+    same hash as the same picture saved losslessly, and Pillow's own open and save after."""
+    img = PILImage.new("RGB", (64, 48), (200, 40, 90))
+    img.paste((20, 20, 220), (8, 8, 40, 30))
+    for suffix in (".jpg", ".png", ".gif", ".bmp", ".tif", ".webp"):
+        options = {"quality": 100} if suffix == ".jpg" else {"lossless": True}
+        img.save(tmp_path / f"a{suffix}", **(options if suffix in (".jpg", ".webp") else {}))
+    done = subprocess.run(
+        [sys.executable, "-c", EVERY_FORMAT, str(tmp_path)], capture_output=True, text=True,
+        timeout=120, check=True,
+    )  # fmt: skip
+    *hashes, formats = done.stdout.splitlines()
+    assert [line.split()[0] for line in hashes] == [".bmp", ".gif", ".jpg", ".png", ".tif", ".webp"]
+    lossless = {line.split()[1] for line in hashes if not line.startswith((".jpg", ".gif"))}
+    assert len(lossless) == 1
+    assert formats == "GIF TIFF"

@@ -216,3 +216,35 @@ def test_dedupe_json_prints_the_same_bytes_kept_or_found(stored):
     again = subprocess.run(run, capture_output=True, check=True).stdout
     with phashdb.open(stored) as index:
         assert first == again == (json.dumps([g.to_json() for g in index.dedupe()]) + "\n").encode()
+
+
+def test_the_hashes_kept_of_each_search_are_those_of_its_queries(stored, tmp_path):
+    """search_hashes reads them from a stored descriptor without making the queries: the same
+    hashes, in the same order, for every layout (keys, v2, v1), a damaged one and none."""
+    from test_backdrop import logo, sun
+    from test_trim import framed
+
+    from phashdb.descriptor import SIZE, STORED_SIZE
+    from phashdb.grouping import queries, search_hashes
+
+    with PILImage.open(near_copies_of(stored)) as img:
+        framed(img.convert("RGB")).save(tmp_path / "framed.jpg", quality=85)
+    logo(sun).convert("RGB").save(tmp_path / "alpha-dropped.jpg", quality=85)
+    with phashdb.open(stored) as index:
+        for name in ("framed.jpg", "alpha-dropped.jpg"):
+            index.add(tmp_path / name, name, keep_duplicate=True)
+        images = list(index.store.images())
+    longest = max(len(i.descriptor) for i in images)
+    assert longest > STORED_SIZE  # keys are among them
+    for image in images:
+        d = image.descriptor
+        for stored_as in (d, d[:STORED_SIZE], d[:SIZE], d[: SIZE + 1], None):
+            for variants in (True, False):
+                asked = queries("x", image.hash, stored_as, 8, 12, variants)
+                assert search_hashes(image.hash, stored_as, variants) == [q.hash for q in asked]
+
+
+def near_copies_of(location):
+    """A photo file the `stored` index holds."""
+    with phashdb.open(location) as index:
+        return next(i.path for i in index.store.images() if i.path)

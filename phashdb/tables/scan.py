@@ -7,11 +7,14 @@ an optimisation of it and fall back to it when probing would read more than a sc
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import _hamming
+
+if TYPE_CHECKING:  # imported when a search first needs threads: a `check` does not
+    from concurrent.futures import ThreadPoolExecutor
 
 # Fewer hashes than this are scanned in one thread: starting another would cost more.
 SCAN_SHARE = 1 << 16
@@ -58,6 +61,8 @@ _pool: tuple[int, ThreadPoolExecutor] | None = None
 def threads() -> ThreadPoolExecutor:
     """One thread per core, kept for the life of the process (threads made afresh for every
     query scanned slower by a third); a forked child makes its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
     global _pool
     if _pool is None or _pool[0] != os.getpid():
         _pool = (os.getpid(), ThreadPoolExecutor(CORES))
