@@ -120,20 +120,22 @@ def middle(a: np.ndarray) -> np.ndarray:
     return (s[..., n - 1 : n] + s[..., n : n + 1]) / 2
 
 
-def variants(pixels: np.ndarray) -> tuple[Variant, ...]:
-    """The eight variants of the 32x32 image `pixels` (as pHash reads it), as-is first."""
+def variants(pixels: np.ndarray, count: int = len(VARIANTS)) -> tuple[Variant, ...]:
+    """The eight variants of the 32x32 image `pixels` (as pHash reads it), as-is first; the
+    first `count` of them (1: the as-is one, a key's)."""
     import numpy as np
 
     dct16, signs = _transforms()
     coeffs = np.round(dct16 @ pixels @ dct16.T, 6)
     thumb = pixels.reshape(4, 8, 4, 8).mean(axis=(1, 3))
-    c = np.stack([coeffs.T if t else coeffs for _, t, _, _ in VARIANTS]) * signs
-    thumbs = np.stack([_undo(thumb, *how) for _, *how in VARIANTS])
-    low = c[:, :8, :8].reshape(8, 64)
-    full = c.reshape(8, 256)
+    these = VARIANTS[:count]
+    c = np.stack([coeffs.T if t else coeffs for _, t, _, _ in these]) * signs[:count]
+    thumbs = np.stack([_undo(thumb, *how) for _, *how in these])
+    low = c[:, :8, :8].reshape(count, 64)
+    full = c.reshape(count, 256)
     hashes = np.packbits(low > middle(low), axis=1)
     bits = np.packbits(full > middle(full), axis=1)
-    greys = np.clip(np.rint(thumbs), 0, 255).astype(np.uint8).reshape(8, 16)
+    greys = np.clip(np.rint(thumbs), 0, 255).astype(np.uint8).reshape(count, 16)
     q = bytes([quality(pixels)])
     return tuple(
         Variant(
@@ -141,7 +143,7 @@ def variants(pixels: np.ndarray) -> tuple[Variant, ...]:
             int.from_bytes(hashes[k].tobytes(), "big"),
             bits[k].tobytes() + q + greys[k].tobytes(),
         )
-        for k, (name, *_) in enumerate(VARIANTS)
+        for k, (name, *_) in enumerate(these)
     )
 
 
