@@ -91,8 +91,10 @@ def main() -> None:
         count["before"] += len(keys[1])
         count["now"] += len(keys[2])
         moved += [(keys[1][n] ^ keys[2][n]).bit_count() for n in keys[1].keys() & keys[2].keys()]
-    print(f"keys: before {count['before']}, now {count['now']}; of the {len(moved)} kept by "
-          f"both, moved by at most {max(moved, default=0)} bits, mean {sum(moved) / max(1, len(moved)):.2f}")
+    print(
+        f"keys: before {count['before']}, now {count['now']}; of the {len(moved)} kept by "
+        f"both, moved by at most {max(moved, default=0)} bits, mean {sum(moved) / max(1, len(moved)):.2f}"
+    )
 
 
 if __name__ == "__main__":
