@@ -13,8 +13,8 @@ blank export is never matched by its blankness) and when no key kept before it, 
 finds it already (a pHash distance over the default threshold): most transparent sources keep
 at most one.
 
-Both renderings come from the source's grey (of its colours) and its alpha, in one pass each
-(on black: the grey times the opacity), and are read (32x32, as pHash reads) from them reduced
+Both renderings come from the source's grey (of its colours) and its alpha (on black: the
+grey times the opacity), and are read (32x32, as pHash reads) from them reduced
 to about KEY_SIDE pixels: a key is searched and confirmed within a distance, not compared bit
 for bit with imagehash as the hash is. Flattening each rendering in colour and reading it at
 full size made hashing a transparent source 1.4-1.7x slower than without keys.
@@ -22,7 +22,7 @@ full size made hashing a transparent source 1.4-1.7x slower than without keys.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from PIL import Image, ImageChops
@@ -58,24 +58,32 @@ def _with_alpha(strip: Image.Image) -> Image.Image:
     return (strip.copy() if strip.mode == "P" else strip).convert("RGBA")
 
 
+def on_black(strip: Image.Image) -> Image.Image:
+    """The grey of `strip` flattened on black: the grey of its colours times its opacity."""
+    rgba = _with_alpha(strip)
+    return ImageChops.multiply(rgba.convert("L"), rgba.getchannel("A"))
+
+
 def alpha_dropped(strip: Image.Image) -> Image.Image:
     """The grey of `strip`'s colours, its alpha dropped."""
     return _with_alpha(strip).convert("L")
 
 
-def opacity(strip: Image.Image) -> Image.Image:
-    return _with_alpha(strip).getchannel("A")
+RENDER: dict[str, Callable[[Image.Image], Image.Image]] = {
+    NAMES[0]: on_black, NAMES[1]: alpha_dropped,
+}  # fmt: skip
 
 
-def renderings(in_strips: Callable[[Callable], Image.Image], size: tuple) -> dict:
-    """The greyscale renderings (NAMES) of an image of `size`, reduced to about KEY_SIDE
-    pixels on its shorter side; `in_strips(convert)` gives the greyscale image `convert`
-    makes of it."""
-    grey = in_strips(alpha_dropped)
-    # on black: the grey times the opacity (the grey of the colours times it, to a grey level)
-    shown = {NAMES[0]: ImageChops.multiply(grey, in_strips(opacity)), NAMES[1]: grey}
+def renderings(in_strips: Callable[[Callable], Image.Image], size: tuple) -> Iterator:
+    """(name, greyscale rendering) of an image of `size` for each of NAMES, reduced to about
+    KEY_SIDE pixels on its shorter side; `in_strips(convert)` gives the greyscale image
+    `convert` makes of the image. One full-size rendering at a time is held."""
     factor = max(1, min(size) // KEY_SIDE)
-    return {n: g.reduce(factor) if factor > 1 else g for n, g in shown.items()}
+    for name, render in RENDER.items():
+        grey = in_strips(render)
+        if factor > 1:
+            grey = grey.reduce(factor)
+        yield name, grey
 
 
 def rendering_keys(
@@ -91,7 +99,7 @@ def rendering_keys(
     if not img.has_transparency_data:
         return ()
     kept: list[Variant] = []
-    for name, grey in renderings(in_strips, img.size).items():
+    for name, grey in renderings(in_strips, img.size):
         pixels = seen(grey)
         if quality(pixels) < LOW_QUALITY:
             continue
