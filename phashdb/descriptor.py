@@ -120,8 +120,9 @@ def middle(a: np.ndarray) -> np.ndarray:
     return (s[..., n - 1 : n] + s[..., n : n + 1]) / 2
 
 
-def variants(pixels: np.ndarray) -> tuple[Variant, ...]:
-    """The eight variants of the 32x32 image `pixels` (as pHash reads it), as-is first."""
+def variants(pixels: np.ndarray, count: int = len(VARIANTS)) -> tuple[Variant, ...]:
+    """The eight variants of the 32x32 image `pixels` (as pHash reads it), as-is first; the
+    first `count` of them (1: the as-is one, a key's)."""
     import numpy as np
 
     dct16, signs = _transforms()
@@ -142,7 +143,7 @@ def variants(pixels: np.ndarray) -> tuple[Variant, ...]:
             int.from_bytes(hashes[8 * k : 8 * k + 8], "big"),
             bits[32 * k : 32 * k + 32] + q + greys[16 * k : 16 * k + 16],
         )
-        for k, (name, *_) in enumerate(VARIANTS)
+        for k, (name, *_) in enumerate(VARIANTS[:count])
     )
 
 

@@ -145,13 +145,13 @@ def _picture(img: Image.Image, size: tuple, grey: Image.Image, descriptor: bool)
     hash = _phash_of(pixels)
     upright = _TRANSPOSE.get(orientation)
 
-    def seen(render) -> np.ndarray:  # a rendering read as the hash's pixels were
-        grey = _in_strips(img, render)
+    def seen(grey: Image.Image) -> np.ndarray:  # a rendering read as the hash's pixels were
         return _pixels(grey.transpose(upright) if upright else grey)
 
     # in descriptor.KEYS' order, as the stored descriptor holds them
     found = (
-        backdrop_variant(grey), trimmed_variant(grey), *rendering_keys(img, hash, seen),
+        backdrop_variant(grey), trimmed_variant(grey),
+        *rendering_keys(img, hash, lambda convert: _in_strips(img, convert), seen),
         unboxed_variant(grey),
     )  # fmt: skip
     keys = tuple(k for k in found if k)
