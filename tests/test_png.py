@@ -16,6 +16,17 @@ from phashdb import ImageError, png
 from phashdb.phash import read_image
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True, params=["isal", "zlib"])
+def inflating(request, monkeypatch):
+    """Every test with ISA-L's inflate and with zlib's (phashdb installed without isal)."""
+    if request.param == "zlib":
+        monkeypatch.setattr(png, "inflating", zlib)
+    else:
+        assert png.inflating.__name__ == "isal.isal_zlib"
+
+
 CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples a pixel
 
 
