@@ -44,10 +44,26 @@ def decoded(img: Image.Image) -> Image.Image | None:
     if header is None or header[:2] != img.size:
         return None
     width, height, mode, bpp = header
+    rows = _inflated(data, height * (1 + width * bpp))
+    del data  # each large buffer let go as soon as it is used: fewer fresh pages to touch
+    if rows is None:
+        return None
+    try:
+        pixels = _png.unfilter(rows, height, width * bpp, bpp)
+    except ValueError:  # an unknown filter type
+        return None
+    del rows
+    image = Image.frombuffer(mode, (width, height), pixels, "raw", mode, 0, 1)
+    image.info = dict(img.info)  # EXIF, tRNS, ICC: all in chunks Pillow read before the data
+    return image
+
+
+def _inflated(data: bytes, size: int) -> bytes | None:
+    """The `size` bytes of filtered rows that PNG file `data` holds, or None unless its image
+    data is exactly that, ends where its stream does, and passes the stream's checks."""
     compressed = _image_data(data)
     if compressed is None:
         return None
-    size = height * (1 + width * bpp)
     inflater = inflating.decompressobj()
     try:  # a stream longer than the image stops at size + 1 bytes: no bomb
         rows = inflater.decompress(compressed, size + 1)
@@ -55,18 +71,15 @@ def decoded(img: Image.Image) -> Image.Image | None:
         return None
     if len(rows) != size or not inflater.eof or inflater.unused_data:
         return None  # short, long, or its Adler-32 not reached: Pillow decides
-    try:
-        pixels = _png.unfilter(rows, height, width * bpp, bpp)
-    except ValueError:  # an unknown filter type
-        return None
-    image = Image.frombuffer(mode, (width, height), pixels, "raw", mode, 0, 1)
-    image.info = dict(img.info)  # EXIF, tRNS, ICC: all in chunks Pillow read before the data
-    return image
+    return rows
 
 
 def _read_all(fp, pixels: int) -> bytes | None:
     """The whole file `fp` in one read, or None when it is far larger than `pixels` 4-byte
     pixels could make it (then Pillow streams it)."""
+    if isinstance(fp, io.BytesIO):  # bytes given: CPython hands back the very object, no copy
+        data = fp.getvalue()
+        return data if len(data) <= 4 * pixels + (1 << 20) else None
     end = fp.seek(0, io.SEEK_END)
     if end > 4 * pixels + (1 << 20):
         return None
