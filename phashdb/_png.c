@@ -1,5 +1,5 @@
 /* PNG's scanline filters undone, in C: phashdb.png inflates a plain 8-bit PNG's image data with
- * zlib (which checks its Adler-32, as Pillow's decoder does) and hands the filtered rows here.
+ * ISA-L or zlib (both check its Adler-32, as Pillow's decoder does) and hands the rows here.
  * Pillow's own PNG decoding cost two thirds of hashing a small PNG. The filters are defined
  * exactly by the PNG specification (section 9), so any conforming decoder yields these bytes.
  */
@@ -61,11 +61,6 @@ static int unfilter_row(int filter, unsigned char *row, const unsigned char *up,
         case 3: paeth_row(row, up, n, 3); return 0;
         case 4: paeth_row(row, up, n, 4); return 0;
         }
-        for (i = 0; i < first; i++) /* paeth(0, above, 0) is the pixel above */
-            row[i] = (unsigned char)(row[i] + up[i]);
-        for (; i < n; i++)
-            row[i] = (unsigned char)(row[i] + paeth(row[i - bpp], up[i], up[i - bpp]));
-        return 0;
     }
     return -1;
 }
@@ -77,9 +72,11 @@ static PyObject *unfilter(PyObject *self, PyObject *args) {
     Py_ssize_t rows, row_bytes, bpp;
     if (!PyArg_ParseTuple(args, "y*nnn", &data, &rows, &row_bytes, &bpp))
         return NULL;
-    if (rows < 0 || row_bytes < 0 || bpp < 1 || data.len != rows * (1 + row_bytes)) {
+    if (rows < 0 || row_bytes < 0 || bpp < 1 || bpp > 4 || row_bytes % bpp ||
+        data.len != rows * (1 + row_bytes)) {
         PyBuffer_Release(&data);
-        PyErr_SetString(PyExc_ValueError, "'data' must be rows * (1 + row_bytes) bytes");
+        PyErr_SetString(PyExc_ValueError,
+                        "'data' must be rows * (1 + row_bytes) bytes, of 1 to 4 bytes a pixel");
         return NULL;
     }
     PyObject *out = PyBytes_FromStringAndSize(NULL, rows * row_bytes);
