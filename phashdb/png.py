@@ -16,7 +16,10 @@ import struct
 
 from PIL import Image
 
-from . import _png
+try:  # built with phashdb; MapReduce tasks get phashdb's .py files only, and Pillow's decoder
+    from . import _png
+except ImportError:
+    _png = None
 
 try:  # ISA-L's inflate: zlib's checks (the Adler-32 too) and interface, in half the time
     from isal import isal_zlib as inflating
@@ -37,7 +40,9 @@ def decoded(img: Image.Image) -> Image.Image | None:
     """The image Pillow's load() would make of PNG `img` (opened by Pillow: header read, pixels
     not decoded), or None where this path does not apply or the data is not clean: Pillow then
     decodes `img` as before (and raises its own error for a bad file)."""
-    if img.format != "PNG" or img.width * img.height > MAX_PIXELS or img.fp is None:
+    if _png is None or img.format != "PNG" or img.fp is None:
+        return None
+    if img.width * img.height > MAX_PIXELS:
         return None
     data = _read_all(img.fp, img.width * img.height)
     header = _header(data) if data else None

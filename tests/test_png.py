@@ -268,6 +268,14 @@ def test_other_kinds_are_left_to_pillow(kind, monkeypatch):
     )  # fmt: skip
 
 
+def test_without_the_c_extension_pillow_decodes(monkeypatch):
+    """MapReduce tasks import phashdb from a zip of its .py files: no phashdb._png there."""
+    data = png_file(random_rows(8, 8, 3, seed=17), 2)
+    monkeypatch.setattr(png, "_png", None)
+    assert fast(data) is None
+    assert read_image(data).hash == read_image(pillow(data)).hash
+
+
 def test_large_images_are_left_to_pillow():
     side = int(png.MAX_PIXELS**0.5) + 1
     assert fast(png_file(np.zeros((side, side, 1), np.uint8), 0, filters=[0])) is None
