@@ -126,8 +126,8 @@ def read_image(
         with decoding(name):
             if img is not source and img.format in ("JPEG", "MPO"):
                 img.draft(DRAFT_MODE, DRAFT_SIZE)
-            elif img is not source:
-                img = png.decoded(img) or img  # the same pixels as Pillow's, sooner
+            elif img is not source and img.format == "PNG":
+                img = png.decoded(img) or img  # the same image as Pillow's load, sooner
             img.load()
             return _picture(img, size, _greyscale_in_strips(img, name), descriptor)
 
