@@ -19,6 +19,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import ExifTags, Image
 
+from . import png
 from .backdrop import backdrop_variant
 from .decode import (
     DEFAULT_MAX_PIXELS,
@@ -126,6 +127,8 @@ def read_image(
         with decoding(name):
             if img is not source and img.format in ("JPEG", "MPO"):
                 img.draft(DRAFT_MODE, DRAFT_SIZE)
+            elif img is not source and img.format == "PNG":
+                img = png.decoded(img) or img  # the same image as Pillow's load, sooner
             img.load()
             return _picture(img, size, _greyscale_in_strips(img, name), descriptor)
 
