@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import phashdb
-from phashdb.embedded import TABLES_FILE, live
+from phashdb.embedded import TABLES_FILE, database, live
 from phashdb.tables import file as table_file
 
 MASK64 = (1 << 64) - 1
@@ -77,6 +77,26 @@ def test_a_batch_is_made_and_stored_without_a_pass_of_the_cycle_collector(tmp_pa
         gc.callbacks.pop()
         index.close()
     assert len(made) == len(stored) == 3 and made == stored
+
+
+def test_a_new_index_has_large_pages_and_an_older_one_keeps_its_own(tmp_path):
+    # 64 KiB pages: a bulk load's CPU 17% down. An index made before (4 KiB) is read and
+    # written as it is; its WAL is copied back at the same size in bytes either way.
+    def page(index):
+        db = index.store._db._db
+        return [db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_size", "wal_autocheckpoint")]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(database, "PAGE_SIZE", 4096)
+        with phashdb.open(tmp_path / "old") as index:
+            index.add_hashes((f"o{k}", spread(k)) for k in range(5000))
+    for name, size in (("old", 4096), ("new", 65536)):
+        with phashdb.open(tmp_path / name) as index:
+            index.add_hashes((f"n{k}", spread(5000 + k)) for k in range(5000))
+            assert page(index) == [size, (4 << 20) // size]
+        with phashdb.open(tmp_path / name) as index:
+            assert index.fsck() == [] and index.query(spread(7000), 0) == [("n2000", 0)]
+            assert len(index) == (10_000 if name == "old" else 5000)
 
 
 @pytest.mark.parametrize("removed", [0, 40])
