@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .bands import HASH_BITS
+from .collector import paused as collector_paused
 from .decode import DEFAULT_MAX_PIXELS
 from .descriptor import damaged
 from .errors import Error
@@ -123,10 +124,17 @@ class Index:
     def add_hashes(self, pairs: Iterable[tuple[str, int | str]], *, batch: int = 1_000_000) -> None:
         """Store (id, hash) pairs made elsewhere; a hash may be an int or imagehash's hex.
         As `insert`: a stored id keeps its record if the hash is the same, else is replaced."""
+        pairs = iter(pairs)
+        while True:
+            with collector_paused():  # 14% of a bulk load's CPU was the collector's passes
+                if not self._add_batch(list(islice(pairs, batch))):
+                    return
+
+    def _add_batch(self, chunk: list) -> int:
+        """`add_hashes` of one batch of pairs; how many there were."""
         import numpy as np  # here: opening an index needs no numpy
 
-        pairs = iter(pairs)
-        while chunk := list(islice(pairs, batch)):
+        if chunk:
             # itemgetter maps, not zip(*chunk): splatting a quarter-million pairs into zip
             # cost more than SQLite's insert of them; types looked at in C, a loop in Python
             # only when some are not str and int.
@@ -145,6 +153,7 @@ class Index:
                 bad = next(h for h in values if not 0 <= h < 1 << HASH_BITS)
                 raise ValueError(f"a hash must be in 0..2**64-1, got {bad}") from None
             self.store.put_hashes(ids, hashes)
+        return len(chunk)
 
     def remove(self, id: str) -> bool:
         """Forget an image; False when no image had that id."""

@@ -50,7 +50,7 @@ try:
     # check says whether what it read is the truth.
     if db.execute("PRAGMA integrity_check").fetchall() != [("ok",)]:
         rows = None
-except sqlite3.DatabaseError:
+except (sqlite3.DatabaseError, UnicodeDecodeError):  # (its message quoting damaged bytes)
     rows = None  # SQLite itself cannot read it all: nothing to compare with
 if rows and not all(type(i) is str and type(h) is int for i, h in rows):
     rows = None  # rows that break the schema: the truth itself is damaged

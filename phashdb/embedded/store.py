@@ -246,9 +246,7 @@ class EmbeddedStore:
             first = self._db.take_seqs(len(hashes))
             try:
                 self._db.execute("SAVEPOINT bulk")
-                ids, values = self._db.insert_new(
-                    first, ids, hashes.view(np.int64).tolist(), time.time()
-                )
+                ids, hashes = self._db.insert_new(first, ids, hashes, time.time())
                 self._db.execute("RELEASE bulk")
             except sqlite3.IntegrityError:
                 self._db.execute("ROLLBACK TO bulk")
@@ -256,7 +254,7 @@ class EmbeddedStore:
                 self.put(Image(i, h) for i, h in zip(ids, hashes.tolist()))
                 return
             # We hold the write lock and were caught up: these are all the rows since.
-            self._live.added(first, ids, np.array(values, np.int64).view(np.uint64))
+            self._live.added(first, ids, hashes)
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove images by id; returns how many were stored."""

@@ -8,17 +8,16 @@ write. Removal goes the other way: records first (invisible at once), then band 
 
 from __future__ import annotations
 
-import gc
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import replace
 
 import numpy as np
 
 from ..bands import BandLayout
+from ..collector import paused as _cycle_collector_paused
 from ..descriptor import stored_keys
 from ..records import Image
 from . import keys
@@ -28,22 +27,6 @@ from .thrift import column_range_filter
 
 LOOKUP_AFTER_COUNTER = 1000  # a write batch of more ids first asks the counter if any is stored
 WRITE_STEP = 100_000  # ids a write batch encodes while the step before is sent
-
-
-@contextmanager
-def _cycle_collector_paused():
-    """Python's cycle collector off while a write batch makes its millions of Thrift objects
-    (which hold no cycles): each full pass of the collector walks every live object, and the
-    passes that the allocations set off cost more than making the objects (1.2 s against 0.23 s
-    for the cells of 1M records, alone; more in a load, with more objects alive). Left alone if
-    it was off already."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 class Writer:
