@@ -84,7 +84,9 @@ def test_a_new_index_has_large_pages_and_an_older_one_keeps_its_own(tmp_path):
     # written as it is; its WAL is copied back at the same size in bytes either way.
     def page(index):
         db = index.store._db._db
-        return [db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_size", "wal_autocheckpoint")]
+        return [
+            db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_size", "wal_autocheckpoint")
+        ]
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(database, "PAGE_SIZE", 4096)
