@@ -147,3 +147,16 @@ def test_a_rerun_hashes_only_what_changed_and_starts_no_workers(tmp_path, folder
     again, after, _ = ingested(location, folder)
     assert (again.added, again.skipped, pools, len(decoded)) == (1, 11, [], 1)
     assert after == records  # the same picture: the same record, but its file's time
+
+
+@pytest.mark.parametrize("files", [1, 2, 5, 33, 250, 1200, 5000])
+@pytest.mark.parametrize("workers", [2, 3, 8])
+def test_the_pieces_handed_to_workers_shrink_towards_the_end(files, workers):
+    paths = [f"/photos/{i}.jpg" for i in range(files)]
+    pieces = phashdb.ingest._pieces(paths, workers)
+    assert [p for piece in pieces for p in piece] == paths  # every file once, in order
+    sizes = [len(piece) for piece in pieces]
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[0] == min(files, phashdb.ingest._chunk(files, workers))
+    # whatever is handed out last, each worker's last piece is a few files, not a whole chunk
+    assert all(size <= 2 for size in sizes[-workers:])
