@@ -214,14 +214,19 @@ static inline uint8_t clip8(uint32_t sum) {
 
 /* `rows` rows of width `width` to rows of out_w pixels, one window's dot product each. Every
  * window is summed over a->ksize pixels (a multiple of 16, its weights zero past the window),
- * from `line`, the row copied with as many zeros after it: whole vectors, no loop tail. Sums
- * in uint32_t: the same bits as Pillow's int, without overflow's undefined behaviour. */
+ * from `line`, the windows' span of the row copied into zeros: whole vectors, no loop tail.
+ * Only that span is copied (a narrow box, as an image's edge strip, reads a few pixels of
+ * each row). Sums in uint32_t: the same bits as Pillow's int, without overflow's undefined
+ * behaviour. */
 HOT static void horizontal(const uint8_t *in, int width, int rows, uint8_t *out, int out_w,
                            const Axis *a, uint8_t *line) {
     const int n = a->ksize;
-    memset(line + width, 0, n);
+    /* the windows move right as xx grows: the first starts the span, the last ends it */
+    const int lo = a->bounds[0];
+    const int hi = a->bounds[(out_w - 1) * 2] + a->bounds[(out_w - 1) * 2 + 1];
+    memset(line, 0, (size_t)width + n);
     for (int yy = 0; yy < rows; yy++) {
-        memcpy(line, in + (size_t)yy * width, width);
+        memcpy(line + lo, in + (size_t)yy * width + lo, hi - lo);
         uint8_t *o = out + (size_t)yy * out_w;
         for (int xx = 0; xx < out_w; xx++) {
             const uint8_t *p = line + a->bounds[xx * 2];

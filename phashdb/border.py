@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from .resample import resized
+
 # The strips have the very windows and weights of the whole reduction (the reduced sides are
 # whole or powers of two, so every window's bounds are exact binary fractions), but Pillow may
 # run a strip's two passes in the other order, each rounded to a whole level: a ring pixel can
@@ -48,11 +50,12 @@ def edges(grey: Image.Image, side: int) -> np.ndarray:
     w, h = reduced_size(grey, side)
     fx, fy = width / w, height / h
     box = Image.Resampling.BOX
-    edges = (
-        grey.resize((w, 1), box, box=(0, 0, width, fy)),
-        grey.resize((w, 1), box, box=(0, height - fy, width, height)),
-        grey.resize((1, h), box, box=(0, 0, fx, height)),
-        grey.resize((1, h), box, box=(width - fx, 0, width, height)),
+    # Pillow's bytes of each strip (phashdb.resample), ~10% cheaper than Pillow's resize and
+    # tobytes: a column strip's rows copy only its few pixels
+    strips = (
+        resized(grey, (w, 1), box, (0, 0, width, fy)),
+        resized(grey, (w, 1), box, (0, height - fy, width, height)),
+        resized(grey, (1, h), box, (0, 0, fx, height)),
+        resized(grey, (1, h), box, (width - fx, 0, width, height)),
     )
-    # the strips' bytes as they are: np.asarray of a small image costs twice its tobytes
-    return np.frombuffer(b"".join(e.tobytes() for e in edges), np.uint8).astype(np.int16)
+    return np.concatenate(strips, axis=None, dtype=np.int16)

@@ -94,6 +94,17 @@ def test_any_size_and_region(width, height, size, filter, cut, seed):
         assert in_c(grey, size, filter, box) == pillows(grey, size, filter, box), box
 
 
+@pytest.mark.parametrize("filter", FILTERS)
+def test_narrow_strips_anywhere_along_a_row(filter):
+    """A box a few pixels wide reads only its windows' span of each row (phashdb.border's
+    column strips): at the left edge, the right edge and inside, its bytes are Pillow's."""
+    grey = noise(640, 360, seed=5)
+    for x0, x1 in ((0, 5.0), (634.9, 640), (300.25, 307.5), (0, 640), (639, 640)):
+        for size in ((1, 128), (3, 45), (1, 360)):
+            box = (x0, 0, x1, 360)
+            assert in_c(grey, size, filter, box) == pillows(grey, size, filter, box), (box, size)
+
+
 def test_arrays_as_their_images():
     a = np.asarray(noise(300, 200, seed=3))
     for filter in FILTERS:
