@@ -308,3 +308,15 @@ def test_what_an_ingest_kept_is_checked_against_the_index(tmp_path, photos, near
     for name in (group_cache.FILE, group_cache.LINKS, group_cache.TEXT):
         (location / name).unlink()
     assert text == phashdb_cli(location, "dedupe").stdout
+
+
+def test_refresh_keeps_the_answer_only_where_it_can_be_kept(index, photos, near_copies):
+    for name in ("chelsea", "coffee"):
+        index.add(photos[name], name)
+        index.add(near_copies[name], f"{name}-copy", keep_duplicate=True)
+    calls = counted(index)
+    group_cache.refresh(index)
+    keeps = getattr(index.store, "path", None) is not None  # the embedded index: HBase keeps none
+    assert calls == ([None] if keeps else [])  # no search an HBase dedupe would not reuse
+    del index.links
+    assert group_cache.dedupe_json(index) == group_cache.to_json(index.dedupe())
