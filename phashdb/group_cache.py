@@ -83,6 +83,16 @@ def dedupe_json(index: Index, threshold: int | None = None, *, reach: int | None
     return text
 
 
+def refresh(index: Index) -> None:
+    """Bring what `dedupe --json` keeps for the default settings (its answer, groups and links)
+    up to date with what was just written, in the process that wrote it (numpy and the index
+    already loaded): the `dedupe --json` after it only reads the kept answer and prints it. The
+    very search a dedupe makes (`dedupe_json`), so its answer is the same; an index that keeps
+    nothing is left alone (its dedupe searches anyway)."""
+    if _where(index, None, None)[1] is not None:
+        dedupe_json(index)
+
+
 def to_json(groups: list[Group]) -> str:
     """The groups as `dedupe --json` prints them."""
     return json.dumps([g.to_json() for g in groups])

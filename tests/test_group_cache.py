@@ -248,3 +248,75 @@ def near_copies_of(location):
     """A photo file the `stored` index holds."""
     with phashdb.open(location) as index:
         return next(i.path for i in index.store.images() if i.path)
+
+
+def phashdb_cli(location, *args, check=True) -> subprocess.CompletedProcess:
+    """`phashdb --db location -q ARGS` as its own process, with the modules it imported
+    (python -X importtime) on stderr."""
+    run = [sys.executable, "-X", "importtime", "-m", "phashdb", "--db", str(location), "-q"]
+    return subprocess.run([*run, *map(str, args)], capture_output=True, check=check)
+
+
+def imported(done: subprocess.CompletedProcess) -> set[str]:
+    lines = done.stderr.decode().splitlines()
+    return {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
+
+
+def from_scratch(location, threshold=None) -> bytes:
+    """`dedupe --json`'s output as a search of everything finds it (nothing kept used)."""
+    with phashdb.open(location) as index:
+        return (group_cache.to_json(index.dedupe(threshold)) + "\n").encode()
+
+
+def copied(folder, photos, near_copies, names) -> None:
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        for path in (photos[name], near_copies[name]):
+            (folder / path.name).write_bytes(path.read_bytes())
+
+
+def test_the_dedupe_after_an_ingest_only_reads_and_prints(tmp_path, photos, near_copies):
+    location, folder = tmp_path / "index", tmp_path / "album"
+    answers = []
+    for names in (("chelsea", "coffee"), ("rocket", "camera")):  # fresh, then files added
+        copied(folder, photos, near_copies, names)
+        phashdb_cli(location, "ingest", folder)
+        done = phashdb_cli(location, "dedupe", "--json")
+        assert not {"numpy", "PIL"} & imported(done)  # nothing searched, no image read
+        assert done.stdout == from_scratch(location)
+        answers.append(done.stdout)
+    assert answers[0] != answers[1] and b"rocket-copy" in answers[1]
+
+
+def test_what_an_ingest_kept_is_checked_against_the_index(tmp_path, photos, near_copies):
+    location, folder = tmp_path / "index", tmp_path / "album"
+    copied(folder, photos, near_copies, ("chelsea", "coffee", "rocket"))
+    camera = (photos["camera"], near_copies["camera"])
+    phashdb_cli(location, "ingest", folder)
+    kept = phashdb_cli(location, "dedupe", "--json").stdout
+    with phashdb.open(location) as index:  # another process's removal, then an add
+        index.remove(next(i.id for i in index.store.images() if "coffee-copy" in i.id))
+    added = phashdb_cli(location, "add", "--on-duplicate", "keep", *camera, check=False)
+    assert b"duplicate" in added.stdout  # exit status 1: a duplicate, kept as asked
+    after = phashdb_cli(location, "dedupe", "--json").stdout
+    assert after != kept and after == from_scratch(location)
+    assert b"coffee-copy" not in after and b"camera-copy" in after
+    for threshold in ("0", "12"):  # other settings: found again, not the kept answer
+        done = phashdb_cli(location, "dedupe", "--json", "--threshold", threshold)
+        assert done.stdout == from_scratch(location, int(threshold))
+    text = phashdb_cli(location, "dedupe").stdout
+    for name in (group_cache.FILE, group_cache.LINKS, group_cache.TEXT):
+        (location / name).unlink()
+    assert text == phashdb_cli(location, "dedupe").stdout
+
+
+def test_refresh_keeps_the_answer_only_where_it_can_be_kept(index, photos, near_copies):
+    for name in ("chelsea", "coffee"):
+        index.add(photos[name], name)
+        index.add(near_copies[name], f"{name}-copy", keep_duplicate=True)
+    calls = counted(index)
+    group_cache.refresh(index)
+    keeps = getattr(index.store, "path", None) is not None  # the embedded index: HBase keeps none
+    assert calls == ([None] if keeps else [])  # no search an HBase dedupe would not reuse
+    del index.links
+    assert group_cache.dedupe_json(index) == group_cache.to_json(index.dedupe())

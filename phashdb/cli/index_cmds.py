@@ -155,6 +155,10 @@ def ingest(opts: Options, folders, workers, runner, load, as_json) -> None:
         else:
             with progress(opts, lambda: len(find_images(folders)), "hashing") as bar:
                 report = run(index, folders, workers=workers, progress=bar.update)
+            if report.added:  # the dedupe that follows an ingest then only prints
+                from phashdb import group_cache
+
+                group_cache.refresh(index)
     if not (report.added or report.skipped or report.duplicates or report.failed):
         click.echo(shown(f"phashdb: no image files found under {', '.join(folders)}"), err=True)
     if as_json:
