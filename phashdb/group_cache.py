@@ -41,6 +41,12 @@ LINKS = "links.json"
 TEXT = "dedupe.json"  # the key's line, then `dedupe --json`'s answer
 
 
+# Keeping dedupe's answer after a write reads every record and searches what changed: done when
+# the write made at least half of the index (a first ingest: a few percent of the hashing it
+# follows) and the index holds at most this many images; otherwise the next dedupe searches.
+REFRESH_MAX_IMAGES = 100_000
+
+
 def dedupe(index: Index, threshold: int | None = None, *, reach: int | None = None) -> list[Group]:
     """`index.dedupe(threshold, reach=reach)`, answered from the kept groups when the index has
     not changed since they were found, and from the kept links and a search of what changed
@@ -83,13 +89,17 @@ def dedupe_json(index: Index, threshold: int | None = None, *, reach: int | None
     return text
 
 
-def refresh(index: Index) -> None:
+def refresh(index: Index, added: int) -> None:
     """Bring what `dedupe --json` keeps for the default settings (its answer, groups and links)
-    up to date with what was just written, in the process that wrote it (numpy and the index
-    already loaded): the `dedupe --json` after it only reads the kept answer and prints it. The
-    very search a dedupe makes (`dedupe_json`), so its answer is the same; an index that keeps
-    nothing is left alone (its dedupe searches anyway)."""
-    if _where(index, None, None)[1] is not None:
+    up to date with the `added` images just written, in the process that wrote them (numpy and
+    the index already loaded): the `dedupe --json` after it only reads the kept answer and
+    prints it. The very search a dedupe makes (`dedupe_json`), so its answer is the same. Done
+    only where it costs a fraction of the write it follows (REFRESH_MAX_IMAGES); an index that
+    keeps nothing is left alone (its dedupe searches anyway)."""
+    if _where(index, None, None)[1] is None:
+        return
+    stored = len(index)
+    if stored <= REFRESH_MAX_IMAGES and 2 * added >= stored:
         dedupe_json(index)
 
 

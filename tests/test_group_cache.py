@@ -288,6 +288,19 @@ def test_the_dedupe_after_an_ingest_only_reads_and_prints(tmp_path, photos, near
     assert answers[0] != answers[1] and b"rocket-copy" in answers[1]
 
 
+def test_an_ingest_into_a_much_larger_index_leaves_the_search_to_dedupe(
+    tmp_path, photos, near_copies
+):
+    location, folder = tmp_path / "index", tmp_path / "album"
+    copied(folder, photos, near_copies, ("chelsea", "coffee", "rocket"))
+    phashdb_cli(location, "ingest", folder)
+    copied(folder, photos, near_copies, ("camera",))  # 2 of 8: the dedupe after it searches
+    phashdb_cli(location, "ingest", folder)
+    done = phashdb_cli(location, "dedupe", "--json")
+    assert {"numpy"} & imported(done) and b"camera-copy" in done.stdout
+    assert done.stdout == from_scratch(location)
+
+
 def test_what_an_ingest_kept_is_checked_against_the_index(tmp_path, photos, near_copies):
     location, folder = tmp_path / "index", tmp_path / "album"
     copied(folder, photos, near_copies, ("chelsea", "coffee", "rocket"))
@@ -315,7 +328,9 @@ def test_refresh_keeps_the_answer_only_where_it_can_be_kept(index, photos, near_
         index.add(photos[name], name)
         index.add(near_copies[name], f"{name}-copy", keep_duplicate=True)
     calls = counted(index)
-    group_cache.refresh(index)
+    group_cache.refresh(index, 1)  # one of four: a small write into a larger index
+    assert calls == []  # left to the next dedupe
+    group_cache.refresh(index, 4)
     keeps = getattr(index.store, "path", None) is not None  # the embedded index: HBase keeps none
     assert calls == ([None] if keeps else [])  # no search an HBase dedupe would not reuse
     del index.links

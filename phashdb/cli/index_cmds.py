@@ -158,7 +158,7 @@ def ingest(opts: Options, folders, workers, runner, load, as_json) -> None:
             if report.added:  # the dedupe that follows an ingest then only prints
                 from phashdb import group_cache
 
-                group_cache.refresh(index)
+                group_cache.refresh(index, report.added)
     if not (report.added or report.skipped or report.duplicates or report.failed):
         click.echo(shown(f"phashdb: no image files found under {', '.join(folders)}"), err=True)
     if as_json:
