@@ -69,11 +69,13 @@ static int unfilter_row(int filter, unsigned char *row, const unsigned char *up,
  * filter byte then its filtered bytes; the pixels come back, rows * row_bytes bytes. */
 static PyObject *unfilter(PyObject *self, PyObject *args) {
     Py_buffer data;
-    Py_ssize_t rows, row_bytes, bpp;
+    Py_ssize_t rows, row_bytes, bpp, size;
     if (!PyArg_ParseTuple(args, "y*nnn", &data, &rows, &row_bytes, &bpp))
         return NULL;
+    /* the product checked, not trusted: one that wraps could match a short buffer */
     if (rows < 0 || row_bytes < 0 || bpp < 1 || bpp > 4 || row_bytes % bpp ||
-        data.len != rows * (1 + row_bytes)) {
+        row_bytes == PY_SSIZE_T_MAX || __builtin_mul_overflow(rows, 1 + row_bytes, &size) ||
+        data.len != size) {
         PyBuffer_Release(&data);
         PyErr_SetString(PyExc_ValueError,
                         "'data' must be rows * (1 + row_bytes) bytes, of 1 to 4 bytes a pixel");
@@ -86,8 +88,9 @@ static PyObject *unfilter(PyObject *self, PyObject *args) {
     }
     const unsigned char *in = data.buf;
     unsigned char *pixels = (unsigned char *)PyBytes_AS_STRING(out);
-    unsigned char *zeros = calloc((size_t)row_bytes + 1, 1); /* the row above the first */
-    int bad = zeros == NULL ? -2 : 0;
+    /* the row above the first; none for no rows, whatever their claimed width */
+    unsigned char *zeros = rows ? calloc((size_t)row_bytes + 1, 1) : NULL;
+    int bad = rows && zeros == NULL ? -2 : 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t y = 0; y < rows && !bad; y++) {
         unsigned char *row = pixels + y * row_bytes;

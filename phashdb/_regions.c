@@ -101,7 +101,7 @@ static void closed_in_words(const unsigned char *in, int32_t rows, int32_t colum
     for (int dilate = 1; dilate >= 0; dilate--) {
         for (int32_t y = 0; y < rows; y++) { /* along the columns: outside never decides */
             uint64_t v = dilate ? 0 : full;
-            for (int32_t d = y - gap < 0 ? 0 : y - gap; d <= y + gap && d < rows; d++)
+            for (int32_t d = y - gap < 0 ? 0 : y - gap; d - y <= gap && d < rows; d++)
                 v = dilate ? v | row[d] : v & row[d];
             tmp[y] = v;
         }
@@ -166,7 +166,12 @@ static int regions_of_runs(PyObject *out, Py_ssize_t plane, const uint64_t *row,
 
 /* Parse (mask, planes, rows, columns) and check them: 0 with an error set if they are bad. */
 static int mask_of(Py_buffer *mask, Py_ssize_t planes, Py_ssize_t rows, Py_ssize_t columns) {
-    if (planes < 0 || rows < 0 || columns < 0 || mask->len != planes * rows * columns) {
+    /* each size and their product checked before it is trusted: a product that wraps could
+     * match a short buffer, and the loops then walk far past it */
+    Py_ssize_t area, bytes;
+    if (planes < 0 || rows < 0 || columns < 0 || rows > INT32_MAX || columns > INT32_MAX ||
+        __builtin_mul_overflow(rows, columns, &area) || area > INT32_MAX ||
+        __builtin_mul_overflow(planes, area, &bytes) || mask->len != bytes) {
         PyBuffer_Release(mask);
         PyErr_SetString(PyExc_ValueError, "'mask' must be planes * rows * columns bytes");
         return 0;
@@ -251,6 +256,10 @@ static PyObject *regions(PyObject *self, PyObject *args) {
         return NULL;
     }
     int32_t h = (int32_t)rows, w = (int32_t)columns, area = h * w, g = (int32_t)gap;
+    if (planes == 0 || area == 0) { /* no pixels: nor buffers sized by a plane never read */
+        PyBuffer_Release(&mask);
+        return PyList_New(0);
+    }
     unsigned char *a = PyMem_Malloc(2 * (size_t)area + 1);
     /* 5 int32 a pixel (large_regions), or 8 a run of at most h * 33 (regions_of_runs) */
     size_t most = w > 64 ? 5 * (size_t)area : 8 * 33 * (size_t)h;
@@ -261,7 +270,7 @@ static PyObject *regions(PyObject *self, PyObject *args) {
         Py_CLEAR(out);
         PyErr_NoMemory();
     }
-    for (Py_ssize_t k = 0; out != NULL && area > 0 && k < planes; k++) {
+    for (Py_ssize_t k = 0; out != NULL && k < planes; k++) {
         unsigned char *plane = (unsigned char *)mask.buf + k * area, *b = a + area;
         int ok;
         if (w <= 64) { /* a row in a word: the usual 64-pixel reduction */

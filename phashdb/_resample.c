@@ -365,7 +365,10 @@ static int pixels_of(PyObject *source, Py_ssize_t count, Py_buffer *view, const 
 /* Pillow's checks of resize's arguments (_imaging.c), in its words. */
 static int valid(const Job *j, int filter) {
     const char *e = NULL;
-    if (j->width < 1 || j->height < 1)
+    if (!(isfinite(j->box[0]) && isfinite(j->box[1]) && isfinite(j->box[2]) &&
+          isfinite(j->box[3])))
+        e = "box must be finite numbers"; /* NaN passes every comparison below */
+    else if (j->width < 1 || j->height < 1)
         e = "the image must have pixels";
     else if (j->xsize < 1 || j->ysize < 1)
         e = "height and width must be > 0";

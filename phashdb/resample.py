@@ -38,7 +38,10 @@ def resized(
     """`grey`, an "L" image or a 2-D uint8 array, resized to `size` (width, height) by Pillow's
     resampling `filter`, reading the region `box` (left, upper, right, lower; the whole image
     by default): `np.asarray(grey.resize(size, filter, box))`, as a read-only uint8 array."""
-    source = _source(grey, filter)
+    # a box of NaN, or of numbers no image reaches (inf once made 32-bit floats), is left to
+    # Pillow, whose answer to it is the spec
+    plain = box is None or all(abs(v) < 2**31 for v in box)
+    source = _source(grey, filter) if plain else None
     if source is None:
         image = grey if isinstance(grey, Image.Image) else Image.fromarray(grey)
         return np.asarray(image.resize(size, filter, box))

@@ -337,3 +337,19 @@ def test_max_pixels_refuses_before_any_decoding(tmp_path, monkeypatch):
     monkeypatch.setattr(png, "decoded", never)
     with pytest.raises(ImageError, match="10,000 pixels is more than the limit of 9,999"):
         read_image(path, max_pixels=9_999)
+
+
+@pytest.mark.parametrize("rows, row_bytes", [(2**60, 15), (2**61, 7), (2**63 - 1, 2**63 - 1)])
+def test_unfilter_refuses_sizes_whose_product_wraps(rows, row_bytes):
+    """rows * (1 + row_bytes) wrapped round to the buffer's length (signed overflow, undefined
+    behaviour): checked, it is a clean refusal."""
+    from phashdb import _png
+
+    with pytest.raises(ValueError, match="'data' must be rows"):
+        _png.unfilter(b"", rows, row_bytes, 1)
+
+
+def test_unfilter_of_no_rows_allocates_nothing_for_their_width():
+    from phashdb import _png
+
+    assert _png.unfilter(b"", 0, 2**62, 2) == b""

@@ -4,6 +4,9 @@ key moves; and Pillow's own resize where the C code cannot give them."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from conftest import PHOTO_NAMES, skimage_photo
@@ -175,3 +178,32 @@ def test_hashes_descriptors_and_keys_as_with_pillows_resize(monkeypatch):
     monkeypatch.setattr(resample, "_resample", None)
     assert read_all() == in_c
     assert sum(bool(keys) for _, _, keys in in_c) >= len(PHOTO_NAMES)  # the keys were made
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    "box",
+    [(NAN, 0, 40, 30), (0, NAN, 40, 30), (0, 0, NAN, 30), (0, 0, 40, NAN), (NAN,) * 4,
+     (0, 0, 40, INF), (-INF, 0, 40, 30), (0, 0, 40, 1e300), (1e300, 0, 40, 30)],  # fmt: skip
+)
+def test_a_box_of_nan_or_beyond_any_image_is_pillows_answer(box):
+    """NaN passed every check of the box and its windows ran off the buffer (a crash): such a
+    box is Pillow's to resize, and the C code refuses it if called directly."""
+    grey = noise(40, 30)
+    try:
+        expected = np.asarray(grey.resize((8, 8), LANCZOS, box))
+    except ValueError as e:
+        with pytest.raises(ValueError, match=str(e)):
+            resample.resized(grey, (8, 8), LANCZOS, box)
+    else:
+        assert np.array_equal(resample.resized(grey, (8, 8), LANCZOS, box), expected)
+    code = (
+        "import numpy as np\nfrom phashdb import _resample\n"
+        f"try: _resample.resample(np.zeros((30, 40), np.uint8), 40, 30, (8, 8), 1, {box})\n"
+        "except ValueError as e: print(e)"
+    ).replace("nan", "float('nan')").replace("inf", "float('inf')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr  # in a subprocess: a crash is seen as one
+    assert done.stdout.strip() in ("box must be finite numbers", "box can't be empty")

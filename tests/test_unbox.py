@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -211,3 +213,20 @@ def test_the_box_s_regions_are_the_same_in_c_and_in_numpy():
     assert sum(b is not None for b in boxes) >= 10  # boxes were found, not only their absence
     with pytest.raises(ValueError, match="'mask'"):
         _regions.regions(b"\x01\x00", 1, 2, 2, 2, 1.0)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [  # sizes whose product wraps around to the buffer's length: the loops walked past it
+        "label(b'\\x00' * 131073, 1, 65537, 65537 + 65535 * 2**32)",
+        "regions(b'', 2**62, 4, 1, 1, 1.0)",
+        "label(b'', 1, 2**32 + 1, 0)",
+        "regions(b'', 0, 2**20, 2**20, 1, 1.0)",
+    ],
+)
+def test_hostile_mask_sizes_are_refused_not_a_crash(call):
+    """In a subprocess, so that a crash is seen as one: a clean ValueError, or no regions."""
+    code = f"from phashdb import _regions\ntry: print(_regions.{call})\nexcept ValueError as e: print(e)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() in ("'mask' must be planes * rows * columns bytes", "[]")
