@@ -185,8 +185,17 @@ NAN, INF = float("nan"), float("inf")
 
 @pytest.mark.parametrize(
     "box",
-    [(NAN, 0, 40, 30), (0, NAN, 40, 30), (0, 0, NAN, 30), (0, 0, 40, NAN), (NAN,) * 4,
-     (0, 0, 40, INF), (-INF, 0, 40, 30), (0, 0, 40, 1e300), (1e300, 0, 40, 30)],  # fmt: skip
+    [
+        (NAN, 0, 40, 30),
+        (0, NAN, 40, 30),
+        (0, 0, NAN, 30),
+        (0, 0, 40, NAN),
+        (NAN,) * 4,
+        (0, 0, 40, INF),
+        (-INF, 0, 40, 30),
+        (0, 0, 40, 1e300),
+        (1e300, 0, 40, 30),
+    ],  # fmt: skip
 )
 def test_a_box_of_nan_or_beyond_any_image_is_pillows_answer(box):
     """NaN passed every check of the box and its windows ran off the buffer (a crash): such a
@@ -200,10 +209,14 @@ def test_a_box_of_nan_or_beyond_any_image_is_pillows_answer(box):
     else:
         assert np.array_equal(resample.resized(grey, (8, 8), LANCZOS, box), expected)
     code = (
-        "import numpy as np\nfrom phashdb import _resample\n"
-        f"try: _resample.resample(np.zeros((30, 40), np.uint8), 40, 30, (8, 8), 1, {box})\n"
-        "except ValueError as e: print(e)"
-    ).replace("nan", "float('nan')").replace("inf", "float('inf')")
+        (
+            "import numpy as np\nfrom phashdb import _resample\n"
+            f"try: _resample.resample(np.zeros((30, 40), np.uint8), 40, 30, (8, 8), 1, {box})\n"
+            "except ValueError as e: print(e)"
+        )
+        .replace("nan", "float('nan')")
+        .replace("inf", "float('inf')")
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr  # in a subprocess: a crash is seen as one
     assert done.stdout.strip() in ("box must be finite numbers", "box can't be empty")
