@@ -49,7 +49,7 @@ def backdrop_variant(grey: Image.Image) -> Variant | None:
     pixels = np.asarray(resized(white, (32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
     if quality(pixels) < LOW_QUALITY:
         return None
-    return variants(pixels)[0]._replace(name=NAME)
+    return variants(pixels, 1)[0]._replace(name=NAME)
 
 
 def reached_from(dark: np.ndarray, border: np.ndarray) -> np.ndarray:

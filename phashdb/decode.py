@@ -199,8 +199,10 @@ def _formats_of(fp: BinaryIO) -> tuple[str, ...]:
         return formats()
     importlib.import_module(f"PIL.{plugin[1]}")
     # The other plugins are imported when first needed: Image.open and save import every
-    # plugin when asked for a format not loaded (`init`).
-    Image._initialized = max(Image._initialized, 1)
+    # plugin when asked for a format not loaded (`init`). `_initialized` is Pillow's own (its
+    # preinit sets it so); a Pillow without it just imports its five plugins first.
+    if getattr(Image, "_initialized", 1) < 1:
+        Image._initialized = 1
     return (plugin[0],)
 
 

@@ -130,12 +130,14 @@ def variants(pixels: np.ndarray, count: int = len(VARIANTS)) -> tuple[Variant, .
     coeffs = np.round(dct16 @ pixels @ dct16.T, 6)
     thumb = pixels.reshape(4, 8, 4, 8).mean(axis=(1, 3))
     # each variant's coefficients and thumbnail moved into place by one index each, the same
-    # values as transposing and flipping them one by one (tests/test_descriptor.py's golden bytes)
-    full = coeffs.ravel()[order] * signs.reshape(8, 256)
-    low = full[:, low_order]
-    hashes = np.packbits(low > middle(low[:4])[twins], axis=1).tobytes()
-    bits = np.packbits(full > middle(full[:4])[twins], axis=1).tobytes()
-    greys = np.clip(np.rint(thumb), 0, 255).astype(np.uint8).ravel()[thumb_order].tobytes()
+    # values as transposing and flipping them one by one (tests/test_descriptor.py's golden bytes);
+    # only the first `count` made (a key's one), each of the first four its own twin
+    full = coeffs.ravel()[order[:count]] * signs.reshape(8, 256)[:count]
+    low, twin, own = full[:, low_order], twins[:count], min(count, 4)
+    hashes = np.packbits(low > middle(low[:own])[twin], axis=1).tobytes()
+    bits = np.packbits(full > middle(full[:own])[twin], axis=1).tobytes()
+    greys = np.clip(np.rint(thumb), 0, 255).astype(np.uint8).ravel()[thumb_order[:count]]
+    greys = greys.tobytes()
     q = bytes([quality(pixels)])
     return tuple(
         Variant(

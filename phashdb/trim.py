@@ -58,4 +58,4 @@ def trimmed_variant(grey: Image.Image) -> Variant | None:
     pixels = np.asarray(resized(grey.crop(box), (32, 32), Image.Resampling.LANCZOS), np.float64)
     if quality(pixels) < LOW_QUALITY:
         return None
-    return variants(pixels)[0]._replace(name=NAME)
+    return variants(pixels, 1)[0]._replace(name=NAME)

@@ -73,7 +73,7 @@ def unboxed_variant(grey: Image.Image) -> Variant | None:
     )
     if quality(pixels) < LOW_QUALITY:
         return None
-    return variants(pixels)[0]._replace(name=NAME)
+    return variants(pixels, 1)[0]._replace(name=NAME)
 
 
 def find_box(a: np.ndarray) -> tuple[int, int, int, int] | None:
