@@ -5,6 +5,7 @@ sharing `common` and nothing else of each other."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -62,4 +63,9 @@ def main() -> None:
     except BrokenPipeError:
         if reader_gone():
             code = EXIT_OK
+    # The command is done. What the interpreter's exit would still do is collect every object
+    # numpy, Pillow and click made, in full collections (~15 ms of a 0.15 s `check`; its
+    # memory goes back with the process either way). Frozen, they are left out of those; exit
+    # handlers, the streams' flush and objects freed by their last reference run as before.
+    gc.freeze()
     sys.exit(code)
