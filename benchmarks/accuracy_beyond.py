@@ -19,15 +19,13 @@ import numpy as np
 from beyond_edits import on
 from beyond_hash import KIND_OF_EDIT, corpus, hash_corpus
 from beyond_match import Rows, candidate_pairs
+from beyond_pairs import STORED_EDITS, originals, queried_and_stored, upper_bound
+from beyond_pairs import groups as _groups
 from PIL import Image, ImageOps
-from scipy.stats import beta
 
 from phashdb import descriptor
 from phashdb import phash as hashing
 
-# The stored side of the false-match count: every image's original and these copies.
-STORED_EDITS = ("original", "jpeg q70", "resize 50%", "caption bottom", "white box 1/4",
-                "logo in a corner", "centre crop 16:9", "corner crop 10%", "flattened on black")  # fmt: skip
 # Window keys are searched like the plain pHash: exactly, up to the threshold.
 WINDOW_RADIUS = 8
 
@@ -101,10 +99,8 @@ def check_keys(rows: Rows, keys, qi, ki):
 def recall(z, rows: Rows, keys) -> dict:
     """found[label] = (candidate, confirmed) booleans per copy row, against its own original."""
     edit, image = z["edit"], z["image"]
-    orig = np.full(image.max() + 1, -1)
-    orig[image[edit == 0]] = np.nonzero(edit == 0)[0]
     q = np.nonzero(edit > 0)[0]
-    own = orig[image[q]]
+    own = originals(z)[image[q]]
     found = {label: check_part(rows, how, q, own) for label, how in parts(rows)}
     k_img = keys[0]
     cand, ok = np.zeros(len(q), bool), np.zeros(len(q), bool)
@@ -117,21 +113,10 @@ def recall(z, rows: Rows, keys) -> dict:
     return q, found
 
 
-def queried_and_stored(z) -> tuple[np.ndarray, np.ndarray, int]:
-    """Every row (the queries), the STORED_EDITS rows, and how many (query, stored) pairs are
-    of distinct images."""
-    edit, image = z["edit"], z["image"]
-    names = [str(n) for n in z["edit_names"]]
-    stored = np.nonzero(np.isin(edit, [names.index(n) for n in STORED_EDITS]))[0]
-    q = np.arange(len(edit))
-    per_image = np.bincount(image[stored], minlength=image.max() + 1)
-    return q, stored, int(len(q) * len(stored) - per_image[image[q]].sum())
-
-
 def false_matches(z, rows: Rows, keys) -> tuple[int, dict]:
     """pairs, and per part the (candidate, confirmed) pairs of distinct images among every row
     queried against every stored row (STORED_EDITS) of the other images."""
-    edit, image = z["edit"], z["image"]
+    image = z["image"]
     q, stored, pairs = queried_and_stored(z)
     out = {}
     for label, how in parts(rows):
@@ -145,8 +130,7 @@ def false_matches(z, rows: Rows, keys) -> tuple[int, dict]:
     other = image[qi] != k_img[ki]
     qi, ki = qi[other], ki[other]
     c, ok = check_keys(rows, keys, qi, ki)
-    orig = np.full(image.max() + 1, -1)
-    orig[image[edit == 0]] = np.nonzero(edit == 0)[0]
+    orig = originals(z)
     # a key is its image's original row: a pair is a (query row, stored row)
     out["transparent keys"] = (
         int(c.sum()),
@@ -155,22 +139,12 @@ def false_matches(z, rows: Rows, keys) -> tuple[int, dict]:
     return pairs, out
 
 
-def upper_bound(k: int, n: int, confidence: float = 0.95) -> float:
-    """Clopper-Pearson one-sided upper bound of a rate seen k times in n (3/n for k = 0)."""
-    return float(beta.ppf(confidence, k + 1, n - k)) if k < n else 1.0
-
-
 # The new method: the default plus the parts chosen by measurement (see main's tables).
 NEW = ("default", "backdrop", "trimmed")
 # What stored keys would add (measured here, not in the library: the store keeps one key an
 # image): the transparent source's renderings, and the stored image's windows.
 STORED_KEYS = ("transparent keys", *(f"stored: centre {r}" for r in ("16:9", "16:10", "4:3", "5:4", "1:1")),
                "stored: centre 80%", *(f"stored: corner {c} 90%" for c in ("tl", "tr", "bl", "br")))  # fmt: skip
-
-
-def _groups(z) -> dict:
-    photo = z["kinds"][z["image"]] == "photo"
-    return {"photos": photo, "other images": ~photo}
 
 
 def _table(z, q, found, new: tuple, group: np.ndarray) -> list[tuple]:
