@@ -2,7 +2,8 @@
 re-framed and cropped copies and transparent exports, on photos and on other images separately,
 and how many false matches each part makes among >= 10^8 pairs of distinct images.
 
-    python benchmarks/accuracy.py --beyond OTHERS PHOTOS [--hashed FILE.npz] [--workers 2]
+    python benchmarks/accuracy.py --beyond --candidates OTHERS PHOTOS [--hashed FILE.npz]
+        [--workers 2]
 
 OTHERS is built by benchmarks/corpus_beyond_photos.sh (its images/ folder), PHOTOS by
 shared/photos/build.sh (its photos/ folder). Every part is a search key with the second stage

@@ -1,8 +1,8 @@
 """The unboxed query key (phashdb.unbox) measured on a corpus already hashed by
 benchmarks/beyond_hash.py: every original and copy is made again, only its unboxed key is
 worked out (as phashdb.read_image does), added to the hashed rows beside backdrop and trimmed,
-and benchmarks/accuracy.py --beyond's report printed with it in the new method (the default
-and the part's own row: what it adds, its false matches that are not the default's).
+and benchmarks/accuracy.py --beyond --candidates' report printed with it in the new method (the
+default and the part's own row: what it adds, its false matches that are not the default's).
 
     python benchmarks/beyond_unbox.py HASHED.npz OTHERS PHOTOS [--out WITH_UNBOXED.npz] [--workers 2]
 
