@@ -8,13 +8,23 @@ today, then the separate scripts' rules on both against the library's verdicts.
 from __future__ import annotations
 
 import numpy as np
+from beyond_library import NO_KEYS as DEFAULT_PARTS
+from beyond_library import false_pairs, own_found
 from beyond_match import Rows, candidate_pairs
-from beyond_pairs import originals, queried_and_stored
+from beyond_pairs import groups, originals, queried_and_stored
 
 from phashdb import descriptor
 from phashdb.records import Image
 
 NO_KEYS = "default without keys"
+# The separate scripts' methods as unions of the library's parts, and the edits they reported.
+METHODS = {
+    "default + backdrop + trimmed (accuracy_beyond.py's new)": ("query's backdrop", "query's trimmed"),
+    "+ query's unboxed (beyond_unbox.py)": ("query's backdrop", "query's trimmed", "query's unboxed"),
+    "+ stored renderings (stored_keys.py)": ("query's backdrop", "query's trimmed", "stored on black",
+                                             "stored alpha dropped"),
+}  # fmt: skip
+SHOWN = ("frame 5%", "white box 1/4", "black box 1/4", "flattened on black", "alpha dropped")
 
 
 def today(z, rows: list[Image]) -> dict:
@@ -85,3 +95,19 @@ def agreement(z, rows: list[Image], checked, found: dict, false: dict) -> None:
         for key in (str(k) for k in z["key_names"]):
             a, b, c = query_key_of(rows_of, checked, key)
             print(f"  query's {key}, on {label}: copies found {a} (library {b}, differing {c})")
+
+
+def methods(z, checked, wanted: np.ndarray) -> None:
+    """The separate scripts' methods made of the library's parts: the shares they reported
+    (of the copies in `wanted`) and their false matches."""
+    names = [str(n) for n in z["edit_names"]]
+    for label, parts in METHODS.items():
+        use = (*DEFAULT_PARTS, *parts)
+        sets = [set().union(*(c[p] for p in use)) for c in checked.conf]
+        found = own_found(z, sets) & wanted
+        cells = []
+        for g, m in groups(z).items():
+            shares = [f"{e} {found[m & wanted & (z['edit'] == names.index(e))].mean():.1%}"
+                      for e in SHOWN if (m & wanted & (z["edit"] == names.index(e))).any()]  # fmt: skip
+            cells.append(f"{g}: " + ", ".join(shares))
+        print(f"  {label}: {'; '.join(cells)}; false matches {len(false_pairs(z, sets)):,}")

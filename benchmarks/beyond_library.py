@@ -72,13 +72,15 @@ def part_of(name: str, distance: int, threshold: int, stored: bool = False) -> s
 
 @dataclass
 class Checked:
-    """Per row: each part's (candidates, confirmed) stored rows, the verdict's (Index.check),
-    and the plain pHash's (as-is within the threshold, no second stage)."""
+    """Per row: the stored rows each part confirms, the verdict's (Index.check) and the plain
+    pHash's (as-is within the threshold, no second stage); of the candidates, per part, whether
+    each row's own original is one, and how many are of another image."""
 
-    cand: list[dict[str, set]] = field(default_factory=list)
     conf: list[dict[str, set]] = field(default_factory=list)
     verdict: list[set] = field(default_factory=list)
     plain: list[set] = field(default_factory=list)
+    cand_own: dict[str, list[bool]] = field(default_factory=lambda: {p: [] for p in PARTS})
+    cand_false: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PARTS, 0))
     differ: int = 0  # rows whose parts' union is not the verdict
 
 
@@ -109,14 +111,17 @@ def check_row(index, image: Image, records: dict[str, Image]) -> tuple[dict, dic
     return cand, conf, verdict, plain
 
 
-def check_rows(index, rows: list[Image], stored: np.ndarray) -> Checked:
-    """Every row of `rows` checked against the index holding the `stored` rows."""
+def check_rows(index, z, rows: list[Image], stored: np.ndarray) -> Checked:
+    """Every row of `rows` (of `z`) checked against the index holding the `stored` rows."""
     records = {rows[s].id: rows[s] for s in stored}
     index.insert(records.values())
+    image, own = z["image"], originals(z)[z["image"]]
     out = Checked()
-    for r, image in enumerate(rows):
-        cand, conf, verdict, plain = check_row(index, image, records)
-        out.cand.append(cand)
+    for r, row in enumerate(rows):
+        cand, conf, verdict, plain = check_row(index, row, records)
+        for p, found in cand.items():
+            out.cand_own[p].append(z["edit"][r] > 0 and own[r] in found)
+            out.cand_false[p] += int((image[list(found)] != image[r]).sum()) if found else 0
         out.conf.append(conf)
         out.verdict.append(verdict)
         out.plain.append(plain)

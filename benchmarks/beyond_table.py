@@ -19,7 +19,7 @@ import os
 from tempfile import TemporaryDirectory
 
 import numpy as np
-from beyond_agree import agreement
+from beyond_agree import agreement, methods
 from beyond_hash import KIND_OF_EDIT, corpus, hash_corpus
 from beyond_library import NO_KEYS, PARTS, check_rows, false_pairs, own_found, records
 from beyond_pairs import STORED_EDITS, groups, queried_and_stored, upper_bound
@@ -85,11 +85,9 @@ def print_parts(z, checked) -> None:
     """What each part (each search of a check) finds at all and confirms, of the copies
     (photos / other images) and of the false matches; "only it": what no other part does."""
     wanted, photo = counted(z), groups(z)["photos"]
-    cand = {p: own_found(z, [c[p] for c in checked.cand]) & wanted for p in PARTS}
+    cand = {p: np.array(checked.cand_own[p]) & wanted for p in PARTS}
     conf = {p: own_found(z, [c[p] for c in checked.conf]) & wanted for p in PARTS}
-    image = z["image"]
-    fcand = {p: sum(int((image[list(c[p])] != image[q]).sum()) for q, c in enumerate(checked.cand)
-                    if c[p]) for p in PARTS}  # fmt: skip
+    fcand = checked.cand_false
     fconf = {p: false_pairs(z, [c[p] for c in checked.conf]) for p in PARTS}
     print("\nwhat each part adds: copies (photos / other images), then false matches; found "
           "at all (candidate), confirmed, and confirmed by no other part (only it)\n")  # fmt: skip
@@ -134,7 +132,7 @@ def main(others: str, photos: str, hashed: str | None, workers: int, kept: str |
     z["quality"] = np.array([r.descriptor[32] for r in rows])
     _, stored, pairs = queried_and_stored(z)
     with TemporaryDirectory() as home, phashdb.open(home) as index:
-        checked = check_rows(index, rows, stored)
+        checked = check_rows(index, z, rows, stored)
         setting = (f"embedded index, threshold {index.threshold}, reach {index.reach}, flips "
                    f"and rotations {'searched' if index.variants else 'not searched'}")  # fmt: skip
     print(f"\n{len(z['paths'])} originals ({dict(zip(*np.unique(z['kinds'], return_counts=True)))}), "
@@ -153,3 +151,4 @@ def main(others: str, photos: str, hashed: str | None, workers: int, kept: str |
           f"matched to their source now: {int((found[COLUMNS[2]] & blank).sum())}")  # fmt: skip
     print(f"rows whose parts' union is not Index.check's verdict: {checked.differ}")
     agreement(z, rows, checked, found, false)
+    methods(z, checked, counted(z))

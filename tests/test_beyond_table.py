@@ -51,7 +51,7 @@ def test_the_table_says_what_index_check_says_of_every_copy(tmp_path, corpus, be
     _, stored, pairs = beyond_pairs.queried_and_stored(z)
     at = {(int(i), int(e)): r for r, (i, e) in enumerate(zip(z["image"], z["edit"]))}
     with phashdb.open(tmp_path / "index") as index:
-        checked = beyond_library.check_rows(index, rows, stored)
+        checked = beyond_library.check_rows(index, z, rows, stored)
         for i, path in enumerate(z["paths"]):
             said = beyond_hash.hash_one(
                 str(path), row=lambda source: {int(m.id) for m in index.check(source).matches}
