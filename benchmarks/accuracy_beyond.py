@@ -14,13 +14,12 @@ its radius of its own original (candidate) and the descriptors confirm it (confi
 from __future__ import annotations
 
 import os
-from collections import Counter
 
 import numpy as np
 from beyond_edits import on
 from beyond_hash import KIND_OF_EDIT, corpus, hash_corpus
 from beyond_match import Rows, candidate_pairs
-from beyond_pairs import STORED_EDITS, originals, queried_and_stored, upper_bound
+from beyond_pairs import STORED_EDITS, originals, queried_and_stored, upper_bound, where
 from beyond_pairs import groups as _groups
 from PIL import Image, ImageOps
 
@@ -185,15 +184,7 @@ def _per_kind(z, q, found, new, kind) -> None:
 
 def _false_kinds(z, pairs: list) -> None:
     """Where the default's false matches are: by the images' kinds and by the two edits."""
-    names = [str(n) for n in z["edit_names"]]
-    kinds, image, edit = z["kinds"], z["image"], z["edit"]
-    by_kind = Counter(f"{kinds[image[a]]}~{kinds[image[b]]}" for a, b in pairs)
-    by_edit = Counter(f"{names[edit[a]]}~{names[edit[b]]}" for a, b in pairs)
-    against_originals = sum(edit[b] == 0 for _, b in pairs)
-    print(
-        f"  the default's: {against_originals} against another image's original; by kinds "
-        f"{dict(by_kind.most_common(6))}; by edits {dict(by_edit.most_common(6))}"
-    )
+    print(f"  the default's: {where(z, pairs)}")
 
 
 def report(z, rows: Rows, keys, new: tuple = NEW) -> None:

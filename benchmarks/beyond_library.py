@@ -12,6 +12,7 @@ finds at all (candidates) and what it confirms; their union must be the verdict 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,7 +128,7 @@ def check_rows(index, z, rows: list[Image], stored: np.ndarray) -> Checked:
         out.plain.append(plain)
         out.differ += set().union(*conf.values()) != verdict
         if (r + 1) % 2000 == 0:
-            print(f"  {r + 1} of {len(rows)} rows checked", flush=True)
+            print(f"  {r + 1} of {len(rows)} rows checked", file=sys.stderr)
     return out
 
 

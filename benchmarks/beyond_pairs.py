@@ -8,6 +8,8 @@ The rows are those of benchmarks/beyond_hash.py's .npz: `image` (which original)
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 from scipy.stats import beta
 
@@ -44,3 +46,20 @@ def groups(z) -> dict[str, np.ndarray]:
 def upper_bound(k: int, n: int, confidence: float = 0.95) -> float:
     """Clopper-Pearson one-sided upper bound of a rate seen k times in n (3/n for k = 0)."""
     return float(beta.ppf(confidence, k + 1, n - k)) if k < n else 1.0
+
+
+def where(z, pairs) -> str:
+    """Where false matches (query row, stored row) are: how many against another image's
+    original, by the two images' kinds and by the two edits."""
+    names = [str(n) for n in z["edit_names"]]
+    kinds, image, edit = z["kinds"], z["image"], z["edit"]
+    by_kind = Counter(f"{kinds[image[a]]}~{kinds[image[b]]}" for a, b in pairs)
+    by_edit = Counter(f"{names[edit[a]]}~{names[edit[b]]}" for a, b in pairs)
+    against_originals = sum(edit[b] == 0 for _, b in pairs)
+    return (f"{against_originals} against another image's original; by kinds "
+            f"{dict(by_kind.most_common(6))}; by edits {dict(by_edit.most_common(6))}")  # fmt: skip
+
+
+def counts(values) -> str:
+    """The values' counts ("a 3, b 5"), in their sorted order."""
+    return ", ".join(f"{v} {int(n)}" for v, n in zip(*np.unique(values, return_counts=True)))

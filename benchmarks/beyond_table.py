@@ -22,7 +22,7 @@ import numpy as np
 from beyond_agree import agreement, methods
 from beyond_hash import KIND_OF_EDIT, corpus, hash_corpus
 from beyond_library import NO_KEYS, PARTS, check_rows, false_pairs, own_found, records
-from beyond_pairs import STORED_EDITS, groups, queried_and_stored, upper_bound
+from beyond_pairs import STORED_EDITS, counts, groups, queried_and_stored, upper_bound, where
 
 import phashdb
 from phashdb import descriptor
@@ -79,6 +79,9 @@ def print_false(z, false: dict[str, set], pairs: int) -> None:
     }
     for label, cell in rows.items():
         print(f"| {label} | " + " | ".join(cell(false[c]) for c in COLUMNS) + " |")
+    print(f"\n{COLUMNS[1]}: {where(z, false[COLUMNS[1]])}")
+    print(f"made by the keys only: {len(false[COLUMNS[2]] - false[COLUMNS[1]])}: "
+          f"{where(z, false[COLUMNS[2]] - false[COLUMNS[1]])}")  # fmt: skip
 
 
 def print_parts(z, checked) -> None:
@@ -135,7 +138,7 @@ def main(others: str, photos: str, hashed: str | None, workers: int, kept: str |
         checked = check_rows(index, z, rows, stored)
         setting = (f"embedded index, threshold {index.threshold}, reach {index.reach}, flips "
                    f"and rotations {'searched' if index.variants else 'not searched'}")  # fmt: skip
-    print(f"\n{len(z['paths'])} originals ({dict(zip(*np.unique(z['kinds'], return_counts=True)))}), "
+    print(f"\n{len(z['paths'])} originals ({counts(z['kinds'])}), "
           f"{len(rows):,} rows (originals and copies); {pairs:,} pairs of distinct images (every "
           f"row against every other image's {', '.join(STORED_EDITS)}); {setting}; descriptor "
           f"{descriptor.DESCRIPTOR_VERSION}")  # fmt: skip
