@@ -126,6 +126,23 @@ def print_kinds(z, found: dict[str, np.ndarray]) -> None:
         print(f"  {k:11} " + "   ".join(cells))
 
 
+def print_reverse(z, sets: dict[str, list[set]], conf: list[dict]) -> None:
+    """The other way round: each transparent original checked against its own export
+    flattened on black, stored (those showing a picture): found by each column, and by the
+    query's "on black" key (never measured by a copy against its original)."""
+    names = [str(n) for n in z["edit_names"]]
+    at = z["edit"] == names.index("flattened on black")
+    black = np.full(z["image"].max() + 1, -1)
+    black[z["image"][at]] = np.nonzero(at)[0]
+    mine = black[z["image"]]
+    sources = np.nonzero((z["edit"] == 0) & (mine >= 0))[0]
+    sources = sources[z["quality"][mine[sources]] >= descriptor.LOW_QUALITY]
+    cells = [f"{c} {sum(mine[r] in sets[c][r] for r in sources)}" for c in COLUMNS]
+    by_key = sum(mine[r] in conf[r]["query's on black"] for r in sources)
+    print(f"\ntransparent originals checked against their own stored black export (of "
+          f"{len(sources)}): found by {', '.join(cells)}; by the query's on black key {by_key}")  # fmt: skip
+
+
 def main(others: str, photos: str, hashed: str | None, workers: int, kept: str | None) -> None:
     path = hashed or os.path.join(os.path.dirname(os.path.abspath(others)), "hashed.npz")
     if not os.path.exists(path):
@@ -149,6 +166,7 @@ def main(others: str, photos: str, hashed: str | None, workers: int, kept: str |
     print_false(z, false, pairs)
     print_parts(z, checked)
     print_kinds(z, found)
+    print_reverse(z, sets, checked.conf)
     blank = (z["edit"] > 0) & ~counted(z)
     print(f"\nexports that show nothing (near-constant, left out above): {int(blank.sum())}; "
           f"matched to their source now: {int((found[COLUMNS[2]] & blank).sum())}")  # fmt: skip
