@@ -151,7 +151,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--beyond",
         action="store_true",
-        help="FOLDER is OTHERS PHOTOS: report beyond photos (benchmarks/accuracy_beyond.py)",
+        help="FOLDER is OTHERS PHOTOS: report beyond photos (benchmarks/beyond_table.py)",
     )
     parser.add_argument(
         "--hashed", help="with --beyond: the .npz of hashed copies (made if missing)"

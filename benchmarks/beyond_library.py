@@ -50,14 +50,14 @@ def records(z, others: str, photos: str, path: str, workers: int) -> list[Image]
         for r, (_, d) in enumerate(done):
             blobs[r, : len(d)] = np.frombuffer(d, np.uint8)
         np.savez(path, hash=np.array([h for h, _ in done], np.uint64), descriptor=blobs,
-                 length=np.array([len(d) for _, d in done]),
-                 descriptor_version=descriptor.DESCRIPTOR_VERSION)  # fmt: skip
+                 length=np.array([len(d) for _, d in done]), paths=z["paths"], image=z["image"],
+                 edit=z["edit"], descriptor_version=descriptor.DESCRIPTOR_VERSION)  # fmt: skip
     kept = np.load(path)
     if str(kept["descriptor_version"]) != descriptor.DESCRIPTOR_VERSION:
         raise SystemExit(f"{path}: descriptors of layout {kept['descriptor_version']}, "
                          f"not today's {descriptor.DESCRIPTOR_VERSION}: remove it to read again")  # fmt: skip
-    if len(kept["hash"]) != len(z["edit"]):
-        raise SystemExit(f"{path}: {len(kept['hash'])} rows, not the hashed rows' {len(z['edit'])}")
+    if any(k not in kept or not np.array_equal(kept[k], z[k]) for k in ("paths", "image", "edit")):
+        raise SystemExit(f"{path}: not the records of the hashed rows: remove it to read again")
     return [Image(str(r), int(h), descriptor=bytes(d[:n]))
             for r, (h, d, n) in enumerate(zip(kept["hash"], kept["descriptor"], kept["length"]))]  # fmt: skip
 
