@@ -2,6 +2,7 @@
 
     python benchmarks/accuracy.py [FOLDER ...] [--workers 2] [--max-threshold 16] [--no-copies]
     python benchmarks/accuracy.py --beyond OTHERS PHOTOS [--hashed FILE.npz] [--workers 2]
+        [--records FILE.npz] [--candidates]
 
 The photos are scikit-image's bundled ones, or every image under FOLDER (the team's corpus:
 shared/photos/build.sh). Each photo gets the TRANSFORMS below; a copy saved lossy (JPEG, WEBP)
@@ -20,9 +21,12 @@ next to plain pHash at the default threshold, per edit, with the false matches a
 pairs and among every copy against every other photo's copies (about 35 times as many pairs),
 and README-ready markdown tables.
 
-With --beyond, the images beyond photos instead (benchmarks/accuracy_beyond.py): overlays,
-re-framed and cropped copies and transparent exports, photos and other images apart, today's
-default next to the new method, with the false matches among >= 10^8 pairs.
+With --beyond, the images beyond photos instead (benchmarks/beyond_table.py): overlays,
+re-framed and cropped copies and transparent exports, photos and other images apart, in one
+run: the plain pHash, the default without keys, and the library's default now with every key
+(Index.check's verdicts), with the false matches among >= 10^8 pairs and what each part adds.
+With --beyond --candidates, the candidate methods measured for issue 24 instead
+(benchmarks/accuracy_beyond.py: sub-window keys, a second global key, ...).
 """
 
 from __future__ import annotations
@@ -147,12 +151,25 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--beyond",
         action="store_true",
-        help="FOLDER is OTHERS PHOTOS: report beyond photos (benchmarks/accuracy_beyond.py)",
+        help="FOLDER is OTHERS PHOTOS: report beyond photos (benchmarks/beyond_table.py)",
     )
     parser.add_argument(
         "--hashed", help="with --beyond: the .npz of hashed copies (made if missing)"
     )
-    return parser.parse_args()
+    parser.add_argument(
+        "--records",
+        help="with --beyond: the .npz of the library's records of the rows (made if missing; "
+        "default: beside --hashed)",
+    )
+    parser.add_argument(
+        "--candidates",
+        action="store_true",
+        help="with --beyond: the candidate methods' report (benchmarks/accuracy_beyond.py)",
+    )
+    args = parser.parse_args()
+    if args.beyond and len(args.folders) != 2:
+        parser.error("--beyond takes two folders: OTHERS PHOTOS")
+    return args
 
 
 def hash_all(folders: list[str], workers: int) -> Hashed:
@@ -342,10 +359,14 @@ def print_markdown(rows: list[tuple]) -> None:
 
 def main() -> None:
     args = parse_args()
-    if args.beyond:
-        from accuracy_beyond import main as beyond
+    if args.beyond and args.candidates:
+        from accuracy_beyond import main as candidates
 
-        return beyond(*args.folders, args.hashed, args.workers)
+        return candidates(*args.folders, args.hashed, args.workers)
+    if args.beyond:
+        from beyond_table import main as beyond
+
+        return beyond(*args.folders, args.hashed, args.workers, args.records)
     h = hash_all(args.folders, args.workers)
     thresholds = range(args.max_threshold + 1)
     print_distances(h, thresholds)

@@ -2,7 +2,8 @@
 re-framed and cropped copies and transparent exports, on photos and on other images separately,
 and how many false matches each part makes among >= 10^8 pairs of distinct images.
 
-    python benchmarks/accuracy.py --beyond OTHERS PHOTOS [--hashed FILE.npz] [--workers 2]
+    python benchmarks/accuracy.py --beyond --candidates OTHERS PHOTOS [--hashed FILE.npz]
+        [--workers 2]
 
 OTHERS is built by benchmarks/corpus_beyond_photos.sh (its images/ folder), PHOTOS by
 shared/photos/build.sh (its photos/ folder). Every part is a search key with the second stage
@@ -13,21 +14,18 @@ its radius of its own original (candidate) and the descriptors confirm it (confi
 from __future__ import annotations
 
 import os
-from collections import Counter
 
 import numpy as np
 from beyond_edits import on
 from beyond_hash import KIND_OF_EDIT, corpus, hash_corpus
 from beyond_match import Rows, candidate_pairs
+from beyond_pairs import STORED_EDITS, originals, queried_and_stored, upper_bound, where
+from beyond_pairs import groups as _groups
 from PIL import Image, ImageOps
-from scipy.stats import beta
 
 from phashdb import descriptor
 from phashdb import phash as hashing
 
-# The stored side of the false-match count: every image's original and these copies.
-STORED_EDITS = ("original", "jpeg q70", "resize 50%", "caption bottom", "white box 1/4",
-                "logo in a corner", "centre crop 16:9", "corner crop 10%", "flattened on black")  # fmt: skip
 # Window keys are searched like the plain pHash: exactly, up to the threshold.
 WINDOW_RADIUS = 8
 
@@ -101,10 +99,8 @@ def check_keys(rows: Rows, keys, qi, ki):
 def recall(z, rows: Rows, keys) -> dict:
     """found[label] = (candidate, confirmed) booleans per copy row, against its own original."""
     edit, image = z["edit"], z["image"]
-    orig = np.full(image.max() + 1, -1)
-    orig[image[edit == 0]] = np.nonzero(edit == 0)[0]
     q = np.nonzero(edit > 0)[0]
-    own = orig[image[q]]
+    own = originals(z)[image[q]]
     found = {label: check_part(rows, how, q, own) for label, how in parts(rows)}
     k_img = keys[0]
     cand, ok = np.zeros(len(q), bool), np.zeros(len(q), bool)
@@ -117,21 +113,10 @@ def recall(z, rows: Rows, keys) -> dict:
     return q, found
 
 
-def queried_and_stored(z) -> tuple[np.ndarray, np.ndarray, int]:
-    """Every row (the queries), the STORED_EDITS rows, and how many (query, stored) pairs are
-    of distinct images."""
-    edit, image = z["edit"], z["image"]
-    names = [str(n) for n in z["edit_names"]]
-    stored = np.nonzero(np.isin(edit, [names.index(n) for n in STORED_EDITS]))[0]
-    q = np.arange(len(edit))
-    per_image = np.bincount(image[stored], minlength=image.max() + 1)
-    return q, stored, int(len(q) * len(stored) - per_image[image[q]].sum())
-
-
 def false_matches(z, rows: Rows, keys) -> tuple[int, dict]:
     """pairs, and per part the (candidate, confirmed) pairs of distinct images among every row
     queried against every stored row (STORED_EDITS) of the other images."""
-    edit, image = z["edit"], z["image"]
+    image = z["image"]
     q, stored, pairs = queried_and_stored(z)
     out = {}
     for label, how in parts(rows):
@@ -145,8 +130,7 @@ def false_matches(z, rows: Rows, keys) -> tuple[int, dict]:
     other = image[qi] != k_img[ki]
     qi, ki = qi[other], ki[other]
     c, ok = check_keys(rows, keys, qi, ki)
-    orig = np.full(image.max() + 1, -1)
-    orig[image[edit == 0]] = np.nonzero(edit == 0)[0]
+    orig = originals(z)
     # a key is its image's original row: a pair is a (query row, stored row)
     out["transparent keys"] = (
         int(c.sum()),
@@ -155,22 +139,12 @@ def false_matches(z, rows: Rows, keys) -> tuple[int, dict]:
     return pairs, out
 
 
-def upper_bound(k: int, n: int, confidence: float = 0.95) -> float:
-    """Clopper-Pearson one-sided upper bound of a rate seen k times in n (3/n for k = 0)."""
-    return float(beta.ppf(confidence, k + 1, n - k)) if k < n else 1.0
-
-
 # The new method: the default plus the parts chosen by measurement (see main's tables).
 NEW = ("default", "backdrop", "trimmed")
 # What stored keys would add (measured here, not in the library: the store keeps one key an
 # image): the transparent source's renderings, and the stored image's windows.
 STORED_KEYS = ("transparent keys", *(f"stored: centre {r}" for r in ("16:9", "16:10", "4:3", "5:4", "1:1")),
                "stored: centre 80%", *(f"stored: corner {c} 90%" for c in ("tl", "tr", "bl", "br")))  # fmt: skip
-
-
-def _groups(z) -> dict:
-    photo = z["kinds"][z["image"]] == "photo"
-    return {"photos": photo, "other images": ~photo}
 
 
 def _table(z, q, found, new: tuple, group: np.ndarray) -> list[tuple]:
@@ -210,15 +184,7 @@ def _per_kind(z, q, found, new, kind) -> None:
 
 def _false_kinds(z, pairs: list) -> None:
     """Where the default's false matches are: by the images' kinds and by the two edits."""
-    names = [str(n) for n in z["edit_names"]]
-    kinds, image, edit = z["kinds"], z["image"], z["edit"]
-    by_kind = Counter(f"{kinds[image[a]]}~{kinds[image[b]]}" for a, b in pairs)
-    by_edit = Counter(f"{names[edit[a]]}~{names[edit[b]]}" for a, b in pairs)
-    against_originals = sum(edit[b] == 0 for _, b in pairs)
-    print(
-        f"  the default's: {against_originals} against another image's original; by kinds "
-        f"{dict(by_kind.most_common(6))}; by edits {dict(by_edit.most_common(6))}"
-    )
+    print(f"  the default's: {where(z, pairs)}")
 
 
 def report(z, rows: Rows, keys, new: tuple = NEW) -> None:

@@ -6,6 +6,8 @@ sub-window keys of benchmarks/beyond_keys.py. Kept in an .npz so the analysis ca
 from __future__ import annotations
 
 import os
+import sys
+from functools import partial
 from multiprocessing import Pool
 
 import numpy as np
@@ -104,3 +106,26 @@ def hash_corpus(images: list[tuple[str, str]], out: str, workers: int) -> None:
         descriptor_version=descriptor.DESCRIPTOR_VERSION,
         **{k: np.array(v) for k, v in cols.items()},
     )
+
+
+def same_corpus(z, others: str, photos: str, name: str) -> None:
+    """Stop unless the rows of `z` (the .npz file `name`) are of the images of `others` and
+    `photos`: rows made again from other images would be paired with the wrong ones."""
+    if [str(p) for p in z["paths"]] != [p for p, _ in corpus(photos, others)]:
+        raise SystemExit(f"{name}: its images are not those of {others} and {photos}")
+
+
+def again(z, row, workers: int) -> list:
+    """`row` of every row of `z` (hash_corpus's arrays), in its order: each original and its
+    copies made again as hash_one makes them (`row` a module-level function of a source)."""
+    at = {(int(i), int(e)): r for r, (i, e) in enumerate(zip(z["image"], z["edit"]))}
+    out = [None] * len(at)
+    paths = [str(p) for p in z["paths"]]
+    with Pool(workers) as pool:
+        done = pool.imap(partial(hash_one, row=row), paths, chunksize=1)
+        for i, rows in enumerate(done):
+            for e, value in rows:
+                out[at[(i, e)]] = value
+            if (i + 1) % 50 == 0:
+                print(f"  {i + 1} of {len(paths)} images read again", file=sys.stderr)
+    return out

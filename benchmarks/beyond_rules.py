@@ -19,9 +19,9 @@ import sys
 from multiprocessing import Pool
 
 import numpy as np
-from accuracy_beyond import queried_and_stored
 from beyond_hash import KIND_OF_EDIT
 from beyond_match import REACH, Rows, T, candidate_pairs, popcount
+from beyond_pairs import originals, queried_and_stored
 
 from phashdb import descriptor
 
@@ -114,8 +114,7 @@ def beyond_pairs(z) -> tuple[dict, dict, int]:
     qi, si = candidate_pairs(rows, q, stored, "default")
     other = image[qi] != image[si]
     qi, si = qi[other], si[other]
-    orig = np.full(image.max() + 1, -1)
-    orig[image[edit == 0]] = np.nonzero(edit == 0)[0]
+    orig = originals(z)
     tq = np.nonzero(edit > 0)[0]
     h, d = z["h"], z["d"]
     false = features(h[qi], d[qi], h[si, 0], d[si, 0])

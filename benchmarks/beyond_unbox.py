@@ -1,8 +1,8 @@
 """The unboxed query key (phashdb.unbox) measured on a corpus already hashed by
 benchmarks/beyond_hash.py: every original and copy is made again, only its unboxed key is
 worked out (as phashdb.read_image does), added to the hashed rows beside backdrop and trimmed,
-and benchmarks/accuracy.py --beyond's report printed with it in the new method (the default
-and the part's own row: what it adds, its false matches that are not the default's).
+and benchmarks/accuracy.py --beyond --candidates' report printed with it in the new method (the
+default and the part's own row: what it adds, its false matches that are not the default's).
 
     python benchmarks/beyond_unbox.py HASHED.npz OTHERS PHOTOS [--out WITH_UNBOXED.npz] [--workers 2]
 
@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from functools import partial
-from multiprocessing import Pool
 
 import numpy as np
 from accuracy_beyond import NEW, report, transparent_keys
-from beyond_hash import corpus, hash_one
+from beyond_hash import again, same_corpus
 from beyond_match import Rows
 
 from phashdb import descriptor
@@ -34,22 +32,13 @@ def key_row(source) -> tuple[int, np.ndarray, bool]:
     return keys[NAME].hash, np.frombuffer(keys[NAME].descriptor, np.uint8), True
 
 
-def with_unboxed(z: dict, paths: list[str], workers: int) -> dict:
+def with_unboxed(z: dict, workers: int) -> dict:
     """`z` with the unboxed key added to its query keys (kh, kd, kv, key_names)."""
-    with Pool(workers) as pool:
-        done = pool.map(partial(hash_one, row=key_row), paths, chunksize=1)
-    at = {(int(i), int(e)): r for r, (i, e) in enumerate(zip(z["image"], z["edit"]))}
-    kh = np.zeros(len(z["edit"]), np.uint64)
-    kd = np.zeros((len(z["edit"]), descriptor.SIZE), np.uint8)
-    kv = np.zeros(len(z["edit"]), bool)
-    for i, rows in enumerate(done):
-        for e, (h, d, v) in rows:
-            r = at[(i, e)]
-            kh[r], kd[r], kv[r] = h, d, v
+    h, d, v = zip(*again(z, key_row, workers))
     out = dict(z)
-    out["kh"] = np.concatenate([z["kh"], kh[:, None]], axis=1)
-    out["kd"] = np.concatenate([z["kd"], kd[:, None, :]], axis=1)
-    out["kv"] = np.concatenate([z["kv"], kv[:, None]], axis=1)
+    out["kh"] = np.concatenate([z["kh"], np.array(h, np.uint64)[:, None]], axis=1)
+    out["kd"] = np.concatenate([z["kd"], np.array(d, np.uint8)[:, None, :]], axis=1)
+    out["kv"] = np.concatenate([z["kv"], np.array(v, bool)[:, None]], axis=1)
     out["key_names"] = np.array([*map(str, z["key_names"]), NAME])
     return out
 
@@ -67,12 +56,8 @@ def main() -> None:
         z = dict(np.load(out))
     else:
         z = dict(np.load(args.hashed))
-        paths = [str(p) for p in z["paths"]]
-        if paths != [p for p, _ in corpus(args.photos, args.others)]:
-            raise SystemExit(
-                f"{args.hashed}: its images are not those of {args.others} and {args.photos}"
-            )
-        z = with_unboxed(z, paths, args.workers)
+        same_corpus(z, args.others, args.photos, args.hashed)
+        z = with_unboxed(z, args.workers)
         np.savez(out, **z)
     rows = Rows(z)
     orig = z["h"][z["edit"] == 0, 0]

@@ -19,6 +19,7 @@ from collections import Counter
 import numpy as np
 from beyond_hash import KIND_OF_EDIT
 from beyond_match import REACH, Rows, T, popcount, scores
+from beyond_pairs import originals
 from PIL import Image
 
 from phashdb import descriptor
@@ -78,8 +79,7 @@ def main(path: str, below: list[int]) -> None:
     rows = Rows(z)
     edit, image = z["edit"], z["image"]
     names = [str(n) for n in z["edit_names"]]
-    orig = np.full(image.max() + 1, -1)
-    orig[image[edit == 0]] = np.nonzero(edit == 0)[0]
+    orig = originals(z)
     img_of, kh, kd, knames, white = library_keys([str(p) for p in z["paths"]])
     print(f"{len(z['paths'])} originals, {int((white < 255).sum())} transparent, "
           f"{len(kh)} keys ({dict(zip(*np.unique(knames, return_counts=True)))})")  # fmt: skip
