@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import sys
 import time
 from collections import Counter
@@ -106,7 +107,7 @@ def pair_counts(q: dict, s: dict, mirror: bool, asis: bool, methods) -> tuple[np
     out, cpu = np.zeros((len(methods), 3), np.int32), []
     for k, m in enumerate(methods):
         t = time.process_time()
-        tries = [("as-is", m)] * asis + [("mirrored", m)] * mirror
+        tries = [("as-is", m)] * bool(asis) + [("mirrored", m)] * bool(mirror)
         got = [confirm(q[o], s["as-is", m], int(m.split()[1])) for o in tries]
         out[k] = max(got, key=lambda c: (c[1], c[2]))
         cpu.append(time.process_time() - t)
@@ -172,23 +173,33 @@ def _tasks(z, false: tuple, true: tuple, methods) -> list:
             for i in range(len(z["paths"])) if mirrored[i]]  # fmt: skip
 
 
-def measure(z, false: tuple, true: tuple, methods, workers: int) -> dict:
-    """Counts (pairs, methods, 3) of the false and the true pairs, and the costs."""
+def measure(z, false: tuple, true: tuple, methods, workers: int, part: str) -> dict:
+    """Counts (pairs, methods, 3) of the false and the true pairs, and the costs (the images'
+    pass kept in the pickle `part` too)."""
     global _false
     row_of = {(int(i), int(e)): r for r, (i, e) in enumerate(zip(z["image"], z["edit"]))}
     tc = np.zeros((len(true[0]), len(methods), 3), np.int32)
     fc = np.zeros((len(false[0]), len(methods), 3), np.int32)
     cpu, costs, tasks = np.zeros(len(methods)), [], _tasks(z, false, true, methods)
     start, load = time.time(), [os.getloadavg()[0]]
-    with Pool(workers) as pool:
-        for n, (i, done, kept, cost) in enumerate(pool.imap_unordered(image_task, tasks), 1):
-            for p, counts, c in done:
-                tc[p], cpu = counts, cpu + c
-            _feats.update({row_of[i, e]: f for e, f in kept.items()})
-            costs += [[z["kinds"][i] == "photo", e == 0, *c] for e, c in cost]
-            if n % 50 == 0:
-                print(f"  {n}/{len(tasks)} images, {time.time() - start:.0f} s", file=sys.stderr)
-    load.append(os.getloadavg()[0])
+    try:  # the images' pass, kept apart: the pairs' pass may be run again without it
+        with open(part, "rb") as f:
+            tc, cpu, costs, feats, load = pickle.load(f)
+        _feats.update(feats)
+    except FileNotFoundError:
+        with Pool(workers) as pool:
+            for n, (i, done, kept, cost) in enumerate(pool.imap_unordered(image_task, tasks), 1):
+                for p, counts, c in done:
+                    tc[p], cpu = counts, cpu + c
+                _feats.update({row_of[i, e]: f for e, f in kept.items()})
+                costs += [[z["kinds"][i] == "photo", e == 0, *c] for e, c in cost]
+                if n % 50 == 0:
+                    print(
+                        f"  {n}/{len(tasks)} images, {time.time() - start:.0f} s", file=sys.stderr
+                    )
+        load.append(os.getloadavg()[0])
+        with open(part, "wb") as f:
+            pickle.dump((tc, cpu, costs, _feats, load), f)
     _false = (*false, methods)  # the features go to the workers by fork
     with Pool(workers) as pool:
         for chunk in pool.imap_unordered(_false_chunk, np.array_split(np.arange(len(fc)), 200)):
@@ -291,7 +302,10 @@ def main() -> None:
     print(f"{pairs:,} pairs of distinct images: the default matches {len(false[0])} falsely; it "
           f"finds {len(true[0])} copies of {len(t['group'])}")  # fmt: skip
     if not os.path.exists(args.out):
-        np.savez(args.out, **measure(z, false, true, tuple(args.methods), args.workers))
+        np.savez(
+            args.out,
+            **measure(z, false, true, tuple(args.methods), args.workers, args.out + ".part"),
+        )
     r = dict(np.load(args.out))
     if r["false"].shape[0] != len(false[0]) or r["true"].shape[0] != len(true[0]):
         raise SystemExit(f"{args.out}: made from other pairs than {args.hashed}'s")
