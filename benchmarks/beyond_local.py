@@ -273,6 +273,9 @@ def _show(z, r: dict, false: tuple, true: tuple, show: tuple) -> None:
             print(f"  {names[e]:20} {int((~kept & m & photo).sum()):4d} of "
                   f"{int((m & photo).sum()):4d}   {int((~kept & m & ~photo).sum()):4d} of "
                   f"{int((m & ~photo).sum()):4d}")  # fmt: skip
+    kind = kinds[z["image"][tq]]
+    print("  by kind of image: " + ", ".join(
+        f"{c} {int((~kept & (kind == c)).sum())} of {int((kind == c).sum())}" for c in np.unique(kind)))  # fmt: skip
     left = np.nonzero(_left(r["false"], k, int(show[1]), int(show[2])))[0]
     image, edit = z["image"], z["edit"]
     fq, fs = false[0][left], false[1][left]
