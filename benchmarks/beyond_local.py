@@ -5,12 +5,13 @@ counted, for every false match the default makes among the >= 10^8 pairs of dist
 benchmarks/accuracy.py --beyond and for every copy it finds of its own original.
 
     python benchmarks/beyond_local.py HASHED.npz --out RESULTS.npz [--workers 2]
-        [--methods "ORB 256" ...] [--show "ORB 512" 10 3]
+        [--methods "ORB 256" ...] [--points 500] [--min-side 0] [--show "ORB 256" 10 3]
 
 HASHED.npz as for benchmarks/beyond_rules.py: its images are read again, each copy made as
 benchmarks/beyond_hash.py makes it (a JPEG copy decoded from its bytes, as uploaded), seen as
 phashdb sees it (upright, transparency on white, grey). RESULTS.npz keeps every pair's counts and
-the costs (made if missing), so the tables can be printed again. A pair the default matched by a
+the costs (made if missing; the images' pass in RESULTS.npz.part), so the tables can be
+printed again. A pair the default matched by a
 reflection (mirrored, flipped, transposed, transverse) is matched with the query mirrored: the
 features follow a rotation, not a reflection. Needs OpenCV, not a dependency of phashdb:
 pip install "opencv-python-headless<5" (OpenCV 5 moved AKAZE to opencv-contrib). Nothing here
@@ -282,14 +283,34 @@ def _show(z, r: dict, false: tuple, true: tuple, show: tuple) -> None:
     print(f"false matches left: {len(left)}; by kinds "
           f"{dict(Counter(f'{kinds[image[a]]}~{kinds[image[b]]}' for a, b in zip(fq, fs)))}; "
           f"by edits {dict(Counter(f'{names[edit[a]]}~{names[edit[b]]}' for a, b in zip(fq, fs)).most_common(8))}")  # fmt: skip
-    for j in left[np.argsort(-r["false"][left, k, 1], kind="stable")][:30]:
+    confirmed = left[r["false"][left, k, 1] < 1 << 20]  # not those --min-side exempts
+    for j in confirmed[np.argsort(-r["false"][confirmed, k, 1], kind="stable")][:30]:
         a, b = false[0][j], false[1][j]
         print(f"  {r['false'][j, k, 1]:4d} inliers {r['false'][j, k, 2]:2d} cells  "
               f"{names[edit[a]]} of {z['paths'][image[a]]}  ~  {names[edit[b]]} of "
               f"{z['paths'][image[b]]}")  # fmt: skip
 
 
+def _exempt(z, r: dict, false: tuple, true: tuple, side: int) -> None:
+    """Pairs with an image whose original is under `side` pixels on its longer side are not
+    confirmed by features: they pass every rule."""
+    from PIL import Image
+
+    small = np.zeros(len(z["paths"]), bool)
+    for i, path in enumerate(z["paths"]):
+        with Image.open(str(path)) as img:
+            small[i] = max(img.size) < side
+    for name, (q, s, _, _) in (("false", false), ("true", true)):
+        out = small[z["image"][q]] | small[z["image"][s]]
+        r[name] = r[name].copy()
+        r[name][out] = (1 << 20, 1 << 20, CELLS * CELLS)
+        print(
+            f"{name}: {int(out.sum())} pairs not confirmed by features (an image under {side} px)"
+        )
+
+
 def main() -> None:
+    global MAX_POINTS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("hashed", help="the .npz of benchmarks/accuracy.py --beyond --hashed")
     parser.add_argument("--out", required=True, help="the .npz of the counts (made if missing)")
@@ -297,7 +318,11 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--show", nargs=3, metavar=("METHOD", "INLIERS", "CELLS"),
                         help="a rule in detail: copies lost per edit, the false matches left")  # fmt: skip
+    parser.add_argument("--points", type=int, default=MAX_POINTS, help="keypoints kept an image")
+    parser.add_argument("--min-side", type=int, default=0,
+                        help="confirm only pairs of images whose originals are this large")  # fmt: skip
     args = parser.parse_args()
+    MAX_POINTS = args.points  # the workers are forked: they see it
     z = dict(np.load(args.hashed))
     f, t, pairs = beyond_pairs(z)
     false, true = _pairs(f), _pairs(t)
@@ -313,6 +338,8 @@ def main() -> None:
     if r["false"].shape[0] != len(false[0]) or r["true"].shape[0] != len(true[0]):
         raise SystemExit(f"{args.out}: made from other pairs than {args.hashed}'s")
     print(f"measured in {float(r['seconds']):.0f} s")
+    if args.min_side:
+        _exempt(z, r, false, true, args.min_side)
     _costs(r)
     _table(r, group)
     if args.show:
