@@ -65,8 +65,9 @@ def confirmed(queries: list, found: list, records: dict[str, Image], radius: int
 
 def by_keys(image: Image, found: list, records: dict[str, Image], radius: int) -> list[Match]:
     """The stored images whose keys (`found`: (id, key name, distance), Store.search_keys)
-    image `image` as-is met within `radius` and the second stage confirms against the key's
-    own descriptor, as a variant is (Match.variant names the key)."""
+    image `image` as-is met (within `radius`, a wide key up to the reach: descriptor.key_radius)
+    and the second stage confirms against the key's own descriptor, as a variant is
+    (Match.variant names the key; a wide key beyond `radius` strictly: descriptor.judge)."""
     out = []
     for name in sorted({n for _, n, _ in found}):
         hits = [(id, d) for id, n, d in found if n == name and id in records]
