@@ -5,8 +5,11 @@ keys, on the corpus hashed by benchmarks/beyond_hash.py (benchmarks/accuracy.py 
     python benchmarks/stored_keys.py HASHED.npz [--below 8 16 32 64 256]
 
 The keys are the library's own (read_image(original).keys named in renderings.NAMES); a check
-searches them with the query as-is within the threshold and the second stage confirms against
-the key's descriptor (Index.check, matching.by_keys), and so does a dedupe (grouping). `--below
+searches them with the query as-is within the threshold (a small source's wide keys,
+descriptor.WIDE_KEYS, up to the reach, confirmed strictly beyond the threshold) and the second
+stage confirms against the key's descriptor (Index.check, matching.by_keys), and so does a
+dedupe (grouping). The rows "wide keys confirmed at (L, G)" loosen or tighten the wide keys'
+confirmation (score <= L, thumbnails within G grey levels). `--below
 Q`: keys stored only for sources whose picture on white has quality under Q (the restriction
 phash._flatten makes at LOW_QUALITY for the hash itself); 256: every transparent source.
 """
