@@ -151,8 +151,8 @@ def _picture(img: Image.Image, size: tuple, grey: Image.Image, descriptor: bool)
     def seen(grey: Image.Image) -> np.ndarray:  # a rendering read as the hash's pixels were
         return _pixels(grey.transpose(upright) if upright else grey)
 
-    # then put in descriptor.KEYS' order, as the stored descriptor holds them (a small
-    # source's renderings are named after the unboxed key)
+    # kept in descriptor.KEYS' order, as the stored descriptor holds them (a small source's
+    # renderings are named after the unboxed key)
     found = (
         backdrop_variant(grey), trimmed_variant(grey),
         *rendering_keys(img, hash, lambda convert: _in_strips(img, convert), seen),
