@@ -30,7 +30,7 @@ from phashdb.phash import read_image
 from phashdb.renderings import NAMES, SMALL_NAMES
 
 LIMIT = descriptor.SCORE_LIMIT
-WIDE = (descriptor.WIDE_LIMIT, descriptor.WIDE_GREYS)
+WIDE = descriptor.WIDE["on black, small"]  # a small source's renderings': (score, greys)
 
 
 def library_keys(paths) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, np.ndarray]:
@@ -65,7 +65,7 @@ def by_keys(
     `radius`, confirmed when the second stage's score is at most `limit` (the library's:
     the threshold and SCORE_LIMIT); a `wide` key (descriptor.WIDE_KEYS) up to the reach,
     confirmed beyond `radius` at a score of at most `strict`[0] with thumbnails within
-    `strict`[1] grey levels (the library's: descriptor.WIDE_LIMIT and WIDE_GREYS)."""
+    `strict`[1] grey levels (the library's: descriptor.WIDE)."""
     d = popcount(rows.h[qi, 0] ^ kh)
     cand = d <= np.where(wide, max(radius, REACH), radius)
     shows, score = scores(rows.d[qi, 0], kd)
@@ -112,7 +112,7 @@ def main(path: str, below: list[int]) -> None:
     ) + " | other copies newly found | false matches | of them new |")  # fmt: skip
     print("|---" * 7 + "|")
     every = np.ones(len(kh), bool)
-    wide = np.isin(knames, list(descriptor.WIDE_KEYS))
+    wide = np.isin(knames, list(SMALL_NAMES.values()))
     no = np.zeros(len(kh), bool)
     rules = [(f"wired; wide keys to {REACH}, confirmed at {WIDE}", every, LIMIT, T, wide)]
     rules += [("every key within the threshold (before wide keys)", every, LIMIT, T, no)]

@@ -247,7 +247,7 @@ def test_the_stored_keys_are_the_computed_ones(photo_images):
     # (renderings: index format 2; a small source's, searched wide, appended after)
     small = tuple(SMALL_NAMES[n] for n in RENDERINGS)
     assert descriptor.KEYS == (BACKDROP, TRIMMED, *RENDERINGS, UNBOXED, *small)
-    assert descriptor.WIDE_KEYS == set(small)
+    assert descriptor.WIDE_KEYS == {*small, UNBOXED}
     for img in keyed_images(photo_images).values():
         picture = read_image(img)
         assert picture.keys and descriptor.stored_keys(picture.descriptor) == picture.keys

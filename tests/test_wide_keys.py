@@ -1,7 +1,7 @@
 """A small transparent source (an emoji or icon of at most renderings.SMALL pixels) keeps its
 renderings as wide keys (descriptor.WIDE_KEYS, issue 24): a JPEG export of such a figure moves
 its pHash past the threshold (its bits are near-ties), so the key is searched up to the reach
-and confirmed there only at a score of at most descriptor.WIDE_LIMIT. Check, dedupe and the
+and confirmed there only strictly (descriptor.WIDE: score and thumbnails). Check, dedupe and the
 MapReduce job give the same verdicts, on both backends; a figure of the same template is not
 matched, nor is a blank export; golden vectors pin the keys (their name bytes 6 and 7)."""
 
@@ -18,6 +18,7 @@ from phashdb.phash import read_image
 from phashdb.renderings import NAMES, SMALL, SMALL_NAMES
 
 ON_BLACK = SMALL_NAMES["on black"]
+LIMIT, GREYS = descriptor.WIDE[ON_BLACK]
 LIGHTER = (130, 70, 30, 255)  # face()'s hair, 25 grey levels lighter
 # The keys of face() and its stored key bytes (name byte 6, pHash): pin phashdb.renderings'
 # small sources and descriptor.KEYS' new names.
@@ -66,11 +67,11 @@ def test_a_wide_key_beyond_the_threshold_confirms_only_strictly():
     export = read_image(exports(face())["on black"]).variants[0]
     distance = (key.hash ^ export.hash).bit_count()
     ok, score = descriptor.judge(key.name, distance, 8, export.descriptor, key.descriptor)
-    assert 8 < distance <= 16 and ok and score <= descriptor.WIDE_LIMIT
+    assert 8 < distance <= 16 and ok and score <= LIMIT
     # the same key under a name that is not wide: beyond the threshold it is not searched
     assert descriptor.key_radius("on black", 8, 16) == 8 < descriptor.key_radius(key.name, 8, 16)
     # a score between the two limits confirms within the threshold, not beyond it
-    middle = (descriptor.WIDE_LIMIT + descriptor.SCORE_LIMIT) / 2
+    middle = (LIMIT + descriptor.SCORE_LIMIT) / 2
     assert not _judged_at(key.name, 9, middle) and _judged_at(key.name, 8, middle)
 
 
@@ -105,8 +106,8 @@ def test_a_figure_of_the_same_template_is_not_matched(index):
     key = wide_key()
     mine = read_image(other["on black"]).variants[0]
     ok, score = descriptor.confirms(mine.descriptor, key.descriptor)
-    assert (mine.hash ^ key.hash).bit_count() <= 16 and ok and score <= descriptor.WIDE_LIMIT
-    assert _greys(mine.descriptor, key.descriptor) > descriptor.WIDE_GREYS
+    assert (mine.hash ^ key.hash).bit_count() <= 16 and ok and score <= LIMIT
+    assert _greys(mine.descriptor, key.descriptor) > GREYS
     for name in ("on black", "alpha dropped"):  # (on white, the default's as-is search meets it)
         assert index.check(other[name]).matches == (), name
 
