@@ -3,14 +3,17 @@ renderings as wide keys (descriptor.WIDE_KEYS, issue 24): a JPEG export of such 
 its pHash past the threshold (its bits are near-ties), so the key is searched up to the reach
 and confirmed there only strictly (descriptor.WIDE: score and thumbnails). Check, dedupe and the
 MapReduce job give the same verdicts, on both backends; a figure of the same template is not
-matched, nor is a blank export; golden vectors pin the keys (their name bytes 6 and 7)."""
+matched, nor is a blank export; golden vectors pin the keys (their name bytes 6 and 7). The
+unboxed key (phashdb.unbox) is searched so too: a black box over a flat picture."""
 
 from __future__ import annotations
 
+import numpy as np
 from PIL import Image, ImageDraw
 from test_backdrop import encoded, on
 from test_grouping import checked_groups, ids_of
 from test_stored_keys import exports, keys_of
+from test_unbox import boxed, jpeg, unboxed
 
 from phashdb import descriptor
 from phashdb.mr import run as mr
@@ -137,5 +140,66 @@ def test_dedupe_and_the_job_group_small_sources_and_exports_as_checks_do(index, 
         index.add(path, id=name, keep_duplicate=True)
     expected = checked_groups(index, files)
     assert expected == [["face", "face alpha dropped", "face on black", "face on white"]]
+    assert ids_of(index.dedupe()) == expected
+    assert ids_of(mr.dedupe(index, "inline")) == expected
+
+
+def flat_art(seed: int) -> Image.Image:
+    """A flat picture of random colours: a sky gradient, three discs, a hill."""
+    rng = np.random.default_rng(seed)
+    w, h = 480, 320
+    y = np.linspace(0, 1, h)[:, None, None]
+    sky = rng.integers(0, 255, 3) * (1 - y) + rng.integers(0, 255, 3) * y
+    img = Image.fromarray((sky * np.ones((1, w, 1))).astype(np.uint8))
+    d = ImageDraw.Draw(img)
+    for _ in range(3):
+        x, y, r = rng.integers(0, w), rng.integers(0, h), rng.integers(40, 120)
+        d.ellipse((x - r, y - r, x + r, y + r), fill=tuple(rng.integers(0, 255, 3).tolist()))
+    top = (w * rng.uniform(0.2, 0.6), h * rng.uniform(0.4, 0.7))
+    d.polygon(
+        [(0, h), top, (w * rng.uniform(0.6, 1), h)], fill=tuple(rng.integers(0, 255, 3).tolist())
+    )
+    return img
+
+
+# flat_art(3) under a black box: its pHash 20 bits from the original's (past the reach), its
+# unboxed key 12 (past the threshold), scoring -36 with thumbnails 1 grey level apart;
+# flat_art(24)'s key 14 bits away scores -24: not strict enough.
+FOUND, REFUSED = 3, 24
+
+
+def test_an_unboxed_key_beyond_the_threshold_finds_a_black_boxed_flat_picture(index):
+    index.add(jpeg(flat_art(FOUND)), id="art")
+    copy = jpeg(boxed(flat_art(FOUND), "black"))
+    key = unboxed(copy)
+    original = read_image(jpeg(flat_art(FOUND)))
+    assert (read_image(copy).hash ^ original.hash).bit_count() > 16
+    assert 8 < (key.hash ^ original.hash).bit_count() <= 16
+    assert [(m.id, m.variant) for m in index.check(copy).matches] == [("art", "unboxed")]
+
+
+def test_an_unboxed_key_beyond_the_threshold_confirms_only_strictly(index):
+    index.add(jpeg(flat_art(REFUSED)), id="art")
+    copy = jpeg(boxed(flat_art(REFUSED), "black"))
+    key, original = unboxed(copy), read_image(jpeg(flat_art(REFUSED))).variants[0]
+    ok, score = descriptor.confirms(key.descriptor, original.descriptor)
+    assert 8 < (key.hash ^ original.hash).bit_count() <= 16 and ok
+    assert descriptor.WIDE["unboxed"][0] < score and _greys(key.descriptor, original.descriptor) < 8
+    assert index.check(copy).matches == ()
+
+
+def test_dedupe_and_the_job_group_a_black_boxed_flat_picture_as_checks_do(index, tmp_path):
+    files = {
+        "art": tmp_path / "art.jpg", "boxed": tmp_path / "boxed.jpg",
+        "refused": tmp_path / "refused.jpg", "refused boxed": tmp_path / "refused boxed.jpg",
+    }  # fmt: skip
+    files["art"].write_bytes(jpeg(flat_art(FOUND)))
+    files["boxed"].write_bytes(jpeg(boxed(flat_art(FOUND), "black")))
+    files["refused"].write_bytes(jpeg(flat_art(REFUSED)))
+    files["refused boxed"].write_bytes(jpeg(boxed(flat_art(REFUSED), "black")))
+    for name, path in files.items():
+        index.add(path, id=name, keep_duplicate=True)
+    expected = checked_groups(index, files)
+    assert expected == [["art", "boxed"]]
     assert ids_of(index.dedupe()) == expected
     assert ids_of(mr.dedupe(index, "inline")) == expected
