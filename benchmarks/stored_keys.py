@@ -5,8 +5,11 @@ keys, on the corpus hashed by benchmarks/beyond_hash.py (benchmarks/accuracy.py 
     python benchmarks/stored_keys.py HASHED.npz [--below 8 16 32 64 256]
 
 The keys are the library's own (read_image(original).keys named in renderings.NAMES); a check
-searches them with the query as-is within the threshold and the second stage confirms against
-the key's descriptor (Index.check, matching.by_keys), and so does a dedupe (grouping). `--below
+searches them with the query as-is within the threshold (a small source's wide keys,
+descriptor.WIDE_KEYS, up to the reach, confirmed strictly beyond the threshold) and the second
+stage confirms against the key's descriptor (Index.check, matching.by_keys), and so does a
+dedupe (grouping). The rows "wide keys confirmed at (L, G)" loosen or tighten the wide keys'
+confirmation (score <= L, thumbnails within G grey levels). `--below
 Q`: keys stored only for sources whose picture on white has quality under Q (the restriction
 phash._flatten makes at LOW_QUALITY for the hash itself); 256: every transparent source.
 """
@@ -25,9 +28,10 @@ from PIL import Image
 from phashdb import descriptor
 from phashdb.descriptor import quality
 from phashdb.phash import read_image
-from phashdb.renderings import NAMES
+from phashdb.renderings import NAMES, SMALL_NAMES
 
 LIMIT = descriptor.SCORE_LIMIT
+WIDE = descriptor.WIDE["on black, small"]  # a small source's renderings': (score, greys)
 
 
 def library_keys(paths) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, np.ndarray]:
@@ -45,7 +49,7 @@ def library_keys(paths) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, np.nd
             white[i] = quality(np.asarray(grey, dtype=np.float64))
         picture = read_image(str(path))
         for key in picture.keys:
-            if key.name in NAMES:
+            if key.name in NAMES or key.name in SMALL_NAMES.values():
                 img_of.append(i)
                 hs.append(key.hash)
                 ds.append(np.frombuffer(key.descriptor, np.uint8))
@@ -56,14 +60,19 @@ def library_keys(paths) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, np.nd
 
 def by_keys(
     rows: Rows, qi: np.ndarray, kh: np.ndarray, kd: np.ndarray, limit: float = LIMIT,
-    radius: int = T,
+    radius: int = T, wide: np.ndarray | bool = False, strict: tuple = WIDE,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(candidate, confirmed) of query rows `qi` as-is against keys (one per pair) within
     `radius`, confirmed when the second stage's score is at most `limit` (the library's:
-    the threshold and SCORE_LIMIT)."""
-    cand = popcount(rows.h[qi, 0] ^ kh) <= radius
+    the threshold and SCORE_LIMIT); a `wide` key (descriptor.WIDE_KEYS) up to the reach,
+    confirmed beyond `radius` at a score of at most `strict`[0] with thumbnails within
+    `strict`[1] grey levels (the library's: descriptor.WIDE)."""
+    d = popcount(rows.h[qi, 0] ^ kh)
+    cand = d <= np.where(wide, max(radius, REACH), radius)
     shows, score = scores(rows.d[qi, 0], kd)
-    return cand, cand & shows & (score <= limit)
+    greys = np.abs(rows.d[qi, 0, 33:].astype(np.int16) - kd[..., 33:]).max(axis=-1)
+    near = (d <= radius) | ((score <= strict[0]) & (greys <= strict[1]))
+    return cand, cand & shows & (score <= limit) & near
 
 
 def today(rows: Rows, qi: np.ndarray, si: np.ndarray) -> np.ndarray:
@@ -103,22 +112,32 @@ def main(path: str, below: list[int]) -> None:
     ) + " | other copies newly found | false matches | of them new |")  # fmt: skip
     print("|---" * 7 + "|")
     every = np.ones(len(kh), bool)
-    rules = [("every key, score <= 20", every, LIMIT, T)]
-    rules += [(f"quality on white < {b}", white[img_of] < b, LIMIT, T) for b in below]
-    rules += [(f"key quality >= {b}", kd[:, 32] >= b, LIMIT, T) for b in (16, 32, 64)]
-    rules += [(f"every key, score <= {b}", every, b, T) for b in (0, -20, -40)]
-    rules += [(f"every key, score <= 20, within {REACH}", every, LIMIT, REACH)]
-    for label, use, limit, radius in rules:
+    wide = np.isin(knames, list(SMALL_NAMES.values()))
+    no = np.zeros(len(kh), bool)
+    rules = [(f"wired; wide keys to {REACH}, confirmed at {WIDE}", every, LIMIT, T, wide)]
+    rules += [("every key within the threshold (before wide keys)", every, LIMIT, T, no)]
+    rules += [
+        (f"wide keys confirmed at {w}", every, LIMIT, T, wide, w)
+        for w in ((20, 6), (0, 12), (0, 16), (-20, 16), (-30, 255), (-35, 255), (20, 255))
+    ]
+    rules += [(f"quality on white < {b}", white[img_of] < b, LIMIT, T, wide) for b in below]
+    rules += [(f"key quality >= {b}", kd[:, 32] >= b, LIMIT, T, wide) for b in (16, 32, 64)]
+    rules += [(f"every key, score <= {b}", every, b, T, wide) for b in (0, -20, -40)]
+    rules += [(f"every key, score <= 20, within {REACH}", every, LIMIT, REACH, no)]
+    for label, use, limit, radius, wide_on, *strict in rules:
+        strict = strict[0] if strict else WIDE
         found = base.copy()
         for k in np.nonzero(use)[0]:
             mine = np.nonzero(image[q] == img_of[k])[0]
-            found[mine] |= by_keys(rows, q[mine], kh[k], kd[k][None, :], limit, radius)[1]
+            found[mine] |= by_keys(
+                rows, q[mine], kh[k], kd[k][None, :], limit, radius, wide_on[k], strict
+            )[1]
         cells = []
         for n in ("flattened on white", "flattened on black", "alpha dropped"):
             m = (edit[q] == names.index(n)) & shows
             cells.append(f"{base[m].mean():.1%} -> {found[m].mean():.1%}")
         newly = int((found & ~base & (kind != "transparent")).sum())
-        ok = by_keys(rows, fq, kh[fk], kd[fk], limit, radius)[1] & use[fk]
+        ok = by_keys(rows, fq, kh[fk], kd[fk], limit, radius, wide_on[fk], strict)[1] & use[fk]
         pairs = sorted({(a, orig[img_of[k]]) for a, k in zip(fq[ok].tolist(), fk[ok].tolist())})
         a, b = (np.array(x, dtype=np.int64) for x in zip(*pairs)) if pairs else (q[:0], q[:0])
         new = int((~today(rows, a, b)).sum())

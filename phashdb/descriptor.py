@@ -48,9 +48,31 @@ STORED_SIZE = SIZE + 7 * VARIANT_SIZE  # layout v2, and v3 without keys
 # The keys a row of layout v3 may hold, by name byte - 1 (phashdb.backdrop.NAME,
 # phashdb.trim.NAME, phashdb.renderings.NAMES, phashdb.unbox.NAME); appending a name keeps
 # every stored byte's meaning. Names 3 and 4 (index format 2) are a transparent source's other
-# renderings, name 5 the picture with a plain box filled in.
-KEYS = ("backdrop", "trimmed", "on black", "alpha dropped", "unboxed")
+# renderings, name 5 the picture with a plain box filled in, names 6 and 7 the renderings of
+# a small source (phashdb.renderings.SMALL), searched wider (WIDE).
+KEYS = (
+    "backdrop", "trimmed", "on black", "alpha dropped", "unboxed",
+    "on black, small", "alpha dropped, small",
+)  # fmt: skip
 KEY_SIZE = 1 + 8 + SIZE
+# Keys searched up to the reach, not the threshold, each confirmed beyond the threshold only
+# at a score of at most its WIDE[name][0] with every cell of the two 4x4 thumbnails within
+# WIDE[name][1] grey levels (what the score's correlation leaves out: the grey levels
+# themselves). Measured on the corpus of docs/accuracy-beyond-photos.md (docs/b24trans.md):
+# - a small source's renderings (an emoji or icon of <= 64 px): its pHash bits are near-ties
+#   that any JPEG export flips (8-16 bits at quality 100: a nearly mirror-symmetric figure has
+#   half its low DCT coefficients near the median). An export shows the rendering's own grey
+#   levels (at most 4 apart in the corpus's JPEG q85 exports; a perfectly symmetric figure's
+#   256-bit hash has near-ties too, scoring -14 to -19); two Twemoji of one template, brown
+#   and blond hair, scored -33 and -35, 24 apart. No new false match among 8.9M row-key pairs
+#   at (0, 6), nor loosened to (20, 6) or (0, 12).
+# - the unboxed key (phashdb.unbox): a box over a flat picture moves the filled-in picture's
+#   pHash 10-16 bits. No new false match among 113.8M pairs at (-30, 24), nor at (-30, 40);
+#   at (-20, 24) 6 (icons under one logo, clipart against emoji).
+WIDE = {
+    "on black, small": (0, 6), "alpha dropped, small": (0, 6), "unboxed": (-30, 24),
+}  # fmt: skip
+WIDE_KEYS = frozenset(WIDE)
 
 # A confirmed match: the 256-bit distance minus 80 times the thumbnails' correlation at most
 # this (identical images score -80). Chosen on benchmarks/accuracy.py's 231 photos: of the
@@ -275,7 +297,8 @@ def judge(
     """Whether a candidate found by a query's `variant` at pHash `distance` is a duplicate, and
     the second stage's score (None when either side has no descriptor). The as-is query within
     the plain `threshold` matches as a plain pHash index says, unless an image is near-constant;
-    beyond it, and for every other variant, the descriptors must confirm."""
+    beyond it, and for every other variant, the descriptors must confirm (a wide key's
+    beyond the threshold strictly: WIDE)."""
     return judge_many(variant, [distance], threshold, mine, [theirs])[0]
 
 
@@ -304,10 +327,21 @@ def judge_many(
     elif known:
         table = _table([theirs[k] for k in known])
         ok, scores = _compare(mine, table)
+        if variant in WIDE:  # beyond the threshold: the strict confirmation
+            limit, most = WIDE[variant]
+            near = np.asarray(distances)[known] <= threshold
+            greys = np.abs(table[:, 33:].astype(np.int16) - np.frombuffer(mine, np.uint8)[33:])
+            ok &= near | ((scores <= limit) & (greys.max(axis=1) <= most))
         plain_ok = plain[known] & (table[:, 32] >= LOW_QUALITY) & (not flat(mine))
         for k, o, p, sc in zip(known, ok.tolist(), plain_ok.tolist(), scores.tolist()):
             out[k] = (o or p, sc)
     return out
+
+
+def key_radius(name: str, threshold: int, reach: int) -> int:
+    """How far a stored key named `name` is searched: up to the reach for WIDE_KEYS, else
+    within the threshold."""
+    return max(threshold, reach) if name in WIDE_KEYS else threshold
 
 
 def flat(descriptor: bytes) -> bool:

@@ -93,7 +93,7 @@ def queries(
     """The searches stored image `id` makes, as a check of it would: as-is up to the reach
     (only the threshold without a descriptor: nothing beyond it could be confirmed), each
     stored flip or rotation at the threshold (when `variants`), and each stored key at the
-    threshold."""
+    threshold (a wide key up to the reach: descriptor.key_radius)."""
     if stored is None:  # bare hashes, most rows of a large load: kept quick
         return [Query(id, AS_IS, hash, None, threshold)]
     mine = descriptor.core(stored)
@@ -102,7 +102,17 @@ def queries(
         found = descriptor.stored_variants(hash, stored)
         out += [Query(id, v.name, v.hash, v.descriptor, threshold) for v in found[1:]]
     keys = descriptor.stored_keys(stored)
-    return out + [Query(id, k.name, k.hash, k.descriptor, threshold) for k in keys]
+    return out + [
+        Query(id, k.name, k.hash, k.descriptor, descriptor.key_radius(k.name, threshold, reach))
+        for k in keys
+    ]
+
+
+def radius_of(variant: str, described: bool, threshold: int, reach: int) -> int:
+    """The radius `queries` gives a search of `variant` (by a row with a descriptor or not)."""
+    if variant == AS_IS:
+        return max(threshold, reach) if described else threshold
+    return descriptor.key_radius(variant, threshold, reach)
 
 
 def judge_hits(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .bands import HASH_BITS
 from .collector import paused as collector_paused
 from .decode import DEFAULT_MAX_PIXELS
-from .descriptor import damaged
+from .descriptor import damaged, key_radius
 from .errors import Error
 from .hashvalue import from_hex, hash_value
 from .matching import best, by_keys, by_query, confirmed, marked, queries, ranked
@@ -410,11 +410,15 @@ class Index:
         read: dict[str, Image] = {}
         found = self._search(asked, read)
         # The stored images' keys, found by the image as-is (as a batch pass searches each
-        # stored key against the images as-is: phashdb.grouping).
+        # stored key against the images as-is: phashdb.grouping); wide keys up to the reach.
         _, ids, names, dists = self.store.search_keys(
-            np.array([image.hash], dtype=np.uint64), radius, records=read
+            np.array([image.hash], dtype=np.uint64), max(radius, self.reach), records=read
         )
-        keyed = list(zip(ids.tolist(), names.tolist(), dists.tolist()))
+        keyed = [
+            (id, name, d)
+            for id, name, d in zip(ids.tolist(), names.tolist(), dists.tolist())
+            if d <= key_radius(name, radius, self.reach)
+        ]
         # A check reads each record once: those the search read come with it.
         wanted = {id for _, id, _ in found} | {id for id, _, _ in keyed}
         records = {id: read[id] for id in wanted if id in read}

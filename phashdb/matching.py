@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from itertools import repeat
 
-from .descriptor import VARIANTS, judge_many, stored_keys
+from .descriptor import VARIANTS, judge_many, key_radius, stored_keys
 from .records import Image, Match
 
 
@@ -36,12 +36,16 @@ def by_query(count: int, qidx, ids, dists) -> list[list[tuple[str, int]]]:
 def queries(image: Image, variants: tuple, radius: int, reach: int, flips: bool) -> list:
     """The searches a check of `image` makes, as (name, hash, descriptor, radius): as-is up to
     the reach (or `radius`), its flipped and rotated `variants` (as-is first) within `radius`
-    when `flips`, and its other keys (phashdb.backdrop, phashdb.trim) within `radius`."""
+    when `flips`, and its other keys (phashdb.backdrop, phashdb.trim, phashdb.unbox) within
+    `radius` (a wide key up to the reach: descriptor.key_radius)."""
     out = [(VARIANTS[0][0], image.hash, image.descriptor, max(radius, reach))]
     if variants and flips:
         out += [(v.name, v.hash, v.descriptor, radius) for v in variants[1 : len(VARIANTS)]]
-    # the query's other keys: confirmed like a variant
-    out += [(v.name, v.hash, v.descriptor, radius) for v in variants[len(VARIANTS) :]]
+    # the query's other keys: confirmed like a variant (a wide one searched up to the reach)
+    out += [
+        (v.name, v.hash, v.descriptor, key_radius(v.name, radius, reach))
+        for v in variants[len(VARIANTS) :]
+    ]
     return out
 
 
@@ -65,8 +69,9 @@ def confirmed(queries: list, found: list, records: dict[str, Image], radius: int
 
 def by_keys(image: Image, found: list, records: dict[str, Image], radius: int) -> list[Match]:
     """The stored images whose keys (`found`: (id, key name, distance), Store.search_keys)
-    image `image` as-is met within `radius` and the second stage confirms against the key's
-    own descriptor, as a variant is (Match.variant names the key)."""
+    image `image` as-is met (within `radius`, a wide key up to the reach: descriptor.key_radius)
+    and the second stage confirms against the key's own descriptor, as a variant is
+    (Match.variant names the key; a wide key beyond `radius` strictly: descriptor.judge)."""
     out = []
     for name in sorted({n for _, n, _ in found}):
         hits = [(id, d) for id, n, d in found if n == name and id in records]

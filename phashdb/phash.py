@@ -29,7 +29,7 @@ from .decode import (
     name_of,
     open_image,
 )
-from .descriptor import LOW_QUALITY, Variant, middle, pack, quality, variants
+from .descriptor import KEYS, LOW_QUALITY, Variant, middle, pack, quality, variants
 from .errors import ImageError
 
 # The name of the hash definition below (HASH_VERSION) and the hash's text form live in
@@ -151,13 +151,14 @@ def _picture(img: Image.Image, size: tuple, grey: Image.Image, descriptor: bool)
     def seen(grey: Image.Image) -> np.ndarray:  # a rendering read as the hash's pixels were
         return _pixels(grey.transpose(upright) if upright else grey)
 
-    # in descriptor.KEYS' order, as the stored descriptor holds them
+    # kept in descriptor.KEYS' order, as the stored descriptor holds them (a small source's
+    # renderings are named after the unboxed key)
     found = (
         backdrop_variant(grey), trimmed_variant(grey),
         *rendering_keys(img, hash, lambda convert: _in_strips(img, convert), seen),
         unboxed_variant(grey),
     )  # fmt: skip
-    keys = tuple(k for k in found if k)
+    keys = tuple(sorted((k for k in found if k), key=lambda k: KEYS.index(k.name)))
     return Picture(hash, width, height, variants(pixels), keys)
 
 

@@ -30,6 +30,12 @@ from PIL import Image, ImageChops
 from .descriptor import LOW_QUALITY, Variant, quality, variants
 
 NAMES = ("on black", "alpha dropped")
+# A source of at most this many pixels on its longer side keeps its renderings under the names
+# of descriptor.WIDE_KEYS (searched up to the reach, confirmed strictly beyond the threshold):
+# a JPEG export of a 64-pixel emoji moves its pHash 8-16 bits from the rendering's, past the
+# threshold (docs/b24trans.md).
+SMALL = 64
+SMALL_NAMES = {name: f"{name}, small" for name in NAMES}
 # A rendering within this pHash distance of the hash or of a key kept before is found by it
 # already (settings.DEFAULT_THRESHOLD: the radius a check searches keys at).
 SAME = 8
@@ -95,15 +101,17 @@ def rendering_keys(
     """The stored keys of decoded image `img` of pHash `hash` (none unless it has
     transparency), in NAMES' order. `in_strips(convert)` gives the greyscale image `convert`
     makes of `img` (a band of rows at a time: phashdb.phash), `seen(grey)` the 32x32 pixels
-    pHash reads of a greyscale image of `img` (upright as the hash's were)."""
+    pHash reads of a greyscale image of `img` (upright as the hash's were). A SMALL source's
+    keys are named in SMALL_NAMES."""
     if not img.has_transparency_data:
         return ()
     kept: list[Variant] = []
+    small = max(img.size) <= SMALL
     for name, grey in renderings(in_strips, img.size):
         pixels = seen(grey)
         if quality(pixels) < LOW_QUALITY:
             continue
-        key = variants(pixels, 1)[0]._replace(name=name)
+        key = variants(pixels, 1)[0]._replace(name=SMALL_NAMES[name] if small else name)
         if all((key.hash ^ h).bit_count() > SAME for h in (hash, *(k.hash for k in kept))):
             kept.append(key)
     return tuple(kept)

@@ -240,11 +240,14 @@ def test_golden_vectors_pin_the_stored_keys(photo_images):
 def test_the_stored_keys_are_the_computed_ones(photo_images):
     from phashdb.backdrop import NAME as BACKDROP
     from phashdb.renderings import NAMES as RENDERINGS
+    from phashdb.renderings import SMALL_NAMES
     from phashdb.trim import NAME as TRIMMED
     from phashdb.unbox import NAME as UNBOXED
 
-    # (renderings: index format 2)
-    assert descriptor.KEYS == (BACKDROP, TRIMMED, *RENDERINGS, UNBOXED)
+    # (renderings: index format 2; a small source's, searched wide, appended after)
+    small = tuple(SMALL_NAMES[n] for n in RENDERINGS)
+    assert descriptor.KEYS == (BACKDROP, TRIMMED, *RENDERINGS, UNBOXED, *small)
+    assert descriptor.WIDE_KEYS == {*small, UNBOXED}
     for img in keyed_images(photo_images).values():
         picture = read_image(img)
         assert picture.keys and descriptor.stored_keys(picture.descriptor) == picture.keys

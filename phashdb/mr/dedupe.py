@@ -103,7 +103,7 @@ class MRDedupe(CountsInput):
         import numpy as np
 
         from phashdb.bands import distances
-        from phashdb.grouping import NAMES, Query, band_tables, judge_hits
+        from phashdb.grouping import NAMES, Query, band_tables, judge_hits, radius_of
 
         if key.startswith("decided "):
             for entry in entries:
@@ -119,7 +119,7 @@ class MRDedupe(CountsInput):
                 homes.append((id, h))
                 if mine is not None:
                     stored[id] = mine
-            radius = o.threshold if n or mine is None else max(o.threshold, o.reach)
+            radius = radius_of(NAMES[n], mine is not None, o.threshold, o.reach)
             found.append(Query(id, NAMES[n], h, mine, radius))
         if not homes:
             return
