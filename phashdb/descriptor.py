@@ -58,7 +58,7 @@ KEY_SIZE = 1 + 8 + SIZE
 # Keys searched up to the reach, not the threshold, each confirmed beyond the threshold only
 # at a score of at most its WIDE[name][0] with every cell of the two 4x4 thumbnails within
 # WIDE[name][1] grey levels (what the score's correlation leaves out: the grey levels
-# themselves). Measured on the corpus of docs/accuracy-beyond-photos.md (docs/b24trans.md):
+# themselves). Measured on the corpus of docs/accuracy-beyond-photos.md (docs/wide-keys.md):
 # - a small source's renderings (an emoji or icon of <= 64 px): its pHash bits are near-ties
 #   that any JPEG export flips (8-16 bits at quality 100: a nearly mirror-symmetric figure has
 #   half its low DCT coefficients near the median). An export shows the rendering's own grey

@@ -33,7 +33,7 @@ NAMES = ("on black", "alpha dropped")
 # A source of at most this many pixels on its longer side keeps its renderings under the names
 # of descriptor.WIDE_KEYS (searched up to the reach, confirmed strictly beyond the threshold):
 # a JPEG export of a 64-pixel emoji moves its pHash 8-16 bits from the rendering's, past the
-# threshold (docs/b24trans.md).
+# threshold (docs/wide-keys.md).
 SMALL = 64
 SMALL_NAMES = {name: f"{name}, small" for name in NAMES}
 # A rendering within this pHash distance of the hash or of a key kept before is found by it
