@@ -17,12 +17,14 @@ from phashdb import descriptor
 from phashdb.records import Image
 
 NO_KEYS = "default without keys"
-# The separate scripts' methods as unions of the library's parts, and the edits they reported.
+# The separate scripts' methods as unions of the library's parts, and the edits they reported
+# (stored_keys.py's renderings: a small source's under their wide names, docs/wide-keys.md).
 METHODS = {
     "default + backdrop + trimmed (accuracy_beyond.py's new)": ("query's backdrop", "query's trimmed"),
     "+ query's unboxed (beyond_unbox.py)": ("query's backdrop", "query's trimmed", "query's unboxed"),
     "+ stored renderings (stored_keys.py)": ("query's backdrop", "query's trimmed", "stored on black",
-                                             "stored alpha dropped"),
+                                             "stored alpha dropped", "stored on black, small",
+                                             "stored alpha dropped, small"),
 }  # fmt: skip
 SHOWN = ("frame 5%", "white box 1/4", "black box 1/4", "flattened on black", "alpha dropped")
 

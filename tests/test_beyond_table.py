@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_backdrop import logo, sun
+from test_wide_keys import face
 
 import phashdb
+from phashdb import descriptor
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -29,12 +31,14 @@ def bench(monkeypatch):
 
 @pytest.fixture
 def corpus(tmp_path, photos) -> tuple[Path, Path]:
-    """(others, photos): a transparent logo and a photo as artwork, and two photos."""
+    """(others, photos): a transparent logo, a small transparent emoji (its renderings kept as
+    wide keys: docs/wide-keys.md) and a photo as artwork, and two photos."""
     others, folder = tmp_path / "others", tmp_path / "photos"
-    (others / "icon").mkdir(parents=True)
-    (others / "artwork").mkdir()
+    for kind in ("icon", "emoji", "artwork"):
+        (others / kind).mkdir(parents=True)
     folder.mkdir()
     logo(sun).save(others / "icon" / "sun.png")
+    face().save(others / "emoji" / "face.png")
     shutil.copy(photos["coffee"], others / "artwork" / "coffee.jpg")
     for name in ("camera", "astronaut"):
         shutil.copy(photos[name], folder / f"{name}.jpg")
@@ -61,8 +65,23 @@ def test_the_table_says_what_index_check_says_of_every_copy(tmp_path, corpus, be
     assert checked.differ == 0
     keyed = {p for c in checked.conf for p, found in c.items() if found and "'s " in p}
     assert keyed, "no query key confirmed anything: the keys' parts are not measured"
+    assert _beyond_the_threshold(rows, checked, index.threshold), "no wide key measured"
     beyond_table.main(str(others), str(folder), str(hashed), 1, str(tmp_path / "lib.npz"))
     out = capsys.readouterr().out
     assert f"false matches among {pairs:,} pairs of distinct images" in out
     assert "| edit | kind | copies | plain pHash | default without keys | default now" in out
     assert "rows whose parts' union is not Index.check's verdict: 0" in out
+
+
+def _beyond_the_threshold(rows, checked, threshold: int) -> set[tuple[int, int]]:
+    """The (row, stored row) pairs a stored wide key's part confirms beyond `threshold`
+    (the emoji's exports against its small renderings: searched up to the reach)."""
+    out = set()
+    for r, conf in enumerate(checked.conf):
+        for name in descriptor.WIDE_KEYS:
+            for s in conf[f"stored {name}"]:
+                keys = descriptor.stored_keys(rows[s].descriptor)
+                if any(k.name == name and (k.hash ^ rows[r].hash).bit_count() > threshold
+                       for k in keys):  # fmt: skip
+                    out.add((r, s))
+    return out
