@@ -322,7 +322,7 @@ def style(text: str, colour: str) -> str:
 
 
 def aborted() -> None:
-    """(Never returns.) End as click did when told no (or Ctrl-C at a question): "Aborted!", exit 1."""
+    """End as click did when told no (or Ctrl-C at a question): "Aborted!", exit 1."""
     echo("Aborted!", err=True)
     sys.exit(1)
 
