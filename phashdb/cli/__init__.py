@@ -229,7 +229,9 @@ def convert(param: Param, value):
     if value is None and param.envvar:
         value = os.environ.get(param.envvar) or None
     if value is None:
-        return param.default
+        value = param.default  # checked too, as click did (`report -o`'s: not a folder)
+    if value is None:
+        return None
     param.read()
     if param.type is None:
         return value

@@ -376,7 +376,7 @@ class _Bar:
         self.done += n
         part = min(self.done / (self.total or 1), 1.0)
         if time.time() - self.last >= 1.0 and part < 1.0:
-            self.last, pace = time.time(), (time.time() - self.start) / self.done
+            self.last, pace = time.time(), (time.time() - self.start) / max(self.done, 1)
             self.left = time.strftime("  %H:%M:%S", time.gmtime(pace * (self.total - self.done)))
         bar = "#" * int(part * 30) + "-" * (30 - int(part * 30))
         line = f"\r{self.label}  [{bar}]  {int(part * 100):3}%{self.left if part < 1 else ''}  "

@@ -57,7 +57,7 @@ def _needs_serve():
 def _text_file(name: str):
     """A file opened for reading (`-`: stdin), as click's File("r") opened it."""
     if name == "-":
-        return sys.stdin
+        return open(sys.stdin.fileno(), closefd=False)  # closed by _token, stdin is not
     try:
         return open(name)  # read and closed by _token
     except OSError as e:
