@@ -147,7 +147,13 @@ def _invoke(command: Command, opts: Options, values: dict) -> int:
 def parse(node: Command, args: list[str], prog: str = "phashdb") -> tuple[dict, list[str]]:
     """The values of `node`'s parameters in `args` (None for an option not given: see
     `common.given`), and for a group, the rest: a command and its arguments."""
-    namespace, extra = _parser(node, prog).parse_known_args(args)
+    parser = _parser(node, prog)
+    if node.commands:  # a group: its command and what follows it, as they are
+        namespace, extra = parser.parse_known_args(args)
+    else:  # a command's arguments and options in any order (`check a.jpg -t 3 b.jpg`)
+        cut = args.index("--") if "--" in args else len(args)
+        namespace, extra = parser.parse_known_intermixed_args(args[:cut])
+        extra += _after_dashes(node, namespace, args[cut + 1 :])
     if extra and extra[0].startswith("-"):
         raise UsageError(f"No such option {extra[0]!r}.")
     if extra:
@@ -164,21 +170,42 @@ def parse(node: Command, args: list[str], prog: str = "phashdb") -> tuple[dict, 
     return values, getattr(namespace, "command", [])
 
 
+def _after_dashes(node: Command, namespace, rest: list[str]) -> list[str]:
+    """What follows `--` goes to the arguments, in order (argparse's intermixed parsing
+    would take `check -- -a.jpg` for an option); returns what is left over."""
+    for p in filter(_positional, node.params):
+        if p.nargs in ("+", "*"):
+            setattr(namespace, p.dest, [*getattr(namespace, p.dest), *rest])
+            rest = []
+        elif getattr(namespace, p.dest) is None and rest:
+            setattr(namespace, p.dest, rest.pop(0))
+    return rest
+
+
 class _Parser(argparse.ArgumentParser):
+    node: Command
+
+    def format_help(self) -> str:
+        self.epilog = _epilog(self.node)  # a group's commands: listed only when shown
+        return super().format_help()
+
     def error(self, message: str):
         """argparse's complaints in click's words, where click had them."""
-        said, _, names = message.partition(": ")
-        if names == "expected one argument":
-            name = max(said.removeprefix("argument ").split("/"), key=len)
+        said, _, what = message.partition(": ")
+        name = max(said.removeprefix("argument ").split("/"), key=len)
+        if what == "expected one argument":
             raise UsageError(f"Option {name!r} requires an argument.")
+        if what.startswith("ignored explicit argument"):
+            raise UsageError(f"Option {name!r} does not take a value.")
         raise UsageError(message)
 
 
 def _parser(node: Command, prog: str) -> _Parser:
     parser = _Parser(
         prog=prog, usage=_usage(node, prog), description=inspect.cleandoc(node.help),
-        epilog=_epilog(node), formatter_class=_Help, add_help=False, allow_abbrev=False,
+        formatter_class=_Help, add_help=False, allow_abbrev=False,
     )  # fmt: skip
+    parser.node = node
     options = parser.add_argument_group("Options")
     for p in node.params:
         if _positional(p):  # one or many, but optional to argparse: see parse

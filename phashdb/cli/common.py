@@ -174,7 +174,8 @@ def option(*names: str, dest: str | None = None, flag: bool = False, **how) -> P
     """An option: `option("--threshold", "-t", type=Range(int, 0, 64), help=...)`; `flag`:
     on when given; two names "--x", "--no-x" with `switch=True`: on, off or None."""
     kind = "switch" if how.pop("switch", False) else "flag" if flag else "value"
-    dest = dest or max(names, key=len).lstrip("-").replace("-", "_")
+    dest = dest or (names[0] if kind == "switch" else max(names, key=len))
+    dest = dest.lstrip("-").replace("-", "_")
     return Param(names, dest, kind, default=False if flag else how.pop("default", None), **how)
 
 
