@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -112,14 +113,27 @@ def test_every_help_gives_the_usage_the_text_and_every_option(names, command, ca
         assert f"  {sub.name} " in out
 
 
+def _sigint_as_on_a_terminal() -> None:
+    """Ctrl-C's default action: a shell's background job (pytest run with &) starts with
+    SIGINT ignored, which its children would inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def reading_stdin(pid: int) -> bool:
+    """Whether the process waits in read(2) of its stdin (Linux's /proc/PID/syscall: the
+    call's number, 0 on x86-64 and 63 on arm64, then its first argument, the descriptor)."""
+    return Path(f"/proc/{pid}/syscall").read_text().split()[:2] in (["0", "0x0"], ["63", "0x0"])
+
+
 def typed(*args: str, keys: bytes, env_url: str, signal_at: str | None = None):
     """`phashdb ARGS` with stdin a terminal on which `keys` are typed; with `signal_at`,
-    Ctrl-C (SIGINT) once that text (a question) is on stderr, and no keys."""
+    Ctrl-C (SIGINT) once that text (a question) is on stderr and the answer is waited for
+    (a signal just before the read would wait for it, as it did under click)."""
     primary, secondary = pty.openpty()
     env = {**os.environ, "PHASHDB_URL": env_url}
     process = subprocess.Popen(
         [PHASHDB, *args], stdin=secondary, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=env,
+        env=env, preexec_fn=_sigint_as_on_a_terminal,
     )  # fmt: skip
     os.close(secondary)
     said = b""
@@ -130,6 +144,8 @@ def typed(*args: str, keys: bytes, env_url: str, signal_at: str | None = None):
             chunk = os.read(process.stderr.fileno(), 4096)
             assert chunk, said
             said += chunk
+        while not reading_stdin(process.pid):
+            time.sleep(0.01)
         process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
     os.close(primary)
