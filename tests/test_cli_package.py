@@ -10,14 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import click
 import pytest
-from click.testing import CliRunner
 
 import phashdb.cli
 from phashdb import apply, hdfs, index, keep, watch
 from phashdb.bands import BandLayout
-from phashdb.cli import cli
+from phashdb.cli import PHASHDB, cli, extras, parse
+from phashdb.cli.common import Command, Param
 from phashdb.mr import run as mr
 from phashdb.serve import ServeConfig
 
@@ -55,18 +54,26 @@ def test_no_module_of_the_cli_is_over_400_lines():
         assert len(path.read_text().splitlines()) <= 400, path.name
 
 
-def command(*names: str) -> click.Command:
-    found = cli
+def command(*names: str) -> Command:
+    found = PHASHDB
     for name in names:
-        found = found.commands[name]
+        found = next(c for c in found.commands if c.name == name)
     return found
 
 
-def option(names: tuple[str, ...], name: str) -> click.Option:
+def helped(args: list[str], capsys) -> str:
+    """What `phashdb ARGS --help` prints (in this process: no option of it was read before)."""
+    with pytest.raises(SystemExit) as done:
+        cli([*args, "--help"])
+    shown = capsys.readouterr()
+    assert done.value.code == 0, shown.err
+    return " ".join(shown.out.split())
+
+
+def option(names: tuple[str, ...], name: str, capsys) -> Param:
     """The option `name` of a command, once its help was shown (which reads the library)."""
-    shown = CliRunner().invoke(cli, [*names, "--help"])
-    assert shown.exit_code == 0, shown.output
-    return next(p for p in command(*names).params if p.name == name)
+    helped(list(names), capsys)
+    return next(p for p in command(*names).params if p.dest == name)
 
 
 CHOICES = [
@@ -82,8 +89,9 @@ CHOICES = [
 
 
 @pytest.mark.parametrize("names, name, choices", CHOICES)
-def test_choices_are_the_library_s(names, name, choices):
-    assert tuple(option(names, name).type.choices) == tuple(choices)
+def test_choices_are_the_library_s(names, name, choices, capsys):
+    assert tuple(option(names, name, capsys).type.choices) == tuple(choices)
+    assert f"[{'|'.join(choices)}]" in helped(list(names), capsys)  # what the help shows
 
 
 def default(function, name: str):
@@ -103,19 +111,22 @@ DEFAULTS = [  # the command, its option, the library's default, the arguments it
 
 
 @pytest.mark.parametrize("names, name, default, args", DEFAULTS)
-def test_defaults_shown_are_the_library_s_and_left_to_it(names, name, default, args, tmp_path):
+def test_defaults_shown_are_the_library_s_and_left_to_it(
+    names, name, default, args, tmp_path, capsys
+):
     """The help shows the library's default; the command gets None when the option is not
     given, and passes nothing, so the library's own default applies (no copy to drift)."""
-    found = option(names, name)
-    assert found.get_help_extra(click.Context(command(*names)))["default"] == str(default)
+    found = option(names, name, capsys)
+    assert extras(found)["default"] == str(default)
+    assert f"default: {default}" in helped(list(names), capsys)
     args = [a.format(tmp=tmp_path) for a in args]
-    assert command(*names).make_context(names[-1], args).params[name] is None
+    assert parse(command(*names), args)[0][name] is None
 
 
-def test_init_help_says_the_library_s_reach_and_band_count():
+def test_init_help_says_the_library_s_reach_and_band_count(capsys):
     from phashdb.bands import HBASE_BANDS
 
-    shown = " ".join(CliRunner().invoke(cli, ["init", "--help"]).output.split())
+    shown = helped(["init"], capsys)
     assert f"(default {index.DEFAULT_REACH}; 0: off)" in shown
     widths = ",".join(map(str, BandLayout.even(HBASE_BANDS).widths))
     assert f"(default {HBASE_BANDS} bands: {widths})" in shown

@@ -6,27 +6,33 @@ import json
 import os
 import sys
 
-import click
+from phashdb.cli.common import (
+    EXIT_DUPLICATE,
+    EXIT_ERROR,
+    Options,
+    PathName,
+    argument,
+    command,
+    echo,
+    json_option,
+    option,
+    print_stats,
+    shown,
+)
 
-from phashdb.cli.common import EXIT_DUPLICATE, EXIT_ERROR, Options, json_option, print_stats, shown
 
-
-@click.command()
-@json_option
-@click.pass_obj
+@command(json_option)
 def stats(opts: Options, as_json) -> None:
     """What the index holds and how it is set up."""
     with opts.open() as index:
         info = index.stats()
     if as_json:
-        click.echo(json.dumps(info))
+        echo(json.dumps(info))
     else:
         print_stats(info)
 
 
-@click.command()
-@click.argument("ids", nargs=-1, required=True)
-@click.pass_obj
+@command(argument("ids", nargs="+"))
 def remove(opts: Options, ids) -> None:
     """Forget images by id (the files themselves are not touched, but for the service's own
     copies of uploads: those go to the trash, restorable)."""
@@ -38,28 +44,28 @@ def remove(opts: Options, ids) -> None:
             if (image := index.get(id)) is None:
                 missing.append(id)
             elif trash_id := forget(index, image):
-                click.echo(f"removed {shown(id)} (its uploaded file is in the trash as {trash_id})")
+                echo(f"removed {shown(id)} (its uploaded file is in the trash as {trash_id})")
             else:
-                click.echo(f"removed {shown(id)}")
+                echo(f"removed {shown(id)}")
     for id in missing:
-        click.echo(f"phashdb: error: no image with id {id!r} in the index", err=True)
+        echo(f"phashdb: error: no image with id {id!r} in the index", err=True)
     if missing:
         sys.exit(EXIT_ERROR)
 
 
-@click.command()
-@click.option(
-    "--repair",
-    is_flag=True,
-    help="Remove what a crashed writer left half-written; rebuild the band tables from the "
-    "database (on HBase: gather each band value's cells into one, which single adds spread).",
-)
-@click.option(
-    "--uploads", type=click.Path(exists=True, file_okay=False), metavar="DIR",
-    help="Also check the uploads folder of `phashdb serve`: uploads with no record (a kill); "
-    "--repair stores each if unique, else removes it.",
+@command(
+    option(
+        "--repair",
+        flag=True,
+        help="Remove what a crashed writer left half-written; rebuild the band tables from the "
+        "database (on HBase: gather each band value's cells into one, which single adds spread).",
+    ),
+    option(
+        "--uploads", type=PathName(exists=True, file_okay=False), metavar="DIR",
+        help="Also check the uploads folder of `phashdb serve`: uploads with no record (a kill); "
+        "--repair stores each if unique, else removes it.",
+    ),
 )  # fmt: skip
-@click.pass_obj
 def fsck(opts: Options, repair, uploads) -> None:
     """Check the index: half-written entries, the trash against the index (what a crash left
     half-done), and (embedded index) the database's integrity and that the band tables hold
@@ -75,18 +81,18 @@ def fsck(opts: Options, repair, uploads) -> None:
         )
         damaged = index.damaged_descriptors(repair=repair)
     for id, h in orphans:
-        click.echo(f"{'removed' if repair else 'orphan'}: {id} {h:016x}")
-    click.echo(f"{len(orphans)} orphaned entries" + (" removed" if repair and orphans else ""))
+        echo(f"{'removed' if repair else 'orphan'}: {id} {h:016x}")
+    echo(f"{len(orphans)} orphaned entries" + (" removed" if repair and orphans else ""))
     for id in damaged:
         # Verdicts treat it as missing (the plain threshold); adding the file again mends it.
-        click.echo(f"damaged descriptor{' removed' if repair else ''}: {shown(id)}")
+        echo(f"damaged descriptor{' removed' if repair else ''}: {shown(id)}")
     if damaged:
-        click.echo(f"{len(damaged)} damaged descriptors" + (" removed" if repair else ""))
+        echo(f"{len(damaged)} damaged descriptors" + (" removed" if repair else ""))
     for problem in trash_problems:
-        click.echo(f"trash: {shown(problem)}")
+        echo(f"trash: {shown(problem)}")
     if trash_problems:
-        click.echo(f"{len(trash_problems)} trash problems" + (" repaired" if repair else ""))
+        echo(f"{len(trash_problems)} trash problems" + (" repaired" if repair else ""))
     for problem in in_uploads:
-        click.echo(f"uploads: {shown(problem)}")
+        echo(f"uploads: {shown(problem)}")
     if (orphans or trash_problems or in_uploads or damaged) and not repair:
         sys.exit(EXIT_DUPLICATE)

@@ -8,42 +8,48 @@ import os
 import sys
 import time
 
-import click
-
 from phashdb.cli.common import (
     EXIT_ERROR,
-    FromLibrary,
+    Choice,
+    Command,
     Options,
+    PathName,
+    UsageError,
+    argument,
+    command,
+    confirm,
     default_of,
     each,
+    echo,
     given,
     json_option,
     keep_option,
     library,
+    option,
     progress,
     runner_option,
     say,
     shown,
+    style,
     threshold_option,
     verdict_line,
 )
 
 
-@click.command()
-@threshold_option
-@runner_option
-@click.option(
-    "--apply",
-    "action",
-    cls=FromLibrary,
-    settings=lambda: {"type": click.Choice(library("phashdb.apply", "ACTIONS"))},
-    help="Keep one image of each group; move the others to the trash, or replace them by a "
-    "hard or symbolic link to it.",
+@command(
+    threshold_option,
+    runner_option,
+    option(
+        "--apply",
+        dest="action",
+        settings=lambda: {"type": Choice(library("phashdb.apply", "ACTIONS"))},
+        help="Keep one image of each group; move the others to the trash, or replace them by "
+        "a hard or symbolic link to it.",
+    ),
+    keep_option,
+    option("--dry-run", flag=True, help="With --apply: say what would be done, do nothing."),
+    json_option,
 )
-@keep_option
-@click.option("--dry-run", is_flag=True, help="With --apply: say what would be done, do nothing.")
-@json_option
-@click.pass_obj
 def dedupe(opts: Options, threshold, runner, action, rule, dry_run, as_json) -> None:
     """Every group of near-duplicates already in the index (with --runner: as the MapReduce
     dedupe job); with --apply, keep one image of each and deal with the rest."""
@@ -51,12 +57,12 @@ def dedupe(opts: Options, threshold, runner, action, rule, dry_run, as_json) -> 
         from phashdb.keep import BEST  # here: listing the groups needs none of phashdb.keep
 
         if dry_run or rule != BEST:
-            raise click.UsageError("--keep and --dry-run go with --apply")
+            raise UsageError("--keep and --dry-run go with --apply")
     with opts.open() as index:
         if as_json and not runner and not action:
             from phashdb import group_cache
 
-            click.echo(group_cache.dedupe_json(index, threshold))
+            echo(group_cache.dedupe_json(index, threshold))
             return
         if runner:
             from phashdb.mr import run as mr
@@ -71,27 +77,27 @@ def dedupe(opts: Options, threshold, runner, action, rule, dry_run, as_json) -> 
 
             return _apply(opts, index, groups, action, rule or BEST, dry_run, as_json)
     if as_json:
-        click.echo(json.dumps([g.to_json() for g in groups]))
+        echo(json.dumps([g.to_json() for g in groups]))
         return
     for n, group in enumerate(groups, 1):
-        click.echo(f"group {n}: {len(group.images)} images")
+        echo(f"group {n}: {len(group.images)} images")
         for image in group.images:
-            click.echo(f"  {shown(image.path or image.id)}")
-    click.echo(f"{len(groups)} groups, {sum(len(g.images) for g in groups)} images")
+            echo(f"  {shown(image.path or image.id)}")
+    echo(f"{len(groups)} groups, {sum(len(g.images) for g in groups)} images")
 
 
-@click.command()
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(dir_okay=False),
-    default="report.html",
-    show_default=True,
-    help="Where to write the page.",
+@command(
+    option(
+        "--out",
+        "-o",
+        type=PathName(dir_okay=False),
+        default="report.html",
+        default_shown="report.html",
+        help="Where to write the page.",
+    ),
+    threshold_option,
+    keep_option,
 )
-@threshold_option
-@keep_option
-@click.pass_obj
 def report(opts: Options, out, threshold, rule) -> None:
     """Write an HTML page of every duplicate group: thumbnails side by side, the suggested
     keeper, the bytes removing the rest frees. Self-contained: open it anywhere."""
@@ -118,7 +124,7 @@ def report(opts: Options, out, threshold, rule) -> None:
     except OSError as e:
         raise Error(shown(f"cannot write the report to {out}: {e.strerror or e}")) from e
     freed = sum(p.freed for p in _plans(groups, rule))
-    click.echo(f"{out}: {len(groups)} groups, {page.human_bytes(freed)} reclaimable")
+    echo(f"{out}: {len(groups)} groups, {page.human_bytes(freed)} reclaimable")
 
 
 def _watch_default() -> str:
@@ -127,19 +133,18 @@ def _watch_default() -> str:
     return default_of(watch, "on_duplicate")
 
 
-@click.command()
-@click.argument("folder", type=click.Path(exists=True, file_okay=False))
-@click.option(
-    "--on-duplicate",
-    cls=FromLibrary,
-    settings=lambda: {
-        "type": click.Choice(library("phashdb.watch", "ON_DUPLICATE")),
-        "default_shown": _watch_default(),
-    },
-    help="What to do with a duplicate: keep it (stored as a known duplicate), move it to the "
-    "trash, or skip it (left where it is, not stored).",
+@command(
+    argument("folder", type=PathName(exists=True, file_okay=False)),
+    option(
+        "--on-duplicate",
+        settings=lambda: {
+            "type": Choice(library("phashdb.watch", "ON_DUPLICATE")),
+            "default_shown": _watch_default(),
+        },
+        help="What to do with a duplicate: keep it (stored as a known duplicate), move it to "
+        "the trash, or skip it (left where it is, not stored).",
+    ),
 )
-@click.pass_obj
 def watch(opts: Options, folder, on_duplicate) -> None:
     """Give every image file that arrives in FOLDER its verdict, as `add` does, until stopped
     (Ctrl-C or SIGTERM). One line per image on stdout, a summary at the end."""
@@ -157,10 +162,10 @@ def watch(opts: Options, folder, on_duplicate) -> None:
             folder,
             stop=stop,
             **given(on_duplicate=on_duplicate),
-            report=lambda seen: click.echo(_seenverdict_line(seen)),
-            ready=lambda: click.echo(f"watching {folder} (Ctrl-C to stop)", err=True),
+            report=lambda seen: echo(_seenverdict_line(seen)),
+            ready=lambda: echo(f"watching {folder} (Ctrl-C to stop)", err=True),
         )
-    click.echo(
+    echo(
         f"stopped: {summary.stored} unique, {summary.duplicates} duplicates ({summary.kept} "
         f"kept, {summary.trashed} trashed, {summary.skipped} skipped), {summary.failed} failed"
         + (f", {summary.moved} moved (records followed)" if summary.moved else "")
@@ -168,14 +173,7 @@ def watch(opts: Options, folder, on_duplicate) -> None:
     )
 
 
-@click.group(name="trash")
-def trash_group() -> None:
-    """The trash: list, restore or delete for good what was moved there."""
-
-
-@trash_group.command(name="list")
-@json_option
-@click.pass_obj
+@command(json_option, name="list")
 def trash_list(opts: Options, as_json) -> None:
     """What is in the trash, oldest first."""
     from phashdb.report import human_bytes
@@ -184,41 +182,38 @@ def trash_list(opts: Options, as_json) -> None:
     with opts.open() as index:
         items, where = list_trash(index.trash), index.trash
     if as_json:
-        click.echo(json.dumps([t.to_json() for t in items]))
+        echo(json.dumps([t.to_json() for t in items]))
         return
     for t in items:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.when))
         size = human_bytes(t.size) if t.size is not None else "?"
-        click.echo(f"{t.id}  {when}  {size:>9}  {shown(t.original)}")
+        echo(f"{t.id}  {when}  {size:>9}  {shown(t.original)}")
     total = human_bytes(sum(t.size or 0 for t in items))
-    click.echo(f"{len(items)} files, {total}, in {where}")
+    echo(f"{len(items)} files, {total}, in {where}")
 
 
-@trash_group.command(name="restore")
-@click.argument("ids", nargs=-1)
-@click.option("--all", "everything", is_flag=True, help="Restore everything in the trash.")
-@click.option("--yes", "-y", is_flag=True, help="With --all: do not ask for confirmation.")
-@click.pass_obj
+@command(
+    argument("ids", nargs="*"),
+    option("--all", dest="everything", flag=True, help="Restore everything in the trash."),
+    option("--yes", "-y", flag=True, help="With --all: do not ask for confirmation."),
+    name="restore",
+)
 def trash_restore(opts: Options, ids, everything, yes) -> None:
     """Move trashed files back where they were (and into the index, if they were stored)."""
     from phashdb.trash import list_trash, restore
 
     if bool(ids) == everything:
-        raise click.UsageError("give the IDs to restore (see `phashdb trash list`), or --all")
+        raise UsageError("give the IDs to restore (see `phashdb trash list`), or --all")
     with opts.open() as index:
         if everything:
             ids = [t.id for t in list_trash(index.trash)]
             if ids and not yes and sys.stdin.isatty():
-                click.confirm(
-                    f"Restore all {len(ids)} files in {index.trash} where they came from?",
-                    abort=True,
-                    err=True,
-                )
+                confirm(f"Restore all {len(ids)} files in {index.trash} where they came from?")
         failed = each(
             opts,
             ids,
             lambda id: restore(index.trash, id, index=index),
-            lambda _, item: click.echo(
+            lambda _, item: echo(
                 f"restored {shown(item.original)}" + (" (stored)" if item.image_id else "")
             ),
         )
@@ -226,9 +221,7 @@ def trash_restore(opts: Options, ids, everything, yes) -> None:
         sys.exit(EXIT_ERROR)
 
 
-@trash_group.command(name="empty")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.pass_obj
+@command(option("--yes", "-y", flag=True, help="Do not ask for confirmation."), name="empty")
 def trash_empty(opts: Options, yes) -> None:
     """Delete everything in the trash for good."""
     from phashdb.errors import TrashError
@@ -238,7 +231,7 @@ def trash_empty(opts: Options, yes) -> None:
     with opts.open() as index:
         count = len(entries(index.trash))  # unreadable entries too: they are trash all the same
         if not count:
-            click.echo("the trash is empty")
+            echo("the trash is empty")
             return
         size = human_bytes(sum(t.size or 0 for t in list_trash(index.trash)))
         files = f"{count} file" + ("s" if count != 1 else "")
@@ -248,19 +241,23 @@ def trash_empty(opts: Options, yes) -> None:
                 "give --yes to delete them for good"
             )
         if not yes:
-            click.confirm(
-                f"Delete {files} ({size}) in {index.trash} for good?",
-                abort=True,
-                err=True,
-            )
+            confirm(f"Delete {files} ({size}) in {index.trash} for good?")
         try:
             gone, error = empty(index.trash), None
         except TrashError as e:  # the rest were deleted: say so, then what was not
             gone, error = e.deleted, e
-    click.echo(f"deleted {len(gone)} files, {human_bytes(sum(t.size or 0 for t in gone))}")
+    echo(f"deleted {len(gone)} files, {human_bytes(sum(t.size or 0 for t in gone))}")
     if error:
-        click.echo(f"phashdb: error: {shown(error)}", err=True)
+        echo(f"phashdb: error: {shown(error)}", err=True)
         sys.exit(EXIT_ERROR)
+
+
+trash_group = Command(
+    "trash",
+    None,
+    help="The trash: list, restore or delete for good what was moved there.",
+    commands=(trash_list, trash_restore, trash_empty),
+)
 
 
 def _plans(groups, rule: str):
@@ -280,14 +277,14 @@ def _apply(opts: Options, index, groups, action: str, rule: str, dry_run: bool, 
         done = apply(index, plans, action, dry_run=dry_run, progress=bar.update)
     for d in done:
         if d.error:
-            click.echo(f"phashdb: error: {shown(d.error)}", err=True)
+            echo(f"phashdb: error: {shown(d.error)}", err=True)
         else:
             what = f"would {action}" if dry_run else f"{action}ed"
             say(as_json, shown(f"{what} {d.image.path} (keeping {d.keeper.path})"))
     freed = bytes_freed(d.image for d in done if not d.error)
     failed = sum(1 for d in done if d.error)
     if as_json:
-        click.echo(
+        echo(
             json.dumps(
                 {
                     "dry_run": dry_run,
@@ -298,7 +295,7 @@ def _apply(opts: Options, index, groups, action: str, rule: str, dry_run: bool, 
             )
         )
     else:
-        click.echo(
+        echo(
             f"{len(plans)} groups, {len(done) - failed} files: "
             f"{'would free' if dry_run else 'freed'} {human_bytes(freed)}"
             + (f", {failed} failed" if failed else "")
@@ -310,9 +307,9 @@ def _apply(opts: Options, index, groups, action: str, rule: str, dry_run: bool, 
 def _seenverdict_line(seen) -> str:
     """One line per file `watch` saw, coloured by verdict on a terminal."""
     if seen.action == "failed":
-        return click.style(shown(f"{seen.path}: failed: {seen.detail}"), fg="red")
+        return style(shown(f"{seen.path}: failed: {seen.detail}"), "red")
     if seen.action == "moved":  # a stored image renamed: its record followed it
-        return click.style(shown(f"{seen.path}: {seen.detail}, its record follows it"), fg="green")
+        return style(shown(f"{seen.path}: {seen.detail}, its record follows it"), "green")
     line = verdict_line(seen.path, seen.verdict)
     if seen.action == "trashed":
         line += f", moved to the trash (restore: phashdb trash restore {seen.detail})"
@@ -320,4 +317,4 @@ def _seenverdict_line(seen) -> str:
         line += ", skipped"
     if seen.detail and seen.action != "trashed":  # a stored one: the record it replaced
         line += f" ({shown(seen.detail)})"
-    return click.style(line, fg="green" if seen.action == "stored" else "yellow")
+    return style(line, "green" if seen.action == "stored" else "yellow")

@@ -1,17 +1,18 @@
-"""What every command of `phashdb` shares: the context object (`--db` and its rules), the
-options several commands take, one-line output, exit codes, and errors turned into one line.
-Command modules import this module and the library, never each other."""
+"""What every command of `phashdb` shares: the context object (`--db` and its rules), how
+commands declare their options (for `phashdb.cli`'s argparse parser), the options several
+commands take, one-line output, questions, progress bars, exit codes, and errors turned into
+one line. Command modules import this module and the library, never each other."""
 
 from __future__ import annotations
 
 import importlib
 import os
+import stat
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import click
 
 from phashdb.bands import HASH_BITS
 
@@ -68,78 +69,137 @@ class Options:
             )
 
 
-class Cli(click.Group):
-    """Turns phashdb's errors into one line on stderr and exit code 2 (tracebacks: --debug)."""
+class UsageError(Exception):
+    """A command line that does not say what to do: the command's usage, then this, exit 2."""
 
-    def invoke(self, ctx: click.Context):
-        from phashdb.errors import Error
 
+class Range:
+    """A number within bounds (click's IntRange/FloatRange, worded as they were)."""
+
+    def __init__(self, kind: type = int, low=None, high=None, *, low_open: bool = False) -> None:
+        self.kind, self.low, self.high, self.low_open = kind, low, high, low_open
+        self.metavar = "INTEGER RANGE" if kind is int else "FLOAT RANGE"
+
+    def __str__(self) -> str:
+        low = "" if self.low is None else f"{self.low}{'<' if self.low_open else '<='}"
+        if self.high is None:
+            return f"x{'>' if self.low_open else '>='}{self.low}"
+        return f"{low}x<={self.high}"
+
+    def __call__(self, text: str):
         try:
-            return super().invoke(ctx)
-        except (Error, ValueError) as e:
-            if ctx.obj is not None and ctx.obj.debug:
-                raise
-            click.echo(f"phashdb: error: {shown(e)}", err=True)
-            ctx.exit(EXIT_ERROR)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except Exception as e:
-            if isinstance(e, BrokenPipeError) and reader_gone():
-                ctx.exit(EXIT_OK)
-            # Python's own exit code for a crash is 1, which here means "a duplicate".
-            if ctx.obj is not None and ctx.obj.debug:
-                raise
-            click.echo(
-                f"phashdb: error: unexpected {type(e).__name__}: {shown(e)} (run with --debug for "
-                "the traceback, and please report it)",
-                err=True,
-            )
-            ctx.exit(EXIT_ERROR)
+            value = self.kind(text)
+        except ValueError:
+            name = "integer" if self.kind is int else "float"
+            raise ValueError(f"{text!r} is not a valid {name}.") from None
+        low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        if low or (self.high is not None and value > self.high):
+            raise ValueError(f"{value} is not in the range {self}.")
+        return value
 
 
-class FromLibrary(click.Option):
-    """An option whose choices (`type`), help, or default shown in the help (`default_shown`;
-    the value is None when not given, left to the library's default: see `given`) come from
-    the library, not copies of it: `settings()` returns those attributes. They are read for
-    the command's help or when the option is given, not at import: the modules holding them
-    load numpy and Pillow (`keep`, `index`), mrjob, the HBase client or the service, which
-    `phashdb --help` and `check` must not (tests/test_cli_startup.py)."""
+class Choice:
+    """One of a few words (the library's own: see `Param.settings`)."""
 
-    default_shown = None
+    def __init__(self, choices) -> None:
+        self.choices = tuple(choices)
+        self.metavar = f"[{'|'.join(self.choices)}]"
 
-    def __init__(self, *args, settings: Callable[[], dict], **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._settings: Callable[[], dict] | None = settings
+    def __call__(self, text: str) -> str:
+        if text in self.choices:
+            return text
+        listed = ", ".join(map(repr, self.choices))
+        raise ValueError(f"{text!r} is not {'one of ' if len(self.choices) > 1 else ''}{listed}.")
 
-    def _read(self) -> None:
-        if self._settings is None:
+
+class PathName:
+    """A file or folder name, checked as click's Path did: it `exists` if it must; if it
+    does, a folder or a file where only one will do, and readable."""
+
+    def __init__(self, *, exists=False, file_okay=True, dir_okay=True) -> None:
+        self.exists, self.file_okay, self.dir_okay = exists, file_okay, dir_okay
+        self.kind = "file" if not dir_okay else "directory" if not file_okay else "path"
+        self.metavar = self.kind.upper()
+
+    def __call__(self, text: str) -> str:
+        try:
+            mode = os.stat(text).st_mode
+        except OSError:
+            if not self.exists:
+                return text
+            raise ValueError(f"{self.kind.title()} {text!r} does not exist.") from None
+        wrong = "a file" if stat.S_ISREG(mode) and not self.file_okay else None
+        wrong = "a directory" if stat.S_ISDIR(mode) and not self.dir_okay else wrong
+        if wrong or not os.access(text, os.R_OK):
+            raise ValueError(f"{self.kind.title()} {text!r} is {wrong or 'not readable'}.")
+        return text
+
+
+@dataclass
+class Param:
+    """An option (`names` start with -: `kind` "value", "flag", or "switch" for --x/--no-x,
+    None when neither is given) or an argument (`nargs` "+", "*", "?" or None: one).
+    `settings`: what comes from the library, not copies of it: `type` (the choices),
+    `default_shown` (the value is None when not given, left to the library's default: see
+    `given`) or `help`. Read for the help or when the option is given, not at import: the
+    modules holding them load numpy and Pillow (`keep`, `index`), mrjob, the HBase client or
+    the service, which `phashdb --help` and `check` must not (tests/test_cli_startup.py)."""
+
+    names: tuple[str, ...]
+    dest: str
+    kind: str = "value"
+    help: str = ""
+    type: Callable | None = None
+    default: object = None
+    default_shown: object = None
+    metavar: str | None = None
+    required: bool = False
+    nargs: str | None = None
+    envvar: str | None = None
+    settings: Callable[[], dict] | None = None
+
+    def read(self) -> None:
+        if self.settings is None:
             return
         try:
-            settings = self._settings()
+            settings = self.settings()
         except ImportError:  # an extra not installed: its command says so when it runs
             return
         for name, value in settings.items():
             setattr(self, name, value)
-        self._settings = None
+        self.settings = None
 
-    def handle_parse_result(self, ctx, opts, args):
-        if opts.get(self.name) is not None:
-            self._read()
-        return super().handle_parse_result(ctx, opts, args)
 
-    def get_help_record(self, ctx):
-        self._read()
-        return super().get_help_record(ctx)
+def option(*names: str, dest: str | None = None, flag: bool = False, **how) -> Param:
+    """An option: `option("--threshold", "-t", type=Range(int, 0, 64), help=...)`; `flag`:
+    on when given; two names "--x", "--no-x" with `switch=True`: on, off or None."""
+    kind = "switch" if how.pop("switch", False) else "flag" if flag else "value"
+    dest = dest or (names[0] if kind == "switch" else max(names, key=len))
+    dest = dest.lstrip("-").replace("-", "_")
+    return Param(names, dest, kind, default=False if flag else how.pop("default", None), **how)
 
-    def shell_complete(self, ctx, incomplete):
-        self._read()
-        return super().shell_complete(ctx, incomplete)
 
-    def get_help_extra(self, ctx):
-        extra = super().get_help_extra(ctx)
-        if self.default_shown is not None:
-            extra["default"] = str(self.default_shown)
-        return extra
+def argument(name: str, *, nargs: str | None = None, type: Callable | None = None) -> Param:
+    """An argument, shown as NAME (NAME... for `nargs` "+" or "*")."""
+    return Param((name.upper(),), name, nargs=nargs, type=type)
+
+
+@dataclass
+class Command:
+    """A command: its function `run`, called with the context object and a keyword argument
+    per parameter (`Param.dest`), and its help; or a group of `commands` (`phashdb`,
+    `phashdb trash`), whose own `run`, if any, makes the context object of its `params`."""
+
+    name: str
+    run: Callable | None
+    params: tuple[Param, ...] = ()
+    help: str = ""
+    commands: tuple[Command, ...] = ()
+
+
+def command(*params: Param, name: str | None = None) -> Callable[[Callable], Command]:
+    """Declare a command: `@command(option(...), argument(...))` over its function."""
+    return lambda run: Command(name or run.__name__, run, params, run.__doc__ or "")
 
 
 def library(module: str, name: str):
@@ -159,26 +219,24 @@ def given(**values) -> dict:
     return {name: value for name, value in values.items() if value is not None}
 
 
-threshold_option = click.option(
+threshold_option = option(
     "--threshold",
     "-t",
-    type=click.IntRange(0, HASH_BITS),
+    type=Range(int, 0, HASH_BITS),
     help="Largest Hamming distance (bits) that counts as a duplicate; default: the index's.",
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (see README).")
-runner_option = click.option(
+json_option = option("--json", dest="as_json", flag=True, help="Print JSON (see README).")
+runner_option = option(
     "--runner",
     "-r",
-    cls=FromLibrary,
-    settings=lambda: {"type": click.Choice(library("phashdb.mr.run", "RUNNERS"))},
+    settings=lambda: {"type": Choice(library("phashdb.mr.run", "RUNNERS"))},
     help="Run as a MapReduce job on this mrjob runner (needs phashdb[mr]).",
 )
-keep_option = click.option(
+keep_option = option(
     "--keep",
-    "rule",
-    cls=FromLibrary,
+    dest="rule",
     settings=lambda: {
-        "type": click.Choice(library("phashdb.keep", "KEEP_RULES")),
+        "type": Choice(library("phashdb.keep", "KEEP_RULES")),
         "default_shown": library("phashdb.keep", "BEST"),
     },
     help="Which image of a group to keep: best (camera EXIF, taken first, most pixels, oldest "
@@ -201,7 +259,7 @@ def each(opts: Options, items, action, done) -> bool:
                 raise
             # A storage failure's message names the store, not the input: name both.
             text = f"{shown(item)}: {shown(e)}" if isinstance(e, StoreError) else shown(e)
-            click.echo(f"phashdb: error: {text}", err=True)
+            echo(f"phashdb: error: {text}", err=True)
             failed = True
             continue
         done(item, result)
@@ -240,48 +298,101 @@ def shown(text) -> str:
 
 def say(as_json: bool, text: str) -> None:
     """Human lines go to stdout, or to stderr when stdout carries JSON."""
-    click.echo(text, err=as_json)
+    echo(text, err=as_json)
 
 
 def print_stats(info: dict) -> None:
     for key, value in info.items():
-        click.echo(f"{key}: {value}")
+        echo(f"{key}: {value}")
 
 
-class _NoBar:
+def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """A line on stdout (stderr: `err`), flushed at once, as click.echo did: a reader of a
+    pipe (`watch`'s) sees each line as it comes."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(text + "\n" if nl else text)
+    stream.flush()
+
+
+def style(text: str, colour: str) -> str:
+    """`text` in `colour` for stdout, if it is a terminal (as click.echo stripped colours)."""
+    if not sys.stdout.isatty():
+        return text
+    code = {"red": 31, "green": 32, "yellow": 33}[colour]
+    return f"\x1b[{code}m{text}\x1b[0m"
+
+
+def aborted() -> None:
+    """End as click did when told no (or Ctrl-C at a question): "Aborted!", exit 1."""
+    echo("Aborted!", err=True)
+    sys.exit(1)
+
+
+def _ask(question: str) -> str:
+    from contextlib import redirect_stdout
+
+    try:
+        with redirect_stdout(sys.stderr):  # the question on stderr: stdout may be a pipe
+            return input(question)
+    except (KeyboardInterrupt, EOFError):
+        aborted()
+
+
+def confirm(question: str) -> None:
+    """Ask `question [y/N]: `; anything but yes ends the command ("Aborted!", exit 1)."""
+    while True:
+        answer = _ask(f"{question} [y/N]: ").strip().lower()
+        if answer in ("y", "yes"):
+            return
+        if answer in ("", "n", "no"):
+            aborted()
+        echo("Error: invalid input", err=True)
+
+
+def choose(question: str, choices: tuple[str, ...], default: str) -> str:
+    """Ask `question (a, b) [default]: ` until the answer is one of `choices`."""
+    while True:
+        answer = _ask(f"{question} ({', '.join(choices)}) [{default}]: ") or default
+        if answer in choices:
+            return answer
+        echo(f"Error: {answer!r} is not one of {', '.join(map(repr, choices))}.", err=True)
+
+
+class _Bar:
+    """click's progress bar, `label  [####------]   40%  00:01:05`, redrawn in place on
+    stderr: the time left at the pace so far, read once a second."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.label, self.done, self.left, self.drawn = total, label, 0, "", ""
+        self.start = self.last = time.time()
+
     def __enter__(self):
+        self.update(0)
         return self
 
     def __exit__(self, *exc):
-        return None
+        sys.stderr.write("\n")
 
     def update(self, n: int) -> None:
-        pass
+        self.done += n
+        part = min(self.done / (self.total or 1), 1.0)
+        if time.time() - self.last >= 1.0 and part < 1.0:
+            self.last, pace = time.time(), (time.time() - self.start) / max(self.done, 1)
+            self.left = time.strftime("  %H:%M:%S", time.gmtime(pace * (self.total - self.done)))
+        bar = "#" * int(part * 30) + "-" * (30 - int(part * 30))
+        line = f"\r{self.label}  [{bar}]  {int(part * 100):3}%{self.left if part < 1 else ''}  "
+        if line != self.drawn:  # once per change, not per image
+            self.drawn = line
+            sys.stderr.write(line)
+            sys.stderr.flush()
 
 
 def progress(opts: Options, total: int | Callable[[], int], label: str):
     """A progress bar on a terminal's stderr; `total` may be a function, called only when a
     bar is shown (counting may cost a walk of the folders)."""
     if opts.quiet or not sys.stderr.isatty():
-        return _NoBar()
-    total = total() if callable(total) else total
-    return click.progressbar(length=total, label=label, file=sys.stderr)
+        from contextlib import nullcontext
+        from types import SimpleNamespace
 
-
-def reader_gone() -> bool:
-    """Whether the reader of stdout went away (`phashdb dedupe | head -1`), not some other
-    pipe or socket: then what is still to be written goes nowhere, and the command ends
-    quietly, as `ls | head` does."""
-    import select
-
-    try:
-        poll = select.poll()
-        poll.register(sys.stdout.fileno(), select.POLLOUT)
-        if not any(events & select.POLLERR for _, events in poll.poll(0)):
-            return False
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):  # no file descriptor behind stdout
-        return False
-    return True
+        return nullcontext(SimpleNamespace(update=lambda n: None))
+    return _Bar(total() if callable(total) else total, label)

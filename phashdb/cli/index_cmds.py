@@ -8,19 +8,25 @@ import os
 import sys
 from dataclasses import replace
 
-import click
-
 from phashdb.bands import HASH_BITS, HBASE_BANDS, BandLayout
 from phashdb.cli.common import (
     EXIT_DUPLICATE,
     EXIT_ERROR,
-    FromLibrary,
+    Choice,
     Options,
+    PathName,
+    Range,
+    UsageError,
+    argument,
+    choose,
+    command,
     default_of,
     each,
+    echo,
     given,
     json_option,
     library,
+    option,
     print_stats,
     progress,
     runner_option,
@@ -41,39 +47,40 @@ def _reach_help() -> str:
     )
 
 
-@click.command()
-@threshold_option
-@click.option(
-    "--bands",
-    metavar="W,W,...",
-    help=f"HBase: band widths in bits, adding up to {HASH_BITS} (default "
-    f"{len(_HBASE_WIDTHS)} bands: {','.join(map(str, _HBASE_WIDTHS))}).",
+@command(
+    threshold_option,
+    option(
+        "--bands",
+        metavar="W,W,...",
+        help=f"HBase: band widths in bits, adding up to {HASH_BITS} (default "
+        f"{len(_HBASE_WIDTHS)} bands: {','.join(map(str, _HBASE_WIDTHS))}).",
+    ),
+    option(
+        "--regions-per-band",
+        type=Range(int, 1, 256),
+        settings=lambda: {
+            "default_shown": library("phashdb.hbase.schema", "DEFAULT_REGIONS_PER_BAND")
+        },
+        help="HBase: regions each band is pre-split into.",
+    ),
+    option(
+        "--print-schema",
+        flag=True,
+        help="HBase: print the HBase shell script that creates the tables, and do nothing else.",
+    ),
+    option(
+        "--reach",
+        type=Range(int, 0, HASH_BITS),
+        settings=lambda: {"help": _reach_help()},
+        help="Largest pHash distance at which the second stage may confirm a duplicate (0: off).",
+    ),
+    option(
+        "--variants",
+        "--no-variants",
+        switch=True,
+        help="Whether flipped and rotated copies are looked for (default: yes).",
+    ),
 )
-@click.option(
-    "--regions-per-band",
-    type=click.IntRange(1, 256),
-    cls=FromLibrary,
-    settings=lambda: {"default_shown": library("phashdb.hbase.schema", "DEFAULT_REGIONS_PER_BAND")},
-    help="HBase: regions each band is pre-split into.",
-)
-@click.option(
-    "--print-schema",
-    is_flag=True,
-    help="HBase: print the HBase shell script that creates the tables, and do nothing else.",
-)
-@click.option(
-    "--reach",
-    type=click.IntRange(0, HASH_BITS),
-    cls=FromLibrary,
-    settings=lambda: {"help": _reach_help()},
-    help="Largest pHash distance at which the second stage may confirm a duplicate (0: off).",
-)
-@click.option(
-    "--variants/--no-variants",
-    default=None,
-    help="Whether flipped and rotated copies are looked for (default: yes).",
-)
-@click.pass_obj
 def init(opts: Options, threshold, bands, regions_per_band, print_schema, reach, variants) -> None:
     """Create the index (if missing) and show its settings.
 
@@ -100,44 +107,42 @@ def init(opts: Options, threshold, bands, regions_per_band, print_schema, reach,
             regions_per_band = DEFAULT_REGIONS_PER_BAND
         if print_schema:
             table = HBaseOptions.from_url(opts.db).table
-            click.echo(schema_script(table, layout, regions_per_band), nl=False)
+            echo(schema_script(table, layout, regions_per_band), nl=False)
             return
         create_tables(opts.db, bands=layout, regions_per_band=regions_per_band)
     elif bands or print_schema:
-        raise click.UsageError("--bands and --print-schema are for HBase indexes")
+        raise UsageError("--bands and --print-schema are for HBase indexes")
     with opts.open(create=True, threshold=threshold) as index:
         if (threshold, reach, variants) != (None, None, None):
             index.configure(threshold=threshold, reach=reach, variants=variants)
         print_stats(index.stats())
 
 
-def _folders_or_urls(ctx, param, values):
+def _folder_or_url(value: str) -> str:
     """Local folders or files must exist; hdfs:// URLs are listed by the ingest itself."""
-    for value in values:
-        if not value.startswith("hdfs://") and not os.path.exists(value):
-            raise click.BadParameter(f"{value!r} does not exist", ctx=ctx, param=param)
-    return values
+    if not value.startswith("hdfs://") and not os.path.exists(value):
+        raise ValueError(f"{value!r} does not exist")
+    return value
 
 
 def _load_settings() -> dict:
     from phashdb.mr import run
 
-    return {"type": click.Choice(run.LOADS), "default_shown": default_of(run.ingest, "load")}
+    return {"type": Choice(run.LOADS), "default_shown": default_of(run.ingest, "load")}
 
 
-@click.command()
-@click.argument("folders", nargs=-1, required=True, callback=_folders_or_urls)
-@click.option("--workers", "-j", type=click.IntRange(1), help="Processes (default: all cores).")
-@runner_option
-@click.option(
-    "--load",
-    cls=FromLibrary,
-    settings=_load_settings,
-    help="With --runner and an HBase index: load through HFiles (HBase's bulk load) or by "
-    "the tasks' puts.",
+@command(
+    argument("folders", nargs="+", type=_folder_or_url),
+    option("--workers", "-j", type=Range(int, 1), help="Processes (default: all cores)."),
+    runner_option,
+    option(
+        "--load",
+        settings=_load_settings,
+        help="With --runner and an HBase index: load through HFiles (HBase's bulk load) or by "
+        "the tasks' puts.",
+    ),
+    json_option,
 )
-@json_option
-@click.pass_obj
 def ingest(opts: Options, folders, workers, runner, load, as_json) -> None:
     """Hash and store every image under FOLDERS (resumable: unchanged files are skipped).
 
@@ -160,13 +165,13 @@ def ingest(opts: Options, folders, workers, runner, load, as_json) -> None:
 
                 group_cache.refresh(index, report.added)
     if not (report.added or report.skipped or report.duplicates or report.failed):
-        click.echo(shown(f"phashdb: no image files found under {', '.join(folders)}"), err=True)
+        echo(shown(f"phashdb: no image files found under {', '.join(folders)}"), err=True)
     if as_json:
-        click.echo(json.dumps(report.to_json()))
+        echo(json.dumps(report.to_json()))
     else:
         for _path, error in report.failed:
-            click.echo(f"failed: {shown(error)}", err=True)
-        click.echo(
+            echo(f"failed: {shown(error)}", err=True)
+        echo(
             f"{report.added} added, {report.skipped} skipped, "
             f"{report.duplicates} duplicates, {len(report.failed)} failed"
         )
@@ -180,16 +185,12 @@ def _pack_mb() -> int:
     return default_of(write_packs, "pack_bytes") >> 20
 
 
-@click.command()
-@click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--to", "target", required=True, help="Folder for the packs: hdfs:// or local.")
-@click.option(
-    "--pack-mb",
-    type=click.IntRange(1),
-    cls=FromLibrary,
-    settings=lambda: {"default_shown": _pack_mb()},
+@command(
+    argument("folders", nargs="+", type=PathName(exists=True)),
+    option("--to", dest="target", required=True, help="Folder for the packs: hdfs:// or local."),
+    option("--pack-mb", type=Range(int, 1), settings=lambda: {"default_shown": _pack_mb()}),
 )
-def pack(folders, target, pack_mb) -> None:
+def pack(opts: Options, folders, target, pack_mb) -> None:
     """Pack the images under FOLDERS into tar files of about --pack-mb each, for HDFS: one
     NameNode object per pack, not per image. `ingest` reads the images in them."""
     from phashdb.hdfs import write_packs
@@ -197,33 +198,28 @@ def pack(folders, target, pack_mb) -> None:
 
     images = find_images(folders)
     packs = write_packs(images, target, **given(pack_bytes=pack_mb and pack_mb << 20))
-    click.echo(f"{len(images)} images in {len(packs)} packs under {target}")
+    echo(f"{len(images)} images in {len(packs)} packs under {target}")
 
 
-@click.command()
-@click.argument("images", nargs=-1, required=True)
-@threshold_option
-@json_option
-@click.pass_obj
+@command(argument("images", nargs="+"), threshold_option, json_option)
 def check(opts: Options, images, threshold, as_json) -> None:
     """Say whether each image duplicates a stored one; nothing is stored."""
     with opts.open() as index:
         _report(opts, images, lambda img: index.check(img, threshold=threshold), as_json)
 
 
-@click.command()
-@click.argument("images", nargs=-1, required=True)
-@click.option(
-    "--on-duplicate",
-    cls=FromLibrary,
-    settings=lambda: {"type": click.Choice(("ask", *library("phashdb.watch", "ON_DUPLICATE")))},
-    help="What to do with a duplicate: ask; keep it (stored as a known duplicate); move it to "
-    "the trash; or skip it (left where it is, not stored). Default: ask on a terminal; keep "
-    "when stdin is not one (a script, cron, a pipe), where nothing is ever asked.",
+@command(
+    argument("images", nargs="+"),
+    option(
+        "--on-duplicate",
+        settings=lambda: {"type": Choice(("ask", *library("phashdb.watch", "ON_DUPLICATE")))},
+        help="What to do with a duplicate: ask; keep it (stored as a known duplicate); move it "
+        "to the trash; or skip it (left where it is, not stored). Default: ask on a terminal; "
+        "keep when stdin is not one (a script, cron, a pipe), where nothing is ever asked.",
+    ),
+    threshold_option,
+    json_option,
 )
-@threshold_option
-@json_option
-@click.pass_obj
 def add(opts: Options, images, on_duplicate, threshold, as_json) -> None:
     """Store each image if it is unique; for a duplicate, keep it or move it to the trash.
     A stored image renamed or moved is followed (its record takes the new path), and a file
@@ -252,10 +248,9 @@ def add(opts: Options, images, on_duplicate, threshold, as_json) -> None:
             if action == "ask":
                 from phashdb.watch import ON_DUPLICATE
 
-                action = click.prompt(
-                    f"{shown(img)}: keep it or move it to the trash?",
-                    type=click.Choice(ON_DUPLICATE), default="skip", err=True,
-                )  # fmt: skip
+                action = choose(
+                    f"{shown(img)}: keep it or move it to the trash?", ON_DUPLICATE, "skip"
+                )
             if action == "keep":
                 kept = index.add(img, keep_duplicate=True, threshold=threshold)
                 return kept, "kept (stored as a known duplicate)", {"action": "kept"}
@@ -270,27 +265,26 @@ def add(opts: Options, images, on_duplicate, threshold, as_json) -> None:
         _report(opts, images, verdict_of, as_json, act=None if keep else act)
 
 
-@click.command()
-@click.argument("image")
-@click.option(
-    "--top",
-    "-k",
-    type=click.IntRange(1),
-    cls=FromLibrary,
-    settings=lambda: {
-        "default_shown": default_of(library("phashdb.index", "Index").similar, "top")
-    },
+@command(
+    argument("image"),
+    option(
+        "--top",
+        "-k",
+        type=Range(int, 1),
+        settings=lambda: {
+            "default_shown": default_of(library("phashdb.index", "Index").similar, "top")
+        },
+    ),
+    json_option,
 )
-@json_option
-@click.pass_obj
 def similar(opts: Options, image, top, as_json) -> None:
     """The stored images nearest to IMAGE, nearest first."""
     with opts.open() as index:
         found = index.similar(image, **given(top=top))
     if as_json:
-        click.echo(json.dumps([m.to_json() for m in found]))
+        echo(json.dumps([m.to_json() for m in found]))
     for m in [] if as_json else found:
-        click.echo(f"{m.distance:2d}  {shown(m.path or m.id)}")
+        echo(f"{m.distance:2d}  {shown(m.path or m.id)}")
 
 
 def _report(opts: Options, images, verdict_of, as_json: bool, act=None) -> None:
@@ -314,7 +308,7 @@ def _report(opts: Options, images, verdict_of, as_json: bool, act=None) -> None:
 
     failed = each(opts, images, one, done)
     if as_json:
-        click.echo(json.dumps(docs))
+        echo(json.dumps(docs))
     if failed:
         sys.exit(EXIT_ERROR)
     if duplicate:
