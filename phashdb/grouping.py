@@ -97,19 +97,20 @@ def queries(
     if stored is None:  # bare hashes, most rows of a large load: kept quick
         return [Query(id, AS_IS, hash, None, threshold)]
     mine = descriptor.core(stored)
-    out = [Query(id, AS_IS, hash, mine, threshold if mine is None else max(threshold, reach))]
+    out = [Query(id, AS_IS, hash, mine, radius_of(AS_IS, mine is not None, threshold, reach))]
     if variants:
         found = descriptor.stored_variants(hash, stored)
         out += [Query(id, v.name, v.hash, v.descriptor, threshold) for v in found[1:]]
     keys = descriptor.stored_keys(stored)
     return out + [
-        Query(id, k.name, k.hash, k.descriptor, descriptor.key_radius(k.name, threshold, reach))
+        Query(id, k.name, k.hash, k.descriptor, radius_of(k.name, True, threshold, reach))
         for k in keys
     ]
 
 
 def radius_of(variant: str, described: bool, threshold: int, reach: int) -> int:
-    """The radius `queries` gives a search of `variant` (by a row with a descriptor or not)."""
+    """The radius of a stored image's search by `variant` (as `queries` makes it; a row with a
+    descriptor or not): as-is up to the reach when described, a key by descriptor.key_radius."""
     if variant == AS_IS:
         return max(threshold, reach) if described else threshold
     return descriptor.key_radius(variant, threshold, reach)

@@ -353,9 +353,10 @@ def choose(question: str, choices: tuple[str, ...], default: str) -> str:
     """Ask `question (a, b) [default]: ` until the answer is one of `choices`."""
     while True:
         answer = _ask(f"{question} ({', '.join(choices)}) [{default}]: ") or default
-        if answer in choices:
-            return answer
-        echo(f"Error: {answer!r} is not one of {', '.join(map(repr, choices))}.", err=True)
+        try:
+            return Choice(choices)(answer)
+        except ValueError as e:  # worded as an option's choice is
+            echo(f"Error: {e}", err=True)
 
 
 class _Bar:
