@@ -73,6 +73,16 @@ WIDE = {
     "on black, small": (0, 6), "alpha dropped, small": (0, 6), "unboxed": (-30, 24),
 }  # fmt: skip
 WIDE_KEYS = frozenset(WIDE)
+# A rendering on black shows each pixel's grey times its opacity: the darkest any export of the
+# source shows it (flattened on black; its alpha dropped shows the colours at full opacity, over
+# what lies under transparent pixels). So an export of the source is nowhere darker than this
+# key beyond its encoding's rounding: no cell of its 4x4 thumbnail more than DARKER[name] grey
+# levels below the key's, at any distance. Measured on the corpus of
+# docs/accuracy-beyond-photos.md ("One run"): the source's own exports at most 2 below; of
+# 994 false matches by the key (990 two Oxygen icons of one template, a transparent original
+# and the other's black or alpha-dropped export), 904 are darker than it by 5 to 88 levels
+# where the other icon's emblem is (at 2: 942; 0 of the exports lost either way).
+DARKER = {"on black": 4}
 
 # A confirmed match: the 256-bit distance minus 80 times the thumbnails' correlation at most
 # this (identical images score -80). Chosen on benchmarks/accuracy.py's 231 photos: of the
@@ -292,22 +302,28 @@ def confirms(a: bytes, b: bytes) -> tuple[bool, float]:
 
 
 def judge(
-    variant: str, distance: int, threshold: int, mine: bytes | None, theirs: bytes | None
-) -> tuple[bool, float | None]:
+    variant: str, distance: int, threshold: int, mine: bytes | None, theirs: bytes | None,
+    keyed: str = "mine",
+) -> tuple[bool, float | None]:  # fmt: skip
     """Whether a candidate found by a query's `variant` at pHash `distance` is a duplicate, and
     the second stage's score (None when either side has no descriptor). The as-is query within
     the plain `threshold` matches as a plain pHash index says, unless an image is near-constant;
     beyond it, and for every other variant, the descriptors must confirm (a wide key's
-    beyond the threshold strictly: WIDE)."""
-    return judge_many(variant, [distance], threshold, mine, [theirs])[0]
+    beyond the threshold strictly: WIDE; a rendering on black no darker than its export:
+    DARKER). `keyed`: which side is the key named `variant`, "mine" (a query's key, a stored
+    key searched by a batch pass) or "theirs" (a stored key a query met: matching.by_keys)."""
+    return judge_many(variant, [distance], threshold, mine, [theirs], keyed)[0]
 
 
 def judge_many(
-    variant: str, distances, threshold: int, mine: bytes | None, theirs: list
-) -> list[tuple[bool, float | None]]:
+    variant: str, distances, threshold: int, mine: bytes | None, theirs: list,
+    keyed: str = "mine",
+) -> list[tuple[bool, float | None]]:  # fmt: skip
     """`judge` of one query against many candidates at once (a check meets hundreds at a
     wide reach): `distances` and `theirs` (descriptors or None) one per candidate. Stored
     descriptors of either layout are compared by their 49 bytes; a damaged one counts as none."""
+    if keyed not in ("mine", "theirs"):
+        raise ValueError(f"'keyed' must be 'mine' or 'theirs', got {keyed!r}")
     import numpy as np
 
     mine, theirs = core(mine), [core(t) for t in theirs]
@@ -327,11 +343,15 @@ def judge_many(
     elif known:
         table = _table([theirs[k] for k in known])
         ok, scores = _compare(mine, table)
+        # their thumbnails' cells less mine
+        greys = table[:, 33:].astype(np.int16) - np.frombuffer(mine, np.uint8)[33:]
         if variant in WIDE:  # beyond the threshold: the strict confirmation
             limit, most = WIDE[variant]
             near = np.asarray(distances)[known] <= threshold
-            greys = np.abs(table[:, 33:].astype(np.int16) - np.frombuffer(mine, np.uint8)[33:])
-            ok &= near | ((scores <= limit) & (greys.max(axis=1) <= most))
+            ok &= near | ((scores <= limit) & (np.abs(greys).max(axis=1) <= most))
+        if variant in DARKER:  # the key minus the export, in each cell
+            below = greys if keyed == "theirs" else -greys
+            ok &= below.max(axis=1) <= DARKER[variant]
         plain_ok = plain[known] & (table[:, 32] >= LOW_QUALITY) & (not flat(mine))
         for k, o, p, sc in zip(known, ok.tolist(), plain_ok.tolist(), scores.tolist()):
             out[k] = (o or p, sc)

@@ -76,7 +76,9 @@ def by_keys(image: Image, found: list, records: dict[str, Image], radius: int) -
     for name in sorted({n for _, n, _ in found}):
         hits = [(id, d) for id, n, d in found if n == name and id in records]
         theirs = [_key(records[id].descriptor, name) for id, _ in hits]
-        verdicts = judge_many(name, [d for _, d in hits], radius, image.descriptor, theirs)
+        verdicts = judge_many(
+            name, [d for _, d in hits], radius, image.descriptor, theirs, keyed="theirs"
+        )
         out += [
             Match(id, d, records[id].path, score, name)
             for (id, d), (ok, score) in zip(hits, verdicts)
