@@ -107,7 +107,7 @@ def check_row(index, image: Image, records: dict[str, Image]) -> tuple[dict, dic
         hits = [(0, id, d) for n, id, d in found if n == k]
         for _, id, d in hits:
             cand[part_of(entry[0], d, t)].add(int(id))
-        for m in matching.confirmed([entry], hits, records, t):
+        for m in matching.confirmed([entry], hits, records, t, image.descriptor):
             conf[part_of(m.variant, m.distance, t)].add(int(m.id))
     for name in {n for _, n, _ in keyed}:
         mine = [k for k in keyed if k[1] == name]

@@ -73,17 +73,20 @@ WIDE = {
     "on black, small": (0, 6), "alpha dropped, small": (0, 6), "unboxed": (-30, 24),
 }  # fmt: skip
 WIDE_KEYS = frozenset(WIDE)
-# A rendering on black shows each pixel's grey times its opacity: the darkest any export of the
-# source shows it (flattened on black; its alpha dropped shows the colours at full opacity, over
-# what lies under transparent pixels). So an export of the source is nowhere darker than this
-# key beyond its encoding's rounding: no cell of its 4x4 thumbnail more than DARKER[name] grey
-# levels below the key's, at any distance. Measured on the corpus of
-# docs/accuracy-beyond-photos.md ("One run"): the source's own exports at most 2 below; of
-# 994 false matches by the key (990 two Oxygen icons of one template, a transparent original
-# and the other's black or alpha-dropped export), 859 are darker than it by 7 to 88 levels
-# where the other icon's emblem is. At 4, 904, but a crop 10% of a flag the key alone finds
-# (6 below, its cells moved by the crop) is lost; no export is lost at 2 to 6.
-DARKER = {"on black": 6}
+# A rendering on black shows each pixel's grey times its opacity, and the picture on white (what
+# the source's hash and descriptor are of, when it keeps this key) that plus white where it is
+# transparent: any export of the source (flattened on black or on another colour; its alpha
+# dropped, showing the colours at full opacity over what lies under transparent pixels) shows
+# each pixel between the two. So, cell by cell of the 4x4 thumbnails (means of the same pixels),
+# an export is no more than BETWEEN[name][0] grey levels below the key and no more than
+# BETWEEN[name][1] above the source's own picture, at any distance. Measured on the corpus of
+# docs/accuracy-beyond-photos.md ("One run"): the source's own exports at most 2 below and 2
+# above; the 994 false matches by the key (990 two Oxygen icons of one template, a transparent
+# original and the other's black or alpha-dropped export) lie 7 to 88 levels below the key or
+# up to 88 above the picture where the other icon's emblem is: at (6, 6) none is left, at
+# (6, 8) 6. Below the key alone at 4: a crop 10% of a flag the key alone finds is lost (6
+# below, its cells moved by the crop).
+BETWEEN = {"on black": (6, 6)}
 
 # A confirmed match: the 256-bit distance minus 80 times the thumbnails' correlation at most
 # this (identical images score -80). Chosen on benchmarks/accuracy.py's 231 photos: of the
@@ -304,25 +307,29 @@ def confirms(a: bytes, b: bytes) -> tuple[bool, float]:
 
 def judge(
     variant: str, distance: int, threshold: int, mine: bytes | None, theirs: bytes | None,
-    keyed: str = "mine",
+    keyed: str = "mine", source: bytes | None = None,
 ) -> tuple[bool, float | None]:  # fmt: skip
     """Whether a candidate found by a query's `variant` at pHash `distance` is a duplicate, and
     the second stage's score (None when either side has no descriptor). The as-is query within
     the plain `threshold` matches as a plain pHash index says, unless an image is near-constant;
     beyond it, and for every other variant, the descriptors must confirm (a wide key's
     beyond the threshold strictly: WIDE; a rendering on black no darker than its export:
-    DARKER). `keyed`: which side is the key named `variant`, "mine" (a query's key, a stored
-    key searched by a batch pass) or "theirs" (a stored key a query met: matching.by_keys)."""
-    return judge_many(variant, [distance], threshold, mine, [theirs], keyed)[0]
+    BETWEEN). `keyed`: which side is the key named `variant`, "mine" (a query's key, a stored
+    key searched by a batch pass) or "theirs" (a stored key a query met: matching.by_keys);
+    `source`: the stored descriptor of the image whose key it is (None: not known, the
+    picture's bound left out)."""
+    sources = source if keyed == "mine" else [source]
+    return judge_many(variant, [distance], threshold, mine, [theirs], keyed, sources)[0]
 
 
 def judge_many(
     variant: str, distances, threshold: int, mine: bytes | None, theirs: list,
-    keyed: str = "mine",
+    keyed: str = "mine", source=None,
 ) -> list[tuple[bool, float | None]]:  # fmt: skip
     """`judge` of one query against many candidates at once (a check meets hundreds at a
-    wide reach): `distances` and `theirs` (descriptors or None) one per candidate. Stored
-    descriptors of either layout are compared by their 49 bytes; a damaged one counts as none."""
+    wide reach): `distances` and `theirs` (descriptors or None) one per candidate, and for
+    keys of theirs (`keyed` "theirs") `source` a list too (or None). Stored descriptors of
+    either layout are compared by their 49 bytes; a damaged one counts as none."""
     if keyed not in ("mine", "theirs"):
         raise ValueError(f"'keyed' must be 'mine' or 'theirs', got {keyed!r}")
     import numpy as np
@@ -350,13 +357,32 @@ def judge_many(
             limit, most = WIDE[variant]
             near = np.asarray(distances)[known] <= threshold
             ok &= near | ((scores <= limit) & (np.abs(greys).max(axis=1) <= most))
-        if variant in DARKER:  # the key minus the export, in each cell
-            below = greys if keyed == "theirs" else -greys
-            ok &= below.max(axis=1) <= DARKER[variant]
+        if variant in BETWEEN:
+            seen = source if keyed == "mine" else [source and source[k] for k in known]
+            ok &= _between(BETWEEN[variant], greys, keyed, mine, table, seen)
         plain_ok = plain[known] & (table[:, 32] >= LOW_QUALITY) & (not flat(mine))
         for k, o, p, sc in zip(known, ok.tolist(), plain_ok.tolist(), scores.tolist()):
             out[k] = (o or p, sc)
     return out
+
+
+def _between(limits, greys, keyed: str, mine: bytes, table, source) -> np.ndarray:
+    """Whether each candidate lies between a rendering key and its source's picture (BETWEEN):
+    `greys` their thumbnails' cells less mine (`table`'s rows less `mine`), `source` the
+    key's image's stored descriptor (keyed "mine") or one per row (None where not known)."""
+    import numpy as np
+
+    below, above = limits
+    ok = (greys if keyed == "theirs" else -greys).max(axis=1) <= below
+    if keyed == "mine":
+        source = [source] * len(table)
+    seen = [core(s) for s in source] if source is not None else [None] * len(table)
+    known = [k for k, s in enumerate(seen) if s is not None]
+    if known:
+        export = table[known, 33:] if keyed == "mine" else np.frombuffer(mine, np.uint8)[33:]
+        over = export.astype(np.int16) - _table([seen[k] for k in known])[:, 33:]
+        ok[known] &= over.max(axis=1) <= above
+    return ok
 
 
 def key_radius(name: str, threshold: int, reach: int) -> int:

@@ -140,7 +140,7 @@ def judge_hits(
         query = found[k]
         verdicts = descriptor.judge_many(
             query.variant, [d for _, d, _ in hits], threshold, query.descriptor,
-            [t for _, _, t in hits],
+            [t for _, _, t in hits], source=stored.get(query.id),
         )  # fmt: skip
         links += [_link(query, id, d, s) for (id, d, _), (ok, s) in zip(hits, verdicts) if ok]
     return links

@@ -424,7 +424,10 @@ class Index:
         records = {id: read[id] for id in wanted if id in read}
         records.update(self.store.find(wanted - set(records)))
         return best(
-            [*confirmed(asked, found, records, radius), *by_keys(image, keyed, records, radius)]
+            [
+                *confirmed(asked, found, records, radius, image.descriptor),
+                *by_keys(image, keyed, records, radius),
+            ]
         )
 
     def _search(self, queries: list, records: dict) -> list[tuple[int, str, int]]:

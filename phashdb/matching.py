@@ -49,17 +49,19 @@ def queries(image: Image, variants: tuple, radius: int, reach: int, flips: bool)
     return out
 
 
-def confirmed(queries: list, found: list, records: dict[str, Image], radius: int) -> list[Match]:
+def confirmed(
+    queries: list, found: list, records: dict[str, Image], radius: int, source: bytes | None = None
+) -> list[Match]:
     """The stored images (`records`) that the searches `queries` found (as (query number, id,
     distance)) and the second stage confirms (phashdb.descriptor.judge_many): as-is within
     `radius` as a plain pHash index says, else when the descriptors agree. Each stored image
-    once, by its closest way of matching, best first."""
+    once, by its closest way of matching, best first. `source`: the stored descriptor of the
+    image whose searches they are (its keys' bounds: descriptor.BETWEEN)."""
     best: dict[str, Match] = {}
     for q, (name, _, mine, _) in enumerate(queries):
         hits = [(id, d) for n, id, d in found if n == q and id in records]
-        verdicts = judge_many(
-            name, [d for _, d in hits], radius, mine, [records[id].descriptor for id, _ in hits]
-        )
+        theirs = [records[id].descriptor for id, _ in hits]
+        verdicts = judge_many(name, [d for _, d in hits], radius, mine, theirs, source=source)
         for (id, d), (ok, score) in zip(hits, verdicts):
             match = Match(id, d, records[id].path, score, name)
             if ok and (id not in best or match.rank() < best[id].rank()):
@@ -76,8 +78,9 @@ def by_keys(image: Image, found: list, records: dict[str, Image], radius: int) -
     for name in sorted({n for _, n, _ in found}):
         hits = [(id, d) for id, n, d in found if n == name and id in records]
         theirs = [_key(records[id].descriptor, name) for id, _ in hits]
+        sources = [records[id].descriptor for id, _ in hits]
         verdicts = judge_many(
-            name, [d for _, d in hits], radius, image.descriptor, theirs, keyed="theirs"
+            name, [d for _, d in hits], radius, image.descriptor, theirs, "theirs", sources
         )
         out += [
             Match(id, d, records[id].path, score, name)

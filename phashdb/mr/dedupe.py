@@ -70,6 +70,7 @@ class MRDedupe(CountsInput):
         import base64
 
         from phashdb.bands import flip_masks
+        from phashdb.descriptor import BETWEEN, core
         from phashdb.grouping import NAMES, queries
 
         id, hex_hash, *rest = line.rstrip("\n").split("\t")
@@ -82,7 +83,10 @@ class MRDedupe(CountsInput):
         for n, query in enumerate(found):
             # Strings, not lists: JSON encodes a string in one C call (lists cost 3x, most of
             # the map's time).
-            mine = "-" if query.descriptor is None else base64.b64encode(query.descriptor).decode()
+            mine = query.descriptor
+            if query.variant in BETWEEN and mine is not None:  # its source's bound goes with it
+                mine += core(stored) or b""
+            mine = "-" if mine is None else base64.b64encode(mine).decode()
             entry = f"{NAMES.index(query.variant)} {query.hash:016x} {mine} {id}"
             for band, (width, r, shift) in enumerate(
                 zip(self.layout.widths, self.probe_radii(query.radius), self.layout.shifts)
@@ -103,6 +107,7 @@ class MRDedupe(CountsInput):
         import numpy as np
 
         from phashdb.bands import distances
+        from phashdb.descriptor import SIZE
         from phashdb.grouping import NAMES, Query, band_tables, judge_hits, radius_of
 
         if key.startswith("decided "):
@@ -115,6 +120,8 @@ class MRDedupe(CountsInput):
             kind, n, hex_hash, mine, id = entry.split(" ", 4)
             h, n = int(hex_hash, 16), int(n)
             mine = None if mine == "-" else base64.b64decode(mine)
+            if mine is not None and len(mine) == 2 * SIZE:  # a key and its source (BETWEEN)
+                mine, stored[id] = mine[:SIZE], mine[SIZE:]
             if kind == "h":
                 homes.append((id, h))
                 if mine is not None:
