@@ -1,15 +1,17 @@
-"""The rendering keys' matches, one pair at a time, with what might tell a copy from another
-image: every (query row, stored row) pair that a transparent source's rendering keys
-(phashdb.renderings: "on black", "alpha dropped", and their small names) put within reach, both
-ways (a stored key met by the query as-is; the query's own key meeting the stored hash), on the
-library's records of benchmarks/beyond_library.py (accuracy.py --beyond --records).
+"""The rendering keys' matches pair by pair, and what tells a copy from another image: every
+(query row, stored row) pair a transparent source's key "on black" (phashdb.renderings) puts
+within the threshold, both ways (a stored key met by the query as-is; the query's own key
+meeting a stored row as-is), on the library's records of benchmarks/beyond_library.py
+(`accuracy.py --beyond` keeps them in --records).
 
-    python benchmarks/key_pairs.py HASHED.npz RECORDS.npz [--rule NAME ...]
+    python benchmarks/key_pairs.py HASHED.npz RECORDS.npz
 
-For each rule (descriptor.KEY_RULES's candidates, by name) it prints what the keys confirm:
-the copies of their own source (each export against its source's keys; each transparent
-original's keys against its own stored black export) and the false matches (pairs of distinct
-images), and how many of each the rule refuses that nothing but a rendering key confirms.
+Prints, for the second stage's confirmation (descriptor.confirms, the rule before issue 24's
+bounds) and then for bounds (below, above) of descriptor.BETWEEN's kind (the other image's
+thumbnail at most `below` grey levels under the key's in any cell, at most `above` over the
+key's source's own picture on white), the false matches the key confirms (pairs of distinct
+images) and the copies of the key's own image it no longer confirms, by edit (whether another
+part of a check finds them is the one run's: benchmarks/accuracy.py --beyond).
 """
 
 from __future__ import annotations
@@ -18,91 +20,68 @@ import argparse
 from collections import Counter
 
 import numpy as np
-from beyond_match import REACH, T
+from beyond_match import T
 from beyond_pairs import STORED_EDITS
 
 from phashdb import descriptor
-from phashdb.renderings import NAMES, SMALL_NAMES
 
-RENDERINGS = (*NAMES, *SMALL_NAMES.values())
-
-
-def load(hashed: str, records: str):
-    z, r = np.load(hashed), np.load(records)
-    blobs = [bytes(d[:n]) for d, n in zip(r["descriptor"], r["length"])]
-    return z, r["hash"].astype(np.uint64), blobs
+NAME = "on black"
+LIMITS = [(255, 255), (2, 255), (4, 255), (6, 255), (6, 4), (6, 6), (6, 8), (6, 12), (4, 8)]
 
 
-def pairs(z, hashes: np.ndarray, blobs: list[bytes]) -> list[tuple]:
-    """(query row, stored row, direction, key name, distance, query descriptor, stored
-    descriptor) of every rendering key's candidate: direction "stored" (the stored row's key
-    against the query as-is) or "query" (the query's key against the stored row as-is)."""
+def key_pairs(z, hashes: np.ndarray, blobs: list[bytes]) -> list[tuple]:
+    """(query row, stored row, the row whose key it is, key descriptor, other descriptor) of
+    every key NAME's candidate within the threshold."""
     names = [str(n) for n in z["edit_names"]]
-    image = z["image"]
     stored = np.nonzero(np.isin(z["edit"], [names.index(n) for n in STORED_EDITS]))[0]
+    is_stored = np.zeros(len(blobs), bool)
+    is_stored[stored] = True
     out = []
     for row, blob in enumerate(blobs):
         for key in descriptor.stored_keys(blob):
-            if key.name not in RENDERINGS:
+            if key.name != NAME:
                 continue
-            radius = descriptor.key_radius(key.name, T, REACH)
-            kh = np.uint64(key.hash)
-            # as a stored key (row is a stored original) against every query row
-            if row in set(stored.tolist()):
-                d = np.bitwise_count(hashes ^ kh)
-                for q in np.nonzero(d <= radius)[0].tolist():
-                    if q != row:
-                        out.append((q, row, "stored", key.name, int(d[q]), blobs[q][:49], key.descriptor))
-            # as the query's key against every stored row as-is
-            d = np.bitwise_count(hashes[stored] ^ kh)
-            for s in stored[d <= radius].tolist():
-                if s != row:
-                    out.append((row, s, "query", key.name, int(d[stored == s][0]), key.descriptor, blobs[s][:49]))
+            near = np.bitwise_count(hashes ^ np.uint64(key.hash)) <= T
+            others = np.nonzero(near)[0]
+            if is_stored[row]:  # a stored key, met by every query row as-is
+                out += [(q, row, row, key.descriptor, blobs[q][:49]) for q in others if q != row]
+            # the row's own key as a query, against every stored row as-is
+            out += [(row, s, row, key.descriptor, blobs[s][:49]) for s in others[is_stored[others]] if s != row]  # fmt: skip
     return out
-
-
-def features(p: list[tuple]) -> dict[str, np.ndarray]:
-    q = np.array([np.frombuffer(x[5], np.uint8) for x in p])
-    s = np.array([np.frombuffer(x[6], np.uint8) for x in p])
-    bits = np.bitwise_count(q[:, :32] ^ s[:, :32]).sum(axis=1)
-    ok = []
-    scores = []
-    for x in p:
-        keyed = "theirs" if x[2] == "stored" else "mine"
-        o, sc = descriptor.judge(x[3], x[4], T, x[5], x[6], keyed)
-        ok.append(o)
-        scores.append(sc)
-    greys = np.abs(q[:, 33:].astype(int) - s[:, 33:]).max(axis=1)
-    mean_grey = np.abs(q[:, 33:].astype(int) - s[:, 33:]).mean(axis=1)
-    return {
-        "ok": np.array(ok), "score": np.array(scores, float), "bits": bits, "greys": greys,
-        "mean_grey": mean_grey, "dist": np.array([x[4] for x in p]),
-        "qual_q": q[:, 32], "qual_s": s[:, 32],
-        "dark_q": (q[:, 33:] <= 24).sum(axis=1), "dark_s": (s[:, 33:] <= 24).sum(axis=1),
-    }  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("hashed")
     ap.add_argument("records")
-    ap.add_argument("--save")
     args = ap.parse_args()
-    z, hashes, blobs = load(args.hashed, args.records)
-    p = pairs(z, hashes, blobs)
-    f = features(p)
+    z, r = np.load(args.hashed), np.load(args.records)
+    blobs = [bytes(d[:n]) for d, n in zip(r["descriptor"], r["length"])]
+    pairs = key_pairs(z, r["hash"].astype(np.uint64), blobs)
     image, edit = z["image"], z["edit"]
     names = [str(n) for n in z["edit_names"]]
-    same = np.array([image[a] == image[b] for a, b, *_ in p])
-    print(len(p), "candidates;", int(f["ok"].sum()), "confirmed;", int((f["ok"] & same).sum()), "own")
-    print(Counter((x[2], x[3], bool(o), bool(s)) for x, o, s in zip(p, f["ok"], same)))
-    if args.save:
-        np.savez(args.save, q=np.array([x[0] for x in p]), s=np.array([x[1] for x in p]),
-                 direction=np.array([x[2] for x in p]), name=np.array([x[3] for x in p]),
-                 same=same, qedit=edit[[x[0] for x in p]], sedit=edit[[x[1] for x in p]],
-                 qd=np.array([np.frombuffer(x[5], np.uint8) for x in p]),
-                 sd=np.array([np.frombuffer(x[6], np.uint8) for x in p]), **f)  # fmt: skip
-    del names
+    key = np.array([np.frombuffer(p[3], np.uint8) for p in pairs])
+    other = np.array([np.frombuffer(p[4], np.uint8) for p in pairs])
+    seen = np.array([np.frombuffer(blobs[p[2]][:49], np.uint8) for p in pairs])
+    ok = np.array([descriptor.confirms(p[4], p[3])[0] for p in pairs])
+    below = (key[:, 33:].astype(int) - other[:, 33:]).max(axis=1)
+    above = (other[:, 33:].astype(int) - seen[:, 33:]).max(axis=1)
+    own = np.array([image[p[0]] == image[p[1]] for p in pairs])
+    # the copy's edit: the row that is not the key's
+    copy_edit = np.array([edit[p[1] if p[0] == p[2] else p[0]] for p in pairs])
+    exports = np.isin(copy_edit, [names.index("flattened on black"), names.index("alpha dropped")])
+    print(f"{len(pairs)} candidates of keys {NAME!r} within {T}; confirmed: {int((ok & own).sum())} "
+          f"of the key's own image ({int((ok & own & exports).sum())} its exports), "
+          f"{int((ok & ~own).sum())} of another (false)")  # fmt: skip
+    print(f"own exports: at most {below[ok & own & exports].max()} below the key, "
+          f"{above[ok & own & exports].max()} above the picture")  # fmt: skip
+    print("\n| bounds (below, above) | false matches | own copies no longer confirmed, by edit |")
+    print("|---|---|---|")
+    for b, a in LIMITS:
+        keep = ok & (below <= b) & (above <= a)
+        lost = Counter(names[e] for e in copy_edit[ok & own & ~keep])
+        label = "none (before)" if (b, a) == (255, 255) else f"({b}, {a})"
+        print(f"| {label} | {int((keep & ~own).sum())} | {dict(lost) or 0} |")
 
 
 if __name__ == "__main__":
