@@ -73,19 +73,14 @@ WIDE = {
     "on black, small": (0, 6), "alpha dropped, small": (0, 6), "unboxed": (-30, 24),
 }  # fmt: skip
 WIDE_KEYS = frozenset(WIDE)
-# A rendering on black shows each pixel's grey times its opacity, and the picture on white (what
-# the source's hash and descriptor are of, when it keeps this key) that plus white where it is
-# transparent: any export of the source (flattened on black or on another colour; its alpha
-# dropped, showing the colours at full opacity over what lies under transparent pixels) shows
-# each pixel between the two. So, cell by cell of the 4x4 thumbnails (means of the same pixels),
-# an export is no more than BETWEEN[name][0] grey levels below the key and no more than
-# BETWEEN[name][1] above the source's own picture, at any distance. Measured on the corpus of
-# docs/accuracy-beyond-photos.md ("One run"): the source's own exports at most 2 below and 2
-# above; the 994 false matches by the key (990 two Oxygen icons of one template, a transparent
-# original and the other's black or alpha-dropped export) lie 7 to 88 levels below the key or
-# up to 88 above the picture where the other icon's emblem is: at (6, 8) 6 are left, at (6, 6)
-# none, but a crop 10% that only the key finds is lost (its cells moved by the crop), as one
-# is at (4, 8) (a flag, 6 below).
+# A rendering on black shows each pixel's grey times its opacity, the picture on white (the
+# source's hash and descriptor, when it keeps this key) that plus white where it is transparent,
+# and any export of the source (on black or another colour, or its alpha dropped) each pixel
+# between the two. So, cell by cell of the thumbnails, an export lies at most BETWEEN[name][0]
+# grey levels below the key and BETWEEN[name][1] above the source's picture. On the corpus of
+# docs/accuracy-beyond-photos.md the exports lay within 2 of both; of the key's 994 false
+# matches (two icons of one template; their emblems differ) 6 are left at (6, 8); at (6, 6)
+# none, but a crop 10% only the key finds is lost ("Bounds of a key on black").
 BETWEEN = {"on black": (6, 8)}
 
 # A confirmed match: the 256-bit distance minus 80 times the thumbnails' correlation at most
@@ -313,11 +308,10 @@ def judge(
     the second stage's score (None when either side has no descriptor). The as-is query within
     the plain `threshold` matches as a plain pHash index says, unless an image is near-constant;
     beyond it, and for every other variant, the descriptors must confirm (a wide key's
-    beyond the threshold strictly: WIDE; a rendering on black no darker than its export:
-    BETWEEN). `keyed`: which side is the key named `variant`, "mine" (a query's key, a stored
-    key searched by a batch pass) or "theirs" (a stored key a query met: matching.by_keys);
-    `source`: the stored descriptor of the image whose key it is (None: not known, the
-    picture's bound left out)."""
+    beyond the threshold strictly: WIDE; a key on black within bounds: BETWEEN). `keyed`: the
+    side holding the key named `variant`, "mine" (a query's key, a stored key a batch pass
+    searches) or "theirs" (a stored key the query met); `source`: the stored descriptor of
+    the image whose key it is (None: not known, that bound left out)."""
     sources = source if keyed == "mine" else [source]
     return judge_many(variant, [distance], threshold, mine, [theirs], keyed, sources)[0]
 
@@ -374,9 +368,7 @@ def _between(limits, greys, keyed: str, mine: bytes, table, source) -> np.ndarra
 
     below, above = limits
     ok = (greys if keyed == "theirs" else -greys).max(axis=1) <= below
-    if keyed == "mine":
-        source = [source] * len(table)
-    seen = [core(s) for s in source] if source is not None else [None] * len(table)
+    seen = [core(s) for s in ([source] * len(table) if keyed == "mine" else source)]
     known = [k for k, s in enumerate(seen) if s is not None]
     if known:
         export = table[known, 33:] if keyed == "mine" else np.frombuffer(mine, np.uint8)[33:]

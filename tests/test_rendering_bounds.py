@@ -56,7 +56,8 @@ def test_the_other_icons_export_lies_outside_the_bounds_the_own_exports_within(m
         below = max(k - t for k, t in zip(key.descriptor[33:], theirs.descriptor[33:]))
         above = max(t - p for t, p in zip(theirs.descriptor[33:], picture[33:49]))
         assert (below > below_most, above > above_most) == (
-            bound == "below the key", bound == "above the picture"
+            bound == "below the key",
+            bound == "above the picture",
         ), name
         # refused whichever side holds the key; the icon's own exports are not
         assert not _judged(key, theirs, distance, picture), name
@@ -70,7 +71,9 @@ def _judged(key, other, distance: int, source: bytes) -> bool:
     theirs = descriptor.judge(
         "on black", distance, 8, other.descriptor, key.descriptor, "theirs", source
     )  # fmt: skip
-    mine = descriptor.judge("on black", distance, 8, key.descriptor, other.descriptor, "mine", source)
+    mine = descriptor.judge(
+        "on black", distance, 8, key.descriptor, other.descriptor, "mine", source
+    )
     assert theirs == mine
     return theirs[0]
 
