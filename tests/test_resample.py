@@ -59,6 +59,19 @@ def test_random_pixels_every_size_down_and_up(side, filter):
         assert in_c(grey, size, filter) == pillows(grey, size, filter), size
 
 
+@pytest.mark.parametrize("filter", FILTERS, ids=lambda f: f.name)
+def test_windows_that_repeat_share_their_weights_as_pillow_computes_them(filter):
+    """A side reduced by a whole or simple factor (960 -> 32: every window 30 pixels on) has its
+    windows weighed once and copied; sides a pixel off, regions offset by a fraction, and windows
+    cut short by the image's edges are weighed apart. Pillow's bytes every time."""
+    for width in (960, 961, 959, 1000, 1008, 800):
+        grey = noise(width, 40, seed=width)
+        for box in (None, (0.25, 0, width - 0.25, 40), (1, 0, width - 3, 40), (0, 0, 480, 40)):
+            for size in ((32, 40), (25, 40), (33, 40), (320, 40)):
+                assert in_c(grey, size, filter, box) == pillows(grey, size, filter, box), (
+                    width, box, size)
+
+
 @pytest.mark.parametrize("name", PHOTO_NAMES)
 def test_real_photos(name):
     grey = skimage_photo(name).convert("L")
