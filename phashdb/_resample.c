@@ -381,6 +381,19 @@ end:
     return failed;
 }
 
+/* Pillow's resize of a checked job: a whole-pixel box of the output's size is a crop, as in
+ * Pillow. 0 on success, -1 out of memory. */
+static int resize(const Job *j) {
+    if (j->box[0] - (int)j->box[0] == 0 && j->box[2] - j->box[0] == j->xsize &&
+        j->box[1] - (int)j->box[1] == 0 && j->box[3] - j->box[1] == j->ysize) {
+        for (int y = 0; y < j->ysize; y++)
+            memcpy(j->out + (size_t)y * j->xsize,
+                   j->in + (size_t)(y + (int)j->box[1]) * j->width + (int)j->box[0], j->xsize);
+        return 0;
+    }
+    return resample_job(j);
+}
+
 /* The pixels of `source`: a buffer of width * height bytes, or an Arrow array capsule of as
  * many uint8 values with no nulls. 0 on success, -1 with an exception set. */
 static int pixels_of(PyObject *source, Py_ssize_t count, Py_buffer *view, const uint8_t **data) {
@@ -450,14 +463,56 @@ static PyObject *resample(PyObject *self, PyObject *args) {
     j.out = (uint8_t *)PyBytes_AS_STRING(out);
     int failed = 0;
     Py_BEGIN_ALLOW_THREADS;
-    /* a whole-pixel box of the output's size is a crop, as in Pillow */
-    if (j.box[0] - (int)j.box[0] == 0 && j.box[2] - j.box[0] == j.xsize &&
-        j.box[1] - (int)j.box[1] == 0 && j.box[3] - j.box[1] == j.ysize) {
-        for (int y = 0; y < j.ysize; y++)
-            memcpy(j.out + (size_t)y * j.xsize,
-                   j.in + (size_t)(y + (int)j.box[1]) * j.width + (int)j.box[0], j.xsize);
-    } else {
-        failed = resample_job(&j);
+    failed = resize(&j);
+    Py_END_ALLOW_THREADS;
+    if (failed) {
+        Py_CLEAR(out);
+        PyErr_NoMemory();
+    }
+end:
+    if (view.obj)
+        PyBuffer_Release(&view);
+    return out;
+}
+
+/* edges(source, width, height, w, h) -> bytes: the top row, bottom row, left column and right
+ * column of the image reduced to w x h by the BOX filter, each reduced from the strip along its
+ * edge alone (phashdb.border), in one call: the strips' boxes as phashdb.border's Python gave
+ * them, doubles made floats as resample's arguments are. */
+static PyObject *edges(PyObject *self, PyObject *args) {
+    PyObject *source;
+    int width, height, w, h;
+    if (!PyArg_ParseTuple(args, "Oiiii", &source, &width, &height, &w, &h))
+        return NULL;
+    if (width < 3 || height < 3 || w < 1 || h < 1 || w > width || h > height) {
+        PyErr_Format(PyExc_ValueError, "'size' must be within the image, of 3 pixels or more a side");
+        return NULL;
+    }
+    double fx = (double)width / w, fy = (double)height / h;
+    const float boxes[4][4] = {
+        {0, 0, (float)width, (float)fy},
+        {0, (float)(height - fy), (float)width, (float)height},
+        {0, 0, (float)fx, (float)height},
+        {(float)(width - fx), 0, (float)width, (float)height},
+    };
+    const int sizes[4][2] = {{w, 1}, {w, 1}, {1, h}, {1, h}};
+    Job j = {.width = width, .height = height, .filter = &FILTERS[4]};
+    Py_buffer view;
+    if (pixels_of(source, (Py_ssize_t)width * height, &view, &j.in) < 0)
+        return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, 2 * ((Py_ssize_t)w + h));
+    int failed = 0;
+    if (out == NULL)
+        goto end;
+    uint8_t *o = (uint8_t *)PyBytes_AS_STRING(out);
+    Py_BEGIN_ALLOW_THREADS;
+    for (int s = 0; s < 4 && !failed; s++) {
+        j.xsize = sizes[s][0];
+        j.ysize = sizes[s][1];
+        memcpy(j.box, boxes[s], sizeof j.box);
+        j.out = o;
+        o += j.xsize * j.ysize;
+        failed = resize(&j);
     }
     Py_END_ALLOW_THREADS;
     if (failed) {
@@ -472,6 +527,7 @@ end:
 
 static PyMethodDef methods[] = {
     {"resample", resample, METH_VARARGS, "Pillow's resize of an 8-bit greyscale image."},
+    {"edges", edges, METH_VARARGS, "The edges of an 8-bit greyscale image's BOX reduction."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -233,3 +233,22 @@ def test_a_box_of_nan_or_beyond_any_image_is_pillows_answer(box):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr  # in a subprocess: a crash is seen as one
     assert done.stdout.strip() in ("box must be finite numbers", "box can't be empty")
+
+
+@pytest.mark.parametrize("side", [(3, 3), (960, 640), (1001, 333), (4000, 3), (131, 4097)])
+def test_the_four_edge_strips_in_one_call_are_pillows_resize_of_each(side, monkeypatch):
+    """resample.edges: the strips along the four edges reduced by BOX in one call into C, the
+    bytes Pillow's resize gives each strip's box; and without the C code, Pillow's own."""
+    grey = noise(*side, seed=side[0])
+    width, height = side
+    for size in [(min(128, width), min(128, height)), (min(256, width), min(256, height)),
+                 (min(3, width), min(2, height))]:  # fmt: skip
+        w, h = size
+        fx, fy = width / w, height / h
+        boxes = [((w, 1), (0, 0, width, fy)), ((w, 1), (0, height - fy, width, height)),
+                 ((1, h), (0, 0, fx, height)), ((1, h), (width - fx, 0, width, height))]  # fmt: skip
+        want = b"".join(pillows(grey, s, Image.Resampling.BOX, b) for s, b in boxes)
+        assert resample.edges(grey, size).tobytes() == want, size
+        with monkeypatch.context() as m:
+            m.setattr(resample, "_resample", None)
+            assert resample.edges(grey, size).tobytes() == want, size
