@@ -67,38 +67,51 @@ static int unfilter_row(int filter, unsigned char *row, const unsigned char *up,
     return -1;
 }
 
-/* unfilter(data, rows, row_bytes, bpp): data is rows * (1 + row_bytes) bytes, each row its
- * filter byte then its filtered bytes; the pixels come back, rows * row_bytes bytes. */
+/* Pillow's convert("L") of RGB pixels (Convert.c, rgb2l: ITU-R 601-2 luma in fixed point). */
+static void luma(unsigned char *out, const unsigned char *rgb, Py_ssize_t width) {
+    for (Py_ssize_t x = 0; x < width; x++, rgb += 3)
+        out[x] = (unsigned char)((rgb[0] * 19595 + rgb[1] * 38470 + rgb[2] * 7471 + 0x8000) >> 16);
+}
+
+/* unfilter(data, rows, row_bytes, bpp, grey=False): data is rows * (1 + row_bytes) bytes, each
+ * row its filter byte then its filtered bytes; the pixels come back, rows * row_bytes bytes, or
+ * with `grey` (RGB only: bpp 3) their greyscale, rows * row_bytes / 3 bytes, each row converted
+ * as it is unfiltered: two rows of colour held, not the image's. */
 static PyObject *unfilter(PyObject *self, PyObject *args) {
     Py_buffer data;
     Py_ssize_t rows, row_bytes, bpp, size;
-    if (!PyArg_ParseTuple(args, "y*nnn", &data, &rows, &row_bytes, &bpp))
+    int grey = 0;
+    if (!PyArg_ParseTuple(args, "y*nnn|p", &data, &rows, &row_bytes, &bpp, &grey))
         return NULL;
     /* the product checked, not trusted: one that wraps could match a short buffer */
     if (rows < 0 || row_bytes < 0 || bpp < 1 || bpp > 4 || row_bytes % bpp ||
         row_bytes == PY_SSIZE_T_MAX || __builtin_mul_overflow(rows, 1 + row_bytes, &size) ||
-        data.len != size) {
+        data.len != size || (grey && bpp != 3)) {
         PyBuffer_Release(&data);
         PyErr_SetString(PyExc_ValueError,
-                        "'data' must be rows * (1 + row_bytes) bytes, of 1 to 4 bytes a pixel");
+                        "'data' must be rows * (1 + row_bytes) bytes, of 1 to 4 bytes a pixel "
+                        "(3 for grey)");
         return NULL;
     }
-    PyObject *out = PyBytes_FromStringAndSize(NULL, rows * row_bytes);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, rows * (grey ? row_bytes / 3 : row_bytes));
     if (out == NULL) {
         PyBuffer_Release(&data);
         return NULL;
     }
     const unsigned char *in = data.buf;
     unsigned char *pixels = (unsigned char *)PyBytes_AS_STRING(out);
-    /* the row above the first; none for no rows, whatever their claimed width */
-    unsigned char *zeros = rows ? calloc((size_t)row_bytes + 1, 1) : NULL;
+    /* the row above the first (none for no rows, whatever their claimed width), and with
+     * `grey` the two rows of colour unfiltered in turn */
+    unsigned char *zeros = rows ? calloc((size_t)row_bytes * (grey ? 3 : 1) + 1, 1) : NULL;
     int bad = rows && zeros == NULL ? -2 : 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t y = 0; y < rows && !bad; y++) {
-        unsigned char *row = pixels + y * row_bytes;
+        unsigned char *row = grey ? zeros + row_bytes * (1 + y % 2) : pixels + y * row_bytes;
+        unsigned char *up = !y ? zeros : grey ? zeros + row_bytes * (1 + (y + 1) % 2) : row - row_bytes;
         memcpy(row, in + y * (1 + row_bytes) + 1, (size_t)row_bytes);
-        bad = unfilter_row(in[y * (1 + row_bytes)], row, y ? row - row_bytes : zeros, row_bytes,
-                           bpp);
+        bad = unfilter_row(in[y * (1 + row_bytes)], row, up, row_bytes, bpp);
+        if (grey)
+            luma(pixels + y * (row_bytes / 3), row, row_bytes / 3);
     }
     Py_END_ALLOW_THREADS
     free(zeros);
