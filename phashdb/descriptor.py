@@ -308,33 +308,36 @@ def judge_many(
     """`judge` of one query against many candidates at once (a check meets hundreds at a
     wide reach): `distances` and `theirs` (descriptors or None) one per candidate. Stored
     descriptors of either layout are compared by their 49 bytes; a damaged one counts as none."""
+    return judge_pairs(variant, distances, threshold, [mine] * len(theirs), theirs)
+
+
+def judge_pairs(
+    variant: str, distances, threshold: int, mines: list, theirs: list
+) -> list[tuple[bool, float | None]]:
+    """`judge` of many pairs found by queries of one `variant` at once (a dedupe's every
+    query): pair k is the query's descriptor `mines[k]` against `theirs[k]` at `distances[k]`."""
     import numpy as np
 
-    mine, theirs = core(mine), [core(t) for t in theirs]
-    plain = (
-        np.asarray(distances) <= threshold
-        if variant == VARIANTS[0][0]
-        else np.zeros(len(theirs), bool)
-    )
-    known = [k for k, t in enumerate(theirs) if t is not None]
-    out = [(bool(p), None) for p in plain]
-    bare = [k for k, t in enumerate(theirs) if t is None]
-    for k in bare:  # hashes loaded bare: the plain threshold alone, never a near-constant query
-        out[k] = (bool(plain[k]) and not (mine is not None and flat(mine)), None)
-    if mine is None:
-        for k in known:
-            out[k] = (bool(plain[k]) and not flat(theirs[k]), None)
-    elif known:
-        table = _table([theirs[k] for k in known])
-        ok, scores = _compare(mine, table)
-        if variant in WIDE:  # beyond the threshold: the strict confirmation
-            limit, most = WIDE[variant]
-            near = np.asarray(distances)[known] <= threshold
-            greys = np.abs(table[:, 33:].astype(np.int16) - np.frombuffer(mine, np.uint8)[33:])
-            ok &= near | ((scores <= limit) & (greys.max(axis=1) <= most))
-        plain_ok = plain[known] & (table[:, 32] >= LOW_QUALITY) & (not flat(mine))
-        for k, o, p, sc in zip(known, ok.tolist(), plain_ok.tolist(), scores.tolist()):
-            out[k] = (o or p, sc)
+    mines, theirs = [core(m) for m in mines], [core(t) for t in theirs]
+    distances = np.asarray(distances)
+    plain = distances <= threshold if variant == VARIANTS[0][0] else np.zeros(len(theirs), bool)
+    # a pair without both descriptors: the plain threshold alone, never a near-constant image
+    out = [
+        (bool(p) and not (m is not None and flat(m)) and not (t is not None and flat(t)), None)
+        for p, m, t in zip(plain, mines, theirs)
+    ]
+    both = [k for k, (m, t) in enumerate(zip(mines, theirs)) if m is not None and t is not None]
+    if not both:
+        return out
+    mine, table = _table([mines[k] for k in both]), _table([theirs[k] for k in both])
+    ok, scores = _compare_rows(mine, table)
+    if variant in WIDE:  # beyond the threshold: the strict confirmation
+        limit, most = WIDE[variant]
+        greys = np.abs(table[:, 33:].astype(np.int16) - mine[:, 33:])
+        ok &= (distances[both] <= threshold) | ((scores <= limit) & (greys.max(axis=1) <= most))
+    plain_ok = plain[both] & (table[:, 32] >= LOW_QUALITY) & (mine[:, 32] >= LOW_QUALITY)
+    for k, o, p, sc in zip(both, ok.tolist(), plain_ok.tolist(), scores.tolist()):
+        out[k] = (o or p, sc)
     return out
 
 
@@ -361,13 +364,19 @@ def _compare(mine: bytes, theirs) -> tuple[np.ndarray, np.ndarray]:
     import numpy as np
 
     table = theirs if isinstance(theirs, np.ndarray) else _table([core(t) for t in theirs])
-    me = np.frombuffer(core(mine), dtype=np.uint8)
-    bits = np.bitwise_count(table[:, :32] ^ me[:32]).sum(axis=1, dtype=np.int64)
-    a = table[:, 33:].astype(np.float64)
-    b = me[33:].astype(np.float64)
-    ac, bc = a - a.mean(axis=1, keepdims=True), b - b.mean()
-    norm = np.sqrt((ac * ac).sum(axis=1) * (bc * bc).sum())
-    corr = np.divide(ac @ bc, norm, out=np.zeros(len(table)), where=norm > 0)
+    return _compare_rows(np.frombuffer(core(mine), dtype=np.uint8)[None], table)
+
+
+def _compare_rows(mine: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(confirmed, score) of each row of descriptors `mine` (a _table, or one row for all)
+    against the same row of `table`."""
+    import numpy as np
+
+    bits = np.bitwise_count(table[:, :32] ^ mine[:, :32]).sum(axis=1, dtype=np.int64)
+    a, b = table[:, 33:].astype(np.float64), mine[:, 33:].astype(np.float64)
+    ac, bc = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
+    norm = np.sqrt((ac * ac).sum(axis=1) * (bc * bc).sum(axis=1))
+    corr = np.divide((ac * bc).sum(axis=1), norm, out=np.zeros(len(table)), where=norm > 0)
     scores = bits - CORRELATION_WEIGHT * corr
-    shows = (table[:, 32] >= LOW_QUALITY) & (not flat(mine))
+    shows = (table[:, 32] >= LOW_QUALITY) & (mine[:, 32] >= LOW_QUALITY)
     return shows & (scores <= SCORE_LIMIT), scores
