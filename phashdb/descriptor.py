@@ -232,16 +232,17 @@ def stored_variants(hash: int, stored: bytes | None) -> tuple[Variant, ...]:
 
     if stored is None or len(stored) < STORED_SIZE or not _whole(stored):
         return ()
-    tail = stored[32:SIZE]
-    grid = np.frombuffer(stored, dtype=np.uint8, count=16, offset=33).reshape(4, 4)
+    quality = stored[32:33]
+    # every variant's thumbnail at once, its cells moved into place as `variants` moves them
+    greys = np.frombuffer(stored, np.uint8, count=16, offset=33)[_orders()[2][1:]].tobytes()
     out = [Variant(VARIANTS[0][0], hash, stored[:SIZE])]
-    for k, (name, *how) in enumerate(VARIANTS[1:]):
+    for k, (name, *_) in enumerate(VARIANTS[1:]):
         at = SIZE + k * VARIANT_SIZE
         out.append(
             Variant(
                 name,
                 int.from_bytes(stored[at : at + 8], "big"),
-                stored[at + 8 : at + VARIANT_SIZE] + tail[:1] + _undo(grid, *how).tobytes(),
+                stored[at + 8 : at + VARIANT_SIZE] + quality + greys[16 * k : 16 * k + 16],
             )
         )
     return tuple(out)
