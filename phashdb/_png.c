@@ -34,6 +34,34 @@ static inline void paeth_row(unsigned char *row, const unsigned char *up, Py_ssi
         }
 }
 
+/* Filter 4 on two rows at once, `r1` under `r0` (under `up`): each pixel of r1 follows the one
+ * of r0 above it within the same step, so the loop runs two chains of left neighbours where
+ * one row ran one (a PNG's rows are mostly Paeth; a row's chain is its whole cost). */
+static inline void paeth_pair(unsigned char *r0, const unsigned char *up, unsigned char *r1,
+                              Py_ssize_t n, const int bpp) {
+    int a0[4] = {0, 0, 0, 0}, c0[4] = {0, 0, 0, 0}, a1[4] = {0, 0, 0, 0}, c1[4] = {0, 0, 0, 0};
+    for (Py_ssize_t i = 0; i + bpp <= n; i += bpp)
+        for (int k = 0; k < bpp; k++) {
+            int b0 = up[i + k];
+            a0[k] = (r0[i + k] + paeth(a0[k], b0, c0[k])) & 0xff;
+            r0[i + k] = (unsigned char)a0[k];
+            c0[k] = b0;
+            a1[k] = (r1[i + k] + paeth(a1[k], a0[k], c1[k])) & 0xff;
+            r1[i + k] = (unsigned char)a1[k];
+            c1[k] = a0[k];
+        }
+}
+
+static void paeth_rows(unsigned char *r0, const unsigned char *up, unsigned char *r1,
+                       Py_ssize_t n, Py_ssize_t bpp) {
+    switch (bpp) {
+    case 1: paeth_pair(r0, up, r1, n, 1); return;
+    case 2: paeth_pair(r0, up, r1, n, 2); return;
+    case 3: paeth_pair(r0, up, r1, n, 3); return;
+    case 4: paeth_pair(r0, up, r1, n, 4); return;
+    }
+}
+
 /* One row in place: `row` is `n` bytes after its filter byte, `up` the row above (unfiltered;
  * all zeros for the first row), `bpp` bytes a pixel. Returns 0, or -1 for an unknown filter. */
 static int unfilter_row(int filter, unsigned char *row, const unsigned char *up, Py_ssize_t n,
@@ -101,17 +129,26 @@ static PyObject *unfilter(PyObject *self, PyObject *args) {
     const unsigned char *in = data.buf;
     unsigned char *pixels = (unsigned char *)PyBytes_AS_STRING(out);
     /* the row above the first (none for no rows, whatever their claimed width), and with
-     * `grey` the two rows of colour unfiltered in turn */
-    unsigned char *zeros = rows ? calloc((size_t)row_bytes * (grey ? 3 : 1) + 1, 1) : NULL;
+     * `grey` the three rows of colour unfiltered in turn (two at once, and the one above) */
+    unsigned char *zeros = rows ? calloc((size_t)row_bytes * (grey ? 4 : 1) + 1, 1) : NULL;
     int bad = rows && zeros == NULL ? -2 : 0;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t y = 0; y < rows && !bad; y++) {
-        unsigned char *row = grey ? zeros + row_bytes * (1 + y % 2) : pixels + y * row_bytes;
-        unsigned char *up = !y ? zeros : grey ? zeros + row_bytes * (1 + (y + 1) % 2) : row - row_bytes;
-        memcpy(row, in + y * (1 + row_bytes) + 1, (size_t)row_bytes);
-        bad = unfilter_row(in[y * (1 + row_bytes)], row, up, row_bytes, bpp);
-        if (grey)
-            luma(pixels + y * (row_bytes / 3), row, row_bytes / 3);
+    for (Py_ssize_t y = 0, step; y < rows && !bad; y += step) {
+        unsigned char *row = grey ? zeros + row_bytes * (1 + y % 3) : pixels + y * row_bytes;
+        unsigned char *up = !y ? zeros : grey ? zeros + row_bytes * (1 + (y + 2) % 3) : row - row_bytes;
+        const unsigned char *at = in + y * (1 + row_bytes);
+        step = at[0] == 4 && y + 1 < rows && at[1 + row_bytes] == 4 ? 2 : 1;
+        memcpy(row, at + 1, (size_t)row_bytes);
+        if (step == 2) {
+            unsigned char *next = grey ? zeros + row_bytes * (1 + (y + 1) % 3) : row + row_bytes;
+            memcpy(next, at + 2 + row_bytes, (size_t)row_bytes);
+            paeth_rows(row, up, next, row_bytes, bpp);
+        } else {
+            bad = unfilter_row(at[0], row, up, row_bytes, bpp);
+        }
+        for (Py_ssize_t k = 0; grey && k < step; k++)
+            luma(pixels + (y + k) * (row_bytes / 3), zeros + row_bytes * (1 + (y + k) % 3),
+                 row_bytes / 3);
     }
     Py_END_ALLOW_THREADS
     free(zeros);
