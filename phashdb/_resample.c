@@ -151,6 +151,31 @@ static void axis_free(Axis *a) {
     free(a->kk);
 }
 
+/* The windows already weighed, by their first argument to the filter: two outputs whose
+ * windows are as long and hand the filter the very same doubles get the very same weights, so
+ * the second copies the first's. A 960 px side reduced to 32 gives every window the arguments
+ * of the first (the centres 30 pixels apart); the sines of LANCZOS's weights were a third of
+ * reducing a photo to 32x32. Open addressing over `slots` (a power of two, over twice the
+ * outputs): -1 an empty slot, else the output whose weights are kept. */
+typedef struct {
+    int slots, *first;
+} Seen;
+
+static int seen_find(const Seen *s, const double *args, int n, const double *all, int kmax,
+                     const int *bounds, uint64_t *at) {
+    uint64_t bits;
+    memcpy(&bits, args, sizeof bits);
+    uint64_t i = (bits ^ (bits >> 29) ^ (uint64_t)n * 0x9E3779B97F4A7C15u) & (s->slots - 1);
+    for (;; i = (i + 1) & (s->slots - 1)) {
+        int xx = s->first[i];
+        if (xx < 0 || (bounds[xx * 2 + 1] == n &&
+                       !memcmp(all + (size_t)xx * kmax, args, (size_t)n * sizeof(double)))) {
+            *at = i;
+            return xx;
+        }
+    }
+}
+
 /* Pillow's precompute_coeffs and normalize_coeffs_8bpc. 0 on success, -1 out of memory. */
 static int axis_make(Axis *a, int in_size, float in0, float in1, int out_size, const Filter *f) {
     double scale, filterscale, support;
@@ -165,14 +190,22 @@ static int axis_make(Axis *a, int in_size, float in0, float in1, int out_size, c
         return -1; /* Pillow's MemoryError */
     int ksize = (kmax + 15) & ~15; /* every window summed in whole vectors: see horizontal() */
     a->ksize = ksize;
-    double *k = malloc((size_t)kmax * sizeof(double));
+    Seen seen = {16, NULL};
+    while (seen.slots < 2 * out_size)
+        seen.slots *= 2;
+    double *args = malloc((size_t)out_size * kmax * sizeof(double));
+    double *w = malloc((size_t)kmax * sizeof(double));
+    seen.first = malloc((size_t)seen.slots * sizeof(int));
     a->kk = malloc((size_t)out_size * ksize * sizeof(int32_t));
     a->bounds = malloc((size_t)out_size * 2 * sizeof(int));
-    if (!k || !a->kk || !a->bounds) {
-        free(k);
+    if (!args || !w || !seen.first || !a->kk || !a->bounds) {
+        free(args);
+        free(w);
+        free(seen.first);
         axis_free(a);
         return -1;
     }
+    memset(seen.first, 0xff, (size_t)seen.slots * sizeof(int));
     double inv_filterscale = 1.0 / filterscale;
     for (int xx = 0; xx < out_size; xx++) {
         double center = in0 + (xx + 0.5) * scale;
@@ -185,24 +218,36 @@ static int axis_make(Axis *a, int in_size, float in0, float in1, int out_size, c
             xmax = in_size;
         xmax -= xmin;
         int x;
+        double *k = args + (size_t)xx * kmax;
+        for (x = 0; x < xmax; x++)
+            k[x] = x + xmin - center + 0.5;
+        int32_t *out = &a->kk[(size_t)xx * ksize];
+        uint64_t slot;
+        int same = xmax ? seen_find(&seen, k, xmax, args, kmax, a->bounds, &slot) : -1;
+        a->bounds[xx * 2] = xmin;
+        a->bounds[xx * 2 + 1] = xmax;
+        if (same >= 0) {
+            memcpy(out, &a->kk[(size_t)same * ksize], (size_t)ksize * sizeof(int32_t));
+            continue;
+        }
+        if (xmax)
+            seen.first[slot] = xx;
         for (x = 0; x < xmax; x++) {
-            double w = f->f((x + xmin - center + 0.5) * inv_filterscale);
-            k[x] = w;
-            ww += w;
+            w[x] = f->f(k[x] * inv_filterscale);
+            ww += w[x];
         }
         if (ww != 0.0)
             for (x = 0; x < xmax; x++)
-                k[x] /= ww;
-        int32_t *out = &a->kk[(size_t)xx * ksize];
+                w[x] /= ww;
         for (x = 0; x < xmax; x++)
-            out[x] = k[x] < 0 ? (int32_t)(-0.5 + k[x] * (1 << PRECISION_BITS))
-                              : (int32_t)(0.5 + k[x] * (1 << PRECISION_BITS));
+            out[x] = w[x] < 0 ? (int32_t)(-0.5 + w[x] * (1 << PRECISION_BITS))
+                              : (int32_t)(0.5 + w[x] * (1 << PRECISION_BITS));
         for (; x < ksize; x++)
             out[x] = 0;
-        a->bounds[xx * 2] = xmin;
-        a->bounds[xx * 2 + 1] = xmax;
     }
-    free(k);
+    free(args);
+    free(w);
+    free(seen.first);
     return 0;
 }
 
@@ -336,6 +381,19 @@ end:
     return failed;
 }
 
+/* Pillow's resize of a checked job: a whole-pixel box of the output's size is a crop, as in
+ * Pillow. 0 on success, -1 out of memory. */
+static int resize(const Job *j) {
+    if (j->box[0] - (int)j->box[0] == 0 && j->box[2] - j->box[0] == j->xsize &&
+        j->box[1] - (int)j->box[1] == 0 && j->box[3] - j->box[1] == j->ysize) {
+        for (int y = 0; y < j->ysize; y++)
+            memcpy(j->out + (size_t)y * j->xsize,
+                   j->in + (size_t)(y + (int)j->box[1]) * j->width + (int)j->box[0], j->xsize);
+        return 0;
+    }
+    return resample_job(j);
+}
+
 /* The pixels of `source`: a buffer of width * height bytes, or an Arrow array capsule of as
  * many uint8 values with no nulls. 0 on success, -1 with an exception set. */
 static int pixels_of(PyObject *source, Py_ssize_t count, Py_buffer *view, const uint8_t **data) {
@@ -405,14 +463,56 @@ static PyObject *resample(PyObject *self, PyObject *args) {
     j.out = (uint8_t *)PyBytes_AS_STRING(out);
     int failed = 0;
     Py_BEGIN_ALLOW_THREADS;
-    /* a whole-pixel box of the output's size is a crop, as in Pillow */
-    if (j.box[0] - (int)j.box[0] == 0 && j.box[2] - j.box[0] == j.xsize &&
-        j.box[1] - (int)j.box[1] == 0 && j.box[3] - j.box[1] == j.ysize) {
-        for (int y = 0; y < j.ysize; y++)
-            memcpy(j.out + (size_t)y * j.xsize,
-                   j.in + (size_t)(y + (int)j.box[1]) * j.width + (int)j.box[0], j.xsize);
-    } else {
-        failed = resample_job(&j);
+    failed = resize(&j);
+    Py_END_ALLOW_THREADS;
+    if (failed) {
+        Py_CLEAR(out);
+        PyErr_NoMemory();
+    }
+end:
+    if (view.obj)
+        PyBuffer_Release(&view);
+    return out;
+}
+
+/* edges(source, width, height, w, h) -> bytes: the top row, bottom row, left column and right
+ * column of the image reduced to w x h by the BOX filter, each reduced from the strip along its
+ * edge alone (phashdb.border), in one call: the strips' boxes as phashdb.border's Python gave
+ * them, doubles made floats as resample's arguments are. */
+static PyObject *edges(PyObject *self, PyObject *args) {
+    PyObject *source;
+    int width, height, w, h;
+    if (!PyArg_ParseTuple(args, "Oiiii", &source, &width, &height, &w, &h))
+        return NULL;
+    if (width < 3 || height < 3 || w < 1 || h < 1 || w > width || h > height) {
+        PyErr_Format(PyExc_ValueError, "'size' must be within the image, of 3 pixels or more a side");
+        return NULL;
+    }
+    double fx = (double)width / w, fy = (double)height / h;
+    const float boxes[4][4] = {
+        {0, 0, (float)width, (float)fy},
+        {0, (float)(height - fy), (float)width, (float)height},
+        {0, 0, (float)fx, (float)height},
+        {(float)(width - fx), 0, (float)width, (float)height},
+    };
+    const int sizes[4][2] = {{w, 1}, {w, 1}, {1, h}, {1, h}};
+    Job j = {.width = width, .height = height, .filter = &FILTERS[4]};
+    Py_buffer view;
+    if (pixels_of(source, (Py_ssize_t)width * height, &view, &j.in) < 0)
+        return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, 2 * ((Py_ssize_t)w + h));
+    int failed = 0;
+    if (out == NULL)
+        goto end;
+    uint8_t *o = (uint8_t *)PyBytes_AS_STRING(out);
+    Py_BEGIN_ALLOW_THREADS;
+    for (int s = 0; s < 4 && !failed; s++) {
+        j.xsize = sizes[s][0];
+        j.ysize = sizes[s][1];
+        memcpy(j.box, boxes[s], sizeof j.box);
+        j.out = o;
+        o += j.xsize * j.ysize;
+        failed = resize(&j);
     }
     Py_END_ALLOW_THREADS;
     if (failed) {
@@ -427,6 +527,7 @@ end:
 
 static PyMethodDef methods[] = {
     {"resample", resample, METH_VARARGS, "Pillow's resize of an 8-bit greyscale image."},
+    {"edges", edges, METH_VARARGS, "The edges of an 8-bit greyscale image's BOX reduction."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .resample import resized
+from . import resample
 
 # The strips have the very windows and weights of the whole reduction (the reduced sides are
 # whole or powers of two, so every window's bounds are exact binary fractions), but Pillow may
@@ -46,16 +46,4 @@ def edges(grey: Image.Image, side: int) -> np.ndarray:
     """The top row, bottom row, left column and right column (corners twice) of
     `grey.resize(reduced_size(grey, side), Image.Resampling.BOX)`, as int16, each pixel within
     a level of it, from the four strips along the edges of `grey` (at least 3 pixels a side)."""
-    width, height = grey.size
-    w, h = reduced_size(grey, side)
-    fx, fy = width / w, height / h
-    box = Image.Resampling.BOX
-    # Pillow's bytes of each strip (phashdb.resample), ~10% cheaper than Pillow's resize and
-    # tobytes: a column strip's rows copy only its few pixels
-    strips = (
-        resized(grey, (w, 1), box, (0, 0, width, fy)),
-        resized(grey, (w, 1), box, (0, height - fy, width, height)),
-        resized(grey, (1, h), box, (0, 0, fx, height)),
-        resized(grey, (1, h), box, (width - fx, 0, width, height)),
-    )
-    return np.concatenate(strips, axis=None, dtype=np.int16)
+    return resample.edges(grey, reduced_size(grey, side)).astype(np.int16)

@@ -241,16 +241,17 @@ def stored_variants(hash: int, stored: bytes | None) -> tuple[Variant, ...]:
 
     if stored is None or len(stored) < STORED_SIZE or not _whole(stored):
         return ()
-    tail = stored[32:SIZE]
-    grid = np.frombuffer(stored, dtype=np.uint8, count=16, offset=33).reshape(4, 4)
+    quality = stored[32:33]
+    # every variant's thumbnail at once, its cells moved into place as `variants` moves them
+    greys = np.frombuffer(stored, np.uint8, count=16, offset=33)[_orders()[2][1:]].tobytes()
     out = [Variant(VARIANTS[0][0], hash, stored[:SIZE])]
-    for k, (name, *how) in enumerate(VARIANTS[1:]):
+    for k, (name, *_) in enumerate(VARIANTS[1:]):
         at = SIZE + k * VARIANT_SIZE
         out.append(
             Variant(
                 name,
                 int.from_bytes(stored[at : at + 8], "big"),
-                stored[at + 8 : at + VARIANT_SIZE] + tail[:1] + _undo(grid, *how).tobytes(),
+                stored[at + 8 : at + VARIANT_SIZE] + quality + greys[16 * k : 16 * k + 16],
             )
         )
     return tuple(out)
@@ -324,54 +325,61 @@ def judge_many(
     wide reach): `distances` and `theirs` (descriptors or None) one per candidate, and for
     keys of theirs (`keyed` "theirs") `source` a list too (or None). Stored descriptors of
     either layout are compared by their 49 bytes; a damaged one counts as none."""
+    n = len(theirs)
+    sources = [source] * n if keyed == "mine" else (source or [None] * n)
+    return judge_pairs(variant, distances, threshold, [mine] * n, theirs, keyed, sources)
+
+
+def judge_pairs(
+    variant: str, distances, threshold: int, mines: list, theirs: list,
+    keyed: str = "mine", sources: list | None = None,
+) -> list[tuple[bool, float | None]]:  # fmt: skip
+    """`judge` of many pairs found by queries of one `variant` at once (a dedupe's every
+    query): pair k is the query's descriptor `mines[k]` against `theirs[k]` at `distances[k]`,
+    the key's image's stored descriptor `sources[k]` (None: not known)."""
     if keyed not in ("mine", "theirs"):
         raise ValueError(f"'keyed' must be 'mine' or 'theirs', got {keyed!r}")
     import numpy as np
 
-    mine, theirs = core(mine), [core(t) for t in theirs]
-    plain = (
-        np.asarray(distances) <= threshold
-        if variant == VARIANTS[0][0]
-        else np.zeros(len(theirs), bool)
-    )
-    known = [k for k, t in enumerate(theirs) if t is not None]
-    out = [(bool(p), None) for p in plain]
-    bare = [k for k, t in enumerate(theirs) if t is None]
-    for k in bare:  # hashes loaded bare: the plain threshold alone, never a near-constant query
-        out[k] = (bool(plain[k]) and not (mine is not None and flat(mine)), None)
-    if mine is None:
-        for k in known:
-            out[k] = (bool(plain[k]) and not flat(theirs[k]), None)
-    elif known:
-        table = _table([theirs[k] for k in known])
-        ok, scores = _compare(mine, table)
-        # their thumbnails' cells less mine
-        greys = table[:, 33:].astype(np.int16) - np.frombuffer(mine, np.uint8)[33:]
-        if variant in WIDE:  # beyond the threshold: the strict confirmation
-            limit, most = WIDE[variant]
-            near = np.asarray(distances)[known] <= threshold
-            ok &= near | ((scores <= limit) & (np.abs(greys).max(axis=1) <= most))
-        if variant in BETWEEN:
-            seen = source if keyed == "mine" else [source and source[k] for k in known]
-            ok &= _between(BETWEEN[variant], greys, keyed, mine, table, seen)
-        plain_ok = plain[known] & (table[:, 32] >= LOW_QUALITY) & (not flat(mine))
-        for k, o, p, sc in zip(known, ok.tolist(), plain_ok.tolist(), scores.tolist()):
-            out[k] = (o or p, sc)
+    mines, theirs = [core(m) for m in mines], [core(t) for t in theirs]
+    distances = np.asarray(distances)
+    plain = distances <= threshold if variant == VARIANTS[0][0] else np.zeros(len(theirs), bool)
+    # a pair without both descriptors: the plain threshold alone, never a near-constant image
+    out = [
+        (bool(p) and not (m is not None and flat(m)) and not (t is not None and flat(t)), None)
+        for p, m, t in zip(plain, mines, theirs)
+    ]
+    both = [k for k, (m, t) in enumerate(zip(mines, theirs)) if m is not None and t is not None]
+    if not both:
+        return out
+    mine, table = _table([mines[k] for k in both]), _table([theirs[k] for k in both])
+    ok, scores = _compare_rows(mine, table)
+    greys = table[:, 33:].astype(np.int16) - mine[:, 33:]  # their thumbnails' cells less mine
+    if variant in WIDE:  # beyond the threshold: the strict confirmation
+        limit, most = WIDE[variant]
+        near = distances[both] <= threshold
+        ok &= near | ((scores <= limit) & (np.abs(greys).max(axis=1) <= most))
+    if variant in BETWEEN:
+        seen = [sources[k] for k in both] if sources else [None] * len(both)
+        ok &= _between(BETWEEN[variant], greys, keyed, mine, table, seen)
+    plain_ok = plain[both] & (table[:, 32] >= LOW_QUALITY) & (mine[:, 32] >= LOW_QUALITY)
+    for k, o, p, sc in zip(both, ok.tolist(), plain_ok.tolist(), scores.tolist()):
+        out[k] = (o or p, sc)
     return out
 
 
-def _between(limits, greys, keyed: str, mine: bytes, table, source) -> np.ndarray:
-    """Whether each candidate lies between a rendering key and its source's picture (BETWEEN):
-    `greys` their thumbnails' cells less mine (`table`'s rows less `mine`), `source` the
-    key's image's stored descriptor (keyed "mine") or one per row (None where not known)."""
+def _between(limits, greys, keyed: str, mine: np.ndarray, table, source: list) -> np.ndarray:
+    """Whether each pair lies between a rendering key and its source's picture (BETWEEN):
+    `greys` the thumbnails' cells of `table`'s rows less `mine`'s, `source` the key's image's
+    stored descriptor for each pair (None where not known)."""
     import numpy as np
 
     below, above = limits
     ok = (greys if keyed == "theirs" else -greys).max(axis=1) <= below
-    seen = [core(s) for s in ([source] * len(table) if keyed == "mine" else source)]
+    seen = [core(s) for s in source]
     known = [k for k, s in enumerate(seen) if s is not None]
     if known:
-        export = table[known, 33:] if keyed == "mine" else np.frombuffer(mine, np.uint8)[33:]
+        export = (table if keyed == "mine" else mine)[known, 33:]
         over = export.astype(np.int16) - _table([seen[k] for k in known])[:, 33:]
         ok[known] &= over.max(axis=1) <= above
     return ok
@@ -400,13 +408,19 @@ def _compare(mine: bytes, theirs) -> tuple[np.ndarray, np.ndarray]:
     import numpy as np
 
     table = theirs if isinstance(theirs, np.ndarray) else _table([core(t) for t in theirs])
-    me = np.frombuffer(core(mine), dtype=np.uint8)
-    bits = np.bitwise_count(table[:, :32] ^ me[:32]).sum(axis=1, dtype=np.int64)
-    a = table[:, 33:].astype(np.float64)
-    b = me[33:].astype(np.float64)
-    ac, bc = a - a.mean(axis=1, keepdims=True), b - b.mean()
-    norm = np.sqrt((ac * ac).sum(axis=1) * (bc * bc).sum())
-    corr = np.divide(ac @ bc, norm, out=np.zeros(len(table)), where=norm > 0)
+    return _compare_rows(np.frombuffer(core(mine), dtype=np.uint8)[None], table)
+
+
+def _compare_rows(mine: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(confirmed, score) of each row of descriptors `mine` (a _table, or one row for all)
+    against the same row of `table`."""
+    import numpy as np
+
+    bits = np.bitwise_count(table[:, :32] ^ mine[:, :32]).sum(axis=1, dtype=np.int64)
+    a, b = table[:, 33:].astype(np.float64), mine[:, 33:].astype(np.float64)
+    ac, bc = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
+    norm = np.sqrt((ac * ac).sum(axis=1) * (bc * bc).sum(axis=1))
+    corr = np.divide((ac * bc).sum(axis=1), norm, out=np.zeros(len(table)), where=norm > 0)
     scores = bits - CORRELATION_WEIGHT * corr
-    shows = (table[:, 32] >= LOW_QUALITY) & (not flat(mine))
+    shows = (table[:, 32] >= LOW_QUALITY) & (mine[:, 32] >= LOW_QUALITY)
     return shows & (scores <= SCORE_LIMIT), scores

@@ -125,7 +125,7 @@ def judge_hits(
     Hits beyond a query's radius and of an image with itself are dropped, as-is hits kept
     once (from the larger id's query: as-is judging is symmetric)."""
     links = []
-    by_query: dict[int, list] = {}
+    by_variant: dict[str, list] = {}  # judged a variant's every hit at once
     for k, id, d in zip(q, ids, distances):
         query = found[k]
         if id == query.id or d > query.radius or (query.variant == AS_IS and id > query.id):
@@ -135,14 +135,14 @@ def judge_hits(
             if d <= threshold:
                 links.append(_link(query, id, d, None))
         else:
-            by_query.setdefault(k, []).append((id, d, theirs))
-    for k, hits in by_query.items():
-        query = found[k]
-        verdicts = descriptor.judge_many(
-            query.variant, [d for _, d, _ in hits], threshold, query.descriptor,
-            [t for _, _, t in hits], source=stored.get(query.id),
+            by_variant.setdefault(query.variant, []).append((query, id, d, theirs))
+    for variant, hits in by_variant.items():
+        verdicts = descriptor.judge_pairs(
+            variant, [d for _, _, d, _ in hits], threshold,
+            [query.descriptor for query, *_ in hits], [t for *_, t in hits],
+            sources=[stored.get(query.id) for query, *_ in hits],
         )  # fmt: skip
-        links += [_link(query, id, d, s) for (id, d, _), (ok, s) in zip(hits, verdicts) if ok]
+        links += [_link(qy, id, d, s) for (qy, id, d, _), (ok, s) in zip(hits, verdicts) if ok]
     return links
 
 

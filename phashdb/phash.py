@@ -128,7 +128,7 @@ def read_image(
             if img is not source and img.format in ("JPEG", "MPO"):
                 img.draft(DRAFT_MODE, DRAFT_SIZE)
             elif img is not source and img.format == "PNG":
-                img = png.decoded(img) or img  # the same image as Pillow's load, sooner
+                img = png.decoded(img, grey=True) or img  # Pillow's load (its grey), sooner
             img.load()
             return _picture(img, size, _greyscale_in_strips(img, name), descriptor)
 

@@ -36,10 +36,12 @@ MAX_PIXELS = 1 << 22
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def decoded(img: Image.Image) -> Image.Image | None:
+def decoded(img: Image.Image, grey: bool = False) -> Image.Image | None:
     """The image Pillow's load() would make of PNG `img` (opened by Pillow: header read, pixels
     not decoded), or None where this path does not apply or the data is not clean: Pillow then
-    decodes `img` as before (and raises its own error for a bad file)."""
+    decodes `img` as before (and raises its own error for a bad file). With `grey`, an opaque
+    RGB image comes as its `convert("L")`, converted row by row as the rows are unfiltered (the
+    colour is needed only where there is transparency: phashdb.renderings)."""
     if _png is None or img.format != "PNG" or img.fp is None:
         return None
     if img.width * img.height > MAX_PIXELS:
@@ -53,11 +55,13 @@ def decoded(img: Image.Image) -> Image.Image | None:
     del data  # each large buffer let go as soon as it is used: fewer fresh pages to touch
     if rows is None:
         return None
+    grey = grey and mode == "RGB" and "transparency" not in img.info
     try:
-        pixels = _png.unfilter(rows, height, width * bpp, bpp)
+        pixels = _png.unfilter(rows, height, width * bpp, bpp, grey)
     except ValueError:  # an unknown filter type
         return None
     del rows
+    mode = "L" if grey else mode
     image = Image.frombuffer(mode, (width, height), pixels, "raw", mode, 0, 1)
     image.info = dict(img.info)  # EXIF, tRNS, ICC: all in chunks Pillow read before the data
     return image

@@ -87,10 +87,17 @@ def fast(data: bytes) -> Image.Image | None:
 
 
 def assert_same_image(data: bytes) -> None:
+    """Pillow's image, and with `grey`, an opaque RGB one as Pillow's convert("L") of it."""
     theirs, ours = pillow(data), fast(data)
     assert ours is not None, "the fast path was not taken"
     assert (ours.mode, ours.size, ours.info) == (theirs.mode, theirs.size, theirs.info)
     assert ours.tobytes() == theirs.tobytes()
+    with Image.open(io.BytesIO(data)) as img:
+        grey = png.decoded(img, grey=True)
+    if theirs.mode == "RGB" and "transparency" not in theirs.info:
+        theirs = theirs.convert("L")
+    assert (grey.mode, grey.size, grey.info) == (theirs.mode, theirs.size, theirs.info)
+    assert grey.tobytes() == theirs.tobytes()
 
 
 def random_rows(height: int, width: int, samples: int, seed: int) -> np.ndarray:
@@ -158,7 +165,7 @@ def test_photos_saved_as_png_hash_as_before(photo_images, tmp_path, monkeypatch)
         with Image.open(paths[-1]) as opened:
             assert png.decoded(opened) is not None, name
     ours = [read_image(p) for p in paths]
-    monkeypatch.setattr(png, "decoded", lambda img: None)
+    monkeypatch.setattr(png, "decoded", lambda img, grey=False: None)
     theirs = [read_image(p) for p in paths]
     assert [(p.hash, p.width, p.height, p.descriptor) for p in ours] == [
         (p.hash, p.width, p.height, p.descriptor) for p in theirs
@@ -172,7 +179,7 @@ def test_transparent_source_keys_as_before(tmp_path, monkeypatch):
     path = tmp_path / "half.png"
     path.write_bytes(png_file(rows, 6))
     ours = read_image(path)
-    monkeypatch.setattr(png, "decoded", lambda img: None)
+    monkeypatch.setattr(png, "decoded", lambda img, grey=False: None)
     theirs = read_image(path)
     assert (ours.hash, ours.descriptor) == (theirs.hash, theirs.descriptor)
 
@@ -180,7 +187,7 @@ def test_transparent_source_keys_as_before(tmp_path, monkeypatch):
 def read_as_pillow_does(data: bytes, monkeypatch):
     """read_image of `data`, asserted the same as with Pillow's decoder alone; returned."""
     ours = read_image(data)
-    monkeypatch.setattr(png, "decoded", lambda img: None)
+    monkeypatch.setattr(png, "decoded", lambda img, grey=False: None)
     theirs = read_image(data)
     assert (ours.hash, ours.width, ours.height, ours.descriptor) == (
         theirs.hash, theirs.width, theirs.height, theirs.descriptor,
@@ -320,7 +327,7 @@ def test_damaged_files_refused_by_pillow_naming_them(kind, tmp_path, monkeypatch
         assert png.decoded(img) is None
     with pytest.raises(ImageError) as ours:
         read_image(path)
-    monkeypatch.setattr(png, "decoded", lambda img: None)
+    monkeypatch.setattr(png, "decoded", lambda img, grey=False: None)
     with pytest.raises(ImageError) as theirs:
         read_image(path)
     assert str(ours.value) == str(theirs.value)
@@ -353,3 +360,46 @@ def test_unfilter_of_no_rows_allocates_nothing_for_their_width():
     from phashdb import _png
 
     assert _png.unfilter(b"", 0, 2**62, 2) == b""
+
+
+def test_paeth_predicts_as_the_specification_for_every_left_up_and_up_left():
+    """The C predictor (stb_image's branchless form) against the specification's, for all 2**24
+    (a, b, c): row pairs of 65,536 two-pixel cells, the upper row (filter 0) holding (c, b) and
+    the lower (filter 4) unfiltering to a in each cell's left pixel and 0-raw in its right one,
+    whose unfiltered value is then the predictor paeth(a, b, c)."""
+    from phashdb import _png
+
+    def paeth(a, b, c):  # PNG specification, section 9.4
+        p = a + b - c
+        pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
+        return np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+
+    cells = np.arange(1 << 16, dtype=np.int32)
+    b, c = cells & 0xFF, cells >> 8
+    for a in range(256):
+        upper = np.stack([c, b], axis=1).ravel()
+        lower = np.zeros(2 * len(cells), dtype=np.int32)
+        # the left pixel of cell k has the previous cell's right pixel on its left, (b, c) of
+        # cell k - 1 above-left: its raw byte is a minus its own predictor
+        prev_right = np.concatenate([[0], paeth(a, b, c)[:-1]])
+        prev_up = np.concatenate([[0], b[:-1]])
+        left = (a - paeth(prev_right, c, prev_up)) & 0xFF
+        lower[0::2] = left
+        data = b"".join(
+            [b"\x00", upper.astype(np.uint8).tobytes(), b"\x04", lower.astype(np.uint8).tobytes()]
+        )
+        out = np.frombuffer(_png.unfilter(data, 2, 2 * len(cells), 1), np.uint8).reshape(2, -1)
+        assert (out[1, 0::2] == a).all()
+        assert np.array_equal(out[1, 1::2], paeth(np.full_like(b, a), b, c)), a
+
+
+def test_grey_rows_are_pillows_convert_of_every_colour():
+    """unfilter's grey: Pillow's RGB -> L of all 2**24 colours, rows of 4,096 (filter 0)."""
+    from phashdb import _png
+
+    colours = np.arange(1 << 24, dtype=np.uint32)
+    rgb = np.stack([colours >> 16, (colours >> 8) & 0xFF, colours & 0xFF], axis=1)
+    rgb = rgb.astype(np.uint8).reshape(4096, 4096 * 3)
+    data = np.concatenate([np.zeros((4096, 1), np.uint8), rgb], axis=1).tobytes()
+    want = Image.frombytes("RGB", (4096, 4096), rgb.tobytes()).convert("L").tobytes()
+    assert _png.unfilter(data, 4096, 4096 * 3, 3, True) == want

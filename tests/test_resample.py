@@ -59,6 +59,19 @@ def test_random_pixels_every_size_down_and_up(side, filter):
         assert in_c(grey, size, filter) == pillows(grey, size, filter), size
 
 
+@pytest.mark.parametrize("filter", FILTERS, ids=lambda f: f.name)
+def test_windows_that_repeat_share_their_weights_as_pillow_computes_them(filter):
+    """A side reduced by a whole or simple factor (960 -> 32: every window 30 pixels on) has its
+    windows weighed once and copied; sides a pixel off, regions offset by a fraction, and windows
+    cut short by the image's edges are weighed apart. Pillow's bytes every time."""
+    for width in (960, 961, 959, 1000, 1008, 800):
+        grey = noise(width, 40, seed=width)
+        for box in (None, (0.25, 0, width - 0.25, 40), (1, 0, width - 3, 40), (0, 0, 480, 40)):
+            for size in ((32, 40), (25, 40), (33, 40), (320, 40)):
+                assert in_c(grey, size, filter, box) == pillows(grey, size, filter, box), (
+                    width, box, size)
+
+
 @pytest.mark.parametrize("name", PHOTO_NAMES)
 def test_real_photos(name):
     grey = skimage_photo(name).convert("L")
@@ -220,3 +233,22 @@ def test_a_box_of_nan_or_beyond_any_image_is_pillows_answer(box):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr  # in a subprocess: a crash is seen as one
     assert done.stdout.strip() in ("box must be finite numbers", "box can't be empty")
+
+
+@pytest.mark.parametrize("side", [(3, 3), (960, 640), (1001, 333), (4000, 3), (131, 4097)])
+def test_the_four_edge_strips_in_one_call_are_pillows_resize_of_each(side, monkeypatch):
+    """resample.edges: the strips along the four edges reduced by BOX in one call into C, the
+    bytes Pillow's resize gives each strip's box; and without the C code, Pillow's own."""
+    grey = noise(*side, seed=side[0])
+    width, height = side
+    for size in [(min(128, width), min(128, height)), (min(256, width), min(256, height)),
+                 (min(3, width), min(2, height))]:  # fmt: skip
+        w, h = size
+        fx, fy = width / w, height / h
+        boxes = [((w, 1), (0, 0, width, fy)), ((w, 1), (0, height - fy, width, height)),
+                 ((1, h), (0, 0, fx, height)), ((1, h), (width - fx, 0, width, height))]  # fmt: skip
+        want = b"".join(pillows(grey, s, Image.Resampling.BOX, b) for s, b in boxes)
+        assert resample.edges(grey, size).tobytes() == want, size
+        with monkeypatch.context() as m:
+            m.setattr(resample, "_resample", None)
+            assert resample.edges(grey, size).tobytes() == want, size
