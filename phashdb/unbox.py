@@ -40,8 +40,10 @@ RECTANGULAR = 0.9
 # A round box (a sticker, a badge: a disc fills 79% of its rectangle, a rounded rectangle more)
 # fills at least ROUND of its rectangle, holds ROUND_INSIDE of the ellipse inscribed in it and
 # is the same as its mirror images on SYMMETRIC of its pixels (unbox._is_round). Looked for
-# only where there is no box: a patch of a picture is sometimes round enough.
-ROUND, ROUND_INSIDE, SYMMETRIC = 0.75, 0.95, 0.9
+# only where there is no box: a patch of a picture is sometimes round enough. Its rectangle
+# covers at most ROUND_SHARE of the image: a sticker is small beside the picture it is laid
+# on; a larger disc is the picture's own figure (a sun, a ball, a face).
+ROUND, ROUND_INSIDE, SYMMETRIC, ROUND_SHARE = 0.75, 0.95, 0.9, 0.15
 NAME = "unboxed"
 
 try:  # the regions labelled in C (phashdb/_regions.c), ~50x faster than numpy's propagation
@@ -231,9 +233,10 @@ def _is_round(exact: np.ndarray, size: int, box: tuple[int, ...]) -> bool:
     is round in it: it fills at least ROUND of the rectangle, holds the ellipse inscribed in it
     (ROUND_INSIDE of it, one pixel in from its edge; a ground with a picture in it, an L-shaped
     patch do not) and is symmetric across both middle lines of the rectangle (SYMMETRIC of its
-    pixels: a patch of the picture seldom is)."""
+    pixels: a patch of the picture seldom is), a rectangle of at most ROUND_SHARE."""
     top, left, bottom, right = box
-    if size < ROUND * (bottom - top) * (right - left):
+    area = (bottom - top) * (right - left)
+    if size < ROUND * area or area > ROUND_SHARE * exact.size:
         return False
     ry, rx = (bottom - top) / 2 - 1, (right - left) / 2 - 1
     if min(ry, rx) < 1:
