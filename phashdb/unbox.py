@@ -233,11 +233,14 @@ def _is_round(exact: np.ndarray, size: int, box: tuple[int, ...]) -> bool:
     is round in it: it fills at least ROUND of the rectangle, holds the ellipse inscribed in it
     (ROUND_INSIDE of it, one pixel in from its edge; a ground with a picture in it, an L-shaped
     patch do not) and is symmetric across both middle lines of the rectangle (SYMMETRIC of its
-    pixels: a patch of the picture seldom is), a rectangle of at most ROUND_SHARE."""
+    pixels: a patch of the picture seldom is), a rectangle of at most ROUND_SHARE, inside the
+    image (not touching its border)."""
     top, left, bottom, right = box
     area = (bottom - top) * (right - left)
     if size < ROUND * area or area > ROUND_SHARE * exact.size:
         return False
+    if min(top, left) == 0 or bottom == exact.shape[0] or right == exact.shape[1]:
+        return False  # cut by the image's border: not round in its rectangle, whatever it is
     ry, rx = (bottom - top) / 2 - 1, (right - left) / 2 - 1
     if min(ry, rx) < 1:
         return False

@@ -129,14 +129,16 @@ def test_the_sticker_is_found_where_it_is():
 
 def test_only_round_shapes_are_taken_for_stickers():
     """A shape of one level that fills 75-90% of its rectangle is a sticker only if it is
-    round there (not an L-shaped patch, nor a ground with a hole) and small beside the picture
-    (not a sun filling a fifth of it)."""
+    round there (not an L-shaped patch, nor a ground with a hole), small beside the picture
+    (not a sun filling a fifth of it) and inside it (not cut by its border)."""
     a = np.tile(np.linspace(40, 120, 64), (64, 1)).astype(np.int16)  # a gradient
     yy, xx = np.mgrid[:64, :64]
     disc = (yy - 25.5) ** 2 + (xx - 40.5) ** 2 <= 7.5**2
     assert find_box(np.where(disc, 230, a)) == (19, 34, 33, 48)
     sun = (yy - 30.5) ** 2 + (xx - 32.5) ** 2 <= 14.5**2  # 29x29: 21% of the image
     assert find_box(np.where(sun, 230, a)) is None
+    edge = ((yy - 14) / 11.5) ** 2 + ((xx - 2) / 2.5) ** 2 <= 1  # a round patch on the border
+    assert find_box(np.where(edge, 230, 20 + (yy + xx) * 1.2).astype(np.int16)) is None
     ell = a.copy()
     ell[18:34, 33:49] = 230
     ell[26:34, 41:49] = a[26:34, 41:49]  # 75% of its rectangle, not round
