@@ -37,6 +37,13 @@ LEVELS = 8
 # A box's region fills at least this share of its bounding rectangle (a plain ground around
 # a picture does not).
 RECTANGULAR = 0.9
+# A round box (a sticker, a badge: a disc fills 79% of its rectangle, a rounded rectangle more)
+# fills at least ROUND of its rectangle, holds ROUND_INSIDE of the ellipse inscribed in it and
+# is the same as its mirror images on SYMMETRIC of its pixels (unbox._is_round). Looked for
+# only where there is no box: a patch of a picture is sometimes round enough. Its rectangle
+# covers at most ROUND_SHARE of the image: a sticker is small beside the picture it is laid
+# on; a larger disc is the picture's own figure (a sun, a ball, a face).
+ROUND, ROUND_INSIDE, SYMMETRIC, ROUND_SHARE = 0.75, 0.95, 0.9, 0.15
 NAME = "unboxed"
 
 try:  # the regions labelled in C (phashdb/_regions.c), ~50x faster than numpy's propagation
@@ -78,22 +85,33 @@ def unboxed_variant(grey: Image.Image) -> Variant | None:
 
 def find_box(a: np.ndarray) -> tuple[int, int, int, int] | None:
     """(top, left, bottom, right) of the plain box over the reduced image `a`, or None: of
-    the regions of one level (gaps closed) that nearly fill their bounding rectangle, the
-    largest (the first level's, of equal ones)."""
+    the regions of one common level (gaps closed) that nearly fill their bounding rectangle,
+    the largest (the first level's, of equal ones); where there is none, the largest round
+    one (_is_round: a sticker, a badge) of any level with enough pixels for a box."""
     h, w = a.shape
     levels = _levels(a) if h >= 8 and w >= 8 else []
     if not levels:
         return None
     # every level's mask at once, one plane each: the closing and the labels never cross planes;
     # in int16 for an int16 image (numpy's int64 default cost 30 times as much)
-    levels = np.array(levels, dtype=np.result_type(a.dtype, np.int16))
+    common = sum(n >= MIN_SHARE * a.size for _, n in levels)
+    levels = np.array([v for v, _ in levels], dtype=np.result_type(a.dtype, np.int16))
     exact = np.abs(a[None] - levels[:, None, None]) <= TOLERANCE
+    # a round box's rectangle covers MIN_SHARE of the image: the box itself ROUND of that
+    regions = _large_regions(exact, ROUND * MIN_SHARE * a.size)
+    boxes = [r for r in regions if r[0] < common and r[1] >= MIN_SHARE * a.size]
+    return _largest(exact, boxes, _is_rectangular) or _largest(exact, regions, _is_round)
+
+
+def _largest(exact: np.ndarray, regions: list, shaped) -> tuple[int, int, int, int] | None:
+    """The box of the largest of `regions` (_large_regions) shaped as `shaped` says and laid
+    over the picture (_is_box); a plane's regions are weighed against the best of the planes
+    before it (the first level's, of equal ones)."""
     best, found, before = 0, None, -1
-    for k, size, *box in _large_regions(exact, MIN_SHARE * a.size):
-        if k != before:  # a plane's regions are weighed against the best of the planes before
+    for k, size, *box in regions:
+        if k != before:
             floor, before = best, k
-        area = (box[2] - box[0]) * (box[3] - box[1])
-        if size > floor and size >= RECTANGULAR * area and _is_box(exact[k], box):
+        if size > floor and shaped(exact[k], size, box) and _is_box(exact[k], box):
             best, found = size, tuple(box)
     return found
 
@@ -121,16 +139,18 @@ def _large_regions_numpy(exact: np.ndarray, least: float) -> list[tuple[int, ...
     return out
 
 
-def _levels(a: np.ndarray) -> list[int]:
-    """The common grey levels (peaks within TOLERANCE), each with enough pixels for a box."""
+def _levels(a: np.ndarray) -> list[tuple[int, int]]:
+    """The common grey levels (peaks within TOLERANCE), each with enough pixels for a box (a
+    box is at least FILLED of its level as it is: a sticker's text takes a share of it), and
+    the number of pixels within TOLERANCE of each."""
     counts = np.bincount(a.ravel(), minlength=256).astype(np.int64)
     near = np.convolve(counts, np.ones(2 * TOLERANCE + 1, np.int64), mode="same")
     out = []
     for _ in range(LEVELS):
         level = int(near.argmax())
-        if near[level] < MIN_SHARE * a.size:
+        if near[level] < FILLED * MIN_SHARE * a.size:
             break
-        out.append(level)
+        out.append((level, int(near[level])))
         near[max(0, level - 2 * TOLERANCE) : level + 2 * TOLERANCE + 1] = 0
     return out
 
@@ -201,6 +221,35 @@ def _propagated(m: np.ndarray) -> np.ndarray:
     labels = np.full(m.shape, m.size, dtype=np.int64)
     labels.ravel()[pixels] = pixels[label]
     return labels
+
+
+def _is_rectangular(exact: np.ndarray, size: int, box: tuple[int, ...]) -> bool:
+    """Whether a region of `size` pixels nearly fills its bounding rectangle `box`."""
+    return size >= RECTANGULAR * (box[2] - box[0]) * (box[3] - box[1])
+
+
+def _is_round(exact: np.ndarray, size: int, box: tuple[int, ...]) -> bool:
+    """Whether the region of `size` pixels of level mask `exact` with bounding rectangle `box`
+    is round in it: it fills at least ROUND of the rectangle, holds the ellipse inscribed in it
+    (ROUND_INSIDE of it, one pixel in from its edge; a ground with a picture in it, an L-shaped
+    patch do not) and is symmetric across both middle lines of the rectangle (SYMMETRIC of its
+    pixels: a patch of the picture seldom is), a rectangle of at most ROUND_SHARE, inside the
+    image (not touching its border)."""
+    top, left, bottom, right = box
+    area = (bottom - top) * (right - left)
+    if size < ROUND * area or area > ROUND_SHARE * exact.size:
+        return False
+    if min(top, left) == 0 or bottom == exact.shape[0] or right == exact.shape[1]:
+        return False  # cut by the image's border: not round in its rectangle, whatever it is
+    ry, rx = (bottom - top) / 2 - 1, (right - left) / 2 - 1
+    if min(ry, rx) < 1:
+        return False
+    inside = _closed(exact[None, top:bottom, left:right])[0]
+    y = (np.arange(bottom - top) + 0.5 - (bottom - top) / 2) / ry
+    x = (np.arange(right - left) + 0.5 - (right - left) / 2) / rx
+    ellipse = y[:, None] ** 2 + x[None, :] ** 2 <= 1
+    mirrored = min((inside == inside[::-1]).mean(), (inside == inside[:, ::-1]).mean())
+    return bool(inside[ellipse].mean() >= ROUND_INSIDE and mirrored >= SYMMETRIC)
 
 
 def _is_box(exact: np.ndarray, box: tuple[int, int, int, int]) -> bool:

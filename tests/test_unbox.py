@@ -50,6 +50,18 @@ def boxed(img: Image.Image, colour: str = "white") -> Image.Image:
     return out
 
 
+def stickered(img: Image.Image, colour="white", ink="red", size: float = 0.3) -> Image.Image:
+    """A round sticker (a badge) of `size` of the shorter side, right of the middle, near the
+    top, black-rimmed, with its word: a sticker as people lay one, not the benchmark's."""
+    out = img.copy()
+    d = round(min(img.size) * size)
+    x, y = round(img.width * 0.6), round(img.height * 0.2)
+    draw = ImageDraw.Draw(out)
+    draw.ellipse((x, y, x + d, y + d), fill=colour, outline="black", width=max(1, d // 20))
+    draw.text((x + d * 0.2, y + d * 0.35), "SALE", fill=ink, font_size=d // 4)
+    return out
+
+
 def jpeg(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.convert("RGB").save(buf, "JPEG", quality=85)
@@ -85,6 +97,56 @@ def test_the_box_is_found_where_it_is():
     copy = boxed(artwork()).convert("L").resize((64, 64), Image.Resampling.BOX)
     top, left, bottom, right = find_box(np.asarray(copy, dtype=np.int16))
     assert 52 <= top <= 54 and 61 <= bottom <= 64 and left <= 2 and 17 <= right <= 19
+
+
+# A white badge with a red word, a black one with a white word (not the benchmark's yellow).
+STICKERS = [("white", "red", 0.3), ((20, 20, 20), "white", 0.4)]
+
+
+@pytest.mark.parametrize("colour, ink, size", STICKERS)
+def test_a_round_sticker_is_the_picture_without_it(colour, ink, size, monkeypatch):
+    """A disc does not fill its rectangle as a box does (79%): it is seen as round, and filled
+    in from around its rectangle as a box is; the same key without the C regions (as the
+    MapReduce tasks read an image)."""
+    from phashdb import unbox
+
+    stored = read_image(jpeg(artwork())).hash
+    copy = jpeg(stickered(artwork(), colour, ink, size))
+    assert (read_image(copy).hash ^ stored).bit_count() > 16  # past the reach
+    key = unboxed(copy)
+    assert (key.hash ^ stored).bit_count() <= 4
+    monkeypatch.setattr(unbox, "_regions", None)
+    assert unboxed(copy) == key
+
+
+def test_the_sticker_is_found_where_it_is():
+    """On the 64-pixel reduction: the disc drawn at rows 0.2..0.5 and columns 0.6..0.8 of the
+    image, its rim and word closed over."""
+    copy = stickered(artwork()).convert("L").resize((64, 64), Image.Resampling.BOX)
+    top, left, bottom, right = find_box(np.asarray(copy, dtype=np.int16))
+    assert 12 <= top <= 15 and 30 <= bottom <= 33 and 38 <= left <= 40 and 50 <= right <= 53
+
+
+def test_only_round_shapes_are_taken_for_stickers():
+    """A shape of one level that fills 75-90% of its rectangle is a sticker only if it is
+    round there (not an L-shaped patch, nor a ground with a hole), small beside the picture
+    (not a sun filling a fifth of it) and inside it (not cut by its border)."""
+    a = np.tile(np.linspace(40, 120, 64), (64, 1)).astype(np.int16)  # a gradient
+    yy, xx = np.mgrid[:64, :64]
+    disc = (yy - 25.5) ** 2 + (xx - 40.5) ** 2 <= 7.5**2
+    assert find_box(np.where(disc, 230, a)) == (19, 34, 33, 48)
+    sun = (yy - 30.5) ** 2 + (xx - 32.5) ** 2 <= 14.5**2  # 29x29: 21% of the image
+    assert find_box(np.where(sun, 230, a)) is None
+    edge = ((yy - 14) / 11.5) ** 2 + ((xx - 2) / 2.5) ** 2 <= 1  # a round patch on the border
+    assert find_box(np.where(edge, 230, 20 + (yy + xx) * 1.2).astype(np.int16)) is None
+    ell = a.copy()
+    ell[18:34, 33:49] = 230
+    ell[26:34, 41:49] = a[26:34, 41:49]  # 75% of its rectangle, not round
+    assert find_box(ell) is None
+    ring = a.copy()
+    ring[18:34, 33:49] = 230
+    ring[22:30, 37:45] = a[22:30, 37:45]  # 75%, round outside, a hole in its middle
+    assert find_box(ring) is None
 
 
 def test_a_box_is_filled_from_around_it():
@@ -129,6 +191,23 @@ def test_dedupe_and_the_job_group_a_boxed_artwork_with_its_original(index, photo
     job = mr.dedupe(index, "inline")
     assert [([i.id for i in g.images], g.pairs) for g in job] == [
         ([i.id for i in g.images], g.pairs) for g in found
+    ]
+
+
+@pytest.mark.parametrize("colour, ink, size", STICKERS)
+def test_a_stickered_artwork_is_found_as_unboxed(index, photo_images, colour, ink, size):
+    """A round sticker moves the artwork's pHash past the reach: the unboxed key finds it, on
+    both backends, and a batch pass and the MapReduce job group it as the check does."""
+    index.add(jpeg(artwork()), id="artwork")
+    index.add(photo_images["coffee"], id="coffee")
+    copy = jpeg(stickered(artwork(), colour, ink, size))
+    assert [(m.id, m.variant) for m in index.check(copy).matches] == [("artwork", "unboxed")]
+    index.add(copy, id="sticker", keep_duplicate=True)
+    groups = index.dedupe()
+    assert [sorted(i.id for i in g.images) for g in groups] == [["artwork", "sticker"]]
+    job = mr.dedupe(index, "inline")
+    assert [([i.id for i in g.images], g.pairs) for g in job] == [
+        ([i.id for i in g.images], g.pairs) for g in groups
     ]
 
 
@@ -186,6 +265,12 @@ def crafted_images(rng: np.random.Generator):
     a[:, 32:] = 200  # two grounds, a box on each touching two sides
     a[50:, :10], a[:12, 54:] = 250, 0
     yield a
+    yy, xx = np.mgrid[:64, :64]
+    for r in (5.5, 9.5):  # round stickers with a word in them, on a diagonal gradient
+        a = (20 + (yy + xx) * 1.2).astype(np.int16)
+        a[(yy - 30) ** 2 + (xx - 40) ** 2 <= r**2] = 220
+        a[29:31, 36:44:2] = 20
+        yield a
 
 
 def test_the_box_s_regions_are_the_same_in_c_and_in_numpy():
