@@ -124,18 +124,19 @@ static double mks_2021_filter(double x) {
 typedef struct {
     double (*f)(double);
     double support;
+    int trigonometric; /* its weights cost sines: the windows that repeat are weighed once */
 } Filter;
 
 /* By Pillow's numbers (Image.Resampling): 0 is NEAREST, which is not a resampling. */
 static const Filter FILTERS[8] = {
-    {NULL, 0},
-    {lanczos_filter, 3.0},
-    {bilinear_filter, 1.0},
-    {bicubic_filter, 2.0},
-    {box_filter, 0.5},
-    {hamming_filter, 1.0},
-    {mks_2013_filter, 2.5},
-    {mks_2021_filter, 4.5},
+    {NULL, 0, 0},
+    {lanczos_filter, 3.0, 1},
+    {bilinear_filter, 1.0, 0},
+    {bicubic_filter, 2.0, 0},
+    {box_filter, 0.5, 0},
+    {hamming_filter, 1.0, 1},
+    {mks_2013_filter, 2.5, 0},
+    {mks_2021_filter, 4.5, 0},
 };
 
 /* One axis's windows: output i reads `bounds[2i + 1]` input pixels from `bounds[2i]`, weighted
@@ -151,12 +152,13 @@ static void axis_free(Axis *a) {
     free(a->kk);
 }
 
-/* The windows already weighed, by their first argument to the filter: two outputs whose
- * windows are as long and hand the filter the very same doubles get the very same weights, so
- * the second copies the first's. A 960 px side reduced to 32 gives every window the arguments
- * of the first (the centres 30 pixels apart); the sines of LANCZOS's weights were a third of
- * reducing a photo to 32x32. Open addressing over `slots` (a power of two, over twice the
- * outputs): -1 an empty slot, else the output whose weights are kept. */
+/* The windows already weighed, by their first argument to the filter: two outputs whose windows
+ * are as long and hand the filter the very same doubles get the very same weights, so the second
+ * copies the first's. A 960 px side reduced to 32 gives every window the arguments of the first
+ * (the centres 30 pixels apart); the sines of LANCZOS's weights were a third of reducing a photo
+ * to 32x32. Only for the trigonometric filters: BOX's weights cost less than looking them up.
+ * Open addressing over `slots` (a power of two, over twice the outputs): -1 an empty slot, else
+ * the output whose weights are kept. */
 typedef struct {
     int slots, *first;
 } Seen;
@@ -191,7 +193,7 @@ static int axis_make(Axis *a, int in_size, float in0, float in1, int out_size, c
     int ksize = (kmax + 15) & ~15; /* every window summed in whole vectors: see horizontal() */
     a->ksize = ksize;
     Seen seen = {16, NULL};
-    while (seen.slots < 2 * out_size)
+    while (f->trigonometric && seen.slots < 2 * out_size)
         seen.slots *= 2;
     double *args = malloc((size_t)out_size * kmax * sizeof(double));
     double *w = malloc((size_t)kmax * sizeof(double));
@@ -223,14 +225,15 @@ static int axis_make(Axis *a, int in_size, float in0, float in1, int out_size, c
             k[x] = x + xmin - center + 0.5;
         int32_t *out = &a->kk[(size_t)xx * ksize];
         uint64_t slot;
-        int same = xmax ? seen_find(&seen, k, xmax, args, kmax, a->bounds, &slot) : -1;
+        int same = xmax && f->trigonometric
+                       ? seen_find(&seen, k, xmax, args, kmax, a->bounds, &slot) : -1;
         a->bounds[xx * 2] = xmin;
         a->bounds[xx * 2 + 1] = xmax;
         if (same >= 0) {
             memcpy(out, &a->kk[(size_t)same * ksize], (size_t)ksize * sizeof(int32_t));
             continue;
         }
-        if (xmax)
+        if (xmax && f->trigonometric)
             seen.first[slot] = xx;
         for (x = 0; x < xmax; x++) {
             w[x] = f->f(k[x] * inv_filterscale);
