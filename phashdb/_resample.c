@@ -446,6 +446,36 @@ static int valid(const Job *j, int filter) {
     return e == NULL;
 }
 
+/* The bytes of `count` checked jobs on the pixels of `source` (each job's width and height
+ * theirs), one after the other into one bytes object of `size` bytes, the GIL released. NULL
+ * with an exception set. */
+static PyObject *run(PyObject *source, Job *jobs, int count, Py_ssize_t size) {
+    Py_buffer view;
+    const uint8_t *in;
+    if (pixels_of(source, (Py_ssize_t)jobs[0].width * jobs[0].height, &view, &in) < 0)
+        return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    int failed = 0;
+    if (out != NULL) {
+        uint8_t *o = (uint8_t *)PyBytes_AS_STRING(out);
+        Py_BEGIN_ALLOW_THREADS;
+        for (int k = 0; k < count && !failed; k++) {
+            jobs[k].in = in;
+            jobs[k].out = o;
+            o += (size_t)jobs[k].xsize * jobs[k].ysize;
+            failed = resize(&jobs[k]);
+        }
+        Py_END_ALLOW_THREADS;
+        if (failed) {
+            Py_CLEAR(out);
+            PyErr_NoMemory();
+        }
+    }
+    if (view.obj)
+        PyBuffer_Release(&view);
+    return out;
+}
+
 /* resample(source, width, height, (xsize, ysize), filter, (x0, y0, x1, y1)) -> bytes */
 static PyObject *resample(PyObject *self, PyObject *args) {
     PyObject *source;
@@ -457,25 +487,7 @@ static PyObject *resample(PyObject *self, PyObject *args) {
     if (!valid(&j, filter))
         return NULL;
     j.filter = &FILTERS[filter];
-    Py_buffer view;
-    if (pixels_of(source, (Py_ssize_t)j.width * j.height, &view, &j.in) < 0)
-        return NULL;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)j.xsize * j.ysize);
-    if (out == NULL)
-        goto end;
-    j.out = (uint8_t *)PyBytes_AS_STRING(out);
-    int failed = 0;
-    Py_BEGIN_ALLOW_THREADS;
-    failed = resize(&j);
-    Py_END_ALLOW_THREADS;
-    if (failed) {
-        Py_CLEAR(out);
-        PyErr_NoMemory();
-    }
-end:
-    if (view.obj)
-        PyBuffer_Release(&view);
-    return out;
+    return run(source, &j, 1, (Py_ssize_t)j.xsize * j.ysize);
 }
 
 /* edges(source, width, height, w, h) -> bytes: the top row, bottom row, left column and right
@@ -499,33 +511,13 @@ static PyObject *edges(PyObject *self, PyObject *args) {
         {(float)(width - fx), 0, (float)width, (float)height},
     };
     const int sizes[4][2] = {{w, 1}, {w, 1}, {1, h}, {1, h}};
-    Job j = {.width = width, .height = height, .filter = &FILTERS[4]};
-    Py_buffer view;
-    if (pixels_of(source, (Py_ssize_t)width * height, &view, &j.in) < 0)
-        return NULL;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, 2 * ((Py_ssize_t)w + h));
-    int failed = 0;
-    if (out == NULL)
-        goto end;
-    uint8_t *o = (uint8_t *)PyBytes_AS_STRING(out);
-    Py_BEGIN_ALLOW_THREADS;
-    for (int s = 0; s < 4 && !failed; s++) {
-        j.xsize = sizes[s][0];
-        j.ysize = sizes[s][1];
-        memcpy(j.box, boxes[s], sizeof j.box);
-        j.out = o;
-        o += j.xsize * j.ysize;
-        failed = resize(&j);
+    Job jobs[4];
+    for (int k = 0; k < 4; k++) {
+        jobs[k] = (Job){.width = width, .height = height, .xsize = sizes[k][0],
+                        .ysize = sizes[k][1], .filter = &FILTERS[4]};
+        memcpy(jobs[k].box, boxes[k], sizeof jobs[k].box);
     }
-    Py_END_ALLOW_THREADS;
-    if (failed) {
-        Py_CLEAR(out);
-        PyErr_NoMemory();
-    }
-end:
-    if (view.obj)
-        PyBuffer_Release(&view);
-    return out;
+    return run(source, jobs, 4, 2 * ((Py_ssize_t)w + h));
 }
 
 static PyMethodDef methods[] = {
