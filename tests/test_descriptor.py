@@ -366,3 +366,22 @@ def test_an_embedded_index_made_before_the_second_stage_is_read_and_extended(tmp
         assert (match.id, match.distance, match.score) == ("old", 0, None)
         index.add(photos["coffee"], id="new")
         assert index.get("new").descriptor == read_image(photos["coffee"]).descriptor
+
+
+@pytest.mark.parametrize("variant", ["as-is", "mirrored", "unboxed", "on black"])
+@pytest.mark.parametrize("keyed", ["mine", "theirs"])
+def test_pairs_judged_at_once_are_judged_as_one_by_one(variant, keyed, photo_images):
+    """descriptor.judge_pairs (a dedupe's every hit of a variant at once, each pair its own
+    query) gives each pair the verdict and score `judge` gives it alone: photos, edited copies,
+    a blank page, none and a damaged descriptor, at distances on both sides of the threshold."""
+    imgs = [img.convert("RGB") for img in list(photo_images.values())[:4]]
+    descs = [read_image(img).descriptor for img in imgs]
+    descs += [read_image(jpeg(img.rotate(3, Image.BICUBIC))).descriptor for img in imgs[:2]]
+    descs += [read_image(Image.new("RGB", (64, 64), "white")).descriptor, None, b"\x01" * 7]
+    pairs = [(m, t, s) for m in descs for t in descs for s in (descs[0], None)]
+    distances = [(3 * k) % 17 for k in range(len(pairs))]
+    mines, theirs, sources = zip(*pairs)
+    got = descriptor.judge_pairs(variant, distances, 8, list(mines), list(theirs), keyed,
+                                 list(sources))  # fmt: skip
+    assert got == [judge(variant, d, 8, m, t, keyed, s) for d, (m, t, s) in zip(distances, pairs)]
+    assert any(ok for ok, _ in got) and not all(ok for ok, _ in got)
