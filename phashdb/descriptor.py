@@ -354,7 +354,8 @@ def judge_pairs(
         return out
     mine, table = _table([mines[k] for k in both]), _table([theirs[k] for k in both])
     ok, scores = _compare_rows(mine, table)
-    greys = table[:, 33:].astype(np.int16) - mine[:, 33:]  # their thumbnails' cells less mine
+    if variant in WIDE or variant in BETWEEN:  # their thumbnails' cells less mine
+        greys = table[:, 33:].astype(np.int16) - mine[:, 33:]
     if variant in WIDE:  # beyond the threshold: the strict confirmation
         limit, most = WIDE[variant]
         near = distances[both] <= threshold
