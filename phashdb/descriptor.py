@@ -49,10 +49,14 @@ STORED_SIZE = SIZE + 7 * VARIANT_SIZE  # layout v2, and v3 without keys
 # phashdb.trim.NAME, phashdb.renderings.NAMES, phashdb.unbox.NAME); appending a name keeps
 # every stored byte's meaning. Names 3 and 4 (index format 2) are a transparent source's other
 # renderings, name 5 the picture with a plain box filled in, names 6 and 7 the renderings of
-# a small source (phashdb.renderings.SMALL), searched wider (WIDE).
+# a small source (phashdb.renderings.SMALL), searched wider (WIDE); names 8 to 17 (index
+# format 3) the windows a re-framed or cropped copy shows (phashdb.windows), confirmed strictly
+# (STRICT).
 KEYS = (
     "backdrop", "trimmed", "on black", "alpha dropped", "unboxed",
     "on black, small", "alpha dropped, small",
+    "centre 16:9", "centre 16:10", "centre 4:3", "centre 5:4", "centre 1:1",
+    "centre 80%", "top left 90%", "top right 90%", "bottom left 90%", "bottom right 90%",
 )  # fmt: skip
 KEY_SIZE = 1 + 8 + SIZE
 # Keys searched up to the reach, not the threshold, each confirmed beyond the threshold only
@@ -82,6 +86,13 @@ WIDE_KEYS = frozenset(WIDE)
 # matches (two icons of one template; their emblems differ) 6 are left at (6, 8); at (6, 6)
 # none, but a crop 10% only the key finds is lost ("Bounds of a key on black").
 BETWEEN = {"on black": (6, 8)}
+# Keys a copy shows pixel for pixel, only resized and re-encoded (phashdb.windows: a re-framed
+# or cropped copy shows its window): confirmed at any distance only at a score of at most
+# STRICT[name][0] with every cell of the two 4x4 thumbnails within STRICT[name][1] grey levels.
+# On the corpus of docs/accuracy-beyond-photos.md no false match among 113.8M pairs at
+# (-40, 8) (237 at the default's confirmation), and 96-100% of each re-framing found
+# (benchmarks/window_rules.py).
+STRICT = dict.fromkeys(KEYS[7:], (-40, 8))
 
 # A confirmed match: the 256-bit distance minus 80 times the thumbnails' correlation at most
 # this (identical images score -80). Chosen on benchmarks/accuracy.py's 231 photos: of the
@@ -309,10 +320,11 @@ def judge(
     the second stage's score (None when either side has no descriptor). The as-is query within
     the plain `threshold` matches as a plain pHash index says, unless an image is near-constant;
     beyond it, and for every other variant, the descriptors must confirm (a wide key's
-    beyond the threshold strictly: WIDE; a key on black within bounds: BETWEEN). `keyed`: the
-    side holding the key named `variant`, "mine" (a query's key, a stored key a batch pass
-    searches) or "theirs" (a stored key the query met); `source`: the stored descriptor of
-    the image whose key it is (None: not known, that bound left out)."""
+    beyond the threshold strictly: WIDE; a window strictly at any distance: STRICT; a key on
+    black within bounds: BETWEEN). `keyed`: the side holding the key named `variant`, "mine"
+    (a query's key, a stored key a batch pass searches) or "theirs" (a stored key the query
+    met); `source`: the stored descriptor of the image whose key it is (None: not known, that
+    bound left out)."""
     sources = source if keyed == "mine" else [source]
     return judge_many(variant, [distance], threshold, mine, [theirs], keyed, sources)[0]
 
@@ -354,11 +366,11 @@ def judge_pairs(
         return out
     mine, table = _table([mines[k] for k in both]), _table([theirs[k] for k in both])
     ok, scores = _compare_rows(mine, table)
-    if variant in WIDE or variant in BETWEEN:  # their thumbnails' cells less mine
+    if variant in WIDE or variant in BETWEEN or variant in STRICT:  # their cells less mine
         greys = table[:, 33:].astype(np.int16) - mine[:, 33:]
-    if variant in WIDE:  # beyond the threshold: the strict confirmation
-        limit, most = WIDE[variant]
-        near = distances[both] <= threshold
+    if variant in WIDE or variant in STRICT:  # the strict confirmation (WIDE: beyond the threshold)
+        limit, most = WIDE.get(variant) or STRICT[variant]
+        near = distances[both] <= threshold if variant in WIDE else False
         ok &= near | ((scores <= limit) & (np.abs(greys).max(axis=1) <= most))
     if variant in BETWEEN:
         seen = [sources[k] for k in both] if sources else [None] * len(both)

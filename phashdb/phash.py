@@ -46,6 +46,7 @@ from .renderings import flattened, rendering_keys
 from .resample import resized
 from .trim import trimmed_variant
 from .unbox import unboxed_variant
+from .windows import window_keys
 
 # Transparent pixels are shown on white by browsers and viewers, so that is what we hash.
 BACKGROUND = (255, 255, 255)
@@ -146,6 +147,7 @@ def _picture(img: Image.Image, size: tuple, grey: Image.Image, descriptor: bool)
     if not descriptor:
         return Picture(_phash_of(pixels), width, height)
     hash = _phash_of(pixels)
+    seen_as = variants(pixels)
     upright = _TRANSPOSE.get(orientation)
 
     def seen(grey: Image.Image) -> np.ndarray:  # a rendering read as the hash's pixels were
@@ -156,10 +158,10 @@ def _picture(img: Image.Image, size: tuple, grey: Image.Image, descriptor: bool)
     found = (
         backdrop_variant(grey), trimmed_variant(grey),
         *rendering_keys(img, hash, lambda convert: _in_strips(img, convert), seen),
-        unboxed_variant(grey),
+        unboxed_variant(grey), *window_keys(grey, seen_as[0]),
     )  # fmt: skip
     keys = tuple(sorted((k for k in found if k), key=lambda k: KEYS.index(k.name)))
-    return Picture(hash, width, height, variants(pixels), keys)
+    return Picture(hash, width, height, seen_as, keys)
 
 
 # Converting a whole decoded image at once takes several full-size copies: an RGBA one needs a

@@ -1,0 +1,87 @@
+"""An image's window keys: the pictures its re-framed and cropped copies show.
+
+A copy cut to another aspect ratio (a wallpaper for another screen: centred 16:9, 16:10, 4:3,
+5:4, 1:1), a crop of 10% from one corner, or the centre 80% shows only part of the picture, and
+its pHash is another picture's: the plain search finds 4-73% of such copies
+(docs/accuracy-beyond-photos.md). The stored image keeps the pHash and descriptor of each of
+these windows as keys (descriptor.KEYS), so a copy's as-is hash meets the window it shows;
+a query keeps them too, so a check of the whole picture finds its stored crop, as a batch pass
+(which searches every stored key against the stored hashes) links the two.
+
+A copy shows its window pixel for pixel, only resized and re-encoded, so a window key is
+confirmed strictly (descriptor.STRICT): on the corpus of docs/accuracy-beyond-photos.md, within
+the threshold and at a score of at most -40 with every thumbnail cell within 8 grey levels,
+the windows found 96-100% of each re-framing and added no false match among 113.8M pairs
+(benchmarks/window_rules.py); confirmed as the default confirms (score <= 20), 237.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from .descriptor import LOW_QUALITY, Variant, judge, quality, variants
+from .resample import resized
+
+# Each window: its key name and its box as fractions (left, top, right, bottom) of the upright
+# picture, or an aspect ratio (width / height) for the largest centred window of that shape.
+RATIOS = {"centre 16:9": 16 / 9, "centre 16:10": 16 / 10, "centre 4:3": 4 / 3,
+          "centre 5:4": 5 / 4, "centre 1:1": 1.0}  # fmt: skip
+PARTS = {
+    "centre 80%": (0.1, 0.1, 0.9, 0.9),
+    "top left 90%": (0, 0, 0.9, 0.9),
+    "top right 90%": (0.1, 0, 1, 0.9),
+    "bottom left 90%": (0, 0.1, 0.9, 1),
+    "bottom right 90%": (0.1, 0.1, 1, 1),
+}
+NAMES = (*RATIOS, *PARTS)
+# A ratio window cutting less than this share of a side is the whole picture to pHash.
+MIN_CUT = 0.04
+# A window is left out when the whole picture or a window kept before it would confirm it as
+# its copy (within this pHash distance, and strictly): what finds the one finds the other.
+SAME = 8
+# The windows are read (32x32, as pHash reads) from the picture reduced by a whole factor to a
+# shorter side of at least this (a JPEG is decoded at about 512 pixels already).
+WORK_SIDE = 256
+
+
+def boxes(width: int, height: int) -> dict[str, tuple[float, float, float, float]]:
+    """Each window's box in pixels of a `width` x `height` picture; a ratio window that is
+    (nearly) the whole picture is left out."""
+    out = {}
+    for name, ratio in RATIOS.items():
+        if width / height > ratio * (1 + MIN_CUT):
+            cut = (width - height * ratio) / 2
+            out[name] = (cut, 0, width - cut, height)
+        elif width / height < ratio * (1 - MIN_CUT):
+            cut = (height - width / ratio) / 2
+            out[name] = (0, cut, width, height - cut)
+    for name, (x0, y0, x1, y1) in PARTS.items():
+        out[name] = (x0 * width, y0 * height, x1 * width, y1 * height)
+    return out
+
+
+def window_keys(grey: Image.Image, whole: Variant) -> list[Variant]:
+    """The window keys of upright greyscale picture `grey` (its as-is Variant `whole`), in
+    NAMES' order: each window that shows a picture (not near-constant) and that neither the
+    whole picture nor a window kept before it confirms (SAME)."""
+    factor = max(1, min(grey.size) // WORK_SIDE)
+    small = grey.reduce(factor) if factor > 1 else grey
+    kept, out = [whole], []
+    for name, box in boxes(*small.size).items():
+        if box[2] - box[0] < 8 or box[3] - box[1] < 8:
+            continue
+        pixels = np.asarray(resized(small, (32, 32), Image.Resampling.LANCZOS, box), np.float64)
+        if quality(pixels) < LOW_QUALITY:
+            continue
+        key = variants(pixels, 1)[0]._replace(name=name)
+        if not any(_confirms(key, k) for k in kept):
+            kept.append(key)
+            out.append(key)
+    return out
+
+
+def _confirms(key: Variant, other: Variant) -> bool:
+    """Whether `other` would be confirmed as a copy of window `key` (descriptor.STRICT)."""
+    distance = (key.hash ^ other.hash).bit_count()
+    return distance <= SAME and judge(key.name, distance, SAME, key.descriptor, other.descriptor)[0]
