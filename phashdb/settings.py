@@ -20,9 +20,12 @@ DEFAULT_REACH = 16
 # The layout of what a backend stores; bumped when that changes. 2: an image's keys (its other
 # hashes, kept in its descriptor) are searchable (Store.search_keys); an index of format 1 is
 # brought up to it when opened to write (Store.index_keys), and one opened read-only is read
-# as it is (its keys are found where the backend reads them from the descriptors).
-FORMAT = 2
-READS_FORMATS = (1, FORMAT)
+# as it is (its keys are found where the backend reads them from the descriptors). 3: keys of
+# names an older phashdb does not know (phashdb.windows), which it would read as damaged
+# descriptors, so it refuses the index; nothing to bring up (images stored before keep no
+# window keys until ingested again).
+FORMAT = 3
+READS_FORMATS = (1, 2, FORMAT)
 # The layout of image records: 2 adds the file's identity (phashdb.identity); records of
 # layout 1 are read as they are (their files are checked by size and mtime).
 RECORD_VERSION = 2
@@ -70,9 +73,11 @@ def opened(store, threshold: int | None) -> dict:
 
 def _format(store, settings: dict) -> dict:
     """An index of format 1 made searchable by its keys (Store.index_keys) once opened to
-    write, then marked format 2; one of another format is left to the refusal below."""
-    if settings.get("format") == 1 and not getattr(store, "read_only", False):
-        store.index_keys()
+    write, and one of format 1 or 2 then marked FORMAT; one of another format is left to the
+    refusal below."""
+    if settings.get("format") in (1, 2) and not getattr(store, "read_only", False):
+        if settings["format"] == 1:
+            store.index_keys()
         store.write_settings({"format": FORMAT})
         settings = {**settings, "format": FORMAT}
     return settings

@@ -61,7 +61,7 @@ class Store(Protocol):
         """Every stored image with a key (an image's other hashes, kept in its descriptor:
         descriptor.KEYS, descriptor.stored_keys) within `radius` of each query, exactly:
         (query numbers, ids, key names, distances), one per (query, image, key). `records`
-        as in `search`. Index format 2 (settings.FORMAT) keeps keys searchable."""
+        as in `search`. Since index format 2 (settings.FORMAT) keys are searchable."""
 
     def index_keys(self) -> int:
         """Make the keys of every stored record searchable (the migration of an index of

@@ -184,16 +184,28 @@ def test_an_index_of_format_1_gains_searchable_keys_when_opened(reopen):
             db.commit()
             db.close()
     with reopen() as index:
-        assert index.settings["format"] == phashdb.settings.FORMAT == 2
+        assert index.settings["format"] == phashdb.settings.FORMAT == 3
         assert [(m.id, m.variant) for m in index.check(black).matches] == [("banner", "on black")]
     with reopen() as index:
-        assert index.store.read_settings()["format"] == 2
+        assert index.store.read_settings()["format"] == 3
+
+
+def test_an_index_of_format_2_is_marked_format_3_when_opened_to_write(reopen):
+    """Format 3 (window keys) needs nothing brought up: the images stored before keep their
+    keys and are found by them; an older phashdb, reading format 3, refuses the index."""
+    black = exports(banner())["on black"]
+    with reopen() as index:
+        index.add(encoded(banner(), "PNG"), id="banner")
+        index.store.write_settings({"format": 2})
+    with reopen() as index:
+        assert index.settings["format"] == 3
+        assert [(m.id, m.variant) for m in index.check(black).matches] == [("banner", "on black")]
 
 
 def test_an_index_of_an_unknown_format_is_refused(reopen):
     with reopen() as index:
-        index.store.write_settings({"format": 3})
-    with pytest.raises(phashdb.IndexMismatchError, match="format 3"):
+        index.store.write_settings({"format": 4})
+    with pytest.raises(phashdb.IndexMismatchError, match="format 4"):
         reopen()
 
 
