@@ -20,7 +20,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .descriptor import LOW_QUALITY, Variant, _orders, _transforms, judge, middle
+from .descriptor import (
+    LOW_QUALITY, STRICT, Variant, _compare_rows, _orders, _table, _transforms, middle,
+)  # fmt: skip
 from .resample import resized
 
 # Each window: its key name and its box as fractions (left, top, right, bottom) of the upright
@@ -43,6 +45,7 @@ SAME = 8
 # The windows are read (32x32, as pHash reads) from the picture reduced by a whole factor to a
 # shorter side of at least this (a JPEG is decoded at about 512 pixels already).
 WORK_SIDE = 96
+FILTER = Image.Resampling.BILINEAR
 
 
 def boxes(width: int, height: int) -> dict[str, tuple[float, float, float, float]]:
@@ -70,14 +73,14 @@ def window_keys(grey: Image.Image, whole: Variant) -> list[Variant]:
     cut = {n: b for n, b in boxes(*small.size).items() if min(b[2] - b[0], b[3] - b[1]) >= 8}
     if not cut:
         return []
-    lanczos = Image.Resampling.LANCZOS
-    stack = np.stack([resized(small, (32, 32), lanczos, box) for box in cut.values()])
-    kept, out = [whole], []
-    for key in as_is(stack.astype(np.float64), tuple(cut)):
-        if key.descriptor[32] >= LOW_QUALITY and not any(_confirms(key, k) for k in kept):
-            kept.append(key)
-            out.append(key)
-    return out
+    stack = np.stack([resized(small, (32, 32), FILTER, box) for box in cut.values()])
+    found = [whole, *as_is(stack.astype(np.float64), tuple(cut))]
+    alike = _confirmed(found)
+    kept = [0]
+    for k in range(1, len(found)):
+        if found[k].descriptor[32] >= LOW_QUALITY and not alike[k, kept].any():
+            kept.append(k)
+    return [found[k] for k in kept[1:]]
 
 
 def as_is(stack: np.ndarray, names: tuple[str, ...]) -> list[Variant]:
@@ -86,7 +89,10 @@ def as_is(stack: np.ndarray, names: tuple[str, ...]) -> list[Variant]:
     dct16, signs = _transforms()
     order, low_order, thumb_order, _ = _orders()
     n = len(stack)
-    full = np.round(dct16 @ stack @ dct16.T, 6).reshape(n, 256)[:, order[0]] * signs[0].ravel()
+    # two matrix products over the whole stack (a product per image was most of the cost)
+    rows = (stack.reshape(n * 32, 32) @ dct16.T).reshape(n, 32, 16).transpose(0, 2, 1)
+    coeffs = (rows.reshape(n * 16, 32) @ dct16.T).reshape(n, 16, 16).transpose(0, 2, 1)
+    full = np.round(coeffs, 6).reshape(n, 256)[:, order[0]] * signs[0].ravel()
     low = full[:, low_order]
     hashes = np.packbits(low > middle(low), axis=1)
     bits = np.packbits(full > middle(full), axis=1)
@@ -102,7 +108,18 @@ def as_is(stack: np.ndarray, names: tuple[str, ...]) -> list[Variant]:
     ]  # fmt: skip
 
 
-def _confirms(key: Variant, other: Variant) -> bool:
-    """Whether `other` would be confirmed as a copy of window `key` (descriptor.STRICT)."""
-    distance = (key.hash ^ other.hash).bit_count()
-    return distance <= SAME and judge(key.name, distance, SAME, key.descriptor, other.descriptor)[0]
+def _confirmed(found: list[Variant]) -> np.ndarray:
+    """alike[i, j]: whether found[j] would be confirmed as a copy of window found[i] (within
+    SAME, strictly: descriptor.STRICT, as descriptor.judge confirms a window), for j < i."""
+    n = len(found)
+    i, j = np.tril_indices(n, -1)
+    hashes = np.array([v.hash for v in found], np.uint64)
+    near = np.bitwise_count(hashes[i] ^ hashes[j]) <= SAME
+    rows = _table([v.descriptor for v in found])
+    _, scores = _compare_rows(rows[i], rows[j])
+    cells = np.abs(rows[i, 33:].astype(np.int16) - rows[j, 33:]).max(axis=1)
+    limit, most = STRICT[found[-1].name]  # every window's
+    shows = (rows[i, 32] >= LOW_QUALITY) & (rows[j, 32] >= LOW_QUALITY)
+    alike = np.zeros((n, n), bool)
+    alike[i, j] = near & shows & (scores <= limit) & (cells <= most)
+    return alike
