@@ -21,7 +21,14 @@ import numpy as np
 from PIL import Image
 
 from .descriptor import (
-    LOW_QUALITY, STRICT, Variant, _compare_rows, _orders, _table, _transforms, middle,
+    LOW_QUALITY,
+    STRICT,
+    Variant,
+    _compare_rows,
+    _orders,
+    _table,
+    _transforms,
+    middle,
 )  # fmt: skip
 from .resample import resized
 
