@@ -14,6 +14,7 @@ import phashdb
 from phashdb import descriptor
 from phashdb.descriptor import DESCRIPTOR_VERSION, SIZE, VARIANTS, confirms, judge
 from phashdb.phash import read_image
+from phashdb.windows import NAMES as WINDOWS
 
 # The persisted definition: these must never change under DESCRIPTOR_VERSION.
 GOLDEN = {
@@ -175,10 +176,14 @@ MAKES = {
 def test_golden_vectors_pin_the_descriptor(photo_images):
     assert DESCRIPTOR_VERSION == "dct256-q-thumb4-variants-keys-v3"
     stored = {name: read_image(img).descriptor for name, img in photo_images.items()}
-    assert {name for name, d in stored.items() if len(d) != descriptor.STORED_SIZE} == {
+    keys = {name: {k.name for k in descriptor.stored_keys(d)} for name, d in stored.items()}
+    assert {name for name, k in keys.items() if k - set(WINDOWS)} == {
         "hubble_deep_field", "retina",  # black around the picture: a backdrop key (GOLDEN_V3)
         "motorcycle_left",  # a plain bright patch at its top: an unboxed key (phashdb.unbox)
     }  # fmt: skip
+    # every photo keeps window keys (phashdb.windows: 8 to 10 of them here), so no descriptor
+    # is v2's 329 bytes any more
+    assert {name: len(k & set(WINDOWS)) for name, k in keys.items()} == GOLDEN_WINDOW_COUNTS
     assert {name: d[:SIZE].hex() for name, d in stored.items()} == GOLDEN
     tails = {
         name: (
@@ -190,26 +195,52 @@ def test_golden_vectors_pin_the_descriptor(photo_images):
     assert tails == GOLDEN_V2
 
 
-# Layout v3's keys (phashdb.trim, phashdb.backdrop): for an image that has them, each key's
-# name and pHash, and the sha256 of the stored bytes (whose first 329 are v2's layout).
+# Layout v3's keys (phashdb.trim, phashdb.backdrop, phashdb.windows): for an image that has
+# them, each key's name and pHash, and the sha256 of the stored bytes (whose first 329 are v2's
+# layout). Re-derived when the window keys came (each image gained 8 to 11 of them after its
+# trimmed or backdrop key; those keys' values are unchanged).
 GOLDEN_V3 = {
     "astronaut framed": (
-        "trimmed c2924c5532bddfc8",
-        "55a6b9cbabff889737e4c66e8a802a12b900bd88e24ec2a7ff139a91d17bd20e",
+        "trimmed c2924c5532bddfc8 centre 16:9 d193cd4220b67bb5 "
+        "centre 16:10 d193cc4222b57b3d centre 4:3 d193cc4e32b55b49 "
+        "centre 80% d2b2cc4f32bb9158 top left 90% 82b6497637b95d48 "
+        "top right 90% d191667b330c4a6f bottom left 90% 82b60dc97622bbd5 "
+        "bottom right 90% d19124ce73353dca",
+        "d8254522f54491243fe55f31a4c4475c945676bc28342fbfced2b7cd441ac576",
     ),
     "sun on black": (
-        "backdrop a5d48fd01dd07d23 trimmed 9e9a6918e5619967",
-        "ea62e30c6ce1cdc51c150a9bbc1238ffd04b111ca16f4ded908929cdb694e6d4",
+        "backdrop a5d48fd01dd07d23 trimmed 9e9a6918e5619967 centre 16:9 9a27613666376633 "
+        "centre 16:10 9a2b602b762bd62b centre 5:4 de2b742bd60988dc "
+        "centre 1:1 9f227d22e7089acd centre 80% 9f227d227722d728 "
+        "top left 90% 9a656196e6989a79 top right 90% cf3034c3b3cdcb0c "
+        "bottom left 90% 9a1e6169a6679e86 bottom right 90% cf0b342cb3328bd3",
+        "30c3f6d78d0e3d66f27621ad2dceb959fe4fed9157dc7477c01bf8d66d3e56e9",
     ),
     "hubble_deep_field": (
-        "backdrop fb32b449c1b2ce43",
-        "27fc0489373a893a7e3d8434f6d62f950dfbd80f67b865136c2ef4042bce094c",
+        "backdrop fb32b449c1b2ce43 centre 16:9 84e145b0f8c5cfa7 "
+        "centre 16:10 846945b2fc45c7ab centre 4:3 84c9cd8ece4d878e "
+        "centre 5:4 84c94f9eaa4d03be centre 1:1 c5ce4194be4f3334 "
+        "centre 80% c5ebc090dfcbc303 top left 90% 8dcacfb5dc423530 "
+        "top right 90% c6e9409a6f71323e bottom left 90% 85c84b87b5dc438f "
+        "bottom right 90% d6ef4180baef41c1",
+        "a0d9742718496e640be3fa44a2be9b3f2446bdd20ba6833fbb925e36733e31b8",
     ),
     "retina": (
-        "backdrop ea4abd17f0e0852d",
-        "e1ff11103173db0965a0c6e6f53d1e980dab97900f55cb8ba030982e79e9c6f5",
+        "backdrop ea4abd17f0e0852d centre 16:9 c068051f72f09f3f "
+        "centre 16:10 c078053f52f01f9f centre 4:3 c0e9059f52f01f8f "
+        "centre 5:4 c0e907975ae01f8f centre 80% d0ef058354ff018f "
+        "top left 90% 801e177e5f785a68 top right 90% d50f022b0a2f0f7f "
+        "bottom left 90% 80e01f857f857a97 bottom right 90% d5f506d50af22f82",
+        "d530581e7ec8c905e3c9ee5675c887359157c655f1b9c935b32615a0b20e28cf",
     ),
 }
+# How many window keys (phashdb.windows) each photo keeps: the ratio windows that cut >= 4% of
+# a side, the five parts, less those the whole or an earlier window confirms.
+GOLDEN_WINDOW_COUNTS = {
+    "astronaut": 9, "camera": 9, "chelsea": 9, "coffee": 10, "coins": 8, "moon": 9, "rocket": 9,
+    "motorcycle_left": 10, "hubble_deep_field": 10, "retina": 9, "brick": 9, "grass": 9,
+    "gravel": 9, "page": 9, "text": 9,
+}  # fmt: skip
 
 
 def keyed_images(photo_images) -> dict:
@@ -246,15 +277,18 @@ def test_the_stored_keys_are_the_computed_ones(photo_images):
 
     # (renderings: index format 2; a small source's, searched wide, appended after)
     small = tuple(SMALL_NAMES[n] for n in RENDERINGS)
-    assert descriptor.KEYS == (BACKDROP, TRIMMED, *RENDERINGS, UNBOXED, *small)
+    assert descriptor.KEYS == (BACKDROP, TRIMMED, *RENDERINGS, UNBOXED, *small, *WINDOWS)
     assert descriptor.WIDE_KEYS == {*small, UNBOXED}
     for img in keyed_images(photo_images).values():
         picture = read_image(img)
         assert picture.keys and descriptor.stored_keys(picture.descriptor) == picture.keys
         assert descriptor.stored_variants(picture.hash, picture.descriptor) == picture.variants
         assert descriptor.core(picture.descriptor) == picture.variants[0].descriptor
-    photo = read_image(photo_images["astronaut"])  # most images: no key, v2's 329 bytes
-    assert photo.keys == () and descriptor.stored_keys(photo.descriptor) == ()
+    photo = read_image(photo_images["astronaut"])  # most images: their window keys alone
+    assert photo.keys and {k.name for k in photo.keys} <= set(WINDOWS)
+    assert descriptor.stored_keys(photo.descriptor) == photo.keys
+    page = read_image(Image.new("L", (400, 300), 200))  # no window shows a picture: no key
+    assert page.keys == () and len(page.descriptor) == descriptor.STORED_SIZE
 
 
 def test_a_v3_row_with_a_bad_key_is_damaged(photo_images):

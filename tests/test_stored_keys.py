@@ -21,6 +21,7 @@ from phashdb.mr import run as mr
 from phashdb.phash import read_image, to_hex
 from phashdb.records import Image as Record
 from phashdb.renderings import NAMES
+from phashdb.windows import NAMES as WINDOWS
 
 COLOURS = [(220, 40, 40, 255), (40, 90, 220, 255), (240, 200, 30, 255)]
 # The keys of banner() and hidden(sun), and the stored bytes of the banner's key (name byte 3,
@@ -70,15 +71,17 @@ def exports(img: Image.Image) -> dict[str, bytes]:
 
 
 def keys_of(source) -> dict[str, str]:
-    return {k.name: to_hex(k.hash) for k in read_image(source).keys}
+    """The keys of `source` but its window keys (every picture has those: test_windows.py)."""
+    return {k.name: to_hex(k.hash) for k in read_image(source).keys if k.name not in WINDOWS}
 
 
 def test_golden_vectors_pin_the_renderings_keys():
     assert keys_of(encoded(banner(), "PNG")) == GOLDEN_BANNER
     assert keys_of(encoded(hidden(sun), "PNG")) == GOLDEN_HIDDEN
-    stored = read_image(encoded(banner(), "PNG")).descriptor
-    assert len(stored) == descriptor.STORED_SIZE + descriptor.KEY_SIZE
-    key = stored[descriptor.STORED_SIZE :]
+    picture = read_image(encoded(banner(), "PNG"))
+    stored = picture.descriptor
+    assert len(stored) == descriptor.STORED_SIZE + len(picture.keys) * descriptor.KEY_SIZE
+    key = stored[descriptor.STORED_SIZE : descriptor.STORED_SIZE + descriptor.KEY_SIZE]
     assert key[:9].hex() == GOLDEN_BANNER_KEY_BYTES and descriptor.stored_keys(stored)
     # the key's compared bytes are those of the rendering read as an image of its own
     assert key[9:] == read_image(on(banner(), (0, 0, 0))).variants[0].descriptor
@@ -100,9 +103,9 @@ def test_a_check_of_each_export_finds_the_source_by_its_stored_keys(index):
     for source, img in (("banner", banner()), ("sun", hidden(sun))):
         for name, data in exports(img).items():
             found[source, name] = [(m.id, m.variant) for m in index.check(data).matches]
-    # The banner's black exports carry no key of their own (no black border, no plain frame):
-    # only the source's stored key finds them (before index format 2, nothing did).
-    assert read_image(exports(banner())["on black"]).keys == ()
+    # The banner's black exports carry no key of their own but their windows (no black border,
+    # no plain frame): only the source's stored key finds them (before index format 2, nothing).
+    assert {k.name for k in read_image(exports(banner())["on black"]).keys} <= set(WINDOWS)
     assert found == {
         ("banner", "on white"): [("banner", "as-is")],
         ("banner", "on black"): [("banner", "on black")],
@@ -241,9 +244,10 @@ def test_a_transparent_source_under_a_box_keeps_its_renderings_and_its_unboxed_k
     width, height = boxed.size
     ImageDraw.Draw(boxed).rectangle((0, int(height * 0.85), width // 4, height), fill="black")
     picture = read_image(boxed)
-    assert [k.name for k in picture.keys] == ["on black", "unboxed"]
+    names = [k.name for k in picture.keys]  # then its window keys, in KEYS' order too
+    assert names[:2] == ["on black", "unboxed"] and set(names[2:]) <= set(WINDOWS)
+    assert names == sorted(names, key=descriptor.KEYS.index)
     assert descriptor.stored_keys(picture.descriptor) == picture.keys
     index.add(encoded(boxed, "PNG"), id="boxed banner")
-    assert [k.name for k in descriptor.stored_keys(index.get("boxed banner").descriptor)] == [
-        "on black", "unboxed",
-    ]  # fmt: skip
+    stored = descriptor.stored_keys(index.get("boxed banner").descriptor)
+    assert [k.name for k in stored] == names
