@@ -27,7 +27,7 @@ GOLDEN = {
     "centre 16:9": "e0c37c7adb007789", "centre 16:10": "e0c37e72db00378d",
     "centre 5:4": "f0c7fe34c304216f", "centre 1:1": "fec0d73fc12c202b",
     "centre 80%": "fec03e76d31421c9", "top left 90%": "e0c77cf587016f88",
-    "top right 90%": "fbc03ff2c02425cd", "bottom left 90%": "f087d674d790016f",
+    "top right 90%": "fbc03ff2c02425cd", "bottom left 90%": "f087de34d794012f",
     "bottom right 90%": "fbc0db3fd9870021",
 }  # fmt: skip
 GOLDEN_FIRST_KEY_BYTES = "08e0c37c7adb007789"

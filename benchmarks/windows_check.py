@@ -1,0 +1,97 @@
+"""What the window keys (phashdb.windows) cost a whole check, at 10M stored images.
+
+    python benchmarks/windows_check.py [PHOTO_FOLDER] [--size 10000000] [--queries 12]
+        [--keyed 1000000]
+
+Stores --size images as benchmarks/check_10m.py does (random hashes with random 49-byte
+descriptors, the photos as 12 MP JPEGs stored as themselves), of which --keyed also hold nine
+window keys each (random hashes, a layout-v3 descriptor: what an index of real images holds,
+whose stored keys a check searches). Then, taking turns in one run, three times over, medians:
+a whole `Index.check` of a 12 MP JPEG with the window keys read (the default) and without them
+(phash.window_keys off: no windows of the query searched, none of the stored images' met but
+through the query's hash). Prints times and the ratio, the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from accuracy import find_photos
+from check_10m import store
+from PIL import Image as PILImage
+from search_10m import hash_set, timed
+
+import phashdb
+from phashdb import descriptor
+from phashdb import phash as hashing
+from phashdb import windows
+
+
+def keyed_descriptors(folder: Path, count: int, rng) -> None:
+    """Gives the first `count` stored random images nine window keys each (random hashes and
+    compared bytes, in layout v3), written straight into the SQLite file."""
+    names = windows.NAMES[1:]  # nine names, in KEYS' order
+    db = sqlite3.connect(folder / "index.sqlite3")
+    rows = db.execute("SELECT seq FROM images ORDER BY seq LIMIT ?", (count,)).fetchall()
+    head = rng.integers(0, 256, descriptor.STORED_SIZE, dtype=np.uint8).tobytes()
+    for lo in range(0, len(rows), 100_000):
+        batch = []
+        for (seq,) in rows[lo : lo + 100_000]:
+            keys = b"".join(
+                bytes([descriptor.KEYS.index(n) + 1])
+                + int(rng.integers(0, 2**63)).to_bytes(8, "big")
+                + rng.integers(0, 256, descriptor.SIZE, dtype=np.uint8).tobytes()
+                for n in names
+            )
+            batch.append((head + keys, seq))
+        db.executemany("UPDATE images SET descriptor = ? WHERE seq = ?", batch)
+        db.commit()
+    db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="*")
+    parser.add_argument("--size", type=int, default=10_000_000)
+    parser.add_argument("--queries", type=int, default=12)
+    parser.add_argument("--keyed", type=int, default=1_000_000)
+    args = parser.parse_args()
+    rng = np.random.default_rng(13)
+    photos = find_photos(args.folders)[: args.queries]
+    with tempfile.TemporaryDirectory() as tmp:
+        jpegs = []
+        for n, photo in enumerate(photos):
+            with PILImage.open(photo) as img:
+                jpegs.append(Path(tmp) / f"{n:03d}.jpg")
+                img.convert("RGB").resize((4000, 3000), PILImage.LANCZOS).save(
+                    jpegs[-1], quality=90
+                )
+        pictures = [phashdb.read_image(p) for p in jpegs]
+        folder = Path(tmp) / "index"
+        seconds = store(folder, hash_set("uniform", args.size, rng), jpegs, pictures)
+        keyed_descriptors(folder, args.keyed, rng)
+        real = hashing.window_keys
+        times = {"without windows": [], "with windows": []}
+        with phashdb.open(folder) as index:
+            index.check(jpegs[0])  # the stored keys read once
+            for r in range(3):
+                for p in jpegs:
+                    for label in times if r % 2 == 0 else list(times)[::-1]:
+                        on = label == "with windows"
+                        hashing.window_keys = real if on else (lambda grey, whole: [])
+                        times[label].append(timed(index.check, p))
+        hashing.window_keys = real
+    a, b = (statistics.median(times[k]) for k in times)
+    print(f"{args.size:,} stored ({args.keyed:,} with nine window keys; stored in {seconds:.0f} s): "
+          f"a whole Index.check of a 12 MP JPEG without windows {a:.1f} ms, with them {b:.1f} ms: "
+          f"ratio {b / a:.3f} (load {os.getloadavg()[0]:.2f})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
