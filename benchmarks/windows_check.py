@@ -28,9 +28,8 @@ from PIL import Image as PILImage
 from search_10m import hash_set, timed
 
 import phashdb
-from phashdb import descriptor
+from phashdb import descriptor, windows
 from phashdb import phash as hashing
-from phashdb import windows
 
 
 def keyed_descriptors(folder: Path, count: int, rng) -> None:
