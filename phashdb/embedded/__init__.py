@@ -4,7 +4,7 @@ live beside it (live.py), joined by EmbeddedStore (store.py)."""
 from __future__ import annotations
 
 from .database import DATABASE_FILE
-from .folder import TABLES_FILE
+from .folder import KEYS_FILE, TABLES_FILE
 from .store import EmbeddedStore
 
-__all__ = ["DATABASE_FILE", "TABLES_FILE", "EmbeddedStore"]
+__all__ = ["DATABASE_FILE", "KEYS_FILE", "TABLES_FILE", "EmbeddedStore"]
