@@ -256,8 +256,8 @@ class LiveTables:
             self.max_seq = db.sql("SELECT next FROM sequence").fetchone()[0] - 1
             self.removal_mark = db.sql("SELECT coalesce(max(n), 0) FROM removals").fetchone()[0]
             found = db.sql(self.kind.select, (FIRST,))
-            # A piece at a time: all the rows as Python objects at once would take gigabytes.
-            for piece in iter(lambda: found.fetchmany(1_000_000), []):
+            # A piece at a time (Rows.piece).
+            for piece in iter(lambda: found.fetchmany(self.kind.piece), []):
                 self._extend_by(piece)
             self.data_version = db.data_version()
         self.rebuild()

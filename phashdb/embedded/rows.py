@@ -26,13 +26,16 @@ Read = Callable[[Database, list], tuple["np.ndarray", "np.ndarray", list]]
 class Rows:
     """A kind of table row: `file` names the table file in the index's folder; `select` reads
     the rows of the images after a seq (its one parameter), in seq order, for `read`; a row's
-    image is its key >> `shift`; `ids` says whether the tables keep each row's id."""
+    image is its key >> `shift`; `ids` says whether the tables keep each row's id; `piece` is
+    how many selected rows a rebuild reads at a time (all of them as Python objects at once
+    would take gigabytes)."""
 
     file: str
     select: str
     read: Read
     shift: int = 0
     ids: bool = True
+    piece: int = 1_000_000
 
 
 def _image_rows(db: Database, rows: list) -> tuple[np.ndarray, np.ndarray, list]:
