@@ -1,5 +1,6 @@
 """The embedded index: a folder holding an SQLite database (database.py) and band tables kept
-live beside it (live.py), joined by EmbeddedStore (store.py)."""
+live beside it (live.py: over the images' hashes, and over their stored keys' in keys.py),
+joined by EmbeddedStore (store.py)."""
 
 from __future__ import annotations
 

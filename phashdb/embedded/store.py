@@ -1,6 +1,7 @@
 """The embedded index: a folder holding an SQLite database (the records, the truth:
-database.py) and a band table file (the search structure, derived from the records and kept
-live beside them: live.py). This store joins the two behind phashdb.store.Store.
+database.py) and band table files (the search structures, derived from the records and kept
+live beside them: live.py; the stored keys' in keys.py). This store joins them behind
+phashdb.store.Store.
 """
 
 from __future__ import annotations
