@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from phashdb import descriptor
-from phashdb.embedded import KEYS_FILE, EmbeddedStore
+from phashdb.embedded import KEYS_FILE, EmbeddedStore, live
 from phashdb.embedded.live import REBUILD_AT
 from phashdb.errors import StoreError
 from phashdb.keyrows import key_rows, near_keys
@@ -184,3 +186,33 @@ def test_fsck_checks_the_key_tables_and_repair_rebuilds_them(tmp_path, rng, cent
     queries = queries_of(rng, centres)
     assert answers(store.search_keys(queries, 8)) == brute_force(store, queries, 8)
     store.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.lists(st.integers(0, 60), min_size=1, max_size=5))
+def test_answers_match_brute_force_through_adds_removes_and_reopens(tmp_path_factory, seed, adds):
+    # Rounds of adds, removals and replacements, each ending in a search and a reopen, with
+    # tables rebuilt often: answers come from a loaded file, the rows added since and the
+    # removals since, all at once.
+    rng = np.random.default_rng(seed)
+    centres = rng.integers(0, 2**63, 5, dtype=np.uint64) * 2
+    path = tmp_path_factory.mktemp("index")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(live, "REBUILD_AT", 20)
+        store = EmbeddedStore(path)
+        for round, count in enumerate(adds):
+            store.put(keyed(rng, count, centres, prefix=f"r{round}-"))
+            stored = sorted(store.descriptors())
+            if stored:
+                gone = rng.choice(stored, min(len(stored), 3), replace=False).tolist()
+                store.delete(gone[1:])
+                replaced = keyed(rng, 1, centres)[0].descriptor
+                store.put([Image(gone[0], near(rng, centres), descriptor=replaced)])
+            queries = queries_of(rng, centres)
+            radius = int(rng.integers(0, 13))
+            assert answers(store.search_keys(queries, radius)) == brute_force(
+                store, queries, radius
+            )
+            store.close()
+            store = EmbeddedStore(path)
+        store.close()
