@@ -175,16 +175,21 @@ class LiveTables:
         if self.tables is not None and version == self.data_version:
             return
         self.data_version = version
-        with db.reading():
-            if self.tables is None:
-                self._load()
-            rows = db.sql(self.kind.select, (self.max_seq,)).fetchall()
-            removals = db.sql(
-                "SELECT n, seq FROM removals WHERE n > ? ORDER BY n", (self.removal_mark,)
-            ).fetchall()
-        if rows:
-            self._extend_by(rows)
-            self.max_seq = rows[-1][0]
+        try:
+            with db.reading():
+                if self.tables is None:
+                    self._load()
+                found = db.sql(self.kind.select, (self.max_seq,))
+                # A piece at a time (Rows.piece): with no table file, these are all the rows.
+                for piece in iter(lambda: found.fetchmany(self.kind.piece), []):
+                    self._extend_by(piece)
+                    self.max_seq = piece[-1][0]
+                removals = db.sql(
+                    "SELECT n, seq FROM removals WHERE n > ? ORDER BY n", (self.removal_mark,)
+                ).fetchall()
+        except BaseException:
+            self.forget()  # rows read in part: the next use loads the tables and reads again
+            raise
         if removals:
             self.removed.update(seq for _, seq in removals)
             self.removed_sorted = np.array(sorted(self.removed), dtype=np.int64)
