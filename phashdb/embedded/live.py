@@ -1,6 +1,6 @@
-"""The embedded index's band tables kept live: loaded from their file when it fits the
-database, rows added and removed since read as a delta, rebuilt when the delta grows large or
-the file is damaged, saved on close.
+"""The embedded index's band tables (over the images' hashes, or the stored keys': rows.py)
+kept live: loaded from their file when it fits the database, rows added and removed since
+read as a delta, rebuilt when the delta grows large or the file is damaged, saved on close.
 
 Band tables as SQLite rows answered a radius-8 query at 1M hashes slower than a numpy scan; as
 memory-mapped counting-sort tables (phashdb.tables) they answer it in well under a millisecond
@@ -182,7 +182,7 @@ class LiveTables:
                 found = db.sql(self.kind.select, (self.max_seq,))
                 # A piece at a time (Rows.piece): with no table file, these are all the rows.
                 for piece in iter(lambda: found.fetchmany(self.kind.piece), []):
-                    self._extend_by(piece)
+                    self._extend(*self.kind.read(db, piece))
                     self.max_seq = piece[-1][0]
                 removals = db.sql(
                     "SELECT n, seq FROM removals WHERE n > ? ORDER BY n", (self.removal_mark,)
@@ -263,13 +263,9 @@ class LiveTables:
             found = db.sql(self.kind.select, (FIRST,))
             # A piece at a time (Rows.piece).
             for piece in iter(lambda: found.fetchmany(self.kind.piece), []):
-                self._extend_by(piece)
+                self._extend(*self.kind.read(db, piece))
             self.data_version = db.data_version()
         self.rebuild()
-
-    def _extend_by(self, rows: list) -> None:
-        """Take rows read from the database (by `kind.select`) into the delta."""
-        self._extend(*self.kind.read(self.db, rows))
 
     def rebuild(self) -> None:
         """Fold the delta and the removals into new tables: when they are large and this
