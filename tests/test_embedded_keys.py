@@ -6,11 +6,18 @@ the database, rebuilt from the database when it is damaged or stale."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import phashdb
 from phashdb import descriptor
 from phashdb.embedded import KEYS_FILE, EmbeddedStore, live
 from phashdb.embedded.live import REBUILD_AT
@@ -114,7 +121,8 @@ def test_a_saved_key_table_file_is_used_by_the_next_open(tmp_path, rng, centres)
     store = EmbeddedStore(path)
     assert answers(store.search_keys(queries, 8)) == first
     live = store._stored_keys.tables
-    assert live.load_problem is None and live.delta_count == 0 and len(live.tables) > 0
+    # loaded from the file: not rebuilt (then they would wait to be saved), nothing read since
+    assert live.load_problem is None and not live.dirty and live.delta_count == 0
     # rows added and removed by another process since are caught up, not rebuilt
     other = EmbeddedStore(path)
     other.put(keyed(rng, 10, centres, prefix="other"))
@@ -123,6 +131,32 @@ def test_a_saved_key_table_file_is_used_by_the_next_open(tmp_path, rng, centres)
     assert answers(store.search_keys(queries, 8)) == brute_force(store, queries, 8)
     assert 0 < live.delta_count and live.removed == {4}
     store.close()
+
+
+CHILD = """
+import json, sys
+import numpy as np
+from phashdb.embedded import EmbeddedStore
+store = EmbeddedStore(sys.argv[1])
+q, ids, names, d = store.search_keys(np.array(json.loads(sys.argv[2]), np.uint64), 8)
+live = store._stored_keys.tables
+print(json.dumps({"found": sorted(zip(q.tolist(), ids.tolist(), names.tolist(), d.tolist())),
+                  "problem": live.load_problem, "rebuilt": live.dirty}))
+"""
+
+
+def test_another_process_searches_the_saved_key_table_file(tmp_path, rng, centres):
+    path = tmp_path / "idx"
+    store = EmbeddedStore(path)
+    store.put(keyed(rng, 2000, centres))
+    queries = queries_of(rng, centres)
+    want = answers(store.search_keys(queries, 8))
+    store.close()
+    env = {**os.environ, "PYTHONPATH": str(Path(phashdb.__file__).parents[1])}
+    argv = [sys.executable, "-c", CHILD, str(path), json.dumps(queries.tolist())]
+    out = json.loads(subprocess.run(argv, env=env, capture_output=True, check=True).stdout)
+    assert [tuple(f) for f in out["found"]] == want and want
+    assert out["problem"] is None and not out["rebuilt"]  # loaded, not rebuilt
 
 
 def test_a_damaged_key_table_file_is_rebuilt_from_the_database(tmp_path, rng, centres):
