@@ -1,7 +1,8 @@
 """The keys kept in stored descriptors (descriptor.stored_keys) as rows, and their search by
-brute force: what Store.search_keys answers (phashdb.store), for the embedded index (keys.py)
-and HBase alike. Keys are few (a transparent source's renderings, a framed or boxed image's
-keys): a scan of their hashes is the definition itself, and fast enough.
+brute force: what Store.search_keys answers (phashdb.store), by definition. HBase answers it
+over the few records its key band cells find; the embedded index keeps band tables over every
+stored key (phashdb/embedded/keys.py), an optimisation of this scan that the tests check
+against it.
 """
 
 from __future__ import annotations

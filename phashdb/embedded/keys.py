@@ -1,56 +1,78 @@
 """The embedded index's stored keys (descriptor.KEYS: an image's other hashes, kept in its
-descriptor), kept in memory for `search_keys` and brought up to the database as the band
-tables are (live.py): the rows added since (their seqs grow) and the removals logged since.
+descriptor) for `search_keys`: band tables over the keys' hashes, a row per key, kept live,
+saved and checked against the database exactly as the images' band tables are (live.py), in
+their own file beside them (`KEYS_FILE`).
 
-Few images have keys (transparent sources, framed or black-backed pictures): the database
-finds them by a partial index (database.KEYED_INDEX: only rows whose descriptor is longer than a
-keyless one), and a search scans their hashes (keyrows.near_keys, the definition itself).
+Nearly every image keeps keys since the windows (phashdb.windows: 5-9 each), so holding the keyed
+rows' descriptors in memory and scanning every key's hash no longer did: at 1M images that was
+~850 MB read at the first key search of every process. A table row holds only what a search
+needs: the key's hash, and its image's seq and name byte (its row key: seq << 8 | name byte).
+The ids of the few images found are read from the database afterwards, by seq.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..keyrows import key_rows, near_keys
+from ..descriptor import KEY_SIZE, KEYS, stored_key_bytes
 from .database import KEYED, Database, as_text
+from .folder import KEYS_FILE
+from .live import LiveTables
+from .rows import Rows
+
+# A row key's low byte is its key's name byte (1..len(KEYS)), the rest its image's seq.
+SHIFT = 8
+NAME_BYTE = (1 << SHIFT) - 1
+# The keyed rows are found by a partial index (database.KEYED_INDEX) in seq order.
+SELECT = f"SELECT seq, id, descriptor FROM images WHERE {KEYED} AND seq > ? ORDER BY seq"
+# Seqs looked up at once (SQLite's limit on a statement's parameters was 999 before 3.32).
+LOOKUP = 900
+
+
+def _key_rows(db: Database, rows: list) -> tuple[np.ndarray, np.ndarray, None]:
+    """(seq, id, descriptor) rows: one table row per stored key (descriptor.stored_keys), read
+    from the descriptors' bytes at once rather than key by key."""
+    parts = [stored_key_bytes(d) for _, _, d in rows]
+    counts = np.fromiter(map(len, parts), np.int64, len(parts)) // KEY_SIZE
+    flat = np.frombuffer(b"".join(parts), np.uint8).reshape(-1, KEY_SIZE)
+    seqs = np.repeat(np.fromiter((r[0] for r in rows), np.int64, len(rows)), counts)
+    hashes = flat[:, 1:9].copy().view(">u8").ravel().astype(np.uint64)
+    return seqs << SHIFT | flat[:, 0].astype(np.int64), hashes, None
+
+
+# Read 100,000 descriptors at a time when rebuilding: with 9 keys each (~850 bytes), a million
+# at once, as the images' rows are read, would hold ~850 MB of descriptors.
+KEY_ROWS = Rows(KEYS_FILE, SELECT, _key_rows, shift=SHIFT, ids=False, piece=100_000)
 
 
 class StoredKeys:
-    """The keys of the images stored in database `db`."""
+    """The keys of the images stored in database `db`: their live band tables (`tables`)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.data_version = None
-        self.max_seq = self.removal_mark = 0
-        self.by_seq: dict[int, tuple[str, bytes]] = {}  # seq -> (id, descriptor), keyed rows
-        self.rows: tuple[list, list, np.ndarray] = ([], [], np.empty(0, np.uint64))
+        self.tables = LiveTables(db, KEY_ROWS)
 
     def search(self, queries: np.ndarray, radius: int):
         """(query numbers, ids, key names, distances) of every key within `radius`."""
-        self.catch_up()
-        return near_keys(queries, radius, *self.rows)
+        q, keys, d = self.tables.search(queries, radius, keys=True)
+        seqs = keys >> SHIFT
+        found = self._ids(np.unique(seqs))
+        # An image removed since the tables caught up has no id now: its keys are gone too.
+        here = np.array([s in found for s in seqs.tolist()], dtype=bool)
+        q, seqs, codes, d = q[here], seqs[here], keys[here] & NAME_BYTE, d[here]
+        ids = np.empty(len(seqs), dtype=object)
+        ids[:] = [found[s] for s in seqs.tolist()]
+        names = np.empty(len(codes), dtype=object)
+        names[:] = [KEYS[c - 1] for c in codes.tolist()]
+        return q, ids, names, d
 
-    def catch_up(self) -> None:
-        """Read the keyed rows added and the removals logged since last time (one snapshot)."""
-        db = self.db
-        version = db.data_version()
-        if version == self.data_version:
-            return
-        with db.reading():
-            rows = db.sql(
-                f"SELECT seq, id, descriptor FROM images WHERE {KEYED} AND seq > ?",
-                (self.max_seq,),
-            ).fetchall()
-            removals = db.sql(
-                "SELECT n, seq FROM removals WHERE n > ? ORDER BY n", (self.removal_mark,)
-            ).fetchall()
-            last = db.sql("SELECT next FROM sequence").fetchone()[0] - 1
-        self.data_version = version
-        self.by_seq.update((seq, (as_text(id), d)) for seq, id, d in rows)
-        for _, seq in removals:
-            self.by_seq.pop(seq, None)
-        if removals:
-            self.removal_mark = removals[-1][0]
-        self.max_seq = max(self.max_seq, last)
-        if rows or removals:
-            self.rows = key_rows(self.by_seq.values())
+    def _ids(self, seqs: np.ndarray) -> dict[int, str]:
+        """The id of each of `seqs` still stored."""
+        out = {}
+        seqs = seqs.tolist()
+        for lo in range(0, len(seqs), LOOKUP):
+            part = seqs[lo : lo + LOOKUP]
+            marks = ",".join("?" * len(part))
+            rows = self.db.sql(f"SELECT seq, id FROM images WHERE seq IN ({marks})", part)
+            out.update((seq, as_text(id)) for seq, id in rows)
+        return out

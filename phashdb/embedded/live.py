@@ -1,6 +1,6 @@
-"""The embedded index's band tables kept live: loaded from their file when it fits the
-database, rows added and removed since read as a delta, rebuilt when the delta grows large or
-the file is damaged, saved on close.
+"""The embedded index's band tables (over the images' hashes, or the stored keys': rows.py)
+kept live: loaded from their file when it fits the database, rows added and removed since
+read as a delta, rebuilt when the delta grows large or the file is damaged, saved on close.
 
 Band tables as SQLite rows answered a radius-8 query at 1M hashes slower than a numpy scan; as
 memory-mapped counting-sort tables (phashdb.tables) they answer it in well under a millisecond
@@ -35,7 +35,7 @@ from ..tables import (
     scan,
 )
 from .database import Database, as_text
-from .folder import TABLES_FILE
+from .rows import IMAGE_ROWS, Rows
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +50,19 @@ REBUILD_AT = 1_000
 BUILD_INTO_FILE_AT = 1_000_000
 
 Triples = tuple[np.ndarray, np.ndarray, np.ndarray]
+# Below every seq: `kind.select` from here reads every row.
+FIRST = -(2**63)
 
 
 class LiveTables:
-    """The band tables of the database `db` (kept in its folder), with the rows added and
-    removed since they were built; `rows` says what each of their rows stands for."""
+    """The band tables of the database `db` (kept in its folder) over rows of `kind` (one per
+    image, or one per stored key: rows.py), with the rows added and removed since they were
+    built; `rows` says what each of their rows stands for."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, kind: Rows = IMAGE_ROWS) -> None:
         self.db = db
-        self.file = db.path / TABLES_FILE
+        self.kind = kind
+        self.file = db.path / kind.file
         self.tables: BandTables | None = None
         self.rows: RowIds | None = None
         self.dirty = False  # built here, not yet saved
@@ -81,25 +85,31 @@ class LiveTables:
 
     # --- answers ---------------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(query numbers, ids, distances) of every live row within `radius` of each query."""
+    def search(
+        self, queries: np.ndarray, radius: int, *, keys: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query numbers, ids, distances) of every live row within `radius` of each query;
+        the rows' keys (int64) instead of their ids if `keys`."""
         try:
-            return self._search(queries, radius)
+            return self._search(queries, radius, keys)
         except Damaged as e:
             self.damaged(e)
-            return self._search(queries, radius)
+            return self._search(queries, radius, keys)
 
-    def _search(self, queries: np.ndarray, radius: int) -> Triples:
+    def _search(self, queries: np.ndarray, radius: int, keys: bool) -> Triples:
         self.refresh()
         queries = np.asarray(queries, dtype=np.uint64)
         q1, rows, d1 = self.tables.search(queries, radius)
         delta, delta_hashes = self._delta()
         q2, drows, d2 = scan(delta_hashes, queries, radius)
         if len(self.removed_sorted):
-            live = ~np.isin(self.rows.keys[rows], self.removed_sorted)
+            live = ~self._removed(self.rows.keys[rows])
             q1, rows, d1 = q1[live], rows[live], d1[live]
-            live = ~np.isin(delta.keys[drows], self.removed_sorted)
+            live = ~self._removed(delta.keys[drows])
             q2, drows, d2 = q2[live], drows[live], d2[live]
+        if keys:
+            found = np.concatenate((self.rows.keys[rows], delta.keys[drows]))
+            return np.concatenate((q1, q2)), found, np.concatenate((d1, d2))
         # Ids are made in the order the caller sorts answers in (query, then distance), so a
         # batch's many thousand strings are laid out in memory as they will be read.
         order = np.argsort(q1 << 8 | d1, kind="stable")
@@ -107,6 +117,10 @@ class LiveTables:
         ids = np.empty(len(rows) + len(drows), dtype=object)
         ids[:] = self.rows.ids(rows) + delta.ids(drows)
         return np.concatenate((q1, q2)), ids, np.concatenate((d1, d2))
+
+    def _removed(self, keys: np.ndarray) -> np.ndarray:
+        """Whether the image of each row key was removed since the tables were built."""
+        return np.isin(keys >> self.kind.shift, self.removed_sorted)
 
     def live(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(keys, hashes, id blob, id ends) of the rows in the tables and the delta not removed."""
@@ -120,7 +134,7 @@ class LiveTables:
         self.rows.check()
         parts = [(self.rows, self.tables.hashes), *self.pieces]
         if len(self.removed_sorted):
-            parts = [_without(rows, hashes, self.removed_sorted) for rows, hashes in parts]
+            parts = [_without(rows, hashes, self._removed(rows.keys)) for rows, hashes in parts]
         return parts
 
     def _delta(self) -> tuple[RowIds, np.ndarray]:
@@ -131,8 +145,8 @@ class LiveTables:
             self.pieces = [(joined, hashes)]
         return self.pieces[0]
 
-    def _extend(self, keys: np.ndarray, hashes: np.ndarray, ids: list[str]) -> None:
-        """Take rows (their seqs, hashes and ids) into the delta."""
+    def _extend(self, keys: np.ndarray, hashes: np.ndarray, ids: list[str] | None) -> None:
+        """Take rows (their keys, hashes and ids: None for tables that keep none) into the delta."""
         self.pieces.append((RowIds.of(keys, ids), np.ascontiguousarray(hashes, dtype=np.uint64)))
         self.delta_count += len(keys)
 
@@ -161,18 +175,21 @@ class LiveTables:
         if self.tables is not None and version == self.data_version:
             return
         self.data_version = version
-        with db.reading():
-            if self.tables is None:
-                self._load()
-            rows = db.sql(
-                "SELECT seq, hash, id FROM images WHERE seq > ? ORDER BY seq", (self.max_seq,)
-            ).fetchall()
-            removals = db.sql(
-                "SELECT n, seq FROM removals WHERE n > ? ORDER BY n", (self.removal_mark,)
-            ).fetchall()
-        if rows:
-            self._extend_by(rows)
-            self.max_seq = rows[-1][0]
+        try:
+            with db.reading():
+                if self.tables is None:
+                    self._load()
+                found = db.sql(self.kind.select, (self.max_seq,))
+                # A piece at a time (Rows.piece): with no table file, these are all the rows.
+                for piece in iter(lambda: found.fetchmany(self.kind.piece), []):
+                    self._extend(*self.kind.read(db, piece))
+                    self.max_seq = piece[-1][0]
+                removals = db.sql(
+                    "SELECT n, seq FROM removals WHERE n > ? ORDER BY n", (self.removal_mark,)
+                ).fetchall()
+        except BaseException:
+            self.forget()  # rows read in part: the next use loads the tables and reads again
+            raise
         if removals:
             self.removed.update(seq for _, seq in removals)
             self.removed_sorted = np.array(sorted(self.removed), dtype=np.int64)
@@ -210,7 +227,7 @@ class LiveTables:
         sql = self.db.sql
         max_seq, removal_mark = marks["max_seq"], marks["removal_mark"]
         if marks.get("database_id") != self.db.database_id():
-            return f"{TABLES_FILE} was built from another database"
+            return f"{self.file.name} was built from another database"
         next_seq = sql("SELECT next FROM sequence").fetchone()[0]
         row = sql("SELECT id FROM images WHERE seq = ?", (max_seq,)).fetchone()
         if row is None and marks["last_id"] is not None:
@@ -225,7 +242,7 @@ class LiveTables:
             or (removal[0] if removal else None) != marks["removal_seq"]
         ):
             return (
-                f"{TABLES_FILE} was built from another state of the database "
+                f"{self.file.name} was built from another state of the database "
                 "(restored from a backup?)"
             )
         return None
@@ -243,18 +260,12 @@ class LiveTables:
             self._empty()
             self.max_seq = db.sql("SELECT next FROM sequence").fetchone()[0] - 1
             self.removal_mark = db.sql("SELECT coalesce(max(n), 0) FROM removals").fetchone()[0]
-            found = db.sql("SELECT seq, hash, id FROM images ORDER BY seq")
-            # A piece at a time: all the rows as Python objects at once would take gigabytes.
-            for piece in iter(lambda: found.fetchmany(1_000_000), []):
-                self._extend_by(piece)
+            found = db.sql(self.kind.select, (FIRST,))
+            # A piece at a time (Rows.piece).
+            for piece in iter(lambda: found.fetchmany(self.kind.piece), []):
+                self._extend(*self.kind.read(db, piece))
             self.data_version = db.data_version()
         self.rebuild()
-
-    def _extend_by(self, rows: list) -> None:
-        """Take (seq, hash, id) rows read from the database into the delta."""
-        new = self.db.rows_array(rows)
-        hashes = np.ascontiguousarray(new[:, 1]).view(np.uint64)
-        self._extend(new[:, 0], hashes, [as_text(r[2]) for r in rows])
 
     def rebuild(self) -> None:
         """Fold the delta and the removals into new tables: when they are large and this
@@ -312,13 +323,16 @@ class LiveTables:
 
     def _marks(self, parts: list[tuple[RowIds, np.ndarray]]) -> dict:
         """What tables over `parts` are saved with, to tell later whether they fit the database."""
+        sql = self.db.sql
         last = next((rows for rows, _ in reversed(parts) if len(rows)), None)
         last_id = None
-        if last is not None and last.keys[-1] == self.max_seq:
+        if not self.kind.ids:
+            # Not every image has rows here (an image without keys): its id is the database's.
+            row = sql("SELECT id FROM images WHERE seq = ?", (self.max_seq,)).fetchone()
+            last_id = as_text(row[0]) if row else None
+        elif last is not None and last.keys[-1] == self.max_seq:
             last_id = last.ids(np.array([len(last) - 1]))[0]
-        removal = self.db.sql(
-            "SELECT seq FROM removals WHERE n = ?", (self.removal_mark,)
-        ).fetchone()
+        removal = sql("SELECT seq FROM removals WHERE n = ?", (self.removal_mark,)).fetchone()
         return {
             "max_seq": self.max_seq, "removal_mark": self.removal_mark,
             "database_id": self.db.database_id(), "last_id": last_id,
@@ -349,28 +363,32 @@ class LiveTables:
 
     def compare(self) -> tuple[int, int, int]:
         """The live rows compared with the database's, read in full: (rows held here, rows in
-        the database, rows not the same: seq, hash and id)."""
+        the database, rows not the same: key, hash and id)."""
         db = self.db
         with db.reading():
             self.catch_up()
             keys, hashes, blob, ends = self.live()
             held = RowIds(keys, blob, ends)
             order = np.argsort(keys, kind="stable")
-            keys, hashes = keys[order], hashes[order].view(np.int64)
-            found = db.sql("SELECT seq, hash, id FROM images ORDER BY seq")
+            keys, hashes = keys[order], hashes[order]
+            found = db.sql(self.kind.select, (FIRST,))
             # Compared a piece at a time, ids as bytes: at 10M rows, all of them as Python
             # objects at once would take gigabytes.
             seen = differ = 0
             for piece in iter(lambda: found.fetchmany(100_000), []):
-                new = db.rows_array(piece)
-                lo, hi = seen, min(seen + len(piece), len(keys))
-                differ += len(piece) - (hi - lo)
+                new_keys, new_hashes, ids = self.kind.read(db, piece)
+                # A piece's images come in seq order, their rows in any: sorted as `keys` are.
+                by_key = np.argsort(new_keys, kind="stable")
+                new_keys, new_hashes = new_keys[by_key], new_hashes[by_key]
+                lo, hi = seen, min(seen + len(new_keys), len(keys))
+                differ += len(new_keys) - (hi - lo)
                 if hi > lo:
                     m = hi - lo
-                    same = (keys[lo:hi] == new[:m, 0]) & (hashes[lo:hi] == new[:m, 1])
-                    same &= _same_ids(held, order[lo:hi], [as_text(r[2]) for r in piece[:m]])
+                    same = (keys[lo:hi] == new_keys[:m]) & (hashes[lo:hi] == new_hashes[:m])
+                    truth = [""] * m if ids is None else [ids[i] for i in by_key[:m].tolist()]
+                    same &= _same_ids(held, order[lo:hi], truth)
                     differ += int((~same).sum())
-                seen += len(piece)
+                seen += len(new_keys)
         return len(keys), seen, differ + max(len(keys) - seen, 0)
 
 
@@ -385,7 +403,7 @@ def _same_ids(held: RowIds, rows: np.ndarray, truth: list[str]) -> np.ndarray:
 
 
 def _without(rows: RowIds, hashes: np.ndarray, removed: np.ndarray) -> tuple[RowIds, np.ndarray]:
-    """The rows (and their hashes) whose keys are not among `removed` (sorted)."""
-    kept = np.flatnonzero(~np.isin(rows.keys, removed))
+    """The rows (and their hashes) not `removed` (a bool per row)."""
+    kept = np.flatnonzero(~removed)
     blob, lengths = rows.slices(kept)
     return RowIds(rows.keys[kept], blob, np.cumsum(lengths, dtype=np.int64)), hashes[kept]

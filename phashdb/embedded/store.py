@@ -1,6 +1,7 @@
 """The embedded index: a folder holding an SQLite database (the records, the truth:
-database.py) and a band table file (the search structure, derived from the records and kept
-live beside them: live.py). This store joins the two behind phashdb.store.Store.
+database.py) and band table files (the search structures, derived from the records and kept
+live beside them: live.py; the stored keys' in keys.py). This store joins them behind
+phashdb.store.Store.
 """
 
 from __future__ import annotations
@@ -114,18 +115,25 @@ class EmbeddedStore:
         record is read, so `records` is left as it is."""
         return self._live.search(queries, radius)
 
-    def search_keys(self, queries: np.ndarray, radius: int, *, records: dict | None = None):
-        """Every stored key within `radius` of each query, exactly: (query numbers, ids, key
-        names, distances); the keyed rows are held in memory (keys.py), `records` left alone."""
+    @property
+    def _stored_keys(self) -> StoredKeys:
+        """The stored keys' band tables, made on first need (as `_live`)."""
         if self._keys is None:
             from .keys import StoredKeys
 
             self._keys = StoredKeys(self._db)
-        return self._keys.search(queries, radius)
+        return self._keys
+
+    def search_keys(self, queries: np.ndarray, radius: int, *, records: dict | None = None):
+        """Every stored key within `radius` of each query, exactly: (query numbers, ids, key
+        names, distances); the keys' band tables are in memory (keys.py) and the ids of the
+        images found read by seq: no record is read, so `records` is left as it is."""
+        return self._stored_keys.search(queries, radius)
 
     def index_keys(self) -> int:
-        """Nothing to do: keys are read from the descriptors (by the partial index the
-        database gains when opened); how many images have keys."""
+        """Nothing to do: the keys' band tables are built from the descriptors when first
+        needed (found by the partial index the database gains when opened); how many images
+        have keys."""
         return self._db.sql(f"SELECT count(*) FROM images WHERE {KEYED}").fetchone()[0]
 
     def hashes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -291,29 +299,35 @@ class EmbeddedStore:
         orphans to find), then the band tables read in full and compared with the database
         (rows, hashes, ids); `repair` rebuilds the tables from the database, the truth."""
         self._db.check_integrity()
-        live = self._live
-        if repair:
-            live.reload()
-            live.save(strict=True)
-            return []
-        live.forget()  # read every byte of the table file, whatever it was before
-        live.refresh()
-        if live.load_problem:
-            raise StoreError(
-                f"the band tables of the index at {self.path} were not usable: "
-                f"{live.load_problem} (run phashdb fsck --repair to rebuild them)"
-            )
-        held, seen, differ = live.compare()
-        if differ:
-            raise StoreError(
-                f"the band tables of the index at {self.path} disagree with its database "
-                f"({held} rows against {seen}, {differ} not the same): "
-                "run phashdb fsck --repair to rebuild them from the database"
-            )
+        for what, live in (("band tables", self._live), ("keys", self._stored_keys.tables)):
+            if repair:
+                live.reload()
+                live.save(strict=True)
+                continue
+            live.forget()  # read every byte of the table file, whatever it was before
+            live.refresh()
+            if live.load_problem:
+                raise StoreError(
+                    f"the {what} of the index at {self.path} were not usable: "
+                    f"{live.load_problem} (run phashdb fsck --repair to rebuild them)"
+                )
+            held, seen, differ = live.compare()
+            if differ:
+                raise StoreError(
+                    f"the {what} of the index at {self.path} disagree with its database "
+                    f"({held} rows against {seen}, {differ} not the same): "
+                    "run phashdb fsck --repair to rebuild them from the database"
+                )
         return []
 
     def close(self) -> None:
-        live = self._tables
-        if live is not None and live.dirty and not self._db.in_transaction and not self.read_only:
-            live.save()
+        keys = self._keys.tables if self._keys is not None else None
+        for live in (self._tables, keys):
+            if (
+                live is not None
+                and live.dirty
+                and not self._db.in_transaction
+                and not self.read_only
+            ):
+                live.save()
         self._db.close()

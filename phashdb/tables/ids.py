@@ -28,8 +28,12 @@ class RowIds:
     id_ends: np.ndarray  # int64, one per row
 
     @classmethod
-    def of(cls, keys: np.ndarray, ids: list[str]) -> RowIds:
-        return cls(np.ascontiguousarray(keys, dtype=np.int64), *encode_ids(ids))
+    def of(cls, keys: np.ndarray, ids: list[str] | None) -> RowIds:
+        """Rows of `keys` and `ids` (None: rows that keep no ids, each one's id empty)."""
+        keys = np.ascontiguousarray(keys, dtype=np.int64)
+        if ids is None:
+            return cls(keys, np.empty(0, np.uint8), np.zeros(len(keys), np.int64))
+        return cls(keys, *encode_ids(ids))
 
     def __len__(self) -> int:
         return len(self.keys)
