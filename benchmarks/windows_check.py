@@ -23,9 +23,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from accuracy import find_photos
 from check_10m import store
-from PIL import Image as PILImage
+from query_keys_cost import camera_jpegs
 from search_10m import hash_set, timed
 
 import phashdb
@@ -63,15 +62,8 @@ def main() -> None:
     parser.add_argument("--keyed", type=int, default=1_000_000)
     args = parser.parse_args()
     rng = np.random.default_rng(13)
-    photos = find_photos(args.folders)[: args.queries]
     with tempfile.TemporaryDirectory() as tmp:
-        jpegs = []
-        for n, photo in enumerate(photos):
-            with PILImage.open(photo) as img:
-                jpegs.append(Path(tmp) / f"{n:03d}.jpg")
-                img.convert("RGB").resize((4000, 3000), PILImage.LANCZOS).save(
-                    jpegs[-1], quality=90
-                )
+        jpegs = camera_jpegs(args.folders, args.queries, tmp)
         pictures = [phashdb.read_image(p) for p in jpegs]
         folder = Path(tmp) / "index"
         seconds = store(folder, hash_set("uniform", args.size, rng), jpegs, pictures)

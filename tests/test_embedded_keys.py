@@ -110,13 +110,20 @@ def test_keys_are_found_after_adding_and_gone_after_removing_or_replacing(tmp_pa
     store.close()
 
 
-def test_a_saved_key_table_file_is_used_by_the_next_open(tmp_path, rng, centres):
+def saved(tmp_path, rng, centres) -> tuple:
+    """An index of 2,000 keyed images, closed (its key table file saved): (its path, queries,
+    their answers at radius 8)."""
     path = tmp_path / "idx"
     store = EmbeddedStore(path)
     store.put(keyed(rng, 2000, centres))
     queries = queries_of(rng, centres)
-    first = answers(store.search_keys(queries, 8))
+    found = answers(store.search_keys(queries, 8))
     store.close()
+    return path, queries, found
+
+
+def test_a_saved_key_table_file_is_used_by_the_next_open(tmp_path, rng, centres):
+    path, queries, first = saved(tmp_path, rng, centres)
     assert (path / KEYS_FILE).exists()
     store = EmbeddedStore(path)
     assert answers(store.search_keys(queries, 8)) == first
@@ -146,12 +153,7 @@ print(json.dumps({"found": sorted(zip(q.tolist(), ids.tolist(), names.tolist(), 
 
 
 def test_another_process_searches_the_saved_key_table_file(tmp_path, rng, centres):
-    path = tmp_path / "idx"
-    store = EmbeddedStore(path)
-    store.put(keyed(rng, 2000, centres))
-    queries = queries_of(rng, centres)
-    want = answers(store.search_keys(queries, 8))
-    store.close()
+    path, queries, want = saved(tmp_path, rng, centres)
     env = {**os.environ, "PYTHONPATH": str(Path(phashdb.__file__).parents[1])}
     argv = [sys.executable, "-c", CHILD, str(path), json.dumps(queries.tolist())]
     out = json.loads(subprocess.run(argv, env=env, capture_output=True, check=True).stdout)
@@ -160,11 +162,7 @@ def test_another_process_searches_the_saved_key_table_file(tmp_path, rng, centre
 
 
 def test_a_damaged_key_table_file_is_rebuilt_from_the_database(tmp_path, rng, centres):
-    path = tmp_path / "idx"
-    store = EmbeddedStore(path)
-    store.put(keyed(rng, 2000, centres))
-    store.search_keys(queries_of(rng, centres), 8)
-    store.close()
+    path = saved(tmp_path, rng, centres)[0]
     data = bytearray((path / KEYS_FILE).read_bytes())
     for at in range(len(data) // 2, len(data), 997):
         data[at] ^= 0x5A
@@ -179,18 +177,14 @@ def test_a_damaged_key_table_file_is_rebuilt_from_the_database(tmp_path, rng, ce
 def test_a_key_table_file_of_another_database_is_rebuilt(tmp_path, rng, centres):
     """A key table file beside a database made again (its seqs given to other images) does
     not fit it: its keys would be answered for the wrong images."""
-    path = tmp_path / "idx"
-    store = EmbeddedStore(path)
-    store.put(keyed(rng, 2000, centres))
-    store.search_keys(queries_of(rng, centres), 8)
-    store.close()
-    saved = (path / KEYS_FILE).read_bytes()
+    path = saved(tmp_path, rng, centres)[0]
+    old = (path / KEYS_FILE).read_bytes()
     for f in path.iterdir():
         f.unlink()
     store = EmbeddedStore(path)
     store.put(keyed(rng, 2000, centres, prefix="again"))
     store.close()
-    (path / KEYS_FILE).write_bytes(saved)
+    (path / KEYS_FILE).write_bytes(old)
     store = EmbeddedStore(path)
     queries = queries_of(rng, centres)
     found = answers(store.search_keys(queries, 8))
@@ -201,11 +195,7 @@ def test_a_key_table_file_of_another_database_is_rebuilt(tmp_path, rng, centres)
 
 
 def test_fsck_checks_the_key_tables_and_repair_rebuilds_them(tmp_path, rng, centres):
-    path = tmp_path / "idx"
-    store = EmbeddedStore(path)
-    store.put(keyed(rng, 2000, centres))
-    store.search_keys(queries_of(rng, centres), 8)
-    store.close()
+    path = saved(tmp_path, rng, centres)[0]
     # A sound file (its CRC32s right, its marks fitting the database) whose keys disagree
     # with the descriptors': only reading it against the database finds that.
     tables, rows, marks = load(path / KEYS_FILE)
