@@ -346,3 +346,29 @@ def test_a_damaged_wide_key_table_file_is_rebuilt_and_fsck_checks_it(tmp_path, r
         store, queries, 16, WIDE
     )
     store.close()
+
+
+def test_wide_key_tables_with_no_wide_key_are_saved_not_read_again(tmp_path, rng, centres):
+    """An index whose images keep no wide key (most do not) has empty wide key tables: still
+    saved, so that the next process does not read every keyed descriptor again to find none."""
+    path = tmp_path / "idx"
+    store = EmbeddedStore(path)
+    images = keyed(rng, 2000, centres)
+    store.put(Image(i.id, i.hash, descriptor=_only_plain(i.descriptor)) for i in images)
+    assert answers(store.search_keys(queries_of(rng, centres), 8))  # other keys are found
+    queries = queries_of(rng, centres)
+    assert answers(store.search_keys(queries, 16, names=WIDE)) == []
+    store.close()
+    assert (path / WIDE_KEYS_FILE).exists()
+    store = EmbeddedStore(path)
+    assert answers(store.search_keys(queries, 16, names=WIDE)) == []
+    wide = store._stored_keys.wide
+    assert wide.load_problem is None and wide.read_count == 0  # loaded, nothing read again
+    store.close()
+
+
+def _only_plain(stored: bytes) -> bytes:
+    """A stored descriptor (of `keyed`) without its wide keys."""
+    head, size = descriptor.STORED_SIZE, descriptor.KEY_SIZE
+    keys = [stored[at : at + size] for at in range(head, len(stored), size)]
+    return stored[:head] + b"".join(k for k in keys if descriptor.KEYS[k[0] - 1] not in WIDE)
