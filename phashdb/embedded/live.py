@@ -81,7 +81,7 @@ class LiveTables:
         self.pieces: list[tuple[RowIds, np.ndarray]] = []
         self.delta_count = 0
         # Database rows read into the delta: more than its rows where few of them make a row
-        # here (the wide keys': rows.py), and each process that opens the index reads them all
+        # here (the wide keys': keys.py), and each process that opens the index reads them all
         # again until the tables are rebuilt past them.
         self.read_count = 0
         self.removed: set[int] = set()
