@@ -94,13 +94,7 @@ def check_row(index, image: Image, records: dict[str, Image]) -> tuple[dict, dic
     asked = matching.queries(image, variants, t, index.reach, index.variants)
     found = index._search(asked, {})
     # the stored keys as Index._confirmed searches them: a wide key up to the reach
-    wide = max(t, index.reach)
-    _, ids, names, dists = index.store.search_keys(np.array([image.hash], np.uint64), wide)
-    keyed = [
-        (id, name, d)
-        for id, name, d in zip(ids.tolist(), names.tolist(), dists.tolist())
-        if d <= descriptor.key_radius(name, t, index.reach)
-    ]
+    keyed = matching.keys_met(index.store, image.hash, t, index.reach)
     cand: dict[str, set] = {p: set() for p in PARTS}
     conf: dict[str, set] = {p: set() for p in PARTS}
     for k, entry in enumerate(asked):

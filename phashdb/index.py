@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 from .bands import HASH_BITS
 from .collector import paused as collector_paused
 from .decode import DEFAULT_MAX_PIXELS
-from .descriptor import damaged, key_radius
+from .descriptor import damaged
 from .errors import Error
 from .hashvalue import from_hex, hash_value
-from .matching import best, by_keys, by_query, confirmed, marked, queries, ranked
+from .matching import best, by_keys, by_query, confirmed, keys_met, marked, queries, ranked
 from .records import Decision, Image, Match, Verdict
 from .settings import DEFAULT_REACH, DEFAULT_THRESHOLD, opened  # noqa: F401 (public here too)
 from .settings import radius as _radius
@@ -404,21 +404,10 @@ class Index:
         """The stored images that `image` (with its flipped and rotated `variants`, as-is
         first) duplicates (phashdb.matching.confirmed), and those whose stored keys it does
         (phashdb.matching.by_keys)."""
-        import numpy as np  # here: opening an index needs no numpy
-
         asked = queries(image, variants, radius, self.reach, self.variants)
         read: dict[str, Image] = {}
         found = self._search(asked, read)
-        # The stored images' keys, found by the image as-is (as a batch pass searches each
-        # stored key against the images as-is: phashdb.grouping); wide keys up to the reach.
-        _, ids, names, dists = self.store.search_keys(
-            np.array([image.hash], dtype=np.uint64), max(radius, self.reach), records=read
-        )
-        keyed = [
-            (id, name, d)
-            for id, name, d in zip(ids.tolist(), names.tolist(), dists.tolist())
-            if d <= key_radius(name, radius, self.reach)
-        ]
+        keyed = keys_met(self.store, image.hash, radius, self.reach, read)
         # A check reads each record once: those the search read come with it.
         wanted = {id for _, id, _ in found} | {id for id, _, _ in keyed}
         records = {id: read[id] for id in wanted if id in read}

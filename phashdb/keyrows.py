@@ -44,3 +44,15 @@ def near_keys(queries: np.ndarray, radius: int, ids: list, names: list, hashes: 
         np.array([names[r] for r in pick], dtype=object),
         d,
     )
+
+
+def named(answer: tuple, names: frozenset[str] | None) -> tuple:
+    """A `search_keys` answer (query numbers, ids, key names, distances) with only the keys
+    named in `names` (None: all of them): what `search_keys(..., names=names)` answers."""
+    if names is None:
+        return answer
+    import numpy as np
+
+    q, ids, found, d = answer
+    keep = np.fromiter((n in names for n in found.tolist()), bool, len(found))
+    return q[keep], ids[keep], found[keep], d[keep]

@@ -56,12 +56,19 @@ class Store(Protocol):
         again; one that does not leaves it alone."""
 
     def search_keys(
-        self, queries: np.ndarray, radius: int, *, records: dict[str, Image] | None = None
+        self,
+        queries: np.ndarray,
+        radius: int,
+        *,
+        records: dict[str, Image] | None = None,
+        names: frozenset[str] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every stored image with a key (an image's other hashes, kept in its descriptor:
         descriptor.KEYS, descriptor.stored_keys) within `radius` of each query, exactly:
-        (query numbers, ids, key names, distances), one per (query, image, key). `records`
-        as in `search`. Since index format 2 (settings.FORMAT) keys are searchable."""
+        (query numbers, ids, key names, distances), one per (query, image, key); only keys
+        named in `names` (None: every key), as a check searches the wide keys alone up to the
+        reach (matching.keys_met). `records` as in `search`. Since index format 2
+        (settings.FORMAT) keys are searchable."""
 
     def index_keys(self) -> int:
         """Make the keys of every stored record searchable (the migration of an index of

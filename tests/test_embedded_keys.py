@@ -2,7 +2,10 @@
 key's hash, kept live and saved beside the images' tables. `search_keys` answers exactly what
 the brute force over the descriptors' keys answers (keyrows.near_keys, the definition), after
 adds, removals and replacements, and across opens: a saved key table file is used when it fits
-the database, rebuilt from the database when it is damaged or stale."""
+the database, rebuilt from the database when it is damaged or stale. The wide keys
+(descriptor.WIDE_KEYS) have tables of their own (WIDE_KEYS_FILE), kept as those of every key
+are: `search_keys(..., names=...)` answers the brute force's keys so named, and a check's keys
+(matching.keys_met) are those met up to each key's own radius (descriptor.key_radius)."""
 
 from __future__ import annotations
 
@@ -19,10 +22,11 @@ from hypothesis import strategies as st
 
 import phashdb
 from phashdb import descriptor
-from phashdb.embedded import KEYS_FILE, EmbeddedStore, live
+from phashdb.embedded import KEYS_FILE, WIDE_KEYS_FILE, EmbeddedStore, live
 from phashdb.embedded.live import REBUILD_AT
 from phashdb.errors import StoreError
 from phashdb.keyrows import key_rows, near_keys
+from phashdb.matching import keys_met
 from phashdb.records import Image
 from phashdb.tables import BandTables, load, save
 
@@ -57,10 +61,11 @@ def answers(found) -> list[tuple]:
     return sorted(zip(q.tolist(), ids.tolist(), names.tolist(), d.tolist()))
 
 
-def brute_force(store: EmbeddedStore, queries: np.ndarray, radius: int) -> list[tuple]:
-    """The definition: every key of every stored descriptor, scanned."""
+def brute_force(store: EmbeddedStore, queries: np.ndarray, radius: int, names=None) -> list:
+    """The definition: every key of every stored descriptor (named in `names`), scanned."""
     rows = key_rows(store.descriptors().items())
-    return answers(near_keys(queries, radius, *rows))
+    found = answers(near_keys(queries, radius, *rows))
+    return [f for f in found if names is None or f[2] in names]
 
 
 @pytest.fixture
@@ -237,6 +242,133 @@ def test_answers_match_brute_force_through_adds_removes_and_reopens(tmp_path_fac
             assert answers(store.search_keys(queries, radius)) == brute_force(
                 store, queries, radius
             )
+            wide = answers(store.search_keys(queries, radius + 4, names=descriptor.WIDE_KEYS))
+            assert wide == brute_force(store, queries, radius + 4, descriptor.WIDE_KEYS)
             store.close()
             store = EmbeddedStore(path)
         store.close()
+
+
+WIDE = descriptor.WIDE_KEYS
+PLAIN = sorted(set(descriptor.KEYS) - WIDE)
+NAMES = (
+    WIDE,
+    frozenset(sorted(WIDE)[:1]),
+    frozenset(PLAIN[:2]),
+    WIDE | {PLAIN[0]},
+    frozenset(),
+    frozenset({"no such key"}),
+)
+
+
+def test_search_keys_of_some_names_answers_the_brute_force_filtered(tmp_path, rng, centres):
+    store = EmbeddedStore(tmp_path / "idx")
+    store.put(keyed(rng, 3000, centres))
+    queries = queries_of(rng, centres)
+    for radius in (*RADII, 16):
+        for names in NAMES:
+            found = answers(store.search_keys(queries, radius, names=names))
+            assert found == brute_force(store, queries, radius, names), (radius, names)
+    assert {n for *_, n, _ in brute_force(store, queries, 16, WIDE)} == WIDE
+    # the wide keys' own tables hold theirs alone, folded into band tables
+    wide = store._stored_keys.wide
+    keys, *_ = wide.live()
+    named = {descriptor.KEYS[c - 1] for c in (keys & 0xFF).tolist()}
+    assert named == WIDE and len(wide.tables) > REBUILD_AT
+    store.close()
+
+
+def test_a_check_meets_each_key_up_to_its_own_radius(tmp_path, rng, centres):
+    """matching.keys_met (every key within the threshold, the wide keys alone up to the
+    reach) answers what one search up to the reach, filtered by descriptor.key_radius, does."""
+    store = EmbeddedStore(tmp_path / "idx")
+    store.put(keyed(rng, 3000, centres))
+    for h in queries_of(rng, centres).tolist():
+        for threshold, reach in ((8, 16), (3, 12), (8, 8), (12, 8)):
+            want = [
+                (id, name, d)
+                for _, id, name, d in brute_force(store, np.array([h], np.uint64), 64)
+                if d <= descriptor.key_radius(name, threshold, reach)
+            ]
+            assert sorted(keys_met(store, h, threshold, reach)) == want
+    store.close()
+
+
+def test_the_wide_key_tables_are_saved_loaded_and_caught_up(tmp_path, rng, centres):
+    path, queries, _ = saved(tmp_path, rng, centres)
+    store = EmbeddedStore(path)
+    first = answers(store.search_keys(queries, 16, names=WIDE))
+    store.close()  # the wide tables saved
+    assert (path / WIDE_KEYS_FILE).exists()
+    store = EmbeddedStore(path)
+    assert answers(store.search_keys(queries, 16, names=WIDE)) == first and first
+    wide = store._stored_keys.wide
+    assert wide.load_problem is None and not wide.dirty and wide.delta_count == 0
+    assert store._stored_keys.tables.tables is None  # the wide keys alone asked: not loaded
+    other = EmbeddedStore(path)
+    other.put(keyed(rng, 30, centres, prefix="other"))
+    gone = sorted({id for _, id, _, _ in first})[:3]
+    other.delete(gone)
+    other.close()
+    found = answers(store.search_keys(queries, 16, names=WIDE))
+    assert found == brute_force(store, queries, 16, WIDE)
+    assert not {id for _, id, _, _ in found} & set(gone)
+    assert 0 < wide.delta_count and len(wide.removed) == 3
+    store.close()
+
+
+def test_a_damaged_wide_key_table_file_is_rebuilt_and_fsck_checks_it(tmp_path, rng, centres):
+    path, queries, _ = saved(tmp_path, rng, centres)
+    store = EmbeddedStore(path)
+    store.search_keys(queries, 16, names=WIDE)
+    store.close()
+    data = bytearray((path / WIDE_KEYS_FILE).read_bytes())
+    for at in range(len(data) // 2, len(data), 997):
+        data[at] ^= 0x5A
+    (path / WIDE_KEYS_FILE).write_bytes(bytes(data))
+    store = EmbeddedStore(path)
+    assert answers(store.search_keys(queries, 16, names=WIDE)) == brute_force(
+        store, queries, 16, WIDE
+    )
+    assert "damaged" in store._stored_keys.wide.load_problem
+    store.close()
+    # sound, but one key's hash not the descriptor's: fsck finds it, repair rebuilds
+    tables, rows, marks = load(path / WIDE_KEYS_FILE)
+    hashes = tables.hashes.copy()
+    hashes[5] ^= 1
+    save(path / WIDE_KEYS_FILE, BandTables.build(hashes, tables.layout), rows, marks)
+    store = EmbeddedStore(path)
+    with pytest.raises(StoreError, match="the wide keys of the index .* disagree"):
+        store.fsck()
+    store.fsck(repair=True)
+    store.fsck()
+    assert answers(store.search_keys(queries, 16, names=WIDE)) == brute_force(
+        store, queries, 16, WIDE
+    )
+    store.close()
+
+
+def test_wide_key_tables_with_no_wide_key_are_saved_not_read_again(tmp_path, rng, centres):
+    """An index whose images keep no wide key (most do not) has empty wide key tables: still
+    saved, so that the next process does not read every keyed descriptor again to find none."""
+    path = tmp_path / "idx"
+    store = EmbeddedStore(path)
+    images = keyed(rng, 2000, centres)
+    store.put(Image(i.id, i.hash, descriptor=_only_plain(i.descriptor)) for i in images)
+    assert answers(store.search_keys(queries_of(rng, centres), 8))  # other keys are found
+    queries = queries_of(rng, centres)
+    assert answers(store.search_keys(queries, 16, names=WIDE)) == []
+    store.close()
+    assert (path / WIDE_KEYS_FILE).exists()
+    store = EmbeddedStore(path)
+    assert answers(store.search_keys(queries, 16, names=WIDE)) == []
+    wide = store._stored_keys.wide
+    assert wide.load_problem is None and wide.read_count == 0  # loaded, nothing read again
+    store.close()
+
+
+def _only_plain(stored: bytes) -> bytes:
+    """A stored descriptor (of `keyed`) without its wide keys."""
+    head, size = descriptor.STORED_SIZE, descriptor.KEY_SIZE
+    keys = [stored[at : at + size] for at in range(head, len(stored), size)]
+    return stored[:head] + b"".join(k for k in keys if descriptor.KEYS[k[0] - 1] not in WIDE)

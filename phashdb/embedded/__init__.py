@@ -5,7 +5,7 @@ joined by EmbeddedStore (store.py)."""
 from __future__ import annotations
 
 from .database import DATABASE_FILE
-from .folder import KEYS_FILE, TABLES_FILE
+from .folder import KEYS_FILE, TABLES_FILE, WIDE_KEYS_FILE
 from .store import EmbeddedStore
 
-__all__ = ["DATABASE_FILE", "KEYS_FILE", "TABLES_FILE", "EmbeddedStore"]
+__all__ = ["DATABASE_FILE", "KEYS_FILE", "TABLES_FILE", "WIDE_KEYS_FILE", "EmbeddedStore"]

@@ -10,11 +10,14 @@ from ..processes import gone
 
 TABLES_FILE = "bands.bin"
 KEYS_FILE = "keys.bin"
+# The wide keys' alone (descriptor.WIDE_KEYS, searched up to the reach: keys.py).
+WIDE_KEYS_FILE = "wide_keys.bin"
 
 
 def remove_stale_temporary_files(folder: Path) -> None:
     """Temporary table files (name.PID.tmp) left by processes that died while writing them."""
-    for tmp in [*folder.glob(f"{TABLES_FILE}*.tmp"), *folder.glob(f"{KEYS_FILE}*.tmp")]:
+    names = (TABLES_FILE, KEYS_FILE, WIDE_KEYS_FILE)
+    for tmp in [t for name in names for t in folder.glob(f"{name}*.tmp")]:
         try:
             pid = int(tmp.name.split(".")[-2])
         except ValueError:

@@ -80,6 +80,10 @@ class LiveTables:
         # batch to all before it copied the delta a hundred times over.
         self.pieces: list[tuple[RowIds, np.ndarray]] = []
         self.delta_count = 0
+        # Database rows read into the delta: more than its rows where few of them make a row
+        # here (the wide keys': keys.py), and each process that opens the index reads them all
+        # again until the tables are rebuilt past them.
+        self.read_count = 0
         self.removed: set[int] = set()
         self.removed_sorted = np.empty(0, np.int64)
 
@@ -163,7 +167,7 @@ class LiveTables:
         self.catch_up()
         # Scanning the delta costs a pass over it per query: fold it into the tables once it
         # is large against what a probe reads.
-        stale = self.delta_count + len(self.removed)
+        stale = max(self.delta_count, self.read_count) + len(self.removed)
         if stale > max(REBUILD_AT, len(self.tables) // 8):
             self.rebuild()
 
@@ -184,6 +188,7 @@ class LiveTables:
                 for piece in iter(lambda: found.fetchmany(self.kind.piece), []):
                     self._extend(*self.kind.read(db, piece))
                     self.max_seq = piece[-1][0]
+                    self.read_count += len(piece)
                 removals = db.sql(
                     "SELECT n, seq FROM removals WHERE n > ? ORDER BY n", (self.removal_mark,)
                 ).fetchall()

@@ -124,11 +124,19 @@ class EmbeddedStore:
             self._keys = StoredKeys(self._db)
         return self._keys
 
-    def search_keys(self, queries: np.ndarray, radius: int, *, records: dict | None = None):
+    def search_keys(
+        self,
+        queries: np.ndarray,
+        radius: int,
+        *,
+        records: dict | None = None,
+        names: frozenset[str] | None = None,
+    ):
         """Every stored key within `radius` of each query, exactly: (query numbers, ids, key
-        names, distances); the keys' band tables are in memory (keys.py) and the ids of the
-        images found read by seq: no record is read, so `records` is left as it is."""
-        return self._stored_keys.search(queries, radius)
+        names, distances); only those named in `names` (None: all; the wide keys alone have
+        tables of their own). The keys' band tables are in memory (keys.py) and the ids of
+        the images found read by seq: no record is read, so `records` is left as it is."""
+        return self._stored_keys.search(queries, radius, names)
 
     def index_keys(self) -> int:
         """Nothing to do: the keys' band tables are built from the descriptors when first
@@ -299,7 +307,10 @@ class EmbeddedStore:
         orphans to find), then the band tables read in full and compared with the database
         (rows, hashes, ids); `repair` rebuilds the tables from the database, the truth."""
         self._db.check_integrity()
-        for what, live in (("band tables", self._live), ("keys", self._stored_keys.tables)):
+        keys = self._stored_keys
+        for what, live in (
+            ("band tables", self._live), ("keys", keys.tables), ("wide keys", keys.wide)
+        ):  # fmt: skip
             if repair:
                 live.reload()
                 live.save(strict=True)
@@ -321,8 +332,8 @@ class EmbeddedStore:
         return []
 
     def close(self) -> None:
-        keys = self._keys.tables if self._keys is not None else None
-        for live in (self._tables, keys):
+        keys = (self._keys.tables, self._keys.wide) if self._keys is not None else ()
+        for live in (self._tables, *keys):
             if (
                 live is not None
                 and live.dirty
