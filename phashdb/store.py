@@ -13,7 +13,11 @@ store may have (`getattr(store, "bulk_load", None)`) or a word in its backend's 
   themselves, `ingest --load online`);
 - "layout": its band layout is chosen when its tables are created (`phashdb init --bands`,
   `--print-schema`), through the backend module's `create_tables` and `schema_script`;
-- "bulk_load": the store has `bulk_load(images) -> int` (new images loaded), HBase's HFiles.
+- "bulk_load": the store has `bulk_load(images) -> int` (new images loaded), HBase's HFiles;
+- "wide keys apart": `search_keys(..., names=descriptor.WIDE_KEYS)` searches the few wide keys
+  alone (the embedded index's own tables of them), so a check searches every key within the
+  threshold and the wide ones up to the reach in two searches; a store without it answers one
+  search up to the reach (HBase: a search is round trips, and its key cells are not apart).
 """
 
 from __future__ import annotations
@@ -207,8 +211,8 @@ def _hbase(url: str, **options: Any) -> Store:
     return HBaseStore.from_url(url, **options)
 
 
-register("", _embedded, "phashdb.embedded")
-register("file", _embedded, "phashdb.embedded")
+register("", _embedded, "phashdb.embedded", capabilities={"wide keys apart"})
+register("file", _embedded, "phashdb.embedded", capabilities={"wide keys apart"})
 register(
     "hbase",
     _hbase,

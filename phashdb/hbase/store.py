@@ -47,6 +47,7 @@ class HBaseStore:
     def __init__(self, options: HBaseOptions) -> None:
         self.options = options
         self.url = f"hbase://{options.host}:{options.server}/{options.table}"
+        self._read: dict = {}  # the states the last `search` read (search_keys reuses them)
         self.home = (
             Path.home()
             / ".local"
@@ -122,6 +123,7 @@ class HBaseStore:
         candidates' records are read to tell: they go into `records` (id -> Image) if given."""
         qidx, numbers, dists = self.candidates(np.asarray(queries, dtype=np.uint64), radius)
         read = self.records.read_numbers(set(numbers.tolist()))
+        self._read = read
         keep = [i for i, n in enumerate(numbers.tolist()) if read.get(n, (None,))[0] is not None]
         ids = np.array([read[n][0].id for n in numbers[keep].tolist()], dtype=object)
         if records is not None:
@@ -154,7 +156,16 @@ class HBaseStore:
         filters the answer (correct, no faster), and needs no new cells."""
         queries = np.asarray(queries, dtype=np.uint64)
         _, numbers, _ = self.candidates(queries, radius, keys.KEY_BANDS)
-        read = self.records.read_numbers(set(numbers.tolist()))
+        wanted = set(numbers.tolist())
+        # A record the check's search read a moment ago (the very one in `records`) is not
+        # read again: a check reads each record once, and stays one round of calls fewer.
+        last = self._read
+        held = records or {}
+        known = {
+            n: last[n] for n in wanted
+            if last.get(n, (None,))[0] is not None and held.get(last[n][0].id) is last[n][0]
+        }  # fmt: skip
+        read = {**known, **self.records.read_numbers(wanted - set(known))}
         found = [r for r, _ in read.values() if r is not None]
         if records is not None:
             records.update((r.id, r) for r in found)
