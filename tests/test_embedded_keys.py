@@ -199,14 +199,20 @@ def test_a_key_table_file_of_another_database_is_rebuilt(tmp_path, rng, centres)
     store.close()
 
 
+def one_hash_changed(file) -> None:
+    """A sound key table file (its CRC32s right, its marks fitting the database) whose sixth
+    key's hash is not the descriptor's."""
+    tables, rows, marks = load(file)
+    hashes = tables.hashes.copy()
+    hashes[5] ^= 1
+    save(file, BandTables.build(hashes, tables.layout), rows, marks)
+
+
 def test_fsck_checks_the_key_tables_and_repair_rebuilds_them(tmp_path, rng, centres):
     path = saved(tmp_path, rng, centres)[0]
     # A sound file (its CRC32s right, its marks fitting the database) whose keys disagree
     # with the descriptors': only reading it against the database finds that.
-    tables, rows, marks = load(path / KEYS_FILE)
-    hashes = tables.hashes.copy()
-    hashes[5] ^= 1
-    save(path / KEYS_FILE, BandTables.build(hashes, tables.layout), rows, marks)
+    one_hash_changed(path / KEYS_FILE)
     store = EmbeddedStore(path)
     with pytest.raises(StoreError, match="the keys of the index .* disagree with its database"):
         store.fsck()
@@ -333,10 +339,7 @@ def test_a_damaged_wide_key_table_file_is_rebuilt_and_fsck_checks_it(tmp_path, r
     assert "damaged" in store._stored_keys.wide.load_problem
     store.close()
     # sound, but one key's hash not the descriptor's: fsck finds it, repair rebuilds
-    tables, rows, marks = load(path / WIDE_KEYS_FILE)
-    hashes = tables.hashes.copy()
-    hashes[5] ^= 1
-    save(path / WIDE_KEYS_FILE, BandTables.build(hashes, tables.layout), rows, marks)
+    one_hash_changed(path / WIDE_KEYS_FILE)
     store = EmbeddedStore(path)
     with pytest.raises(StoreError, match="the wide keys of the index .* disagree"):
         store.fsck()
