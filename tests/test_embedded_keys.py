@@ -199,25 +199,27 @@ def test_a_key_table_file_of_another_database_is_rebuilt(tmp_path, rng, centres)
     store.close()
 
 
-def one_hash_changed(file) -> None:
-    """A sound key table file (its CRC32s right, its marks fitting the database) whose sixth
-    key's hash is not the descriptor's."""
-    tables, rows, marks = load(file)
+def repaired(path, file: str, found: str) -> EmbeddedStore:
+    """The index at `path` opened after its key table `file` was made sound (its CRC32s right,
+    its marks fitting the database) but with one key's hash not the descriptor's: fsck finds it
+    (`found`), repair rebuilds it, and fsck then finds nothing."""
+    tables, rows, marks = load(path / file)
     hashes = tables.hashes.copy()
     hashes[5] ^= 1
-    save(file, BandTables.build(hashes, tables.layout), rows, marks)
+    save(path / file, BandTables.build(hashes, tables.layout), rows, marks)
+    store = EmbeddedStore(path)
+    with pytest.raises(StoreError, match=found):
+        store.fsck()
+    store.fsck(repair=True)
+    store.fsck()
+    return store
 
 
 def test_fsck_checks_the_key_tables_and_repair_rebuilds_them(tmp_path, rng, centres):
     path = saved(tmp_path, rng, centres)[0]
     # A sound file (its CRC32s right, its marks fitting the database) whose keys disagree
     # with the descriptors': only reading it against the database finds that.
-    one_hash_changed(path / KEYS_FILE)
-    store = EmbeddedStore(path)
-    with pytest.raises(StoreError, match="the keys of the index .* disagree with its database"):
-        store.fsck()
-    store.fsck(repair=True)
-    store.fsck()
+    store = repaired(path, KEYS_FILE, "the keys of the index .* disagree with its database")
     queries = queries_of(rng, centres)
     assert answers(store.search_keys(queries, 8)) == brute_force(store, queries, 8)
     store.close()
@@ -339,12 +341,7 @@ def test_a_damaged_wide_key_table_file_is_rebuilt_and_fsck_checks_it(tmp_path, r
     assert "damaged" in store._stored_keys.wide.load_problem
     store.close()
     # sound, but one key's hash not the descriptor's: fsck finds it, repair rebuilds
-    one_hash_changed(path / WIDE_KEYS_FILE)
-    store = EmbeddedStore(path)
-    with pytest.raises(StoreError, match="the wide keys of the index .* disagree"):
-        store.fsck()
-    store.fsck(repair=True)
-    store.fsck()
+    store = repaired(path, WIDE_KEYS_FILE, "the wide keys of the index .* disagree")
     assert answers(store.search_keys(queries, 16, names=WIDE)) == brute_force(
         store, queries, 16, WIDE
     )
