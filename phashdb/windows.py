@@ -23,16 +23,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .descriptor import (
-    LOW_QUALITY,
-    STRICT,
-    Variant,
-    _compare_rows,
-    _orders,
-    _table,
-    _transforms,
-    middle,
-)  # fmt: skip
+from .descriptor import LOW_QUALITY, Variant, _orders, _transforms, judge_pairs, middle
 from .resample import resized
 
 # Each window: its key name and its box as fractions (left, top, right, bottom) of the upright
@@ -123,16 +114,19 @@ def as_is(stack: np.ndarray, names: tuple[str, ...]) -> list[Variant]:
 
 def _confirmed(found: list[Variant]) -> np.ndarray:
     """alike[i, j]: whether found[j] would be confirmed as a copy of window found[i] (within
-    SAME, strictly: descriptor.STRICT, as descriptor.judge confirms a window), for j < i."""
+    SAME, as descriptor.judge confirms a window: strictly, descriptor.STRICT), for j < i; the
+    pairs judged in one call."""
     n = len(found)
     i, j = np.tril_indices(n, -1)
     hashes = np.array([v.hash for v in found], np.uint64)
-    near = np.bitwise_count(hashes[i] ^ hashes[j]) <= SAME
-    rows = _table([v.descriptor for v in found])
-    _, scores = _compare_rows(rows[i], rows[j])
-    cells = np.abs(rows[i, 33:].astype(np.int16) - rows[j, 33:]).max(axis=1)
-    limit, most = STRICT[found[-1].name]  # every window's
-    shows = (rows[i, 32] >= LOW_QUALITY) & (rows[j, 32] >= LOW_QUALITY)
+    distances = np.bitwise_count(hashes[i] ^ hashes[j])
+    near = np.nonzero(distances <= SAME)[0]
     alike = np.zeros((n, n), bool)
-    alike[i, j] = near & shows & (scores <= limit) & (cells <= most)
+    if len(near):
+        verdicts = judge_pairs(
+            found[-1].name,  # every window is judged by the one rule (STRICT)
+            distances[near], SAME,
+            [found[k].descriptor for k in i[near]], [found[k].descriptor for k in j[near]],
+        )  # fmt: skip
+        alike[i[near], j[near]] = [ok for ok, _ in verdicts]
     return alike
