@@ -51,6 +51,24 @@ def resized(
     return np.frombuffer(out, np.uint8).reshape(size[1], size[0])
 
 
+def resized_boxes(
+    grey: Image.Image | np.ndarray,
+    size: tuple[int, int],
+    filter: Image.Resampling,
+    boxes: list[tuple[float, float, float, float]],
+) -> np.ndarray:
+    """`resized(grey, size, filter, box)` of each of `boxes`, stacked (len(boxes), height,
+    width): one call into C for all of them where it can (an image's window keys)."""
+    source = (
+        _source(grey, filter) if boxes and all(abs(v) < 2**31 for b in boxes for v in b) else None
+    )
+    if source is None:
+        return np.stack([resized(grey, size, filter, box) for box in boxes])
+    height, width = grey.shape if isinstance(grey, np.ndarray) else (grey.height, grey.width)
+    out = _resample.resample_boxes(source, width, height, tuple(size), int(filter), boxes)
+    return np.frombuffer(out, np.uint8).reshape(len(boxes), size[1], size[0])
+
+
 def edges(grey: Image.Image, size: tuple[int, int]) -> np.ndarray:
     """The top row, bottom row, left column and right column of "L" image `grey` reduced to
     `size` by the BOX filter, each reduced from the strip along its edge alone (phashdb.border):

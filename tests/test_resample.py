@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
-from phashdb import phash, resample
+from phashdb import phash, resample, windows
 
 FILTERS = sorted(resample.FILTERS)
 LANCZOS, BOX = Image.Resampling.LANCZOS, Image.Resampling.BOX
@@ -252,3 +252,47 @@ def test_the_four_edge_strips_in_one_call_are_pillows_resize_of_each(side, monke
         with monkeypatch.context() as m:
             m.setattr(resample, "_resample", None)
             assert resample.edges(grey, size).tobytes() == want, size
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    width=st.integers(1, 300),
+    height=st.integers(1, 300),
+    size=st.tuples(st.integers(1, 64), st.integers(1, 64)),
+    filter=st.sampled_from(FILTERS),
+    cuts=st.lists(st.tuples(*[st.floats(0, 1)] * 4), min_size=1, max_size=6),
+    seed=st.integers(0, 2**16),
+)
+def test_several_boxes_in_one_call_are_pillows_resize_of_each(
+    width, height, size, filter, cuts, seed
+):
+    """resample.resized_boxes (an image's window keys): every box's bytes Pillow's, whichever
+    pass runs first (one call runs the horizontal pass over the transposed pixels)."""
+    grey = noise(width, height, seed)
+    boxes = []
+    for cut in cuts:
+        x0, x1 = sorted((cut[0] * width, cut[1] * width))
+        y0, y1 = sorted((cut[2] * height, cut[3] * height))
+        boxes.append((x0, y0, x1, y1))
+    got = resample.resized_boxes(grey, size, filter, boxes)
+    assert got.shape == (len(boxes), size[1], size[0])
+    for k, box in enumerate(boxes):
+        assert got[k].tobytes() == pillows(grey, size, filter, box), box
+
+
+def test_the_windows_boxes_in_one_call_with_and_without_the_c_code(monkeypatch):
+    """The windows' boxes of landscape, portrait and square pictures (as phashdb.windows reads
+    them: BILINEAR to 32x32): Pillow's bytes, in C and without it; a box outside the picture
+    fails as Pillow's resize does."""
+    for side in [(128, 96), (171, 96), (96, 144), (100, 100), (1600, 1200)]:
+        grey = noise(*side, seed=side[0])
+        boxes = list(windows.boxes(*side).values())
+        want = b"".join(pillows(grey, (32, 32), windows.FILTER, box) for box in boxes)
+        assert resample._source(grey, windows.FILTER) is not None
+        assert resample.resized_boxes(grey, (32, 32), windows.FILTER, boxes).tobytes() == want
+        with monkeypatch.context() as m:
+            m.setattr(resample, "_resample", None)
+            got = resample.resized_boxes(grey, (32, 32), windows.FILTER, boxes)
+            assert got.tobytes() == want
+    with pytest.raises(ValueError, match="exceed"):
+        resample.resized_boxes(noise(40, 30), (8, 8), LANCZOS, [(0, 0, 10, 10), (0, 0, 41, 30)])
