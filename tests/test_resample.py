@@ -104,10 +104,14 @@ def test_any_size_and_region(width, height, size, filter, cut, seed):
     grey = noise(width, height, seed)
     x0, x1 = sorted((cut[0] * width, cut[1] * width))
     y0, y1 = sorted((cut[2] * height, cut[3] * height))
-    for box in (None, (x0, y0, x1, y1), (int(x0), int(y0), int(x0) + 1, int(y0) + 1)):
-        if box and (box[2] > width or box[3] > height):
-            continue
+    boxes = [(0, 0, width, height), (x0, y0, x1, y1), (int(x0), int(y0), int(x0) + 1, int(y0) + 1)]
+    boxes = [box for box in boxes if box[2] <= width and box[3] <= height]
+    for box in (None, *boxes):
         assert in_c(grey, size, filter, box) == pillows(grey, size, filter, box), box
+    # all of them in one call (an image's window keys; the horizontal pass then runs over the
+    # transposed pixels): each box's bytes as above
+    together = resample.resized_boxes(grey, size, filter, boxes)
+    assert [b.tobytes() for b in together] == [pillows(grey, size, filter, b) for b in boxes]
 
 
 @pytest.mark.parametrize("filter", FILTERS)
@@ -252,32 +256,6 @@ def test_the_four_edge_strips_in_one_call_are_pillows_resize_of_each(side, monke
         with monkeypatch.context() as m:
             m.setattr(resample, "_resample", None)
             assert resample.edges(grey, size).tobytes() == want, size
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    width=st.integers(1, 300),
-    height=st.integers(1, 300),
-    size=st.tuples(st.integers(1, 64), st.integers(1, 64)),
-    filter=st.sampled_from(FILTERS),
-    cuts=st.lists(st.tuples(*[st.floats(0, 1)] * 4), min_size=1, max_size=6),
-    seed=st.integers(0, 2**16),
-)
-def test_several_boxes_in_one_call_are_pillows_resize_of_each(
-    width, height, size, filter, cuts, seed
-):
-    """resample.resized_boxes (an image's window keys): every box's bytes Pillow's, whichever
-    pass runs first (one call runs the horizontal pass over the transposed pixels)."""
-    grey = noise(width, height, seed)
-    boxes = []
-    for cut in cuts:
-        x0, x1 = sorted((cut[0] * width, cut[1] * width))
-        y0, y1 = sorted((cut[2] * height, cut[3] * height))
-        boxes.append((x0, y0, x1, y1))
-    got = resample.resized_boxes(grey, size, filter, boxes)
-    assert got.shape == (len(boxes), size[1], size[0])
-    for k, box in enumerate(boxes):
-        assert got[k].tobytes() == pillows(grey, size, filter, box), box
 
 
 def test_the_windows_boxes_in_one_call_with_and_without_the_c_code(monkeypatch):
