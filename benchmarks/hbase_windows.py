@@ -1,0 +1,243 @@
+"""What the window keys (phashdb.windows) cost the HBase backend: a check, the bytes, the reach.
+
+    python benchmarks/hbase_windows.py [PHOTO_FOLDER] [--sizes 200000,800000] [--photos 6]
+
+Starts the test cluster as hbase_search.py does and, for each size N, loads two indexes of the
+same N images (random hashes, random layout-v3 descriptors as windows_check.py makes them):
+"keyed", whose images hold nine window keys each (random hashes), and "plain", without keys;
+then stores the photos (12 MP JPEGs, query_keys_cost.camera_jpegs) in both as themselves, and
+flushes and major-compacts every table. Then, per size:
+
+1. a whole `Index.check` of each photo, taking turns three times over, medians: the keyed index
+   with the query's window keys (the default), the plain index without them (a check before
+   the windows: phash.window_keys off) and the plain index with them (what the query's own
+   windows cost: a search of nine more hashes at the threshold); the ratio keyed/plain is the
+   figure. Then one check each counted at the Thrift client (phashdb.hbase.tally, as
+   tests/test_hbase_reads.py counts): calls by method, band cells of images and of keys, and
+   record cells read;
+2. bytes per image of each index's tables: the store files under the cluster's data folder
+   after the flush and major compaction (hbase_search.table_bytes: the region folders of the
+   table, archive and .tmp left out);
+3. the band lookup alone (HBaseStore.candidates, no records) of the photos' hashes at radius 8
+   and 16: of the images' band rows and of the keys' (keys.KEY_BANDS), taking turns, medians;
+   with the Gets sent, the band cells and entries sent back (the HammingFilter drops the far
+   ones at the region server) and the entries those cells hold (what the region servers read).
+
+Run of Dec 7 20:44-20:49 UTC (`--sizes 200000,800000 --photos 8`; 2 cores shared with other
+work, load average 3.2-3.4), with every stored key searched once up to the reach (16):
+
+| images | check keyed | plain, no windows | plain, query windows | keyed/plain | key lookup r=8 | r=16 | entries held r=16 | calls keyed/plain |
+|---|---|---|---|---|---|---|---|---|
+| 200,000 | 122.3 ms | 89.8 ms | 107.2 ms | 1.36x | 2.68 ms | 26.98 ms | 192,730 | 7 / 5 |
+| 800,000 | 146.7 ms | 87.0 ms | 108.3 ms | 1.69x | 3.45 ms | 38.85 ms | 771,756 | 7 / 5 |
+
+Bytes an image (flushed, major-compacted): keyed 1,854.5 (band table 613.8, records 1,240.7),
+plain 610.0 (66.4, 543.5): 3.04x, the keys' band rows 547 B an image. The search of every key
+at 16 reads ~9x the entries of the images' (771,756 against 107,304 at 800k) and, since which
+key an entry is only its record says, reads the record of every image with a key within 16
+(155 record cells a check at 800k against 23): both grow with N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from hbase_search import control, settled, started_cluster, table_bytes
+from query_keys_cost import camera_jpegs
+from windows_check import window_key_bytes
+
+import phashdb
+from phashdb import descriptor
+from phashdb import phash as hashing
+from phashdb.hbase import create_tables, keys
+from phashdb.hbase.tally import CallTally
+from phashdb.records import Image
+
+CHUNK = 50_000
+REAL_WINDOWS = hashing.window_keys
+
+
+def load(index, size: int, keyed: bool, seed: int) -> float:
+    """Stores `size` random images (the same for both kinds of index: one seed); with nine
+    window keys each when `keyed`. Returns the seconds it took."""
+    rng = np.random.default_rng(seed)
+    start, now = time.perf_counter(), time.time()
+    for lo in range(0, size, CHUNK):
+        n = min(CHUNK, size - lo)
+        hashes = rng.integers(0, 2**64, n, dtype=np.uint64).tolist()
+        heads = rng.integers(0, 256, (n, descriptor.STORED_SIZE), dtype=np.uint8)
+        windows = window_key_bytes(n, rng)  # drawn for both, so both draw the same hashes
+        rows = np.concatenate([heads, windows], axis=1) if keyed else heads
+        index.store.put(
+            Image(f"img{lo + k:08d}", h, added=now, descriptor=rows[k].tobytes())
+            for k, h in enumerate(hashes)
+        )
+    return time.perf_counter() - start
+
+
+def timed(fn, arg) -> float:
+    t = time.perf_counter()
+    fn(arg)
+    return (time.perf_counter() - t) * 1e3
+
+
+def with_windows(on: bool) -> None:
+    """The query's window keys made (the default) or not (a check before the windows)."""
+    hashing.window_keys = REAL_WINDOWS if on else (lambda grey, whole: [])
+
+
+def checks(index: dict, jpegs: list[Path]) -> dict[str, float]:
+    """Median ms of a whole check of each photo, the three ways taking turns, three rounds."""
+    ways = {
+        "keyed, query windows": (index["keyed"], True),
+        "plain, no windows": (index["plain"], False),
+        "plain, query windows": (index["plain"], True),
+    }
+    times: dict[str, list[float]] = {k: [] for k in ways}
+    for r in range(3):
+        for p in jpegs:
+            for label in ways if r % 2 == 0 else list(ways)[::-1]:
+                target, on = ways[label]
+                with_windows(on)
+                times[label].append(timed(target.check, p))
+    with_windows(True)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def counted(index, jpeg: Path, windows: bool) -> dict:
+    """What one check asks of HBase: calls by method, band cells (images', keys'), records."""
+    with_windows(windows)
+    store = index.store
+    with CallTally(store.pool) as tally:
+        index.check(jpeg)
+    with_windows(True)
+    band = tally.cells_of(store.options.table)
+    return {
+        "calls": dict(tally.calls),
+        "image cells": sum(1 for row, _ in band if row[0] < keys.KEY_BANDS),
+        "key cells": sum(1 for row, _ in band if row[0] >= keys.KEY_BANDS),
+        "record cells": sum(
+            1 for row, q in tally.cells_of(store.options.images_table) if row[:1] == b"n"
+        ),
+    }
+
+
+def lookup_counts(store, hashes: np.ndarray, radius: int, first_band: int) -> dict:
+    """Gets, band cells and entries sent back for the lookup of `hashes` at `radius`, and the
+    entries those cells hold (asked again without the HammingFilter)."""
+    out = {"gets": 0, "cells": 0, "entries": 0, "held": 0}
+    for filtered in (True, False):
+        store.server_filter = filtered
+        for q in hashes:
+            found = store._probe(np.array([q], np.uint64), radius, first_band)
+            entries = sum(
+                len(c.value) // keys.entry_size(store.layout.widths[band])
+                for (_, band), result in found
+                for c in result.columnValues or []
+            )
+            if filtered:
+                out["gets"] += len(found)
+                out["cells"] += sum(len(r.columnValues or []) for _, r in found)
+                out["entries"] += entries
+            else:
+                out["held"] += entries
+    store.server_filter = True
+    return {k: v / len(hashes) for k, v in out.items()}
+
+
+def lookups(index: dict, hashes: np.ndarray) -> dict[str, tuple[float, dict]]:
+    """The band lookup alone at 8 and 16, images' rows and keys' rows, taking turns: median ms
+    a photo's hash, and lookup_counts."""
+    tests = {}
+    for r in (8, 16):
+        for name in ("plain", "keyed"):
+            tests[f"{name} images r={r}"] = (index[name].store, r, 0)
+        for name in ("plain", "keyed"):
+            tests[f"{name} keys r={r}"] = (index[name].store, r, keys.KEY_BANDS)
+    times: dict[str, list[float]] = {k: [] for k in tests}
+    for _ in range(5):
+        for q in hashes:
+            for k, (store, r, first) in tests.items():
+                t = time.perf_counter()
+                store.candidates(np.array([q], np.uint64), r, first)
+                times[k].append((time.perf_counter() - t) * 1e3)
+    return {
+        k: (statistics.median(times[k]), lookup_counts(store, hashes, r, first))
+        for k, (store, r, first) in tests.items()
+    }
+
+
+def one_size(info: dict, size: int, jpegs: list[Path]) -> None:
+    index, sizes, seconds = {}, {}, {}
+    for kind in ("keyed", "plain"):
+        url = f"hbase://127.0.0.1:{info['thrift2_port']}/{kind}{size}"
+        create_tables(url)
+        index[kind] = phashdb.open(url)
+        seconds[kind] = load(index[kind], size, kind == "keyed", seed=size)
+        with_windows(kind == "keyed")
+        for p in jpegs:
+            index[kind].add(p)
+        with_windows(True)
+    for kind, i in index.items():
+        tables = (i.store.options.table, i.store.options.images_table)
+        control(info, *(f"flush {t}" for t in tables), *(f"compact {t}" for t in tables))
+        sizes[kind] = [table_bytes(info["data_dir"], t) for t in tables]
+    idle = settled(info["pid"])
+    hashes = np.array([phashdb.read_image(p).hash for p in jpegs], np.uint64)
+    for i in index.values():  # warm: connections, the JIT
+        for p in jpegs[:2]:
+            i.check(p)
+    p50 = checks(index, jpegs)
+    counts = {
+        "keyed": counted(index["keyed"], jpegs[0], True),
+        "plain, no windows": counted(index["plain"], jpegs[0], False),
+    }
+    looked = lookups(index, hashes)
+    regions = {k: len(i.store.regions()) for k, i in index.items()}
+    for i in index.values():
+        i.close()
+    report(size, seconds, sizes, idle, p50, counts, looked, regions)
+
+
+def report(size, seconds, sizes, idle, p50, counts, looked, regions) -> None:
+    load = os.getloadavg()
+    print(f"\n== {size:,} images (loaded keyed in {seconds['keyed']:.0f} s, plain in "
+          f"{seconds['plain']:.0f} s; band regions {regions}; idle after compaction in "
+          f"{idle:.0f} s); load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
+    for k, v in p50.items():
+        print(f"  check, {k}: p50 {v:.1f} ms")
+    a, b, c = p50.values()
+    print(f"  ratio keyed/plain {a / b:.2f}x; the query's windows alone {c / b:.2f}x")
+    for k, v in counts.items():
+        print(f"  one check, {k}: {v}")
+    for kind, (band, records) in sizes.items():
+        print(f"  bytes an image, {kind}: band table {band / size:.1f}, records {records / size:.1f}"
+              f", both {(band + records) / size:.1f}")  # fmt: skip
+    keyed, plain = (sum(sizes[k]) for k in ("keyed", "plain"))
+    print(f"  bytes keyed/plain {keyed / plain:.2f}x; the keys' band rows "
+          f"{(sizes['keyed'][0] - sizes['plain'][0]) / size:.1f} B an image (band tables' difference)")  # fmt: skip
+    for k, (ms, n) in looked.items():
+        print(f"  lookup {k}: p50 {ms:.2f} ms; {n['gets']:.0f} Gets, {n['cells']:.0f} cells "
+              f"and {n['entries']:.1f} entries sent back, of {n['held']:,.0f} entries held")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="*", default=["/work/wt/photos/photos"])
+    parser.add_argument("--sizes", default="200000,800000")
+    parser.add_argument("--photos", type=int, default=6)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, started_cluster() as (info, _):
+        jpegs = camera_jpegs(args.folders, args.photos, tmp)
+        for size in (int(s) for s in args.sizes.split(",")):
+            one_size(info, size, jpegs)
+
+
+if __name__ == "__main__":
+    main()
