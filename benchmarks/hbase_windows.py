@@ -56,6 +56,7 @@ import phashdb
 from phashdb import descriptor
 from phashdb import phash as hashing
 from phashdb.hbase import create_tables, keys
+from phashdb.hbase.schema import drop_tables
 from phashdb.hbase.tally import CallTally
 from phashdb.records import Image
 
@@ -95,28 +96,34 @@ def with_windows(on: bool) -> None:
 def checks(index: dict, jpegs: list[Path]) -> dict[str, float]:
     """Median ms of a whole check of each photo, the three ways taking turns, three rounds."""
     ways = {
-        "keyed, query windows": (index["keyed"], True),
-        "plain, no windows": (index["plain"], False),
-        "plain, query windows": (index["plain"], True),
+        "keyed, query windows": (index["keyed"], True, True),
+        "keyed, query windows, layout-3 search": (index["keyed"], True, False),
+        "plain, no windows": (index["plain"], False, True),
+        "plain, query windows": (index["plain"], True, True),
     }
     times: dict[str, list[float]] = {k: [] for k in ways}
     for r in range(3):
         for p in jpegs:
             for label in ways if r % 2 == 0 else list(ways)[::-1]:
-                target, on = ways[label]
+                target, on, wide_rows = ways[label]
                 with_windows(on)
+                target.store.wide_rows = wide_rows
                 times[label].append(timed(target.check, p))
     with_windows(True)
+    index["keyed"].store.wide_rows = True
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def counted(index, jpeg: Path, windows: bool) -> dict:
-    """What one check asks of HBase: calls by method, band cells (images', keys'), records."""
+def counted(index, jpeg: Path, windows: bool, wide_rows: bool = True) -> dict:
+    """What one check asks of HBase: calls by method, band cells (images', keys'), records;
+    `wide_rows` False: the wide keys searched as in a layout-3 index (every key's rows to 16)."""
     with_windows(windows)
     store = index.store
+    store.wide_rows = wide_rows
     with CallTally(store.pool) as tally:
         index.check(jpeg)
     with_windows(True)
+    store.wide_rows = True
     band = tally.cells_of(store.options.table)
     return {
         "calls": dict(tally.calls),
@@ -160,6 +167,7 @@ def lookups(index: dict, hashes: np.ndarray) -> dict[str, tuple[float, dict]]:
             tests[f"{name} images r={r}"] = (index[name].store, r, 0)
         for name in ("plain", "keyed"):
             tests[f"{name} keys r={r}"] = (index[name].store, r, keys.KEY_BANDS)
+    tests["keyed wide keys' rows r=16"] = (index["keyed"].store, 16, keys.WIDE_KEY_BANDS)
     times: dict[str, list[float]] = {k: [] for k in tests}
     for _ in range(5):
         for q in hashes:
@@ -196,12 +204,14 @@ def one_size(info: dict, size: int, jpegs: list[Path]) -> None:
     p50 = checks(index, jpegs)
     counts = {
         "keyed": counted(index["keyed"], jpegs[0], True),
+        "keyed, layout-3 search": counted(index["keyed"], jpegs[0], True, False),
         "plain, no windows": counted(index["plain"], jpegs[0], False),
     }
     looked = lookups(index, hashes)
     regions = {k: len(i.store.regions()) for k, i in index.items()}
     for i in index.values():
         i.close()
+        drop_tables(i.store.url)  # the next size's regions have the cluster's heap to themselves
     report(size, seconds, sizes, idle, p50, counts, looked, regions)
 
 
@@ -212,8 +222,9 @@ def report(size, seconds, sizes, idle, p50, counts, looked, regions) -> None:
           f"{idle:.0f} s); load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
     for k, v in p50.items():
         print(f"  check, {k}: p50 {v:.1f} ms")
-    a, b, c = p50.values()
-    print(f"  ratio keyed/plain {a / b:.2f}x; the query's windows alone {c / b:.2f}x")
+    a, old, b, c = p50.values()
+    print(f"  ratio keyed/plain {a / b:.2f}x (layout-3 search {old / b:.2f}x); the query's "
+          f"windows alone {c / b:.2f}x")  # fmt: skip
     for k, v in counts.items():
         print(f"  one check, {k}: {v}")
     for kind, (band, records) in sizes.items():

@@ -9,12 +9,14 @@ unboxed key (phashdb.unbox) is searched so too: a black box over a flat picture.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 from test_backdrop import encoded, on
 from test_grouping import checked_groups, ids_of
 from test_stored_keys import exports, keys_of
 from test_unbox import boxed, jpeg, unboxed
 
+import phashdb
 from phashdb import descriptor
 from phashdb.mr import run as mr
 from phashdb.phash import read_image
@@ -205,3 +207,33 @@ def test_dedupe_and_the_job_group_a_black_boxed_flat_picture_as_checks_do(index,
     assert expected == [["art", "boxed"]]
     assert ids_of(index.dedupe()) == expected
     assert ids_of(mr.dedupe(index, "inline")) == expected
+
+
+@pytest.mark.hbase
+def test_hbase_keeps_wide_keys_in_rows_of_their_own_and_reads_an_older_layout(hbase_url):
+    """HBase layout 4: a wide key has entries in the wide keys' own band rows as well as in
+    every key's, and a check probes those alone up to the reach (every other key's within the
+    threshold). A layout-3 index has none there (written before): its wide keys are found
+    by the rows of every key up to the reach, as then. Removing the image empties both."""
+    from phashdb.hbase.keys import KEY_BANDS, WIDE_KEY_BANDS
+
+    key = np.array([wide_key().hash], np.uint64)
+    black = exports(face())["on black"]
+    with phashdb.open(hbase_url) as index:
+        index.add(encoded(face(), "PNG"), id="face")
+        store = index.store
+        ((number, _),) = store.lookup(["face"]).values()
+        for first in (KEY_BANDS, WIDE_KEY_BANDS):
+            assert store.candidates(key, 0, first)[1].tolist() == [number]
+        assert [(m.id, m.variant) for m in index.check(black).matches] == [("face", ON_BLACK)]
+        # as a phashdb before layout 4 left it: nothing in the wide keys' rows
+        store.writer.drop_entries({number}, key.tolist(), WIDE_KEY_BANDS)
+        assert index.check(black).matches == ()  # layout 4 looks for it there alone
+        store.write_settings({"hbase_layout": 3})
+    with phashdb.open(hbase_url) as index:
+        assert [(m.id, m.variant) for m in index.check(black).matches] == [("face", ON_BLACK)]
+        index.store.write_settings({"hbase_layout": 4})
+        index.add(encoded(face(), "PNG"), id="face again", keep_duplicate=True)
+        assert index.remove("face again") and index.remove("face")
+        for first in (KEY_BANDS, WIDE_KEY_BANDS):
+            assert index.store.candidates(key, 0, first)[1].tolist() == []
