@@ -9,33 +9,40 @@ then stores the photos (12 MP JPEGs, query_keys_cost.camera_jpegs) in both as th
 flushes and major-compacts every table. Then, per size:
 
 1. a whole `Index.check` of each photo, taking turns three times over, medians: the keyed index
-   with the query's window keys (the default), the plain index without them (a check before
-   the windows: phash.window_keys off) and the plain index with them (what the query's own
-   windows cost: a search of nine more hashes at the threshold); the ratio keyed/plain is the
-   figure. Then one check each counted at the Thrift client (phashdb.hbase.tally, as
-   tests/test_hbase_reads.py counts): calls by method, band cells of images and of keys, and
-   record cells read;
+   with the query's window keys (the default); the same searched as a layout-3 index is (its
+   wide keys in every key's band rows: all of them probed up to the reach, as before layout
+   4); the plain index without the query's windows (a check before the windows:
+   phash.window_keys off) and with them (what the query's own windows cost: nine more hashes
+   searched at the threshold). The ratio keyed/plain without windows is the figure. Then one
+   check each counted at the Thrift client (phashdb.hbase.tally, as tests/test_hbase_reads.py
+   counts): calls by method, band cells of images and of keys, and record cells read;
 2. bytes per image of each index's tables: the store files under the cluster's data folder
    after the flush and major compaction (hbase_search.table_bytes: the region folders of the
-   table, archive and .tmp left out);
+   table, archive and .tmp left out); the keys' band rows are the band tables' difference;
 3. the band lookup alone (HBaseStore.candidates, no records) of the photos' hashes at radius 8
-   and 16: of the images' band rows and of the keys' (keys.KEY_BANDS), taking turns, medians;
-   with the Gets sent, the band cells and entries sent back (the HammingFilter drops the far
-   ones at the region server) and the entries those cells hold (what the region servers read).
+   and 16: of the images' band rows, of every key's (keys.KEY_BANDS) and of the wide keys'
+   (keys.WIDE_KEY_BANDS: none here, the window keys are not wide), taking turns, medians; with
+   the Gets sent, the band cells and entries sent back (the HammingFilter drops the far ones
+   at the region server) and the entries those cells hold (what the region servers read).
 
-Run of Dec 7 20:44-20:49 UTC (`--sizes 200000,800000 --photos 8`; 2 cores shared with other
-work, load average 3.2-3.4), with every stored key searched once up to the reach (16):
+Runs of Dec 7 (2 cores shared with other work). First (20:44-20:49 UTC, `--sizes
+200000,800000 --photos 8`, load average 3.2-3.4), before layout 4, every key searched once up
+to the reach: a check keyed/plain 122.3/89.8 ms (1.36x) at 200k and 146.7/87.0 ms (1.69x) at
+800k. Then (20:57-21:10, `--sizes 200000,800000,1600000 --photos 8`, load average 2.0-2.7 at
+the reports, up to 8.4 during the 1.6M load), layout 4:
 
-| images | check keyed | plain, no windows | plain, query windows | keyed/plain | key lookup r=8 | r=16 | entries held r=16 | calls keyed/plain |
-|---|---|---|---|---|---|---|---|---|
-| 200,000 | 122.3 ms | 89.8 ms | 107.2 ms | 1.36x | 2.68 ms | 26.98 ms | 192,730 | 7 / 5 |
-| 800,000 | 146.7 ms | 87.0 ms | 108.3 ms | 1.69x | 3.45 ms | 38.85 ms | 771,756 | 7 / 5 |
+| images | keyed | keyed, layout-3 search | plain, no windows | plain, query windows | keyed/plain | layout-3/plain |
+|---|---|---|---|---|---|---|
+| 200,000 | 121.3 ms | 144.1 ms | 92.6 ms | 108.5 ms | 1.31x | 1.56x |
+| 800,000 | 133.7 ms | 185.9 ms | 107.5 ms | 127.7 ms | 1.24x | 1.73x |
+| 1,600,000 | 148.3 ms | 264.9 ms | 122.3 ms | 144.0 ms | 1.21x | 2.17x |
 
-Bytes an image (flushed, major-compacted): keyed 1,854.5 (band table 613.8, records 1,240.7),
-plain 610.0 (66.4, 543.5): 3.04x, the keys' band rows 547 B an image. The search of every key
-at 16 reads ~9x the entries of the images' (771,756 against 107,304 at 800k) and, since which
-key an entry is only its record says, reads the record of every image with a key within 16
-(155 record cells a check at 800k against 23): both grow with N.
+The rest of the 1.2x is the query's own nine windows (1.17-1.19x: 477 more Gets at the
+threshold). Every key's rows at 16 read 192,730 / 771,756 / 1,542,902 entries a check (the
+images' rows 26,836 / 107,304 / 214,486) and sent back 85 / 310 / 624 keys within reach of
+the filter, whose records a check then read (record cells 47 / 155 / 288 against 14 / 24 / 49
+now); at 8 they hold 10,172 / 40,417 / 80,983. Bytes an image: keyed 1,855 (band table 614,
+records 1,241), plain 610 (67, 544): 3.04x at every size, the keys' band rows 547 B an image.
 """
 
 from __future__ import annotations

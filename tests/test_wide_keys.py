@@ -20,6 +20,7 @@ import phashdb
 from phashdb import descriptor
 from phashdb.mr import run as mr
 from phashdb.phash import read_image
+from phashdb.records import Image as Record
 from phashdb.renderings import NAMES, SMALL, SMALL_NAMES
 
 ON_BLACK = SMALL_NAMES["on black"]
@@ -237,3 +238,37 @@ def test_hbase_keeps_wide_keys_in_rows_of_their_own_and_reads_an_older_layout(hb
         assert index.remove("face again") and index.remove("face")
         for first in (KEY_BANDS, WIDE_KEY_BANDS):
             assert index.store.candidates(key, 0, first)[1].tolist() == []
+
+
+def test_a_key_search_with_a_reach_finds_each_key_within_its_own_radius(reopen):
+    """`Store.search_keys(q, radius, reach=)`, what a check asks: every key within the radius,
+    a wide key up to the reach (descriptor.key_radius), by brute force over the stored keys;
+    with `names`, only those."""
+    rng = np.random.default_rng(7)
+    query = int(rng.integers(0, 2**63))
+    names = ["trimmed", "unboxed", "on black, small", "centre 80%"]  # in KEYS' order
+    images = []
+    for k in range(60):
+        keys = b""
+        for name in names:
+            flipped = rng.choice(64, int(rng.integers(0, 20)), replace=False)
+            key = query ^ sum(1 << int(b) for b in flipped)
+            keys += bytes([descriptor.KEYS.index(name) + 1]) + key.to_bytes(8, "big")
+            keys += rng.integers(0, 256, descriptor.SIZE, dtype=np.uint8).tobytes()
+        head = rng.integers(0, 256, descriptor.STORED_SIZE, dtype=np.uint8).tobytes()
+        images.append(Record(f"i{k}", int(rng.integers(0, 2**63)), descriptor=head + keys))
+    expected = sorted(
+        (i.id, key.name, d)
+        for i in images
+        for key in descriptor.stored_keys(i.descriptor)
+        if (d := (key.hash ^ query).bit_count()) <= descriptor.key_radius(key.name, 8, 16)
+    )
+    assert any(d > 8 for *_, d in expected) and any(d <= 8 for *_, d in expected)
+    with reopen() as index:
+        index.store.put(images)
+        for asked in (None, descriptor.WIDE_KEYS, frozenset(["centre 80%", "unboxed"])):
+            _, ids, found, dists = index.store.search_keys(
+                np.array([query], np.uint64), 8, names=asked, reach=16
+            )
+            got = sorted(zip(ids.tolist(), found.tolist(), dists.tolist()))
+            assert got == [e for e in expected if asked is None or e[1] in asked], asked
