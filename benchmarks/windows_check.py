@@ -37,23 +37,28 @@ from phashdb import descriptor, windows
 from phashdb import phash as hashing
 
 
+def window_key_bytes(count: int, rng) -> np.ndarray:
+    """Nine window keys for each of `count` images, as a layout-v3 descriptor stores them after
+    its head (`count` rows of 9 * descriptor.KEY_SIZE bytes): each key's name byte, a random
+    pHash (below 2**63) and random compared bytes. Made as arrays: a key at a time took
+    minutes at a million images."""
+    names = [descriptor.KEYS.index(n) + 1 for n in windows.NAMES[1:]]  # KEYS' order
+    out = rng.integers(0, 256, (count, len(names), descriptor.KEY_SIZE), dtype=np.uint8)
+    out[:, :, 0] = names
+    out[:, :, 1] &= 0x7F
+    return out.reshape(count, -1)
+
+
 def keyed_descriptors(folder: Path, count: int, rng) -> None:
     """Gives the first `count` stored random images nine window keys each (random hashes and
     compared bytes, in layout v3), written straight into the SQLite file."""
-    names = windows.NAMES[1:]  # nine names, in KEYS' order
     db = sqlite3.connect(folder / "index.sqlite3")
     rows = db.execute("SELECT seq FROM images ORDER BY seq LIMIT ?", (count,)).fetchall()
     head = rng.integers(0, 256, descriptor.STORED_SIZE, dtype=np.uint8).tobytes()
     for lo in range(0, len(rows), 100_000):
-        batch = []
-        for (seq,) in rows[lo : lo + 100_000]:
-            keys = b"".join(
-                bytes([descriptor.KEYS.index(n) + 1])
-                + int(rng.integers(0, 2**63)).to_bytes(8, "big")
-                + rng.integers(0, 256, descriptor.SIZE, dtype=np.uint8).tobytes()
-                for n in names
-            )
-            batch.append((head + keys, seq))
+        part = rows[lo : lo + 100_000]
+        keys = window_key_bytes(len(part), rng)
+        batch = [(head + keys[k].tobytes(), seq) for k, (seq,) in enumerate(part)]
         db.executemany("UPDATE images SET descriptor = ? WHERE seq = ?", batch)
         db.commit()
     db.close()

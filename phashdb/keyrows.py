@@ -56,3 +56,21 @@ def named(answer: tuple, names: frozenset[str] | None) -> tuple:
     q, ids, found, d = answer
     keep = np.fromiter((n in names for n in found.tolist()), bool, len(found))
     return q[keep], ids[keep], found[keep], d[keep]
+
+
+def within_reach(answer: tuple, radius: int, reach: int) -> tuple:
+    """A `search_keys` answer up to `reach` with only the keys within their own radius: `radius`,
+    a wide key (descriptor.WIDE_KEYS) `reach` (descriptor.key_radius)."""
+    if reach <= radius:
+        return answer
+    import numpy as np
+
+    from .descriptor import key_radius
+
+    q, ids, found, d = answer
+    keep = np.fromiter(
+        (k <= key_radius(n, radius, reach) for n, k in zip(found.tolist(), d.tolist())),
+        bool,
+        len(found),
+    )
+    return q[keep], ids[keep], found[keep], d[keep]

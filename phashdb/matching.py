@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from itertools import repeat
 
-from .descriptor import VARIANTS, WIDE_KEYS, judge_many, key_radius, stored_keys
+from .descriptor import VARIANTS, judge_many, key_radius, stored_keys
 from .records import Image, Match
 
 
@@ -72,28 +72,13 @@ def confirmed(
 def keys_met(store, hash: int, radius: int, reach: int, records: dict | None = None) -> list:
     """(id, key name, distance) of every stored key that `hash` (an image as-is) meets: within
     `radius`, a wide key (descriptor.WIDE_KEYS) up to the reach (descriptor.key_radius), as a
-    batch pass searches each stored key against the images as-is (phashdb.grouping). Where the
-    store keeps the wide keys apart (phashdb.store, "wide keys apart"), two searches: every key
-    within `radius`, then the wide ones alone up to the reach, since the one search of every
-    key up to the reach (16) cost 75 times the radius-8 one at 2M images with 9 keys each
-    (31.6 against 0.42 ms) and most of a check at 10M; elsewhere one search up to the reach
-    (HBase: one round of calls), its answers each kept within its own radius."""
+    batch pass searches each stored key against the images as-is (phashdb.grouping). One
+    search: each store searches the few wide keys alone up to the reach (Store.search_keys)."""
     import numpy as np  # here: opening an index needs no numpy
 
-    from .store import capabilities
-
     asked = np.array([hash], dtype=np.uint64)
-    wide = max(radius, reach)
-    apart = "wide keys apart" in capabilities(store)
-    _, ids, names, dists = store.search_keys(asked, radius if apart else wide, records=records)
-    out = list(zip(ids.tolist(), names.tolist(), dists.tolist()))
-    if not apart:
-        return [(id, name, d) for id, name, d in out if d <= key_radius(name, radius, reach)]
-    if wide == radius:
-        return out
-    out = [(id, name, d) for id, name, d in out if name not in WIDE_KEYS]
-    _, ids, names, dists = store.search_keys(asked, wide, records=records, names=WIDE_KEYS)
-    return out + list(zip(ids.tolist(), names.tolist(), dists.tolist()))
+    _, ids, names, dists = store.search_keys(asked, radius, records=records, reach=reach)
+    return list(zip(ids.tolist(), names.tolist(), dists.tolist()))
 
 
 def by_keys(image: Image, found: list, records: dict[str, Image], radius: int) -> list[Match]:

@@ -14,10 +14,6 @@ store may have (`getattr(store, "bulk_load", None)`) or a word in its backend's 
 - "layout": its band layout is chosen when its tables are created (`phashdb init --bands`,
   `--print-schema`), through the backend module's `create_tables` and `schema_script`;
 - "bulk_load": the store has `bulk_load(images) -> int` (new images loaded), HBase's HFiles;
-- "wide keys apart": `search_keys(..., names=descriptor.WIDE_KEYS)` searches the few wide keys
-  alone (the embedded index's own tables of them), so a check searches every key within the
-  threshold and the wide ones up to the reach in two searches; a store without it answers one
-  search up to the reach (HBase: a search is round trips, and its key cells are not apart).
 """
 
 from __future__ import annotations
@@ -66,13 +62,16 @@ class Store(Protocol):
         *,
         records: dict[str, Image] | None = None,
         names: frozenset[str] | None = None,
+        reach: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every stored image with a key (an image's other hashes, kept in its descriptor:
-        descriptor.KEYS, descriptor.stored_keys) within `radius` of each query, exactly:
-        (query numbers, ids, key names, distances), one per (query, image, key); only keys
-        named in `names` (None: every key), as a check searches the wide keys alone up to the
-        reach (matching.keys_met). `records` as in `search`. Since index format 2
-        (settings.FORMAT) keys are searchable."""
+        descriptor.KEYS, descriptor.stored_keys) within `radius` of each query, and with a
+        wide key (descriptor.WIDE_KEYS) up to `reach` when given (descriptor.key_radius),
+        exactly: (query numbers, ids, key names, distances), one per (query, image, key);
+        only keys named in `names` (None: every key). A check asks for both in one search
+        (matching.keys_met): a store searches the few wide keys alone up to the reach, since
+        every key searched up to the reach cost most of a check (docs/wide-keys.md).
+        `records` as in `search`. Since index format 2 (settings.FORMAT) keys are searchable."""
 
     def index_keys(self) -> int:
         """Make the keys of every stored record searchable (the migration of an index of
@@ -211,8 +210,8 @@ def _hbase(url: str, **options: Any) -> Store:
     return HBaseStore.from_url(url, **options)
 
 
-register("", _embedded, "phashdb.embedded", capabilities={"wide keys apart"})
-register("file", _embedded, "phashdb.embedded", capabilities={"wide keys apart"})
+register("", _embedded, "phashdb.embedded")
+register("file", _embedded, "phashdb.embedded")
 register(
     "hbase",
     _hbase,

@@ -9,15 +9,18 @@ unboxed key (phashdb.unbox) is searched so too: a black box over a flat picture.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 from test_backdrop import encoded, on
 from test_grouping import checked_groups, ids_of
 from test_stored_keys import exports, keys_of
 from test_unbox import boxed, jpeg, unboxed
 
+import phashdb
 from phashdb import descriptor
 from phashdb.mr import run as mr
 from phashdb.phash import read_image
+from phashdb.records import Image as Record
 from phashdb.renderings import NAMES, SMALL, SMALL_NAMES
 
 ON_BLACK = SMALL_NAMES["on black"]
@@ -205,3 +208,67 @@ def test_dedupe_and_the_job_group_a_black_boxed_flat_picture_as_checks_do(index,
     assert expected == [["art", "boxed"]]
     assert ids_of(index.dedupe()) == expected
     assert ids_of(mr.dedupe(index, "inline")) == expected
+
+
+@pytest.mark.hbase
+def test_hbase_keeps_wide_keys_in_rows_of_their_own_and_reads_an_older_layout(hbase_url):
+    """HBase layout 4: a wide key has entries in the wide keys' own band rows as well as in
+    every key's, and a check probes those alone up to the reach (every other key's within the
+    threshold). A layout-3 index has none there (written before): its wide keys are found
+    by the rows of every key up to the reach, as then. Removing the image empties both."""
+    from phashdb.hbase.keys import KEY_BANDS, WIDE_KEY_BANDS
+
+    key = np.array([wide_key().hash], np.uint64)
+    black = exports(face())["on black"]
+    with phashdb.open(hbase_url) as index:
+        index.add(encoded(face(), "PNG"), id="face")
+        store = index.store
+        ((number, _),) = store.lookup(["face"]).values()
+        for first in (KEY_BANDS, WIDE_KEY_BANDS):
+            assert store.candidates(key, 0, first)[1].tolist() == [number]
+        assert [(m.id, m.variant) for m in index.check(black).matches] == [("face", ON_BLACK)]
+        # as a phashdb before layout 4 left it: nothing in the wide keys' rows
+        store.writer.drop_entries({number}, key.tolist(), WIDE_KEY_BANDS)
+        assert index.check(black).matches == ()  # layout 4 looks for it there alone
+        store.write_settings({"hbase_layout": 3})
+    with phashdb.open(hbase_url) as index:
+        assert [(m.id, m.variant) for m in index.check(black).matches] == [("face", ON_BLACK)]
+        index.store.write_settings({"hbase_layout": 4})
+        index.add(encoded(face(), "PNG"), id="face again", keep_duplicate=True)
+        assert index.remove("face again") and index.remove("face")
+        for first in (KEY_BANDS, WIDE_KEY_BANDS):
+            assert index.store.candidates(key, 0, first)[1].tolist() == []
+
+
+def test_a_key_search_with_a_reach_finds_each_key_within_its_own_radius(reopen):
+    """`Store.search_keys(q, radius, reach=)`, what a check asks: every key within the radius,
+    a wide key up to the reach (descriptor.key_radius), by brute force over the stored keys;
+    with `names`, only those."""
+    rng = np.random.default_rng(7)
+    query = int(rng.integers(0, 2**63))
+    names = ["trimmed", "unboxed", "on black, small", "centre 80%"]  # in KEYS' order
+    images = []
+    for k in range(60):
+        keys = b""
+        for name in names:
+            flipped = rng.choice(64, int(rng.integers(0, 20)), replace=False)
+            key = query ^ sum(1 << int(b) for b in flipped)
+            keys += bytes([descriptor.KEYS.index(name) + 1]) + key.to_bytes(8, "big")
+            keys += rng.integers(0, 256, descriptor.SIZE, dtype=np.uint8).tobytes()
+        head = rng.integers(0, 256, descriptor.STORED_SIZE, dtype=np.uint8).tobytes()
+        images.append(Record(f"i{k}", int(rng.integers(0, 2**63)), descriptor=head + keys))
+    expected = sorted(
+        (i.id, key.name, d)
+        for i in images
+        for key in descriptor.stored_keys(i.descriptor)
+        if (d := (key.hash ^ query).bit_count()) <= descriptor.key_radius(key.name, 8, 16)
+    )
+    assert any(d > 8 for *_, d in expected) and any(d <= 8 for *_, d in expected)
+    with reopen() as index:
+        index.store.put(images)
+        for asked in (None, descriptor.WIDE_KEYS, frozenset(["centre 80%", "unboxed"])):
+            _, ids, found, dists = index.store.search_keys(
+                np.array([query], np.uint64), 8, names=asked, reach=16
+            )
+            got = sorted(zip(ids.tolist(), found.tolist(), dists.tolist()))
+            assert got == [e for e in expected if asked is None or e[1] in asked], asked

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -186,8 +187,8 @@ def orphans(
     layout, row_bits, records = writer.layout, writer.row_bits, writer.records
     cells = []
     for result in writer.bands.scan():
-        band = keys.band_index(result.row[0])
-        first = result.row[0] - band  # 0, or keys.KEY_BANDS for the cells of keys
+        first = keys.band_set(result.row[0])
+        band = result.row[0] - first
         width = layout.widths[band]
         for cell in result.columnValues:
             if cell.timestamp <= old:  # whole minutes: a cell may look a minute older
@@ -202,7 +203,7 @@ def orphans(
         return record is None and (pending is None or pending[1] < now)
 
     found: dict[int, tuple[str, int]] = {}
-    dead: dict[int, list[int]] = {0: [], keys.KEY_BANDS: []}  # the hashes of each band set
+    dead: dict[int, list[int]] = defaultdict(list)  # the hashes of each band set
     for first, hashes, numbers in cells:
         for n, h in zip(numbers.tolist(), hashes.tolist()):
             if is_dead(n):

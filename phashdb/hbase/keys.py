@@ -71,11 +71,27 @@ BAND_TIME_STEP = 60_000  # band cells' timestamps are whole minutes (ms), see st
 # out as the hashes' band rows, their band number plus KEY_BANDS, an entry per key holding its
 # hash and its image's number. Which key of the image it is, the image's record says.
 KEY_BANDS = 64
+# Band rows of the wide keys alone (descriptor.WIDE_KEYS, searched up to the reach; HBase layout
+# 4): each wide key has its entries here as well as in the KEY_BANDS rows, so a check probes
+# every key within the threshold and only these up to the reach. One search of every key up to
+# the reach read ~9 times the entries of the images' search with nine window keys an image,
+# and the record of every image with a key within the reach (benchmarks/hbase_windows.py).
+WIDE_KEY_BANDS = 128
+# What the band table of each HBase layout holds: 3, the KEY_BANDS rows; 4, the WIDE_KEY_BANDS
+# rows too (a layout-3 index's wide keys are searched in the KEY_BANDS rows).
+LAYOUT = 4
+READS_LAYOUTS = (3, LAYOUT)
 
 
 def band_index(first: int) -> int:
     """The band of a band row, by its first byte (a hash's or a key's)."""
-    return first - KEY_BANDS if first >= KEY_BANDS else first
+    return first - band_set(first)
+
+
+def band_set(first: int) -> int:
+    """Where a band row's set of band rows starts, by its first byte: 0 (the hashes'),
+    KEY_BANDS or WIDE_KEY_BANDS."""
+    return WIDE_KEY_BANDS if first >= WIDE_KEY_BANDS else KEY_BANDS if first >= KEY_BANDS else 0
 
 
 def encode_id(id: str) -> bytes:

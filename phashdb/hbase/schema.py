@@ -25,7 +25,7 @@ def default_layout() -> BandLayout:
 
 
 def settings_for(layout: BandLayout, row_bits: int = keys.DEFAULT_ROW_BITS) -> dict:
-    return {"bands": list(layout.widths), "row_bits": row_bits, "hbase_layout": 3}
+    return {"bands": list(layout.widths), "row_bits": row_bits, "hbase_layout": keys.LAYOUT}
 
 
 def _hex(key: bytes) -> str:

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from ..bands import BandLayout, probe_plan
-from ..descriptor import stored_keys
+from ..descriptor import WIDE_KEYS, stored_keys
 from ..errors import StoreError
-from ..keyrows import key_rows, named, near_keys
+from ..keyrows import key_rows, named, near_keys, within_reach
 from ..records import Image, file_fields
 from . import keys, thrift
 from .claims import Admission, orphans
@@ -73,6 +73,9 @@ class HBaseStore:
             raise
         self.layout = BandLayout(tuple(settings["bands"]))
         self.row_bits = settings["row_bits"]
+        # Whether every wide key has entries in the wide keys' own band rows (layout 4); the
+        # wide keys of a layout-3 index are searched in the rows of every key, as it was.
+        self.wide_rows = settings["hbase_layout"] >= 4
         self.writer = Writer(
             self.bands, self.records, self.layout, self.row_bits, options.batch_size
         )
@@ -88,10 +91,11 @@ class HBaseStore:
                     "script `phashdb init --print-schema` prints"
                 )
         settings = self.read_settings()
-        if settings.get("hbase_layout") != 3:
+        if settings.get("hbase_layout") not in keys.READS_LAYOUTS:
             raise StoreError(
                 f"{self.url}: the tables were not made by this phashdb (no band layout of "
-                "layout version 3): create new tables with `phashdb init`"
+                f"layout version {' or '.join(map(str, keys.READS_LAYOUTS))}): create new "
+                "tables with `phashdb init`"
             )
         return settings
 
@@ -148,14 +152,24 @@ class HBaseStore:
         *,
         records: dict[str, Image] | None = None,
         names: frozenset[str] | None = None,
+        reach: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Every stored key within `radius` of each query, exactly: (query numbers, ids, key
-        names, distances); only those named in `names` (None: all). The keys' band cells
-        (keys.KEY_BANDS) give the candidates; their records, read to tell (into `records` if
-        given), say which keys they hold now. The cells are not split by key name: `names`
-        filters the answer (correct, no faster), and needs no new cells."""
+        """Every stored key within `radius` of each query, and a wide key (WIDE_KEYS) up to
+        `reach` when given, exactly: (query numbers, ids, key names, distances); only those
+        named in `names` (None: all). The keys' band cells give the candidates, in one round
+        of calls: the rows of every key (keys.KEY_BANDS) probed at `radius`, the wide keys'
+        own (keys.WIDE_KEY_BANDS) at the reach; their records, read to tell (into `records`
+        if given), say which keys they hold now. In a layout-3 index, whose wide keys have no
+        rows of their own, the rows of every key are probed at the reach."""
         queries = np.asarray(queries, dtype=np.uint64)
-        _, numbers, _ = self.candidates(queries, radius, keys.KEY_BANDS)
+        far = radius if reach is None else max(radius, reach)
+        wide_only = names is not None and names <= WIDE_KEYS
+        if not self.wide_rows:
+            plans = [(keys.KEY_BANDS, far)]
+        else:
+            plans = [(keys.WIDE_KEY_BANDS, far)] if far > radius or wide_only else []
+            plans += [] if wide_only else [(keys.KEY_BANDS, radius)]
+        _, numbers, _ = self._candidates(queries, plans)
         wanted = set(numbers.tolist())
         # A record the check's search read a moment ago (the very one in `records`) is not
         # read again: a check reads each record once, and stays one round of calls fewer.
@@ -169,8 +183,8 @@ class HBaseStore:
         found = [r for r, _ in read.values() if r is not None]
         if records is not None:
             records.update((r.id, r) for r in found)
-        near = near_keys(queries, radius, *key_rows((r.id, r.descriptor) for r in found))
-        return named(near, names)
+        near = near_keys(queries, far, *key_rows((r.id, r.descriptor) for r in found))
+        return named(within_reach(near, radius, far), names)
 
     def index_keys(self) -> int:
         """Write the key band cells of every stored record with keys (an index of format 1
@@ -186,16 +200,21 @@ class HBaseStore:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Band entries within `radius` of each query, whatever their records say: (query
         numbers, image numbers, distances), one per (query, number); of the keys' band cells
-        when `first_band` is keys.KEY_BANDS."""
-        queries = np.asarray(queries, dtype=np.uint64)
+        when `first_band` is keys.KEY_BANDS (keys.WIDE_KEY_BANDS: the wide keys')."""
+        return self._candidates(np.asarray(queries, dtype=np.uint64), [(first_band, radius)])
+
+    def _candidates(
+        self, queries: np.ndarray, plans: list[tuple[int, int]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`candidates` of every (first band, radius) of `plans`, probed in one round."""
         widths = self.layout.widths
-        found: dict[int, list] = defaultdict(list)  # band -> [(query, value, entries)]
-        for (q, band), result in self._probe(queries, radius, first_band):
+        found: dict[tuple[int, int], list] = defaultdict(list)  # (band, radius) -> hits
+        for (q, band, radius), result in self._probe_all(queries, plans):
             for cell in result.columnValues or []:
                 v = keys.cell_value(result.row, cell.qualifier, widths[band], self.row_bits)
-                found[band].append((q, v, cell.value))
+                found[band, radius].append((q, v, cell.value))
         parts = []
-        for band, hits in found.items():
+        for (band, radius), hits in found.items():
             size = keys.entry_size(widths[band])
             counts = [len(raw) // size for _, _, raw in hits]
             raw = np.frombuffer(b"".join(r for _, _, r in hits), np.uint8).reshape(-1, size)
@@ -218,33 +237,43 @@ class HBaseStore:
     def _probe(
         self, queries: np.ndarray, radius: int, first_band: int = 0
     ) -> list[tuple[tuple[int, int], object]]:
-        """((query number, band), result) of the Gets of every probe at `radius`: one Get per
-        row a query probes, of the cells of its probed band values there (a prefix filter, so
-        the region server seeks from one to the next). With the server-side filter, a cell
-        comes back with only the entries that may lie within `radius` of the query."""
+        """((query number, band), result) of the Gets of every probe at `radius`
+        (`_probe_all` of the one band set)."""
+        found = self._probe_all(queries, [(first_band, radius)])
+        return [((q, band), result) for (q, band, _), result in found]
+
+    def _probe_all(
+        self, queries: np.ndarray, plans: list[tuple[int, int]]
+    ) -> list[tuple[tuple[int, int, int], object]]:
+        """((query number, band, radius), result) of the Gets of every probe of each (first
+        band, radius) of `plans`: one Get per row a query probes, of the cells of its probed
+        band values there (a prefix filter, so the region server seeks from one to the next),
+        all in one round of calls. With the server-side filter, a cell comes back with only
+        the entries that may lie within the radius of the query."""
         widths, qs = self.layout.widths, queries.tolist()
-        rows: dict[tuple[int, int, bytes], list[int]] = defaultdict(list)
-        for q, band, v in self.probes(queries, radius):
-            row = keys.band_row(first_band + band, v, widths[band], self.row_bits)
-            rows[q, band, row].append(v)
+        rows: dict[tuple[int, int, int, bytes], list[int]] = defaultdict(list)
+        for first_band, radius in plans:
+            for q, band, v in self.probes(queries, radius):
+                row = keys.band_row(first_band + band, v, widths[band], self.row_bits)
+                rows[q, band, radius, row].append(v)
         where = list(rows)
         prefixes = [
             column_prefix_filter(
                 tuple(keys.value_prefix(v, widths[band], self.row_bits) for v in values)
             )
-            for (_, band, _), values in rows.items()
+            for (_, band, _, _), values in rows.items()
         ]
-        rowkeys = [row for _, _, row in where]
+        rowkeys = [row for *_, row in where]
         if self.server_filter:
             near = []
-            for ((q, band, _), values), prefix in zip(rows.items(), prefixes):
+            for ((q, band, radius, _), values), prefix in zip(rows.items(), prefixes):
                 # The loosest of the row's probes: the client measures every entry anyway.
                 left, query = keys.probe_query(self.layout, band, values, qs[q], radius)
                 entries = hamming_filter(keys.entry_size(widths[band]), left, query)
                 near.append(all_of(prefix, entries))
             try:
                 found = self.bands.get_many(rowkeys, None, near)
-                return [((q, b), r) for (q, b, _), r in zip(where, found)]
+                return [((q, b, r), res) for (q, b, r, _), res in zip(where, found)]
             except StoreError as e:
                 if thrift.HAMMING_FILTER not in str(e):
                     raise
@@ -256,7 +285,7 @@ class HBaseStore:
                 )
                 self.server_filter = False
         found = self.bands.get_many(rowkeys, None, prefixes)
-        return [((q, b), r) for (q, b, _), r in zip(where, found)]
+        return [((q, b, r), res) for (q, b, r, _), res in zip(where, found)]
 
     def lookup(self, ids: Iterable[str]) -> dict[str, tuple[int, Image]]:
         """(image number, record) of each stored id."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..bands import BandLayout
 from ..collector import paused as _cycle_collector_paused
-from ..descriptor import stored_keys
+from ..descriptor import WIDE_KEYS, stored_keys
 from ..records import Image
 from . import keys
 from .records import RecordTable, consecutive_record_rows, id_rows, record_rows
@@ -155,14 +155,16 @@ class Writer:
         )
 
     def write_key_cells(self, numbered: Sequence[tuple[int, Image]], tag: int) -> None:
-        """The key band cells (keys.KEY_BANDS) of numbered images that have keys."""
-        pairs = [(n, k.hash) for n, i in numbered for k in stored_keys(i.descriptor)]
-        if pairs:
-            numbers, hashes = zip(*pairs)
-            self._write_band_cells(
-                np.array(hashes, dtype=np.uint64), np.array(numbers, dtype=np.uint64), tag,
-                keys.KEY_BANDS,
-            )  # fmt: skip
+        """The key band cells (keys.KEY_BANDS) of numbered images that have keys, and those
+        of their wide keys again in the wide keys' own rows (keys.WIDE_KEY_BANDS)."""
+        held = [(n, k) for n, i in numbered for k in stored_keys(i.descriptor)]
+        wide = [(n, k) for n, k in held if k.name in WIDE_KEYS]
+        for first, pairs in ((keys.KEY_BANDS, held), (keys.WIDE_KEY_BANDS, wide)):
+            if pairs:
+                self._write_band_cells(
+                    np.array([k.hash for _, k in pairs], dtype=np.uint64),
+                    np.array([n for n, _ in pairs], dtype=np.uint64), tag, first,
+                )  # fmt: skip
 
     def _write_band_cells(
         self, hashes: np.ndarray, numbers: np.ndarray, tag: int, first_band: int = 0
@@ -184,13 +186,15 @@ class Writer:
         numbered = list(numbered)
         self.records.delete_numbers(n for n, _ in numbered)
         self.drop_entries({n for n, _ in numbered}, [i.hash for _, i in numbered])
-        held = [k.hash for _, i in numbered for k in stored_keys(i.descriptor)]
-        if held:
-            self.drop_entries({n for n, _ in numbered}, held, keys.KEY_BANDS)
+        held = [k for _, i in numbered for k in stored_keys(i.descriptor)]
+        wide = [k for k in held if k.name in WIDE_KEYS]
+        for first, gone in ((keys.KEY_BANDS, held), (keys.WIDE_KEY_BANDS, wide)):
+            if gone:
+                self.drop_entries({n for n, _ in numbered}, [k.hash for k in gone], first)
 
     def drop_entries(self, numbers: set[int], hashes: Sequence[int], first_band: int = 0) -> None:
         """Take the entries of image `numbers` (with these hashes) out of their band cells
-        (of keys: `first_band` keys.KEY_BANDS). Two removals rewriting one cell at once may
+        (of keys: `first_band` keys.KEY_BANDS or keys.WIDE_KEY_BANDS). Two removals rewriting one cell at once may
         put back the other's entry: harmless (readers skip entries without a record), and
         `fsck --repair` takes it out."""
         values = self.layout.split(np.asarray(hashes, dtype=np.uint64))
