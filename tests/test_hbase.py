@@ -38,10 +38,11 @@ def test_regions_spread_over_three_region_servers_and_stats_show_each(hbase_url)
         deadline = time.monotonic() + 60  # a balancer run may be moving a region: wait for it
         while (info := index.stats())["region_servers"] < 3 and time.monotonic() < deadline:
             time.sleep(1)
-        assert info["regions"] == DEFAULT_BANDS * 2  # 2 regions per band in the tests
+        # 2 regions per band in the tests, the hashes' bands and the keys', and the wide keys'
+        assert info["regions"] == 2 * DEFAULT_BANDS * 2 + 1
         assert info["region_servers"] == 3
         per = info["per_region_server"]
-        assert sum(s["regions"] for s in per.values()) == DEFAULT_BANDS * 2
+        assert sum(s["regions"] for s in per.values()) == 2 * DEFAULT_BANDS * 2 + 1
         assert abs(sum(s["share"] for s in per.values()) - 1) < 1e-3
         regions = index.store.regions()
         starts = sorted((r.regionInfo.startKey or b"", r.serverName.port) for r in regions)
@@ -323,7 +324,11 @@ def test_cli_init_creates_pre_split_tables_and_works_on_hbase(hbase_cluster, pho
     url = f"hbase://127.0.0.1:{hbase_cluster['thrift2_port']}/cli_{os.getpid()}"
     init = run_cli("--db", url, "init", "--regions-per-band", "3")
     assert init.returncode == 0, init.stderr
-    assert f"regions: {DEFAULT_BANDS * 3}" in init.stdout and "region_servers: 3" in init.stdout
+    # 3 regions a band, the hashes' bands and the keys', and the wide keys' one
+    assert (
+        f"regions: {2 * DEFAULT_BANDS * 3 + 1}" in init.stdout
+        and "region_servers: 3" in init.stdout
+    )
     assert run_cli("add", photos["coffee"], env_url=url).returncode == 0
     dup = run_cli("check", near_copies["coffee"], env_url=url)
     assert dup.returncode == 1 and "duplicate of" in dup.stdout

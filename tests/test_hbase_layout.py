@@ -110,10 +110,17 @@ def test_records_of_bare_hashes_are_those_of_their_images():
 
 
 def test_split_keys_cut_every_band_into_equal_slices():
+    """The hashes' bands and the keys' alike (the keys' rows hold nine entries an image with the
+    window keys: left in the table's last region, one server held them all); the wide keys'
+    rows in a region of their own."""
     split = split_keys(BandLayout.even(4), 4)
-    assert split == sorted(split) and len(split) == 4 * 4 - 1
+    assert split == sorted(split) and len(split) == 2 * 4 * 4 - 1 + 1
     assert split[:3] == [b"\x00\x04\x00", b"\x00\x08\x00", b"\x00\x0c\x00"]
     assert split[3] == b"\x01\x00\x00"
+    first_key = bytes([keys.KEY_BANDS])
+    assert split[15:19] == [first_key + b"\x00\x00", first_key + b"\x04\x00",
+                            first_key + b"\x08\x00", first_key + b"\x0c\x00"]  # fmt: skip
+    assert split[-1] == bytes([keys.WIDE_KEY_BANDS])
 
 
 def test_record_split_keys_give_each_region_an_equal_share_of_the_ids_and_numbers():

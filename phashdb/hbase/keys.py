@@ -255,13 +255,18 @@ def split_keys(
     layout: BandLayout, regions_per_band: int, row_bits: int = DEFAULT_ROW_BITS
 ) -> list[bytes]:
     """Where the band table is pre-split: at every band's start, and into `regions_per_band`
-    equal slices of its rows. Band values of pHashes are close to uniform, so equal slices hold
-    about equal numbers of cells."""
-    keys = []
-    for band, width in enumerate(layout.widths):
-        bits = min(width, row_bits)
-        for i in range(regions_per_band):
-            keys.append(bytes([band]) + ((i << bits) // regions_per_band).to_bytes(2, "big"))
+    equal slices of its rows, for the hashes' bands and the keys' (KEY_BANDS: with the window
+    keys, nine entries an image to the hash's one); the wide keys' few rows (WIDE_KEY_BANDS)
+    in a region of their own. Band values of pHashes are close to uniform, so equal slices hold
+    about equal numbers of cells. (The keys' rows were once left in the last region: one region
+    server answered every key probe and held most of the table's bytes.)"""
+    keys = [bytes([WIDE_KEY_BANDS])]
+    for first in (0, KEY_BANDS):
+        for band, width in enumerate(layout.widths):
+            bits = min(width, row_bits)
+            for i in range(regions_per_band):
+                start = ((i << bits) // regions_per_band).to_bytes(2, "big")
+                keys.append(bytes([first + band]) + start)
     return sorted(set(keys))[1:]  # the first region starts at the empty key
 
 
