@@ -9,13 +9,16 @@ a query keeps them too, so a check of the whole picture finds its stored crop, a
 (which searches every stored key against the stored hashes) links the two.
 
 A copy shows its window pixel for pixel, only resized and re-encoded, so a window key is
-confirmed strictly (descriptor.STRICT: within the threshold, a score of at most -40 and every
-thumbnail cell within 8 grey levels). On the corpus of docs/accuracy-beyond-photos.md (the
-library's own run, benchmarks/accuracy.py --beyond) re-framed copies are found 42.2% -> 99.5%
-(photos) and 26.6% -> 96.2% (other images; each kind >= 84.7%); the false matches among
-113.8M pairs grow by 13, all one pair of images: the flag of the Netherlands as Open Clip Art
-and as Twemoji draw it. Confirmed as the default confirms (score <= 20), the windows would add
-237 (benchmarks/window_rules.py).
+confirmed strictly, by its pHash and thumbnail alone (descriptor.STRICT: within the threshold,
+the 4x4 thumbnails' correlation at least 0.95 and every cell within 8 grey levels), and stored
+in 26 bytes (descriptor layout v4, descriptor.COMPACT). On the corpus of
+docs/accuracy-beyond-photos.md (the library's own run, benchmarks/accuracy.py --beyond)
+re-framed copies were found 42.2% -> 99.5% (photos) and 26.6% -> 96.2% (other images; each kind
+>= 84.7%) by the earlier rule (a score of at most -40 with the 256-bit hash); the false matches
+among 113.8M pairs grew by 13, all one pair of images: the flag of the Netherlands as Open
+Clip Art and as Twemoji draw it. Confirmed as the default confirms (score <= 20), the windows
+would add 237 (benchmarks/window_rules.py). The compact rule's own run:
+docs/accuracy-beyond-photos.md, "Windows".
 """
 
 from __future__ import annotations
@@ -124,8 +127,8 @@ _EIGHTS = np.kron(np.eye(4), np.ones((8, 1)))
 
 def _confirmed(found: list[Variant]) -> np.ndarray:
     """alike[i, j]: whether found[j] would be confirmed as a copy of window found[i] (within
-    SAME, as descriptor.judge confirms a window: strictly, descriptor.STRICT), for j < i; the
-    pairs judged in one call."""
+    SAME, as descriptor.judge confirms a window: strictly, descriptor.STRICT, by the pHash and
+    thumbnail alone), for j < i; the pairs judged in one call."""
     n = len(found)
     i, j = np.tril_indices(n, -1)
     hashes = np.array([v.hash for v in found], np.uint64)
