@@ -46,8 +46,9 @@ def _key_rows(db: Database, rows: list) -> tuple[np.ndarray, np.ndarray, None]:
     return seqs << SHIFT | codes, hashes, None
 
 
-# Read 100,000 descriptors at a time when rebuilding: with 9 keys each (~850 bytes), a million
-# at once, as the images' rows are read, would hold ~850 MB of descriptors.
+# Read 100,000 descriptors at a time when rebuilding: with 9 keys each (~850 bytes in layout
+# v3, ~560 in v4), a million at once, as the images' rows are read, would hold ~850 MB of
+# descriptors.
 KEY_ROWS = Rows(KEYS_FILE, SELECT, _key_rows, shift=SHIFT, ids=False, piece=100_000)
 
 
