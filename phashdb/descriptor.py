@@ -23,6 +23,13 @@ Stored since layout v3: those 329, then for each query key the image has (phashd
 phashdb.trim; most images have none, and their rows are v2's 329 bytes) 58 bytes, its name byte
 (1 + its place in KEYS, in KEYS' order), its 64-bit pHash and its 49 compared bytes: a batch pass
 searches them as a check searches a query's keys. None of a key's bytes derive from the image's.
+Stored since layout v4: the same, but each window key (phashdb.windows, confirmed by STRICT's
+rule, which reads no 256-bit hash) in 26 bytes, under a name byte of its own (COMPACT: 18-27,
+after KEYS' 17): its name byte, its 64-bit pHash, its quality byte and its 4x4 thumbnail. The
+keys of other names keep 58 bytes and come first; a window's 58-byte form (names 8-17, layout
+v3) is still read, its 256-bit hash unused. So each entry's name byte says its size (KEY_SIZES),
+and a row of v3 and one of v4 are read alike from one table (an index of format 3 written by
+this phashdb holds both).
 Rows of layout v1 (49 bytes) are still read, as-is only, and of v2 without keys; a blob of any
 other length, or with an unknown name byte, is damaged and treated as missing (the plain pHash
 threshold).
@@ -37,12 +44,13 @@ if TYPE_CHECKING:  # imported where used: opening an index reads this module's c
     import numpy as np
 
 # The name of the layout above; indexes record it, so change it with any change of bytes.
-DESCRIPTOR_VERSION = "dct256-q-thumb4-variants-keys-v3"
-# The layouts this phashdb reads (told apart row by row by their length).
+DESCRIPTOR_VERSION = "dct256-q-thumb4-variants-keys-v4"
+# The layouts this phashdb reads (told apart row by row by their length and name bytes).
 READS_DESCRIPTOR_VERSIONS = (
-    "dct256-q-thumb4-v1", "dct256-q-thumb4-variants-v2", DESCRIPTOR_VERSION
+    "dct256-q-thumb4-v1", "dct256-q-thumb4-variants-v2", "dct256-q-thumb4-variants-keys-v3",
+    DESCRIPTOR_VERSION,
 )  # fmt: skip
-SIZE = 49  # what is compared: layout v1, the head of v2 and v3
+SIZE = 49  # what is compared: layout v1, the head of v2, v3 and v4
 VARIANT_SIZE = 8 + 32
 STORED_SIZE = SIZE + 7 * VARIANT_SIZE  # layout v2, and v3 without keys
 # The keys a row of layout v3 may hold, by name byte - 1 (phashdb.backdrop.NAME,
@@ -58,7 +66,16 @@ KEYS = (
     "centre 16:9", "centre 16:10", "centre 4:3", "centre 5:4", "centre 1:1",
     "centre 80%", "top left 90%", "top right 90%", "bottom left 90%", "bottom right 90%",
 )  # fmt: skip
-KEY_SIZE = 1 + 8 + SIZE
+KEY_SIZE = 1 + 8 + SIZE  # a key of layout v3, and of v4 but a window's
+# Layout v4's window keys (STRICT) by name byte: the windows' names again after KEYS' (18-27),
+# each entry 26 bytes (name byte, pHash, quality, thumbnail: what STRICT's rule reads).
+COMPACT = {name: len(KEYS) + 1 + k for k, name in enumerate(KEYS[7:])}
+COMPACT_SIZE = 1 + 8 + 1 + 16
+# Each name byte's entry size (0: no key has that name byte) and key (its place in KEYS + 1).
+KEY_SIZES = bytes([0, *[KEY_SIZE] * len(KEYS), *[COMPACT_SIZE] * len(COMPACT)]).ljust(256, b"\0")
+KEY_CODES = bytes([0, *range(1, len(KEYS) + 1), *(KEYS.index(n) + 1 for n in COMPACT)]).ljust(
+    256, b"\0"
+)
 # Keys searched up to the reach, not the threshold, each confirmed beyond the threshold only
 # at a score of at most its WIDE[name][0] with every cell of the two 4x4 thumbnails within
 # WIDE[name][1] grey levels (what the score's correlation leaves out: the grey levels
@@ -87,12 +104,15 @@ WIDE_KEYS = frozenset(WIDE)
 # none, but a crop 10% only the key finds is lost ("Bounds of a key on black").
 BETWEEN = {"on black": (6, 8)}
 # Keys a copy shows pixel for pixel, only resized and re-encoded (phashdb.windows: a re-framed
-# or cropped copy shows its window): confirmed at any distance only at a score of at most
-# STRICT[name][0] with every cell of the two 4x4 thumbnails within STRICT[name][1] grey levels.
-# On the corpus of docs/accuracy-beyond-photos.md no false match among 113.8M pairs at
-# (-40, 8) (237 at the default's confirmation), and 96-100% of each re-framing found
-# (benchmarks/window_rules.py).
-STRICT = dict.fromkeys(KEYS[7:], (-40, 8))
+# or cropped copy shows its window): confirmed only within the threshold, at a correlation of
+# the two 4x4 thumbnails of at least STRICT[name][0] with every cell within STRICT[name][1]
+# grey levels; the 256-bit hash is not read, so layout v4 stores none for them (COMPACT), and
+# the score is -CORRELATION_WEIGHT x the correlation (-80 to -76: ranked with the closest, as
+# the 256-bit rule's scores of at most -40 were). On the corpus of
+# docs/accuracy-beyond-photos.md no false match among 113.8M pairs at (0.95, 8), and 84.5% of
+# the lowest kind of re-framing found (the earlier rule, a score of at most -40 with cells
+# within 8: 82.3% on the same windows; benchmarks/window_rules.py).
+STRICT = dict.fromkeys(KEYS[7:], (0.95, 8))
 
 # A confirmed match: the 256-bit distance minus 80 times the thumbnails' correlation at most
 # this (identical images score -80). Chosen on benchmarks/accuracy.py's 231 photos: of the
@@ -208,17 +228,35 @@ def _orders() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def pack(found: tuple[Variant, ...], keys: tuple[Variant, ...] = ()) -> bytes:
-    """The stored descriptor (layout v3) of an image's eight `variants`, as-is first, and its
-    query `keys` (named in KEYS, in that order)."""
+    """The stored descriptor (layout v4) of an image's eight `variants`, as-is first, and its
+    query `keys` (named in KEYS, in that order; a window's in 26 bytes: COMPACT)."""
     if [k.name for k in keys] != [n for n in KEYS if n in {k.name for k in keys}]:
         raise ValueError(f"'keys' must be named in {KEYS} in that order, got {keys!r}")
     return (
         found[0].descriptor
         + b"".join(v.hash.to_bytes(8, "big") + v.descriptor[:32] for v in found[1:])
-        + b"".join(
-            bytes([KEYS.index(k.name) + 1]) + k.hash.to_bytes(8, "big") + k.descriptor for k in keys
-        )
+        + b"".join(key_entry(k) for k in keys)
     )
+
+
+def as_stored(key: Variant) -> Variant:
+    """`key` as layout v4 stores it and stored_keys reads it back: a window's (COMPACT) without
+    its 256-bit hash (32 zero bytes), any other as it is."""
+    return key._replace(descriptor=bytes(32) + key.descriptor[32:]) if key.name in COMPACT else key
+
+
+def entry_size(name: str) -> int:
+    """How many bytes layout v4 stores a key named `name` in (a window's: COMPACT_SIZE)."""
+    return COMPACT_SIZE if name in COMPACT else KEY_SIZE
+
+
+def key_entry(key: Variant) -> bytes:
+    """A key as layout v4 stores it: a window's name byte, pHash, quality and thumbnail
+    (COMPACT), any other's name byte, pHash and 49 compared bytes."""
+    hash = key.hash.to_bytes(8, "big")
+    if key.name in COMPACT:
+        return bytes([COMPACT[key.name]]) + hash + key.descriptor[32:]
+    return bytes([KEYS.index(key.name) + 1]) + hash + key.descriptor
 
 
 def core(stored: bytes | None) -> bytes | None:
@@ -230,16 +268,28 @@ def core(stored: bytes | None) -> bytes | None:
 
 
 def _whole(stored: bytes) -> bool:
-    """Whether `stored` is a descriptor of layout v1, v2 or v3."""
-    if len(stored) in (SIZE, STORED_SIZE):
-        return True
-    extra, rest = divmod(len(stored) - STORED_SIZE, KEY_SIZE)
-    if extra < 1 or rest or extra > len(KEYS):
-        return False
+    """Whether `stored` is a descriptor of layout v1, v2, v3 or v4."""
+    return len(stored) in (SIZE, STORED_SIZE) or _key_counts(stored) is not None
+
+
+def _key_counts(stored: bytes) -> tuple[int, int] | None:
+    """(keys of KEY_SIZE bytes, then keys of COMPACT_SIZE bytes) of a descriptor with keys;
+    None when it has none, or its keys are damaged: a name byte of no key, a length that ends
+    inside an entry, names out of KEYS' order or repeated (a window in both forms)."""
+    at, end = STORED_SIZE, len(stored)
+    while at < end and KEY_SIZES[stored[at]] == KEY_SIZE:  # the 58-byte keys (all of v3's)
+        at += KEY_SIZE
+    full = (at - STORED_SIZE) // KEY_SIZE
+    compact, rest = divmod(end - at, COMPACT_SIZE)
+    if at > end or rest or full + compact == 0:
+        return None
     # The name bytes, sliced out at once: a list made byte by byte was most of the time of
     # reading a million keyed descriptors (phashdb/embedded/keys.py).
-    names = stored[STORED_SIZE::KEY_SIZE]
-    return names == bytes(sorted(set(names))) and names[0] >= 1 and names[-1] <= len(KEYS)
+    names = stored[STORED_SIZE:at:KEY_SIZE] + stored[at::COMPACT_SIZE]
+    if names != bytes(sorted(set(names))) or 0 in names.translate(KEY_SIZES):
+        return None
+    codes = names.translate(KEY_CODES)
+    return (full, compact) if codes == bytes(sorted(set(codes))) else None
 
 
 def damaged(stored: bytes | None) -> bool:
@@ -280,24 +330,47 @@ def stored_hashes(hash: int, stored: bytes | None) -> tuple[int, ...]:
 
 
 def stored_keys(stored: bytes | None) -> tuple[Variant, ...]:
-    """The query keys (phashdb.backdrop, phashdb.trim) kept in a stored descriptor, as the
-    Picture read from the image gave them; () for none (most images, layouts v1 and v2,
-    bare hashes, damaged)."""
+    """The query keys (phashdb.backdrop, phashdb.trim, phashdb.windows, ...) kept in a stored
+    descriptor, as the Picture read from the image gave them, but a window's of layout v4 with
+    no 256-bit hash (32 zero bytes: STRICT's rule does not read it); () for none (layouts v1
+    and v2, bare hashes, damaged)."""
     keys = stored_key_bytes(stored)
-    out = []
-    for at in range(0, len(keys), KEY_SIZE):
+    out, at = [], 0
+    while at < len(keys):
+        size, name = KEY_SIZES[keys[at]], KEYS[KEY_CODES[keys[at]] - 1]
         hash = int.from_bytes(keys[at + 1 : at + 9], "big")
-        out.append(Variant(KEYS[keys[at] - 1], hash, keys[at + 9 : at + KEY_SIZE]))
+        compared = keys[at + 9 : at + size]
+        out.append(Variant(name, hash, compared if size == KEY_SIZE else bytes(32) + compared))
+        at += size
     return tuple(out)
 
 
 def stored_key_bytes(stored: bytes | None) -> bytes:
-    """The keys of a stored descriptor as they are stored, KEY_SIZE bytes each (name byte,
-    pHash big-endian, 49 compared bytes); b"" for none (layouts v1 and v2, bare hashes,
-    damaged). What reads the keys of many rows at once (phashdb.embedded.keys) starts from."""
+    """The keys of a stored descriptor as they are stored, each entry KEY_SIZES[its name byte]
+    long (name byte, pHash big-endian, then the 49 compared bytes, or a v4 window's quality and
+    thumbnail); b"" for none (layouts v1 and v2, bare hashes, damaged)."""
     if stored is None or len(stored) <= STORED_SIZE or not _whole(stored):
         return b""
     return stored[STORED_SIZE:]
+
+
+def key_rows(descriptors: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, key, pHash) of every key of `descriptors` (stored descriptors or None) at once:
+    the descriptor's place in the list, the key's place in KEYS + 1 (whichever form it is
+    stored in), its pHash. What reads the keys of many rows at once (phashdb.embedded.keys)."""
+    import numpy as np
+
+    parts = [stored_key_bytes(d) for d in descriptors]
+    counts = [_key_counts(d) if p else (0, 0) for d, p in zip(descriptors, parts)]
+    counts = np.array(counts, np.int64).reshape(-1, 2)
+    blob = np.frombuffer(b"".join(parts), np.uint8)
+    # the entries lie end to end in `blob`: each row's full keys, then its compact ones
+    sizes = np.repeat(np.tile([KEY_SIZE, COMPACT_SIZE], len(parts)), counts.ravel())
+    starts = np.cumsum(sizes) - sizes
+    rows = np.repeat(np.arange(len(parts)), counts.sum(axis=1))
+    codes = np.frombuffer(KEY_CODES, np.uint8)[blob[starts]].astype(np.int64)
+    hashes = blob[starts[:, None] + np.arange(1, 9)].copy().view(">u8").ravel().astype(np.uint64)
+    return rows, codes, hashes
 
 
 def _undo(a: np.ndarray, transpose: bool, flip_rows: bool, flip_cols: bool) -> np.ndarray:
@@ -378,10 +451,16 @@ def judge_pairs(
     ok, scores = _compare_rows(mine, table)
     if variant in WIDE or variant in BETWEEN or variant in STRICT:  # their cells less mine
         greys = table[:, 33:].astype(np.int16) - mine[:, 33:]
-    if variant in WIDE or variant in STRICT:  # the strict confirmation (WIDE: beyond the threshold)
-        limit, most = WIDE.get(variant) or STRICT[variant]
-        near = distances[both] <= threshold if variant in WIDE else False
+    if variant in WIDE:  # the strict confirmation beyond the threshold
+        limit, most = WIDE[variant]
+        near = distances[both] <= threshold
         ok &= near | ((scores <= limit) & (np.abs(greys).max(axis=1) <= most))
+    if variant in STRICT:  # a window: pHash and thumbnails alone (no 256-bit hash read)
+        least, most = STRICT[variant]
+        corr = _correlations(mine, table)
+        ok = _shows(mine, table) & (distances[both] <= threshold) & (corr >= least)
+        ok &= np.abs(greys).max(axis=1) <= most
+        scores = -CORRELATION_WEIGHT * corr
     if variant in BETWEEN:
         seen = [sources[k] for k in both] if sources else [None] * len(both)
         ok &= _between(BETWEEN[variant], greys, keyed, mine, table, seen)
@@ -440,6 +519,19 @@ def _compare_rows(mine: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.n
     import numpy as np
 
     bits = np.bitwise_count(table[:, :32] ^ mine[:, :32]).sum(axis=1, dtype=np.int64)
+    scores = bits - CORRELATION_WEIGHT * _correlations(mine, table)
+    return _shows(mine, table) & (scores <= SCORE_LIMIT), scores
+
+
+def _shows(mine: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Whether both descriptors of each pair show a picture (neither near-constant)."""
+    return (table[:, 32] >= LOW_QUALITY) & (mine[:, 32] >= LOW_QUALITY)
+
+
+def _correlations(mine: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The correlation of each pair's 4x4 thumbnails (0 when either is flat)."""
+    import numpy as np
+
     a, b = table[:, 33:].astype(np.float64), mine[:, 33:].astype(np.float64)
     # the means as sums of 16 whole numbers over 16: mean's very values, without its wrapper
     # (a third of judging a window's few near pairs when hashing, phashdb.windows)
@@ -448,7 +540,4 @@ def _compare_rows(mine: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.n
         b - np.add.reduce(b, 1, keepdims=True) / 16,
     )
     norm = np.sqrt((ac * ac).sum(axis=1) * (bc * bc).sum(axis=1))
-    corr = np.divide((ac * bc).sum(axis=1), norm, out=np.zeros(len(table)), where=norm > 0)
-    scores = bits - CORRELATION_WEIGHT * corr
-    shows = (table[:, 32] >= LOW_QUALITY) & (mine[:, 32] >= LOW_QUALITY)
-    return shows & (scores <= SCORE_LIMIT), scores
+    return np.divide((ac * bc).sum(axis=1), norm, out=np.zeros(len(table)), where=norm > 0)

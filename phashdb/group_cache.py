@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 # The layout of the files, and what the groups mean: raise it when dedupe's answer changes for
 # the same stored data (groups and links kept by an older phashdb are then found again).
-FORMAT = 4  # 4: window keys (phashdb.windows) group re-framed copies
+FORMAT = 5  # 4: window keys (phashdb.windows) group re-framed copies; 5: by their compact rule
 FILE = "groups.json"
 LINKS = "links.json"
 TEXT = "dedupe.json"  # the key's line, then `dedupe --json`'s answer

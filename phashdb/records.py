@@ -20,9 +20,9 @@ class Image:
     width: int | None = None
     height: int | None = None
     added: float | None = None  # seconds since the epoch
-    # The second stage's descriptor (phashdb.descriptor: 329 bytes, 58 more a query key, 49 in
-    # indexes made before the variants were stored); None for hashes loaded without it,
-    # which are then matched by the plain pHash threshold alone.
+    # The second stage's descriptor (phashdb.descriptor: 329 bytes, 58 more a query key, 26 a
+    # window key since layout v4, 49 in indexes made before the variants were stored); None
+    # for hashes loaded without it, which are then matched by the plain pHash threshold alone.
     descriptor: bytes | None = field(default=None, repr=False)
     # What identifies the file (phashdb.identity), checked before any action on it; None in
     # records of files made before it was recorded (then size and mtime are checked).

@@ -23,9 +23,12 @@ DEFAULT_REACH = 16
 # as it is (its keys are found where the backend reads them from the descriptors). 3: keys of
 # names an older phashdb does not know (phashdb.windows), which it would read as damaged
 # descriptors, so it refuses the index; nothing to bring up (images stored before keep no
-# window keys until ingested again).
-FORMAT = 3
-READS_FORMATS = (1, 2, FORMAT)
+# window keys until ingested again). 4: window keys of 26 bytes under new name bytes
+# (descriptor layout v4, descriptor.COMPACT), which an older phashdb would read as damaged
+# descriptors: it refuses the index; nothing to bring up (rows stored before keep their 58-byte
+# windows, read and confirmed alike).
+FORMAT = 4
+READS_FORMATS = (1, 2, 3, FORMAT)
 # The layout of image records: 2 adds the file's identity (phashdb.identity); records of
 # layout 1 are read as they are (their files are checked by size and mtime).
 RECORD_VERSION = 2
@@ -52,8 +55,8 @@ def opened(store, threshold: int | None) -> dict:
         settings = {**settings, "descriptor_version": DESCRIPTOR_VERSION}
     settings = _record_version(store, settings)
     settings = _format(store, settings)
-    # An index made with layout v1 or v2 keeps saying so while new rows get v3: rows are
-    # told apart by their length (phashdb.descriptor).
+    # An index made with layout v1, v2 or v3 keeps saying so while new rows get v4: rows are
+    # told apart by their length and name bytes (phashdb.descriptor).
     if settings["descriptor_version"] not in READS_DESCRIPTOR_VERSIONS:
         raise IndexMismatchError(
             f"the index at {store.url} holds descriptors of version "
@@ -73,9 +76,9 @@ def opened(store, threshold: int | None) -> dict:
 
 def _format(store, settings: dict) -> dict:
     """An index of format 1 made searchable by its keys (Store.index_keys) once opened to
-    write, and one of format 1 or 2 then marked FORMAT; one of another format is left to the
+    write, and one of format 1, 2 or 3 then marked FORMAT; one of another format is left to the
     refusal below."""
-    if settings.get("format") in (1, 2) and not getattr(store, "read_only", False):
+    if settings.get("format") in (1, 2, 3) and not getattr(store, "read_only", False):
         if settings["format"] == 1:
             store.index_keys()
         store.write_settings({"format": FORMAT})

@@ -9,13 +9,16 @@ a query keeps them too, so a check of the whole picture finds its stored crop, a
 (which searches every stored key against the stored hashes) links the two.
 
 A copy shows its window pixel for pixel, only resized and re-encoded, so a window key is
-confirmed strictly (descriptor.STRICT: within the threshold, a score of at most -40 and every
-thumbnail cell within 8 grey levels). On the corpus of docs/accuracy-beyond-photos.md (the
-library's own run, benchmarks/accuracy.py --beyond) re-framed copies are found 42.2% -> 99.5%
-(photos) and 26.6% -> 96.2% (other images; each kind >= 84.7%); the false matches among
-113.8M pairs grow by 13, all one pair of images: the flag of the Netherlands as Open Clip Art
-and as Twemoji draw it. Confirmed as the default confirms (score <= 20), the windows would add
-237 (benchmarks/window_rules.py).
+confirmed strictly, by its pHash and thumbnail alone (descriptor.STRICT: within the threshold,
+the 4x4 thumbnails' correlation at least 0.95 and every cell within 8 grey levels), and stored
+in 26 bytes (descriptor layout v4, descriptor.COMPACT). On the corpus of
+docs/accuracy-beyond-photos.md (the library's own run, benchmarks/accuracy.py --beyond)
+re-framed copies were found 42.2% -> 99.5% (photos) and 26.6% -> 96.2% (other images; each kind
+>= 84.7%) by the earlier rule (a score of at most -40 with the 256-bit hash); the false matches
+among 113.8M pairs grew by 13, all one pair of images: the flag of the Netherlands as Open
+Clip Art and as Twemoji draw it. Confirmed as the default confirms (score <= 20), the windows
+would add 237 (benchmarks/window_rules.py). The compact rule's own run:
+docs/accuracy-beyond-photos.md, "Windows".
 """
 
 from __future__ import annotations
@@ -42,7 +45,11 @@ NAMES = (*RATIOS, *PARTS)
 MIN_CUT = 0.04
 # A window is left out when the whole picture or a window kept before it would confirm it as
 # its copy (within this pHash distance, and strictly): what finds the one finds the other.
-SAME = 8
+# Measured with the compact rule (descriptor.STRICT; benchmarks/accuracy.py --beyond, re-framed
+# copies found, photos / other images): at 8 (the threshold) 99.1% / 96.2%, a 16:10 window
+# often left out for its 16:9 one and 16:10 copies lost (98.3% / 95.9%); at 4 99.6% / 96.9%,
+# every kind at least as found as by the 256-bit rule but 4 (of 14), the same false matches.
+SAME = 4
 # The windows are read (32x32, as pHash reads) by FILTER from the picture reduced by a whole
 # factor to a shorter side of at least WORK_SIDE. Measured (re-framed copies found, photos /
 # other images; hashing a 640-pixel JPEG with windows against without): read by LANCZOS from
@@ -124,8 +131,8 @@ _EIGHTS = np.kron(np.eye(4), np.ones((8, 1)))
 
 def _confirmed(found: list[Variant]) -> np.ndarray:
     """alike[i, j]: whether found[j] would be confirmed as a copy of window found[i] (within
-    SAME, as descriptor.judge confirms a window: strictly, descriptor.STRICT), for j < i; the
-    pairs judged in one call."""
+    SAME, as descriptor.judge confirms a window: strictly, descriptor.STRICT, by the pHash and
+    thumbnail alone), for j < i; the pairs judged in one call."""
     n = len(found)
     i, j = np.tril_indices(n, -1)
     hashes = np.array([v.hash for v in found], np.uint64)

@@ -174,11 +174,11 @@ MAKES = {
 
 
 def test_golden_vectors_pin_the_descriptor(photo_images):
-    assert DESCRIPTOR_VERSION == "dct256-q-thumb4-variants-keys-v3"
+    assert DESCRIPTOR_VERSION == "dct256-q-thumb4-variants-keys-v4"
     stored = {name: read_image(img).descriptor for name, img in photo_images.items()}
     keys = {name: {k.name for k in descriptor.stored_keys(d)} for name, d in stored.items()}
     assert {name for name, k in keys.items() if k - set(WINDOWS)} == {
-        "hubble_deep_field", "retina",  # black around the picture: a backdrop key (GOLDEN_V3)
+        "hubble_deep_field", "retina",  # black around the picture: a backdrop key (GOLDEN_V4)
         "motorcycle_left",  # a plain bright patch at its top: an unboxed key (phashdb.unbox)
     }  # fmt: skip
     # every photo keeps window keys (phashdb.windows: 8 to 10 of them here), so no descriptor
@@ -195,18 +195,20 @@ def test_golden_vectors_pin_the_descriptor(photo_images):
     assert tails == GOLDEN_V2
 
 
-# Layout v3's keys (phashdb.trim, phashdb.backdrop, phashdb.windows): for an image that has
+# Layout v4's keys (phashdb.trim, phashdb.backdrop, phashdb.windows): for an image that has
 # them, each key's name and pHash, and the sha256 of the stored bytes (whose first 329 are v2's
-# layout). Re-derived when the window keys came (each image gained 8 to 11 of them after its
-# trimmed or backdrop key; those keys' values are unchanged).
-GOLDEN_V3 = {
+# layout; then each key but a window in 58 bytes, each window in 26: descriptor.COMPACT).
+# Re-derived when the windows became compact: the names and pHashes are GOLDEN_V3's but that
+# "retina" lost its "centre 5:4" window (windows._confirmed judges by the compact rule now: its
+# "centre 4:3", kept before it, confirms it).
+GOLDEN_V4 = {
     "astronaut framed": (
         "trimmed c2924c5532bddfc8 centre 16:9 d193cd4220b67bb5 "
         "centre 16:10 d193cc4222b57b3d centre 4:3 d193cc4e32b55b49 "
         "centre 80% d2b2cc4f32bb9158 top left 90% 82b6497637b95d48 "
         "top right 90% d191665b3b0c4a6f bottom left 90% 82b60dc97622bbd5 "
         "bottom right 90% d19124ce73353dca",
-        "fd23268e3debbb85b3fda58882e47a35fbe1d936803a42157f993cb88faef00d",
+        "4e074be2b06e4bdf469c97cb391f87ae3aba448045fda10b500c9aaab01fd2f9",
     ),
     "sun on black": (
         "backdrop a5d48fd01dd07d23 trimmed 9e9a6918e5619967 centre 16:9 cf2334237323f323 "
@@ -214,7 +216,7 @@ GOLDEN_V3 = {
         "centre 1:1 cf227d22f308cacd centre 80% cf227d227722d728 "
         "top left 90% 9a656196e6989a79 top right 90% cf3034c3b3cdcb0c "
         "bottom left 90% 9a1e6169a6679e86 bottom right 90% cf0b342cb3328bd3",
-        "7f2f7bbcc347ac29b5cb592c86009adb083fdc115afc286e29d43b221bec962c",
+        "41af4b0cd9a1bd181426944244e6ffd492c13e7a1d17232bb3a885819fa43215",
     ),
     "hubble_deep_field": (
         "backdrop fb32b449c1b2ce43 centre 16:9 84e145b0f8c5cfa7 "
@@ -223,22 +225,45 @@ GOLDEN_V3 = {
         "centre 80% c5ebc090dfcbc303 top left 90% 8dcacfb5dc423530 "
         "top right 90% c6ed409a4f71323e bottom left 90% 85c84b85b5dc43cf "
         "bottom right 90% d6ef4980bacf41c1",
-        "34695a68b34f065b5b3ac81e84274928617b75c6e095a0e54b33575cf4ba18ef",
+        "358178a03d54b32147bb7048b9e624b8fc06d466162ce6f6bc232ba8a0edaed1",
     ),
     "retina": (
         "backdrop ea4abd17f0e0852d centre 16:9 c068051f72f09f3f "
         "centre 16:10 c078053f52f01f9f centre 4:3 c0e9059f52f01f8f "
-        "centre 5:4 c0e907975ae01f8f centre 80% d0ef058354ff018f "
-        "top left 90% 801e1f7e5f785a60 top right 90% d50f022b0a2f0f7f "
-        "bottom left 90% 80e01f855f857a9f bottom right 90% d5f506d50af22f82",
-        "608d793bff7d311025434c60799818ea7beb13cf049209665e4de77013259810",
+        "centre 80% d0ef058354ff018f top left 90% 801e1f7e5f785a60 "
+        "top right 90% d50f022b0a2f0f7f bottom left 90% 80e01f855f857a9f "
+        "bottom right 90% d5f506d50af22f82",
+        "4bad605508f7ae8cd62fa6e14fa9ca0b0861df03b2ac8471496a202572111848",
     ),
 }
+# Layout v3 (every key in 58 bytes: name byte 1 + its place in KEYS, pHash, 49 compared bytes),
+# what indexes of format 3 hold: the sha256 of the rows phashdb wrote before layout v4 (git
+# 1a2111d), rebuilt from the keys read today (as_v3) for the three images whose keys are the
+# same; they must still be read, and judged, as v4's rows are.
+GOLDEN_V3 = {
+    "astronaut framed": "fd23268e3debbb85b3fda58882e47a35fbe1d936803a42157f993cb88faef00d",
+    "sun on black": "7f2f7bbcc347ac29b5cb592c86009adb083fdc115afc286e29d43b221bec962c",
+    "hubble_deep_field": "34695a68b34f065b5b3ac81e84274928617b75c6e095a0e54b33575cf4ba18ef",
+}
+
+
+def as_v3(picture) -> bytes:
+    """The descriptor layout v3 stored for `picture`: its variants, then each key in 58 bytes."""
+    entries = (
+        bytes([descriptor.KEYS.index(k.name) + 1]) + k.hash.to_bytes(8, "big") + k.descriptor
+        for k in picture.keys
+    )
+    return descriptor.pack(picture.variants) + b"".join(entries)
+
+
 # How many window keys (phashdb.windows) each photo keeps: the ratio windows that cut >= 4% of
-# a side, the five parts, less those the whole or an earlier window confirms.
+# a side, the five parts, less those the whole or an earlier window confirms. Re-derived when
+# windows were judged by the compact rule (descriptor.STRICT, within windows.SAME = 4): coins
+# 8 -> 9 (its "centre 4:3" kept), retina 9 -> 8 and grass 9 -> 8 (each its "centre 5:4" left
+# out); the others as before.
 GOLDEN_WINDOW_COUNTS = {
-    "astronaut": 8, "camera": 9, "chelsea": 8, "coffee": 10, "coins": 8, "moon": 9, "rocket": 9,
-    "motorcycle_left": 10, "hubble_deep_field": 10, "retina": 9, "brick": 9, "grass": 9,
+    "astronaut": 8, "camera": 9, "chelsea": 8, "coffee": 10, "coins": 9, "moon": 9, "rocket": 9,
+    "motorcycle_left": 10, "hubble_deep_field": 10, "retina": 8, "brick": 9, "grass": 8,
     "gravel": 9, "page": 9, "text": 9,
 }  # fmt: skip
 
@@ -256,16 +281,52 @@ def keyed_images(photo_images) -> dict:
 
 
 def test_golden_vectors_pin_the_stored_keys(photo_images):
-    """Layout v3: v2's 329 bytes, then per key its name byte, pHash and 49 compared bytes."""
+    """Layout v4: v2's 329 bytes, then per key its name byte and pHash, then a window's quality
+    and thumbnail (26 bytes, under name byte 18 + its place among the windows), any other key's
+    49 compared bytes (58)."""
     got = {}
     for name, img in keyed_images(photo_images).items():
         picture = read_image(img)
         stored = picture.descriptor
         assert stored[: descriptor.STORED_SIZE] == descriptor.pack(picture.variants)
-        assert len(stored) == descriptor.STORED_SIZE + len(picture.keys) * descriptor.KEY_SIZE
+        windows = sum(k.name in WINDOWS for k in picture.keys)
+        other = len(picture.keys) - windows
+        assert len(stored) == descriptor.STORED_SIZE + other * 58 + windows * 26
         shown = " ".join(f"{k.name} {k.hash:016x}" for k in descriptor.stored_keys(stored))
         got[name] = (shown, hashlib.sha256(stored).hexdigest())
-    assert got == GOLDEN_V3
+        # a window as stored: its name byte, pHash, quality and thumbnail; read back with no
+        # 256-bit hash (zeros), which no rule reads
+        first = next(k for k in picture.keys if k.name in WINDOWS)
+        at = descriptor.STORED_SIZE + other * 58
+        assert stored[at] == 18 + WINDOWS.index(first.name)
+        assert stored[at + 9 : at + 26] == first.descriptor[32:]
+        read = {k.name: k for k in descriptor.stored_keys(stored)}[first.name]
+        assert read.descriptor == bytes(32) + first.descriptor[32:]
+    assert got == GOLDEN_V4
+
+
+def test_a_v3_row_is_read_and_judged_as_its_v4_row(photo_images):
+    """The rows of layout v3 (indexes of format 3): their keys read, the 58-byte windows with
+    their 256-bit hash, and every key judged as the same key of the v4 row is."""
+    for name, img in keyed_images(photo_images).items():
+        picture = read_image(img)
+        if name not in GOLDEN_V3:
+            continue
+        old, new = as_v3(picture), picture.descriptor
+        assert hashlib.sha256(old).hexdigest() == GOLDEN_V3[name]
+        assert not descriptor.damaged(old) and len(old) > len(new)
+        assert descriptor.stored_keys(old) == picture.keys  # every byte as read
+        assert descriptor.core(old) == descriptor.core(new) == picture.variants[0].descriptor
+        assert descriptor.stored_variants(picture.hash, old) == picture.variants
+        pairs = list(zip(descriptor.stored_keys(old), descriptor.stored_keys(new)))
+        assert [a.name for a, _ in pairs] == [k.name for k in picture.keys]
+        for other in keyed_images(photo_images).values():  # each key against each image
+            query = read_image(other).variants[0]
+            for a, b in pairs:
+                d = (a.hash ^ query.hash).bit_count()
+                seen = [descriptor.judge(a.name, d, 8, query.descriptor, k.descriptor, "theirs")
+                        for k in (a, b)]  # fmt: skip
+                assert seen[0] == seen[1]
 
 
 def test_the_stored_keys_are_the_computed_ones(photo_images):
@@ -281,26 +342,35 @@ def test_the_stored_keys_are_the_computed_ones(photo_images):
     assert descriptor.WIDE_KEYS == {*small, UNBOXED}
     for img in keyed_images(photo_images).values():
         picture = read_image(img)
-        assert picture.keys and descriptor.stored_keys(picture.descriptor) == picture.keys
+        stored = descriptor.stored_keys(picture.descriptor)
+        assert picture.keys and stored == tuple(map(descriptor.as_stored, picture.keys))
         assert descriptor.stored_variants(picture.hash, picture.descriptor) == picture.variants
         assert descriptor.core(picture.descriptor) == picture.variants[0].descriptor
     photo = read_image(photo_images["astronaut"])  # most images: their window keys alone
     assert photo.keys and {k.name for k in photo.keys} <= set(WINDOWS)
-    assert descriptor.stored_keys(photo.descriptor) == photo.keys
+    assert descriptor.stored_keys(photo.descriptor) == tuple(map(descriptor.as_stored, photo.keys))
     page = read_image(Image.new("L", (400, 300), 200))  # no window shows a picture: no key
     assert page.keys == () and len(page.descriptor) == descriptor.STORED_SIZE
 
 
-def test_a_v3_row_with_a_bad_key_is_damaged(photo_images):
+@pytest.mark.parametrize("layout", ["v3", "v4"])
+def test_a_row_with_a_bad_key_is_damaged(photo_images, layout):
     picture = read_image(keyed_images(photo_images)["sun on black"])
     stored, at = picture.descriptor, descriptor.STORED_SIZE
-    one = stored[: at + descriptor.KEY_SIZE]
+    stored = as_v3(picture) if layout == "v3" else stored
+    one = stored[: at + descriptor.KEY_SIZE]  # its backdrop key, 58 bytes in either
     assert not descriptor.damaged(one) and len(descriptor.stored_keys(one)) == 1
     backwards = stored[:at] + stored[at + descriptor.KEY_SIZE :] + one[at:]
-    unknown = stored[:at] + b"\x09" + stored[at + 1 :]
-    for bad in (backwards, unknown, stored + one[at:], stored[:-1]):
-        assert descriptor.damaged(bad) and descriptor.stored_keys(bad) == ()
-        assert descriptor.stored_variants(picture.hash, bad) == ()
+    unknown = stored[:at] + b"\x1c" + stored[at + 1 :]
+    bad = [backwards, unknown, stored + one[at:], stored[:-1], stored + b"\x00"]
+    if layout == "v4":  # a window's short entry read as a long one, or repeated in both forms
+        last = stored[-descriptor.COMPACT_SIZE :]
+        v3_window = as_v3(picture)[-descriptor.KEY_SIZE :]
+        bad += [stored[:-26] + bytes([last[0] - 10]) + last[1:], stored[:-26] + v3_window + last]
+        bad += [stored[:-26] + stored[-52:-26]]  # a window twice
+    for damaged in bad:
+        assert descriptor.damaged(damaged) and descriptor.stored_keys(damaged) == ()
+        assert descriptor.stored_variants(picture.hash, damaged) == ()
     with pytest.raises(ValueError, match="'keys' must be named in"):
         descriptor.pack(picture.variants, picture.keys[::-1])
 

@@ -34,14 +34,21 @@ RADII = (0, 3, 8, 12)
 
 
 def keyed(rng: np.random.Generator, n: int, centres: np.ndarray, *, prefix: str = "img") -> list:
-    """`n` records with a descriptor of layout v3 holding 0 to 9 keys (random names in
-    KEYS' order), their hashes a few bits from one of `centres` so that searches find many."""
+    """`n` records with a descriptor holding 0 to 9 keys (random names in KEYS' order), of
+    layout v3 (every key in 58 bytes) or v4 (a window's in 26) at random, as an index of format
+    3 holds once written by this phashdb; their hashes a few bits from one of `centres` so that
+    searches find many."""
     out = []
     for i in range(n):
         count = int(rng.integers(0, 10))
         names = sorted(rng.choice(len(descriptor.KEYS), count, replace=False).tolist())
+        v4 = bool(rng.integers(2))
         keys = b"".join(
-            bytes([name + 1]) + near(rng, centres).to_bytes(8, "big") + rng.bytes(descriptor.SIZE)
+            (descriptor.key_entry if v4 else _v3_entry)(
+                descriptor.Variant(
+                    descriptor.KEYS[name], near(rng, centres), rng.bytes(descriptor.SIZE)
+                )
+            )
             for name in names
         )
         stored = rng.bytes(descriptor.STORED_SIZE) + keys
@@ -367,8 +374,15 @@ def test_wide_key_tables_with_no_wide_key_are_saved_not_read_again(tmp_path, rng
     store.close()
 
 
+def _v3_entry(key: descriptor.Variant) -> bytes:
+    """A key as layout v3 stored it: name byte 1 + its place in KEYS, pHash, 49 bytes."""
+    return (
+        bytes([descriptor.KEYS.index(key.name) + 1]) + key.hash.to_bytes(8, "big") + key.descriptor
+    )
+
+
 def _only_plain(stored: bytes) -> bytes:
-    """A stored descriptor (of `keyed`) without its wide keys."""
-    head, size = descriptor.STORED_SIZE, descriptor.KEY_SIZE
-    keys = [stored[at : at + size] for at in range(head, len(stored), size)]
-    return stored[:head] + b"".join(k for k in keys if descriptor.KEYS[k[0] - 1] not in WIDE)
+    """A stored descriptor (of `keyed`) without its wide keys, the rest as layout v4 stores them."""
+    keys = descriptor.stored_keys(stored)
+    plain = b"".join(descriptor.key_entry(k) for k in keys if k.name not in WIDE)
+    return stored[: descriptor.STORED_SIZE] + plain

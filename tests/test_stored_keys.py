@@ -80,7 +80,9 @@ def test_golden_vectors_pin_the_renderings_keys():
     assert keys_of(encoded(hidden(sun), "PNG")) == GOLDEN_HIDDEN
     picture = read_image(encoded(banner(), "PNG"))
     stored = picture.descriptor
-    assert len(stored) == descriptor.STORED_SIZE + len(picture.keys) * descriptor.KEY_SIZE
+    assert len(stored) == descriptor.STORED_SIZE + sum(
+        descriptor.entry_size(k.name) for k in picture.keys
+    )
     key = stored[descriptor.STORED_SIZE : descriptor.STORED_SIZE + descriptor.KEY_SIZE]
     assert key[:9].hex() == GOLDEN_BANNER_KEY_BYTES and descriptor.stored_keys(stored)
     # the key's compared bytes are those of the rendering read as an image of its own
@@ -187,28 +189,30 @@ def test_an_index_of_format_1_gains_searchable_keys_when_opened(reopen):
             db.commit()
             db.close()
     with reopen() as index:
-        assert index.settings["format"] == phashdb.settings.FORMAT == 3
+        assert index.settings["format"] == phashdb.settings.FORMAT == 4
         assert [(m.id, m.variant) for m in index.check(black).matches] == [("banner", "on black")]
     with reopen() as index:
-        assert index.store.read_settings()["format"] == 3
+        assert index.store.read_settings()["format"] == 4
 
 
-def test_an_index_of_format_2_is_marked_format_3_when_opened_to_write(reopen):
-    """Format 3 (window keys) needs nothing brought up: the images stored before keep their
-    keys and are found by them; an older phashdb, reading format 3, refuses the index."""
+@pytest.mark.parametrize("format", [2, 3])
+def test_an_index_of_format_2_or_3_is_marked_format_4_when_opened_to_write(reopen, format):
+    """Formats 3 (window keys) and 4 (26-byte window keys) need nothing brought up: the images
+    stored before keep their keys and are found by them (tests/test_windows.py: a format-3
+    index's 58-byte windows); an older phashdb, reading format 4, refuses the index."""
     black = exports(banner())["on black"]
     with reopen() as index:
         index.add(encoded(banner(), "PNG"), id="banner")
-        index.store.write_settings({"format": 2})
+        index.store.write_settings({"format": format})
     with reopen() as index:
-        assert index.settings["format"] == 3
+        assert index.settings["format"] == 4
         assert [(m.id, m.variant) for m in index.check(black).matches] == [("banner", "on black")]
 
 
 def test_an_index_of_an_unknown_format_is_refused(reopen):
     with reopen() as index:
-        index.store.write_settings({"format": 4})
-    with pytest.raises(phashdb.IndexMismatchError, match="format 4"):
+        index.store.write_settings({"format": 5})
+    with pytest.raises(phashdb.IndexMismatchError, match="format 5"):
         reopen()
 
 
@@ -247,7 +251,9 @@ def test_a_transparent_source_under_a_box_keeps_its_renderings_and_its_unboxed_k
     names = [k.name for k in picture.keys]  # then its window keys, in KEYS' order too
     assert names[:2] == ["on black", "unboxed"] and set(names[2:]) <= set(WINDOWS)
     assert names == sorted(names, key=descriptor.KEYS.index)
-    assert descriptor.stored_keys(picture.descriptor) == picture.keys
+    assert descriptor.stored_keys(picture.descriptor) == tuple(
+        map(descriptor.as_stored, picture.keys)
+    )
     index.add(encoded(boxed, "PNG"), id="boxed banner")
     stored = descriptor.stored_keys(index.get("boxed banner").descriptor)
     assert [k.name for k in stored] == names

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..descriptor import KEY_SIZE, KEYS, WIDE_KEYS, stored_key_bytes
+from ..descriptor import KEYS, WIDE_KEYS, key_rows
 from .database import KEYED, Database, as_text
 from .folder import KEYS_FILE, WIDE_KEYS_FILE
 from .live import LiveTables
 from .rows import Rows
 
-# A row key's low byte is its key's name byte (1..len(KEYS)), the rest its image's seq.
+# A row key's low byte is its key's place in KEYS + 1 (a window's in either stored form:
+# descriptor.KEY_CODES), the rest its image's seq.
 SHIFT = 8
 NAME_BYTE = (1 << SHIFT) - 1
 # The keyed rows are found by a partial index (database.KEYED_INDEX) in seq order.
@@ -39,17 +40,15 @@ LOOKUP = 900
 
 def _key_rows(db: Database, rows: list) -> tuple[np.ndarray, np.ndarray, None]:
     """(seq, id, descriptor) rows: one table row per stored key (descriptor.stored_keys), read
-    from the descriptors' bytes at once rather than key by key."""
-    parts = [stored_key_bytes(d) for _, _, d in rows]
-    counts = np.fromiter(map(len, parts), np.int64, len(parts)) // KEY_SIZE
-    flat = np.frombuffer(b"".join(parts), np.uint8).reshape(-1, KEY_SIZE)
-    seqs = np.repeat(np.fromiter((r[0] for r in rows), np.int64, len(rows)), counts)
-    hashes = flat[:, 1:9].copy().view(">u8").ravel().astype(np.uint64)
-    return seqs << SHIFT | flat[:, 0].astype(np.int64), hashes, None
+    from the descriptors' bytes at once rather than key by key (descriptor.key_rows)."""
+    at, codes, hashes = key_rows([d for _, _, d in rows])
+    seqs = np.fromiter((r[0] for r in rows), np.int64, len(rows))[at]
+    return seqs << SHIFT | codes, hashes, None
 
 
-# Read 100,000 descriptors at a time when rebuilding: with 9 keys each (~850 bytes), a million
-# at once, as the images' rows are read, would hold ~850 MB of descriptors.
+# Read 100,000 descriptors at a time when rebuilding: with 9 keys each (~850 bytes in layout
+# v3, ~560 in v4), a million at once, as the images' rows are read, would hold ~850 MB of
+# descriptors.
 KEY_ROWS = Rows(KEYS_FILE, SELECT, _key_rows, shift=SHIFT, ids=False, piece=100_000)
 
 
