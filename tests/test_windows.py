@@ -141,13 +141,20 @@ def test_the_whole_picture_finds_its_stored_crops_through_its_own_window_keys(in
     assert found(index, jpeg(landscape(11))) == []
 
 
-def test_dedupe_and_the_job_group_the_crops_with_their_picture_as_checks_do(index, tmp_path):
+def crop_files(folder) -> tuple[dict, dict]:
+    """Two pictures and crops of each (the first every window's), as JPEG files in `folder`:
+    ({picture: (image, crop names)}, {id: path})."""
     pictures = {"landscape": (landscape(), CROPS), "other": (landscape(11), CROPS[:3])}
     files = {}
     for source, (img, crops) in pictures.items():
         for name, part in [(source, img), *((f"{source} {n}", window(img, n)) for n in crops)]:
-            files[name] = tmp_path / f"{name}.jpg"
+            files[name] = folder / f"{name}.jpg"
             files[name].write_bytes(jpeg(part))
+    return pictures, files
+
+
+def test_dedupe_and_the_job_group_the_crops_with_their_picture_as_checks_do(index, tmp_path):
+    pictures, files = crop_files(tmp_path)
     for name, path in files.items():
         index.add(path, id=name, keep_duplicate=True)
     expected = checked_groups(index, files)
@@ -167,12 +174,7 @@ def test_an_index_of_format_3_keeps_its_58_byte_windows_beside_new_26_byte_ones(
 
     from phashdb.records import Image as Record
 
-    pictures = {"landscape": (landscape(), CROPS), "other": (landscape(11), CROPS[:3])}
-    files = {}
-    for source, (img, crops) in pictures.items():
-        for name, part in [(source, img), *((f"{source} {n}", window(img, n)) for n in crops)]:
-            files[name] = tmp_path / f"{name}.jpg"
-            files[name].write_bytes(jpeg(part))
+    pictures, files = crop_files(tmp_path)
     # stored by the phashdb of format 3: one picture and a crop of each, the rest after
     old = ["landscape", "landscape centre 1:1", "other centre 16:9"]
     with reopen() as index:
