@@ -3,7 +3,7 @@
     python benchmarks/hbase_windows.py [PHOTO_FOLDER] [--sizes 200000,800000] [--photos 6]
 
 Starts the test cluster as hbase_search.py does and, for each size N, loads two indexes of the
-same N images (random hashes, random layout-v3 descriptors as windows_check.py makes them):
+same N images (random hashes, random layout-v4 descriptors as windows_check.py makes them):
 "keyed", whose images hold nine window keys each (random hashes), and "plain", without keys;
 then stores the photos (12 MP JPEGs, query_keys_cost.camera_jpegs) in both as themselves, and
 flushes and major-compacts every table. Then, per size:

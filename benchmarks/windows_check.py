@@ -5,7 +5,7 @@
 
 Stores --size images as benchmarks/check_10m.py does (random hashes with random 49-byte
 descriptors, the photos as 12 MP JPEGs stored as themselves), of which --keyed also hold nine
-window keys each (random hashes, a layout-v3 descriptor: what an index of real images holds,
+window keys each (random hashes, a layout-v4 descriptor: what an index of real images holds,
 whose stored keys a check searches). Then, taking turns in one run, three times over, medians:
 a whole `Index.check` of a 12 MP JPEG with the window keys (the default) and without them, as
 an index before them checks (phash.window_keys off: the query has none to search; the stored
@@ -38,12 +38,12 @@ from phashdb import phash as hashing
 
 
 def window_key_bytes(count: int, rng) -> np.ndarray:
-    """Nine window keys for each of `count` images, as a layout-v3 descriptor stores them after
-    its head (`count` rows of 9 * descriptor.KEY_SIZE bytes): each key's name byte, a random
-    pHash (below 2**63) and random compared bytes. Made as arrays: a key at a time took
-    minutes at a million images."""
-    names = [descriptor.KEYS.index(n) + 1 for n in windows.NAMES[1:]]  # KEYS' order
-    out = rng.integers(0, 256, (count, len(names), descriptor.KEY_SIZE), dtype=np.uint8)
+    """Nine window keys for each of `count` images, as a layout-v4 descriptor stores them after
+    its head (`count` rows of 9 * descriptor.COMPACT_SIZE bytes): each key's name byte, a random
+    pHash (below 2**63) and random quality and thumbnail bytes. Made as arrays: a key at a
+    time took minutes at a million images."""
+    names = [descriptor.COMPACT[n] for n in windows.NAMES[1:]]  # KEYS' order
+    out = rng.integers(0, 256, (count, len(names), descriptor.COMPACT_SIZE), dtype=np.uint8)
     out[:, :, 0] = names
     out[:, :, 1] &= 0x7F
     return out.reshape(count, -1)
@@ -51,7 +51,7 @@ def window_key_bytes(count: int, rng) -> np.ndarray:
 
 def keyed_descriptors(folder: Path, count: int, rng) -> None:
     """Gives the first `count` stored random images nine window keys each (random hashes and
-    compared bytes, in layout v3), written straight into the SQLite file."""
+    compared bytes, in layout v4), written straight into the SQLite file."""
     db = sqlite3.connect(folder / "index.sqlite3")
     rows = db.execute("SELECT seq FROM images ORDER BY seq LIMIT ?", (count,)).fetchall()
     head = rng.integers(0, 256, descriptor.STORED_SIZE, dtype=np.uint8).tobytes()
