@@ -16,7 +16,7 @@ hashed as an image (saving it as PNG would give the same pixels). For each thres
 
 Ends with the recommended plain threshold (the largest with no false positive: recall only grows
 with the threshold, so that one maximises it). Then the index's default decision (phashdb's
-descriptor.judge: flips and rotations of each copy, and the second stage up to index.DEFAULT_REACH)
+confirm.judge: flips and rotations of each copy, and the second stage up to index.DEFAULT_REACH)
 next to plain pHash at the default threshold, per edit, with the false matches among the same
 pairs and among every copy against every other photo's copies (about 35 times as many pairs),
 and README-ready markdown tables.
@@ -40,7 +40,7 @@ from multiprocessing import Pool
 import numpy as np
 from edits import TRANSFORMS, upright_rgb
 
-from phashdb import descriptor, index
+from phashdb import confirm, descriptor, index
 from phashdb import phash as hashing
 from phashdb.ingest import find_images
 
@@ -110,7 +110,7 @@ def default_matches(
             q = q + lo
             if skip(q, s):
                 continue
-            ok, score = descriptor.judge(
+            ok, score = confirm.judge(
                 names[v], int(d[q - lo, v, s]), threshold, descs[q][v], stored_descs[s]
             )
             if ok:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from phashdb import descriptor, index
+from phashdb.confirm import CORRELATION_WEIGHT, SCORE_LIMIT
 
 T = index.DEFAULT_THRESHOLD
 REACH = index.DEFAULT_REACH
 # The most 256-bit distance a confirmation allows: score = bits - 80 x correlation <= 20.
-DCT_REACH = descriptor.SCORE_LIMIT + descriptor.CORRELATION_WEIGHT
+DCT_REACH = SCORE_LIMIT + CORRELATION_WEIGHT
 
 
 def popcount(a: np.ndarray) -> np.ndarray:
@@ -24,9 +25,9 @@ def popcount(a: np.ndarray) -> np.ndarray:
 
 
 def confirm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """descriptor.confirms of each pair of descriptor rows (n, 49) of `a` and `b`."""
+    """phashdb.confirm.confirms of each pair of descriptor rows (n, 49) of `a` and `b`."""
     shows, score = scores(a, b)
-    return shows & (score <= descriptor.SCORE_LIMIT)
+    return shows & (score <= SCORE_LIMIT)
 
 
 def scores(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -36,7 +37,7 @@ def scores(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ac, bc = ta - ta.mean(axis=1, keepdims=True), tb - tb.mean(axis=1, keepdims=True)
     norm = np.sqrt((ac * ac).sum(axis=1) * (bc * bc).sum(axis=1))
     corr = np.divide((ac * bc).sum(axis=1), norm, out=np.zeros(len(a)), where=norm > 0)
-    score = bits - descriptor.CORRELATION_WEIGHT * corr
+    score = bits - CORRELATION_WEIGHT * corr
     return (a[:, 32] >= descriptor.LOW_QUALITY) & (b[:, 32] >= descriptor.LOW_QUALITY), score
 
 

@@ -7,7 +7,7 @@ photo benchmark (benchmarks/accuracy.py without --beyond).
 
 HASHED.npz is the cache of benchmarks/accuracy.py --beyond (--hashed); PHOTOS the folder of
 shared/photos/build.sh, hashed once with the 27 edits into FILE.npz (made if missing). Every rule
-is the default's verdict (phashdb.descriptor.judge: the as-is query within the threshold, or
+is the default's verdict (phashdb.confirm.judge: the as-is query within the threshold, or
 any variant within its radius and confirmed) with one more condition on each (pair, variant).
 """
 
@@ -23,10 +23,10 @@ from beyond_hash import KIND_OF_EDIT
 from beyond_match import REACH, Rows, T, candidate_pairs, popcount
 from beyond_pairs import originals, queried_and_stored
 
-from phashdb import descriptor
+from phashdb import confirm, descriptor
 
 LOW = descriptor.LOW_QUALITY
-WEIGHT = descriptor.CORRELATION_WEIGHT
+WEIGHT = confirm.CORRELATION_WEIGHT
 
 
 def features(qh, qd, sh, sd) -> dict:
@@ -50,7 +50,7 @@ def features(qh, qd, sh, sd) -> dict:
 def verdict(f: dict, rule) -> np.ndarray:
     """Per pair: whether any variant is a match under the default with `rule`'s condition."""
     shows = (f["qa"] >= LOW) & (f["qb"] >= LOW)
-    ok = f["reach"] & shows & (f["score"] <= descriptor.SCORE_LIMIT)
+    ok = f["reach"] & shows & (f["score"] <= confirm.SCORE_LIMIT)
     ok[:, 0] |= (f["d"][:, 0] <= T) & shows[:, 0]
     return (ok & rule(f)).any(axis=1)
 

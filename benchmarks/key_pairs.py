@@ -6,8 +6,8 @@ meeting a stored row as-is), on the library's records of benchmarks/beyond_libra
 
     python benchmarks/key_pairs.py HASHED.npz RECORDS.npz
 
-Prints, for the second stage's confirmation (descriptor.confirms, the rule before issue 24's
-bounds) and then for bounds (below, above) of descriptor.BETWEEN's kind (the other image's
+Prints, for the second stage's confirmation (confirm.confirms, the rule before issue 24's
+bounds) and then for bounds (below, above) of confirm.BETWEEN's kind (the other image's
 thumbnail at most `below` grey levels under the key's in any cell, at most `above` over the
 key's source's own picture on white), the false matches the key confirms (pairs of distinct
 images) and the copies of the key's own image it no longer confirms, by edit (whether another
@@ -23,7 +23,7 @@ import numpy as np
 from beyond_match import T
 from beyond_pairs import STORED_EDITS
 
-from phashdb import descriptor
+from phashdb import confirm, descriptor
 
 NAME = "on black"
 LIMITS = [(255, 255), (2, 255), (4, 255), (6, 255), (6, 4), (6, 6), (6, 8), (6, 12), (4, 8)]
@@ -63,7 +63,7 @@ def main() -> None:
     key = np.array([np.frombuffer(p[3], np.uint8) for p in pairs])
     other = np.array([np.frombuffer(p[4], np.uint8) for p in pairs])
     seen = np.array([np.frombuffer(blobs[p[2]][:49], np.uint8) for p in pairs])
-    ok = np.array([descriptor.confirms(p[4], p[3])[0] for p in pairs])
+    ok = np.array([confirm.confirms(p[4], p[3])[0] for p in pairs])
     below = (key[:, 33:].astype(int) - other[:, 33:]).max(axis=1)
     above = (other[:, 33:].astype(int) - seen[:, 33:]).max(axis=1)
     own = np.array([image[p[0]] == image[p[1]] for p in pairs])

@@ -6,7 +6,7 @@ keys, on the corpus hashed by benchmarks/beyond_hash.py (benchmarks/accuracy.py 
 
 The keys are the library's own (read_image(original).keys named in renderings.NAMES); a check
 searches them with the query as-is within the threshold (a small source's wide keys,
-descriptor.WIDE_KEYS, up to the reach, confirmed strictly beyond the threshold) and the second
+confirm.WIDE_KEYS, up to the reach, confirmed strictly beyond the threshold) and the second
 stage confirms against the key's descriptor (Index.check, matching.by_keys), and so does a
 dedupe (grouping). The rows "wide keys confirmed at (L, G)" loosen or tighten the wide keys'
 confirmation (score <= L, thumbnails within G grey levels). `--below
@@ -25,13 +25,13 @@ from beyond_match import REACH, Rows, T, popcount, scores
 from beyond_pairs import originals
 from PIL import Image
 
-from phashdb import descriptor
+from phashdb import confirm, descriptor
 from phashdb.descriptor import quality
 from phashdb.phash import read_image
 from phashdb.renderings import NAMES, SMALL_NAMES
 
-LIMIT = descriptor.SCORE_LIMIT
-WIDE = descriptor.WIDE["on black, small"]  # a small source's renderings': (score, greys)
+LIMIT = confirm.SCORE_LIMIT
+WIDE = confirm.WIDE["on black, small"]  # a small source's renderings': (score, greys)
 
 
 def library_keys(paths) -> tuple[np.ndarray, np.ndarray, np.ndarray, list, np.ndarray]:
@@ -64,9 +64,9 @@ def by_keys(
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(candidate, confirmed) of query rows `qi` as-is against keys (one per pair) within
     `radius`, confirmed when the second stage's score is at most `limit` (the library's:
-    the threshold and SCORE_LIMIT); a `wide` key (descriptor.WIDE_KEYS) up to the reach,
+    the threshold and SCORE_LIMIT); a `wide` key (confirm.WIDE_KEYS) up to the reach,
     confirmed beyond `radius` at a score of at most `strict`[0] with thumbnails within
-    `strict`[1] grey levels (the library's: descriptor.WIDE)."""
+    `strict`[1] grey levels (the library's: confirm.WIDE)."""
     d = popcount(rows.h[qi, 0] ^ kh)
     cand = d <= np.where(wide, max(radius, REACH), radius)
     shows, score = scores(rows.d[qi, 0], kd)

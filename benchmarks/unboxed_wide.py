@@ -1,4 +1,4 @@
-"""The unboxed key searched up to the reach (descriptor.WIDE) measured on rows that hold it
+"""The unboxed key searched up to the reach (confirm.WIDE) measured on rows that hold it
 (benchmarks/beyond_unbox.py's WITH_UNBOXED.npz): the boxed copies found, and the false matches
 among every row against every other image's stored rows (accuracy_beyond.STORED_EDITS: the
 113.8M pairs of docs/accuracy-beyond-photos.md), both ways (the query's key against the stored
@@ -21,7 +21,7 @@ from accuracy_beyond import queried_and_stored
 from beyond_match import REACH, Rows, T, popcount, scores
 from stored_keys import today
 
-from phashdb import descriptor
+from phashdb import confirm
 
 
 def greys(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -68,7 +68,7 @@ def main(path: str, rules: list[tuple]) -> None:
     copies = np.nonzero(edit > 0)[0]
     mine = orig[image[copies]]
     base = today(rows, copies, mine)
-    print(f"{pairs:,} pairs of distinct images; library: {descriptor.WIDE['unboxed']}")
+    print(f"{pairs:,} pairs of distinct images; library: {confirm.WIDE['unboxed']}")
     for rule in rules:
         ok_q, ok_s = wide(rows, k, qa, qb, rule), wide(rows, k, sa, sb, rule)
         found = set(zip(qa[ok_q].tolist(), qb[ok_q].tolist()))

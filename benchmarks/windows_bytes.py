@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import phashdb
-from phashdb import descriptor
+from phashdb import confirm, descriptor
 from phashdb.ingest import find_images
 from phashdb.source import read_source
 
@@ -37,7 +37,7 @@ from phashdb.source import read_source
 def without_windows(record):
     """`record` with the window keys taken out of its descriptor."""
     d = record.descriptor
-    keys = tuple(k for k in descriptor.stored_keys(d) if k.name not in descriptor.STRICT)
+    keys = tuple(k for k in descriptor.stored_keys(d) if k.name not in confirm.STRICT)
     return replace(
         record, descriptor=descriptor.pack(descriptor.stored_variants(record.hash, d), keys)
     )
@@ -88,7 +88,7 @@ def main() -> None:
     if args.scale:
         records = at_scale(records, args.scale, np.random.default_rng(5), args.ids)
     windows = sum(
-        k.name in descriptor.STRICT for r in records for k in descriptor.stored_keys(r.descriptor)
+        k.name in confirm.STRICT for r in records for k in descriptor.stored_keys(r.descriptor)
     )
     with tempfile.TemporaryDirectory() as tmp:
         probe = str(paths[0])

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import descriptor
+from . import confirm, descriptor
 from .records import Image, pair_to_json
 
 if TYPE_CHECKING:  # imported where used: opening an index and reading records need no numpy
@@ -93,7 +93,7 @@ def queries(
     """The searches stored image `id` makes, as a check of it would: as-is up to the reach
     (only the threshold without a descriptor: nothing beyond it could be confirmed), each
     stored flip or rotation at the threshold (when `variants`), and each stored key at the
-    threshold (a wide key up to the reach: descriptor.key_radius)."""
+    threshold (a wide key up to the reach: confirm.key_radius)."""
     if stored is None:  # bare hashes, most rows of a large load: kept quick
         return [Query(id, AS_IS, hash, None, threshold)]
     mine = descriptor.core(stored)
@@ -110,10 +110,10 @@ def queries(
 
 def radius_of(variant: str, described: bool, threshold: int, reach: int) -> int:
     """The radius of a stored image's search by `variant` (as `queries` makes it; a row with a
-    descriptor or not): as-is up to the reach when described, a key by descriptor.key_radius."""
+    descriptor or not): as-is up to the reach when described, a key by confirm.key_radius."""
     if variant == AS_IS:
         return max(threshold, reach) if described else threshold
-    return descriptor.key_radius(variant, threshold, reach)
+    return confirm.key_radius(variant, threshold, reach)
 
 
 def judge_hits(
@@ -137,7 +137,7 @@ def judge_hits(
         else:
             by_variant.setdefault(query.variant, []).append((query, id, d, theirs))
     for variant, hits in by_variant.items():
-        verdicts = descriptor.judge_pairs(
+        verdicts = confirm.judge_pairs(
             variant, [d for _, _, d, _ in hits], threshold,
             [query.descriptor for query, *_ in hits], [t for *_, t in hits],
             sources=[stored.get(query.id) for query, *_ in hits],

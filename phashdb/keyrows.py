@@ -60,12 +60,12 @@ def named(answer: tuple, names: frozenset[str] | None) -> tuple:
 
 def within_reach(answer: tuple, radius: int, reach: int) -> tuple:
     """A `search_keys` answer up to `reach` with only the keys within their own radius: `radius`,
-    a wide key (descriptor.WIDE_KEYS) `reach` (descriptor.key_radius)."""
+    a wide key (confirm.WIDE_KEYS) `reach` (confirm.key_radius)."""
     if reach <= radius:
         return answer
     import numpy as np
 
-    from .descriptor import key_radius
+    from .confirm import key_radius
 
     q, ids, found, d = answer
     keep = np.fromiter(

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from dataclasses import replace
 from itertools import repeat
 
-from .descriptor import VARIANTS, judge_many, key_radius, stored_keys
+from .confirm import judge_many, key_radius
+from .descriptor import VARIANTS, stored_keys
 from .records import Image, Match
 
 
@@ -37,7 +38,7 @@ def queries(image: Image, variants: tuple, radius: int, reach: int, flips: bool)
     """The searches a check of `image` makes, as (name, hash, descriptor, radius): as-is up to
     the reach (or `radius`), its flipped and rotated `variants` (as-is first) within `radius`
     when `flips`, and its other keys (phashdb.backdrop, phashdb.trim, phashdb.unbox) within
-    `radius` (a wide key up to the reach: descriptor.key_radius)."""
+    `radius` (a wide key up to the reach: confirm.key_radius)."""
     out = [(VARIANTS[0][0], image.hash, image.descriptor, max(radius, reach))]
     if variants and flips:
         out += [(v.name, v.hash, v.descriptor, radius) for v in variants[1 : len(VARIANTS)]]
@@ -53,10 +54,10 @@ def confirmed(
     queries: list, found: list, records: dict[str, Image], radius: int, source: bytes | None = None
 ) -> list[Match]:
     """The stored images (`records`) that the searches `queries` found (as (query number, id,
-    distance)) and the second stage confirms (phashdb.descriptor.judge_many): as-is within
+    distance)) and the second stage confirms (phashdb.confirm.judge_many): as-is within
     `radius` as a plain pHash index says, else when the descriptors agree. Each stored image
     once, by its closest way of matching, best first. `source`: the stored descriptor of the
-    image whose searches they are (its keys' bounds: descriptor.BETWEEN)."""
+    image whose searches they are (its keys' bounds: confirm.BETWEEN)."""
     best: dict[str, Match] = {}
     for q, (name, _, mine, _) in enumerate(queries):
         hits = [(id, d) for n, id, d in found if n == q and id in records]
@@ -71,7 +72,7 @@ def confirmed(
 
 def keys_met(store, hash: int, radius: int, reach: int, records: dict | None = None) -> list:
     """(id, key name, distance) of every stored key that `hash` (an image as-is) meets: within
-    `radius`, a wide key (descriptor.WIDE_KEYS) up to the reach (descriptor.key_radius), as a
+    `radius`, a wide key (confirm.WIDE_KEYS) up to the reach (confirm.key_radius), as a
     batch pass searches each stored key against the images as-is (phashdb.grouping). One
     search: each store searches the few wide keys alone up to the reach (Store.search_keys)."""
     import numpy as np  # here: opening an index needs no numpy
@@ -83,9 +84,9 @@ def keys_met(store, hash: int, radius: int, reach: int, records: dict | None = N
 
 def by_keys(image: Image, found: list, records: dict[str, Image], radius: int) -> list[Match]:
     """The stored images whose keys (`found`: (id, key name, distance), Store.search_keys)
-    image `image` as-is met (within `radius`, a wide key up to the reach: descriptor.key_radius)
+    image `image` as-is met (within `radius`, a wide key up to the reach: confirm.key_radius)
     and the second stage confirms against the key's own descriptor, as a variant is
-    (Match.variant names the key; a wide key beyond `radius` strictly: descriptor.judge)."""
+    (Match.variant names the key; a wide key beyond `radius` strictly: confirm.judge)."""
     out = []
     for name in sorted({n for _, n, _ in found}):
         hits = [(id, d) for id, n, d in found if n == name and id in records]

@@ -67,7 +67,7 @@ def image_from_json(record: dict) -> Image:
 @dataclass(frozen=True)
 class Match:
     """A stored image close to a query: its id, Hamming distance and stored path; `score` is
-    the second stage's (phashdb.descriptor.confirms: lower is closer; None when the plain pHash
+    the second stage's (phashdb.confirm.confirms: lower is closer; None when the plain pHash
     threshold decided), `variant` how the query was flipped or rotated from the stored image
     ("as-is", "mirrored", "rotated 90", ...: phashdb.descriptor.VARIANTS), `distance` the
     pHash distance in that variant; `same_file` whether the stored file is the very file

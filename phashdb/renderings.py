@@ -31,7 +31,7 @@ from .descriptor import LOW_QUALITY, Variant, quality, variants
 
 NAMES = ("on black", "alpha dropped")
 # A source of at most this many pixels on its longer side keeps its renderings under the names
-# of descriptor.WIDE_KEYS (searched up to the reach, confirmed strictly beyond the threshold):
+# of confirm.WIDE_KEYS (searched up to the reach, confirmed strictly beyond the threshold):
 # a JPEG export of a 64-pixel emoji moves its pHash 8-16 bits from the rendering's, past the
 # threshold (docs/wide-keys.md).
 SMALL = 64

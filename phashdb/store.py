@@ -66,7 +66,7 @@ class Store(Protocol):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every stored image with a key (an image's other hashes, kept in its descriptor:
         descriptor.KEYS, descriptor.stored_keys) within `radius` of each query, and with a
-        wide key (descriptor.WIDE_KEYS) up to `reach` when given (descriptor.key_radius),
+        wide key (confirm.WIDE_KEYS) up to `reach` when given (confirm.key_radius),
         exactly: (query numbers, ids, key names, distances), one per (query, image, key);
         only keys named in `names` (None: every key). A check asks for both in one search
         (matching.keys_met): a store searches the few wide keys alone up to the reach, since

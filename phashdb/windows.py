@@ -9,7 +9,7 @@ a query keeps them too, so a check of the whole picture finds its stored crop, a
 (which searches every stored key against the stored hashes) links the two.
 
 A copy shows its window pixel for pixel, only resized and re-encoded, so a window key is
-confirmed strictly, by its pHash and thumbnail alone (descriptor.STRICT: within the threshold,
+confirmed strictly, by its pHash and thumbnail alone (confirm.STRICT: within the threshold,
 the 4x4 thumbnails' correlation at least 0.95 and every cell within 8 grey levels), and stored
 in 26 bytes (descriptor layout v4, descriptor.COMPACT). On the corpus of
 docs/accuracy-beyond-photos.md (the library's own run, benchmarks/accuracy.py --beyond)
@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .descriptor import LOW_QUALITY, Variant, _orders, _transforms, judge_pairs, middle
+from .confirm import judge_pairs
+from .descriptor import LOW_QUALITY, Variant, _orders, _transforms, middle
 from .resample import resized_boxes
 
 # Each window: its key name and its box as fractions (left, top, right, bottom) of the upright
@@ -45,7 +46,7 @@ NAMES = (*RATIOS, *PARTS)
 MIN_CUT = 0.04
 # A window is left out when the whole picture or a window kept before it would confirm it as
 # its copy (within this pHash distance, and strictly): what finds the one finds the other.
-# Measured with the compact rule (descriptor.STRICT; benchmarks/accuracy.py --beyond, re-framed
+# Measured with the compact rule (confirm.STRICT; benchmarks/accuracy.py --beyond, re-framed
 # copies found, photos / other images): at 8 (the threshold) 99.1% / 96.2%, a 16:10 window
 # often left out for its 16:9 one and 16:10 copies lost (98.3% / 95.9%); at 4 99.6% / 96.9%,
 # every kind at least as found as by the 256-bit rule but 4 (of 14), the same false matches.
@@ -131,7 +132,7 @@ _EIGHTS = np.kron(np.eye(4), np.ones((8, 1)))
 
 def _confirmed(found: list[Variant]) -> np.ndarray:
     """alike[i, j]: whether found[j] would be confirmed as a copy of window found[i] (within
-    SAME, as descriptor.judge confirms a window: strictly, descriptor.STRICT, by the pHash and
+    SAME, as confirm.judge confirms a window: strictly, confirm.STRICT, by the pHash and
     thumbnail alone), for j < i; the pairs judged in one call."""
     n = len(found)
     i, j = np.tril_indices(n, -1)

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from phashdb.backdrop import backdrop_variant
-from phashdb.descriptor import flat
+from phashdb.confirm import flat
 from phashdb.phash import read_image, to_hex
 
 # The backdrop key of logo(sun) flattened on black: pins the definition (phashdb.backdrop).

@@ -13,7 +13,7 @@ from test_backdrop import logo, sun
 from test_wide_keys import face
 
 import phashdb
-from phashdb import descriptor
+from phashdb import confirm, descriptor
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -78,7 +78,7 @@ def _beyond_the_threshold(rows, checked, threshold: int) -> set[tuple[int, int]]
     (the emoji's exports against its small renderings: searched up to the reach)."""
     out = set()
     for r, conf in enumerate(checked.conf):
-        for name in descriptor.WIDE_KEYS:
+        for name in confirm.WIDE_KEYS:
             for s in conf[f"stored {name}"]:
                 keys = descriptor.stored_keys(rows[s].descriptor)
                 if any(k.name == name and (k.hash ^ rows[r].hash).bit_count() > threshold

@@ -11,8 +11,9 @@ from hashing_help import jpeg
 from PIL import Image
 
 import phashdb
-from phashdb import descriptor
-from phashdb.descriptor import DESCRIPTOR_VERSION, SIZE, VARIANTS, confirms, judge
+from phashdb import confirm, descriptor
+from phashdb.confirm import confirms, judge
+from phashdb.descriptor import DESCRIPTOR_VERSION, SIZE, VARIANTS
 from phashdb.phash import read_image
 from phashdb.windows import NAMES as WINDOWS
 
@@ -258,7 +259,7 @@ def as_v3(picture) -> bytes:
 
 # How many window keys (phashdb.windows) each photo keeps: the ratio windows that cut >= 4% of
 # a side, the five parts, less those the whole or an earlier window confirms. Re-derived when
-# windows were judged by the compact rule (descriptor.STRICT, within windows.SAME = 4): coins
+# windows were judged by the compact rule (confirm.STRICT, within windows.SAME = 4): coins
 # 8 -> 9 (its "centre 4:3" kept), retina 9 -> 8 and grass 9 -> 8 (each its "centre 5:4" left
 # out); the others as before.
 GOLDEN_WINDOW_COUNTS = {
@@ -324,7 +325,7 @@ def test_a_v3_row_is_read_and_judged_as_its_v4_row(photo_images):
             query = read_image(other).variants[0]
             for a, b in pairs:
                 d = (a.hash ^ query.hash).bit_count()
-                seen = [descriptor.judge(a.name, d, 8, query.descriptor, k.descriptor, "theirs")
+                seen = [confirm.judge(a.name, d, 8, query.descriptor, k.descriptor, "theirs")
                         for k in (a, b)]  # fmt: skip
                 assert seen[0] == seen[1]
 
@@ -339,7 +340,7 @@ def test_the_stored_keys_are_the_computed_ones(photo_images):
     # (renderings: index format 2; a small source's, searched wide, appended after)
     small = tuple(SMALL_NAMES[n] for n in RENDERINGS)
     assert descriptor.KEYS == (BACKDROP, TRIMMED, *RENDERINGS, UNBOXED, *small, *WINDOWS)
-    assert descriptor.WIDE_KEYS == {*small, UNBOXED}
+    assert confirm.WIDE_KEYS == {*small, UNBOXED}
     for img in keyed_images(photo_images).values():
         picture = read_image(img)
         stored = descriptor.stored_keys(picture.descriptor)
@@ -433,7 +434,7 @@ def test_distinct_photos_are_not_confirmed(photo_images):
         for b, db in descs:
             if a < b:
                 ok, score = confirms(da, db)
-                assert not ok and score > descriptor.SCORE_LIMIT, (a, b, score)
+                assert not ok and score > confirm.SCORE_LIMIT, (a, b, score)
 
 
 def test_an_edited_copy_beyond_the_threshold_is_confirmed(photo_images):
@@ -475,7 +476,7 @@ def test_an_embedded_index_made_before_the_second_stage_is_read_and_extended(tmp
 @pytest.mark.parametrize("variant", ["as-is", "mirrored", "unboxed", "on black"])
 @pytest.mark.parametrize("keyed", ["mine", "theirs"])
 def test_pairs_judged_at_once_are_judged_as_one_by_one(variant, keyed, photo_images):
-    """descriptor.judge_pairs (a dedupe's every hit of a variant at once, each pair its own
+    """confirm.judge_pairs (a dedupe's every hit of a variant at once, each pair its own
     query) gives each pair the verdict and score `judge` gives it alone: photos, edited copies,
     a blank page, none and a damaged descriptor, at distances on both sides of the threshold."""
     imgs = [img.convert("RGB") for img in list(photo_images.values())[:4]]
@@ -485,7 +486,7 @@ def test_pairs_judged_at_once_are_judged_as_one_by_one(variant, keyed, photo_ima
     pairs = [(m, t, s) for m in descs for t in descs for s in (descs[0], None)]
     distances = [(3 * k) % 17 for k in range(len(pairs))]
     mines, theirs, sources = zip(*pairs)
-    got = descriptor.judge_pairs(variant, distances, 8, list(mines), list(theirs), keyed,
+    got = confirm.judge_pairs(variant, distances, 8, list(mines), list(theirs), keyed,
                                  list(sources))  # fmt: skip
     assert got == [judge(variant, d, 8, m, t, keyed, s) for d, (m, t, s) in zip(distances, pairs)]
     assert any(ok for ok, _ in got) and not all(ok for ok, _ in got)

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 import phashdb
 from phashdb import descriptor
-from phashdb.descriptor import confirms, flat
+from phashdb.confirm import confirms, flat
 from phashdb.phash import read_image
 
 # --- transparency: artwork whose content lies in the alpha channel -------------------------

@@ -3,9 +3,9 @@ key's hash, kept live and saved beside the images' tables. `search_keys` answers
 the brute force over the descriptors' keys answers (keyrows.near_keys, the definition), after
 adds, removals and replacements, and across opens: a saved key table file is used when it fits
 the database, rebuilt from the database when it is damaged or stale. The wide keys
-(descriptor.WIDE_KEYS) have tables of their own (WIDE_KEYS_FILE), kept as those of every key
+(confirm.WIDE_KEYS) have tables of their own (WIDE_KEYS_FILE), kept as those of every key
 are: `search_keys(..., names=...)` answers the brute force's keys so named, and a check's keys
-(matching.keys_met) are those met up to each key's own radius (descriptor.key_radius)."""
+(matching.keys_met) are those met up to each key's own radius (confirm.key_radius)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import phashdb
-from phashdb import descriptor
+from phashdb import confirm, descriptor
 from phashdb.embedded import KEYS_FILE, WIDE_KEYS_FILE, EmbeddedStore, live
 from phashdb.embedded.live import REBUILD_AT
 from phashdb.errors import StoreError
@@ -257,14 +257,14 @@ def test_answers_match_brute_force_through_adds_removes_and_reopens(tmp_path_fac
             assert answers(store.search_keys(queries, radius)) == brute_force(
                 store, queries, radius
             )
-            wide = answers(store.search_keys(queries, radius + 4, names=descriptor.WIDE_KEYS))
-            assert wide == brute_force(store, queries, radius + 4, descriptor.WIDE_KEYS)
+            wide = answers(store.search_keys(queries, radius + 4, names=confirm.WIDE_KEYS))
+            assert wide == brute_force(store, queries, radius + 4, confirm.WIDE_KEYS)
             store.close()
             store = EmbeddedStore(path)
         store.close()
 
 
-WIDE = descriptor.WIDE_KEYS
+WIDE = confirm.WIDE_KEYS
 PLAIN = sorted(set(descriptor.KEYS) - WIDE)
 NAMES = (
     WIDE,
@@ -295,7 +295,7 @@ def test_search_keys_of_some_names_answers_the_brute_force_filtered(tmp_path, rn
 
 def test_a_check_meets_each_key_up_to_its_own_radius(tmp_path, rng, centres):
     """matching.keys_met (every key within the threshold, the wide keys alone up to the
-    reach) answers what one search up to the reach, filtered by descriptor.key_radius, does."""
+    reach) answers what one search up to the reach, filtered by confirm.key_radius, does."""
     store = EmbeddedStore(tmp_path / "idx")
     store.put(keyed(rng, 3000, centres))
     for h in queries_of(rng, centres).tolist():
@@ -303,7 +303,7 @@ def test_a_check_meets_each_key_up_to_its_own_radius(tmp_path, rng, centres):
             want = [
                 (id, name, d)
                 for _, id, name, d in brute_force(store, np.array([h], np.uint64), 64)
-                if d <= descriptor.key_radius(name, threshold, reach)
+                if d <= confirm.key_radius(name, threshold, reach)
             ]
             assert sorted(keys_met(store, h, threshold, reach)) == want
     store.close()

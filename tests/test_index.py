@@ -264,7 +264,7 @@ def test_a_mirrored_or_rotated_copy_is_found_and_says_how(index, photos, transpo
     verdict = index.check(copy)
     assert [(m.path, m.variant) for m in verdict.matches] == [(str(photos["astronaut"]), variant)]
     assert verdict.matches[0].distance <= index.threshold
-    assert verdict.matches[0].score <= phashdb.descriptor.SCORE_LIMIT
+    assert verdict.matches[0].score <= phashdb.confirm.SCORE_LIMIT
     assert verdict.to_json()["matches"][0]["variant"] == variant
     index.configure(variants=False)
     assert not index.check(copy).duplicate
@@ -280,7 +280,7 @@ def test_the_second_stage_confirms_a_copy_beyond_the_threshold(index, photos):
     assert [m.path for m in verdict.matches] == [str(photos["astronaut"])]
     match = verdict.matches[0]
     assert index.threshold < match.distance <= index.reach and match.variant == "as-is"
-    assert match.score <= phashdb.descriptor.SCORE_LIMIT
+    assert match.score <= phashdb.confirm.SCORE_LIMIT
     index.configure(reach=0)
     assert not index.check(buf.getvalue()).duplicate
 

@@ -1,5 +1,5 @@
 """A transparent source's key "on black" confirms only an image that lies, cell by cell of the
-thumbnails, between the key and the source's own picture on white (descriptor.BETWEEN, issue
+thumbnails, between the key and the source's own picture on white (confirm.BETWEEN, issue
 24): any export of the source shows each pixel between its colour times its opacity (on black)
 and that on white. Two icons of one template (a page with a light or a dark emblem) are within
 the threshold of each other on black and the second stage's score confirmed them; the dark
@@ -15,7 +15,7 @@ from test_backdrop import encoded
 from test_grouping import checked_groups, ids_of
 from test_stored_keys import banner, exports
 
-from phashdb import descriptor
+from phashdb import confirm, descriptor
 from phashdb.mr import run as mr
 from phashdb.phash import read_image
 
@@ -46,12 +46,12 @@ def key_and_picture(emblem) -> tuple[descriptor.Variant, bytes]:
 )
 def test_the_other_icons_export_lies_outside_the_bounds_the_own_exports_within(mine, other, bound):
     key, picture = key_and_picture(mine)
-    below_most, above_most = descriptor.BETWEEN["on black"]
+    below_most, above_most = confirm.BETWEEN["on black"]
     for name in ("on black", "alpha dropped"):
         theirs = read_image(exports(icon(other))[name]).variants[0]
         distance = (theirs.hash ^ key.hash).bit_count()
         # what confirmed it before: within the threshold, a score well under the limit
-        ok, score = descriptor.confirms(theirs.descriptor, key.descriptor)
+        ok, score = confirm.confirms(theirs.descriptor, key.descriptor)
         assert distance <= 8 and ok and score < -40, name
         below = max(k - t for k, t in zip(key.descriptor[33:], theirs.descriptor[33:]))
         above = max(t - p for t, p in zip(theirs.descriptor[33:], picture[33:49]))
@@ -66,14 +66,12 @@ def test_the_other_icons_export_lies_outside_the_bounds_the_own_exports_within(m
 
 
 def _judged(key, other, distance: int, source: bytes) -> bool:
-    """`descriptor.judge` of `other` against the key on black, the key on either side; the
+    """`confirm.judge` of `other` against the key on black, the key on either side; the
     two verdicts must agree."""
-    theirs = descriptor.judge(
+    theirs = confirm.judge(
         "on black", distance, 8, other.descriptor, key.descriptor, "theirs", source
     )  # fmt: skip
-    mine = descriptor.judge(
-        "on black", distance, 8, key.descriptor, other.descriptor, "mine", source
-    )
+    mine = confirm.judge("on black", distance, 8, key.descriptor, other.descriptor, "mine", source)
     assert theirs == mine
     return theirs[0]
 

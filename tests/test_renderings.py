@@ -11,7 +11,7 @@ from PIL import Image
 from test_backdrop import encoded, on, sun
 from test_stored_keys import banner, exports, hidden, keys_of
 
-from phashdb import descriptor, phash
+from phashdb import confirm, descriptor, phash
 from phashdb.phash import read_image
 from phashdb.renderings import KEY_SIDE, NAMES
 
@@ -66,7 +66,7 @@ def test_a_reduced_rendering_gives_the_full_size_renderings_key(source):
     for name, key in keys.items():
         assert (key.hash ^ full[name].hash).bit_count() <= 2
         # identical images score -80
-        assert descriptor.confirms(key.descriptor, full[name].descriptor)[1] < -60
+        assert confirm.confirms(key.descriptor, full[name].descriptor)[1] < -60
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])

@@ -125,7 +125,7 @@ def test_search_keys_is_exact_and_answers_the_keys_named(index):
     """Every stored key within the radius, as the brute force over the descriptors' keys
     answers; with `names`, only the keys so named (a check asks for the wide keys alone up to
     the reach: matching.keys_met)."""
-    from phashdb import descriptor
+    from phashdb import confirm, descriptor
     from phashdb.keyrows import key_rows, near_keys
 
     rng = random.Random(7)
@@ -145,10 +145,10 @@ def test_search_keys_is_exact_and_answers_the_keys_named(index):
         images.append(Image(f"img/{k:03d}", rng.getrandbits(64), descriptor=stored))
     index.store.put(images)
     queries = np.array([base, base ^ 0xFF], dtype=np.uint64)
-    wide = sorted(descriptor.WIDE_KEYS)
+    wide = sorted(confirm.WIDE_KEYS)
     every = near_keys(queries, 16, *key_rows((i.id, i.descriptor) for i in images))
-    assert set(every[2].tolist()) & descriptor.WIDE_KEYS  # the case is met
-    for names in (None, descriptor.WIDE_KEYS, frozenset(wide[:1] + ["centre 80%"])):
+    assert set(every[2].tolist()) & confirm.WIDE_KEYS  # the case is met
+    for names in (None, confirm.WIDE_KEYS, frozenset(wide[:1] + ["centre 80%"])):
         got = index.store.search_keys(queries, 16, names=names)
         want = [a for a in zip(*(x.tolist() for x in every)) if names is None or a[2] in names]
         assert sorted(zip(*(x.tolist() for x in got))) == sorted(want)

@@ -1,7 +1,7 @@
 """A small transparent source (an emoji or icon of at most renderings.SMALL pixels) keeps its
-renderings as wide keys (descriptor.WIDE_KEYS, issue 24): a JPEG export of such a figure moves
+renderings as wide keys (confirm.WIDE_KEYS, issue 24): a JPEG export of such a figure moves
 its pHash past the threshold (its bits are near-ties), so the key is searched up to the reach
-and confirmed there only strictly (descriptor.WIDE: score and thumbnails). Check, dedupe and the
+and confirmed there only strictly (confirm.WIDE: score and thumbnails). Check, dedupe and the
 MapReduce job give the same verdicts, on both backends; a figure of the same template is not
 matched, nor is a blank export; golden vectors pin the keys (their name bytes 6 and 7). The
 unboxed key (phashdb.unbox) is searched so too: a black box over a flat picture."""
@@ -17,14 +17,14 @@ from test_stored_keys import exports, keys_of
 from test_unbox import boxed, jpeg, unboxed
 
 import phashdb
-from phashdb import descriptor
+from phashdb import confirm, descriptor
 from phashdb.mr import run as mr
 from phashdb.phash import read_image
 from phashdb.records import Image as Record
 from phashdb.renderings import NAMES, SMALL, SMALL_NAMES
 
 ON_BLACK = SMALL_NAMES["on black"]
-LIMIT, GREYS = descriptor.WIDE[ON_BLACK]
+LIMIT, GREYS = confirm.WIDE[ON_BLACK]
 LIGHTER = (130, 70, 30, 255)  # face()'s hair, 25 grey levels lighter
 # The keys of face() and its stored key bytes (name byte 6, pHash): pin phashdb.renderings'
 # small sources and descriptor.KEYS' new names.
@@ -66,7 +66,7 @@ def test_golden_vectors_pin_a_small_sources_wide_keys():
 
 
 def test_only_a_small_source_keeps_wide_keys():
-    renderings = {*NAMES, *descriptor.WIDE_KEYS}
+    renderings = {*NAMES, *confirm.WIDE_KEYS}
     small = set(keys_of(encoded(face(size=SMALL), "PNG"))) & renderings
     larger = set(keys_of(encoded(face(size=SMALL + 1), "PNG"))) & renderings
     assert small == {ON_BLACK} and larger == {"on black"}
@@ -76,23 +76,23 @@ def test_a_wide_key_beyond_the_threshold_confirms_only_strictly():
     key = wide_key()
     export = read_image(exports(face())["on black"]).variants[0]
     distance = (key.hash ^ export.hash).bit_count()
-    ok, score = descriptor.judge(key.name, distance, 8, export.descriptor, key.descriptor)
+    ok, score = confirm.judge(key.name, distance, 8, export.descriptor, key.descriptor)
     assert 8 < distance <= 16 and ok and score <= LIMIT
     # the same key under a name that is not wide: beyond the threshold it is not searched
-    assert descriptor.key_radius("on black", 8, 16) == 8 < descriptor.key_radius(key.name, 8, 16)
+    assert confirm.key_radius("on black", 8, 16) == 8 < confirm.key_radius(key.name, 8, 16)
     # a score between the two limits confirms within the threshold, not beyond it
-    middle = (LIMIT + descriptor.SCORE_LIMIT) / 2
+    middle = (LIMIT + confirm.SCORE_LIMIT) / 2
     assert not _judged_at(key.name, 9, middle) and _judged_at(key.name, 8, middle)
 
 
 def _judged_at(name: str, distance: int, score: float) -> bool:
-    """`descriptor.judge` of a key named `name` at `distance` against a descriptor that scores
+    """`confirm.judge` of a key named `name` at `distance` against a descriptor that scores
     about `score` (256-bit distance round(score + 80), identical thumbnails) against it."""
     mine = wide_key().descriptor
-    bits = round(score + descriptor.CORRELATION_WEIGHT)
+    bits = round(score + confirm.CORRELATION_WEIGHT)
     flipped = int.from_bytes(mine[:32], "big") ^ ((1 << bits) - 1)
     theirs = flipped.to_bytes(32, "big") + mine[32:]
-    return descriptor.judge(name, distance, 8, theirs, mine)[0]
+    return confirm.judge(name, distance, 8, theirs, mine)[0]
 
 
 def test_a_check_of_a_small_sources_exports_finds_it_by_its_wide_keys(index):
@@ -115,7 +115,7 @@ def test_a_figure_of_the_same_template_is_not_matched(index):
     other = exports(face(hair=LIGHTER))
     key = wide_key()
     mine = read_image(other["on black"]).variants[0]
-    ok, score = descriptor.confirms(mine.descriptor, key.descriptor)
+    ok, score = confirm.confirms(mine.descriptor, key.descriptor)
     assert (mine.hash ^ key.hash).bit_count() <= 16 and ok and score <= LIMIT
     assert _greys(mine.descriptor, key.descriptor) > GREYS
     for name in ("on black", "alpha dropped"):  # (on white, the default's as-is search meets it)
@@ -189,9 +189,9 @@ def test_an_unboxed_key_beyond_the_threshold_confirms_only_strictly(index):
     index.add(jpeg(flat_art(REFUSED)), id="art")
     copy = jpeg(boxed(flat_art(REFUSED), "black"))
     key, original = unboxed(copy), read_image(jpeg(flat_art(REFUSED))).variants[0]
-    ok, score = descriptor.confirms(key.descriptor, original.descriptor)
+    ok, score = confirm.confirms(key.descriptor, original.descriptor)
     assert 8 < (key.hash ^ original.hash).bit_count() <= 16 and ok
-    assert descriptor.WIDE["unboxed"][0] < score and _greys(key.descriptor, original.descriptor) < 8
+    assert confirm.WIDE["unboxed"][0] < score and _greys(key.descriptor, original.descriptor) < 8
     assert index.check(copy).matches == ()
 
 
@@ -244,7 +244,7 @@ def test_hbase_keeps_wide_keys_in_rows_of_their_own_and_reads_an_older_layout(hb
 
 def test_a_key_search_with_a_reach_finds_each_key_within_its_own_radius(reopen):
     """`Store.search_keys(q, radius, reach=)`, what a check asks: every key within the radius,
-    a wide key up to the reach (descriptor.key_radius), by brute force over the stored keys;
+    a wide key up to the reach (confirm.key_radius), by brute force over the stored keys;
     with `names`, only those."""
     rng = np.random.default_rng(7)
     query = int(rng.integers(0, 2**63))
@@ -263,12 +263,12 @@ def test_a_key_search_with_a_reach_finds_each_key_within_its_own_radius(reopen):
         (i.id, key.name, d)
         for i in images
         for key in descriptor.stored_keys(i.descriptor)
-        if (d := (key.hash ^ query).bit_count()) <= descriptor.key_radius(key.name, 8, 16)
+        if (d := (key.hash ^ query).bit_count()) <= confirm.key_radius(key.name, 8, 16)
     )
     assert any(d > 8 for *_, d in expected) and any(d <= 8 for *_, d in expected)
     with reopen() as index:
         index.store.put(images)
-        for asked in (None, descriptor.WIDE_KEYS, frozenset(["centre 80%", "unboxed"])):
+        for asked in (None, confirm.WIDE_KEYS, frozenset(["centre 80%", "unboxed"])):
             _, ids, found, dists = index.store.search_keys(
                 np.array([query], np.uint64), 8, names=asked, reach=16
             )

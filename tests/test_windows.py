@@ -2,7 +2,7 @@
 re-framed and cropped copies show (centre 16:9 ... 1:1, centre 80%, the four 90% corners). A
 check of such a copy finds the stored picture through its window key, a check of the whole
 picture finds a stored crop through the query's own window key, on both backends; a window is
-confirmed only strictly (descriptor.STRICT); dedupe and the MapReduce job group the crops with
+confirmed only strictly (confirm.STRICT); dedupe and the MapReduce job group the crops with
 their picture as checks do, and nothing with another picture."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from test_grouping import checked_groups, ids_of
 from test_unbox import boxed
 
-from phashdb import descriptor
+from phashdb import confirm, descriptor
 from phashdb.mr import run as mr
 from phashdb.phash import read_image, to_hex
 from phashdb.windows import NAMES, boxes
@@ -24,7 +24,7 @@ from phashdb.windows import NAMES, boxes
 # The window keys of landscape() (a 4:3 picture: no "centre 4:3" window) and the stored bytes
 # of its first one (name byte 18, pHash): pin phashdb.windows and descriptor layout v4's names.
 # Its "centre 16:10" window (e0c37e72db00378d, 4 bits from the 16:9 one) is left out since the
-# windows are judged by the compact rule (descriptor.STRICT): it confirms the 16:9 window.
+# windows are judged by the compact rule (confirm.STRICT): it confirms the 16:9 window.
 GOLDEN = {
     "centre 16:9": "e0c37c7adb007789", "centre 5:4": "f0c7fe34c304216f", "centre 1:1": "fec0d73fc12c202b",
     "centre 80%": "fec03e76d31421c9", "top left 90%": "e0c77cf587016f88",
@@ -99,28 +99,26 @@ def test_golden_vectors_pin_the_window_keys():
 
 @pytest.mark.parametrize("edit", LOOSE.values(), ids=LOOSE)
 def test_a_window_is_confirmed_only_strictly(edit):
-    assert descriptor.STRICT == dict.fromkeys(NAMES, (0.95, 8))
+    assert confirm.STRICT == dict.fromkeys(NAMES, (0.95, 8))
     key = {k.name: k for k in read_image(jpeg(landscape())).keys}["centre 16:9"]
     crop = window(landscape(), "centre 16:9")
     for copy, strict in ((crop, True), (edit(crop), False)):
         query = read_image(jpeg(copy))
         distance, mine = (query.hash ^ key.hash).bit_count(), query.variants[0].descriptor
         assert distance <= 8  # within the threshold: the descriptors decide
-        verdict, score = descriptor.judge(
-            "centre 16:9", distance, 8, mine, key.descriptor, "theirs"
-        )
+        verdict, score = confirm.judge("centre 16:9", distance, 8, mine, key.descriptor, "theirs")
         assert verdict is strict
         # the key as layout v4 stores it (no 256-bit hash): the same verdict and score
         stored = descriptor.as_stored(key).descriptor
-        assert descriptor.judge("centre 16:9", distance, 8, mine, stored, "theirs") == (
+        assert confirm.judge("centre 16:9", distance, 8, mine, stored, "theirs") == (
             verdict,
             score,
         )
         if strict:  # scored by the thumbnails' correlation alone, and only within the threshold
             assert -80 <= score <= -0.95 * 80
-            assert not descriptor.judge("centre 16:9", 9, 8, mine, stored, "theirs")[0]
+            assert not confirm.judge("centre 16:9", 9, 8, mine, stored, "theirs")[0]
         # as a flip is confirmed (score <= SCORE_LIMIT), the loose copy would be too
-        assert descriptor.judge("mirrored", distance, 8, mine, key.descriptor)[0]
+        assert confirm.judge("mirrored", distance, 8, mine, key.descriptor)[0]
 
 
 def test_each_crop_is_found_through_its_pictures_window_key(index):

@@ -10,7 +10,7 @@ from ..processes import gone
 
 TABLES_FILE = "bands.bin"
 KEYS_FILE = "keys.bin"
-# The wide keys' alone (descriptor.WIDE_KEYS, searched up to the reach: keys.py).
+# The wide keys' alone (confirm.WIDE_KEYS, searched up to the reach: keys.py).
 WIDE_KEYS_FILE = "wide_keys.bin"
 
 

@@ -9,7 +9,7 @@ rows' descriptors in memory and scanning every key's hash no longer did: at 1M i
 needs: the key's hash, and its image's seq and name byte (its row key: seq << 8 | name byte).
 The ids of the few images found are read from the database afterwards, by seq.
 
-The wide keys (descriptor.WIDE_KEYS) are searched up to the reach (16), every other key within
+The wide keys (confirm.WIDE_KEYS) are searched up to the reach (16), every other key within
 the threshold (8): their rows are kept again in tables of their own (`WIDE_KEYS_FILE`), since
 a radius-16 search of every key cost 75 times a radius-8 one at 2M images with 9 keys each
 (31.6 against 0.42 ms), and the wide keys are a few images' (renderings of transparent or boxed
@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..descriptor import KEYS, WIDE_KEYS, key_rows
+from ..confirm import WIDE_KEYS
+from ..descriptor import KEYS, key_rows
 from .database import KEYED, Database, as_text
 from .folder import KEYS_FILE, WIDE_KEYS_FILE
 from .live import LiveTables

@@ -145,7 +145,8 @@ class EmbeddedStore:
             return self._stored_keys.search(queries, radius, names)
         import numpy as np
 
-        from ..descriptor import KEYS, WIDE_KEYS
+        from ..confirm import WIDE_KEYS
+        from ..descriptor import KEYS
 
         asked = frozenset(KEYS) if names is None else names
         near = self._stored_keys.search(queries, radius, asked - WIDE_KEYS)

@@ -71,7 +71,7 @@ BAND_TIME_STEP = 60_000  # band cells' timestamps are whole minutes (ms), see st
 # out as the hashes' band rows, their band number plus KEY_BANDS, an entry per key holding its
 # hash and its image's number. Which key of the image it is, the image's record says.
 KEY_BANDS = 64
-# Band rows of the wide keys alone (descriptor.WIDE_KEYS, searched up to the reach; HBase layout
+# Band rows of the wide keys alone (confirm.WIDE_KEYS, searched up to the reach; HBase layout
 # 4): each wide key has its entries here as well as in the KEY_BANDS rows, so a check probes
 # every key within the threshold and only these up to the reach. One search of every key up to
 # the reach read ~9 times the entries of the images' search with nine window keys an image,

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..bands import BandLayout, probe_plan
-from ..descriptor import WIDE_KEYS, stored_keys
+from ..confirm import WIDE_KEYS
+from ..descriptor import stored_keys
 from ..errors import StoreError
 from ..keyrows import key_rows, named, near_keys, within_reach
 from ..records import Image, file_fields

@@ -18,7 +18,8 @@ import numpy as np
 
 from ..bands import BandLayout
 from ..collector import paused as _cycle_collector_paused
-from ..descriptor import WIDE_KEYS, stored_keys
+from ..confirm import WIDE_KEYS
+from ..descriptor import stored_keys
 from ..records import Image
 from . import keys
 from .records import RecordTable, consecutive_record_rows, id_rows, record_rows

@@ -70,7 +70,8 @@ class MRDedupe(CountsInput):
         import base64
 
         from phashdb.bands import flip_masks
-        from phashdb.descriptor import BETWEEN, core
+        from phashdb.confirm import BETWEEN
+        from phashdb.descriptor import core
         from phashdb.grouping import NAMES, queries
 
         id, hex_hash, *rest = line.rstrip("\n").split("\t")
