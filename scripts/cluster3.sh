@@ -142,6 +142,17 @@ configure() {
   done
 }
 
+# Whether the NameNode (host 1, port 8020: scripts/cluster3_conf.py PORTS) accepts a connection
+# within 120 s.
+namenode_accepts() {
+  local i
+  for ((i = 0; i < 240; i++)); do
+    ip netns exec "$(ns 1)" bash -c "exec 3<>/dev/tcp/$NET.1/8020" 2>/dev/null && return 0
+    sleep 0.5
+  done
+  return 1
+}
+
 build() {
   "$ROOT/tests/hbase/cluster.sh" build
   "$ROOT/tests/hadoop/cluster.sh" build
@@ -164,9 +175,15 @@ start() {
   mkdir -p "$dir/h1/tmp"
   (set -f; ip netns exec p3h1 $(java_cmd nn "$dir/h1/conf" "$dir/h1/logs") -format -nonInteractive -force \
     >"$dir/h1/logs/nn-format.log" 2>&1) || die "namenode -format failed: $dir/h1/logs/nn-format.log"
+  # ZooKeeper and the NameNode first, the rest once the NameNode accepts: the HBase master
+  # aborts when the NameNode refuses its first HDFS call (an HDFS client tries a refused
+  # connection once), as it did in CI when the NameNode took 10 s to start under load.
+  launch "$dir" 1 zk
+  launch "$dir" 1 nn
+  namenode_accepts || die "the NameNode did not accept within 120 s: $dir/h1/logs/nn.log"
   for n in 1 2 3; do
     for name in $(daemons_of "$n"); do
-      launch "$dir" "$n" "$name"
+      [[ "$n $name" == "1 zk" || "$n $name" == "1 nn" ]] || launch "$dir" "$n" "$name"
     done
   done
   if ! "$PYTHON" "$HERE/cluster3_ready.py" "$dir" --timeout "${CLUSTER3_START_TIMEOUT:-420}"; then
