@@ -125,19 +125,20 @@ def judge_pairs(
     if not both:
         return out
     mine, table = _table([mines[k] for k in both]), _table([theirs[k] for k in both])
-    ok, scores = _compare_rows(mine, table)
+    corr = _correlations(mine, table)
     if variant in WIDE or variant in BETWEEN or variant in STRICT:  # their cells less mine
         greys = table[:, 33:].astype(np.int16) - mine[:, 33:]
+    if variant in STRICT:  # a window: pHash and thumbnails alone (no 256-bit hash read)
+        least, most = STRICT[variant]
+        ok = _shows(mine, table) & (distances[both] <= threshold) & (corr >= least)
+        ok &= np.abs(greys).max(axis=1) <= most
+        scores = -CORRELATION_WEIGHT * corr
+    else:
+        ok, scores = _compare_rows(mine, table, corr)
     if variant in WIDE:  # the strict confirmation beyond the threshold
         limit, most = WIDE[variant]
         near = distances[both] <= threshold
         ok &= near | ((scores <= limit) & (np.abs(greys).max(axis=1) <= most))
-    if variant in STRICT:  # a window: pHash and thumbnails alone (no 256-bit hash read)
-        least, most = STRICT[variant]
-        corr = _correlations(mine, table)
-        ok = _shows(mine, table) & (distances[both] <= threshold) & (corr >= least)
-        ok &= np.abs(greys).max(axis=1) <= most
-        scores = -CORRELATION_WEIGHT * corr
     if variant in BETWEEN:
         seen = [sources[k] for k in both] if sources else [None] * len(both)
         ok &= _between(BETWEEN[variant], greys, keyed, mine, table, seen)
@@ -190,13 +191,16 @@ def _compare(mine: bytes, theirs) -> tuple[np.ndarray, np.ndarray]:
     return _compare_rows(np.frombuffer(core(mine), dtype=np.uint8)[None], table)
 
 
-def _compare_rows(mine: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _compare_rows(
+    mine: np.ndarray, table: np.ndarray, corr: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(confirmed, score) of each row of descriptors `mine` (a _table, or one row for all)
-    against the same row of `table`."""
+    against the same row of `table`; `corr`: their _correlations, if already computed."""
     import numpy as np
 
     bits = np.bitwise_count(table[:, :32] ^ mine[:, :32]).sum(axis=1, dtype=np.int64)
-    scores = bits - CORRELATION_WEIGHT * _correlations(mine, table)
+    corr = _correlations(mine, table) if corr is None else corr
+    scores = bits - CORRELATION_WEIGHT * corr
     return _shows(mine, table) & (scores <= SCORE_LIMIT), scores
 
 

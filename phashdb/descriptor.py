@@ -316,9 +316,10 @@ def key_rows(descriptors: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     stored in), its pHash. What reads the keys of many rows at once (phashdb.embedded.keys)."""
     import numpy as np
 
-    parts = [stored_key_bytes(d) for d in descriptors]
-    counts = [_key_counts(d) if p else (0, 0) for d, p in zip(descriptors, parts)]
-    counts = np.array(counts, np.int64).reshape(-1, 2)
+    # each descriptor's keys read once (stored_key_bytes would check their names again)
+    counts = [_key_counts(d) if d and len(d) > STORED_SIZE else None for d in descriptors]
+    parts = [d[STORED_SIZE:] if c else b"" for d, c in zip(descriptors, counts)]
+    counts = np.array([c or (0, 0) for c in counts], np.int64).reshape(-1, 2)
     blob = np.frombuffer(b"".join(parts), np.uint8)
     # the entries lie end to end in `blob`: each row's full keys, then its compact ones
     sizes = np.repeat(np.tile([KEY_SIZE, COMPACT_SIZE], len(parts)), counts.ravel())
